@@ -1,0 +1,781 @@
+"""Learning-rate schedules as pure, vectorised functions of the optimizer step.
+
+A schedule maps an optimizer step ``t`` (0-based, counted after gradient accumulation) to a
+multiplier ``s_t`` in ``[0, 1]``; the learning rate of a parameter group at step ``t`` is its base
+learning rate times ``s_t``. Every schedule
+
+* knows its horizon ``T`` (``total_steps``) and is defined on ``t = 0 .. T-1``;
+* is vectorised: ``schedule(step)`` accepts an ``int`` or an integer array;
+* can be previewed as an array of length ``T`` (:meth:`Schedule.preview`);
+* behaves explicitly past ``T``: by default it holds its last value ``s_{T-1}`` (it never rebounds,
+  unlike cosine schedules evaluated past ``T_max``); ``after_horizon="raise"`` makes it an error;
+* composes with a linear warm-up of ``warmup`` steps (an ``int``) or a fraction of ``T`` (a
+  ``float`` in ``[0, 1)``). During warm-up ``s_t = (t + 1) / (W + 1) * d_0`` where ``d_0`` is the
+  decay part's first value, so step 0 never has a zero learning rate (Hugging Face's schedules give
+  ``t / W``, i.e. 0 at step 0, a wasted step). After warm-up the decay part runs over the remaining
+  ``H = T - W`` steps on the local step ``u = t - W``;
+* can be written as a JSON spec (:meth:`Schedule.to_spec`, :func:`schedule_from_spec`) and carries a
+  fingerprint so a changed horizon or shape is detected on resume (:meth:`Schedule.fingerprint`).
+
+Example:
+    >>> s = LinearDecay(total_steps=4)
+    >>> s.preview()
+    array([1.  , 0.75, 0.5 , 0.25])
+    >>> s(10)  # past the horizon: hold the last value
+    0.25
+    >>> Cosine(total_steps=100, warmup=0.1)(0)  # warm-up never starts at zero
+    0.0909...
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import hashlib
+import json
+import math
+import numbers
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, Literal, TypeVar, overload
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "Constant",
+    "Cosine",
+    "InverseSqrt",
+    "InverseTime",
+    "LinearDecay",
+    "Polynomial",
+    "Schedule",
+    "ScheduleError",
+    "StepWise",
+    "Tabulated",
+    "WarmupStableDecay",
+    "available_schedules",
+    "get_schedule",
+    "schedule_from_spec",
+]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+AfterHorizon = Literal["hold", "raise"]
+DecayShape = Literal["linear", "cosine", "1-sqrt"]
+
+_S = TypeVar("_S", bound="Schedule")
+
+
+class ScheduleError(ValueError):
+    """A schedule was given invalid arguments, or a step it cannot evaluate."""
+
+
+# --------------------------------------------------------------------------------------------
+# argument checks
+
+
+def _check_int(name: str, value: object, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ScheduleError(f"{name} must be an integer, got {value!r}")
+    if int(value) < minimum:
+        raise ScheduleError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def _check_real(
+    name: str,
+    value: object,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ScheduleError(f"{name} must be a number, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise ScheduleError(f"{name} must be finite, got {value!r}")
+    if low is not None and (v < low or (low_open and v == low)):
+        raise ScheduleError(f"{name} must be {'>' if low_open else '>='} {low}, got {value}")
+    if high is not None and (v > high or (high_open and v == high)):
+        raise ScheduleError(f"{name} must be {'<' if high_open else '<='} {high}, got {value}")
+    return v
+
+
+def _steps_from(name: str, value: int | float, total_steps: int) -> int:
+    """A count given as an ``int`` (steps) or a ``float`` in [0, 1) (fraction of ``total_steps``)."""
+    if isinstance(value, bool):
+        raise ScheduleError(f"{name} must be an int (steps) or a float fraction, got {value!r}")
+    if isinstance(value, numbers.Integral):
+        return _check_int(name, value, minimum=0)
+    if isinstance(value, numbers.Real):
+        frac = _check_real(name, value, low=0.0, high=1.0, high_open=True)
+        return round(frac * total_steps)
+    raise ScheduleError(f"{name} must be an int (steps) or a float fraction, got {value!r}")
+
+
+def _as_steps(step: object) -> tuple[IntArray, bool]:
+    """Validate ``step`` (int or integer array) and return it as an int64 array and a scalar flag."""
+    if isinstance(step, bool):
+        raise ScheduleError(f"step must be an integer, got {step!r}")
+    arr = np.asarray(step)
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+            raise ScheduleError(
+                f"steps must be integers (optimizer steps counted from 0), got {step!r}"
+            )
+        arr = arr.astype(np.int64)
+    elif arr.dtype.kind not in "iu":
+        raise ScheduleError(f"steps must be integers, got {step!r} of type {type(step).__name__}")
+    arr = arr.astype(np.int64, copy=False)
+    if arr.size and int(arr.min()) < 0:
+        raise ScheduleError(f"steps are counted from 0; got a negative step {int(arr.min())}")
+    return arr, arr.ndim == 0
+
+
+# --------------------------------------------------------------------------------------------
+# base class
+
+
+_REGISTRY: dict[str, type[Schedule]] = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule(abc.ABC):
+    """Base class: a multiplier ``s_t`` in [0, 1] for steps ``t = 0 .. total_steps - 1``.
+
+    Subclasses implement :meth:`_decay`, the schedule after warm-up as a function of the local step
+    ``u = t - W`` on the horizon ``H = T - W``; the base class handles validation, warm-up,
+    clipping at the horizon, specs and fingerprints.
+    """
+
+    total_steps: int
+    warmup: int | float = dataclasses.field(default=0, kw_only=True)
+    after_horizon: AfterHorizon = dataclasses.field(default="hold", kw_only=True)
+
+    kind: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.kind:
+            _REGISTRY[cls.kind] = cls
+
+    def __post_init__(self) -> None:
+        _check_int("total_steps", self.total_steps, minimum=1)
+        if self.after_horizon not in ("hold", "raise"):
+            raise ScheduleError(
+                f"after_horizon must be 'hold' or 'raise', got {self.after_horizon!r}"
+            )
+        w = _steps_from("warmup", self.warmup, self.total_steps)
+        if w >= self.total_steps:
+            raise ScheduleError(
+                f"warmup ({w} steps) must be shorter than the horizon total_steps={self.total_steps}"
+            )
+        self._validate()
+
+    def _validate(self) -> None:
+        """Check subclass parameters; raise :class:`ScheduleError` on bad values."""
+
+    # -- evaluation -------------------------------------------------------------------------
+
+    @property
+    def warmup_steps(self) -> int:
+        """The warm-up length ``W`` in steps."""
+        return _steps_from("warmup", self.warmup, self.total_steps)
+
+    @abc.abstractmethod
+    def _decay(self, u: IntArray, horizon: int) -> FloatArray:
+        """Multiplier after warm-up at local steps ``u`` in ``[0, horizon)``."""
+
+    @overload
+    def __call__(self, step: int | np.integer[Any]) -> float: ...
+
+    @overload
+    def __call__(self, step: npt.ArrayLike) -> FloatArray | float: ...
+
+    def __call__(self, step: npt.ArrayLike) -> FloatArray | float:
+        """The multiplier at ``step`` (an int, or an integer array evaluated element-wise)."""
+        t, scalar = _as_steps(step)
+        T = self.total_steps
+        if self.after_horizon == "raise" and t.size and int(t.max()) >= T:
+            raise ScheduleError(
+                f"step {int(t.max())} is past the horizon total_steps={T} "
+                "(after_horizon='raise'); steps run from 0 to total_steps - 1"
+            )
+        t = np.minimum(t, T - 1)
+        W = self.warmup_steps
+        H = T - W
+        local = np.maximum(t - W, 0)
+        out = np.asarray(self._decay(local, H), dtype=np.float64)
+        if W > 0:
+            first = float(np.asarray(self._decay(np.zeros(1, np.int64), H))[0])
+            ramp = (t + 1.0) / (W + 1.0) * first
+            out = np.where(t < W, ramp, out)
+        out = np.clip(out, 0.0, 1.0)
+        return float(out) if scalar else out
+
+    def preview(self) -> FloatArray:
+        """The multipliers of steps ``0 .. total_steps - 1`` as a float64 array."""
+        return np.asarray(self(np.arange(self.total_steps, dtype=np.int64)), dtype=np.float64)
+
+    def with_horizon(self: _S, total_steps: int) -> _S:
+        """The same schedule on another horizon; fractions of ``T`` scale, step counts do not."""
+        return dataclasses.replace(self, total_steps=total_steps)
+
+    # -- specs and fingerprints -------------------------------------------------------------
+
+    def _params(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            if f.name in ("total_steps", "warmup", "after_horizon"):
+                continue
+            v = getattr(self, f.name)
+            out[f.name] = list(v) if isinstance(v, tuple) else v
+        return out
+
+    def to_spec(self) -> dict[str, Any]:
+        """A JSON-serialisable description from which :func:`schedule_from_spec` rebuilds this."""
+        spec: dict[str, Any] = {"name": self.kind, "total_steps": self.total_steps}
+        if self.warmup:
+            spec["warmup"] = self.warmup
+        if self.after_horizon != "hold":
+            spec["after_horizon"] = self.after_horizon
+        spec.update(self._params())
+        return spec
+
+    def _hash_spec(self, *, include_horizon: bool) -> str:
+        spec = self.to_spec()
+        spec.pop("provenance", None)
+        spec.pop("after_horizon", None)
+        if isinstance(spec.get("values"), list):
+            values = np.asarray(spec["values"], dtype=np.float64)
+            spec["values"] = hashlib.sha256(values.tobytes()).hexdigest()
+        if not include_horizon:
+            spec.pop("total_steps")
+        text = json.dumps(spec, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def fingerprint(self) -> str:
+        """A 16-hex-digit hash of the shape *and* the horizon (any change shows)."""
+        return self._hash_spec(include_horizon=True)
+
+    def shape_fingerprint(self) -> str:
+        """A hash of the shape parameters without the horizon (to tell the two kinds of change)."""
+        return self._hash_spec(include_horizon=False)
+
+
+# --------------------------------------------------------------------------------------------
+# parametric schedules
+
+
+@dataclasses.dataclass(frozen=True)
+class Constant(Schedule):
+    """``s_t = 1`` (after any warm-up).
+
+    >>> Constant(total_steps=3, warmup=1).preview()
+    array([0.5, 1. , 1. ])
+    """
+
+    kind: ClassVar[str] = "constant"
+
+    def _decay(self, u: IntArray, horizon: int) -> FloatArray:
+        return np.ones(u.shape, dtype=np.float64)
+
+
+@dataclasses.dataclass(frozen=True)
+class LinearDecay(Schedule):
+    """Linear decay, the paper's schedule: ``s_t = f + (1 - f) (1 - u/H)``, ``u = t - W``.
+
+    With no warm-up and ``floor`` ``f = 0`` this is ``1 - t/T``: the worst-case optimal schedule for
+    the last iterate of SGD (arXiv 2310.07831, Theorem 1). Its last step is ``1/T``, not 0.
+    Matches ``torch.optim.lr_scheduler.LinearLR(start_factor=1, end_factor=0, total_iters=T)``
+    and Hugging Face's ``linear`` schedule after warm-up.
+
+    >>> LinearDecay(total_steps=5).preview()
+    array([1. , 0.8, 0.6, 0.4, 0.2])
+    """
+
+    floor: float = 0.0
+    kind: ClassVar[str] = "linear"
+
+    def _validate(self) -> None:
+        _check_real("floor", self.floor, low=0.0, high=1.0)
+
+    def _decay(self, u: IntArray, horizon: int) -> FloatArray:
+        return self.floor + (1.0 - self.floor) * (1.0 - u / horizon)
+
+
+@dataclasses.dataclass(frozen=True)
+class Cosine(Schedule):
+    """Cosine annealing to a floor: ``s_t = f + (1 - f) (1 + cos(pi u / H)) / 2``.
+
+    Matches ``torch.optim.lr_scheduler.CosineAnnealingLR(T_max=T, eta_min=f * lr)`` on
+    ``t < T`` and Hugging Face's ``cosine`` / ``cosine_with_min_lr`` (``min_lr_rate = f``) after
+    warm-up. Past ``T`` it holds instead of rising again.
+
+    >>> Cosine(total_steps=4, floor=0.1).preview().round(4)
+    array([1.    , 0.8682, 0.55  , 0.2318])
+    """
+
+    floor: float = 0.0
+    kind: ClassVar[str] = "cosine"
+
+    def _validate(self) -> None:
+        _check_real("floor", self.floor, low=0.0, high=1.0)
+
+    def _decay(self, u: IntArray, horizon: int) -> FloatArray:
+        return self.floor + (1.0 - self.floor) * 0.5 * (1.0 + np.cos(np.pi * u / horizon))
+
+
+@dataclasses.dataclass(frozen=True)
+class Polynomial(Schedule):
+    """Polynomial decay: ``s_t = f + (1 - f) (1 - u/H)^p``.
+
+    ``p = 1`` is linear decay. Matches ``torch.optim.lr_scheduler.PolynomialLR(total_iters=T,
+    power=p)`` for ``f = 0``.
+
+    >>> Polynomial(total_steps=4, power=2.0).preview()
+    array([1.    , 0.5625, 0.25  , 0.0625])
+    """
+
+    power: float = 1.0
+    floor: float = 0.0
+    kind: ClassVar[str] = "polynomial"
+
+    def _validate(self) -> None:
+        _check_real("power", self.power, low=0.0, low_open=True)
+        _check_real("floor", self.floor, low=0.0, high=1.0)
+
+    def _decay(self, u: IntArray, horizon: int) -> FloatArray:
+        return self.floor + (1.0 - self.floor) * (1.0 - u / horizon) ** self.power
+
+
+@dataclasses.dataclass(frozen=True)
+class StepWise(Schedule):
+    """Step-wise decay: ``s_t = factor ** (number of milestones m <= t)``.
+
+    ``milestones`` are fractions of ``T`` (floats in (0, 1)) or steps (ints), counted on the global
+    step ``t`` (warm-up included), like ``torch.optim.lr_scheduler.MultiStepLR(milestones, gamma)``.
+
+    >>> StepWise(total_steps=10, milestones=(0.5, 0.8), factor=0.1).preview()
+    array([1.  , 1.  , 1.  , 1.  , 1.  , 0.1 , 0.1 , 0.1 , 0.01, 0.01])
+    """
+
+    milestones: tuple[int | float, ...] = (0.5, 0.75)
+    factor: float = 0.1
+    kind: ClassVar[str] = "step"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.milestones, (list, np.ndarray)):
+            object.__setattr__(self, "milestones", tuple(np.asarray(self.milestones).tolist()))
+        super().__post_init__()
+
+    def _validate(self) -> None:
+        _check_real("factor", self.factor, low=0.0, high=1.0)
+        if not isinstance(self.milestones, tuple):
+            raise ScheduleError(f"milestones must be a sequence, got {self.milestones!r}")
+        kinds = {isinstance(m, numbers.Integral) for m in self.milestones}
+        if len(kinds) > 1:
+            raise ScheduleError(
+                f"milestones mix steps (ints) and fractions (floats): {list(self.milestones)}"
+            )
+        steps = self.milestone_steps
+        for m, s in zip(self.milestones, steps, strict=True):
+            if not 0 < s < self.total_steps:
+                raise ScheduleError(
+                    f"milestone {m!r} (step {s}) must lie inside the horizon (0, {self.total_steps})"
+                )
+        if list(steps) != sorted(steps):
+            raise ScheduleError(f"milestones must increase, got {list(self.milestones)}")
+
+    @property
+    def milestone_steps(self) -> tuple[int, ...]:
+        out = []
+        for m in self.milestones:
+            if isinstance(m, numbers.Integral) and not isinstance(m, bool):
+                out.append(int(m))
+            elif isinstance(m, numbers.Real) and not isinstance(m, bool):
+                f = _check_real("milestone", m, low=0.0, high=1.0, low_open=True, high_open=True)
+                out.append(round(f * self.total_steps))
+            else:
+                raise ScheduleError(f"milestone must be an int step or a float fraction: {m!r}")
+        return tuple(out)
+
+    def _decay(self, u: IntArray, horizon: int) -> FloatArray:
+        t = u + (self.total_steps - horizon)
+        count = np.searchsorted(np.asarray(self.milestone_steps), t, side="right")
+        return np.asarray(self.factor**count, dtype=np.float64)
+
+
+@dataclasses.dataclass(frozen=True)
+class InverseTime(Schedule):
+    """The classical ``1/t`` schedule with an offset: ``s_t = c / (c + u)``.
+
+    >>> InverseTime(total_steps=4, offset=1.0).preview()
+    array([1.        , 0.5       , 0.33333333, 0.25      ])
+    """
+
+    offset: float = 1.0
+    kind: ClassVar[str] = "inverse_time"
+
+    def _validate(self) -> None:
+        _check_real("offset", self.offset, low=0.0, low_open=True)
+
+    def _decay(self, u: IntArray, horizon: int) -> FloatArray:
+        return self.offset / (self.offset + u)
+
+
+@dataclasses.dataclass(frozen=True)
+class InverseSqrt(Schedule):
+    """Inverse square root: ``s_t = sqrt(c / (c + u))`` with timescale ``c``.
+
+    ``c = 1`` is the classical ``1/sqrt(t)`` schedule (offset by one step); Hugging Face's
+    ``inverse_sqrt`` is the same formula with ``c = timescale`` (default: the warm-up length).
+
+    >>> InverseSqrt(total_steps=4, timescale=1.0).preview()
+    array([1.        , 0.70710678, 0.57735027, 0.5       ])
+    """
+
+    timescale: float = 1.0
+    kind: ClassVar[str] = "inverse_sqrt"
+
+    def _validate(self) -> None:
+        _check_real("timescale", self.timescale, low=0.0, low_open=True)
+
+    def _decay(self, u: IntArray, horizon: int) -> FloatArray:
+        return np.sqrt(self.timescale / (self.timescale + u))
+
+
+@dataclasses.dataclass(frozen=True)
+class WarmupStableDecay(Schedule):
+    """Warm-up, a constant stage, then a decay over the last ``decay`` steps of ``T``.
+
+    ``decay`` is a fraction of ``T`` (float in (0, 1]) or a step count. With ``D`` decay steps and
+    progress ``p = (t - (T - D)) / D`` in the decay stage, the multiplier is
+    ``f + (1 - f) * shape(p)`` with shape ``1 - p`` (``linear``), ``(1 + cos(pi p)) / 2``
+    (``cosine``) or ``1 - sqrt(p)`` (``1-sqrt``); Hugging Face's ``warmup_stable_decay`` with
+    ``decay_type`` and ``min_lr_ratio = f``.
+
+    >>> WarmupStableDecay(total_steps=10, decay=0.4).preview()
+    array([1.  , 1.  , 1.  , 1.  , 1.  , 1.  , 1.  , 0.75, 0.5 , 0.25])
+    """
+
+    decay: int | float = 0.2
+    decay_shape: DecayShape = "linear"
+    floor: float = 0.0
+    kind: ClassVar[str] = "warmup_stable_decay"
+
+    @property
+    def decay_steps(self) -> int:
+        if isinstance(self.decay, numbers.Integral) and not isinstance(self.decay, bool):
+            return _check_int("decay", self.decay, minimum=1)
+        frac = _check_real("decay", self.decay, low=0.0, high=1.0, low_open=True)
+        return max(1, round(frac * self.total_steps))
+
+    def _validate(self) -> None:
+        _check_real("floor", self.floor, low=0.0, high=1.0)
+        if self.decay_shape not in ("linear", "cosine", "1-sqrt"):
+            raise ScheduleError(
+                f"decay_shape must be 'linear', 'cosine' or '1-sqrt', got {self.decay_shape!r}"
+            )
+        if self.decay_steps + self.warmup_steps > self.total_steps:
+            raise ScheduleError(
+                f"warm-up ({self.warmup_steps}) plus decay ({self.decay_steps}) steps exceed the "
+                f"horizon total_steps={self.total_steps}"
+            )
+
+    def _decay(self, u: IntArray, horizon: int) -> FloatArray:
+        D = self.decay_steps
+        p = np.clip((u - (horizon - D)) / D, 0.0, 1.0)
+        if self.decay_shape == "linear":
+            shape = 1.0 - p
+        elif self.decay_shape == "cosine":
+            shape = 0.5 * (1.0 + np.cos(np.pi * p))
+        else:
+            shape = 1.0 - np.sqrt(p)
+        return self.floor + (1.0 - self.floor) * shape
+
+
+# --------------------------------------------------------------------------------------------
+# tabulated schedules (what refinement returns)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Tabulated(Schedule):
+    """A schedule given as a table of multipliers, resampled onto any horizon.
+
+    The table ``v_0 .. v_{L-1}`` is placed on normalised time ``i / (L - 1)`` and step ``u`` of a
+    horizon ``H`` reads it at ``u / (H - 1)`` by linear interpolation, so the first and last
+    values are kept exactly on every horizon (a refined schedule keeps its final zero). With
+    ``H == L`` the table is returned unchanged. ``provenance`` records where the table came from
+    (for refined schedules: tau, norm kind, source length, ...); it is kept in specs but not in
+    fingerprints.
+
+    >>> s = Tabulated(total_steps=5, values=(1.0, 0.5, 0.0))
+    >>> s.preview()
+    array([1.  , 0.75, 0.5 , 0.25, 0.  ])
+    >>> s.with_horizon(3).preview()
+    array([1. , 0.5, 0. ])
+    """
+
+    values: FloatArray = dataclasses.field(default_factory=lambda: np.ones(1))
+    provenance: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    kind: ClassVar[str] = "tabulated"
+
+    def __post_init__(self) -> None:
+        try:
+            arr = np.array(self.values, dtype=np.float64, copy=True)
+        except (TypeError, ValueError) as exc:
+            raise ScheduleError(f"values must be numbers: {exc}") from None
+        if arr.ndim != 1 or arr.size == 0:
+            raise ScheduleError(f"values must be a non-empty 1-D array, got shape {arr.shape}")
+        bad = np.flatnonzero(~np.isfinite(arr) | (arr < 0.0) | (arr > 1.0))
+        if bad.size:
+            i = int(bad[0])
+            raise ScheduleError(
+                f"multipliers must lie in [0, 1]; values[{i}] = {arr[i]!r} "
+                f"({bad.size} bad entries; use Tabulated.from_values(..., normalize=True) for raw LRs)"
+            )
+        arr.setflags(write=False)
+        object.__setattr__(self, "values", arr)
+        object.__setattr__(self, "provenance", dict(self.provenance))
+        super().__post_init__()
+
+    @classmethod
+    def from_values(
+        cls,
+        values: npt.ArrayLike,
+        *,
+        total_steps: int | None = None,
+        normalize: bool = False,
+        provenance: Mapping[str, Any] | None = None,
+    ) -> Tabulated:
+        """Build from an array (one multiplier per step); ``normalize`` divides by the maximum."""
+        arr = np.asarray(values, dtype=np.float64)
+        if normalize:
+            if arr.ndim != 1 or arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr < 0):
+                raise ScheduleError("normalize needs a non-empty 1-D array of finite values >= 0")
+            top = float(arr.max())
+            if top <= 0:
+                raise ScheduleError("normalize needs at least one positive value")
+            arr = arr / top
+        n = int(arr.shape[0]) if arr.ndim == 1 else 1
+        return cls(
+            total_steps=n if total_steps is None else total_steps,
+            values=arr,
+            provenance=dict(provenance or {}),
+        )
+
+    def _decay(self, u: IntArray, horizon: int) -> FloatArray:
+        L = self.values.shape[0]
+        if L == horizon:
+            return np.asarray(self.values[u], dtype=np.float64)
+        if L == 1 or horizon == 1:
+            return np.full(u.shape, self.values[0], dtype=np.float64)
+        x = u * ((L - 1) / (horizon - 1))
+        return np.interp(x, np.arange(L, dtype=np.float64), self.values)
+
+    def _params(self) -> dict[str, Any]:
+        return {"values": self.values.tolist(), "provenance": dict(self.provenance)}
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Tabulated):
+            return NotImplemented
+        return (
+            self.total_steps == other.total_steps
+            and self.warmup == other.warmup
+            and self.after_horizon == other.after_horizon
+            and np.array_equal(self.values, other.values)
+        )
+
+    def __hash__(self) -> int:
+        return hash(self.fingerprint())
+
+    def __repr__(self) -> str:
+        v = self.values
+        head = np.array2string(v[:4], precision=4, separator=", ")
+        more = f" ... ({v.size} values)" if v.size > 4 else ""
+        prov = f", provenance={dict(self.provenance)!r}" if self.provenance else ""
+        return f"Tabulated(total_steps={self.total_steps}, values={head}{more}{prov})"
+
+
+# --------------------------------------------------------------------------------------------
+# specs and the name-based factory
+
+
+def schedule_from_spec(spec: Mapping[str, Any]) -> Schedule:
+    """Rebuild a schedule from :meth:`Schedule.to_spec` output (e.g. read from JSON).
+
+    >>> s = Cosine(total_steps=100, warmup=0.05, floor=0.1)
+    >>> schedule_from_spec(s.to_spec()) == s
+    True
+    """
+    if not isinstance(spec, Mapping) or "name" not in spec:
+        raise ScheduleError(f"a schedule spec is a mapping with a 'name' key, got {spec!r}")
+    name = spec["name"]
+    cls = _REGISTRY.get(name)
+    if cls is None:
+        raise ScheduleError(f"unknown schedule {name!r} in spec; known: {sorted(_REGISTRY)}")
+    params = {k: v for k, v in spec.items() if k != "name"}
+    field_names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(params) - field_names)
+    if unknown:
+        raise ScheduleError(f"unknown parameter(s) {unknown} for schedule {name!r}")
+    if "milestones" in params:
+        params["milestones"] = tuple(params["milestones"])
+    try:
+        return cls(**params)
+    except TypeError as exc:
+        raise ScheduleError(f"bad spec for schedule {name!r}: {exc}") from None
+
+
+def _hf_warmup(
+    kwargs: dict[str, Any], warmup: int | float, num_warmup_steps: int | None
+) -> int | float:
+    if num_warmup_steps is not None:
+        if warmup:
+            raise ScheduleError("give either warmup or num_warmup_steps, not both")
+        return num_warmup_steps
+    return warmup
+
+
+def _pop_alias(kwargs: dict[str, Any], names: Sequence[str], default: Any) -> Any:
+    found = [n for n in names if n in kwargs]
+    if len(found) > 1:
+        raise ScheduleError(f"give only one of {found}")
+    return kwargs.pop(found[0]) if found else default
+
+
+def _make_refined(total_steps: int, warmup: int | float, kw: dict[str, Any]) -> Schedule:
+    values = kw.pop("values", None)
+    path = kw.pop("path", None)
+    if (values is None) == (path is None):
+        raise ScheduleError("the 'refined' schedule needs exactly one of values=... or path=...")
+    if path is not None:
+        from .schedule_io import load_schedule  # local import: schedule_io imports this module
+
+        loaded = load_schedule(path)
+        if not isinstance(loaded, Tabulated):
+            return loaded.with_horizon(total_steps)
+        return Tabulated(
+            total_steps=total_steps,
+            values=loaded.values,
+            provenance=loaded.provenance,
+            warmup=warmup,
+        )
+    return Tabulated(total_steps=total_steps, values=values, warmup=warmup)
+
+
+_Factory = Callable[[int, "int | float", dict[str, Any]], Schedule]
+
+_FACTORIES: dict[str, _Factory] = {
+    "constant": lambda T, w, kw: Constant(T, warmup=w),
+    "constant_with_warmup": lambda T, w, kw: Constant(T, warmup=w),
+    "linear": lambda T, w, kw: LinearDecay(
+        T, warmup=w, floor=_pop_alias(kw, ["floor", "min_lr_rate"], 0.0)
+    ),
+    "cosine": lambda T, w, kw: Cosine(T, warmup=w, floor=_pop_alias(kw, ["floor"], 0.0)),
+    "cosine_with_min_lr": lambda T, w, kw: Cosine(
+        T, warmup=w, floor=_pop_alias(kw, ["floor", "min_lr_rate"], 0.0)
+    ),
+    "polynomial": lambda T, w, kw: Polynomial(
+        T,
+        warmup=w,
+        power=_pop_alias(kw, ["power"], 1.0),
+        floor=_pop_alias(kw, ["floor"], 0.0),
+    ),
+    "inverse_sqrt": lambda T, w, kw: InverseSqrt(
+        T,
+        warmup=w,
+        timescale=_pop_alias(
+            kw, ["timescale"], float(_steps_from("warmup", w, T) or 10_000)
+        ),
+    ),
+    "1/sqrt_t": lambda T, w, kw: InverseSqrt(
+        T, warmup=w, timescale=_pop_alias(kw, ["timescale", "offset"], 1.0)
+    ),
+    "inverse_time": lambda T, w, kw: InverseTime(T, warmup=w, offset=_pop_alias(kw, ["offset"], 1.0)),
+    "1/t": lambda T, w, kw: InverseTime(T, warmup=w, offset=_pop_alias(kw, ["offset"], 1.0)),
+    "warmup_stable_decay": lambda T, w, kw: WarmupStableDecay(
+        T,
+        warmup=w,
+        decay=_pop_alias(kw, ["decay", "num_decay_steps"], 0.2),
+        decay_shape=_pop_alias(kw, ["decay_shape", "decay_type"], "linear"),
+        floor=_pop_alias(kw, ["floor", "min_lr_ratio"], 0.0),
+    ),
+    "step": lambda T, w, kw: StepWise(
+        T,
+        warmup=w,
+        milestones=tuple(_pop_alias(kw, ["milestones"], (0.5, 0.75))),
+        factor=_pop_alias(kw, ["factor", "gamma"], 0.1),
+    ),
+    "refined": _make_refined,
+    "tabulated": _make_refined,
+}
+_ALIASES = {
+    "wsd": "warmup_stable_decay",
+    "multistep": "step",
+    "step_wise": "step",
+    "stepwise": "step",
+    "linear_decay": "linear",
+    "cos": "cosine",
+    "1/sqrt(t)": "1/sqrt_t",
+    "inverse_sqrt_time": "1/sqrt_t",
+}
+
+
+def available_schedules() -> list[str]:
+    """Names accepted by :func:`get_schedule` (aliases included)."""
+    return sorted([*_FACTORIES, *_ALIASES])
+
+
+def get_schedule(
+    name: str,
+    total_steps: int | None = None,
+    *,
+    warmup: int | float = 0,
+    num_training_steps: int | None = None,
+    num_warmup_steps: int | None = None,
+    scheduler_specific_kwargs: Mapping[str, Any] | None = None,
+    **kwargs: Any,
+) -> Schedule:
+    """Build a schedule by name: the Hugging Face names plus the paper's and ``refined``.
+
+    Hugging Face names: ``linear``, ``cosine``, ``cosine_with_min_lr`` (``min_lr_rate``),
+    ``polynomial`` (``power``), ``constant_with_warmup``, ``inverse_sqrt`` (``timescale``),
+    ``warmup_stable_decay`` (``num_decay_steps`` or ``decay``, ``decay_type``, ``min_lr_ratio``);
+    Hugging Face's argument names (``num_training_steps``, ``num_warmup_steps``,
+    ``scheduler_specific_kwargs``) are accepted. Others: ``constant``, ``step`` (``milestones``,
+    ``factor``), ``1/t`` (``offset``), ``1/sqrt_t`` (``offset``), ``refined`` (``values=`` an
+    array or ``path=`` a schedule file). ``warmup`` is a step count or a fraction of ``T``.
+
+    >>> get_schedule("cosine_with_min_lr", 10, warmup=0.2, min_lr_rate=0.1)
+    Cosine(total_steps=10, warmup=0.2, after_horizon='hold', floor=0.1)
+    >>> get_schedule("linear", num_training_steps=4).preview()
+    array([1.  , 0.75, 0.5 , 0.25])
+    """
+    key = name.strip().lower().replace("-", "_") if isinstance(name, str) else name
+    if isinstance(key, str):
+        key = _ALIASES.get(key, key)
+    if key not in _FACTORIES:
+        raise ScheduleError(
+            f"unknown schedule name {name!r}; choose one of {', '.join(available_schedules())}"
+        )
+    if num_training_steps is not None:
+        if total_steps is not None and total_steps != num_training_steps:
+            raise ScheduleError("total_steps and num_training_steps disagree")
+        total_steps = num_training_steps
+    if total_steps is None:
+        raise ScheduleError("get_schedule needs total_steps (the number of optimizer steps)")
+    _check_int("total_steps", total_steps, minimum=1)
+    w = _hf_warmup(kwargs, warmup, num_warmup_steps)
+    kw = dict(scheduler_specific_kwargs or {})
+    overlap = set(kw) & set(kwargs)
+    if overlap:
+        raise ScheduleError(f"{sorted(overlap)} given twice")
+    kw.update(kwargs)
+    schedule = _FACTORIES[key](int(total_steps), w, kw)
+    if kw:
+        raise ScheduleError(f"unknown argument(s) {sorted(kw)} for schedule {name!r}")
+    return schedule
