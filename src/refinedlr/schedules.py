@@ -391,7 +391,7 @@ class StepWise(Schedule):
 
     @property
     def milestone_steps(self) -> tuple[int, ...]:
-        out = []
+        out: list[int] = []
         for m in self.milestones:
             if isinstance(m, numbers.Integral) and not isinstance(m, bool):
                 out.append(int(m))
@@ -405,7 +405,7 @@ class StepWise(Schedule):
     def _decay(self, u: IntArray, horizon: int) -> FloatArray:
         t = u + (self.total_steps - horizon)
         count = np.searchsorted(np.asarray(self.milestone_steps), t, side="right")
-        return np.asarray(self.factor**count, dtype=np.float64)
+        return np.power(float(self.factor), count.astype(np.float64))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -423,7 +423,7 @@ class InverseTime(Schedule):
         _check_real("offset", self.offset, low=0.0, low_open=True)
 
     def _decay(self, u: IntArray, horizon: int) -> FloatArray:
-        return self.offset / (self.offset + u)
+        return self.offset / (self.offset + u.astype(np.float64))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -444,7 +444,7 @@ class InverseSqrt(Schedule):
         _check_real("timescale", self.timescale, low=0.0, low_open=True)
 
     def _decay(self, u: IntArray, horizon: int) -> FloatArray:
-        return np.sqrt(self.timescale / (self.timescale + u))
+        return np.sqrt(self.timescale / (self.timescale + u.astype(np.float64)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -574,7 +574,7 @@ class Tabulated(Schedule):
         if L == 1 or horizon == 1:
             return np.full(u.shape, self.values[0], dtype=np.float64)
         x = u * ((L - 1) / (horizon - 1))
-        return np.interp(x, np.arange(L, dtype=np.float64), self.values)
+        return np.asarray(np.interp(x, np.arange(L, dtype=np.float64), self.values), np.float64)
 
     def _params(self) -> dict[str, Any]:
         return {"values": self.values.tolist(), "provenance": dict(self.provenance)}
@@ -655,7 +655,7 @@ def _make_refined(total_steps: int, warmup: int | float, kw: dict[str, Any]) -> 
     if path is not None:
         from .schedule_io import load_schedule  # local import: schedule_io imports this module
 
-        loaded = load_schedule(path)
+        loaded: Schedule = load_schedule(path)
         if not isinstance(loaded, Tabulated):
             return loaded.with_horizon(total_steps)
         return Tabulated(
@@ -688,14 +688,14 @@ _FACTORIES: dict[str, _Factory] = {
     "inverse_sqrt": lambda T, w, kw: InverseSqrt(
         T,
         warmup=w,
-        timescale=_pop_alias(
-            kw, ["timescale"], float(_steps_from("warmup", w, T) or 10_000)
-        ),
+        timescale=_pop_alias(kw, ["timescale"], float(_steps_from("warmup", w, T) or 10_000)),
     ),
     "1/sqrt_t": lambda T, w, kw: InverseSqrt(
         T, warmup=w, timescale=_pop_alias(kw, ["timescale", "offset"], 1.0)
     ),
-    "inverse_time": lambda T, w, kw: InverseTime(T, warmup=w, offset=_pop_alias(kw, ["offset"], 1.0)),
+    "inverse_time": lambda T, w, kw: InverseTime(
+        T, warmup=w, offset=_pop_alias(kw, ["offset"], 1.0)
+    ),
     "1/t": lambda T, w, kw: InverseTime(T, warmup=w, offset=_pop_alias(kw, ["offset"], 1.0)),
     "warmup_stable_decay": lambda T, w, kw: WarmupStableDecay(
         T,
