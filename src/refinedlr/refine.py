@@ -315,7 +315,7 @@ def refine_details(
     if nonpos.size:
         i = int(nonpos[0])
         raise RefineError(
-            f"gradient norms must be positive; step {i} has {arr[i]!r} "
+            f"gradient norms must be positive; step {i} has {float(arr[i])!r} "
             f"({nonpos.size} step(s) <= 0). A zero norm means no gradient: was the record "
             "taken after the optimizer zeroed the gradients?"
         )

@@ -534,7 +534,7 @@ class Tabulated(Schedule):
         if bad.size:
             i = int(bad[0])
             raise ScheduleError(
-                f"multipliers must lie in [0, 1]; values[{i}] = {arr[i]!r} "
+                f"multipliers must lie in [0, 1]; values[{i}] = {float(arr[i])!r} "
                 f"({bad.size} bad entries; use Tabulated.from_values(..., normalize=True) for raw LRs)"
             )
         arr.setflags(write=False)
@@ -573,7 +573,7 @@ class Tabulated(Schedule):
             return np.asarray(self.values[u], dtype=np.float64)
         if L == 1 or horizon == 1:
             return np.full(u.shape, self.values[0], dtype=np.float64)
-        x = u * ((L - 1) / (horizon - 1))
+        x = (u * (L - 1)) / (horizon - 1)  # exact at both ends
         return np.asarray(np.interp(x, np.arange(L, dtype=np.float64), self.values), np.float64)
 
     def _params(self) -> dict[str, Any]:
