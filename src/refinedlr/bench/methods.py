@@ -1,0 +1,198 @@
+"""Schedule-making methods for the benchmarks: a registry a later study can extend.
+
+A *method* turns a :class:`MethodContext` (the horizon, the optimizer and, for methods that need
+it, the record of the best linear-decay run) into a :class:`~refinedlr.schedules.Schedule`. The
+convex benchmark tunes the peak LR of every method on its own grid; methods with
+``needs_linear=True`` are built once the linear-decay sweep has settled, from the per-step
+gradient norms of linear decay at its best LR (mean over seeds).
+
+Registering a new method (e.g. a variant of refinement) makes it available to
+``refinedlr bench convex --methods ...``::
+
+    >>> import numpy as np
+    >>> from refinedlr.refine import refine
+    >>> def make(ctx):
+    ...     return refine(ctx.linear_norms[ctx.norm_kind], tau=0.25, norm=ctx.norm_kind, power=1.5)
+    >>> m = register_method(Method("refined-p1.5", make, needs_linear=True,
+    ...                            description="refinement with weights g^-1.5"))
+    >>> ctx = MethodContext(total_steps=8, steps_per_epoch=4, optimizer="sgd",
+    ...                     linear_norms={"l1": np.ones(8), "l2": np.ones(8)}, linear_lr=0.1)
+    >>> get_method("refined-p1.5").build(ctx).preview().round(3)
+    array([1.   , 0.857, 0.714, 0.571, 0.429, 0.286, 0.143, 0.   ])
+    >>> _ = unregister_method("refined-p1.5")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..refine import CollapseWarning, refine_details
+from ..schedules import Schedule, Tabulated, get_schedule
+
+__all__ = [
+    "DEFAULT_METHODS",
+    "METHODS",
+    "Method",
+    "MethodContext",
+    "get_method",
+    "register_method",
+    "unregister_method",
+]
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclasses.dataclass(frozen=True)
+class MethodContext:
+    """What a method may use to build its schedule.
+
+    Attributes:
+        total_steps: the horizon ``T`` (optimizer steps).
+        steps_per_epoch: optimizer steps per epoch (for epoch-based schedules such as 1/t).
+        optimizer: ``"adam"`` or ``"sgd"``.
+        linear_norms: for ``needs_linear`` methods, the per-step gradient norms of the best
+            linear-decay run, mean over seeds: ``{"l1": [T], "l2": [T]}``; else ``None``.
+        linear_lr: that run's base LR.
+        linear_norms_per_seed: the same norms per seed, ``[S, T, 2]`` (l1, l2), if available.
+    """
+
+    total_steps: int
+    steps_per_epoch: int
+    optimizer: str
+    linear_norms: Mapping[str, FloatArray] | None = None
+    linear_lr: float | None = None
+    linear_norms_per_seed: npt.NDArray[np.floating[Any]] | None = None
+
+    @property
+    def norm_kind(self) -> str:
+        """The paper's norm for this optimizer: ``"l1"`` for Adam (Alg. 2), ``"l2"`` for SGD (Alg. 1)."""
+        return "l1" if self.optimizer == "adam" else "l2"
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """A named way to make a schedule.
+
+    Attributes:
+        name: registry key and the label in tables.
+        build: ``MethodContext -> Schedule`` (its horizon must be ``ctx.total_steps``).
+        needs_linear: build only after the linear-decay sweep (gets ``linear_norms``).
+        lr_shift: where the first LR grid is centred, in half-octaves (factors of ``sqrt 2``)
+            relative to the optimizer's prior for linear decay, or, for ``needs_linear``
+            methods, relative to linear decay's chosen LR.
+        description: one line for the report.
+    """
+
+    name: str
+    build: Callable[[MethodContext], Schedule]
+    needs_linear: bool = False
+    lr_shift: int = 0
+    description: str = ""
+
+
+METHODS: dict[str, Method] = {}
+
+
+def register_method(method: Method, *, replace: bool = False) -> Method:
+    """Add ``method`` to :data:`METHODS` (``replace=True`` to overwrite a name)."""
+    if method.name in METHODS and not replace:
+        raise ValueError(f"a method named {method.name!r} is already registered")
+    METHODS[method.name] = method
+    return method
+
+
+def unregister_method(name: str) -> Method:
+    """Remove and return a registered method."""
+    return METHODS.pop(name)
+
+
+def get_method(name: str) -> Method:
+    """The registered method ``name`` (``KeyError`` listing the known names otherwise)."""
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise KeyError(f"unknown method {name!r}; known: {', '.join(METHODS)}") from None
+
+
+def _refined(tau: float) -> Callable[[MethodContext], Schedule]:
+    def build(ctx: MethodContext) -> Schedule:
+        if ctx.linear_norms is None:
+            raise ValueError("refinement needs the norms of the best linear-decay run")
+        kind = ctx.norm_kind
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", CollapseWarning)
+            details = refine_details(
+                np.asarray(ctx.linear_norms[kind], dtype=np.float64),
+                tau=tau,
+                norm=kind,  # type: ignore[arg-type]
+                total_steps=ctx.total_steps,
+            )
+        s = details.schedule
+        collapse = any(issubclass(w.category, CollapseWarning) for w in caught)
+        return Tabulated(
+            total_steps=s.total_steps,
+            values=s.values,
+            provenance={**s.provenance, "collapse": collapse},
+        )
+
+    return build
+
+
+def _fixed(name: str, **kw: Any) -> Callable[[MethodContext], Schedule]:
+    return lambda ctx: get_schedule(name, ctx.total_steps, **kw)
+
+
+def _per_epoch(name: str) -> Callable[[MethodContext], Schedule]:
+    return lambda ctx: get_schedule(name, ctx.total_steps, offset=float(ctx.steps_per_epoch))
+
+
+for _m in (
+    Method("constant", _fixed("constant"), lr_shift=-2, description="s_t = 1"),
+    Method(
+        "1/t",
+        _per_epoch("1/t"),
+        lr_shift=4,
+        description="s_t = 1 / (1 + t/E), E = steps per epoch (LR / (1 + epoch))",
+    ),
+    Method(
+        "1/sqrt_t",
+        _per_epoch("1/sqrt_t"),
+        lr_shift=2,
+        description="s_t = 1 / sqrt(1 + t/E), E = steps per epoch",
+    ),
+    Method(
+        "step",
+        _fixed("step", milestones=(0.5, 0.75), factor=0.1),
+        description="x0.1 at 50% and 75% of training",
+    ),
+    Method("cosine", _fixed("cosine"), description="(1 + cos(pi t/T)) / 2"),
+    Method(
+        "wsd",
+        _fixed("warmup_stable_decay", decay=0.2, decay_shape="linear"),
+        lr_shift=-1,
+        description="constant, then linear decay to 0 over the last 20% (no warm-up)",
+    ),
+    Method("linear", _fixed("linear"), description="1 - t/T (the paper's default)"),
+    Method(
+        "refined-0.1",
+        _refined(0.1),
+        needs_linear=True,
+        description="refinement (Adam: Alg. 2, l1; SGD: Alg. 1, l2), tau = 0.1",
+    ),
+    Method(
+        "refined-0.5",
+        _refined(0.5),
+        needs_linear=True,
+        description="refinement (Adam: Alg. 2, l1; SGD: Alg. 1, l2), tau = 0.5",
+    ),
+):
+    register_method(_m)
+
+#: The methods run by default, in table order (linear decay is the reference).
+DEFAULT_METHODS: tuple[str, ...] = tuple(METHODS)
