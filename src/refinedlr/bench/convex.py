@@ -106,7 +106,7 @@ FULL_SUITE: tuple[str, ...] = (
 QUICK_SUITE: tuple[str, ...] = ("iris", "wine", "breast_cancer")
 
 #: Prior centre of the first LR grid for linear decay, as a grid index (lr = 2^(k/2)).
-PRIOR_K = {"adam": -10, "sgd": -4}
+PRIOR_K = {"adam": -6, "sgd": 2}
 
 TRAINER_VERSION = "logreg-v1"
 

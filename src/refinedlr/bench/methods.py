@@ -153,29 +153,30 @@ def _per_epoch(name: str) -> Callable[[MethodContext], Schedule]:
 
 
 for _m in (
-    Method("constant", _fixed("constant"), lr_shift=-2, description="s_t = 1"),
+    Method("constant", _fixed("constant"), lr_shift=-4, description="s_t = 1"),
     Method(
         "1/t",
         _per_epoch("1/t"),
-        lr_shift=4,
+        lr_shift=5,
         description="s_t = 1 / (1 + t/E), E = steps per epoch (LR / (1 + epoch))",
     ),
     Method(
         "1/sqrt_t",
         _per_epoch("1/sqrt_t"),
-        lr_shift=2,
+        lr_shift=1,
         description="s_t = 1 / sqrt(1 + t/E), E = steps per epoch",
     ),
     Method(
         "step",
         _fixed("step", milestones=(0.5, 0.75), factor=0.1),
+        lr_shift=-1,
         description="x0.1 at 50% and 75% of training",
     ),
     Method("cosine", _fixed("cosine"), description="(1 + cos(pi t/T)) / 2"),
     Method(
         "wsd",
         _fixed("warmup_stable_decay", decay=0.2, decay_shape="linear"),
-        lr_shift=-1,
+        lr_shift=-2,
         description="constant, then linear decay to 0 over the last 20% (no warm-up)",
     ),
     Method("linear", _fixed("linear"), description="1 - t/T (the paper's default)"),
