@@ -49,10 +49,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..bounds import BoundError, best_scale
-from ..schedules import Schedule
-from .grid import LRGrid, lr_of
-from .logreg import (
+from refinedlr.bench.grid import LRGrid, lr_of
+from refinedlr.bench.logreg import (
     ADAM_BETAS,
     ADAM_EPS,
     accuracy,
@@ -61,7 +59,9 @@ from .logreg import (
     steps_per_epoch,
     train_batched,
 )
-from .methods import DEFAULT_METHODS, METHODS, MethodContext, get_method
+from refinedlr.bench.methods import DEFAULT_METHODS, METHODS, MethodContext, get_method
+from refinedlr.bounds import BoundError, best_scale
+from refinedlr.schedules import Schedule
 
 __all__ = [
     "FULL_SUITE",
@@ -166,7 +166,7 @@ def load_data(name: str, data_dir: str | None = None) -> TabularData:
     layer: fixed stratified split, standardised on the training part). Without that module,
     the four datasets bundled with scikit-learn load through the same recipe."""
     try:
-        from .data import load_tabular
+        from refinedlr.bench.data import load_tabular
     except ImportError:
         Xtr, ytr, Xte, yte = _sklearn_fallback(name, 0.2, 0)
     else:
@@ -861,7 +861,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         datasets = list(QUICK_SUITE)
     else:
         try:
-            from .data import DEFAULT_SUITE
+            from refinedlr.bench.data import DEFAULT_SUITE
 
             datasets = list(DEFAULT_SUITE)
         except ImportError:
@@ -898,7 +898,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log=log,
     )
     write_runs_csv(outcomes, out / "runs.csv", protocol.seeds)
-    from .report import write_report
+    from refinedlr.bench.report import write_report
 
     command = "refinedlr bench convex" + ("" if not argv else " " + shlex.join(argv))
     write_report(

@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..refine import CollapseWarning, refine_details
-from ..schedules import Schedule, Tabulated, get_schedule
+from refinedlr.refine import CollapseWarning, refine_details
+from refinedlr.schedules import Schedule, Tabulated, get_schedule
 
 __all__ = [
     "DEFAULT_METHODS",

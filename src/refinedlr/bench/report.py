@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..refine import smooth_norms
-from .stats import (
+from refinedlr.bench.stats import (
     RatioCI,
     geometric_mean_ratio,
     paired_log_ratio,
@@ -28,9 +27,10 @@ from .stats import (
     t_interval,
     win_tie_loss,
 )
+from refinedlr.refine import smooth_norms
 
 if TYPE_CHECKING:
-    from .convex import DatasetOutcome, Protocol
+    from refinedlr.bench.convex import DatasetOutcome, Protocol
 
 __all__ = ["Analysis", "analyze", "write_report"]
 
@@ -410,7 +410,7 @@ def write_report(
     plots: bool = True,
 ) -> Analysis:
     """Write ``report.md``, ``summary.json`` and (``plots``) the figures into ``out``."""
-    from .methods import METHODS
+    from refinedlr.bench.methods import METHODS
 
     mlist = [m for m in METHODS if m in methods or m == REFERENCE]
     mlist += [m for m in methods if m not in mlist]
