@@ -178,3 +178,21 @@ def test_bad_arguments() -> None:
         train_batched(X, y, 3, np.ones((2, 3)), adam=[True], seeds=[0], epochs=1, l2=0.0)
     with pytest.raises(ValueError, match="at least"):
         steps_per_epoch(3, 16)
+
+
+def test_selective_recording_matches_full_recording() -> None:
+    X, y = _data()
+    T = 2 * steps_per_epoch(len(X), 16)
+    lrs = np.stack([np.full(T, lr) for lr in (0.01, 0.1, 0.05, 0.3, 0.02)])
+    adam = [True, False, True, False, True]
+    kw = {"adam": adam, "seeds": [0, 1], "epochs": 2, "l2": 1e-3, "dtype": torch.float64}
+    full = train_batched(X, y, 3, lrs, **kw)
+    some = train_batched(X, y, 3, lrs, record_norms=[False, True, True, False, False], **kw)
+    none = train_batched(X, y, 3, lrs, record_norms=False, **kw)
+    assert full.recorded == (0, 1, 2, 3, 4) and some.recorded == (1, 2)
+    assert none.norms is None and none.norms_of(0) is None and some.norms_of(0) is None
+    # (column positions differ between the batches, so summation order may too)
+    for c in (1, 2):
+        np.testing.assert_allclose(some.norms_of(c), full.norms[:, c], rtol=1e-12)
+    np.testing.assert_allclose(some.weights, full.weights, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(none.weights, full.weights, rtol=1e-12, atol=1e-15)

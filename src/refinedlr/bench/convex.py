@@ -64,7 +64,6 @@ from refinedlr.bounds import BoundError, best_scale
 from refinedlr.schedules import Schedule
 
 __all__ = [
-    "FULL_SUITE",
     "QUICK_SUITE",
     "Cell",
     "DatasetOutcome",
@@ -80,28 +79,6 @@ FloatArray = npt.NDArray[np.float64]
 
 OPTIMIZERS = ("adam", "sgd")
 
-#: The default suite (the project's ``DEFAULT_SUITE`` when the dataset layer provides it).
-FULL_SUITE: tuple[str, ...] = (
-    "iris",
-    "wine",
-    "digits",
-    "breast_cancer",
-    "glass",
-    "vehicle",
-    "vowel",
-    "letter",
-    "satimage",
-    "shuttle",
-    "dna",
-    "sonar",
-    "ionosphere",
-    "diabetes",
-    "spam",
-    "musk",
-    "segment",
-    "credit-g",
-    "vote",
-)
 #: ``--quick``: datasets bundled with scikit-learn (no download).
 QUICK_SUITE: tuple[str, ...] = ("iris", "wine", "breast_cancer")
 
@@ -137,47 +114,22 @@ class TabularData:
         return h.hexdigest()[:16]
 
 
-def _sklearn_fallback(name: str, test_fraction: float, seed: int) -> tuple[Any, ...]:
-    from sklearn import datasets
-    from sklearn.model_selection import train_test_split
-
-    loaders = {
-        "iris": datasets.load_iris,
-        "wine": datasets.load_wine,
-        "digits": datasets.load_digits,
-        "breast_cancer": datasets.load_breast_cancer,
-    }
-    if name not in loaders:
-        raise KeyError(
-            f"dataset {name!r} needs the dataset layer (refinedlr.bench.data); without it only "
-            f"{', '.join(loaders)} are available"
-        )
-    X, y = loaders[name](return_X_y=True)
-    Xtr, Xte, ytr, yte = train_test_split(
-        X, y, test_size=test_fraction, random_state=seed, stratify=y
-    )
-    mu, sd = Xtr.mean(axis=0), Xtr.std(axis=0)
-    sd[sd == 0] = 1.0
-    return (Xtr - mu) / sd, ytr, (Xte - mu) / sd, yte
-
-
 def load_data(name: str, data_dir: str | None = None) -> TabularData:
     """Load a dataset through :func:`refinedlr.bench.data.load_tabular` (the project's dataset
-    layer: fixed stratified split, standardised on the training part). Without that module,
-    the four datasets bundled with scikit-learn load through the same recipe."""
-    try:
-        from refinedlr.bench.data import load_tabular
-    except ImportError:
-        Xtr, ytr, Xte, yte = _sklearn_fallback(name, 0.2, 0)
-    else:
-        ds = load_tabular(name, data_dir)
-        Xtr, ytr, Xte, yte = ds.X_train, ds.y_train, ds.X_test, ds.y_test
-    Xtr = np.ascontiguousarray(Xtr, dtype=np.float64)
-    Xte = np.ascontiguousarray(Xte, dtype=np.float64)
-    ytr = np.ascontiguousarray(ytr, dtype=np.int64)
-    yte = np.ascontiguousarray(yte, dtype=np.int64)
-    K = int(max(ytr.max(), yte.max()) + 1)
-    return TabularData(name, Xtr, ytr, Xte, yte, K)
+    layer: fixed stratified 80/20 split with seed 0, standardised on the training part).
+
+    The scikit-learn bundled datasets (iris, wine, digits, breast_cancer) need no download; the
+    others need ``refinedlr data fetch NAME`` once (a ``DatasetNotCached`` error says so).
+    """
+    from refinedlr.bench.data import load_tabular
+
+    ds = load_tabular(name, data_dir)
+    Xtr = np.ascontiguousarray(ds.X_train, dtype=np.float64)
+    Xte = np.ascontiguousarray(ds.X_test, dtype=np.float64)
+    ytr = np.ascontiguousarray(ds.y_train, dtype=np.int64)
+    yte = np.ascontiguousarray(ds.y_test, dtype=np.int64)
+    K = int(getattr(ds, "n_classes", 0) or max(ytr.max(), yte.max()) + 1)
+    return TabularData(str(getattr(ds, "name", name)), Xtr, ytr, Xte, yte, K)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -195,7 +147,7 @@ class Protocol:
     min_epochs: int = 3
     step_budget: int = 30_000
     epochs: int | None = None
-    grid_points: int = 11
+    grid_points: int = 9
     refine_points: int = 7
     grid_step: int = 1
     extend_points: int = 3
@@ -603,7 +555,7 @@ def _train_round(
     for j, (opt, m, k) in enumerate(pending):
         lrs[j] = lr_of(k) * schedules[(opt, m)].preview()
     adam = [opt == "adam" for opt, _, _ in pending]
-    record = any(m == "linear" for _, m, _ in pending)
+    record = [m == "linear" for _, m, _ in pending]
     bar = _progress_bar(T, f"{data.name} r{round_no} ({C * S} runs)", progress)
     try:
         res = train_batched(
@@ -643,7 +595,7 @@ def _train_round(
             "round": round_no,
         }
         key = store.key(opt, m, schedules[(opt, m)].fingerprint(), k)
-        norms = res.norms[:, j] if (m == "linear" and res.norms is not None) else None
+        norms = res.norms_of(j)
         store.put(key, doc, norms)
         cell = _cell_from_doc(opt, m, k, doc)
         cell.cached = False
@@ -809,13 +761,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--max-epochs", type=int, help="default 100 (quick 20)")
     p.add_argument("--l2", type=float, default=1e-4, help="weight penalty lambda (default 1e-4)")
-    p.add_argument("--grid-points", type=int, help="first LR grid size (default 11; quick 5)")
+    p.add_argument("--grid-points", type=int, help="first LR grid size (default 9; quick 5)")
     p.add_argument(
         "--grid-step",
         type=int,
         help="grid spacing in half-octaves: 1 = factor sqrt 2 (default), 2 = factor 2 (quick)",
     )
-    p.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help=(
+            "torch threads (default 1: a step is many small tensor operations, and extra "
+            "threads slow it down badly when other processes share the cores)"
+        ),
+    )
     p.add_argument("--data-dir", help="dataset cache (default: $REFINEDLR_DATA or ~/.cache)")
     p.add_argument("--no-plots", action="store_true", help="skip the figures")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -838,7 +798,7 @@ def protocol_from_args(args: argparse.Namespace) -> Protocol:
         epochs=args.epochs,
         step_budget=pick(args.step_budget, 30_000, 600),
         max_epochs=pick(args.max_epochs, 100, 20),
-        grid_points=pick(args.grid_points, 11, 5),
+        grid_points=pick(args.grid_points, 9, 5),
         refine_points=5 if quick else 7,
         grid_step=pick(args.grid_step, 1, 2),
         extend_points=2 if quick else 3,
@@ -851,7 +811,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     t0 = time.perf_counter()
     protocol = protocol_from_args(args)
-    if args.threads:
+    if args.threads and args.threads > 0:
         import torch
 
         torch.set_num_threads(args.threads)
@@ -860,12 +820,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.quick:
         datasets = list(QUICK_SUITE)
     else:
-        try:
-            from refinedlr.bench.data import DEFAULT_SUITE
+        from refinedlr.bench.data import DEFAULT_SUITE
 
-            datasets = list(DEFAULT_SUITE)
-        except ImportError:
-            datasets = list(FULL_SUITE)
+        datasets = list(DEFAULT_SUITE)
     methods = list(args.methods) if args.methods else list(DEFAULT_METHODS)
     for m in methods:
         try:
@@ -878,6 +835,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.out is not None
         else (Path("results/convex/quick") if args.quick else Path("results/convex"))
     )
+    for name in datasets:  # fail early, with one line, on a dataset that cannot be loaded
+        try:
+            load_data(name, args.data_dir)
+        except Exception as exc:  # the dataset layer's errors say how to fetch the data
+            msg = " ".join(str(exc).split()) or type(exc).__name__
+            print(f"refinedlr bench convex: dataset {name!r}: {msg}", file=sys.stderr)
+            return 2
     out.mkdir(parents=True, exist_ok=True)
 
     def log(msg: str) -> None:
@@ -901,6 +865,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     from refinedlr.bench.report import write_report
 
     command = "refinedlr bench convex" + ("" if not argv else " " + shlex.join(argv))
+    entry = {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "command": command,
+        "wall_seconds": round(time.perf_counter() - t0, 1),
+        "train_seconds": round(sum(oc.train_seconds for oc in outcomes), 1),
+        "trained_runs": sum(oc.trained_runs for oc in outcomes),
+        "datasets": [oc.name for oc in outcomes],
+        "cores": os.cpu_count(),
+    }
+    with (out / "runlog.jsonl").open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(entry) + "\n")
     write_report(
         outcomes,
         protocol,

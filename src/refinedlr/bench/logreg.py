@@ -112,16 +112,27 @@ class BatchResult:
     """What :func:`train_batched` returns.
 
     Attributes:
-        weights: final weights (the training dtype), shape ``(S, C, D, K)`` (seed, config, feature+bias, class).
-        norms: per-step mini-batch gradient norms (the training dtype), shape ``(S, C, T, 2)``; ``[..., 0]``
-            is the l1 norm, ``[..., 1]`` the l2 norm (all parameters, penalty included), measured
-            at the iterate before the step's update. ``None`` if not recorded.
+        weights: final weights (the training dtype), shape ``(S, C, D, K)`` (seed, config,
+            feature+bias, class).
+        norms: per-step mini-batch gradient norms of the recorded configs (the training dtype),
+            shape ``(S, R, T, 2)``; ``[..., 0]`` is the l1 norm, ``[..., 1]`` the l2 norm (all
+            parameters, penalty included), measured at the iterate before the step's update.
+            ``None`` if nothing was recorded.
+        recorded: the config indices of the rows of ``norms`` (all configs by default, so
+            ``norms[s, c]`` is config ``c``).
         seconds: wall time of the training loop.
     """
 
     weights: npt.NDArray[np.floating[Any]]
     norms: npt.NDArray[np.floating[Any]] | None
+    recorded: tuple[int, ...]
     seconds: float
+
+    def norms_of(self, config: int) -> npt.NDArray[np.floating[Any]] | None:
+        """The ``(S, T, 2)`` norms of ``config``, or ``None`` if it was not recorded."""
+        if self.norms is None or config not in self.recorded:
+            return None
+        return self.norms[:, self.recorded.index(config)]
 
 
 def train_batched(
@@ -137,7 +148,7 @@ def train_batched(
     batch_size: int = 16,
     betas: tuple[float, float] = ADAM_BETAS,
     eps: float = ADAM_EPS,
-    record_norms: bool = True,
+    record_norms: bool | Sequence[bool] | npt.ArrayLike = True,
     dtype: torch.dtype = torch.float32,
     progress: Callable[[int], Any] | None = None,
     progress_every: int = 256,
@@ -156,7 +167,8 @@ def train_batched(
         epochs: passes over the data.
         l2: the penalty ``lam`` (weights only, not biases).
         batch_size: mini-batch size ``B``.
-        record_norms: record the l1/l2 norms of every step's mini-batch gradient.
+        record_norms: record the l1/l2 norms of every step's mini-batch gradient: for every
+            config (``True``), none (``False``) or those flagged in a per-config sequence.
         dtype: training precision (float32 by default; float64 for tests).
         progress: called with the number of steps done since the last call (e.g. a tqdm
             ``update``), every ``progress_every`` steps.
@@ -180,10 +192,23 @@ def train_batched(
     is_adam = np.asarray(adam, dtype=bool).reshape(-1)
     if is_adam.shape[0] != C:
         raise ValueError(f"adam has {is_adam.shape[0]} entries for {C} configs")
+    if isinstance(record_norms, (bool, np.bool_)):
+        rec_mask = np.full(C, bool(record_norms))
+    else:
+        rec_mask = np.asarray(record_norms, dtype=bool).reshape(-1)
+        if rec_mask.shape[0] != C:
+            raise ValueError(f"record_norms has {rec_mask.shape[0]} entries for {C} configs")
     S = len(seeds)
-    # Adam configs first, SGD after: each optimizer updates one contiguous slice of the C axis.
-    order = np.concatenate([np.flatnonzero(is_adam), np.flatnonzero(~is_adam)])
-    Ca = int(is_adam.sum())
+    # Internal order of the C axis: [Adam recorded | Adam | SGD | SGD recorded], so each
+    # optimizer updates one contiguous slice and the recorded configs are the two ends.
+    groups = [
+        np.flatnonzero(is_adam & rec_mask),
+        np.flatnonzero(is_adam & ~rec_mask),
+        np.flatnonzero(~is_adam & ~rec_mask),
+        np.flatnonzero(~is_adam & rec_mask),
+    ]
+    order = np.concatenate(groups)
+    Ra, Ca, Rs = len(groups[0]), len(groups[0]) + len(groups[1]), len(groups[3])
     b1, b2 = betas
     steps1 = np.arange(1, T + 1, dtype=np.float64)
     bc1 = 1.0 - b1**steps1
@@ -203,7 +228,11 @@ def train_batched(
     Wf = W.view(S, D, K * C)
     m = torch.zeros(S, D, K, Ca, dtype=dtype)
     v = torch.zeros(S, D, K, Ca, dtype=dtype)
-    rec = torch.zeros(T, 2, S, C, dtype=dtype) if record_norms else None
+    pen = torch.empty(S, D, K * C, dtype=dtype)  # lam * W, the penalty's gradient
+    den = torch.empty(S, D, K, Ca, dtype=dtype)
+    num = torch.empty(S, D, K, Ca, dtype=dtype)
+    rec_a = torch.zeros(T, 2, S, Ra, dtype=dtype) if Ra else None
+    rec_s = torch.zeros(T, 2, S, Rs, dtype=dtype) if Rs else None
     inv_b = 1.0 / batch_size
     t0 = time.perf_counter()
     torch.set_flush_denormal(True)  # Adam's second moments can underflow into slow denormals
@@ -214,18 +243,25 @@ def train_batched(
                 Xb = Xa[i]  # [S, B, D]
                 P = torch.softmax(torch.bmm(Xb, Wf).view(S, batch_size, K, C), dim=2)
                 P.sub_(Y[i].unsqueeze(3))
+                torch.mul(Wf, lam, out=pen)
                 G = torch.baddbmm(
-                    Wf * lam, Xb.transpose(1, 2), P.view(S, batch_size, K * C), alpha=inv_b
+                    pen, Xb.transpose(1, 2), P.view(S, batch_size, K * C), alpha=inv_b
                 ).view(S, D, K, C)
-                if rec is not None:
-                    Gf = G.view(S, D * K, C)
-                    torch.sum(Gf.abs(), dim=1, out=rec[t, 0])
-                    torch.sum(Gf * Gf, dim=1, out=rec[t, 1])
+                if rec_a is not None:
+                    Gr = G[..., :Ra].reshape(S, D * K, Ra)
+                    torch.sum(Gr.abs(), dim=1, out=rec_a[t, 0])
+                    torch.sum(Gr * Gr, dim=1, out=rec_a[t, 1])
+                if rec_s is not None:
+                    Gr = G[..., C - Rs :].reshape(S, D * K, Rs)
+                    torch.sum(Gr.abs(), dim=1, out=rec_s[t, 0])
+                    torch.sum(Gr * Gr, dim=1, out=rec_s[t, 1])
                 if Ca:
                     Ga = G[..., :Ca]
                     m.lerp_(Ga, 1.0 - b1)
                     v.mul_(b2).addcmul_(Ga, Ga, value=1.0 - b2)
-                    W[..., :Ca].addcdiv_(m * lr_adam[t], v.sqrt().add_(eps_t[t]), value=-1.0)
+                    torch.sqrt(v, out=den).add_(eps_t[t])
+                    torch.mul(m, lr_adam[t], out=num)
+                    W[..., :Ca].addcdiv_(num, den, value=-1.0)
                 if Ca < C:
                     W[..., Ca:].addcmul_(G[..., Ca:], lr_sgd[t], value=-1.0)
                 if progress is not None and (t + 1) % progress_every == 0:
@@ -237,12 +273,17 @@ def train_batched(
     seconds = time.perf_counter() - t0
     inv = np.argsort(order)
     weights = np.ascontiguousarray(W.permute(0, 3, 1, 2).numpy()[:, inv])  # [S, C, D, K]
+    parts = [r.numpy() for r in (rec_a, rec_s) if r is not None]
     norms = None
-    if rec is not None:
-        r = rec.numpy()
+    recorded: tuple[int, ...] = ()
+    if parts:
+        r = np.concatenate(parts, axis=3)  # [T, 2, S, R] in internal order
         r[:, 1] = np.sqrt(r[:, 1])
-        norms = np.ascontiguousarray(r.transpose(2, 3, 0, 1)[:, inv])
-    return BatchResult(weights=weights, norms=norms, seconds=seconds)
+        internal = np.concatenate([groups[0], groups[3]])  # config index of each column
+        rows = np.argsort(internal)  # recorded configs in their original order
+        norms = np.ascontiguousarray(r.transpose(2, 3, 0, 1)[:, rows])
+        recorded = tuple(int(c) for c in internal[rows])
+    return BatchResult(weights=weights, norms=norms, recorded=recorded, seconds=seconds)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -258,7 +299,7 @@ def _as_weights(W: npt.ArrayLike, D: int) -> tuple[FloatArray, tuple[int, ...]]:
 
 
 def objective(
-    X: npt.ArrayLike, y: npt.ArrayLike, W: npt.ArrayLike, *, l2: float, chunk: int = 4096
+    X: npt.ArrayLike, y: npt.ArrayLike, W: npt.ArrayLike, *, l2: float, chunk: int = 2048
 ) -> FloatArray:
     """``f(W)`` in float64 for one weight matrix ``(D, K)`` or a stack ``(..., D, K)``.
 
@@ -290,7 +331,9 @@ def objective(
     return out.reshape(lead) if lead else np.float64(out[0])  # type: ignore[return-value]
 
 
-def accuracy(X: npt.ArrayLike, y: npt.ArrayLike, W: npt.ArrayLike) -> FloatArray:
+def accuracy(
+    X: npt.ArrayLike, y: npt.ArrayLike, W: npt.ArrayLike, *, chunk: int = 2048
+) -> FloatArray:
     """Fraction of correct argmax predictions for one weight matrix or a stack ``(..., D, K)``.
 
     >>> accuracy(np.array([[1.0], [-1.0]]), np.array([0, 1]), np.array([[1.0, -1.0], [0, 0]]))
@@ -301,9 +344,12 @@ def accuracy(X: npt.ArrayLike, y: npt.ArrayLike, W: npt.ArrayLike) -> FloatArray
     n, D = Xa.shape
     Ws, lead = _as_weights(W, D)
     R, _, K = Ws.shape
-    Wc = np.nan_to_num(Ws, nan=0.0, posinf=0.0, neginf=0.0)
-    Z = (Xa @ Wc.transpose(1, 2, 0).reshape(D, K * R)).reshape(n, K, R)
-    acc = (Z.argmax(axis=1) == yi[:, None]).mean(axis=0)
+    Wm = np.nan_to_num(Ws, nan=0.0, posinf=0.0, neginf=0.0).transpose(1, 2, 0).reshape(D, K * R)
+    hits = np.zeros(R)
+    for a in range(0, n, chunk):
+        Z = (Xa[a : a + chunk] @ Wm).reshape(-1, K, R)
+        hits += (Z.argmax(axis=1) == yi[a : a + chunk, None]).sum(axis=0)
+    acc = hits / n
     acc[~np.all(np.isfinite(Ws), axis=(1, 2))] = np.nan
     return acc.reshape(lead) if lead else float(acc[0])  # type: ignore[return-value]
 

@@ -397,6 +397,28 @@ def _summary_json(a: Analysis, outcomes: Sequence[DatasetOutcome]) -> dict[str, 
     }
 
 
+def _run_history(out: Path) -> list[list[str]]:
+    path = out / "runlog.jsonl"
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            e = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        rows.append(
+            [
+                str(e.get("date", "")),
+                f"`{e.get('command', '')}`",
+                f"{float(e.get('wall_seconds', math.nan)) / 60:.1f} min",
+                str(e.get("trained_runs", "")),
+                f"{float(e.get('train_seconds', math.nan)) / 60:.1f} min",
+            ]
+        )
+    return rows
+
+
 def write_report(
     outcomes: Sequence[DatasetOutcome],
     protocol: Protocol,
@@ -437,6 +459,15 @@ def write_report(
     )
     L.append(f"- Seeds (data order): {', '.join(map(str, protocol.seeds))}")
     L.append("")
+    history = _run_history(out)
+    if history:
+        L.append(
+            "Invocations that produced the results in this directory (`runlog.jsonl`; a rerun "
+            "reuses cached results, so the run that trained them carries the real cost):"
+        )
+        L.append("")
+        L += _table(["date", "command", "wall time", "runs trained", "training time"], history)
+        L.append("")
     L.append("## Protocol")
     L.append("")
     L.append(
