@@ -1,0 +1,787 @@
+"""``GradNormRecorder``: record the global gradient norm of every optimizer step, cheaply and durably.
+
+What is recorded, per optimizer step ``t`` (0-based, counted after gradient accumulation), one row:
+
+* ``l2``: ``sqrt(sum over all parameters' gradients of g**2)``, torch's
+  ``clip_grad_norm_(norm_type=2)`` total norm; ``l1``: ``sum |g|``. Norms are computed on the
+  gradients' device with foreach kernels, accumulated in float32 (float64 for float64 gradients),
+  kept in a preallocated device buffer and copied to the host only every ``flush_every`` steps
+  (on CUDA: ``non_blocking`` into pinned memory, written once the copy has landed), so recording
+  adds no per-step ``.item()`` or device synchronisation.
+* A non-finite norm (``inf``/``NaN`` gradients, i.e. a step that AMP's ``GradScaler`` skips) is
+  written as ``NaN``: a missing value, never a number; the step still has exactly one row.
+
+Three ways to record, and what each sees:
+
+``recorder.attach(optimizer)``
+    a step pre-hook records the gradients as ``optimizer.step()`` sees them, once per step (so
+    gradient accumulation gives one row per optimizer step). If you clip with
+    ``torch.nn.utils.clip_grad_norm_`` before ``step()``, that is the *post-clip* norm.
+``recorder.clip_grad_norm_(parameters, max_norm)``
+    computes the total norm once, records it and clips the gradients with that same norm (as
+    ``torch.nn.utils.clip_grad_norm_`` does; it returns the norm too). With ``when="pre_clip"``
+    (default) the recorded value is the norm before clipping; with ``when="post_clip"`` it is the
+    norm after clipping, ``norm * min(1, max_norm / (norm + 1e-6))`` (for ``l1`` too: every
+    gradient is scaled by that factor). An attached hook does not record that step again.
+``recorder.record(parameters_or_optimizer)``
+    records the gradients as they are now (one call = one step); an attached hook does not
+    record that step again. :meth:`GradNormRecorder.record_norms` records values you computed.
+
+Use one style per run (explicit calls every step, or only the hook): the hook skips a step
+exactly when an explicit call was made since the previous ``optimizer.step()``.
+
+AMP: call ``scaler.unscale_(optimizer)`` first, then ``recorder.clip_grad_norm_`` or
+``recorder.record``; then ``scaler.step(optimizer)``. Do not rely on the hook alone with a
+``GradScaler``: a skipped step never calls ``optimizer.step()``, so the hook would not see it.
+
+Distributed: every process must record at the same steps (collectives may run). Under DDP the
+gradients are already averaged, so every rank computes the same norm locally. Gradients that are
+``DTensor`` s (FSDP2's ``fully_shard``, tensor parallel) are reduced exactly: local partial sums of
+squares (and of ``|g|``) on the local shards, divided by their replication factor, then one
+``all_reduce`` over the device mesh. Only rank ``write_rank`` (0) writes the file.
+
+The file is the core format (:class:`refinedlr.records.RecordWriter`): ``step,<kind>...``. It is
+appended and flushed (``fsync`` by default) every ``flush_every`` steps, on :meth:`flush`,
+:meth:`state_dict`, :meth:`close` and, best effort, when the recorder is garbage-collected or at
+interpreter exit; a killed process loses
+only the rows of its unflushed steps. :meth:`state_dict` / :meth:`load_state_dict` continue the
+same file at the right step on resume (rows at or after the resume step are replaced).
+
+Example (explicit recording with clipping, kept in memory):
+    >>> import torch
+    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+    <torch._C.Generator object at ...>
+    >>> model = torch.nn.Linear(4, 1)
+    >>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    >>> rec = GradNormRecorder(kinds=("l2", "l1"))
+    >>> for _ in range(3):
+    ...     opt.zero_grad()
+    ...     model(torch.randn(8, 4)).square().mean().backward()
+    ...     norm = rec.clip_grad_norm_(model.parameters(), max_norm=1.0)
+    ...     opt.step()
+    >>> r = rec.to_record()
+    >>> r.steps.tolist(), r.kinds
+    ([0, 1, 2], ('l2', 'l1'))
+    >>> bool(abs(r.values["l2"][-1] - norm.item()) < 1e-6)
+    True
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import math
+import os
+import weakref
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch.optim import Optimizer
+from torch.utils.hooks import RemovableHandle
+
+from ..records import GradNormRecord, RecordError, RecordWriter, read_record
+
+__all__ = ["GradNormRecorder", "grad_norms"]
+
+When = Literal["pre_clip", "post_clip"]
+_ORDS = {"l2": 2.0, "l1": 1.0}
+_STATE_VERSION = 1
+
+ParamsLike = torch.Tensor | Iterable[torch.Tensor] | Optimizer | torch.nn.Module
+
+
+# ----------------------------------------------------------------------------------------------
+# norm computation
+
+
+@functools.cache
+def _dtensor_type() -> type | None:
+    if not torch.distributed.is_available():
+        return None
+    try:
+        from torch.distributed.tensor import DTensor
+    except ImportError:  # pragma: no cover - very old torch
+        return None
+    return DTensor
+
+
+def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def _per_tensor(
+    tensors: list[torch.Tensor], ord: float, device: torch.device
+) -> Sequence[torch.Tensor]:
+    """Per-tensor norms (0-d, accumulation dtype) of same-device, same-dtype tensors."""
+    dtype = tensors[0].dtype
+    acc = _acc_dtype(dtype)
+    if device.type == "cpu" and ord == 1.0:
+        # on CPU abs().sum() is ~3x faster than the l1 norm kernel
+        return [t.abs().sum(dtype=acc) for t in tensors]
+    if device.type in ("cpu", "cuda"):
+        return torch._foreach_norm(tensors, ord, dtype=None if dtype == acc else acc)
+    return [torch.linalg.vector_norm(t, ord, dtype=acc) for t in tensors]
+
+
+def _group(
+    tensors: Iterable[torch.Tensor],
+) -> dict[tuple[torch.device, torch.dtype], list[torch.Tensor]]:
+    groups: dict[tuple[torch.device, torch.dtype], list[torch.Tensor]] = {}
+    for t in tensors:
+        groups.setdefault((t.device, t.dtype), []).append(t)
+    return groups
+
+
+def _local_norms(grads: list[torch.Tensor], ords: Sequence[float]) -> torch.Tensor:
+    """Global norms of plain (non-distributed) tensors, one per ``ord`` (shape ``(len(ords),)``),
+    on the first tensor's device."""
+    groups = _group(grads)
+    if len(groups) == 1:  # the common case, kept short: it runs every step
+        (((device, _), ts),) = groups.items()
+        totals = []
+        for ord in ords:
+            norms = torch.stack(_per_tensor(ts, ord, device))
+            totals.append(torch.linalg.vector_norm(norms) if ord == 2.0 else norms.sum())
+        return totals[0].reshape(1) if len(totals) == 1 else torch.stack(totals)
+    first = grads[0].device
+    out_dtype = torch.float64 if any(dt == torch.float64 for _, dt in groups) else torch.float32
+    out: list[torch.Tensor] = []
+    for ord in ords:
+        parts = [
+            (torch.linalg.vector_norm(n) if ord == 2.0 else n.sum()).to(first, out_dtype)
+            for n in (torch.stack(_per_tensor(ts, ord, dev)) for (dev, _), ts in groups.items())
+        ]
+        both = torch.stack(parts)
+        out.append(torch.linalg.vector_norm(both) if ord == 2.0 else both.sum())
+    return torch.stack(out)
+
+
+def _replication(g: Any) -> int | None:
+    """How many ranks of the mesh hold each element of a DTensor; ``None`` if not Shard/Replicate."""
+    rep = 1
+    for i, p in enumerate(g.placements):
+        if p.is_shard():
+            continue
+        if p.is_replicate():
+            rep *= g.device_mesh.size(i)
+            continue
+        return None  # Partial: pending reduction
+    return rep
+
+
+def _distributed_norms(
+    grads: list[torch.Tensor], ords: Sequence[float], dtensor: type
+) -> torch.Tensor:
+    """Global norms when some gradients are DTensors: local partial sums, one all_reduce."""
+    import torch.distributed as dist
+
+    dts = [g for g in grads if isinstance(g, dtensor)]
+    mesh = dts[0].device_mesh
+    reps = [_replication(g) for g in dts]
+    same_mesh = all(g.device_mesh == mesh for g in dts)
+    world = dist.get_world_size()
+    if mesh.ndim == 1:
+        group, group_size = mesh.get_group(), mesh.size()
+    elif mesh.size() == world:
+        group, group_size = None, world
+    else:
+        group, group_size = None, -1
+    plain = [g for g in grads if not isinstance(g, dtensor)]
+    if not same_mesh or any(r is None for r in reps) or group_size < 0:
+        if plain:
+            raise NotImplementedError(
+                "gradient norms of a mix of plain tensors and DTensors on several meshes, or with "
+                "Partial placements, are not supported"
+            )
+        return _fallback_norms(dts, ords)
+    # weight each tensor's contribution by 1/replication so one sum over the mesh counts it once
+    weighted: dict[float, list[torch.Tensor]] = {}
+    for g, r in zip(dts, reps, strict=True):
+        weighted.setdefault(1.0 / float(r or 1), []).append(g.to_local())
+    if plain:
+        weighted.setdefault(1.0 / group_size, []).extend(plain)
+    device = dts[0].to_local().device
+    sums: list[torch.Tensor] = []
+    for ord in ords:
+        acc: torch.Tensor | None = None
+        for w, ts in weighted.items():
+            for (dev, _), group_ts in _group(ts).items():
+                norms = torch.stack(_per_tensor(group_ts, ord, dev)).to(device, torch.float64)
+                s = norms.square().sum() if ord == 2.0 else norms.sum()
+                s = s * w if w != 1.0 else s
+                acc = s if acc is None else acc + s
+        if acc is None:  # this rank holds no local elements
+            acc = torch.zeros((), dtype=torch.float64, device=device)
+        sums.append(acc)
+    vals = torch.stack(sums)
+    dist.all_reduce(vals, op=dist.ReduceOp.SUM, group=group)
+    outs = [vals[i].clamp_min(0.0).sqrt() if o == 2.0 else vals[i] for i, o in enumerate(ords)]
+    return torch.stack(outs)
+
+
+def _fallback_norms(dts: list[torch.Tensor], ords: Sequence[float]) -> torch.Tensor:
+    """Norms through DTensor's own operators (any placements); every rank must call this."""
+    outs = []
+    for ord in ords:
+        total = torch.nn.utils.get_total_norm(dts, ord)
+        full = getattr(total, "full_tensor", None)
+        outs.append((full() if full is not None else total).to(torch.float64))
+    return torch.stack(outs)
+
+
+@torch.no_grad()
+def grad_norms(
+    parameters: ParamsLike, kinds: Sequence[str] = ("l2",), *, device: torch.device | None = None
+) -> torch.Tensor:
+    """The global norms of the gradients of ``parameters``, one per kind, as a device tensor.
+
+    ``parameters``: tensors with ``.grad``, a module or an optimizer; parameters without a
+    gradient are skipped (no gradients at all: zeros). Works with DTensor gradients (FSDP2); then
+    every rank must call it. No host synchronisation.
+
+    >>> import torch
+    >>> p = torch.nn.Parameter(torch.zeros(2))
+    >>> p.grad = torch.tensor([3.0, -4.0])
+    >>> grad_norms([p], ("l2", "l1"))
+    tensor([5., 7.])
+    """
+    ords = [_ORDS[k] for k in kinds]
+    grads = _collect_grads(parameters)
+    return _compute(grads, ords, device)
+
+
+def _compute(
+    grads: list[torch.Tensor], ords: Sequence[float], device: torch.device | None = None
+) -> torch.Tensor:
+    if not grads:
+        return torch.zeros(len(ords), device=device)
+    dtensor = _dtensor_type()
+    if dtensor is not None and any(isinstance(g, dtensor) for g in grads):
+        return _distributed_norms(grads, ords, dtensor)
+    return _local_norms(grads, ords)
+
+
+def _params_of(obj: ParamsLike) -> list[torch.Tensor]:
+    if isinstance(obj, torch.Tensor):
+        return [obj]
+    if isinstance(obj, Optimizer):
+        return [p for group in obj.param_groups for p in group["params"]]
+    if isinstance(obj, torch.nn.Module):
+        return list(obj.parameters())
+    out: list[torch.Tensor] = []
+    for item in obj:
+        if isinstance(item, Mapping):  # a param group
+            out.extend(item["params"])
+        else:
+            out.append(item)
+    return out
+
+
+def _collect_grads(obj: ParamsLike) -> list[torch.Tensor]:
+    return [p.grad for p in _params_of(obj) if p.grad is not None]
+
+
+def _scale_grads(grads: list[torch.Tensor], coef: torch.Tensor, dtensor: type | None) -> None:
+    local = [g.to_local() if dtensor is not None and isinstance(g, dtensor) else g for g in grads]
+    for (device, _), ts in _group(local).items():
+        c = coef.to(device)
+        if device.type in ("cpu", "cuda"):
+            torch._foreach_mul_(ts, c)
+        else:
+            for t in ts:
+                t.mul_(c)
+
+
+# ----------------------------------------------------------------------------------------------
+# the recorder
+
+
+def _current_rank() -> int | None:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return int(torch.distributed.get_rank())
+    return None
+
+
+def _close_at_exit(ref: weakref.ReferenceType[GradNormRecorder]) -> None:
+    rec = ref()
+    if rec is not None:
+        try:
+            rec.close()
+        except Exception:  # best effort at interpreter exit
+            pass
+
+
+class _Chunk:
+    __slots__ = ("event", "first_step", "host", "n")
+
+    def __init__(self, host: torch.Tensor, first_step: int, n: int, event: Any) -> None:
+        self.host, self.first_step, self.n, self.event = host, first_step, n, event
+
+
+class GradNormRecorder:
+    """Record per-step global gradient norms to a CSV record (or to memory with ``path=None``).
+
+    Args:
+        path: the record file (``step,<kind>...`` CSV, read back with
+            :func:`refinedlr.records.read_record`); ``None`` keeps the values in memory only.
+        kinds: ``"l2"``, ``"l1"`` or both (the column order of the file).
+        flush_every: steps between copies of the device buffer to the host and the file.
+        when: what :meth:`clip_grad_norm_` records: ``"pre_clip"`` (default) or ``"post_clip"``.
+        start_step: the step of the first row (0; :meth:`load_state_dict` sets it on resume).
+        write_rank: in a distributed run, the only rank that writes the file.
+        keep_in_memory: keep the rows in memory too (default: when this process writes no file).
+        fsync: ``fsync`` the file at every flush (durable against power loss, not only against a
+            killed process).
+        close_at_exit: flush and close at interpreter exit if not closed before.
+
+    An existing file at ``path`` is continued: rows before the first step this recorder writes are
+    kept, later ones are replaced (a fresh run from step 0 overwrites the file).
+
+    >>> import torch, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "norms.csv")
+    >>> model = torch.nn.Linear(3, 1)
+    >>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    >>> rec = GradNormRecorder(path, flush_every=2)
+    >>> handle = rec.attach(opt)  # records once per optimizer.step()
+    >>> for _ in range(5):
+    ...     opt.zero_grad()
+    ...     model(torch.ones(4, 3)).sum().backward()
+    ...     opt.step()
+    >>> rec.close()
+    >>> print(open(path).read().splitlines()[:2])
+    ['step,l2', '0,8']
+    >>> len(rec.to_record())
+    5
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        kinds: Sequence[str] | str = ("l2",),
+        *,
+        flush_every: int = 100,
+        when: When = "pre_clip",
+        start_step: int = 0,
+        write_rank: int = 0,
+        keep_in_memory: bool | None = None,
+        fsync: bool = True,
+        close_at_exit: bool = True,
+    ) -> None:
+        kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+        if not kinds or len(set(kinds)) != len(kinds) or any(k not in _ORDS for k in kinds):
+            raise ValueError(f"kinds must be distinct entries of {tuple(_ORDS)}, got {kinds!r}")
+        if isinstance(flush_every, bool) or not isinstance(flush_every, int) or flush_every < 1:
+            raise ValueError(f"flush_every must be an int >= 1, got {flush_every!r}")
+        if when not in ("pre_clip", "post_clip"):
+            raise ValueError(f"when must be 'pre_clip' or 'post_clip', got {when!r}")
+        if isinstance(start_step, bool) or not isinstance(start_step, int) or start_step < 0:
+            raise ValueError(f"start_step must be an int >= 0, got {start_step!r}")
+        self.path = None if path is None else Path(path)
+        self.kinds: tuple[str, ...] = kinds
+        self.flush_every = flush_every
+        self.when: When = when
+        self.write_rank = write_rank
+        self.keep_in_memory = keep_in_memory
+        self.fsync = fsync
+        self._ords = tuple(_ORDS[k] for k in kinds)
+        self._step = start_step  # the next step to record
+        self._first_step = start_step  # first step this session writes (file continues before it)
+        self._chunk_start = start_step  # step of row 0 of the device buffer
+        self._n = 0  # rows in the device buffer
+        self._buf: torch.Tensor | None = None
+        self._rows: list[torch.Tensor] = []
+        self._pool: list[torch.Tensor] = []  # free pinned host buffers (CUDA)
+        self._pending: deque[_Chunk] = deque()
+        self._last_copy: Any = None  # CUDA event of the last device-to-host copy
+        self._memory: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = []
+        self._writer: RecordWriter | None = None
+        self._explicit = False  # an explicit record since the last optimizer.step()
+        self._handles: list[RemovableHandle] = []
+        self._optimizers: list[weakref.ReferenceType[Optimizer]] = []
+        self._closed = False
+        self._rank: int | None = _current_rank()
+        self._atexit: functools.partial[None] | None = None
+        if close_at_exit:
+            self._atexit = functools.partial(_close_at_exit, weakref.ref(self))
+            atexit.register(self._atexit)
+
+    # -- properties -----------------------------------------------------------------------------
+
+    @property
+    def step(self) -> int:
+        """The optimizer step the next record is for (= steps recorded so far, with resumes)."""
+        return self._step
+
+    @property
+    def rank(self) -> int | None:
+        """This process's rank once ``torch.distributed`` is initialised (remembered after)."""
+        if self._rank is None:
+            self._rank = _current_rank()
+        return self._rank
+
+    @property
+    def is_writer(self) -> bool:
+        """Whether this process writes the file (rank ``write_rank``, or not distributed)."""
+        rank = self.rank
+        return self.path is not None and (rank is None or rank == self.write_rank)
+
+    def _keeps_memory(self) -> bool:
+        if self.keep_in_memory is not None:
+            return self.keep_in_memory
+        return not self.is_writer
+
+    def __repr__(self) -> str:
+        return (
+            f"GradNormRecorder(path={None if self.path is None else str(self.path)!r}, "
+            f"kinds={self.kinds}, step={self._step}, flush_every={self.flush_every})"
+        )
+
+    # -- recording ------------------------------------------------------------------------------
+
+    def attach(self, optimizer: Optimizer) -> RemovableHandle:
+        """Record once per ``optimizer.step()`` (a step pre-hook); returns the hook's handle.
+
+        The hook records the gradients as ``step()`` sees them, unless an explicit
+        :meth:`record` / :meth:`clip_grad_norm_` / :meth:`record_norms` call already recorded
+        this step.
+        """
+        self._check_open()
+
+        def hook(opt: Optimizer, args: Any, kwargs: Any) -> None:
+            if self._explicit:
+                self._explicit = False
+                return
+            with torch.no_grad():
+                self._store(self._norms_of(_collect_grads(opt)))
+
+        handle = optimizer.register_step_pre_hook(hook)
+        self._handles.append(handle)
+        self._optimizers.append(weakref.ref(optimizer))
+        return handle
+
+    def detach(self) -> None:
+        """Remove the hooks added by :meth:`attach`."""
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
+        self._optimizers.clear()
+
+    @torch.no_grad()
+    def record(self, parameters: ParamsLike | None = None) -> torch.Tensor:
+        """Record the current gradients' norms as the next step; returns them (device tensor).
+
+        ``parameters``: tensors, a module, an optimizer, or ``None`` for the attached optimizer.
+        The returned tensor holds one value per kind, in ``kinds`` order (no synchronisation).
+        """
+        self._check_open()
+        if parameters is None:
+            opts = [o for o in (r() for r in self._optimizers) if o is not None]
+            if not opts:
+                raise TypeError("record() needs parameters (or an attached optimizer)")
+            grads = [g for o in opts for g in _collect_grads(o)]
+        else:
+            grads = _collect_grads(parameters)
+        vals = self._norms_of(grads)
+        self._store(vals)
+        self._explicit = bool(self._handles)  # the attached hook skips this step
+        return vals
+
+    @torch.no_grad()
+    def record_norms(self, values: torch.Tensor | float | Sequence[float]) -> None:
+        """Record norms computed elsewhere (one per kind; non-finite means missing) as the next step.
+
+        >>> rec = GradNormRecorder(kinds=("l2",))
+        >>> rec.record_norms(2.5); rec.record_norms(float("inf"))
+        >>> rec.to_record().values["l2"]
+        array([2.5, nan])
+        """
+        self._check_open()
+        if isinstance(values, torch.Tensor):
+            vals: torch.Tensor | list[float] = values.detach().reshape(-1)
+            count = values.numel()
+        else:
+            vals = (
+                [float(values)] if isinstance(values, (int, float)) else [float(v) for v in values]
+            )
+            count = len(vals)
+        if count != len(self.kinds):
+            raise ValueError(f"{count} values for kinds {self.kinds}")
+        self._store(vals)
+        self._explicit = bool(self._handles)  # the attached hook skips this step
+
+    @torch.no_grad()
+    def clip_grad_norm_(
+        self,
+        parameters: ParamsLike,
+        max_norm: float,
+        norm_type: float = 2.0,
+        error_if_nonfinite: bool = False,
+    ) -> torch.Tensor:
+        """Record the step's norms and clip, like ``torch.nn.utils.clip_grad_norm_``.
+
+        The total norm of order ``norm_type`` is computed once and used both for the record and
+        for clipping (gradients are multiplied by ``min(1, max_norm / (norm + 1e-6))``); it is
+        returned (a device tensor, float32 for half-precision gradients). With ``when="pre_clip"``
+        the recorded values are the norms before clipping, with ``"post_clip"`` after. Works with
+        DTensor gradients (FSDP2): every rank must call it.
+
+        >>> import torch
+        >>> p = torch.nn.Parameter(torch.zeros(2)); p.grad = torch.tensor([3.0, 4.0])
+        >>> rec = GradNormRecorder()
+        >>> rec.clip_grad_norm_([p], max_norm=1.0)
+        tensor(5.)
+        >>> p.grad, rec.to_record().values["l2"]
+        (tensor([0.6000, 0.8000]), array([5.]))
+        """
+        self._check_open()
+        params = _params_of(parameters)
+        grads = [p.grad for p in params if p.grad is not None]
+        nt = float(norm_type)
+        n = len(self._ords)
+        if nt in self._ords:
+            vals = self._norms_of(grads)
+            total = vals[self._ords.index(nt)]
+        elif nt in (1.0, 2.0):
+            both = self._norms_of(grads, (*self._ords, nt))
+            vals, total = both[:n], both[n]
+        else:
+            vals = self._norms_of(grads)
+            t = torch.nn.utils.get_total_norm(grads, nt) if grads else torch.zeros(())
+            full = getattr(t, "full_tensor", None)
+            total = full() if full is not None else t
+        if error_if_nonfinite and bool(torch.logical_or(total.isnan(), total.isinf())):
+            raise RuntimeError(
+                f"The total norm of order {nt} for gradients from `parameters` is non-finite, so "
+                "it cannot be clipped. To disable this error and scale the gradients by the "
+                "non-finite norm anyway, set `error_if_nonfinite=False`"
+            )
+        coef = torch.clamp(float(max_norm) / (total + 1e-6), max=1.0)
+        if grads:
+            _scale_grads(grads, coef, _dtensor_type())
+        self._store(vals if self.when == "pre_clip" else vals * coef.to(vals.dtype))
+        self._explicit = bool(self._handles)  # the attached hook skips this step
+        return total
+
+    def _norms_of(
+        self, grads: list[torch.Tensor], ords: Sequence[float] | None = None
+    ) -> torch.Tensor:
+        # callers run under torch.no_grad()
+        device = self._buf.device if self._buf is not None else None
+        return _compute(grads, self._ords if ords is None else ords, device)
+
+    # -- buffering and writing ------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("this GradNormRecorder is closed")
+
+    def _allocate(self, device: torch.device) -> None:
+        dtype = torch.float32 if device.type == "mps" else torch.float64
+        self._buf = torch.full(
+            (self.flush_every, len(self.kinds)), math.nan, dtype=dtype, device=device
+        )
+        self._rows = list(self._buf.unbind(0))
+
+    def _store(self, vals: torch.Tensor | list[float]) -> None:
+        if self._buf is None:
+            self._allocate(vals.device if isinstance(vals, torch.Tensor) else torch.device("cpu"))
+        assert self._buf is not None
+        if self._n == 0 and self._last_copy is not None:
+            # do not overwrite the buffer before the last copy out of it has read it
+            torch.cuda.current_stream(self._buf.device).wait_event(self._last_copy)
+        row = self._rows[self._n]
+        if isinstance(vals, torch.Tensor):
+            if vals.device != row.device:
+                vals = vals.to(row.device, non_blocking=True)
+            row.copy_(vals.reshape(-1))
+        else:  # python floats: fill kernels, no host-to-device copy
+            for j, v in enumerate(vals):
+                row[j].fill_(v)
+        self._n += 1
+        self._step += 1
+        if self._n == self.flush_every:
+            self._flush_buffer()
+            self._drain(block=False)
+        elif self._pending:
+            self._drain(block=False)
+
+    def _flush_buffer(self) -> None:
+        """Start copying the device buffer's rows to the host (no host sync on CUDA)."""
+        if self._buf is None or self._n == 0:
+            return
+        n, buf = self._n, self._buf
+        if buf.is_cuda:
+            host = (
+                self._pool.pop()
+                if self._pool
+                else torch.empty(buf.shape, dtype=buf.dtype, pin_memory=True)
+            )
+            host[:n].copy_(buf[:n], non_blocking=True)
+            event = torch.cuda.Event()
+            event.record(torch.cuda.current_stream(buf.device))
+            self._last_copy = event
+            chunk = _Chunk(host, self._chunk_start, n, event)
+        elif buf.device.type == "cpu":
+            chunk = _Chunk(buf[:n].clone(), self._chunk_start, n, None)
+        else:
+            chunk = _Chunk(buf[:n].to("cpu"), self._chunk_start, n, None)
+        self._pending.append(chunk)
+        self._chunk_start += n
+        self._n = 0
+
+    def _drain(self, block: bool) -> None:
+        """Write the chunks whose copies have landed (all of them, waiting, with ``block``)."""
+        while self._pending:
+            chunk = self._pending[0]
+            if chunk.event is not None:
+                if block:
+                    chunk.event.synchronize()
+                elif not chunk.event.query():
+                    return
+            self._pending.popleft()
+            rows = chunk.host[: chunk.n].numpy().astype(np.float64, copy=True)
+            if chunk.event is not None:
+                self._pool.append(chunk.host)
+            self._emit(chunk.first_step, rows)
+
+    def _emit(self, first_step: int, rows: npt.NDArray[np.float64]) -> None:
+        rows[~np.isfinite(rows)] = np.nan
+        steps = np.arange(first_step, first_step + rows.shape[0], dtype=np.int64)
+        if self._keeps_memory():
+            self._memory.append((steps, rows))
+        if self.is_writer:
+            writer = self._open_writer()
+            writer.write(steps, rows)
+            if self.fsync:
+                writer.flush(fsync=True)
+
+    def _open_writer(self) -> RecordWriter:
+        if self._writer is None:
+            assert self.path is not None
+            self._writer = RecordWriter(self.path, self.kinds, start_step=self._first_step)
+        return self._writer
+
+    def flush(self) -> None:
+        """Copy every recorded step to the host and write it now (waits for the device)."""
+        self._flush_buffer()
+        self._drain(block=True)
+        if self._writer is not None:
+            self._writer.flush(fsync=self.fsync)
+
+    def close(self) -> None:
+        """Flush, close the file and remove the hooks; idempotent."""
+        if self._closed:
+            return
+        try:
+            self.flush()
+        finally:
+            self._closed = True
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+            self.detach()
+            if self._atexit is not None:
+                atexit.unregister(self._atexit)
+                self._atexit = None
+
+    def __del__(self) -> None:
+        # a recorder dropped without close() (e.g. a local of a finished function) still writes
+        # its last rows; best effort, like the atexit handler
+        if not getattr(self, "_closed", True):
+            try:
+                self.close()
+            except Exception:
+                pass
+
+    def __enter__(self) -> GradNormRecorder:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- reading and checkpoints ----------------------------------------------------------------
+
+    def to_record(self, source: Literal["auto", "file", "memory"] = "auto") -> GradNormRecord:
+        """What was recorded so far as a :class:`~refinedlr.records.GradNormRecord` (flushes first).
+
+        ``source="auto"``: from the file where this process writes one (it includes the rows kept
+        from before a resume), otherwise from memory. ``"memory"``: the values kept in memory
+        (full precision; the steps recorded by this process since it started or resumed; needs
+        ``keep_in_memory``). ``"file"``: read the file. Missing values are ``NaN``.
+        """
+        if source not in ("auto", "file", "memory"):
+            raise ValueError(f"source must be 'auto', 'file' or 'memory', got {source!r}")
+        if not self._closed:
+            self.flush()
+            if self.is_writer and source != "memory":
+                self._open_writer()  # the file exists (and was continued at the right step)
+        if source == "memory" or (source == "auto" and not self.is_writer):
+            if not self._keeps_memory():
+                raise RecordError(
+                    "this recorder keeps no values in memory (pass keep_in_memory=True)",
+                    path=self.path,
+                )
+            return self._memory_record()
+        if self.path is None:
+            raise RecordError("this recorder has no file (path=None)")
+        return read_record(self.path)
+
+    def _memory_record(self) -> GradNormRecord:
+        if self._memory:
+            steps = np.concatenate([s for s, _ in self._memory])
+            rows = np.concatenate([r for _, r in self._memory])
+        else:
+            steps = np.zeros(0, dtype=np.int64)
+            rows = np.zeros((0, len(self.kinds)))
+        return GradNormRecord.from_arrays(
+            {k: rows[:, j] for j, k in enumerate(self.kinds)}, steps=steps, source="<memory>"
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        """The step to continue from and the kinds; flushes, so every earlier step is on disk.
+
+        >>> GradNormRecorder(kinds="l1").state_dict()
+        {'version': 1, 'step': 0, 'kinds': ['l1']}
+        """
+        if not self._closed:
+            self.flush()
+        return {"version": _STATE_VERSION, "step": self._step, "kinds": list(self.kinds)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue at the checkpoint's step: the file keeps its rows before that step only.
+
+        Call it before recording anything in this process.
+        """
+        self._check_open()
+        kinds = tuple(state["kinds"])
+        if kinds != self.kinds:
+            raise RecordError(
+                f"the checkpoint recorded kinds {list(kinds)}, this recorder {list(self.kinds)}",
+                path=self.path,
+            )
+        if self._step != self._first_step or self._n or self._pending:
+            raise RuntimeError(
+                "load_state_dict must be called before this recorder records anything "
+                f"(it has recorded steps {self._first_step}..{self._step - 1})"
+            )
+        step = int(state["step"])
+        if step < 0:
+            raise ValueError(f"bad step {step} in a recorder state")
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        self._step = self._first_step = self._chunk_start = step
+        self._memory.clear()
+        if self.is_writer:
+            self._open_writer()  # drops rows at or after `step` now

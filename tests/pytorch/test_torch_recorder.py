@@ -1,0 +1,353 @@
+"""GradNormRecorder in one process: values against torch's own norms, hooks, clipping, AMP,
+accumulation, flushing, memory mode, checkpoints; and a CUDA no-sync test where a GPU exists."""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from refinedlr import RecordError, read_record  # noqa: E402
+from refinedlr.pytorch import GradNormRecorder, grad_norms  # noqa: E402
+
+
+def model_and_opt(seed: int = 0, lr: float = 0.05):
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.Tanh(), torch.nn.Linear(7, 2))
+    return model, torch.optim.SGD(model.parameters(), lr=lr)
+
+
+def data(step: int, micro: int = 0):
+    g = torch.Generator().manual_seed(100 * step + micro)
+    return torch.randn(8, 5, generator=g), torch.randn(8, 2, generator=g)
+
+
+def loss_of(model, step: int, micro: int = 0):
+    x, y = data(step, micro)
+    return torch.nn.functional.mse_loss(model(x), y)
+
+
+def torch_norms(params) -> list[float]:
+    grads = [p.grad for p in params if p.grad is not None]
+    return [torch.nn.utils.get_total_norm(grads, o).item() for o in (2.0, 1.0)]
+
+
+# ---------------------------------------------------------------------------------------------
+# values
+
+
+def test_grad_norms_match_torch_mixed_dtypes_and_missing_grads() -> None:
+    torch.manual_seed(1)
+    ps = [
+        torch.nn.Parameter(torch.zeros(30, 20)),
+        torch.nn.Parameter(torch.zeros(7, dtype=torch.float64)),
+        torch.nn.Parameter(torch.zeros(11, 3, dtype=torch.bfloat16)),
+        torch.nn.Parameter(torch.zeros(4)),  # no gradient: skipped
+    ]
+    for p in ps[:3]:
+        p.grad = torch.randn(p.shape).to(p.dtype)
+    got = grad_norms(ps, ("l2", "l1"))
+    assert got.dtype == torch.float64
+    # reference by hand, in float64
+    flat = torch.cat([p.grad.double().reshape(-1) for p in ps[:3]])
+    np.testing.assert_allclose(
+        got.numpy(), [flat.norm().item(), flat.abs().sum().item()], rtol=1e-6
+    )
+    assert grad_norms([ps[3]]).tolist() == [0.0]  # no gradients at all
+
+
+def test_hook_records_once_per_step_values_match_torch(tmp_path: Path) -> None:
+    model, opt = model_and_opt()
+    rec = GradNormRecorder(tmp_path / "n.csv", kinds=("l2", "l1"), flush_every=4)
+    rec.attach(opt)
+    ref = []
+    for step in range(10):
+        opt.zero_grad()
+        loss_of(model, step).backward()
+        ref.append(torch_norms(model.parameters()))
+        opt.step()
+    assert rec.step == 10
+    rec.close()
+    record = read_record(tmp_path / "n.csv")
+    assert record.steps.tolist() == list(range(10))
+    np.testing.assert_allclose(np.c_[record.values["l2"], record.values["l1"]], ref, rtol=1e-6)
+    assert record.kinds == ("l2", "l1")
+
+
+def test_gradient_accumulation_one_row_per_optimizer_step() -> None:
+    model, opt = model_and_opt()
+    rec = GradNormRecorder(kinds=("l2",))
+    rec.attach(opt)
+    ref = []
+    for step in range(6):
+        opt.zero_grad()
+        for micro in range(4):
+            (loss_of(model, step, micro) / 4).backward()
+        ref.append(torch_norms(model.parameters())[0])  # norm of the accumulated gradient
+        opt.step()
+    record = rec.to_record()
+    assert record.steps.tolist() == list(range(6))
+    np.testing.assert_allclose(record.values["l2"], ref, rtol=1e-7)
+
+
+def test_clip_grad_norm_records_pre_clip_clips_like_torch_no_double_record() -> None:
+    model, opt = model_and_opt()
+    twin, _ = model_and_opt()
+    rec = GradNormRecorder(kinds=("l2", "l1"))
+    rec.attach(opt)  # must not record the clipped step again
+    for step in range(5):
+        opt.zero_grad()
+        twin.zero_grad()
+        loss_of(model, step).backward()
+        loss_of(twin, step).backward()
+        l1 = torch_norms(twin.parameters())[1]
+        expected = torch.nn.utils.clip_grad_norm_(twin.parameters(), max_norm=0.3)
+        got = rec.clip_grad_norm_(model.parameters(), max_norm=0.3)
+        assert torch.equal(got, expected)  # same norm, same dtype
+        for p, q in zip(model.parameters(), twin.parameters(), strict=True):
+            assert torch.equal(p.grad, q.grad)  # clipped identically
+        opt.step()
+        with torch.no_grad():
+            for p, q in zip(model.parameters(), twin.parameters(), strict=True):
+                q.copy_(p)
+        assert rec.step == step + 1
+        record = rec.to_record()
+        assert record.values["l2"][-1] == pytest.approx(expected.item(), rel=1e-7)
+        assert record.values["l1"][-1] == pytest.approx(l1, rel=1e-6)
+    assert len(rec.to_record()) == 5
+
+
+def test_post_clip_mode_records_norm_after_clipping() -> None:
+    model, opt = model_and_opt()
+    rec = GradNormRecorder(kinds=("l2", "l1"), when="post_clip")
+    for step in range(4):
+        opt.zero_grad()
+        loss_of(model, step).backward()
+        pre = rec.clip_grad_norm_(model.parameters(), max_norm=0.2)
+        after = torch_norms(model.parameters())  # measured on the clipped gradients
+        opt.step()
+        record = rec.to_record()
+        np.testing.assert_allclose(
+            [record.values["l2"][-1], record.values["l1"][-1]], after, rtol=1e-5
+        )
+        if pre.item() > 0.2:
+            assert record.values["l2"][-1] == pytest.approx(0.2, rel=1e-5)
+
+
+def test_clip_with_other_norm_types() -> None:
+    model, _ = model_and_opt()
+    twin, _ = model_and_opt()
+    loss_of(model, 0).backward()
+    loss_of(twin, 0).backward()
+    rec = GradNormRecorder(kinds=("l2",))
+    for nt in (1.0, math.inf):
+        got = rec.clip_grad_norm_(model.parameters(), 0.1, norm_type=nt)
+        exp = torch.nn.utils.clip_grad_norm_(twin.parameters(), 0.1, norm_type=nt)
+        torch.testing.assert_close(got, exp)
+        for p, q in zip(model.parameters(), twin.parameters(), strict=True):
+            torch.testing.assert_close(p.grad, q.grad)
+    with pytest.raises(RuntimeError, match="non-finite"):
+        next(model.parameters()).grad[0, 0] = math.nan
+        rec.clip_grad_norm_(model.parameters(), 0.1, error_if_nonfinite=True)
+
+
+def test_explicit_record_and_record_norms() -> None:
+    model, opt = model_and_opt()
+    rec = GradNormRecorder(kinds=("l1",))
+    loss_of(model, 0).backward()
+    vals = rec.record(model)  # a module; returns the device tensor
+    assert vals.shape == (1,)
+    rec.record(opt)  # an optimizer
+    rec.record(list(model.parameters()))
+    rec.record_norms(2.0)
+    rec.record_norms(torch.tensor([float("nan")]))
+    ref = torch_norms(model.parameters())[1]
+    v = rec.to_record().values["l1"]
+    np.testing.assert_allclose(v[:3], ref, rtol=1e-7)
+    assert v[3] == 2.0 and np.isnan(v[4])
+    with pytest.raises(ValueError, match="values for kinds"):
+        rec.record_norms([1.0, 2.0])
+    with pytest.raises(TypeError, match="attached optimizer"):
+        rec.record()
+
+
+def test_amp_skipped_step_is_nan_and_still_one_row() -> None:
+    """GradScaler (CPU): unscale_, then recorder.clip_grad_norm_; an overflow step -> NaN row."""
+    model, opt = model_and_opt()
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
+    rec = GradNormRecorder(kinds=("l2", "l1"))
+    rec.attach(opt)
+    ref, skipped = [], []
+    for step in range(6):
+        opt.zero_grad()
+        loss = loss_of(model, step)
+        if step == 2:
+            loss = loss * math.inf  # overflow: the scaler skips this step
+        scaler.scale(loss).backward()
+        scaler.unscale_(opt)
+        ref.append(torch_norms(model.parameters()))
+        before = [p.detach().clone() for p in model.parameters()]
+        rec.clip_grad_norm_(model.parameters(), max_norm=1.0)
+        scaler.step(opt)
+        scaler.update()
+        skipped.append(
+            all(torch.equal(a, p) for a, p in zip(before, model.parameters(), strict=True))
+        )
+    assert skipped == [False, False, True, False, False, False]
+    record = rec.to_record()
+    assert record.steps.tolist() == list(range(6))
+    for j, kind in enumerate(("l2", "l1")):
+        v = record.values[kind]
+        assert np.isnan(v[2])
+        np.testing.assert_allclose(np.delete(v, 2), np.delete(np.array(ref)[:, j], 2), rtol=1e-6)
+
+
+def test_non_finite_norms_are_written_as_nan(tmp_path: Path) -> None:
+    rec = GradNormRecorder(tmp_path / "n.csv", kinds=("l2", "l1"))
+    p = torch.nn.Parameter(torch.zeros(3))
+    p.grad = torch.tensor([1.0, math.inf, 0.0])
+    rec.record([p])
+    p.grad = torch.tensor([1.0, math.nan, 0.0])
+    rec.record([p])
+    rec.close()
+    text = (tmp_path / "n.csv").read_text().splitlines()
+    assert text == ["step,l2,l1", "0,nan,nan", "1,nan,nan"]
+
+
+# ---------------------------------------------------------------------------------------------
+# buffering, files, memory
+
+
+def test_rows_reach_the_file_every_flush_every_steps(tmp_path: Path) -> None:
+    path = tmp_path / "n.csv"
+    model, opt = model_and_opt()
+    rec = GradNormRecorder(path, flush_every=5)
+    rec.attach(opt)
+    for step in range(13):
+        opt.zero_grad()
+        loss_of(model, step).backward()
+        opt.step()
+        rows = len(read_record(path)) if path.exists() else 0
+        assert rows == (step + 1) // 5 * 5
+    rec.flush()
+    assert len(read_record(path)) == 13
+    rec.close()
+    rec.close()  # idempotent
+    with pytest.raises(RuntimeError, match="closed"):
+        rec.record(model)
+
+
+def test_memory_only_and_to_record_sources(tmp_path: Path) -> None:
+    rec = GradNormRecorder(kinds=("l2", "l1"), flush_every=3)
+    assert len(rec.to_record()) == 0
+    for v in range(7):
+        rec.record_norms([float(v), 2.0 * v])
+    r = rec.to_record()
+    assert r.steps.tolist() == list(range(7)) and r.source == "<memory>"
+    np.testing.assert_array_equal(r.values["l1"], 2.0 * np.arange(7))
+    with pytest.raises(RecordError, match="no file"):
+        rec.to_record(source="file")
+    on_disk = GradNormRecorder(tmp_path / "x.csv", keep_in_memory=False)
+    on_disk.record_norms(1.5)
+    assert on_disk.to_record().values["l2"].tolist() == [1.5]
+    with pytest.raises(RecordError, match="keeps no values in memory"):
+        on_disk.to_record(source="memory")
+
+
+def test_fresh_run_overwrites_an_old_file(tmp_path: Path) -> None:
+    path = tmp_path / "n.csv"
+    with GradNormRecorder(path) as rec:
+        for v in range(5):
+            rec.record_norms(float(v))
+    with GradNormRecorder(path) as rec:
+        rec.record_norms(9.0)
+    assert read_record(path).values["l2"].tolist() == [9.0]
+
+
+def test_state_dict_resume_in_process(tmp_path: Path) -> None:
+    path = tmp_path / "n.csv"
+    rec = GradNormRecorder(path, flush_every=4)
+    for v in range(10):
+        rec.record_norms(float(v))
+        if v == 5:
+            buf = io.BytesIO()
+            torch.save(rec.state_dict(), buf)  # flushes: rows 0..5 are on disk
+            assert len(read_record(path)) == 6
+    rec.close()
+    assert len(read_record(path)) == 10
+    buf.seek(0)
+    state = torch.load(buf, weights_only=True)
+    assert state == {"version": 1, "step": 6, "kinds": ["l2"]}
+    rec2 = GradNormRecorder(path, flush_every=4)
+    rec2.load_state_dict(state)
+    assert rec2.step == 6 and len(read_record(path)) == 6  # later rows dropped at once
+    for v in range(6, 12):
+        rec2.record_norms(100.0 + v)
+    rec2.close()
+    r = read_record(path)
+    assert r.steps.tolist() == list(range(12))
+    assert r.values["l2"].tolist() == [*range(6), *(100.0 + np.arange(6, 12))]
+    with pytest.raises(RecordError, match="kinds"):
+        GradNormRecorder(path, kinds=("l1",)).load_state_dict(state)
+    late = GradNormRecorder(tmp_path / "late.csv")
+    late.record_norms(1.0)
+    with pytest.raises(RuntimeError, match="before this recorder records"):
+        late.load_state_dict(state)
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="kinds"):
+        GradNormRecorder(kinds=("l3",))
+    with pytest.raises(ValueError, match="kinds"):
+        GradNormRecorder(kinds=())
+    with pytest.raises(ValueError, match="flush_every"):
+        GradNormRecorder(flush_every=0)
+    with pytest.raises(ValueError, match="when"):
+        GradNormRecorder(when="later")
+    assert GradNormRecorder(kinds="l1").kinds == ("l1",)
+
+
+# ---------------------------------------------------------------------------------------------
+# CUDA
+
+
+@pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA GPU (none on this machine / CPU torch)"
+)
+def test_cuda_records_without_host_sync(tmp_path: Path) -> None:
+    """No .item()/synchronisation per step: torch.cuda.set_sync_debug_mode('error') stays quiet
+    through 3 flush intervals (pinned non_blocking copies), and the values are right."""
+    dev = torch.device("cuda")
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 8))
+    model = model.to(dev)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    rec = GradNormRecorder(tmp_path / "n.csv", kinds=("l2", "l1"), flush_every=4)
+    clip = GradNormRecorder(kinds=("l2",), flush_every=4)
+    rec.attach(opt)
+    x = torch.randn(32, 64, device=dev)
+    refs = []
+    grads_snapshots = []
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(13):
+            opt.zero_grad(set_to_none=False)
+            model(x).square().mean().backward()
+            grads_snapshots.append([p.grad.detach().clone() for p in model.parameters()])
+            clip.clip_grad_norm_(model.parameters(), max_norm=1e9)
+            opt.step()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    for gs in grads_snapshots:
+        refs.append([torch.nn.utils.get_total_norm(gs, o).item() for o in (2.0, 1.0)])
+    rec.close()
+    r = read_record(tmp_path / "n.csv")
+    assert r.steps.tolist() == list(range(13))
+    np.testing.assert_allclose(np.c_[r.values["l2"], r.values["l1"]], refs, rtol=1e-5)
+    np.testing.assert_allclose(clip.to_record().values["l2"], np.array(refs)[:, 0], rtol=1e-5)
