@@ -246,6 +246,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         quick=args.quick,
         progress=not args.no_progress,
+        workers=args.workers,
     )
     return 0
 
@@ -372,10 +373,13 @@ def build_parser() -> argparse.ArgumentParser:
         "refined schedule, and compare with cosine and step-wise baselines. Needs torch.",
     )
     p.add_argument("--out", default="refinedlr-demo", help="directory for the table and plots")
-    p.add_argument("--seeds", type=int, default=3, help="seeds per configuration (default 3)")
+    p.add_argument("--seeds", type=int, default=None, help="seeds per configuration (default 3)")
     p.add_argument("--epochs", type=int, default=None, help="epochs per run (default: 12)")
     p.add_argument("--quick", action="store_true", help="a tiny run for smoke tests")
     p.add_argument("--no-progress", action="store_true", help="do not show progress bars")
+    p.add_argument(
+        "--workers", type=int, default=None, help="parallel training processes (default: cores)"
+    )
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("data", help="fetch and list the benchmark datasets")
