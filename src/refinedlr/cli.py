@@ -274,17 +274,16 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    import importlib
+
     try:
-        if args.suite == "convex":
-            from .bench.convex import main as bench_main
-        else:
-            from .bench.deep import main as bench_main
+        module = importlib.import_module(f"refinedlr.bench.{args.suite}")
     except ImportError as exc:
         raise _MissingExtra(
             f"the {args.suite} benchmark needs the bench extra: pip install 'refinedlr[bench]' "
             f"({exc})"
         ) from exc
-    result: int = bench_main(args.rest)
+    result: int = module.main(args.rest)
     return result
 
 
