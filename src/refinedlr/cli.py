@@ -264,8 +264,23 @@ def _cmd_data(args: argparse.Namespace) -> int:
         return 1 if failed and args.strict else 0
     if args.data_command == "list":
         rows = data.list_datasets(cache_dir=args.cache_dir)
+        print(
+            f"{'dataset':<15} {'cached':<6} {'samples':>8} {'features':>8} {'classes':>7} "
+            f"{'size':>9}  source"
+        )
         for info in rows:
-            print(info)
+
+            def num(v: int | None) -> str:
+                return "?" if v is None else str(v)
+
+            size = f"{info.size_bytes / 1e6:.2f} MB" if info.size_bytes else "-"
+            print(
+                f"{info.name:<15} {'yes' if info.cached else 'no':<6} {num(info.n_samples):>8} "
+                f"{num(info.n_features):>8} {num(info.n_classes):>7} {size:>9}  {info.source}"
+            )
+        missing = [i.name for i in rows if not i.cached]
+        if missing:
+            print(f"not cached: {', '.join(missing)} (run: refinedlr data fetch)")
         return 0
     if args.data_command == "add":
         data.register_dataset(args.path, name=args.name, cache_dir=args.cache_dir)
