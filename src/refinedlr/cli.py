@@ -442,7 +442,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("refinedlr: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # output piped into e.g. `head`
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+        sys.stdout = open(os.devnull, "w")  # silence the flush at exit
         return 0
 
 
