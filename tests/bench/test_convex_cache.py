@@ -17,7 +17,13 @@ from refinedlr.refine import refine
 from refinedlr.schedules import get_schedule
 
 PROTOCOL = Protocol(
-    seeds=(0, 1), epochs=2, grid_points=3, refine_points=3, grid_step=2, extend_points=2, l2=1e-3
+    seeds=(0, 1),
+    epochs=2,
+    grid=(("adam", -8, -4), ("sgd", -2, 2)),
+    grid_step=2,
+    fine_step=1,
+    extend_points=2,
+    l2=1e-3,
 )
 METHOD_NAMES = ("cosine", "linear", "refined-0.5")
 
@@ -102,8 +108,9 @@ def test_refined_schedule_comes_from_the_best_linear_run(tmp_path: Path) -> None
         assert norms.shape == (oc.total_steps, 2) and np.all(norms > 0)
         expected = refine(norms[:, col], tau=0.5, norm=kind)  # type: ignore[arg-type]
         np.testing.assert_allclose(oc.schedules[(opt, "refined-0.5")].preview(), expected.preview())
-        # refined grid is centred on linear decay's chosen LR (lr_shift 0)
-        assert lin.k in oc.grids[(opt, "refined-0.5")].ks
+        # every method starts from the same grid
+        assert set(oc.grids[(opt, "linear")].ks) & set(oc.grids[(opt, "refined-0.5")].ks)
+        assert lin.k in oc.grids[(opt, "linear")].ks
         # the bound of every schedule is finite and linear's is computed from these norms
         assert np.isfinite(oc.bound(opt, "cosine")) and np.isfinite(oc.bound(opt, "linear"))
 

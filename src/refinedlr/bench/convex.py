@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from refinedlr.bench.grid import LRGrid, lr_of
+from refinedlr.bench.grid import LRGrid, k_of, lr_of
 from refinedlr.bench.logreg import (
     ADAM_BETAS,
     ADAM_EPS,
@@ -82,8 +82,9 @@ OPTIMIZERS = ("adam", "sgd")
 #: ``--quick``: datasets bundled with scikit-learn (no download).
 QUICK_SUITE: tuple[str, ...] = ("iris", "wine", "breast_cancer")
 
-#: Prior centre of the first LR grid for linear decay, as a grid index (lr = 2^(k/2)).
-PRIOR_K = {"adam": -6, "sgd": 2}
+#: The first LR grid of every schedule, as grid indices (lr = 2^(k/2)), per optimizer:
+#: Adam 2^-12 .. 2^1 (2.4e-4 .. 2), SGD 2^-8 .. 2^5 (3.9e-3 .. 32), factor 2 apart.
+DEFAULT_GRID = {"adam": (-24, 2), "sgd": (-16, 10)}
 
 TRAINER_VERSION = "logreg-v1"
 
@@ -147,10 +148,12 @@ class Protocol:
     min_epochs: int = 3
     step_budget: int = 30_000
     epochs: int | None = None
-    grid_points: int = 9
-    refine_points: int = 7
-    grid_step: int = 1
-    extend_points: int = 3
+    grid: tuple[tuple[str, int, int], ...] = tuple(
+        (o, lo, hi) for o, (lo, hi) in DEFAULT_GRID.items()
+    )
+    grid_step: int = 2
+    fine_step: int = 1
+    extend_points: int = 2
     max_extensions: int = 6
     k_min: int = -50
     k_max: int = 14
@@ -167,6 +170,17 @@ class Protocol:
         if self.epochs is not None:
             return int(self.epochs)
         return int(min(self.max_epochs, max(self.min_epochs, self.step_budget // spe)))
+
+    def grid_range(self, optimizer: str) -> tuple[int, int]:
+        """The first grid ``(lo, hi)`` (grid indices) of ``optimizer``, the same for every method.
+
+        >>> Protocol().grid_range("adam")
+        (-24, 2)
+        """
+        for o, lo, hi in self.grid:
+            if o == optimizer:
+                return lo, hi
+        raise KeyError(f"no LR grid for optimizer {optimizer!r}")
 
     def training_key(self, data: TabularData, epochs: int) -> str:
         """Hash of everything a cached result depends on besides (optimizer, schedule, LR)."""
@@ -452,18 +466,15 @@ def run_dataset(
                 method = METHODS[m]
                 g = grids.get((opt, m))
                 if g is None:
-                    if method.needs_linear:
-                        lin_k = linear_ready(opt)
-                        if lin_k is None:
-                            continue
-                        center, points = lin_k + method.lr_shift, protocol.refine_points
-                    else:
-                        center, points = PRIOR_K[opt] + method.lr_shift, protocol.grid_points
+                    if method.needs_linear and linear_ready(opt) is None:
+                        continue
                     schedules[(opt, m)] = method.build(make_context(opt, method.needs_linear))
-                    g = LRGrid.around(
-                        center,
-                        points,
+                    lo, hi = protocol.grid_range(opt)
+                    g = LRGrid.span(
+                        lo,
+                        hi,
                         protocol.grid_step,
+                        fine_step=protocol.fine_step,
                         extend_points=protocol.extend_points,
                         k_min=protocol.k_min,
                         k_max=protocol.k_max,
@@ -471,7 +482,7 @@ def run_dataset(
                     )
                     grids[(opt, m)] = g
                     load_cached(opt, m)
-                while True:  # extensions already in the cache cost nothing
+                while True:  # extensions and refinements already in the cache cost nothing
                     if not g.extend(means(opt, m)):
                         break
                     load_cached(opt, m)
@@ -761,11 +772,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--max-epochs", type=int, help="default 100 (quick 20)")
     p.add_argument("--l2", type=float, default=1e-4, help="weight penalty lambda (default 1e-4)")
-    p.add_argument("--grid-points", type=int, help="first LR grid size (default 9; quick 5)")
+    for opt, (lo, hi) in DEFAULT_GRID.items():
+        p.add_argument(
+            f"--{opt}-lrs",
+            nargs=2,
+            type=float,
+            metavar=("LO", "HI"),
+            help=(
+                f"first {opt} LR grid, the same for every schedule (default "
+                f"{lr_of(lo):.3g} {lr_of(hi):.3g}; extended at an edge)"
+            ),
+        )
     p.add_argument(
         "--grid-step",
         type=int,
-        help="grid spacing in half-octaves: 1 = factor sqrt 2 (default), 2 = factor 2 (quick)",
+        help="first-grid spacing in half-octaves (default 2: a factor 2 between points)",
+    )
+    p.add_argument(
+        "--fine-step",
+        type=int,
+        help=(
+            "final spacing around the best LR in half-octaves (default 1: factor sqrt 2; "
+            "quick 2: no refinement)"
+        ),
     )
     p.add_argument(
         "--threads",
@@ -792,16 +821,28 @@ def protocol_from_args(args: argparse.Namespace) -> Protocol:
     def pick(value: Any, full: Any, fast: Any) -> Any:
         return value if value is not None else (fast if quick else full)
 
+    step = int(args.grid_step or 2)
+    grids = []
+    for opt, (lo, hi) in DEFAULT_GRID.items():
+        given = getattr(args, f"{opt}_lrs", None)
+        if given is not None:
+            lo, hi = sorted(k_of(v) for v in given)
+        elif quick:
+            lo += 8  # quick: a narrower first grid (2^-8 .. 2 for Adam, 2^-4 .. 32 for SGD)
+        grids.append((opt, lo, hi))
+    if step < 1 or (args.fine_step is not None and not 1 <= args.fine_step <= step):
+        raise SystemExit("refinedlr bench convex: need 1 <= --fine-step <= --grid-step")
+
     return Protocol(
         seeds=tuple(range(n_seeds)),
         l2=float(args.l2),
         epochs=args.epochs,
         step_budget=pick(args.step_budget, 30_000, 600),
         max_epochs=pick(args.max_epochs, 100, 20),
-        grid_points=pick(args.grid_points, 9, 5),
-        refine_points=5 if quick else 7,
-        grid_step=pick(args.grid_step, 1, 2),
-        extend_points=2 if quick else 3,
+        grid=tuple(grids),
+        grid_step=step,
+        fine_step=pick(args.fine_step, 1, step),
+        extend_points=2,
     )
 
 

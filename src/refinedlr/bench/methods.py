@@ -2,7 +2,7 @@
 
 A *method* turns a :class:`MethodContext` (the horizon, the optimizer and, for methods that need
 it, the record of the best linear-decay run) into a :class:`~refinedlr.schedules.Schedule`. The
-convex benchmark tunes the peak LR of every method on its own grid; methods with
+convex benchmark tunes the peak LR of every method on the same LR grid; methods with
 ``needs_linear=True`` are built once the linear-decay sweep has settled, from the per-step
 gradient norms of linear decay at its best LR (mean over seeds).
 
@@ -83,16 +83,12 @@ class Method:
         name: registry key and the label in tables.
         build: ``MethodContext -> Schedule`` (its horizon must be ``ctx.total_steps``).
         needs_linear: build only after the linear-decay sweep (gets ``linear_norms``).
-        lr_shift: where the first LR grid is centred, in half-octaves (factors of ``sqrt 2``)
-            relative to the optimizer's prior for linear decay, or, for ``needs_linear``
-            methods, relative to linear decay's chosen LR.
         description: one line for the report.
     """
 
     name: str
     build: Callable[[MethodContext], Schedule]
     needs_linear: bool = False
-    lr_shift: int = 0
     description: str = ""
 
 
@@ -153,30 +149,26 @@ def _per_epoch(name: str) -> Callable[[MethodContext], Schedule]:
 
 
 for _m in (
-    Method("constant", _fixed("constant"), lr_shift=-4, description="s_t = 1"),
+    Method("constant", _fixed("constant"), description="s_t = 1"),
     Method(
         "1/t",
         _per_epoch("1/t"),
-        lr_shift=5,
         description="s_t = 1 / (1 + t/E), E = steps per epoch (LR / (1 + epoch))",
     ),
     Method(
         "1/sqrt_t",
         _per_epoch("1/sqrt_t"),
-        lr_shift=1,
         description="s_t = 1 / sqrt(1 + t/E), E = steps per epoch",
     ),
     Method(
         "step",
         _fixed("step", milestones=(0.5, 0.75), factor=0.1),
-        lr_shift=-1,
         description="x0.1 at 50% and 75% of training",
     ),
     Method("cosine", _fixed("cosine"), description="(1 + cos(pi t/T)) / 2"),
     Method(
         "wsd",
         _fixed("warmup_stable_decay", decay=0.2, decay_shape="linear"),
-        lr_shift=-2,
         description="constant, then linear decay to 0 over the last 20% (no warm-up)",
     ),
     Method("linear", _fixed("linear"), description="1 - t/T (the paper's default)"),

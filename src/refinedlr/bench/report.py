@@ -153,6 +153,14 @@ def _mean_ci(t: tuple[float, float, float], digits: int = 3) -> str:
     return f"{_g(m, digits)} ± {_g(half, 2)}"
 
 
+def _lr(k: int) -> str:
+    return f"{2.0 ** (k / 2.0):.3g}"
+
+
+def _factor(step: int) -> str:
+    return {1: "√2", 2: "2"}.get(step, f"2^{step / 2:g}")
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     out += ["| " + " | ".join(r) + " |" for r in rows]
@@ -504,13 +512,21 @@ def write_report(
         "(mean over seeds at its chosen LR), then their peak LR is tuned on their own grid."
     )
     L.append(
-        f"- LR grid: 2^(k/2) (spacing {'√2' if protocol.grid_step == 1 else f'2^{protocol.grid_step / 2:g}'}), "
-        f"{protocol.grid_points} points for the fixed schedules and {protocol.refine_points} "
-        "(centred on linear decay's chosen LR) for refined ones. The LR with the smallest mean "
-        f"final objective over seeds is chosen; if it lies on an edge, {protocol.extend_points} "
-        f"points are added beyond it, repeated until interior or a hard limit ({protocol.max_extensions} "
-        f"extensions, LR in [2^{protocol.k_min / 2:g}, 2^{protocol.k_max / 2:g}]). "
-        "Diverged runs count as +∞."
+        "- Peak LR: every schedule (refined ones included) starts on the same wide grid, "
+        + "; ".join(f"{_OPT_NAME.get(o, o)} {_lr(lo)} to {_lr(hi)}" for o, lo, hi in protocol.grid)
+        + f", points a factor {_factor(protocol.grid_step)} apart. The LR with the smallest mean "
+        "final objective over seeds is chosen. If it lies on an edge of the grid, "
+        f"{protocol.extend_points} more points are added beyond it (repeated until interior or "
+        f"a hard limit: {protocol.max_extensions} extensions, LR in [{_lr(protocol.k_min)}, "
+        f"{_lr(protocol.k_max)}])"
+        + (
+            f"; once interior, its neighbours a factor {_factor(protocol.fine_step)} away are "
+            "added, so the chosen LR is a local minimum on that finer grid"
+            if protocol.fine_step < protocol.grid_step
+            else ""
+        )
+        + ". Diverged runs count as +∞. (A wide first grid matters: the final gap is not "
+        "always unimodal in the LR.)"
     )
     L.append(
         "- Statistics: means over seeds ± half-width of the 95% Student-t interval. Ratios to "
