@@ -405,6 +405,16 @@ def _summary_json(a: Analysis, outcomes: Sequence[DatasetOutcome]) -> dict[str, 
     }
 
 
+def _late_ratio(oc: DatasetOutcome, optimizer: str, late_fraction: float = 0.1) -> float:
+    """Median norm over the last ``late_fraction`` of the best linear run / median overall."""
+    norms = oc.linear_norms.get(optimizer)
+    if norms is None:
+        return math.nan
+    g = norms[:, 0 if optimizer == "adam" else 1]
+    n_late = max(1, round(late_fraction * g.size))
+    return float(np.median(g[-n_late:]) / np.median(g))
+
+
 def _run_history(out: Path) -> list[list[str]]:
     path = out / "runlog.jsonl"
     if not path.exists():
@@ -712,6 +722,7 @@ def write_report(
 
     # refinement diagnostics
     diag = []
+    trend: dict[tuple[str, str], list[tuple[float, float]]] = {}
     for oc in outcomes:
         for opt in a.optimizers:
             for m in a.methods:
@@ -721,6 +732,11 @@ def write_report(
                     continue
                 y = s.preview()  # type: ignore[union-attr]
                 T = y.size
+                late = _late_ratio(oc, opt)
+                e = a.entries.get((opt, oc.name, m))
+                ratio = e.ratio if e is not None else None
+                if ratio is not None and math.isfinite(late):
+                    trend.setdefault((opt, m), []).append((late, ratio.log_mean))
                 diag.append(
                     [
                         oc.name,
@@ -730,7 +746,9 @@ def write_report(
                         f"{y[int(0.5 * (T - 1))]:.2f}",
                         f"{y[int(0.75 * (T - 1))]:.2f}",
                         f"{y[int(0.9 * (T - 1))]:.2f}",
+                        _g(late, 2),
                         "yes" if prov.get("collapse") else "",
+                        _ratio(ratio),
                     ]
                 )
     if diag:
@@ -738,8 +756,11 @@ def write_report(
         L.append("")
         L.append(
             "Peak position (fraction of training) and the multiplier at 50%, 75% and 90% of "
-            "training (linear decay: 0.50, 0.25, 0.10); `collapse`: the late smoothed norms fall "
-            "below 0.1x their median (the paper's degenerate case)."
+            "training (linear decay: 0.50, 0.25, 0.10); `late/median`: median gradient norm "
+            "(l1 for Adam, l2 for SGD, mean over seeds of the best linear run) over the last 10% "
+            "of training divided by its median over the whole run; `collapse`: the smoothed "
+            "version of that ratio is below 0.1 (the paper's degenerate case); last column: the "
+            "gap ratio to linear decay (as above)."
         )
         L.append("")
         L += _table(
@@ -751,10 +772,20 @@ def write_report(
                 "s(0.5)",
                 "s(0.75)",
                 "s(0.9)",
+                "late/median",
                 "collapse",
+                "gap / linear",
             ],
             diag,
         )
+        L.append("")
+        for (opt, m), pts in trend.items():
+            if len(pts) >= 3:
+                rho = rank_correlation([p[0] for p in pts], [p[1] for p in pts])
+                L.append(
+                    f"- {_OPT_NAME.get(opt, opt)}, {m}: Spearman ρ between late/median norm and "
+                    f"the gap ratio to linear decay over {len(pts)} datasets: {_g(rho, 2)}."
+                )
         L.append("")
     if figures:
         L.append("## Figures")
