@@ -909,14 +909,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     entry = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "command": command,
-        "wall_seconds": round(time.perf_counter() - t0, 1),
         "train_seconds": round(sum(oc.train_seconds for oc in outcomes), 1),
         "trained_runs": sum(oc.trained_runs for oc in outcomes),
         "datasets": [oc.name for oc in outcomes],
         "cores": os.cpu_count(),
     }
-    with (out / "runlog.jsonl").open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps(entry) + "\n")
     write_report(
         outcomes,
         protocol,
@@ -925,7 +922,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         optimizers=args.optimizers,
         command=command,
         machine=machine_info(),
-        wall_seconds=time.perf_counter() - t0,
+        started=t0,
+        run_entry=entry,
         plots=not args.no_plots,
     )
     log(f"done in {time.perf_counter() - t0:.1f} s: {out / 'report.md'}")

@@ -415,26 +415,21 @@ def _late_ratio(oc: DatasetOutcome, optimizer: str, late_fraction: float = 0.1) 
     return float(np.median(g[-n_late:]) / np.median(g))
 
 
-def _run_history(out: Path) -> list[list[str]]:
+def _run_history(out: Path) -> list[dict[str, Any]]:
     path = out / "runlog.jsonl"
     if not path.exists():
         return []
-    rows = []
+    entries = []
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
-            e = json.loads(line)
+            entries.append(json.loads(line))
         except json.JSONDecodeError:
             continue
-        rows.append(
-            [
-                str(e.get("date", "")),
-                f"`{e.get('command', '')}`",
-                f"{float(e.get('wall_seconds', math.nan)) / 60:.1f} min",
-                str(e.get("trained_runs", "")),
-                f"{float(e.get('train_seconds', math.nan)) / 60:.1f} min",
-            ]
-        )
-    return rows
+    return entries
+
+
+def _minutes(e: Mapping[str, Any], key: str) -> str:
+    return f"{float(e.get(key, math.nan)) / 60:.1f} min"
 
 
 def write_report(
@@ -446,10 +441,18 @@ def write_report(
     optimizers: Sequence[str],
     command: str,
     machine: Mapping[str, Any],
-    wall_seconds: float,
+    started: float | None = None,
+    run_entry: Mapping[str, Any] | None = None,
     plots: bool = True,
 ) -> Analysis:
-    """Write ``report.md``, ``summary.json`` and (``plots``) the figures into ``out``."""
+    """Write ``report.md``, ``summary.json`` and (``plots``) the figures into ``out``.
+
+    ``run_entry`` (command, date, runs trained, ...) is appended to ``out/runlog.jsonl`` with
+    the wall time since ``started`` (a ``time.perf_counter()`` value) once the figures are made,
+    so the logged time covers the whole command; the report lists every logged invocation.
+    """
+    import time
+
     from refinedlr.bench.methods import METHODS
 
     mlist = [m for m in METHODS if m in methods or m == REFERENCE]
@@ -457,19 +460,29 @@ def write_report(
     a = analyze(outcomes, mlist, optimizers)
     figures = _plot_all(outcomes, a, out) if plots and outcomes else []
     (out / "summary.json").write_text(json.dumps(_summary_json(a, outcomes), indent=1))
+    wall = math.nan if started is None else time.perf_counter() - started
+    if run_entry is not None:
+        with (out / "runlog.jsonl").open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps({**run_entry, "wall_seconds": round(wall, 1)}) + "\n")
+    history = _run_history(out)
+    main_run = max(history, key=lambda e: int(e.get("trained_runs", 0)), default=None)
 
     others = [m for m in a.methods if m != REFERENCE]
     L: list[str] = []
     L.append("# Convex benchmark: multinomial logistic regression (arXiv 2310.07831)")
     L.append("")
-    L.append(f"- Command: `{command}`")
-    L.append(f"- Date: {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')}")
-    L.append(
-        f"- Wall time: {wall_seconds / 60:.1f} min for the whole command up to this report "
-        f"(training {sum(oc.train_seconds for oc in outcomes) / 60:.1f} min; "
-        f"{sum(oc.trained_runs for oc in outcomes)} runs trained in this invocation, the rest "
-        "came from the cache)"
-    )
+    if main_run is not None and int(main_run.get("trained_runs", 0)) > 0:
+        L.append(
+            f"- Made by: `{main_run.get('command')}` on {main_run.get('date')}: wall time "
+            f"{_minutes(main_run, 'wall_seconds')} for the whole command (training "
+            f"{_minutes(main_run, 'train_seconds')}, {main_run.get('trained_runs')} runs)"
+        )
+    if main_run is None or main_run.get("command") != command or len(history) > 1:
+        L.append(
+            f"- This report: `{command}` on {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} "
+            f"({sum(oc.trained_runs for oc in outcomes)} runs trained, the rest from the cache; "
+            f"{wall / 60:.1f} min)"
+        )
     L.append(
         f"- Machine: {machine.get('cpu')}, {machine.get('cores')} cores, {machine.get('platform')}; "
         f"Python {machine.get('python')}, torch {machine.get('torch')} "
@@ -477,14 +490,25 @@ def write_report(
     )
     L.append(f"- Seeds (data order): {', '.join(map(str, protocol.seeds))}")
     L.append("")
-    history = _run_history(out)
-    if history:
+    if len(history) > 1:
         L.append(
-            "Invocations that produced the results in this directory (`runlog.jsonl`; a rerun "
-            "reuses cached results, so the run that trained them carries the real cost):"
+            "Invocations logged in this directory (`runlog.jsonl`; a rerun reuses cached "
+            "results, so the run that trained them carries the real cost):"
         )
         L.append("")
-        L += _table(["date", "command", "wall time", "runs trained", "training time"], history)
+        L += _table(
+            ["date", "command", "wall time", "runs trained", "training time"],
+            [
+                [
+                    str(e.get("date", "")),
+                    f"`{e.get('command', '')}`",
+                    _minutes(e, "wall_seconds"),
+                    str(e.get("trained_runs", "")),
+                    _minutes(e, "train_seconds"),
+                ]
+                for e in history
+            ],
+        )
         L.append("")
     L.append("## Protocol")
     L.append("")
