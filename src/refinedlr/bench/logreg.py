@@ -301,9 +301,8 @@ def _as_weights(W: npt.ArrayLike, D: int) -> tuple[FloatArray, tuple[int, ...]]:
 def objective(
     X: npt.ArrayLike, y: npt.ArrayLike, W: npt.ArrayLike, *, l2: float, chunk: int = 2048
 ) -> FloatArray:
-    """``f(W)`` in float64 for one weight matrix ``(D, K)`` or a stack ``(..., D, K)``.
-
-    Non-finite weights give ``inf``.
+    """``f(W)`` in float64 for one weight matrix ``(D, K)`` (a 0-d array) or a stack
+    ``(..., D, K)`` (an array of shape ``...``). Non-finite weights give ``inf``.
 
     >>> X = np.array([[1.0], [-1.0]]); y = np.array([0, 1])
     >>> round(float(objective(X, y, np.zeros((2, 2)), l2=0.0)), 6)  # log 2
@@ -328,15 +327,16 @@ def objective(
     out = ce / n + pen
     out[~finite] = np.inf
     out[~np.isfinite(out)] = np.inf
-    return out.reshape(lead) if lead else np.float64(out[0])  # type: ignore[return-value]
+    return np.asarray(out.reshape(lead), dtype=np.float64)
 
 
 def accuracy(
     X: npt.ArrayLike, y: npt.ArrayLike, W: npt.ArrayLike, *, chunk: int = 2048
 ) -> FloatArray:
-    """Fraction of correct argmax predictions for one weight matrix or a stack ``(..., D, K)``.
+    """Fraction of correct argmax predictions for one weight matrix (a 0-d array) or a stack
+    ``(..., D, K)``.
 
-    >>> accuracy(np.array([[1.0], [-1.0]]), np.array([0, 1]), np.array([[1.0, -1.0], [0, 0]]))
+    >>> float(accuracy(np.array([[1.0], [-1.0]]), np.array([0, 1]), np.array([[1.0, -1.0], [0, 0]])))
     1.0
     """
     Xa = add_bias(X)
@@ -351,7 +351,7 @@ def accuracy(
         hits += (Z.argmax(axis=1) == yi[a : a + chunk, None]).sum(axis=0)
     acc = hits / n
     acc[~np.all(np.isfinite(Ws), axis=(1, 2))] = np.nan
-    return acc.reshape(lead) if lead else float(acc[0])  # type: ignore[return-value]
+    return np.asarray(acc.reshape(lead), dtype=np.float64)
 
 
 def _loss_grad(
@@ -386,14 +386,14 @@ def _hessian(W: FloatArray, Xa: FloatArray, l2: float) -> FloatArray:
     Z -= Z.max(axis=1, keepdims=True)
     P = np.exp(Z)
     P /= P.sum(axis=1, keepdims=True)
-    H = np.zeros((D, K, D, K))
+    H4 = np.zeros((D, K, D, K))
     for k in range(K):
         for l in range(k, K):  # noqa: E741
             w = P[:, k] * ((1.0 if k == l else 0.0) - P[:, l])
             block = (Xa * w[:, None]).T @ Xa / n
-            H[:, k, :, l] = block
-            H[:, l, :, k] = block
-    H = H.reshape(D * K, D * K)
+            H4[:, k, :, l] = block
+            H4[:, l, :, k] = block
+    H = H4.reshape(D * K, D * K)
     diag = np.zeros((D, K))
     diag[: D - 1] = l2
     H[np.diag_indices_from(H)] += diag.reshape(-1)

@@ -136,7 +136,7 @@ def win_tie_loss(comparisons: Sequence[RatioCI]) -> tuple[int, int, int]:
     return out.count("win"), out.count("tie"), out.count("loss")
 
 
-def geometric_mean_ratio(ratios: Sequence[RatioCI] | npt.ArrayLike, level: float = 0.95) -> RatioCI:
+def geometric_mean_ratio(ratios: Sequence[RatioCI | float], level: float = 0.95) -> RatioCI:
     """Geometric mean over datasets of per-dataset ratios, with a t interval across datasets.
 
     ``ratios`` are :class:`RatioCI` objects (their ``log_mean`` is used) or plain positive numbers.
@@ -145,9 +145,8 @@ def geometric_mean_ratio(ratios: Sequence[RatioCI] | npt.ArrayLike, level: float
     >>> round(g.ratio, 6), round(g.log_high, 4)
     (1.0, 1.7219)
     """
-    seq = list(ratios) if not isinstance(ratios, np.ndarray) else list(ratios.reshape(-1))
     logs = [
-        r.log_mean if isinstance(r, RatioCI) else math.log(max(float(r), GAP_FLOOR)) for r in seq
+        r.log_mean if isinstance(r, RatioCI) else math.log(max(float(r), GAP_FLOOR)) for r in ratios
     ]
     return _ratio_from_logs(logs, level)
 
