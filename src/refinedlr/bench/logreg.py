@@ -121,18 +121,31 @@ class BatchResult:
         recorded: the config indices of the rows of ``norms`` (all configs by default, so
             ``norms[s, c]`` is config ``c``).
         seconds: wall time of the training loop.
+        adam_norms: with ``record_adam=True``, per-step norms of Adam's preconditioned step for
+            the recorded configs, shape ``(S, R, T, 2)`` like ``norms``: ``[..., 0]`` is the l2
+            norm of the bias-corrected update direction ``m_hat / (sqrt(v_hat) + eps)``,
+            ``[..., 1]`` the preconditioned gradient norm ``sqrt(sum g^2 / (sqrt(v_hat) + eps))``
+            (the dual norm of Adam's diagonal metric), both with the moments after the step's
+            update; NaN for recorded SGD configs. ``None`` otherwise.
     """
 
     weights: npt.NDArray[np.floating[Any]]
     norms: npt.NDArray[np.floating[Any]] | None
     recorded: tuple[int, ...]
     seconds: float
+    adam_norms: npt.NDArray[np.floating[Any]] | None = None
 
     def norms_of(self, config: int) -> npt.NDArray[np.floating[Any]] | None:
         """The ``(S, T, 2)`` norms of ``config``, or ``None`` if it was not recorded."""
         if self.norms is None or config not in self.recorded:
             return None
         return self.norms[:, self.recorded.index(config)]
+
+    def adam_norms_of(self, config: int) -> npt.NDArray[np.floating[Any]] | None:
+        """The ``(S, T, 2)`` Adam step norms of ``config`` (``None`` if not recorded)."""
+        if self.adam_norms is None or config not in self.recorded:
+            return None
+        return self.adam_norms[:, self.recorded.index(config)]
 
 
 def train_batched(
@@ -152,6 +165,7 @@ def train_batched(
     dtype: torch.dtype = torch.float32,
     progress: Callable[[int], Any] | None = None,
     progress_every: int = 256,
+    record_adam: bool = False,
 ) -> BatchResult:
     """Train ``len(seeds) * C`` logistic-regression runs from zero weights, all at once.
 
@@ -172,6 +186,8 @@ def train_batched(
         dtype: training precision (float32 by default; float64 for tests).
         progress: called with the number of steps done since the last call (e.g. a tqdm
             ``update``), every ``progress_every`` steps.
+        record_adam: also record the norms of Adam's preconditioned step for the recorded Adam
+            configs (:attr:`BatchResult.adam_norms`); off by default.
 
     Returns:
         A :class:`BatchResult`.
@@ -233,6 +249,11 @@ def train_batched(
     num = torch.empty(S, D, K, Ca, dtype=dtype)
     rec_a = torch.zeros(T, 2, S, Ra, dtype=dtype) if Ra else None
     rec_s = torch.zeros(T, 2, S, Rs, dtype=dtype) if Rs else None
+    rec_u = torch.zeros(T, 2, S, Ra, dtype=dtype) if (record_adam and Ra) else None
+    # bias-corrected direction m_hat / (sqrt(v_hat) + eps) = (sqrt(bc2) / bc1) m / den, and
+    # g^2 / (sqrt(v_hat) + eps) = sqrt(bc2) g^2 / den, with den = sqrt(v) + eps sqrt(bc2)
+    u_scale = (np.sqrt(bc2) / bc1).tolist()
+    p_scale = np.sqrt(bc2).tolist()
     inv_b = 1.0 / batch_size
     t0 = time.perf_counter()
     torch.set_flush_denormal(True)  # Adam's second moments can underflow into slow denormals
@@ -260,6 +281,14 @@ def train_batched(
                     m.lerp_(Ga, 1.0 - b1)
                     v.mul_(b2).addcmul_(Ga, Ga, value=1.0 - b2)
                     torch.sqrt(v, out=den).add_(eps_t[t])
+                    if rec_u is not None:
+                        dr = den[..., :Ra]
+                        ur = (m[..., :Ra] / dr).reshape(S, D * K, Ra)
+                        torch.sum(ur * ur, dim=1, out=rec_u[t, 0])
+                        rec_u[t, 0].mul_(u_scale[t] ** 2)
+                        gr = Ga[..., :Ra]
+                        torch.sum((gr * gr / dr).reshape(S, D * K, Ra), dim=1, out=rec_u[t, 1])
+                        rec_u[t, 1].mul_(p_scale[t])
                     torch.mul(m, lr_adam[t], out=num)
                     W[..., :Ca].addcdiv_(num, den, value=-1.0)
                 if Ca < C:
@@ -283,7 +312,15 @@ def train_batched(
         rows = np.argsort(internal)  # recorded configs in their original order
         norms = np.ascontiguousarray(r.transpose(2, 3, 0, 1)[:, rows])
         recorded = tuple(int(c) for c in internal[rows])
-    return BatchResult(weights=weights, norms=norms, recorded=recorded, seconds=seconds)
+    adam_norms = None
+    if rec_u is not None and norms is not None:
+        u = np.sqrt(rec_u.numpy()).transpose(2, 3, 0, 1)  # [S, Ra, T, 2]
+        full = np.full((S, len(internal), T, 2), np.nan, dtype=u.dtype)
+        full[:, :Ra] = u  # the recorded Adam configs are the first Ra internal columns
+        adam_norms = np.ascontiguousarray(full[:, rows])
+    return BatchResult(
+        weights=weights, norms=norms, recorded=recorded, seconds=seconds, adam_norms=adam_norms
+    )
 
 
 # ----------------------------------------------------------------------------------------------

@@ -189,3 +189,158 @@ for _m in (
 
 #: The methods run by default, in table order (linear decay is the reference).
 DEFAULT_METHODS: tuple[str, ...] = tuple(METHODS)
+
+
+# ----------------------------------------------------------------------------------------------
+# candidates of the refinement study (issue 7; ``refinedlr bench study``). Registered after
+# DEFAULT_METHODS, so ``refinedlr bench convex`` runs them only when asked (``--methods``).
+
+
+def _linear_record(ctx: MethodContext) -> tuple[str, FloatArray]:
+    if ctx.linear_norms is None:
+        raise ValueError("refinement needs the norms of the best linear-decay run")
+    kind = ctx.norm_kind
+    return kind, np.asarray(ctx.linear_norms[kind], dtype=np.float64)
+
+
+def _tabulated(ctx: MethodContext, values: FloatArray, **prov: Any) -> Tabulated:
+    return Tabulated(total_steps=ctx.total_steps, values=values, provenance=prov)
+
+
+def _variant(tau: float = 0.1, **kw: Any) -> Callable[[MethodContext], Schedule]:
+    from refinedlr.bench.study_variants import variant_values
+
+    def build(ctx: MethodContext) -> Schedule:
+        kind, n = _linear_record(ctx)
+        v = variant_values(n, norm=kind, tau=tau, **kw)
+        return _tabulated(ctx, v, method="study-variant", norm=kind, tau=tau, **kw)
+
+    return build
+
+
+def bound_family(ctx: MethodContext) -> dict[str, FloatArray]:
+    """The shapes ``refined-bound-select`` chooses from (on the source record's length)."""
+    from refinedlr.bench.study_variants import variant_values
+
+    kind, n = _linear_record(ctx)
+    T = n.shape[0]
+    shapes = {
+        name: get_schedule(name, T, **kw).preview()
+        for name, kw in (
+            ("linear", {}),
+            ("cosine", {}),
+            ("constant", {}),
+            ("warmup_stable_decay", {"decay": 0.2, "decay_shape": "linear"}),
+        )
+    }
+    for p in (0.5, 1.5, 2.0, 3.0):
+        shapes[f"poly-{p:g}"] = get_schedule("polynomial", T, power=p).preview()
+    for name, kw in (
+        ("paper-0.1", {"tau": 0.1}),
+        ("paper-0.5", {"tau": 0.5}),
+        ("power-0.5", {"strength": 0.5}),
+        ("mix-0.5", {"mix": 0.5}),
+        ("floor-med", {"floor": 0.5}),
+        ("floor-q25", {"floor": 0.25}),
+        ("clip-2", {"clip": 2.0}),
+        ("warmup-linear", {"warmup_linear": True}),
+    ):
+        shapes[name] = variant_values(n, norm=kind, **{"tau": 0.1, **kw})
+    return shapes
+
+
+def _bound_select(ctx: MethodContext) -> Schedule:
+    from refinedlr.bench.study_variants import bound_select
+
+    kind, n = _linear_record(ctx)
+    shapes = bound_family(ctx)
+    name = bound_select(shapes, n)
+    return _tabulated(ctx, shapes[name], method="bound-select", norm=kind, selected=name)
+
+
+def _bound_kappa(kappa: float) -> Callable[[MethodContext], Schedule]:
+    def build(ctx: MethodContext) -> Schedule:
+        from refinedlr.bench.study_variants import bound_conservative
+
+        kind, n = _linear_record(ctx)
+        q, v = bound_conservative(n, norm=kind, tau=0.1, kappa=kappa)
+        return _tabulated(ctx, v, method="bound-conservative", norm=kind, kappa=kappa, floor=q)
+
+    return build
+
+
+def _auto_tau(ctx: MethodContext) -> Schedule:
+    from refinedlr.bench.study_variants import auto_tau, variant_values
+
+    kind, n = _linear_record(ctx)
+    if ctx.linear_norms_per_seed is None:
+        raise ValueError("auto-tau needs the per-seed norms of the linear run")
+    col = 0 if kind == "l1" else 1
+    per_seed = np.asarray(ctx.linear_norms_per_seed, dtype=np.float64)[:, :, col]
+    tau = auto_tau(per_seed, norm=kind)
+    return _tabulated(ctx, variant_values(n, norm=kind, tau=tau), method="auto-tau", tau=tau)
+
+
+for _m in (
+    Method(
+        "refined-floor-med",
+        _variant(floor=0.5),
+        needs_linear=True,
+        description="bounded weights: smoothed norms floored at their median (tau 0.1)",
+    ),
+    Method(
+        "refined-floor-q25",
+        _variant(floor=0.25),
+        needs_linear=True,
+        description="bounded weights: smoothed norms floored at their 25% quantile (tau 0.1)",
+    ),
+    Method(
+        "refined-clip-2",
+        _variant(clip=2.0),
+        needs_linear=True,
+        description="bounded weights: smoothed norms clipped to [median/2, 2 median] (tau 0.1)",
+    ),
+    Method(
+        "refined-power-0.5",
+        _variant(strength=0.5),
+        needs_linear=True,
+        description="partial refinement: weights g^(-p/2) (half the paper's power; tau 0.1)",
+    ),
+    Method(
+        "refined-mix-0.5",
+        _variant(mix=0.5),
+        needs_linear=True,
+        description="partial refinement: (linear + refined) / 2, renormalised (tau 0.1)",
+    ),
+    Method(
+        "refined-warmup-linear",
+        _variant(warmup_linear=True),
+        needs_linear=True,
+        description="the refined warm-up (tau 0.1) up to its peak, then linear decay to 0",
+    ),
+    Method(
+        "refined-bound-select",
+        _bound_select,
+        needs_linear=True,
+        description="the shape with the smallest last-iterate bound on the record (16 shapes)",
+    ),
+    Method(
+        "refined-bound-kappa-0.5",
+        _bound_kappa(0.5),
+        needs_linear=True,
+        description=(
+            "partial refinement chosen by the bound: the floor nearest to linear decay that "
+            "keeps half the paper's bound gain"
+        ),
+    ),
+    Method(
+        "refined-auto-tau",
+        _auto_tau,
+        needs_linear=True,
+        description="tau chosen by the bound across seeds (leave one seed out)",
+    ),
+):
+    register_method(_m)
+
+#: The candidate methods of the refinement study that need only the linear run's record.
+STUDY_METHODS: tuple[str, ...] = tuple(m for m in METHODS if m not in DEFAULT_METHODS)
