@@ -19,6 +19,14 @@ from the same generator picks the development deep task; the other is held out.
 
 from __future__ import annotations
 
+import argparse
+import json
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
 import numpy as np
 
 from refinedlr.bench.data import DEFAULT_SUITE
@@ -31,6 +39,7 @@ __all__ = [
     "HELDOUT_DEEP_TASK",
     "N_DEV",
     "SPLIT_SEED",
+    "main",
     "make_split",
 ]
 
@@ -53,3 +62,95 @@ def make_split(
 
 
 DEV_DATASETS, HELDOUT_DATASETS, DEV_DEEP_TASK, HELDOUT_DEEP_TASK = make_split()
+
+
+# ----------------------------------------------------------------------------------------------
+# the command
+
+
+def _convex(args: argparse.Namespace) -> int:
+    import torch
+
+    from refinedlr.bench.convex import Protocol, load_data
+    from refinedlr.bench.study_convex import ARMS, dumps, outcome_to_json, run_arms
+
+    torch.set_num_threads(max(1, args.threads))
+    datasets = list(args.datasets or (DEV_DATASETS if args.split == "dev" else HELDOUT_DATASETS))
+    arms = list(args.arms or ARMS)
+    unknown = [a for a in arms if a not in ARMS]
+    if unknown:
+        print(f"refinedlr bench study: unknown arm(s) {unknown}; known: {list(ARMS)}")
+        return 2
+    out: Path = args.out
+    (out / "convex").mkdir(parents=True, exist_ok=True)
+    cache = out / "cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / ".gitignore").write_text("*\n", encoding="utf-8")
+    protocol = Protocol()
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    t0 = time.perf_counter()
+    for name in datasets:
+        oc = run_arms(
+            load_data(name, args.data_dir),
+            protocol,
+            arms=arms,
+            cache_root=cache,
+            fallback_root=args.convex_cache,
+            log=log,
+        )
+        doc = outcome_to_json(oc)
+        doc["split"] = "dev" if name in DEV_DATASETS else "heldout"
+        (out / "convex" / f"{name}.json").write_text(dumps(doc), encoding="utf-8")
+        log(
+            f"{name}: {oc.trained_runs} runs trained in {oc.train_seconds:.1f} s "
+            f"({oc.seconds:.1f} s wall)"
+        )
+    entry = {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "command": "refinedlr bench study " + shlex.join(args.argv),
+        "seconds": round(time.perf_counter() - t0, 1),
+        "datasets": datasets,
+        "arms": arms,
+    }
+    with (out / "runlog.jsonl").open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(entry) + "\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``refinedlr bench study`` argument parser."""
+    p = argparse.ArgumentParser(
+        prog="refinedlr bench study",
+        description="The refinement study (issue 7): candidates vs linear decay, dev/held-out.",
+    )
+    sub = p.add_subparsers(dest="part", required=True)
+    c = sub.add_parser("convex", help="tune the arms on the convex datasets of a split")
+    c.add_argument("--split", choices=("dev", "heldout"), default="dev")
+    c.add_argument("--datasets", nargs="+", metavar="NAME", help="default: the split's datasets")
+    c.add_argument("--arms", nargs="+", metavar="ARM", help="default: every registered arm")
+    c.add_argument("--out", type=Path, default=Path("results/refinement-study"))
+    c.add_argument(
+        "--convex-cache",
+        type=Path,
+        default=Path("results/convex/cache"),
+        help="the convex suite's cache, read for runs it already made",
+    )
+    c.add_argument("--data-dir", help="dataset cache (default: $REFINEDLR_DATA or ~/.cache)")
+    c.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    c.set_defaults(func=_convex)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``refinedlr bench study``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    args.argv = argv
+    return int(args.func(args))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
