@@ -1,0 +1,371 @@
+"""JAX / optax: refinedlr schedules as optax schedules, and gradient-norm recording under ``jit``.
+
+::
+
+    import optax
+    from refinedlr import get_schedule
+    from refinedlr.integrations.optax import NormWriter, optax_schedule, record_norms
+
+    lr = optax_schedule(get_schedule("linear", total_steps=10_000, warmup=0.02), peak_value=3e-4)
+    tx = optax.chain(record_norms(("l2", "l1")),        # first: sees the raw gradients
+                     optax.clip_by_global_norm(1.0),
+                     optax.adamw(lr))
+    opt_state = tx.init(params)
+
+    @jax.jit
+    def train_step(params, opt_state, batch):
+        grads = jax.grad(loss_fn)(params, batch)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state
+
+    with NormWriter("norms.csv") as writer:
+        for step, batch in enumerate(batches):
+            params, opt_state = train_step(params, opt_state, batch)
+            if step % 100 == 99:
+                writer.write(opt_state)    # host side, outside jit: appends the new rows
+        writer.write(opt_state)
+
+then ``refinedlr refine norms.csv --norm l1 -o refined.json`` (Adam: l1; SGD: l2) and
+``optax_schedule(load_schedule("refined.json", total_steps=T), peak_value=...)`` for the next run.
+
+Schedules:
+    :func:`optax_schedule` turns any :class:`~refinedlr.schedules.Schedule` into a pure function of
+    the step count, traceable under ``jax.jit``: the schedule's table of ``T`` multipliers
+    (:meth:`~refinedlr.schedules.Schedule.preview`) becomes a constant array; an integer count
+    ``t`` reads entry ``min(t, T - 1)`` exactly (the last value is held past the horizon), a
+    fractional count interpolates linearly between its two neighbours. Values are in the default
+    float dtype of JAX (float32 unless ``jax_enable_x64``).
+
+Recording:
+    :func:`record_norms` is a ``GradientTransformation`` that leaves the updates unchanged and
+    writes their global norms (l2 as ``optax.tree.norm`` / ``optax.global_norm``, l1 = sum of absolute
+    values) into a
+    ring buffer of ``buffer_size`` rows in its state (:class:`NormRecordState`), next to a step
+    counter. Chain it *first*, so it sees the gradients before clipping or any other
+    transformation; inside ``optax.MultiSteps`` it sees the accumulated gradient once per
+    optimizer step. Nothing leaves the device inside the step: :class:`NormWriter` pulls the
+    state to the host (outside ``jit``) and appends the rows not yet written to a record in the
+    core CSV format (``step,l2,l1``, step = the counter, 0-based). Call it at least every
+    ``buffer_size`` steps (older rows are overwritten; they are then written as missing values,
+    with a warning).
+
+Checkpoints:
+    The counter and the buffer are part of ``opt_state``, so they are checkpointed with it. A
+    :class:`NormWriter` created after restoring continues the file: its first write keeps the
+    file's rows before the oldest step still in the restored buffer and replaces the later ones.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, NamedTuple
+
+import numpy as np
+
+try:
+    import jax
+    import jax.numpy as jnp
+    import optax
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "refinedlr.integrations.optax needs jax and optax: pip install 'refinedlr[jax]'"
+    ) from exc
+
+from ..records import RecordWriter
+from ..schedules import Schedule, get_schedule
+
+__all__ = [
+    "NormRecordState",
+    "NormWriter",
+    "find_norm_state",
+    "global_norms",
+    "optax_schedule",
+    "record_norms",
+]
+
+_CODES = {"l2": 0, "l1": 1}
+_KINDS = {v: k for k, v in _CODES.items()}
+
+
+# ----------------------------------------------------------------------------------------------
+# schedules
+
+
+def optax_schedule(
+    schedule: Schedule | str,
+    peak_value: float = 1.0,
+    *,
+    total_steps: int | None = None,
+    **schedule_kwargs: Any,
+) -> Callable[[Any], jax.Array]:
+    """An optax schedule (``count -> learning rate``) following a refinedlr schedule.
+
+    Args:
+        schedule: a :class:`~refinedlr.schedules.Schedule`, or a name for
+            :func:`~refinedlr.schedules.get_schedule` (with ``total_steps`` and
+            ``**schedule_kwargs``, e.g. ``warmup=0.05`` or ``path=`` for ``"refined"``).
+        peak_value: the peak learning rate; the result is ``peak_value * s_t``.
+        total_steps: the horizon (optimizer steps); for a ``Schedule`` it puts the schedule on
+            that horizon (:meth:`~refinedlr.schedules.Schedule.with_horizon`).
+
+    The returned function is pure and traceable under ``jax.jit``: integer counts are exact table
+    lookups (holding the last value past the horizon), fractional counts interpolate linearly.
+
+    >>> import jax.numpy as jnp
+    >>> from refinedlr import LinearDecay
+    >>> lr = optax_schedule(LinearDecay(total_steps=4), peak_value=0.1)
+    >>> [round(float(lr(jnp.int32(t))), 6) for t in range(6)]
+    [0.1, 0.075, 0.05, 0.025, 0.025, 0.025]
+    >>> round(float(lr(0.5)), 6)
+    0.0875
+    """
+    if isinstance(schedule, Schedule):
+        if schedule_kwargs:
+            raise TypeError("schedule arguments are only for a schedule given by name")
+        sched = schedule
+        if total_steps is not None and total_steps != sched.total_steps:
+            sched = sched.with_horizon(total_steps)
+    else:
+        sched = get_schedule(schedule, total_steps, **schedule_kwargs)
+    table_np = float(peak_value) * sched.preview()
+    last = sched.total_steps - 1
+
+    def lr(count: Any) -> jax.Array:
+        # the table is built inside the function, so no array is created at import or bound to a
+        # device before the first call; under jit it is a constant of the compiled step
+        table = jnp.asarray(table_np)
+        c = jnp.asarray(count)
+        if jnp.issubdtype(c.dtype, jnp.integer):
+            return table[jnp.clip(c, 0, last)]
+        x = jnp.clip(c.astype(table.dtype), 0, last)
+        lo = jnp.floor(x).astype(jnp.int32)
+        hi = jnp.minimum(lo + 1, last)
+        w = x - lo.astype(table.dtype)
+        return table[lo] + w * (table[hi] - table[lo])
+
+    return lr
+
+
+# ----------------------------------------------------------------------------------------------
+# recording
+
+
+class NormRecordState(NamedTuple):
+    """The state of :func:`record_norms`.
+
+    Attributes:
+        count: steps recorded so far (int32 scalar); the next step's index.
+        norms: ring buffer ``(buffer_size, len(kinds))`` (float32); step ``t`` is row
+            ``t % buffer_size``.
+        kinds: the kinds as codes (0: ``l2``, 1: ``l1``), so the state describes itself.
+    """
+
+    count: jax.Array
+    norms: jax.Array
+    kinds: jax.Array
+
+
+def _kinds(kinds: Sequence[str] | str) -> tuple[str, ...]:
+    out = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+    if not out or len(set(out)) != len(out) or any(k not in _CODES for k in out):
+        raise ValueError(f"kinds must be distinct entries of {tuple(_CODES)}, got {kinds!r}")
+    return out
+
+
+def global_norms(tree: Any, kinds: Sequence[str] | str = ("l2",)) -> jax.Array:
+    """The global norms of all leaves of ``tree`` together, one per kind (float32 or wider).
+
+    ``l2 = sqrt(sum of squares)`` (as ``optax.tree.norm``), ``l1 = sum of absolute values``; both
+    accumulated in at least float32. Traceable under ``jit``.
+
+    >>> import jax.numpy as jnp
+    >>> global_norms({"a": jnp.array([3.0, -4.0]), "b": jnp.array([[12.0]])}, ("l2", "l1"))
+    Array([13., 19.], dtype=float32)
+    """
+    ks = _kinds(kinds)
+    leaves = [jnp.asarray(x) for x in jax.tree_util.tree_leaves(tree)]
+    acc = jnp.result_type(jnp.float32, *[x.dtype for x in leaves]) if leaves else jnp.float32
+    if jnp.issubdtype(acc, jnp.complexfloating):
+        acc = jnp.finfo(acc).dtype
+    out = []
+    for k in ks:
+        if not leaves:
+            out.append(jnp.zeros((), acc))
+        elif k == "l2":
+            sq = sum(jnp.sum(jnp.square(jnp.abs(x).astype(acc))) for x in leaves)
+            out.append(jnp.sqrt(sq))
+        else:
+            out.append(sum(jnp.sum(jnp.abs(x).astype(acc)) for x in leaves))
+    return jnp.stack(out)
+
+
+def record_norms(
+    kinds: Sequence[str] | str = ("l2",), buffer_size: int = 1000
+) -> optax.GradientTransformation:
+    """A ``GradientTransformation`` that records the updates' global norms in its state.
+
+    The updates pass through unchanged. Chain it first (``optax.chain(record_norms(), ...)``) to
+    record the raw gradients, before clipping; write the rows out with :class:`NormWriter` at
+    least every ``buffer_size`` steps.
+
+    >>> import jax, jax.numpy as jnp, optax
+    >>> tx = optax.chain(record_norms(("l2", "l1"), buffer_size=4), optax.sgd(0.1))
+    >>> params = {"w": jnp.zeros(2)}
+    >>> state = tx.init(params)
+    >>> _, state = jax.jit(tx.update)({"w": jnp.array([3.0, -4.0])}, state, params)
+    >>> rec = find_norm_state(state)
+    >>> int(rec.count), rec.norms[0].tolist()
+    (1, [5.0, 7.0])
+    """
+    ks = _kinds(kinds)
+    if isinstance(buffer_size, bool) or not isinstance(buffer_size, int) or buffer_size < 1:
+        raise ValueError(f"buffer_size must be an int >= 1, got {buffer_size!r}")
+    codes = [_CODES[k] for k in ks]
+
+    def init_fn(params: Any) -> NormRecordState:
+        del params
+        return NormRecordState(
+            count=jnp.zeros((), jnp.int32),
+            norms=jnp.full((buffer_size, len(ks)), jnp.nan, jnp.float32),
+            kinds=jnp.asarray(codes, jnp.int32),
+        )
+
+    def update_fn(
+        updates: Any, state: NormRecordState, params: Any = None
+    ) -> tuple[Any, NormRecordState]:
+        del params
+        vals = global_norms(updates, ks).astype(jnp.float32)
+        norms = state.norms.at[state.count % buffer_size].set(vals)
+        return updates, NormRecordState(state.count + 1, norms, state.kinds)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+def find_norm_state(opt_state: Any) -> NormRecordState:
+    """The :class:`NormRecordState` inside an optimizer state (exactly one must be present)."""
+    found = [
+        s
+        for s in jax.tree_util.tree_leaves(
+            opt_state, is_leaf=lambda x: isinstance(x, NormRecordState)
+        )
+        if isinstance(s, NormRecordState)
+    ]
+    if len(found) != 1:
+        raise ValueError(
+            f"expected one record_norms() state in the optimizer state, found {len(found)}"
+        )
+    return found[0]
+
+
+class NormWriter:
+    """Append the norms carried by a :func:`record_norms` state to a record file (host side).
+
+    Args:
+        path: the record (core CSV format ``step,<kind>...``; read with
+            :func:`refinedlr.read_record`, refined with ``refinedlr refine``).
+        start_step: the first step to write. Default: the oldest step still in the buffer at the
+            first :meth:`write` (0 for a fresh run; after a restore, the rows the checkpoint still
+            holds). Rows of an existing file before that step are kept, later ones replaced.
+        fsync: ``fsync`` the file after every write.
+        process_index: the JAX process that writes (others do nothing); default 0.
+
+    :meth:`write` pulls the state to the host (a device sync): call it outside ``jit``, every
+    ``N <= buffer_size`` steps, and once at the end.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        start_step: int | None = None,
+        fsync: bool = True,
+        process_index: int = 0,
+    ) -> None:
+        self.path = Path(path)
+        self.start_step = start_step
+        self.fsync = fsync
+        self.is_writer = jax.process_index() == process_index
+        self._writer: RecordWriter | None = None
+        self._kinds: tuple[str, ...] | None = None
+        self._next: int | None = None  # the next step to write
+        self._closed = False
+
+    @property
+    def step(self) -> int | None:
+        """The next step :meth:`write` will write (``None`` before the first write)."""
+        return self._next
+
+    def write(self, opt_state: Any) -> int:
+        """Append the steps recorded since the last call; returns how many rows were written."""
+        if self._closed:
+            raise RuntimeError("this NormWriter is closed")
+        if not self.is_writer:
+            return 0
+        st = find_norm_state(opt_state)
+        count, norms, codes = jax.device_get((st.count, st.norms, st.kinds))
+        count = int(count)
+        norms = np.asarray(norms, dtype=np.float64)
+        kinds = tuple(_KINDS[int(c)] for c in np.asarray(codes).reshape(-1))
+        size = norms.shape[0]
+        oldest = max(0, count - size)
+        if self._writer is None or self._next is None or count < self._next:
+            if self._next is None:  # the first write
+                first = self.start_step if self.start_step is not None else oldest
+            else:  # the state went back (a restored checkpoint): continue the file from there
+                first = count
+            if self._writer is not None:
+                self._writer.close()
+            self._kinds = kinds
+            self._writer = RecordWriter(self.path, kinds, start_step=first)
+            self._next = first
+        elif kinds != self._kinds:
+            raise ValueError(f"the state records kinds {list(kinds)}, the file {self._kinds}")
+        start = self._next
+        if count <= start:
+            return 0
+        steps = np.arange(start, count, dtype=np.int64)
+        rows = norms[steps % size].copy()
+        lost = steps < oldest
+        if lost.any():
+            warnings.warn(
+                f"steps {start}..{oldest - 1} were overwritten in the record_norms() buffer "
+                f"(buffer_size={size}) before they were written; they are recorded as missing. "
+                "Call NormWriter.write at least every buffer_size steps",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            rows[lost] = math.nan
+        rows[~np.isfinite(rows)] = math.nan
+        self._writer.write(steps, rows)
+        self._writer.flush(fsync=self.fsync)
+        self._next = count
+        return int(steps.size)
+
+    def close(self, opt_state: Any = None) -> None:
+        """Write the last rows (from ``opt_state`` if given) and close the file; idempotent."""
+        if self._closed:
+            return
+        try:
+            if opt_state is not None:
+                self.write(opt_state)
+        finally:
+            self._closed = True
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+
+    def __enter__(self) -> NormWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
