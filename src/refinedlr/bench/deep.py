@@ -71,6 +71,19 @@ __all__ = [
 ]
 
 TASKS = ("image", "lm")
+#: ``--tiny`` (hidden, for tests): the smallest models that still learn something.
+TINY: dict[str, dict[str, Any]] = {
+    "image": {"channels": (4,), "batch_size": 16, "steps": 12, "eval_train_size": 200},
+    "lm": {
+        "n_layer": 1,
+        "n_head": 1,
+        "d_model": 16,
+        "context": 16,
+        "batch_size": 4,
+        "steps": 12,
+        "val_windows": 32,
+    },
+}
 ALL_SCHEDULES = ("linear", "cosine", "wsd", "step", "refined")
 
 
@@ -821,6 +834,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--schedules", nargs="+", choices=ALL_SCHEDULES, help="subset of schedules")
     p.add_argument("--no-plots", action="store_true", help="skip the figures")
     p.add_argument("--synthetic", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # tests: tiny models
     p.add_argument(
         "--measure-parallel",
         type=int,
@@ -835,6 +849,8 @@ def spec_from_args(args: argparse.Namespace) -> TaskSpec:
     """The :class:`TaskSpec` for parsed arguments."""
     spec = task_spec(args.task, quick=args.quick)
     config = spec.config
+    if getattr(args, "tiny", False):
+        config = dataclasses.replace(config, **TINY[args.task])  # type: ignore[arg-type]
     if args.steps is not None:
         config = dataclasses.replace(config, steps=int(args.steps))
     proto = spec.protocol

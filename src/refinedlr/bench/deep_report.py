@@ -684,6 +684,22 @@ def write_outputs(
             f"- 1-minute load average when runs finished: min {lo:.2f}, mean {mean:.2f}, max "
             f"{hi:.2f} (this study's own workers count towards it)."
         )
+    par = out / "parallel.json"
+    if par.exists():
+        try:
+            pj = json.loads(par.read_text(encoding="utf-8"))
+            a, b = pj["2 processes x 1 thread"], pj["1 process x 2 threads"]
+            L.append(
+                f"- Parallelism ({pj['date']}, `--measure-parallel {pj['steps']}`): the same two "
+                f"{pj['steps']}-step runs took {a['wall_seconds_for_both']:.1f} s in 2 worker "
+                f"processes with 1 torch thread each and {b['wall_seconds_for_both']:.1f} s one "
+                "after the other in 1 process with 2 threads (load "
+                f"{pj['load_start']} → {pj['load_end']}); the study uses "
+                f"{runlog[-1].get('workers') if runlog else '?'} workers x "
+                f"{runlog[-1].get('threads') if runlog else '?'} threads."
+            )
+        except (ValueError, KeyError, TypeError):
+            pass
     L += ["", "Invocations (from runlog.jsonl):", ""]
     L += ["| date | command | wall | runs trained | workers x threads | load start → end |"]
     L += ["|---|---|---|---|---|---|"]
