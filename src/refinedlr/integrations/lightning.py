@@ -38,8 +38,10 @@ Settings:
       ``trainer.estimated_stepping_batches`` (it accounts for ``max_steps``, ``max_epochs``,
       ``accumulate_grad_batches`` and the number of devices), or ``total_steps=`` explicitly.
     * One optimizer: the callback records the steps of ``trainer.optimizers[optimizer_index]``.
-    * Distributed: every process computes the norm (gradients are already synchronised in
-      ``on_before_optimizer_step``; FSDP2's DTensor gradients are reduced); rank 0 writes.
+    * Distributed: every process computes the norm (DDP gradients are already averaged in
+      ``on_before_optimizer_step``; ``ModelParallelStrategy``'s (FSDP2) DTensor gradients are
+      reduced); rank 0 writes. ``FSDPStrategy`` (FSDP1) and ``DeepSpeedStrategy`` hold flat
+      local shards of the gradient and are refused.
 """
 
 from __future__ import annotations
@@ -208,6 +210,13 @@ class GradNormCallback(pl.Callback):
                 stacklevel=2,
             )
         self._loaded_step = None
+        strategy = type(trainer.strategy).__name__
+        if strategy.startswith(("FSDP", "DeepSpeed")):
+            raise NotImplementedError(
+                f"recording gradient norms under {strategy} is not supported: its gradients are "
+                "flat local shards, so the norms would be those of this process's shard (use "
+                "ModelParallelStrategy / FSDP2, whose DTensor gradients are reduced, or DDP)"
+            )
         if len(trainer.optimizers) <= self.optimizer_index:
             raise ValueError(
                 f"optimizer_index={self.optimizer_index} but the Trainer has "
