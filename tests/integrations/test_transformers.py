@@ -3,6 +3,7 @@ resume. One tiny GPT-2 built from a config (no Hub), trained on synthetic tokens
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -111,17 +112,28 @@ def make_args(out: Path, **kw: Any) -> Any:
 
 
 class Probe(TrainerCallback):  # type: ignore[misc]
-    """The LR of every optimizer step and the (clipped) gradients' norms just before the step."""
+    """The LR of every optimizer step and the norms of the gradients the optimizer steps with
+    (after clipping): a step pre-hook on the torch optimizer (every transformers version)."""
 
     def __init__(self) -> None:
         self.lrs: dict[int, float] = {}
         self.post_clip: dict[int, tuple[float, float]] = {}
 
-    def on_pre_optimizer_step(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-        t = state.global_step
-        self.lrs[t] = kw["optimizer"].param_groups[0]["lr"]
-        n = grad_norms(kw["model"], ("l2", "l1"))
-        self.post_clip[t] = (float(n[0]), float(n[1]))
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        opt = kw["optimizer"]
+        while hasattr(opt, "optimizer"):  # accelerate's AcceleratedOptimizer
+            opt = opt.optimizer
+
+        def hook(o: Any, a: Any, k: Any) -> None:
+            t = state.global_step
+            self.lrs[t] = o.param_groups[0]["lr"]
+            n = grad_norms(o, ("l2", "l1"))
+            self.post_clip[t] = (float(n[0]), float(n[1]))
+
+        self._handle = opt.register_step_pre_hook(hook)
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        self._handle.remove()
 
 
 def train(
@@ -291,7 +303,8 @@ def test_no_clipping_still_records_every_step(tmp_path: Path) -> None:
         assert mem.values["l2"][t] == pytest.approx(probe.post_clip[t][0], rel=1e-6)
         assert mem.values["l1"][t] == pytest.approx(probe.post_clip[t][1], rel=1e-6)
     logged = [(e["step"], e["grad_norm"]) for e in trainer.state.log_history if "grad_norm" in e]
-    assert logged and all(mem.values["l2"][s - 1] == g for s, g in logged)
+    # recent transformers log the unclipped norm too (older ones log none without clipping)
+    assert all(mem.values["l2"][s - 1] == g for s, g in logged)
 
 
 def test_scaled_gradients_path_undoes_the_clip() -> None:
@@ -316,8 +329,15 @@ def test_scaled_gradients_path_undoes_the_clip() -> None:
 
 def test_make_scheduler_and_optimizers_tuple(tmp_path: Path) -> None:
     model = tiny_model()
+    # a warm-up ratio: warmup_steps=0.2 in transformers 5, warmup_ratio=0.2 in 4.x
+    fields = {f.name for f in dataclasses.fields(TrainingArguments)}
+    ratio = (
+        {"warmup_ratio": 0.2, "warmup_steps": 0}
+        if "warmup_ratio" in fields
+        else {"warmup_steps": 0.2}
+    )
     args = make_args(
-        tmp_path, max_steps=10, warmup_steps=0.2, lr_scheduler_type="cosine", save_strategy="no"
+        tmp_path, max_steps=10, lr_scheduler_type="cosine", save_strategy="no", **ratio
     )
     opt = torch.optim.AdamW(model.parameters(), lr=LR)
     sched = make_scheduler(args, opt)  # lr_scheduler_type and warm-up ratio from the arguments

@@ -25,16 +25,17 @@ What is recorded, and why it matches the Trainer's own ``grad_norm``:
     value is recorded as ``l2``, so on the logged steps the record equals ``log_history``'s
     ``grad_norm`` (HF step ``s`` is record step ``s - 1``). ``l1`` is computed from the same
     gradients before clipping (with an fp16 ``GradScaler``, from the clipped gradients divided by
-    the clip coefficient). Rows are committed in ``on_step_end``: exactly one per optimizer step,
+    the clip coefficient). When the Trainer computes no norm in a step (older transformers with
+    ``max_grad_norm = 0``), a step pre-hook on the optimizer records the norms of the gradients
+    ``optimizer.step()`` uses (unscaled, unclipped). Rows are committed in ``on_step_end``: exactly one per optimizer step,
     also under gradient accumulation and for steps the AMP scaler skips (a non-finite norm is
     written as a missing value).
 
 Settings:
     * ``max_grad_norm``: any value. With ``max_grad_norm > 0`` the Trainer clips (the record holds
       the norms before clipping); with ``max_grad_norm = 0`` recent transformers still compute the
-      norm once per step (with ``inf`` as the bound) and it is recorded the same way. Older
-      transformers compute no norm at all without clipping: there, set ``max_grad_norm`` to a large
-      value (``1e9``) for a run without clipping; steps without a norm are written as missing.
+      norm once per step (with ``inf`` as the bound), and older ones compute none: then a step
+      pre-hook on the optimizer records the (unclipped) gradients the step uses.
     * ``logging_steps`` does not matter for the record (it only thins ``trainer_state.json``).
       ``refinedlr refine <output_dir>/trainer_state.json`` refines from the Trainer's own log
       (l2 only, a sample every ``logging_steps``); the record of :func:`record_grad_norms` is dense
@@ -299,6 +300,7 @@ class GradNormCallback(TrainerCallback):
         self._trainer: Trainer | None = None
         self._accelerator: Any = None
         self._wrapper: Callable[..., Any] | None = None
+        self._hook: Any = None
         self._pending: torch.Tensor | None = None
         self._in_step = False
         self._missing = 0
@@ -324,9 +326,7 @@ class GradNormCallback(TrainerCallback):
 
     # -- the wrapper around accelerator.clip_grad_norm_ ----------------------------------------
 
-    def _install(self, accelerator: Any) -> None:
-        if self._accelerator is accelerator and self._wrapper is not None:
-            return
+    def _install(self, accelerator: Any, optimizer: Any) -> None:
         self._uninstall()
         original = accelerator.clip_grad_norm_
         callback = self
@@ -347,12 +347,32 @@ class GradNormCallback(TrainerCallback):
         self._wrapper = clip_grad_norm_
         accelerator.clip_grad_norm_ = clip_grad_norm_
 
+        # Fallback for steps on which the Trainer computes no norm (older transformers without
+        # clipping): a step pre-hook on the torch optimizer sees the gradients the step uses,
+        # unscaled (an AMP scaler unscales before it calls step) and, there, unclipped.
+        inner = optimizer
+        while inner is not None and not isinstance(inner, torch.optim.Optimizer):
+            inner = getattr(inner, "optimizer", None)
+        while isinstance(getattr(inner, "optimizer", None), torch.optim.Optimizer):
+            inner = inner.optimizer  # accelerate's AcceleratedOptimizer wraps the real one
+        if isinstance(inner, torch.optim.Optimizer):
+
+            def pre_step(opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+                if callback.recorder is not None and callback._in_step:
+                    if callback._pending is None:
+                        callback._pending = grad_norms(opt, self.kinds)
+
+            self._hook = inner.register_step_pre_hook(pre_step)
+
     def _uninstall(self) -> None:
         acc = self._accelerator
         if acc is not None and acc.__dict__.get("clip_grad_norm_") is self._wrapper:
             del acc.clip_grad_norm_  # the class's method shows through again
+        if self._hook is not None:
+            self._hook.remove()
         self._accelerator = None
         self._wrapper = None
+        self._hook = None
 
     def _norms_around(
         self,
@@ -434,7 +454,7 @@ class GradNormCallback(TrainerCallback):
         self._pending = None
         self._in_step = False
         self._missing = 0
-        self._install(accelerator)
+        self._install(accelerator, kwargs.get("optimizer", trainer.optimizer))
 
     def on_step_begin(
         self, args: TrainingArguments, state: Any, control: Any, **kwargs: Any
@@ -450,10 +470,9 @@ class GradNormCallback(TrainerCallback):
             self._missing += 1
             if self._missing == 1:
                 warnings.warn(
-                    f"no gradient norm at optimizer step {rec.step}: the Trainer did not call "
-                    "accelerator.clip_grad_norm_ (older transformers do so only with "
-                    "max_grad_norm > 0; set max_grad_norm=1e9 to record without clipping). "
-                    "Such steps are recorded as missing",
+                    f"no gradient norm at optimizer step {rec.step}: neither "
+                    "accelerator.clip_grad_norm_ nor optimizer.step ran in this step (e.g. a step "
+                    "the fp16 scaler skipped without clipping); such steps are recorded as missing",
                     RuntimeWarning,
                     stacklevel=2,
                 )
