@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -305,6 +306,29 @@ def test_no_clipping_still_records_every_step(tmp_path: Path) -> None:
     logged = [(e["step"], e["grad_norm"]) for e in trainer.state.log_history if "grad_norm" in e]
     # recent transformers log the unclipped norm too (older ones log none without clipping)
     assert all(mem.values["l2"][s - 1] == g for s, g in logged)
+
+
+def test_step_hook_records_when_the_trainer_computes_no_norm(tmp_path: Path) -> None:
+    # older transformers compute no norm without clipping; simulate that on recent versions
+    trainer = Trainer(
+        model=tiny_model(),
+        args=make_args(tmp_path, max_grad_norm=0.0, max_steps=4, save_strategy="no"),
+        train_dataset=Tokens(64),
+    )
+    if hasattr(trainer, "_get_grad_norm"):
+        trainer._get_grad_norm = lambda model, grad_norm=None: grad_norm
+    cb = record_grad_norms(trainer, kinds=("l2", "l1"), keep_in_memory=True)
+    probe = Probe()
+    trainer.add_callback(probe)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no "no gradient norm" warning
+        trainer.train()
+    mem = cb.to_record("memory")
+    assert mem.steps.tolist() == list(range(4))
+    for t in range(4):
+        np.testing.assert_allclose(
+            [mem.values["l2"][t], mem.values["l1"][t]], probe.post_clip[t], rtol=1e-6
+        )
 
 
 def test_scaled_gradients_path_undoes_the_clip() -> None:

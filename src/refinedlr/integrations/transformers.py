@@ -394,12 +394,13 @@ class GradNormCallback(TrainerCallback):
             before = grad_norms(params, own)
         total = original(params, max_norm, norm_type, *args, **kwargs)
         if own and scaled:
+            # the original clipped every gradient by coef = min(1, max_norm / (total + 1e-6)),
+            # total being its norm of order norm_type: undo that factor
             after = grad_norms(params, own)
-            ref = total if l2_from_total else grad_norms(params, ("l2",))[0]
-            if isinstance(ref, torch.Tensor):
-                coef = torch.clamp(float(max_norm) / (ref.to(after) + 1e-6), max=1.0)
-                before = after / coef  # undo the clip: every gradient was scaled by coef
-            else:  # pragma: no cover - only without a tensor norm
+            if isinstance(total, torch.Tensor):
+                coef = torch.clamp(float(max_norm) / (total.to(after) + 1e-6), max=1.0)
+                before = after / coef
+            else:  # pragma: no cover - no tensor norm to undo the clip with
                 before = after
         parts: list[torch.Tensor] = []
         for k in self.kinds:
@@ -412,9 +413,8 @@ class GradNormCallback(TrainerCallback):
                 assert before is not None
                 parts.append(before[own.index(k)].reshape(()))
         dev = parts[0].device
-        values = torch.stack(
-            [p.to(dev, torch.float64 if dev.type != "mps" else None) for p in parts]
-        )
+        dtype = torch.float32 if dev.type == "mps" else torch.float64
+        values = torch.stack([p.to(dev, dtype) for p in parts])
         return total, values
 
     # -- callback events ----------------------------------------------------------------------
