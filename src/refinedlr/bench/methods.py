@@ -319,6 +319,20 @@ for _m in (
         description="the refined warm-up (tau 0.1) up to its peak, then linear decay to 0",
     ),
     Method(
+        "refined-envelope",
+        _variant(envelope=True),
+        needs_linear=True,
+        description=(
+            "the refined warm-up (tau 0.1) under linear decay's line: min(warm-up ramp, 1 - t/T)"
+        ),
+    ),
+    Method(
+        "refined-anti",
+        _variant(strength=-1.0),
+        needs_linear=True,
+        description="anti-refinement: weights g^(+p) instead of g^(-p) (tau 0.1)",
+    ),
+    Method(
         "refined-bound-select",
         _bound_select,
         needs_linear=True,

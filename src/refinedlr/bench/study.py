@@ -20,6 +20,7 @@ from the same generator picks the development deep task; the other is held out.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shlex
 import sys
@@ -33,9 +34,12 @@ from refinedlr.bench.data import DEFAULT_SUITE
 
 __all__ = [
     "DEEP_TASKS",
+    "CHOSEN_CHEAP",
+    "CHOSEN_METHOD",
     "DEV_DATASETS",
     "DEV_DEEP_TASK",
     "HELDOUT_DATASETS",
+    "HELDOUT_ARMS",
     "HELDOUT_DEEP_TASK",
     "N_DEV",
     "SPLIT_SEED",
@@ -63,6 +67,28 @@ def make_split(
 
 DEV_DATASETS, HELDOUT_DATASETS, DEV_DEEP_TASK, HELDOUT_DEEP_TASK = make_split()
 
+#: Chosen on the development split by :func:`~.study_stats.select_method` (fewest losses to
+#: linear decay over Adam and SGD, then the mean log geometric-mean ratio; see
+#: ``results/refinement-study/selection.md``): "refine, then verify" (``refined-verified``), and
+#: among the pilot/prefix ("cheap") variants ``pilot-verified-0.1``.
+CHOSEN_METHOD = "refined-verified"
+CHOSEN_CHEAP = "pilot-verified-0.1"
+
+#: The arms run once on the held-out split: the chosen methods (and the verification runs they
+#: need), their unverified counterparts, and the references.
+HELDOUT_ARMS: tuple[str, ...] = (
+    "linear",
+    "cosine",
+    "refined-0.1",
+    "refined-0.5",
+    "pilot-0.1",
+    "verify-linear",
+    "verify-refined-0.1",
+    "verify-refined-at-linear",
+    "verify-linear-pilot-0.1",
+    "verify-pilot-0.1",
+)
+
 
 # ----------------------------------------------------------------------------------------------
 # the command
@@ -73,10 +99,11 @@ def _convex(args: argparse.Namespace) -> int:
 
     from refinedlr.bench.convex import Protocol, load_data
     from refinedlr.bench.study_convex import ARMS, dumps, outcome_to_json, run_arms
+    from refinedlr.bench.study_diagnose import diagnose
 
     torch.set_num_threads(max(1, args.threads))
     datasets = list(args.datasets or (DEV_DATASETS if args.split == "dev" else HELDOUT_DATASETS))
-    arms = list(args.arms or ARMS)
+    arms = list(args.arms or (ARMS if args.split == "dev" else HELDOUT_ARMS))
     unknown = [a for a in arms if a not in ARMS]
     if unknown:
         print(f"refinedlr bench study: unknown arm(s) {unknown}; known: {list(ARMS)}")
@@ -101,8 +128,12 @@ def _convex(args: argparse.Namespace) -> int:
             fallback_root=args.convex_cache,
             log=log,
         )
-        doc = outcome_to_json(oc)
+        doc = outcome_to_json(oc, cache, args.convex_cache)
         doc["split"] = "dev" if name in DEV_DATASETS else "heldout"
+        for key, arm_doc in doc["arms"].items():
+            opt, arm = key.split("|", 1)
+            dg = diagnose(oc, opt, arm)
+            arm_doc["diagnosis"] = None if dg is None else dataclasses.asdict(dg)
         (out / "convex" / f"{name}.json").write_text(dumps(doc), encoding="utf-8")
         log(
             f"{name}: {oc.trained_runs} runs trained in {oc.train_seconds:.1f} s "
@@ -130,7 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("convex", help="tune the arms on the convex datasets of a split")
     c.add_argument("--split", choices=("dev", "heldout"), default="dev")
     c.add_argument("--datasets", nargs="+", metavar="NAME", help="default: the split's datasets")
-    c.add_argument("--arms", nargs="+", metavar="ARM", help="default: every registered arm")
+    c.add_argument(
+        "--arms",
+        nargs="+",
+        metavar="ARM",
+        help="default: every registered arm (dev), HELDOUT_ARMS (heldout)",
+    )
     c.add_argument("--out", type=Path, default=Path("results/refinement-study"))
     c.add_argument(
         "--convex-cache",

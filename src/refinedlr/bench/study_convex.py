@@ -49,6 +49,7 @@ from refinedlr.bench.grid import LRGrid, lr_of
 from refinedlr.bench.logreg import accuracy, objective, steps_per_epoch, train_batched
 from refinedlr.bench.methods import METHODS, MethodContext
 from refinedlr.bench.study_variants import prefix_norms, variant_values
+from refinedlr.bounds import best_scale
 from refinedlr.schedules import Schedule, Tabulated, get_schedule
 
 __all__ = [
@@ -131,8 +132,11 @@ class Arm:
         horizon: fraction of the full horizon (in epochs) this arm trains for (pilot runs).
         record: record the gradient norms of every run of this arm.
         optimizers: where the arm applies.
-        group: ``"baseline"``, ``"candidate"`` or ``"cheap"``.
+        group: ``"baseline"``, ``"candidate"``, ``"pilot"``, ``"cheap"`` or ``"verify"``.
         description: one line for the report.
+        fixed_k: no LR tuning: run only this grid index (a function of the inputs), e.g. a
+            verification run at another arm's tuned LR.
+        record_adam: record Adam's step norms of this arm's runs too.
     """
 
     name: str
@@ -144,6 +148,8 @@ class Arm:
     optimizers: tuple[str, ...] = OPTIMIZERS
     group: str = "candidate"
     description: str = ""
+    fixed_k: Callable[[ArmInputs], int] | None = None
+    record_adam: bool = False
 
 
 ARMS: dict[str, Arm] = {}
@@ -238,6 +244,8 @@ for _name in (
     "refined-bound-select",
     "refined-bound-kappa-0.5",
     "refined-auto-tau",
+    "refined-envelope",
+    "refined-anti",
 ):
     register_arm(
         Arm(_name, _from_method(_name), needs=("linear",), description=METHODS[_name].description)
@@ -305,6 +313,19 @@ for _f in (0.1, 0.25):
             ),
         )
     )
+    for _v, _kw in (("envelope", {"envelope": True}), ("floor-med", {"floor": 0.5})):
+        register_arm(
+            Arm(
+                f"pilot-{_v}-{_f:g}",
+                _refine_dep(f"pilot-linear-{_f:g}", **_kw),
+                needs=(f"pilot-linear-{_f:g}",),
+                group="cheap",
+                description=(
+                    f"refined-{_v} from the best {_f:.0%}-horizon pilot run, carried over on "
+                    "normalised time"
+                ),
+            )
+        )
     register_arm(
         Arm(
             f"prefix-{_f:g}",
@@ -317,6 +338,66 @@ for _f in (0.1, 0.25):
             ),
         )
     )
+
+
+# verification runs: one run each (no LR tuning), recorded, for "refine, then verify"
+def _dep_k(dep: str) -> Callable[[ArmInputs], int]:
+    return lambda inp: inp.deps[dep].k
+
+
+for _arm in (
+    Arm(
+        "verify-linear",
+        _linear,
+        needs=("linear",),
+        fixed_k=_dep_k("linear"),
+        record=True,
+        record_adam=True,
+        group="verify",
+        description="linear decay at its tuned LR, rerun with Adam's step norms recorded",
+    ),
+    Arm(
+        "verify-refined-0.1",
+        _from_method("refined-0.1"),
+        needs=("linear", "refined-0.1"),
+        fixed_k=_dep_k("refined-0.1"),
+        record=True,
+        record_adam=True,
+        group="verify",
+        description="the paper's refined schedule at its tuned LR, recorded",
+    ),
+    Arm(
+        "verify-refined-at-linear",
+        _from_method("refined-0.1"),
+        needs=("linear",),
+        fixed_k=_dep_k("linear"),
+        record=True,
+        record_adam=True,
+        group="verify",
+        description="the paper's refined schedule at linear decay's tuned LR (one run), recorded",
+    ),
+    Arm(
+        "verify-linear-pilot-0.1",
+        _linear,
+        needs=("pilot-linear-0.1",),
+        fixed_k=_dep_k("pilot-linear-0.1"),
+        record=True,
+        record_adam=True,
+        group="verify",
+        description="linear decay (full horizon) at the 10% pilot's tuned LR, recorded",
+    ),
+    Arm(
+        "verify-pilot-0.1",
+        _refine_dep("pilot-linear-0.1"),
+        needs=("pilot-linear-0.1",),
+        fixed_k=_dep_k("pilot-linear-0.1"),
+        record=True,
+        record_adam=True,
+        group="verify",
+        description="the pilot-0.1 refined schedule at the pilot's tuned LR (one run), recorded",
+    ),
+):
+    register_arm(_arm)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -556,16 +637,19 @@ def run_arms(
                         warnings.simplefilter("ignore")
                         sched = arm.build(inp)
                     lo, hi = protocol.grid_range(opt)
-                    grid = LRGrid.span(
-                        lo,
-                        hi,
-                        protocol.grid_step,
-                        fine_step=protocol.fine_step,
-                        extend_points=protocol.extend_points,
-                        k_min=protocol.k_min,
-                        k_max=protocol.k_max,
-                        max_extensions=protocol.max_extensions,
-                    )
+                    if arm.fixed_k is not None:
+                        grid = LRGrid([arm.fixed_k(inp)], max_extensions=0)
+                    else:
+                        grid = LRGrid.span(
+                            lo,
+                            hi,
+                            protocol.grid_step,
+                            fine_step=protocol.fine_step,
+                            extend_points=protocol.extend_points,
+                            k_min=protocol.k_min,
+                            k_max=protocol.k_max,
+                            max_extensions=protocol.max_extensions,
+                        )
                     results[(opt, name)] = ArmResult(opt, name, sched, grid, {}, T_arm, "")
                     load_cached(opt, name)
                 r = results[(opt, name)]
@@ -622,8 +706,11 @@ def _train(
     lrs = np.empty((C, T))
     for j, (opt, name, k, _kind) in enumerate(jobs):
         lrs[j] = lr_of(k) * results[(opt, name)].schedule.preview()
-    record = [ARMS[name].record or kind != "grid" for _o, name, _k, kind in jobs]
-    want_adam = any(kind == "adam" for *_r, kind in jobs)
+    record = [
+        ARMS[name].record or ARMS[name].record_adam or kind != "grid" for _o, name, _k, kind in jobs
+    ]
+    rec_adam = [kind == "adam" or ARMS[name].record_adam for _o, name, _k, kind in jobs]
+    want_adam = any(rec_adam)
     res = train_batched(
         data.X_train,
         data.y_train,
@@ -658,7 +745,7 @@ def _train(
             "batch_runs": C * len(protocol.seeds),
             "round": 0,
         }
-        if kind == "adam":
+        if rec_adam[j] and opt == "adam":
             a = res.adam_norms_of(j)
             assert a is not None
             np.save(stores.adam_path(epochs, kk), np.asarray(a, np.float32), allow_pickle=False)
@@ -674,12 +761,48 @@ def _train(
     return res.seconds, C * len(protocol.seeds)
 
 
-def outcome_to_json(outcome: StudyOutcome) -> dict[str, Any]:
-    """A JSON-able digest: per (optimizer, arm) the chosen LR, per-seed gaps and costs."""
+def step_record(
+    outcome: StudyOutcome, stores_root: Path, fallback: Path | None, optimizer: str, arm: str
+) -> FloatArray | None:
+    """The mean per-step *step-norm* record of a recorded arm's chosen run: the l2 gradient norm
+    for SGD, the l2 norm of Adam's update direction for Adam (``None`` if not recorded)."""
+    r = outcome.results.get((optimizer, arm))
+    c = None if r is None else r.chosen
+    if c is None or r is None:
+        return None
+    key = CellStore.key(optimizer, arm, r.schedule.fingerprint(), c.k)
+    h = hashlib.sha256(("adam|" + key).encode()).hexdigest()[:16]
+    for d in (stores_root, fallback):
+        if d is None:
+            continue
+        for sub in sorted(d.glob(f"{outcome.name}-*")):
+            if optimizer == "adam":
+                p = sub / f"adamnorms-{h}.npy"
+                a = np.load(p, allow_pickle=False) if p.exists() else None
+                col = 0
+            else:
+                a = CellStore(sub).norms(key) if (sub / "cells.json").exists() else None
+                col = 1
+            if a is not None and a.shape[1] == r.total_steps:
+                return np.asarray(a.astype(np.float64).mean(axis=0)[:, col], dtype=np.float64)
+    return None
+
+
+def outcome_to_json(
+    outcome: StudyOutcome, stores_root: Path | None = None, fallback: Path | None = None
+) -> dict[str, Any]:
+    """A JSON-able digest: per (optimizer, arm) the chosen LR, per-seed gaps and costs; for the
+    verification arms also ``bound_self``, the best-scale last-iterate bound of the arm's schedule
+    on its own run's step-norm record (:func:`step_record`)."""
     arms: dict[str, Any] = {}
     for (opt, name), r in outcome.results.items():
         c = r.chosen
         own, total = arm_cost(outcome, opt, name)
+        bound_self = None
+        if ARMS[name].group == "verify" and stores_root is not None:
+            rec = step_record(outcome, stores_root, fallback, opt, name)
+            if rec is not None:
+                bound_self = float(best_scale(r.schedule.preview(), rec)[1])
         arms[f"{opt}|{name}"] = {
             "optimizer": opt,
             "arm": name,
@@ -694,6 +817,7 @@ def outcome_to_json(outcome: StudyOutcome) -> dict[str, Any]:
             "cost_total": total,
             "schedule": r.schedule.preview()[:: max(1, r.total_steps // 400)].round(5).tolist(),
             "provenance": dict(getattr(r.schedule, "provenance", {}) or {}),
+            "bound_self": bound_self,
         }
     return {
         "dataset": outcome.name,

@@ -126,3 +126,62 @@ def select_method(
     if not rows:
         raise ValueError("no candidate ran on both optimizers")
     return rows[0][0], rows
+
+
+#: The own-record bound ratio below which a verified arm keeps the refined schedule.
+VERIFY_THRESHOLD = 0.95
+
+#: The virtual "refine, then verify" arms: name -> (candidate arm, its verification run, linear
+#: decay's verification run, extra single runs it costs).
+VERIFIED_ARMS: dict[str, tuple[str, str, str, int]] = {
+    "refined-verified": ("refined-0.1", "verify-refined-0.1", "verify-linear", 0),
+    "refined-verified-1run": ("refined-0.1", "verify-refined-at-linear", "verify-linear", 1),
+    "pilot-verified-0.1": ("pilot-0.1", "verify-pilot-0.1", "verify-linear-pilot-0.1", 2),
+}
+
+
+def add_verified_arms(
+    digests: Mapping[str, dict[str, Any]], *, threshold: float = VERIFY_THRESHOLD
+) -> None:
+    """Add the virtual "refine, then verify" arms of :data:`VERIFIED_ARMS` (in place).
+
+    A verified arm compares the best-scale last-iterate bound of the candidate's schedule on its
+    own recorded run (``bound_self``: l2 gradient norms for SGD, the l2 norm of Adam's update
+    direction for Adam) with linear decay's on its own run; it keeps the candidate (its tuned
+    result) when the ratio is below ``threshold``, else falls back to linear decay (its tuned
+    result). Only recorded norms decide, never the final objective.
+
+    * ``refined-verified``: the tuned refined run against the tuned linear run; compute = a linear
+      sweep and a refined sweep (the paper's pipeline).
+    * ``refined-verified-1run``: one run of the refined schedule at linear decay's tuned LR decides;
+      the refined sweep is paid only when it is kept.
+    * ``pilot-verified-0.1``: the 10% pilot's refined schedule and linear decay, one full-horizon run
+      each at the pilot's tuned LR, decide; then one full sweep (of the kept schedule).
+    """
+    for d in digests.values():
+        for opt in ("adam", "sgd"):
+            arms = d["arms"]
+            for name, (cand, vc, vl, extra) in VERIFIED_ARMS.items():
+                src = arms.get(f"{opt}|{cand}")
+                lin = arms.get(f"{opt}|linear")
+                bc = (arms.get(f"{opt}|{vc}") or {}).get("bound_self")
+                bl = (arms.get(f"{opt}|{vl}") or {}).get("bound_self")
+                if src is None or lin is None or bc is None or bl is None:
+                    continue
+                ratio = float(bc) / float(bl)
+                keep = math.isfinite(ratio) and ratio < threshold
+                chosen = src if keep else lin
+                if name == "refined-verified":
+                    cost = src["cost_total"]
+                elif name == "refined-verified-1run":
+                    cost = lin["cost_total"] + extra + (src["cost_own"] if keep else 0.0)
+                else:
+                    pilot = arms[f"{opt}|pilot-linear-0.1"]["cost_own"]
+                    cost = pilot + extra + (src["cost_own"] if keep else lin["cost_own"])
+                arms[f"{opt}|{name}"] = {
+                    **chosen,
+                    "arm": name,
+                    "cost_own": chosen["cost_own"],
+                    "cost_total": cost,
+                    "verified": {"bound_ratio": ratio, "kept": keep, "threshold": threshold},
+                }

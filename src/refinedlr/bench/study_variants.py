@@ -17,6 +17,11 @@ Variants (combinable; the defaults give the paper's algorithm exactly):
   linear decay, ``a = 1`` the paper.
 * ``mix=b``: partial refinement by the shape, ``(1 - b) linear + b refined`` (renormalised).
 * ``warmup_linear=True``: the refined schedule up to its peak, then linear decay to 0.
+* ``envelope=True``: the refined warm-up under linear decay's line: ``min(r_t / r_peak, 1 - t/T)``
+  with ``r_t / r_peak`` taken as 1 after the refined peak. Where there is no warm-up this is
+  linear decay ``1 - t/T`` itself, so at the same base LR the late learning rates equal linear
+  decay's (the maximum is below 1; not renormalised).
+* ``strength < 0``: *anti-refinement*, weights ``g_t^(+|a| p)`` (more LR where norms are large).
 
 >>> n = np.r_[np.full(10, 4.0), np.full(30, 1.0), np.geomspace(1.0, 0.05, 20)]
 >>> paper = variant_values(n, norm="l2", tau=0.1)
@@ -86,6 +91,7 @@ def variant_values(
     strength: float = 1.0,
     mix: float = 0.0,
     warmup_linear: bool = False,
+    envelope: bool = False,
 ) -> FloatArray:
     """Refined multipliers with the study's modifications (module docstring); the defaults give
     the paper's Algorithm 1 (``l2``) or 2 (``l1``) exactly.
@@ -108,8 +114,6 @@ def variant_values(
             raise ValueError(f"clip must be >= 1, got {clip!r}")
         med = float(np.median(g))
         g = np.clip(g, med / clip, med * clip)
-    if strength < 0:
-        raise ValueError(f"strength must be >= 0, got {strength!r}")
     p = _power(norm) * strength
     g = g / float(np.median(g))  # scale-free; keeps g^-p in range
     s = refined_multipliers(g**-p)
@@ -119,6 +123,11 @@ def variant_values(
         n_after = T - peak
         out[peak:] = linear_shape(n_after) if n_after > 1 else 0.0
         s = out
+    if envelope:
+        peak = int(np.argmax(s))
+        ramp = np.ones(T)
+        ramp[: peak + 1] = s[: peak + 1] / float(s[peak])
+        s = np.minimum(ramp, 1.0 - np.arange(T) / T)
     if mix:
         if not 0.0 <= mix <= 1.0:
             raise ValueError(f"mix must be in [0, 1], got {mix!r}")
