@@ -33,13 +33,13 @@ import numpy as np
 from refinedlr.bench.data import DEFAULT_SUITE
 
 __all__ = [
-    "DEEP_TASKS",
     "CHOSEN_CHEAP",
     "CHOSEN_METHOD",
+    "DEEP_TASKS",
     "DEV_DATASETS",
     "DEV_DEEP_TASK",
-    "HELDOUT_DATASETS",
     "HELDOUT_ARMS",
+    "HELDOUT_DATASETS",
     "HELDOUT_DEEP_TASK",
     "N_DEV",
     "SPLIT_SEED",
