@@ -204,12 +204,37 @@ def test_resume_continues_the_record(run1: dict[str, Any], tmp_path: Path) -> No
     assert read_record(path).steps.tolist() == list(range(15))
     # a new process restores the checkpoint of step 12 (params and opt_state on the host)
     params, opt_state = jax.device_get((first["params"][12], first["states"][12]))
-    with NormWriter(path) as w2:
+    with NormWriter(path, opt_state) as w2:  # the run resumes at the restored state's step
         second = run(default_tx(), data[12:], params=params, opt_state=opt_state, writer=w2)
     rec = read_record(path)
     assert rec.steps.tolist() == list(range(T))  # each step once
     np.testing.assert_allclose(rec.values["l2"], run1["rec"].values["l2"], rtol=1e-6)
     np.testing.assert_array_equal(second["lrs"], run1["lrs"][12:])
+
+
+def test_resume_recovers_unwritten_rows_from_the_buffer(
+    run1: dict[str, Any], tmp_path: Path
+) -> None:
+    path = tmp_path / "norms.csv"
+    states = run1["states"]
+    with NormWriter(path) as w:  # the first process wrote only once, at step 5, then died
+        w.write(states[5])
+    # restored at step 12: rows 5..11 are in the restored buffer (size 8) and are recovered
+    w2 = NormWriter(path, jax.device_get(states[12]))
+    assert w2.write(states[12]) == 7
+    assert w2.write(states[20]) == 8
+    w2.close()
+    rec = read_record(path)
+    assert rec.steps.tolist() == list(range(20))
+    np.testing.assert_allclose(rec.values["l1"], run1["rec"].values["l1"][:20], rtol=1e-6)
+    # restored at step 20 without rows 5..11 in its buffer: they are missing, with a warning
+    with NormWriter(path) as w:
+        w.write(states[5])
+    with NormWriter(path, states[20]) as w3, pytest.warns(RuntimeWarning, match="5..11"):
+        w3.write(states[20])
+    rec = read_record(path)
+    assert rec.steps.tolist() == list(range(20))
+    assert np.isnan(rec.values["l2"][5:12]).all() and np.isfinite(rec.values["l2"][12:]).all()
 
 
 def test_same_writer_after_a_rollback(tmp_path: Path) -> None:
@@ -224,8 +249,9 @@ def test_same_writer_after_a_rollback(tmp_path: Path) -> None:
     assert read_record(path).steps.tolist() == list(range(10))
 
 
-def test_buffer_overrun_is_written_as_missing(tmp_path: Path) -> None:
+def test_buffer_overrun_is_written_as_missing(run1: dict[str, Any], tmp_path: Path) -> None:
     path = tmp_path / "n.csv"
+    path.write_bytes(run1["path"].read_bytes())  # an older, longer record: a fresh run replaces it
     out = run(default_tx(), batches(12))  # buffer_size 8
     with NormWriter(path) as w, pytest.warns(RuntimeWarning, match="overwritten"):
         assert w.write(out["states"][2]) == 2

@@ -51,8 +51,9 @@ Recording:
 
 Checkpoints:
     The counter and the buffer are part of ``opt_state``, so they are checkpointed with it. A
-    :class:`NormWriter` created after restoring continues the file: its first write keeps the
-    file's rows before the oldest step still in the restored buffer and replaces the later ones.
+    :class:`NormWriter` created with the restored state (``NormWriter(path, opt_state)``) continues
+    the file at the restored step: the file's rows before it are kept, later ones replaced, and
+    rows the previous process had not written yet are recovered from the restored buffer.
 """
 
 from __future__ import annotations
@@ -268,26 +269,50 @@ class NormWriter:
     Args:
         path: the record (core CSV format ``step,<kind>...``; read with
             :func:`refinedlr.read_record`, refined with ``refinedlr refine``).
-        start_step: the first step to write. Default: the oldest step still in the buffer at the
-            first :meth:`write` (0 for a fresh run; after a restore, the rows the checkpoint still
-            holds). Rows of an existing file before that step are kept, later ones replaced.
+        opt_state: the optimizer state the run starts from: give the *restored* state when
+            resuming from a checkpoint (the record then continues at its step: the file's rows
+            before it are kept, later ones replaced, and steps the file lacks are recovered from
+            the state's buffer); leave it out for a fresh run, which records from step 0 (an
+            existing file is overwritten).
         fsync: ``fsync`` the file after every write.
         process_index: the JAX process that writes (others do nothing); default 0.
 
     :meth:`write` pulls the state to the host (a device sync): call it outside ``jit``, every
-    ``N <= buffer_size`` steps, and once at the end.
+    ``N <= buffer_size`` steps, and once at the end. Steps that were overwritten in the buffer
+    before they were written are written as missing values, with a warning. Giving :meth:`write`
+    a state older than the last one (a rollback to a checkpoint) continues the file from that
+    state's step.
+
+    >>> import os, tempfile, jax.numpy as jnp, optax
+    >>> tx = optax.chain(record_norms("l2"), optax.sgd(0.1))
+    >>> params = {"w": jnp.ones(2)}
+    >>> state = tx.init(params)
+    >>> path = os.path.join(tempfile.mkdtemp(), "norms.csv")
+    >>> with NormWriter(path) as writer:
+    ...     for _ in range(3):
+    ...         _, state = tx.update({"w": jnp.array([3.0, 4.0])}, state, params)
+    ...     writer.write(state)
+    3
+    >>> print(open(path).read())
+    step,l2
+    0,5
+    1,5
+    2,5
+    <BLANKLINE>
     """
 
     def __init__(
         self,
         path: str | os.PathLike[str],
+        opt_state: Any = None,
         *,
-        start_step: int | None = None,
         fsync: bool = True,
         process_index: int = 0,
     ) -> None:
         self.path = Path(path)
-        self.start_step = start_step
+        self.start_step = (
+            0 if opt_state is None else int(jax.device_get(find_norm_state(opt_state).count))
+        )
         self.fsync = fsync
         self.is_writer = jax.process_index() == process_index
         self._writer: RecordWriter | None = None
@@ -314,15 +339,16 @@ class NormWriter:
         size = norms.shape[0]
         oldest = max(0, count - size)
         if self._writer is None or self._next is None or count < self._next:
-            if self._next is None:  # the first write
-                first = self.start_step if self.start_step is not None else oldest
-            else:  # the state went back (a restored checkpoint): continue the file from there
-                first = count
+            # the first write, or the state went back (a rollback to a checkpoint): the file
+            # keeps its rows before the run's (new) start and continues after its last row
+            start = self.start_step if self._writer is None else count
+            start = min(start, count)
             if self._writer is not None:
                 self._writer.close()
             self._kinds = kinds
-            self._writer = RecordWriter(self.path, kinds, start_step=first)
-            self._next = first
+            self._writer = RecordWriter(self.path, kinds, start_step=start)
+            last = self._writer.last_step
+            self._next = 0 if last is None else last + 1
         elif kinds != self._kinds:
             raise ValueError(f"the state records kinds {list(kinds)}, the file {self._kinds}")
         start = self._next
