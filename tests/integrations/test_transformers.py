@@ -402,3 +402,21 @@ def test_accelerator_is_restored_after_training(run1: dict[str, Any]) -> None:
     acc = run1["trainer"].accelerator
     assert "clip_grad_norm_" not in acc.__dict__
     assert not math.isnan(float(acc.clip_grad_norm_(run1["trainer"].model.parameters(), 1e9)))
+
+
+def test_scheduler_kwargs_from_the_arguments(tmp_path: Path) -> None:
+    opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
+    args = make_args(
+        tmp_path,
+        max_steps=20,
+        warmup_steps=0,
+        lr_scheduler_type="cosine_with_min_lr",
+        lr_scheduler_kwargs={"min_lr_rate": 0.1},
+    )
+    assert make_scheduler(args, opt).schedule == get_schedule("cosine", 20, floor=0.1)
+    # explicit arguments win over the TrainingArguments
+    sched = make_scheduler(args, opt, "linear", warmup=4, num_training_steps=50).schedule
+    assert sched == get_schedule("linear", 50, warmup=4)
+    # a Schedule object is put on the horizon
+    refined = refine(np.r_[4.0, 3, 2, 2, 2, 2, 2, 1.5])
+    assert make_scheduler(args, opt, refined).schedule.total_steps == 20

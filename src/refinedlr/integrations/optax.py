@@ -166,7 +166,7 @@ class NormRecordState(NamedTuple):
         kinds: the kinds as codes (0: ``l2``, 1: ``l1``), so the state describes itself.
     """
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as optax's own states do
     norms: jax.Array
     kinds: jax.Array
 
@@ -195,13 +195,11 @@ def global_norms(tree: Any, kinds: Sequence[str] | str = ("l2",)) -> jax.Array:
         acc = jnp.finfo(acc).dtype
     out = []
     for k in ks:
-        if not leaves:
-            out.append(jnp.zeros((), acc))
-        elif k == "l2":
-            sq = sum(jnp.sum(jnp.square(jnp.abs(x).astype(acc))) for x in leaves)
-            out.append(jnp.sqrt(sq))
-        else:
-            out.append(sum(jnp.sum(jnp.abs(x).astype(acc)) for x in leaves))
+        total = jnp.zeros((), acc)
+        for x in leaves:
+            a = jnp.abs(x).astype(acc)
+            total = total + (jnp.sum(jnp.square(a)) if k == "l2" else jnp.sum(a))
+        out.append(jnp.sqrt(total) if k == "l2" else total)
     return jnp.stack(out)
 
 

@@ -60,6 +60,7 @@ Warm-up note: refinedlr's warm-up gives step ``t < W`` the multiplier ``(t + 1) 
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import warnings
@@ -117,7 +118,10 @@ def _warmup_steps(args: TrainingArguments, total: int) -> int:
 def _hf_schedule_name(args: TrainingArguments) -> tuple[str, dict[str, Any]]:
     kind = args.lr_scheduler_type
     name = str(getattr(kind, "value", kind))
-    return name, dict(args.lr_scheduler_kwargs or {})
+    kwargs: Any = args.lr_scheduler_kwargs or {}
+    if isinstance(kwargs, str):  # given as JSON on a command line
+        kwargs = json.loads(kwargs)
+    return name, dict(kwargs)
 
 
 def make_scheduler(
@@ -237,7 +241,9 @@ def use_schedule(
     ) -> ScheduleLR:
         if trainer.lr_scheduler is None:
             opt = optimizer if optimizer is not None else trainer.optimizer
-            trainer.lr_scheduler = make_scheduler(
+            if opt is None:
+                raise RuntimeError("create_scheduler needs the optimizer: create it first")
+            trainer.lr_scheduler = make_scheduler(  # type: ignore[assignment]
                 trainer.args,
                 opt,
                 schedule,
@@ -249,7 +255,7 @@ def use_schedule(
             )
             # the Trainer rebuilds a scheduler it created when train() is called again
             trainer._created_lr_scheduler = True
-        sched: ScheduleLR = trainer.lr_scheduler
+        sched: ScheduleLR = trainer.lr_scheduler  # type: ignore[assignment]
         return sched
 
     trainer.create_scheduler = create_scheduler  # type: ignore[method-assign]
@@ -316,7 +322,7 @@ class GradNormCallback(TrainerCallback):
 
     def record_path(self, args: TrainingArguments) -> Path:
         """Where the record is written for these arguments."""
-        return self.path if self.path is not None else Path(args.output_dir) / NORMS_FILENAME
+        return self.path if self.path is not None else Path(str(args.output_dir)) / NORMS_FILENAME
 
     def to_record(self, source: str = "auto") -> Any:
         """The record so far (a :class:`~refinedlr.records.GradNormRecord`)."""
@@ -350,9 +356,7 @@ class GradNormCallback(TrainerCallback):
         # Fallback for steps on which the Trainer computes no norm (older transformers without
         # clipping): a step pre-hook on the torch optimizer sees the gradients the step uses,
         # unscaled (an AMP scaler unscales before it calls step) and, there, unclipped.
-        inner = optimizer
-        while inner is not None and not isinstance(inner, torch.optim.Optimizer):
-            inner = getattr(inner, "optimizer", None)
+        inner: Any = optimizer
         while isinstance(getattr(inner, "optimizer", None), torch.optim.Optimizer):
             inner = inner.optimizer  # accelerate's AcceleratedOptimizer wraps the real one
         if isinstance(inner, torch.optim.Optimizer):
