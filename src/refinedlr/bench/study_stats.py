@@ -174,7 +174,7 @@ def add_verified_arms(
                 if name == "refined-verified":
                     cost = src["cost_total"]
                 elif name == "refined-verified-1run":
-                    cost = lin["cost_total"] + extra + (src["cost_own"] if keep else 0.0)
+                    cost = lin["cost_total"] + (src["cost_own"] if keep else float(extra))
                 else:
                     pilot = arms[f"{opt}|pilot-linear-0.1"]["cost_own"]
                     cost = pilot + extra + (src["cost_own"] if keep else lin["cost_own"])
