@@ -749,10 +749,14 @@ def _train(
             a = res.adam_norms_of(j)
             assert a is not None
             np.save(stores.adam_path(epochs, kk), np.asarray(a, np.float32), allow_pickle=False)
-        if kind == "grid" or store.get(kk) is None:
+        if kind == "grid":
             store.put(kk, doc, res.norms_of(j) if record[j] else None)
-        elif record[j]:
-            store.put(kk, store.get(kk) or doc, res.norms_of(j))
+        elif stores.norms(epochs, kk) is None:
+            # a recording rerun of a configuration already measured: keep its measured results
+            # (the cell), add only the norms it lacked
+            n = res.norms_of(j)
+            assert n is not None
+            np.save(store._norm_path(kk), np.asarray(n, np.float32), allow_pickle=False)
         if kind == "grid":
             cell = _cell_from_doc(opt, name, k, doc)
             cell.cached = False
