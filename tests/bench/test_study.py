@@ -164,10 +164,10 @@ def test_study_deep_helpers() -> None:
         opt = torch.optim.AdamW([w], lr=0.1, eps=1e-8)
         for _ in range(3):
             opt.zero_grad()
-            (w**2).sum().backward()
+            w.sum().backward()
             opt.step()
     assert torch.optim.AdamW is original
-    # constant-sign gradients: m_hat / sqrt(v_hat) = 1 per coordinate, norm sqrt(3)
+    # a constant gradient: m_hat / sqrt(v_hat) = 1 per coordinate, norm sqrt(3)
     np.testing.assert_allclose(rec.values, np.sqrt(3.0), rtol=1e-3)
     T = 30
     s = np.linspace(1, 0.1, T)

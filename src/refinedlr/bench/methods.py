@@ -224,18 +224,16 @@ def bound_family(ctx: MethodContext) -> dict[str, FloatArray]:
 
     kind, n = _linear_record(ctx)
     T = n.shape[0]
-    shapes = {
-        name: get_schedule(name, T, **kw).preview()
-        for name, kw in (
-            ("linear", {}),
-            ("cosine", {}),
-            ("constant", {}),
-            ("warmup_stable_decay", {"decay": 0.2, "decay_shape": "linear"}),
-        )
-    }
+    fixed: tuple[tuple[str, dict[str, Any]], ...] = (
+        ("linear", {}),
+        ("cosine", {}),
+        ("constant", {}),
+        ("warmup_stable_decay", {"decay": 0.2, "decay_shape": "linear"}),
+    )
+    shapes = {name: get_schedule(name, T, **kw).preview() for name, kw in fixed}
     for p in (0.5, 1.5, 2.0, 3.0):
         shapes[f"poly-{p:g}"] = get_schedule("polynomial", T, power=p).preview()
-    for name, kw in (
+    variants: tuple[tuple[str, dict[str, Any]], ...] = (
         ("paper-0.1", {"tau": 0.1}),
         ("paper-0.5", {"tau": 0.5}),
         ("power-0.5", {"strength": 0.5}),
@@ -244,7 +242,8 @@ def bound_family(ctx: MethodContext) -> dict[str, FloatArray]:
         ("floor-q25", {"floor": 0.25}),
         ("clip-2", {"clip": 2.0}),
         ("warmup-linear", {"warmup_linear": True}),
-    ):
+    )
+    for name, kw in variants:
         shapes[name] = variant_values(n, norm=kind, **{"tau": 0.1, **kw})
     return shapes
 

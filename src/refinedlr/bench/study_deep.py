@@ -368,8 +368,8 @@ def digest(study: StudyDeep, threshold: float = VERIFY_THRESHOLD) -> dict[str, A
         }
         decisions["refined-verified"] = {"bound_ratio": ratio, "kept": keep}
     # one run of the refined schedule at linear decay's LR decides
-    a = "verify-refined-at-linear" if study.spec.task == "lm" else None
-    if a is None:  # SGD: the refined grid contains linear decay's best index (its centre)
+    at_linear = "verify-refined-at-linear" if study.spec.task == "lm" else None
+    if at_linear is None:  # SGD: the refined grid contains linear decay's best index (its centre)
         lp = study.plan("linear")
         j = None if lp is None else lp.best
         rows = [
@@ -380,8 +380,8 @@ def digest(study: StudyDeep, threshold: float = VERIFY_THRESHOLD) -> dict[str, A
         ra = np.mean(np.stack(rows), axis=0) if rows else None
         extra_runs = float(len(rows))
     else:
-        ra = step_record(study, a)
-        extra_runs = _cost(study, a, T)
+        ra = step_record(study, at_linear)
+        extra_runs = _cost(study, at_linear, T)
     if ra is not None and rb is not None and "refined" in arms:
         ratio = verify_ratio(shape("refined"), ra, shape("linear"), rb)
         keep = ratio < threshold
@@ -465,11 +465,13 @@ def run_task(
     schedules: Sequence[str] = ("linear", "refined", "cosine"),
     quick: bool = False,
     synthetic: bool = False,
+    pilot_only: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) the study's deep arms on ``task``; write ``out/<task>.json``.
 
-    ``quick`` and ``synthetic`` as in ``refinedlr bench deep`` (tests).
+    ``quick`` and ``synthetic`` as in ``refinedlr bench deep`` (tests); ``pilot_only``: stop after
+    the pilot study (returns ``{}``), e.g. while the deep suite is still training.
     """
     say = log or (lambda _m: None)
     t0 = time.perf_counter()
@@ -491,6 +493,8 @@ def run_task(
         say(f"{task}: pilot study ({T_p} steps), {len(pilot_study.results)} cached runs")
         init_worker(threads)
         pilot_study.run()
+        if pilot_only:
+            return {}
     study = StudyDeep(
         spec,
         out,
