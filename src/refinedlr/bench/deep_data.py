@@ -160,7 +160,7 @@ def synthetic_images(
     """A learnable stand-in for Fashion-MNIST: noisy, randomly shifted class templates (uint8).
 
     >>> xtr, ytr, xte, yte = synthetic_images(20, 10)
-    >>> xtr.shape, xtr.dtype, ytr.max() < 10
+    >>> xtr.shape, xtr.dtype, bool(ytr.max() < 10)
     ((20, 28, 28), dtype('uint8'), True)
     """
     rng = np.random.default_rng(seed)
@@ -273,7 +273,7 @@ def val_offsets(n_ids: int, context: int, n_windows: int) -> torch.Tensor:
     >>> val_offsets(100, 9, 3).tolist()
     [0, 45, 90]
     >>> val_offsets(25, 9, 5).tolist()
-    [0, 10]
+    [0, 15]
     """
     last = n_ids - context - 1
     if last < 0:

@@ -47,7 +47,7 @@ def describe(values: Sequence[float], fmt: str = ".4f") -> dict[str, Any]:
     """Mean, sd, range, n and (n >= 3) the 95% t interval of per-seed values, with a text form.
 
     >>> describe([1.0, 2.0, 3.0], ".2f")["text"]
-    '2.00 ± 1.00 (1.00–3.00, n=3; 95% CI 1.00–3.00)'
+    '2.00 ± 1.00 (1.00–3.00, n=3; 95% CI -0.48–4.48)'
     """
     x = np.asarray(list(values), dtype=np.float64)
     n = int(x.size)
@@ -288,7 +288,7 @@ def _plots(
             ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, label=LABELS[name])
     ax.set_xscale("log", base=2)
     ax.set_xlabel("peak learning rate")
-    ax.set_ylabel(sel.label)
+    ax.set_ylabel(sel.key.replace("_", " "))
     ax.set_title(f"{spec.task}: LR sweep (mean and range over the grid seeds)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

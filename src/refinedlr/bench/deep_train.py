@@ -82,7 +82,7 @@ class LMConfig:
     d_model: int = 64
     context: int = 64
     batch_size: int = 16
-    steps: int = 1600
+    steps: int = 1200
     weight_decay: float = 0.1
     betas: tuple[float, float] = (0.9, 0.95)
     eps: float = 1e-8
