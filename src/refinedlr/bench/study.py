@@ -151,6 +151,44 @@ def _convex(args: argparse.Namespace) -> int:
     return 0
 
 
+def _deep(args: argparse.Namespace) -> int:
+    from refinedlr.bench.study_deep import run_task
+
+    out: Path = args.out / "deep"
+    out.mkdir(parents=True, exist_ok=True)
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    t0 = time.perf_counter()
+    run_task(
+        args.task,
+        out,
+        suite=args.suite / args.task,
+        data_dir=args.data_dir,
+        threads=args.threads,
+        pilot_only=args.pilot_only,
+        log=log,
+    )
+    entry = {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "command": "refinedlr bench study " + shlex.join(args.argv),
+        "seconds": round(time.perf_counter() - t0, 1),
+        "task": args.task,
+    }
+    with (args.out / "runlog.jsonl").open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(entry) + "\n")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from refinedlr.bench.study_report import write_report
+
+    path = write_report(args.out, plots=not args.no_plots)
+    print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``refinedlr bench study`` argument parser."""
     p = argparse.ArgumentParser(
@@ -177,6 +215,23 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--data-dir", help="dataset cache (default: $REFINEDLR_DATA or ~/.cache)")
     c.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     c.set_defaults(func=_convex)
+    d = sub.add_parser("deep", help="the chosen methods on a deep task (after the deep suite)")
+    d.add_argument("--task", choices=DEEP_TASKS, required=True)
+    d.add_argument("--out", type=Path, default=Path("results/refinement-study"))
+    d.add_argument(
+        "--suite",
+        type=Path,
+        default=Path("results/deep"),
+        help="the deep suite's output (its cached runs are reused)",
+    )
+    d.add_argument("--data-dir", help="dataset cache (default: $REFINEDLR_DATA or ~/.cache)")
+    d.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    d.add_argument("--pilot-only", action="store_true", help="only the short pilot runs")
+    d.set_defaults(func=_deep)
+    r = sub.add_parser("report", help="write report.md, summary.csv and the figures")
+    r.add_argument("--out", type=Path, default=Path("results/refinement-study"))
+    r.add_argument("--no-plots", action="store_true", help="skip the figures")
+    r.set_defaults(func=_report)
     return p
 
 
