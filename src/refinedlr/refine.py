@@ -382,8 +382,8 @@ class RefinementRisk:
             head = (
                 f"the norms fall to {self.late_ratio:.2f}x their median in the last 10% of "
                 "training, which moves refined learning-rate mass late; on such records the "
-                "refinement study found 17 losses, 9 ties and 2 wins (SGD only) against linear "
-                "decay in 28 convex cases"
+                "refinement study found 19 losses, 9 ties and 2 wins (SGD only) against linear "
+                "decay in 30 convex cases"
             )
         tail = (
             "; with Adam-type optimizers (l1 norms) refinement beat linear decay on none of 19 "
