@@ -214,8 +214,14 @@ class Collapse:
             f"{self.late_ratio:.3g}x their median (below {self.threshold:g}x): the paper's "
             f"degenerate case (over-fitting, separable data). The refined schedule puts its peak "
             f"at {self.peak_fraction:.0%} of training and {self.late_mass:.0%} of its learning-rate "
-            "mass in the last quarter, so the LR stays high until late and the last iterate "
-            "usually ends worse than with linear decay; prefer linear decay, a larger tau, or "
+            "mass in the last quarter"
+            + (
+                ", so the LR stays high until late and the last iterate usually ends worse than "
+                "with linear decay"
+                if self.peak_fraction >= 0.5 or self.late_mass >= 0.25
+                else "; the tiny late norms make the weights of the last steps dominate"
+            )
+            + "; prefer linear decay, a larger tau, or "
             "a weaker power"
         )
 
