@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from .pytorch import GradNormRecorder, ScheduleLR
-from .refine import refine_details
+from .refine import refine_details, refinement_risk
 from .schedules import Schedule, get_schedule
 from .summary import summarize
 
@@ -372,6 +372,11 @@ def run_demo(
         f"norms.",
         f"Final train loss, refined / linear: {ratio:.3f} "
         f"({'refined better' if ratio < 1 else 'linear better'}).",
+        *(
+            [f"Warning from `refinedlr show` on this record: {risk.message()}."]
+            if (risk := refinement_risk(record, norm="l2")) is not None
+            else []
+        ),
         "",
         f"Wall time {wall:.0f} s on {platform.machine()} with {workers} worker process(es) of one "
         f"torch thread each; command: `refinedlr demo --seeds {cfg.seeds} --epochs {cfg.epochs}"
