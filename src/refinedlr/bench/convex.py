@@ -37,7 +37,6 @@ import hashlib
 import json
 import math
 import os
-import platform
 import shlex
 import sys
 import time
@@ -59,6 +58,7 @@ from refinedlr.bench.logreg import (
     steps_per_epoch,
     train_batched,
 )
+from refinedlr.bench.machine import machine_info
 from refinedlr.bench.methods import DEFAULT_METHODS, METHODS, MethodContext, get_method
 from refinedlr.bounds import BoundError, best_scale
 from refinedlr.schedules import Schedule
@@ -617,29 +617,6 @@ def _train_round(
 
 # ----------------------------------------------------------------------------------------------
 # the suite
-
-
-def machine_info() -> dict[str, Any]:
-    """CPU, cores, OS, Python and torch versions, torch threads."""
-    import torch
-
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "numpy": np.__version__,
-    }
 
 
 def run_suite(

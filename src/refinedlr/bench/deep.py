@@ -35,7 +35,6 @@ import json
 import math
 import multiprocessing as mp
 import os
-import platform
 import shlex
 import sys
 import time
@@ -56,6 +55,7 @@ from refinedlr.bench.deep_train import (
     load_task_data,
     run_payload,
 )
+from refinedlr.bench.machine import machine_info
 from refinedlr.refine import Refinement
 from refinedlr.schedules import Schedule
 
@@ -760,36 +760,6 @@ def measure_parallel(
 
 # ----------------------------------------------------------------------------------------------
 # machine
-
-
-def machine_info() -> dict[str, Any]:
-    """CPU model, cores, memory, OS, Python and torch versions."""
-    import torch
-
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = None
-    try:
-        for line in Path("/proc/meminfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("MemTotal"):
-                mem = round(int(line.split()[1]) / 1024**2, 1)
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "memory_gib": mem,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-    }
 
 
 def _loadavg() -> list[float]:
