@@ -14,10 +14,15 @@ from refinedlr.refine import refine
 from refinedlr.schedules import get_schedule
 
 from refinedlr_bench import convex
-from refinedlr_bench.convex import Protocol, TabularData, run_dataset
-from refinedlr_bench.methods import METHODS, Method, MethodContext, register_method
+from refinedlr_bench.convex import ConvexProtocol, TabularData, run_dataset
+from refinedlr_bench.schedule_arms import (
+    SCHEDULE_ARMS,
+    ArmContext,
+    ScheduleArm,
+    register_schedule_arm,
+)
 
-PROTOCOL = Protocol(
+PROTOCOL = ConvexProtocol(
     seeds=(0, 1),
     epochs=2,
     grid=(("adam", -8, -4), ("sgd", -2, 2)),
@@ -93,7 +98,7 @@ def test_changed_protocol_does_not_reuse_results(tmp_path: Path) -> None:
         cache_root=tmp_path,
         progress=False,
     )
-    other = Protocol(**{**PROTOCOL.__dict__, "l2": 1e-2})
+    other = ConvexProtocol(**{**PROTOCOL.__dict__, "l2": 1e-2})
     again = run_dataset(
         data, other, methods=("linear",), optimizers=("adam",), cache_root=tmp_path, progress=False
     )
@@ -117,10 +122,10 @@ def test_refined_schedule_comes_from_the_best_linear_run(tmp_path: Path) -> None
 
 
 def test_a_registered_method_is_run(tmp_path: Path) -> None:
-    def build(ctx: MethodContext):  # type: ignore[no-untyped-def]
+    def build(ctx: ArmContext):  # type: ignore[no-untyped-def]
         return get_schedule("polynomial", ctx.total_steps, power=2.0)
 
-    register_method(Method("poly2", build, description="(1 - t/T)^2"))
+    register_schedule_arm(ScheduleArm("poly2", build, description="(1 - t/T)^2"))
     try:
         oc = run_dataset(
             _data(),
@@ -133,4 +138,4 @@ def test_a_registered_method_is_run(tmp_path: Path) -> None:
         assert oc.chosen("sgd", "poly2") is not None
         assert ("sgd", "linear") not in oc.grids  # not needed by poly2
     finally:
-        del METHODS["poly2"]
+        del SCHEDULE_ARMS["poly2"]

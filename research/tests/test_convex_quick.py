@@ -12,7 +12,7 @@ pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 pytest.importorskip("matplotlib")
 
-from refinedlr_bench.convex import main
+from refinedlr_bench.commands.convex import main
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ pytest.importorskip("matplotlib")
 
 from refinedlr import load_schedule, read_record
 
-from refinedlr_bench.deep import build_parser, main, spec_from_args
+from refinedlr_bench.commands.deep import build_parser, main, spec_from_args
 from refinedlr_bench.deep_data import synthetic_text
 
 TINY = ["--quick", "--synthetic", "--tiny", "--workers", "0"]

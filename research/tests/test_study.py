@@ -10,28 +10,29 @@ import pytest
 import torch
 from refinedlr.refine import refine
 
-from refinedlr_bench.convex import Protocol, TabularData
-from refinedlr_bench.study import (
-    CHOSEN_METHOD,
-    DEV_DATASETS,
-    HELDOUT_ARMS,
-    HELDOUT_DATASETS,
-    make_split,
-)
-from refinedlr_bench.study_convex import ARMS, arm_cost, outcome_to_json, run_arms
-from refinedlr_bench.study_stats import (
-    VERIFIED_ARMS,
-    add_verified_arms,
-    select_method,
-    summarize_arm,
-)
-from refinedlr_bench.study_variants import (
+from refinedlr_bench.convex import ConvexProtocol, TabularData
+from refinedlr_bench.refinement_variants import (
     auto_tau,
     bound_conservative,
     bound_gain,
     linear_shape,
     prefix_norms,
     variant_values,
+)
+from refinedlr_bench.study_arms import STUDY_ARMS
+from refinedlr_bench.study_convex import arm_cost, outcome_to_json, run_arms
+from refinedlr_bench.study_design import (
+    CHOSEN_METHOD,
+    DEV_DATASETS,
+    HELDOUT_ARMS,
+    HELDOUT_DATASETS,
+    make_split,
+)
+from refinedlr_bench.study_stats import (
+    VERIFIED_ARMS,
+    add_verified_arms,
+    select_method,
+    summarize_arm,
 )
 
 NORMS = np.array([9, 7, 5, 3, 2, 1, 1, 1, 1.5, 2, 2.5, 3], dtype=float)
@@ -92,7 +93,7 @@ def _toy() -> TabularData:
 @pytest.fixture(scope="module")
 def outcome(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     torch.set_num_threads(1)
-    proto = Protocol(
+    proto = ConvexProtocol(
         seeds=(0, 1), max_epochs=10, step_budget=50, grid=(("adam", -10, -2), ("sgd", -4, 4))
     )
     root = tmp_path_factory.mktemp("study")
@@ -103,10 +104,10 @@ def outcome(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
 def test_run_arms_end_to_end_and_resume(outcome) -> None:  # type: ignore[no-untyped-def]
     oc, root, proto, arms = outcome
     for a in arms:
-        for opt in ARMS[a].optimizers:
+        for opt in STUDY_ARMS[a].optimizers:
             r = oc.results[(opt, a)]
             assert r.chosen is not None, (opt, a)
-            if ARMS[a].fixed_k is None:
+            if STUDY_ARMS[a].fixed_k is None:
                 assert r.status in ("interior", "low edge (limit)", "high edge (limit)")
     # linear decay has the fewest dependencies; refined costs both sweeps
     own, total = arm_cost(oc, "sgd", "refined-0.1")

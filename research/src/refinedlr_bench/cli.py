@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from refinedlr_bench import data
+from refinedlr_bench.cpu_kernels import pin_cpu_kernels
 
 __all__ = ["bench_main", "data_main", "main"]
 
@@ -25,8 +26,10 @@ def bench_main(argv: Sequence[str]) -> int:
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in SUITES:
         print(f"usage: refinedlr bench {{{','.join(SUITES)}}} [options]", file=sys.stderr)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
-    # imported on demand: a suite pulls in torch, and `refinedlr data list` should not wait for it
-    module = importlib.import_module(f"refinedlr_bench.{argv[0]}")
+    # before torch runs anything (see cpu_kernels); the suite is imported only now because it
+    # pulls in torch, which `refinedlr data list` should not wait for
+    pin_cpu_kernels()
+    module = importlib.import_module(f"refinedlr_bench.commands.{argv[0]}")
     result: int = module.main(argv[1:])
     return result
 

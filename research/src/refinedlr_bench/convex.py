@@ -10,7 +10,7 @@ Protocol (arXiv 2310.07831, convex experiments, at this machine's scale):
   SGD (refinement with l2 norms, Algorithm 1).
 * Epochs per dataset: ``min(100, max(3, step_budget // steps_per_epoch))`` (100 epochs where that
   fits in the step budget, fewer for the large datasets), the same for every schedule.
-* Schedules: the registered methods (:mod:`refinedlr_bench.methods`): constant, 1/t, 1/sqrt t,
+* Schedules: the arms of :mod:`refinedlr_bench.schedule_arms`: constant, 1/t, 1/sqrt t,
   step-wise, cosine, warmup-stable-decay, linear decay and refinement (tau 0.1 and 0.5) from the
   mean norms of the best linear-decay run.
 * Peak LR tuned per (dataset, optimizer, schedule) on the grid ``2^(k/2)``, chosen by the mean
@@ -21,24 +21,23 @@ Protocol (arXiv 2310.07831, convex experiments, at this machine's scale):
 All runs of one dataset and round (every optimizer, schedule, LR and seed) train as one batched
 tensor computation (:func:`refinedlr_bench.logreg.train_batched`). Results are cached per
 configuration under ``OUT/cache`` (JSON, and ``.npy`` norms of the linear-decay runs), so an
-interrupted run resumes where it stopped.
+interrupted run resumes where it stopped. The command line is :mod:`refinedlr_bench.commands.convex`.
 
-Example (a tiny configuration; the real suite is ``refinedlr bench convex``)::
+Reproducibility: rerunning a command gives the same numbers bit for bit with the same CPU kernels
+(:mod:`refinedlr_bench.cpu_kernels`, part of the cache key). A configuration trained in a batch of
+other configurations (another ``--methods`` set, a study arm) can differ in float32 rounding.
 
-    main(["--quick", "--datasets", "iris", "--out", "/tmp/convex-quick"])
+Example (tiny; the real suite is ``refinedlr bench convex``)::
+
+    run_suite(["iris"], ConvexProtocol(seeds=(0, 1), step_budget=200), out=Path("/tmp/convex"))
 """
 
 from __future__ import annotations
 
-import argparse
-import csv
 import dataclasses
 import hashlib
 import json
 import math
-import os
-import shlex
-import sys
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -47,32 +46,44 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from refinedlr import Schedule
 from refinedlr.bounds import BoundError, best_scale
-from refinedlr.schedules import Schedule
+from refinedlr.fileio import atomic_write
 
-from refinedlr_bench.grid import LRGrid, k_of, lr_of
+from refinedlr_bench.cpu_kernels import cpu_kernels
+from refinedlr_bench.data import load_tabular
+from refinedlr_bench.grid import LRGrid, lr_of
+from refinedlr_bench.jsonio import json_float
 from refinedlr_bench.logreg import (
     ADAM_BETAS,
     ADAM_EPS,
+    BatchResult,
     accuracy,
     objective,
     solve_optimum,
     steps_per_epoch,
     train_batched,
 )
-from refinedlr_bench.machine import machine_info
-from refinedlr_bench.methods import DEFAULT_METHODS, METHODS, MethodContext, get_method
+from refinedlr_bench.schedule_arms import DEFAULT_ARMS, SCHEDULE_ARMS, ArmContext
+from refinedlr_bench.tables import write_csv
 
 __all__ = [
+    "DEFAULT_GRID",
+    "OPTIMIZERS",
     "QUICK_SUITE",
+    "RUNS_COLUMNS",
     "Cell",
+    "CellStore",
+    "ConvexProtocol",
     "DatasetOutcome",
-    "Protocol",
     "TabularData",
+    "cached_fstar",
+    "cell_from_doc",
     "load_data",
-    "main",
     "run_dataset",
     "run_suite",
+    "train_configs",
+    "write_runs_csv",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -122,8 +133,6 @@ def load_data(name: str, data_dir: str | None = None) -> TabularData:
     The scikit-learn bundled datasets (iris, wine, digits, breast_cancer) need no download; the
     others need ``refinedlr data fetch NAME`` once (a ``DatasetNotCached`` error says so).
     """
-    from refinedlr_bench.data import load_tabular
-
     ds = load_tabular(name, data_dir)
     Xtr = np.ascontiguousarray(ds.X_train, dtype=np.float64)
     Xte = np.ascontiguousarray(ds.X_test, dtype=np.float64)
@@ -138,8 +147,8 @@ def load_data(name: str, data_dir: str | None = None) -> TabularData:
 
 
 @dataclasses.dataclass(frozen=True)
-class Protocol:
-    """Every setting of the study (recorded in the report; the training part keys the cache)."""
+class ConvexProtocol:
+    """Every setting of the suite (recorded in the report; the training part keys the cache)."""
 
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     batch_size: int = 16
@@ -163,7 +172,7 @@ class Protocol:
     def epochs_for(self, spe: int) -> int:
         """Epochs for a dataset with ``spe`` steps per epoch.
 
-        >>> p = Protocol()
+        >>> p = ConvexProtocol()
         >>> p.epochs_for(7), p.epochs_for(1000), p.epochs_for(2900)
         (100, 30, 10)
         """
@@ -174,7 +183,7 @@ class Protocol:
     def grid_range(self, optimizer: str) -> tuple[int, int]:
         """The first grid ``(lo, hi)`` (grid indices) of ``optimizer``, the same for every method.
 
-        >>> Protocol().grid_range("adam")
+        >>> ConvexProtocol().grid_range("adam")
         (-24, 2)
         """
         for o, lo, hi in self.grid:
@@ -182,10 +191,30 @@ class Protocol:
                 return lo, hi
         raise KeyError(f"no LR grid for optimizer {optimizer!r}")
 
+    def first_grid(self, optimizer: str) -> LRGrid:
+        """The first LR grid of every schedule of ``optimizer`` (extended and refined later).
+
+        >>> ConvexProtocol().first_grid("sgd").ks[:3]
+        [-16, -14, -12]
+        """
+        lo, hi = self.grid_range(optimizer)
+        return LRGrid.span(
+            lo,
+            hi,
+            self.grid_step,
+            fine_step=self.fine_step,
+            extend_points=self.extend_points,
+            k_min=self.k_min,
+            k_max=self.k_max,
+            max_extensions=self.max_extensions,
+        )
+
     def training_key(self, data: TabularData, epochs: int) -> str:
-        """Hash of everything a cached result depends on besides (optimizer, schedule, LR)."""
+        """Hash of everything a cached result depends on besides (optimizer, schedule, LR),
+        the CPU kernels included (:mod:`refinedlr_bench.cpu_kernels`)."""
         doc = {
             "trainer": TRAINER_VERSION,
+            "cpu_kernels": cpu_kernels(),
             "data": data.fingerprint,
             "seeds": list(self.seeds),
             "batch": self.batch_size,
@@ -200,20 +229,6 @@ class Protocol:
 
 # ----------------------------------------------------------------------------------------------
 # cache
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _jsonable(x: float) -> float | str:
-    return x if math.isfinite(x) else ("inf" if x > 0 else ("-inf" if x < 0 else "nan"))
-
-
-def _from_json(x: float | str) -> float:
-    return float(x)
 
 
 class CellStore:
@@ -233,29 +248,46 @@ class CellStore:
             try:
                 self.cells = json.loads(self.path.read_text(encoding="utf-8"))
             except json.JSONDecodeError:
+                warnings.warn(
+                    f"{self.path}: not JSON; its cached results are ignored", stacklevel=2
+                )
                 self.cells = {}
 
     @staticmethod
-    def key(optimizer: str, method: str, fingerprint: str, k: int) -> str:
-        return f"{optimizer}|{method}|{fingerprint}|{k}"
+    def key(optimizer: str, arm: str, fingerprint: str, k: int) -> str:
+        return f"{optimizer}|{arm}|{fingerprint}|{k}"
 
-    def _norm_path(self, key: str) -> Path:
+    def norm_path(self, key: str) -> Path:
+        """Where the norms of ``key`` are (or would be) stored."""
         return self.dir / f"norms-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npy"
+
+    def adam_norm_path(self, key: str) -> Path:
+        """Where Adam's step norms of ``key`` are (or would be) stored (the refinement study)."""
+        return (
+            self.dir / f"adamnorms-{hashlib.sha256(('adam|' + key).encode()).hexdigest()[:16]}.npy"
+        )
 
     def get(self, key: str) -> dict[str, Any] | None:
         return self.cells.get(key)
 
     def put(self, key: str, value: dict[str, Any], norms: np.ndarray | None = None) -> None:
+        """Record a cell (in memory until :meth:`save`) and write its norms, if any, now."""
         if norms is not None:
-            np.save(self._norm_path(key), np.asarray(norms, dtype=np.float32), allow_pickle=False)
+            self.put_norms(key, norms)
         self.cells[key] = value
 
+    def put_norms(self, key: str, norms: np.ndarray) -> None:
+        """Write the norms of ``key`` (float32, atomically)."""
+        with atomic_write(self.norm_path(key), binary=True, fsync=False) as fh:
+            np.save(fh, np.asarray(norms, dtype=np.float32), allow_pickle=False)
+
     def norms(self, key: str) -> np.ndarray | None:
-        p = self._norm_path(key)
+        p = self.norm_path(key)
         return np.load(p, allow_pickle=False) if p.exists() else None
 
     def save(self) -> None:
-        _atomic_write(self.path, json.dumps(self.cells, sort_keys=True))
+        with atomic_write(self.path) as fh:
+            fh.write(json.dumps(self.cells, sort_keys=True))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -347,20 +379,20 @@ class DatasetOutcome:
 
 
 # ----------------------------------------------------------------------------------------------
-# one dataset
+# training
 
 
 def _progress_bar(total: int, desc: str, enabled: bool) -> Any:
     if not enabled:
         return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover - tqdm is in the bench extra
-        return None
+    from tqdm.auto import tqdm  # on demand: only for interactive runs
+
     return tqdm(total=total, desc=desc, unit="step", leave=False, dynamic_ncols=True)
 
 
-def _fstar(data: TabularData, l2: float, cache_dir: Path) -> dict[str, float]:
+def cached_fstar(data: TabularData, l2: float, cache_dir: Path) -> dict[str, float]:
+    """``f*`` of ``data`` (and the solver's diagnostics), from ``cache_dir/fstar.json`` or solved
+    and written there."""
     path = cache_dir / "fstar.json"
     if path.exists():
         doc: dict[str, float] = json.loads(path.read_text(encoding="utf-8"))
@@ -376,21 +408,107 @@ def _fstar(data: TabularData, l2: float, cache_dir: Path) -> dict[str, float]:
         "train_acc": float(accuracy(data.X_train, data.y_train, opt.weights)),
         "test_acc": float(accuracy(data.X_test, data.y_test, opt.weights)),
     }
-    _atomic_write(path, json.dumps(doc, indent=1))
+    with atomic_write(path) as fh:
+        fh.write(json.dumps(doc, indent=1))
     return doc
+
+
+def cell_from_doc(opt: str, arm: str, k: int, doc: Mapping[str, Any], cached: bool = True) -> Cell:
+    """The :class:`Cell` of a cached (or just trained) configuration."""
+
+    def arr(name: str) -> FloatArray:
+        return np.array([float(v) for v in doc[name]], dtype=np.float64)
+
+    return Cell(
+        optimizer=opt,
+        method=arm,
+        k=k,
+        lr=lr_of(k),
+        objective=arr("objective"),
+        gap=arr("gap"),
+        test_acc=arr("test_acc"),
+        train_acc=arr("train_acc"),
+        seconds=float(doc["seconds"]),
+        batch_runs=int(doc["batch_runs"]),
+        round=int(doc["round"]),
+        cached=cached,
+    )
+
+
+def train_configs(
+    data: TabularData,
+    protocol: ConvexProtocol,
+    configs: Sequence[tuple[str, Schedule, int]],
+    *,
+    epochs: int,
+    fstar: float,
+    round_no: int,
+    record: Sequence[bool],
+    record_adam: bool = False,
+    progress: Callable[[int], Any] | None = None,
+) -> tuple[list[dict[str, Any]], BatchResult]:
+    """Train ``(optimizer, schedule, grid index)`` configurations over the protocol's seeds as one
+    batch; returns each configuration's cache document (per-seed objectives, gaps, accuracies)
+    and the batch's result (for the recorded norms)."""
+    T = epochs * steps_per_epoch(data.X_train.shape[0], protocol.batch_size)
+    lrs = np.empty((len(configs), T))
+    for j, (_opt, schedule, k) in enumerate(configs):
+        lrs[j] = lr_of(k) * schedule.preview()
+    res = train_batched(
+        data.X_train,
+        data.y_train,
+        data.n_classes,
+        lrs,
+        adam=[opt == "adam" for opt, _s, _k in configs],
+        seeds=protocol.seeds,
+        epochs=epochs,
+        l2=protocol.l2,
+        batch_size=protocol.batch_size,
+        betas=protocol.betas,
+        eps=protocol.eps,
+        record_norms=record,
+        record_adam=record_adam,
+        progress=progress,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        obj = objective(data.X_train, data.y_train, res.weights, l2=protocol.l2)  # [S, C]
+        te = accuracy(data.X_test, data.y_test, res.weights)
+        tr = accuracy(data.X_train, data.y_train, res.weights)
+    docs = [
+        {
+            "lr": lr_of(k),
+            "objective": [json_float(v) for v in obj[:, j]],
+            "gap": [json_float(float(v) - fstar) for v in obj[:, j]],
+            "test_acc": [json_float(v) for v in te[:, j]],
+            "train_acc": [json_float(v) for v in tr[:, j]],
+            "seconds": res.seconds,
+            "batch_runs": len(configs) * len(protocol.seeds),
+            "round": round_no,
+        }
+        for j, (_opt, _s, k) in enumerate(configs)
+    ]
+    return docs, res
+
+
+# ----------------------------------------------------------------------------------------------
+# one dataset
 
 
 def run_dataset(
     data: TabularData,
-    protocol: Protocol,
+    protocol: ConvexProtocol,
     *,
-    methods: Sequence[str] = DEFAULT_METHODS,
+    methods: Sequence[str] = DEFAULT_ARMS,
     optimizers: Sequence[str] = OPTIMIZERS,
     cache_root: Path,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> DatasetOutcome:
-    """Tune and run every (optimizer, method) on one dataset, resuming from ``cache_root``."""
+    """Tune and run every (optimizer, arm) on one dataset, resuming from ``cache_root``.
+
+    ``methods`` are names of :data:`~refinedlr_bench.schedule_arms.SCHEDULE_ARMS`.
+    """
     t_start = time.perf_counter()
     n = data.X_train.shape[0]
     spe = steps_per_epoch(n, protocol.batch_size)
@@ -398,21 +516,20 @@ def run_dataset(
     T = epochs * spe
     tkey = protocol.training_key(data, epochs)
     store = CellStore(cache_root / f"{data.name}-{tkey}")
-    fs = _fstar(data, protocol.l2, cache_root / f"{data.name}-{tkey}")
+    fs = cached_fstar(data, protocol.l2, store.dir)
     fstar = float(fs["fstar"])
     S = len(protocol.seeds)
 
     mlist = list(dict.fromkeys(methods))
-    if any(METHODS[m].needs_linear for m in mlist) and "linear" not in mlist:
+    if any(SCHEDULE_ARMS[m].needs_linear for m in mlist) and "linear" not in mlist:
         mlist.insert(0, "linear")
-    # methods built from the linear run come after the others
-    mlist.sort(key=lambda m: METHODS[m].needs_linear)
+    # arms built from the linear run come after the others
+    mlist.sort(key=lambda m: SCHEDULE_ARMS[m].needs_linear)
 
     grids: dict[tuple[str, str], LRGrid] = {}
     schedules: dict[tuple[str, str], Schedule] = {}
     cells: dict[tuple[str, str, int], Cell] = {}
     lin_norms: dict[str, FloatArray] = {}
-    lin_norms_seed: dict[str, np.ndarray] = {}
     train_seconds = 0.0
     trained_runs = 0
 
@@ -426,7 +543,7 @@ def run_dataset(
                 continue
             doc = store.get(store.key(opt, m, sched.fingerprint(), k))
             if doc is not None:
-                cells[(opt, m, k)] = _cell_from_doc(opt, m, k, doc)
+                cells[(opt, m, k)] = cell_from_doc(opt, m, k, doc)
 
     def linear_ready(opt: str) -> int | None:
         g = grids.get((opt, "linear"))
@@ -437,9 +554,9 @@ def run_dataset(
             return None
         return g.best(mm)
 
-    def make_context(opt: str, needs_linear: bool) -> MethodContext:
+    def make_context(opt: str, needs_linear: bool) -> ArmContext:
         if not needs_linear:
-            return MethodContext(total_steps=T, steps_per_epoch=spe, optimizer=opt)
+            return ArmContext(total_steps=T, steps_per_epoch=spe, optimizer=opt)
         k = linear_ready(opt)
         assert k is not None
         key = store.key(opt, "linear", schedules[(opt, "linear")].fingerprint(), k)
@@ -448,8 +565,7 @@ def run_dataset(
             raise RuntimeError(f"norms of the linear run {key} are missing from the cache")
         mean = per_seed.astype(np.float64).mean(axis=0)
         lin_norms[opt] = mean
-        lin_norms_seed[opt] = per_seed
-        return MethodContext(
+        return ArmContext(
             total_steps=T,
             steps_per_epoch=spe,
             optimizer=opt,
@@ -463,24 +579,13 @@ def run_dataset(
         pending: list[tuple[str, str, int]] = []
         for opt in optimizers:
             for m in mlist:
-                method = METHODS[m]
+                arm = SCHEDULE_ARMS[m]
                 g = grids.get((opt, m))
                 if g is None:
-                    if method.needs_linear and linear_ready(opt) is None:
+                    if arm.needs_linear and linear_ready(opt) is None:
                         continue
-                    schedules[(opt, m)] = method.build(make_context(opt, method.needs_linear))
-                    lo, hi = protocol.grid_range(opt)
-                    g = LRGrid.span(
-                        lo,
-                        hi,
-                        protocol.grid_step,
-                        fine_step=protocol.fine_step,
-                        extend_points=protocol.extend_points,
-                        k_min=protocol.k_min,
-                        k_max=protocol.k_max,
-                        max_extensions=protocol.max_extensions,
-                    )
-                    grids[(opt, m)] = g
+                    schedules[(opt, m)] = arm.build(make_context(opt, arm.needs_linear))
+                    g = grids[(opt, m)] = protocol.first_grid(opt)
                     load_cached(opt, m)
                 while True:  # extensions and refinements already in the cache cost nothing
                     if not g.extend(means(opt, m)):
@@ -490,13 +595,32 @@ def run_dataset(
         if not pending:
             break
         rounds += 1
-        sec, runs = _train_round(
-            data, protocol, pending, schedules, store, cells, fstar, T, epochs, rounds, progress
-        )
-        train_seconds += sec
-        trained_runs += runs
+        bar = _progress_bar(T, f"{data.name} r{rounds} ({len(pending) * S} runs)", progress)
+        try:
+            docs, res = train_configs(
+                data,
+                protocol,
+                [(opt, schedules[(opt, m)], k) for opt, m, k in pending],
+                epochs=epochs,
+                fstar=fstar,
+                round_no=rounds,
+                record=[m == "linear" for _, m, _ in pending],
+                progress=None if bar is None else bar.update,
+            )
+        finally:
+            if bar is not None:
+                bar.close()
+        for j, ((opt, m, k), doc) in enumerate(zip(pending, docs, strict=True)):
+            store.put(store.key(opt, m, schedules[(opt, m)].fingerprint(), k), doc, res.norms_of(j))
+            cells[(opt, m, k)] = cell_from_doc(opt, m, k, doc, cached=False)
+        store.save()
+        train_seconds += res.seconds
+        trained_runs += len(pending) * S
         if log is not None:
-            log(f"  {data.name}: round {rounds}: {len(pending)} configs x {S} seeds, {sec:.1f} s")
+            log(
+                f"  {data.name}: round {rounds}: {len(pending)} configs x {S} seeds, "
+                f"{res.seconds:.1f} s"
+            )
 
     # the linear norms, also when everything came from the cache
     for opt in optimizers:
@@ -527,104 +651,16 @@ def run_dataset(
     )
 
 
-def _cell_from_doc(opt: str, m: str, k: int, doc: Mapping[str, Any]) -> Cell:
-    def arr(name: str) -> FloatArray:
-        return np.array([_from_json(v) for v in doc[name]], dtype=np.float64)
-
-    return Cell(
-        optimizer=opt,
-        method=m,
-        k=k,
-        lr=lr_of(k),
-        objective=arr("objective"),
-        gap=arr("gap"),
-        test_acc=arr("test_acc"),
-        train_acc=arr("train_acc"),
-        seconds=float(doc["seconds"]),
-        batch_runs=int(doc["batch_runs"]),
-        round=int(doc["round"]),
-        cached=True,
-    )
-
-
-def _train_round(
-    data: TabularData,
-    protocol: Protocol,
-    pending: Sequence[tuple[str, str, int]],
-    schedules: Mapping[tuple[str, str], Schedule],
-    store: CellStore,
-    cells: dict[tuple[str, str, int], Cell],
-    fstar: float,
-    T: int,
-    epochs: int,
-    round_no: int,
-    progress: bool,
-) -> tuple[float, int]:
-    C = len(pending)
-    S = len(protocol.seeds)
-    lrs = np.empty((C, T))
-    for j, (opt, m, k) in enumerate(pending):
-        lrs[j] = lr_of(k) * schedules[(opt, m)].preview()
-    adam = [opt == "adam" for opt, _, _ in pending]
-    record = [m == "linear" for _, m, _ in pending]
-    bar = _progress_bar(T, f"{data.name} r{round_no} ({C * S} runs)", progress)
-    try:
-        res = train_batched(
-            data.X_train,
-            data.y_train,
-            data.n_classes,
-            lrs,
-            adam=adam,
-            seeds=protocol.seeds,
-            epochs=epochs,
-            l2=protocol.l2,
-            batch_size=protocol.batch_size,
-            betas=protocol.betas,
-            eps=protocol.eps,
-            record_norms=record,
-            progress=None if bar is None else bar.update,
-        )
-    finally:
-        if bar is not None:
-            bar.close()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        obj = objective(data.X_train, data.y_train, res.weights, l2=protocol.l2)  # [S, C]
-        te = accuracy(data.X_test, data.y_test, res.weights)
-        tr = accuracy(data.X_train, data.y_train, res.weights)
-    for j, (opt, m, k) in enumerate(pending):
-        o = obj[:, j]
-        gap = o - fstar
-        doc = {
-            "lr": lr_of(k),
-            "objective": [_jsonable(float(v)) for v in o],
-            "gap": [_jsonable(float(v)) for v in gap],
-            "test_acc": [_jsonable(float(v)) for v in te[:, j]],
-            "train_acc": [_jsonable(float(v)) for v in tr[:, j]],
-            "seconds": res.seconds,
-            "batch_runs": C * S,
-            "round": round_no,
-        }
-        key = store.key(opt, m, schedules[(opt, m)].fingerprint(), k)
-        norms = res.norms_of(j)
-        store.put(key, doc, norms)
-        cell = _cell_from_doc(opt, m, k, doc)
-        cell.cached = False
-        cells[(opt, m, k)] = cell
-    store.save()
-    return res.seconds, C * S
-
-
 # ----------------------------------------------------------------------------------------------
 # the suite
 
 
 def run_suite(
     datasets: Iterable[str],
-    protocol: Protocol,
+    protocol: ConvexProtocol,
     *,
     out: Path,
-    methods: Sequence[str] = DEFAULT_METHODS,
+    methods: Sequence[str] = DEFAULT_ARMS,
     optimizers: Sequence[str] = OPTIMIZERS,
     data_dir: str | None = None,
     progress: bool = True,
@@ -659,253 +695,57 @@ def run_suite(
     return outcomes
 
 
+#: The columns of ``runs.csv``.
+RUNS_COLUMNS = (
+    "dataset",
+    "optimizer",
+    "schedule",
+    "lr_index",
+    "lr",
+    "seed",
+    "epochs",
+    "steps",
+    "objective",
+    "fstar",
+    "gap",
+    "test_acc",
+    "train_acc",
+    "chosen",
+    "round",
+    "batch_runs",
+    "batch_seconds",
+    "seconds_per_run",
+)
+
+
 def write_runs_csv(outcomes: Sequence[DatasetOutcome], path: Path, seeds: Sequence[int]) -> None:
     """Every run (dataset, optimizer, schedule, LR, seed) as one CSV row."""
-    cols = [
-        "dataset",
-        "optimizer",
-        "schedule",
-        "lr_index",
-        "lr",
-        "seed",
-        "epochs",
-        "steps",
-        "objective",
-        "fstar",
-        "gap",
-        "test_acc",
-        "train_acc",
-        "chosen",
-        "round",
-        "batch_runs",
-        "batch_seconds",
-        "seconds_per_run",
-    ]
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(cols)
-        for oc in outcomes:
-            for (opt, m), _grid in oc.grids.items():
-                ch = oc.chosen(opt, m)
-                for c in oc.cells_of(opt, m):
-                    for s_i, seed in enumerate(seeds):
-                        w.writerow(
-                            [
-                                oc.name,
-                                opt,
-                                m,
-                                c.k,
-                                f"{c.lr:.6g}",
-                                seed,
-                                oc.epochs,
-                                oc.total_steps,
-                                f"{c.objective[s_i]:.12g}",
-                                f"{oc.fstar:.12g}",
-                                f"{c.gap[s_i]:.6g}",
-                                f"{c.test_acc[s_i]:.6g}",
-                                f"{c.train_acc[s_i]:.6g}",
-                                int(ch is not None and ch.k == c.k),
-                                c.round,
-                                c.batch_runs,
-                                f"{c.seconds:.3f}",
-                                f"{c.seconds / max(c.batch_runs, 1):.5f}",
-                            ]
-                        )
-
-
-# ----------------------------------------------------------------------------------------------
-# the command
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="refinedlr bench convex",
-        description=(
-            "The paper's logistic-regression study: every schedule (constant, 1/t, 1/sqrt t, "
-            "step, cosine, WSD, linear, refined) at its own tuned LR, Adam and SGD, several "
-            "seeds; final objective gap to f*, held-out accuracy, paired comparisons with "
-            "linear decay, bounds vs practice. Writes runs.csv, report.md, summary.json and "
-            "plots to --out; resumes from OUT/cache."
-        ),
-    )
-    p.add_argument("--quick", action="store_true", help="a small, fast configuration (CI)")
-    p.add_argument("--datasets", nargs="+", metavar="NAME", help="datasets (default: the suite)")
-    p.add_argument("--optimizers", nargs="+", choices=OPTIMIZERS, default=list(OPTIMIZERS))
-    p.add_argument(
-        "--methods",
-        nargs="+",
-        metavar="NAME",
-        help=f"schedule-making methods (default: all registered: {', '.join(DEFAULT_METHODS)})",
-    )
-    p.add_argument("--seeds", type=int, help="number of data-order seeds (default 5; quick 3)")
-    p.add_argument(
-        "--out", type=Path, help="output directory (default results/convex; quick: a subfolder)"
-    )
-    p.add_argument("--epochs", type=int, help="the same number of epochs for every dataset")
-    p.add_argument(
-        "--step-budget",
-        type=int,
-        help="epochs = min(max-epochs, budget // steps per epoch) (default 30000; quick 600)",
-    )
-    p.add_argument("--max-epochs", type=int, help="default 100 (quick 20)")
-    p.add_argument("--l2", type=float, default=1e-4, help="weight penalty lambda (default 1e-4)")
-    for opt, (lo, hi) in DEFAULT_GRID.items():
-        p.add_argument(
-            f"--{opt}-lrs",
-            nargs=2,
-            type=float,
-            metavar=("LO", "HI"),
-            help=(
-                f"first {opt} LR grid, the same for every schedule (default "
-                f"{lr_of(lo):.3g} {lr_of(hi):.3g}; extended at an edge)"
-            ),
-        )
-    p.add_argument(
-        "--grid-step",
-        type=int,
-        help="first-grid spacing in half-octaves (default 2: a factor 2 between points)",
-    )
-    p.add_argument(
-        "--fine-step",
-        type=int,
-        help=(
-            "final spacing around the best LR in half-octaves (default 1: factor sqrt 2; "
-            "quick 2: no refinement)"
-        ),
-    )
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help=(
-            "torch threads (default 1: a step is many small tensor operations, and extra "
-            "threads slow it down badly when other processes share the cores)"
-        ),
-    )
-    p.add_argument("--data-dir", help="dataset cache (default: $REFINEDLR_DATA or ~/.cache)")
-    p.add_argument("--no-plots", action="store_true", help="skip the figures")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    return p
-
-
-def protocol_from_args(args: argparse.Namespace) -> Protocol:
-    """The :class:`Protocol` for parsed arguments (``--quick`` changes the defaults)."""
-    quick = bool(args.quick)
-    n_seeds = args.seeds if args.seeds is not None else (3 if quick else 5)
-    if n_seeds < 2:
-        raise SystemExit("refinedlr bench convex: --seeds must be at least 2 (for intervals)")
-
-    def pick(value: Any, full: Any, fast: Any) -> Any:
-        return value if value is not None else (fast if quick else full)
-
-    step = int(args.grid_step or 2)
-    grids = []
-    for opt, (lo, hi) in DEFAULT_GRID.items():
-        given = getattr(args, f"{opt}_lrs", None)
-        if given is not None:
-            lo, hi = sorted(k_of(v) for v in given)
-        elif quick:
-            lo += 8  # quick: a narrower first grid (2^-8 .. 2 for Adam, 2^-4 .. 32 for SGD)
-        grids.append((opt, lo, hi))
-    if step < 1 or (args.fine_step is not None and not 1 <= args.fine_step <= step):
-        raise SystemExit("refinedlr bench convex: need 1 <= --fine-step <= --grid-step")
-
-    return Protocol(
-        seeds=tuple(range(n_seeds)),
-        l2=float(args.l2),
-        epochs=args.epochs,
-        step_budget=pick(args.step_budget, 30_000, 600),
-        max_epochs=pick(args.max_epochs, 100, 20),
-        grid=tuple(grids),
-        grid_step=step,
-        fine_step=pick(args.fine_step, 1, step),
-        extend_points=2,
-    )
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``refinedlr bench convex`` (returns the exit status)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
-    t0 = time.perf_counter()
-    protocol = protocol_from_args(args)
-    if args.threads and args.threads > 0:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    if args.datasets:
-        datasets = list(args.datasets)
-    elif args.quick:
-        datasets = list(QUICK_SUITE)
-    else:
-        from refinedlr_bench.data import DEFAULT_SUITE
-
-        datasets = list(DEFAULT_SUITE)
-    methods = list(args.methods) if args.methods else list(DEFAULT_METHODS)
-    for m in methods:
-        try:
-            get_method(m)
-        except KeyError as exc:
-            print(f"refinedlr bench convex: {exc.args[0]}", file=sys.stderr)
-            return 2
-    out = (
-        args.out
-        if args.out is not None
-        else (Path("results/convex/quick") if args.quick else Path("results/convex"))
-    )
-    for name in datasets:  # fail early, with one line, on a dataset that cannot be loaded
-        try:
-            load_data(name, args.data_dir)
-        except Exception as exc:  # the dataset layer's errors say how to fetch the data
-            msg = " ".join(str(exc).split()) or type(exc).__name__
-            print(f"refinedlr bench convex: dataset {name!r}: {msg}", file=sys.stderr)
-            return 2
-    out.mkdir(parents=True, exist_ok=True)
-
-    def log(msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
-
-    log(
-        f"refinedlr bench convex: {len(datasets)} datasets, optimizers {' '.join(args.optimizers)}, "
-        f"{len(protocol.seeds)} seeds -> {out}"
-    )
-    outcomes = run_suite(
-        datasets,
-        protocol,
-        out=out,
-        methods=methods,
-        optimizers=args.optimizers,
-        data_dir=args.data_dir,
-        progress=not args.no_progress,
-        log=log,
-    )
-    write_runs_csv(outcomes, out / "runs.csv", protocol.seeds)
-    from refinedlr_bench.report import write_report
-
-    command = "refinedlr bench convex" + ("" if not argv else " " + shlex.join(argv))
-    entry = {
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "command": command,
-        "train_seconds": round(sum(oc.train_seconds for oc in outcomes), 1),
-        "trained_runs": sum(oc.trained_runs for oc in outcomes),
-        "datasets": [oc.name for oc in outcomes],
-        "cores": os.cpu_count(),
-    }
-    write_report(
-        outcomes,
-        protocol,
-        out=out,
-        methods=methods,
-        optimizers=args.optimizers,
-        command=command,
-        machine=machine_info(),
-        started=t0,
-        run_entry=entry,
-        plots=not args.no_plots,
-    )
-    log(f"done in {time.perf_counter() - t0:.1f} s: {out / 'report.md'}")
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+    rows = []
+    for oc in outcomes:
+        for opt, m in oc.grids:
+            ch = oc.chosen(opt, m)
+            for c in oc.cells_of(opt, m):
+                for s_i, seed in enumerate(seeds):
+                    rows.append(
+                        [
+                            oc.name,
+                            opt,
+                            m,
+                            c.k,
+                            f"{c.lr:.6g}",
+                            seed,
+                            oc.epochs,
+                            oc.total_steps,
+                            f"{c.objective[s_i]:.12g}",
+                            f"{oc.fstar:.12g}",
+                            f"{c.gap[s_i]:.6g}",
+                            f"{c.test_acc[s_i]:.6g}",
+                            f"{c.train_acc[s_i]:.6g}",
+                            int(ch is not None and ch.k == c.k),
+                            c.round,
+                            c.batch_runs,
+                            f"{c.seconds:.3f}",
+                            f"{c.seconds / max(c.batch_runs, 1):.5f}",
+                        ]
+                    )
+    write_csv(path, RUNS_COLUMNS, rows)

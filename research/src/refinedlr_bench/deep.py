@@ -1,4 +1,4 @@
-"""``refinedlr bench deep``: deep-learning evidence on CPU for linear decay and refinement.
+"""The deep suite: deep-learning evidence on CPU for linear decay and refinement.
 
 Two tasks, each a full comparison of schedules at their own tuned peak learning rate:
 
@@ -19,24 +19,17 @@ points around linear decay's best; a grid whose best mean lies on an edge gains 
 it (up to ``max_extensions`` times). The grid uses the ``grid_seeds``; the chosen LR is then also
 run with the ``extra_seeds`` (reported numbers use all seeds at the chosen LR; the choice used
 the grid seeds only). Runs are cached as JSON (plus the CSV norm records) under ``OUT/cache``, so
-an interrupted study resumes where it stopped.
-
-Example (tiny, on synthetic data; the real study is ``refinedlr bench deep --task image``)::
-
-    main(["--task", "lm", "--quick", "--synthetic", "--steps", "20", "--out", "/tmp/deep"])
+an interrupted run of the suite resumes where it stopped. :class:`DeepSuite` plans and runs one
+task; the command line is :mod:`refinedlr_bench.commands.deep` (``refinedlr bench deep``).
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import json
 import math
 import multiprocessing as mp
-import os
-import shlex
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -44,9 +37,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from refinedlr import get_schedule, read_record, refine_details
+from refinedlr import Schedule, get_schedule, read_record, refine_details
+from refinedlr.fileio import atomic_write
 from refinedlr.refine import Refinement
-from refinedlr.schedules import Schedule
 
 from refinedlr_bench.deep_train import (
     TRAINER_VERSION,
@@ -54,18 +47,24 @@ from refinedlr_bench.deep_train import (
     ImageConfig,
     LMConfig,
     init_worker,
-    load_task_data,
     run_payload,
 )
-from refinedlr_bench.machine import machine_info
+from refinedlr_bench.jsonio import to_jsonable
+from refinedlr_bench.machine import loadavg
 
 __all__ = [
+    "ALL_SCHEDULES",
+    "TASKS",
+    "TINY",
+    "DeepProtocol",
+    "DeepSuite",
     "GridPlan",
+    "Job",
     "Metric",
-    "Protocol",
-    "Study",
+    "ScheduleOutcome",
     "TaskSpec",
-    "main",
+    "build_schedule",
+    "measure_parallel",
     "plan_grid",
     "task_spec",
 ]
@@ -112,7 +111,7 @@ class Metric:
 
 
 @dataclasses.dataclass(frozen=True)
-class Protocol:
+class DeepProtocol:
     """Schedules, grid, seeds and refinement settings of one task."""
 
     schedules: tuple[str, ...]
@@ -139,7 +138,7 @@ class TaskSpec:
 
     task: str
     config: ImageConfig | LMConfig
-    protocol: Protocol
+    protocol: DeepProtocol
     quick: bool = False
 
     @property
@@ -188,7 +187,7 @@ def task_spec(task: str, quick: bool = False) -> TaskSpec:
             if quick
             else ImageConfig()
         )
-        protocol = Protocol(
+        protocol = DeepProtocol(
             schedules=("linear", "cosine", "wsd", "step", "refined"),
             base_lr=0.05 if quick else 0.1,
             norm="l2",
@@ -209,7 +208,7 @@ def task_spec(task: str, quick: bool = False) -> TaskSpec:
             if quick
             else LMConfig()
         )
-        protocol = Protocol(
+        protocol = DeepProtocol(
             schedules=("linear", "cosine", "wsd", "refined"),
             base_lr=0.008,
             norm="l1",
@@ -221,7 +220,7 @@ def task_spec(task: str, quick: bool = False) -> TaskSpec:
     return TaskSpec(task=task, config=config, protocol=protocol, quick=quick)
 
 
-def build_schedule(name: str, total_steps: int, protocol: Protocol) -> Schedule:
+def build_schedule(name: str, total_steps: int, protocol: DeepProtocol) -> Schedule:
     """A baseline schedule through :func:`refinedlr.get_schedule` (not ``refined``).
 
     >>> build_schedule("wsd", 100, task_spec("image").protocol).preview()[[0, 5, 79, 99]]
@@ -363,33 +362,13 @@ class ScheduleOutcome:
         return out
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _json_float(x: float) -> float | str:
-    return x if math.isfinite(x) else ("inf" if x > 0 else "-inf" if x < 0 else "nan")
-
-
-def _clean(doc: Any) -> Any:
-    if isinstance(doc, float):
-        return _json_float(doc)
-    if isinstance(doc, dict):
-        return {k: _clean(v) for k, v in doc.items()}
-    if isinstance(doc, (list, tuple)):
-        return [_clean(v) for v in doc]
-    return doc
-
-
 def _unclean_metrics(doc: dict[str, Any]) -> dict[str, Any]:
     doc["metrics"] = {k: float(v) for k, v in doc["metrics"].items()}
     return doc
 
 
-class Study:
-    """Plan, run (in worker processes), cache and collect one task's comparison.
+class DeepSuite:
+    """Plan, run (in worker processes), cache and collect one task's comparison of schedules.
 
     Args:
         spec: the task and its protocol.
@@ -541,8 +520,8 @@ class Study:
         details = refine_details(
             norms,
             tau=self.spec.protocol.tau,
-            norm=kind,
-            total_steps=T,  # type: ignore[arg-type]
+            norm=kind,  # type: ignore[arg-type]
+            total_steps=T,
         )
         self._refinement = details
         self._refine_source = {
@@ -625,9 +604,8 @@ class Study:
             "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
             **res,
         }
-        _atomic_write(
-            self.run_path(job.schedule, job.j, job.seed), json.dumps(_clean(doc), indent=1)
-        )
+        with atomic_write(self.run_path(job.schedule, job.j, job.seed)) as fh:
+            fh.write(json.dumps(to_jsonable(doc), indent=1))
         self.results[job.key] = doc
         self.trained.append(doc)
         if doc.get("load_end") is not None:
@@ -729,7 +707,7 @@ def measure_parallel(
         }
 
     ctx = mp.get_context("spawn")
-    res: dict[str, Any] = {"task": spec.task, "steps": steps, "load_start": _loadavg()}
+    res: dict[str, Any] = {"task": spec.task, "steps": steps, "load_start": loadavg()}
     for label, workers, threads in (
         ("2 processes x 1 thread", 2, 1),
         ("1 process x 2 threads", 1, 2),
@@ -749,172 +727,11 @@ def measure_parallel(
             "cpu_over_wall": [round(d["cpu_seconds"] / d["seconds"], 2) for d in docs],
         }
         log(f"  {label}: both runs in {wall:.1f} s")
-    res["load_end"] = _loadavg()
+    res["load_end"] = loadavg()
     res["date"] = time.strftime("%Y-%m-%d %H:%M:%S")
     for f in tmp.iterdir():
         f.unlink()
     tmp.rmdir()
-    _atomic_write(out / "parallel.json", json.dumps(res, indent=1) + "\n")
+    with atomic_write(out / "parallel.json") as fh:
+        fh.write(json.dumps(res, indent=1) + "\n")
     return res
-
-
-# ----------------------------------------------------------------------------------------------
-# machine
-
-
-def _loadavg() -> list[float]:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except (AttributeError, OSError):  # pragma: no cover - not on Unix
-        return []
-
-
-# ----------------------------------------------------------------------------------------------
-# the command
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="refinedlr bench deep",
-        description=(
-            "Deep-learning evidence on CPU: a batch-norm CNN on Fashion-MNIST (SGD, l2 "
-            "refinement) or a character-level GPT on Shakespeare (AdamW, l1 refinement); "
-            "linear decay, cosine, warmup-stable-decay, step-wise (image) and the refined "
-            "schedule, each at its own tuned peak LR, several seeds. Writes runs.csv, report.md, "
-            "summary.json and PNG plots to --out; resumes from OUT/cache."
-        ),
-    )
-    p.add_argument("--task", choices=TASKS, required=True)
-    p.add_argument("--quick", action="store_true", help="a small configuration (CI, < 3 min)")
-    p.add_argument(
-        "--out", type=Path, help="output directory (default results/deep/TASK; quick: TASK/quick)"
-    )
-    p.add_argument("--workers", type=int, default=2, help="worker processes (0: in-process)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads per worker (default 1)")
-    p.add_argument("--data-path", help="a user file/folder in the dataset's format (loader path=)")
-    p.add_argument(
-        "--data-dir", help="refinedlr dataset cache (default $REFINEDLR_DATA or ~/.cache)"
-    )
-    p.add_argument("--steps", type=int, help="optimizer steps per run (overrides the preset)")
-    p.add_argument("--base-lr", type=float, help="prior centre of the LR grid (j = 0)")
-    p.add_argument("--seeds", type=int, help="seeds on the LR grid (default 2)")
-    p.add_argument("--extra-seeds", type=int, help="more seeds at the chosen LR (default 1)")
-    p.add_argument("--grid-points", type=int, help="first grid size, factor 2 apart (default 3)")
-    p.add_argument("--max-extensions", type=int, help="edge extensions per grid (default 3)")
-    p.add_argument("--schedules", nargs="+", choices=ALL_SCHEDULES, help="subset of schedules")
-    p.add_argument("--no-plots", action="store_true", help="skip the figures")
-    p.add_argument("--synthetic", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # tests: tiny models
-    p.add_argument(
-        "--measure-parallel",
-        type=int,
-        metavar="STEPS",
-        help="only time 2 processes x 1 thread against 1 process x 2 threads (two runs of STEPS "
-        "steps each) and write OUT/parallel.json",
-    )
-    return p
-
-
-def spec_from_args(args: argparse.Namespace) -> TaskSpec:
-    """The :class:`TaskSpec` for parsed arguments."""
-    spec = task_spec(args.task, quick=args.quick)
-    config = spec.config
-    if getattr(args, "tiny", False):
-        config = dataclasses.replace(config, **TINY[args.task])  # type: ignore[arg-type]
-    if args.steps is not None:
-        config = dataclasses.replace(config, steps=int(args.steps))
-    proto = spec.protocol
-    changes: dict[str, Any] = {}
-    if args.base_lr is not None:
-        changes["base_lr"] = float(args.base_lr)
-    if args.seeds is not None:
-        if args.seeds < 1:
-            raise SystemExit("refinedlr bench deep: --seeds must be at least 1")
-        changes["grid_seeds"] = tuple(range(args.seeds))
-    n_grid = len(changes.get("grid_seeds", proto.grid_seeds))
-    if args.extra_seeds is not None:
-        changes["extra_seeds"] = tuple(range(n_grid, n_grid + args.extra_seeds))
-    elif "grid_seeds" in changes:
-        changes["extra_seeds"] = tuple(range(n_grid, n_grid + len(proto.extra_seeds)))
-    if args.grid_points is not None:
-        changes["grid_points"] = int(args.grid_points)
-    if args.max_extensions is not None:
-        changes["max_extensions"] = int(args.max_extensions)
-    if args.schedules:
-        wanted = list(dict.fromkeys(args.schedules))
-        if "refined" in wanted and "linear" not in wanted:
-            wanted.insert(0, "linear")
-        changes["schedules"] = tuple(s for s in ALL_SCHEDULES if s in wanted)
-    return dataclasses.replace(spec, config=config, protocol=dataclasses.replace(proto, **changes))
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``refinedlr bench deep`` (returns the exit status)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
-    t0 = time.perf_counter()
-    load_start = _loadavg()
-    spec = spec_from_args(args)
-    out = args.out or Path("results/deep") / args.task / ("quick" if args.quick else "")
-    source = DataSource(
-        task=args.task, path=args.data_path, cache_dir=args.data_dir, synthetic=args.synthetic
-    )
-
-    def log(msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
-
-    try:
-        data = load_task_data(source, spec.config)
-    except Exception as exc:  # the loaders' errors say how to fetch the data
-        msg = " ".join(str(exc).split()) or type(exc).__name__
-        print(f"refinedlr bench deep: {args.task} data: {msg}", file=sys.stderr)
-        return 2
-    out.mkdir(parents=True, exist_ok=True)
-    if args.measure_parallel:
-        measure_parallel(spec, source, out, args.measure_parallel, log)
-        return 0
-    study = Study(
-        spec,
-        out,
-        source,
-        data.fingerprint,
-        workers=args.workers,
-        threads=args.threads,
-        log=log,
-    )
-    log(
-        f"refinedlr bench deep --task {args.task}: {len(spec.protocol.schedules)} schedules, "
-        f"{spec.steps} steps per run, grid seeds {list(spec.protocol.grid_seeds)}, extra seeds "
-        f"{list(spec.protocol.extra_seeds)}, {args.workers} workers x {args.threads} threads "
-        f"-> {out} (cache {study.cache.name}, {len(study.results)} cached runs)"
-    )
-    study.run()
-    wall = time.perf_counter() - t0
-    command = "refinedlr bench deep " + shlex.join(argv)
-    entry = {
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "command": command,
-        "wall_seconds": round(wall, 1),
-        "trained_runs": len(study.trained),
-        "train_seconds": round(sum(d["seconds"] for d in study.trained), 1),
-        "workers": args.workers,
-        "threads": args.threads,
-        "load_start": load_start,
-        "load_end": _loadavg(),
-        "load_at_run_ends": study.loads,
-    }
-    with (out / "runlog.jsonl").open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps(entry) + "\n")
-    from refinedlr_bench.deep_report import write_outputs
-
-    write_outputs(study, data, out=out, machine=machine_info(), plots=not args.no_plots)
-    log(
-        f"done: {len(study.trained)} runs trained in {wall:.1f} s -> {out / 'report.md'}"
-        if study.trained
-        else f"done: everything came from the cache ({wall:.1f} s) -> {out / 'report.md'}"
-    )
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

@@ -76,7 +76,8 @@ class SmallCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``[N, n_classes]``."""
-        return self.classifier(self.features(x).flatten(1))
+        logits: torch.Tensor = self.classifier(self.features(x).flatten(1))
+        return logits
 
 
 class CausalSelfAttention(nn.Module):
@@ -95,7 +96,8 @@ class CausalSelfAttention(nn.Module):
         h = self.n_head
         q, k, v = self.qkv(x).view(B, L, 3, h, D // h).permute(2, 0, 3, 1, 4)  # [3][B, h, L, dh]
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        return self.proj(y.transpose(1, 2).reshape(B, L, D))
+        out: torch.Tensor = self.proj(y.transpose(1, 2).reshape(B, L, D))
+        return out
 
 
 class GPTBlock(nn.Module):
@@ -112,7 +114,8 @@ class GPTBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(self.ln1(x))
-        return x + self.mlp(self.ln2(x))
+        out: torch.Tensor = x + self.mlp(self.ln2(x))
+        return out
 
 
 class TinyGPT(nn.Module):
@@ -150,7 +153,8 @@ class TinyGPT(nn.Module):
         x = self.tok(idx) + self.pos(torch.arange(L, device=idx.device))
         for block in self.blocks:
             x = block(x)
-        return self.head(self.ln_f(x))
+        logits: torch.Tensor = self.head(self.ln_f(x))
+        return logits
 
     def loss(self, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Mean next-token cross-entropy in nats."""

@@ -9,7 +9,6 @@ t interval; a difference counts as real only when that interval excludes 0.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -18,11 +17,17 @@ from typing import Any
 
 import numpy as np
 from refinedlr import read_record, save_schedule, summarize
-from refinedlr.summary import ScheduleSummary
+from refinedlr.fileio import atomic_write
+from refinedlr.plot import plot_norms_and_schedules
 
-from refinedlr_bench.deep import Metric, ScheduleOutcome, Study
+from refinedlr_bench.deep import DeepSuite, Metric, ScheduleOutcome
 from refinedlr_bench.deep_data import CharData, ImageData
+from refinedlr_bench.deep_train import ImageConfig, LMConfig
+from refinedlr_bench.figures import new_figure
+from refinedlr_bench.jsonio import to_jsonable
+from refinedlr_bench.runlog import read_runlog
 from refinedlr_bench.stats import t_interval
+from refinedlr_bench.tables import fmt_number, markdown_table, write_csv
 
 __all__ = ["Comparison", "compare", "describe", "write_outputs"]
 
@@ -36,11 +41,7 @@ LABELS = {
 
 
 def _f(x: float, fmt: str = ".4f") -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "n/a"
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    return format(x, fmt)
+    return fmt_number(x, fmt, missing="n/a", infinity="inf")
 
 
 def describe(values: Sequence[float], fmt: str = ".4f") -> dict[str, Any]:
@@ -144,8 +145,8 @@ def compare(
 # per-run and summary files
 
 
-def _runs_csv(study: Study, outcomes: Mapping[str, ScheduleOutcome], path: Path) -> None:
-    metrics = [m.key for m in study.spec.metrics]
+def _runs_csv(suite: DeepSuite, outcomes: Mapping[str, ScheduleOutcome], path: Path) -> None:
+    metrics = [m.key for m in suite.spec.metrics]
     cols = [
         "task",
         "schedule",
@@ -162,39 +163,37 @@ def _runs_csv(study: Study, outcomes: Mapping[str, ScheduleOutcome], path: Path)
         "load_end",
         "record",
     ]
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(cols)
-        for name, oc in outcomes.items():
-            for (j, seed), d in sorted(oc.runs.items()):
-                w.writerow(
-                    [
-                        study.spec.task,
-                        name,
-                        j,
-                        f"{d['lr']:.6g}",
-                        seed,
-                        d.get("role", ""),
-                        int(j == oc.best),
-                        int(bool(d["diverged"])),
-                        *(f"{float(d['metrics'][k]):.6g}" for k in metrics),
-                        d["steps_done"],
-                        f"{d['seconds']:.1f}",
-                        f"{d['cpu_seconds']:.1f}",
-                        d.get("load_end", ""),
-                        f"cache/{study.cache.name}/{name}/{d['record']}",
-                    ]
-                )
+    rows = [
+        [
+            suite.spec.task,
+            name,
+            j,
+            f"{d['lr']:.6g}",
+            seed,
+            d.get("role", ""),
+            int(j == oc.best),
+            int(bool(d["diverged"])),
+            *(f"{float(d['metrics'][k]):.6g}" for k in metrics),
+            d["steps_done"],
+            f"{d['seconds']:.1f}",
+            f"{d['cpu_seconds']:.1f}",
+            d.get("load_end", ""),
+            f"cache/{suite.cache.name}/{name}/{d['record']}",
+        ]
+        for name, oc in outcomes.items()
+        for (j, seed), d in sorted(oc.runs.items())
+    ]
+    write_csv(path, cols, rows)
 
 
-def _median_norms(study: Study, oc: ScheduleOutcome, kind: str) -> np.ndarray | None:
+def _median_norms(suite: DeepSuite, oc: ScheduleOutcome, kind: str) -> np.ndarray | None:
     if oc.best is None:
         return None
     rows = []
     for d in oc.final_runs():
-        rec = read_record(study.record_path(oc.name, oc.best, int(d["seed"])))
+        rec = read_record(suite.record_path(oc.name, oc.best, int(d["seed"])))
         v = rec.norms(kind)
-        if v.size == study.spec.steps:
+        if v.size == suite.spec.steps:
             rows.append(v)
     return np.median(np.stack(rows), axis=0) if rows else None
 
@@ -214,7 +213,8 @@ def _shape(smoothed: np.ndarray) -> dict[str, Any]:
     }
 
 
-def _summary_doc(s: ScheduleSummary) -> dict[str, Any]:
+def _summary_doc(s: Any) -> dict[str, Any]:
+    """The fields of a :func:`refinedlr.summarize` result the summary keeps."""
     return {
         "peak_step": s.peak_step,
         "peak_fraction": s.peak_fraction,
@@ -231,19 +231,15 @@ def _summary_doc(s: ScheduleSummary) -> dict[str, Any]:
 
 
 def _plots(
-    study: Study,
+    suite: DeepSuite,
     outcomes: Mapping[str, ScheduleOutcome],
     norms_by_schedule: Mapping[str, np.ndarray],
     out: Path,
 ) -> list[str]:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from refinedlr.plot import plot_norms_and_schedules
-
     files: list[str] = []
-    spec = study.spec
+    spec = suite.spec
     kind = spec.norm_kind
-    ref = study.refinement
+    ref = suite.refinement
     if ref is not None:
         scheds: dict[str, Any] = {f"refined (tau {spec.protocol.tau}, {kind})": ref.schedule}
         for name in ("linear", "cosine"):
@@ -264,8 +260,7 @@ def _plots(
         files.append("norms_and_schedules.png")
 
     sel = spec.metrics[0]
-    fig = Figure(figsize=(7.0, 4.0), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure((7.0, 4.0))
     ax = fig.subplots()
     for name, oc in outcomes.items():
         ks = sorted(j for j in {j for j, _ in oc.runs} if j in oc.plan.ks)
@@ -279,7 +274,7 @@ def _plots(
             v = [x for x in v if math.isfinite(x)]
             if not v:
                 continue
-            xs.append(study.lr(j))
+            xs.append(suite.lr(j))
             ys.append(float(np.mean(v)))
             lo.append(float(np.mean(v) - min(v)))
             hi.append(float(max(v) - np.mean(v)))
@@ -294,8 +289,7 @@ def _plots(
     fig.savefig(out / "lr_sweep.png", dpi=110)
     files.append("lr_sweep.png")
 
-    fig = Figure(figsize=(8.0, 7.5), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure((8.0, 7.5))
     ax_l, ax_n, ax_s = fig.subplots(3, 1, sharex=True)
     T = spec.steps
     for name, oc in outcomes.items():
@@ -306,10 +300,10 @@ def _plots(
             every = runs[0]["curve"]["every"]
             y = np.mean([c[:n] for c in curves], axis=0)
             x = (np.arange(n) + 0.5) * every
-            ax_l.plot(x, y, label=f"{LABELS[name]} (lr {study.lr(oc.best or 0):.3g})")
+            ax_l.plot(x, y, label=f"{LABELS[name]} (lr {suite.lr(oc.best or 0):.3g})")
         if name in norms_by_schedule:
             ax_n.plot(norms_by_schedule[name], lw=0.8, alpha=0.8, label=LABELS[name])
-        ax_s.plot(study.lr(oc.best or 0) * oc.schedule.preview(), label=LABELS[name])
+        ax_s.plot(suite.lr(oc.best or 0) * oc.schedule.preview(), label=LABELS[name])
     ax_l.set_yscale("log")
     ax_l.set_ylabel("train loss (block means)")
     ax_l.legend(fontsize=8)
@@ -330,25 +324,13 @@ def _plots(
 # the report
 
 
-def _read_runlog(out: Path) -> list[dict[str, Any]]:
-    p = out / "runlog.jsonl"
-    if not p.exists():
-        return []
-    rows = []
-    for line in p.read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            continue
-    return rows
-
-
-def _setup_lines(study: Study, data: ImageData | CharData, params: int | None) -> list[str]:
-    spec = study.spec
+def _setup_lines(suite: DeepSuite, data: ImageData | CharData, params: int | None) -> list[str]:
+    spec = suite.spec
     cfg = spec.config
     p = spec.protocol
     lines = []
     if isinstance(data, ImageData):
+        assert isinstance(cfg, ImageConfig)
         seen = spec.steps * cfg.batch_size
         lines += [
             f"- Data: {data.n_train} training images (28x28, {data.n_classes} classes), "
@@ -365,6 +347,7 @@ def _setup_lines(study: Study, data: ImageData | CharData, params: int | None) -
             f"{int(data.x_test.shape[0])} test images; all in eval mode after the last step.",
         ]
     else:
+        assert isinstance(cfg, LMConfig)
         tokens = spec.steps * cfg.batch_size * cfg.context
         lines += [
             f"- Data: {data.train.numel() + data.val.numel():,} characters, vocabulary of "
@@ -416,7 +399,7 @@ def _setup_lines(study: Study, data: ImageData | CharData, params: int | None) -
 
 
 def write_outputs(
-    study: Study,
+    suite: DeepSuite,
     data: ImageData | CharData,
     *,
     out: Path,
@@ -424,25 +407,25 @@ def write_outputs(
     plots: bool = True,
 ) -> None:
     """Write runs.csv, summary.json, refinement files, plots and report.md to ``out``."""
-    spec = study.spec
-    outcomes = study.outcomes()
+    spec = suite.spec
+    outcomes = suite.outcomes()
     metrics = spec.metrics
     sel = metrics[0]
     kind = spec.norm_kind
-    _runs_csv(study, outcomes, out / "runs.csv")
+    _runs_csv(suite, outcomes, out / "runs.csv")
 
     params = next(
         (int(d["parameters"]) for oc in outcomes.values() for d in oc.runs.values()), None
     )
     norms_by_schedule: dict[str, np.ndarray] = {}
     for name, oc in outcomes.items():
-        m = _median_norms(study, oc, kind)
-        if m is not None:
-            norms_by_schedule[name] = m
+        median = _median_norms(suite, oc, kind)
+        if median is not None:
+            norms_by_schedule[name] = median
 
     # the refinement
-    ref = study.refinement
-    src = study.refine_source
+    ref = suite.refinement
+    src = suite.refine_source
     emergent: dict[str, Any] = {}
     if ref is not None:
         med = src["median_norms"]
@@ -459,9 +442,8 @@ def write_outputs(
         header = "step,median_norm,smoothed,refined" + "".join(
             f",{n}" for n in ("linear", "cosine") if n in outcomes
         )
-        np.savetxt(
-            out / "refinement.csv", rows, delimiter=",", header=header, comments="", fmt="%.6g"
-        )
+        with atomic_write(out / "refinement.csv") as fh:
+            np.savetxt(fh, rows, delimiter=",", header=header, comments="", fmt="%.6g")
         emergent["refined"] = _summary_doc(summarize(ref.schedule, norms=med, name="refined"))
         for n in ("linear", "cosine", "wsd", "step"):
             if n in outcomes:
@@ -475,8 +457,8 @@ def write_outputs(
     for name, oc in outcomes.items():
         row: dict[str, Any] = {
             "best_index": oc.best,
-            "best_lr": None if oc.best is None else study.lr(oc.best),
-            "grid": {str(j): study.lr(j) for j in oc.plan.ks},
+            "best_lr": None if oc.best is None else suite.lr(oc.best),
+            "grid": {str(j): suite.lr(j) for j in oc.plan.ks},
             "grid_status": oc.plan.status,
             "grid_scores": {str(j): v for j, v in sorted(oc.scores.items())},
             "seeds": sorted(oc.values(sel.key)),
@@ -495,12 +477,12 @@ def write_outputs(
                 comps[name][m.key] = c
     ref_vs_cos = {m.key: compare(outcomes, m, "refined", "cosine") for m in metrics}
 
-    runlog = _read_runlog(out)
+    runlog = read_runlog(out)
     all_runs = [d for oc in outcomes.values() for d in oc.runs.values()]
     secs = np.array([d["seconds"] for d in all_runs]) if all_runs else np.zeros(0)
     cpu = np.array([d["cpu_seconds"] / max(d["seconds"], 1e-9) for d in all_runs])
     loads = [float(d["load_end"]) for d in all_runs if d.get("load_end") is not None]
-    timing = {
+    timing: dict[str, Any] = {
         "runs": len(all_runs),
         "run_seconds_total": float(secs.sum()),
         "run_seconds_mean": float(secs.mean()) if secs.size else math.nan,
@@ -513,7 +495,7 @@ def write_outputs(
     summary = {
         "task": spec.task,
         "quick": spec.quick,
-        "cache": study.cache.name,
+        "cache": suite.cache.name,
         "steps": spec.steps,
         "parameters": params,
         "protocol": {
@@ -530,11 +512,10 @@ def write_outputs(
         "timing": timing,
         "machine": dict(machine),
     }
-    (out / "summary.json").write_text(
-        json.dumps(_jsonable(summary), indent=1) + "\n", encoding="utf-8"
-    )
+    with atomic_write(out / "summary.json") as fh:
+        fh.write(json.dumps(to_jsonable(summary), indent=1) + "\n")
 
-    figs = _plots(study, outcomes, norms_by_schedule, out) if plots and outcomes else []
+    figs = _plots(suite, outcomes, norms_by_schedule, out) if plots and outcomes else []
 
     # report.md
     L: list[str] = []
@@ -544,23 +525,37 @@ def write_outputs(
         "",
         "Produced by `refinedlr bench deep` (research/src/refinedlr_bench/deep.py); every number below "
         "is read from the cached runs under "
-        f"`cache/{study.cache.name}/` (one JSON per run plus its per-step norm record).",
+        f"`cache/{suite.cache.name}/` (one JSON per run plus its per-step norm record).",
         "",
         "## Setup",
         "",
-        *_setup_lines(study, data, params),
+        *_setup_lines(suite, data, params),
         "",
         "## Results at each schedule's chosen peak LR",
         "",
     ]
-    head = "| schedule | chosen LR | grid (status) | " + " | ".join(m.label for m in metrics) + " |"
-    L += [head, "|" + "---|" * (3 + len(metrics))]
-    for name, oc in outcomes.items():
-        row = table[name]
-        grid = ", ".join(f"{study.lr(j):.3g}" for j in oc.plan.ks)
-        L.append(
-            f"| {LABELS[name]} | {_f(row['best_lr'] or math.nan, '.4g')} | {grid} "
-            f"({oc.plan.status}) | " + " | ".join(row[m.key]["text"] for m in metrics) + " |"
+    L += markdown_table(
+        ["schedule", "chosen LR", "grid (status)", *(m.label for m in metrics)],
+        [
+            [
+                LABELS[name],
+                _f(table[name]["best_lr"] or math.nan, ".4g"),
+                ", ".join(f"{suite.lr(j):.3g}" for j in oc.plan.ks) + f" ({oc.plan.status})",
+                *(table[name][m.key]["text"] for m in metrics),
+            ]
+            for name, oc in outcomes.items()
+        ],
+    )
+    comp_rows = [
+        [LABELS[name], *(d[m.key].text() if m.key in d else "n/a" for m in metrics)]
+        for name, d in comps.items()
+    ]
+    if any(c is not None for c in ref_vs_cos.values()):
+        comp_rows.append(
+            [
+                "refined − cosine",
+                *(c.text() if (c := ref_vs_cos[m.key]) is not None else "n/a" for m in metrics),
+            ]
         )
     L += [
         "",
@@ -568,23 +563,8 @@ def write_outputs(
         "",
         "## Paired comparisons with linear decay (same seeds, each at its chosen LR)",
         "",
-        "| schedule | " + " | ".join(f"Δ {m.label}" for m in metrics) + " |",
-        "|" + "---|" * (1 + len(metrics)),
+        *markdown_table(["schedule", *(f"Δ {m.label}" for m in metrics)], comp_rows),
     ]
-    for name, d in comps.items():
-        L.append(
-            f"| {LABELS[name]} | "
-            + " | ".join(d[m.key].text() if m.key in d else "n/a" for m in metrics)
-            + " |"
-        )
-    if any(c is not None for c in ref_vs_cos.values()):
-        L.append(
-            "| refined − cosine | "
-            + " | ".join(
-                c.text() if (c := ref_vs_cos[m.key]) is not None else "n/a" for m in metrics
-            )
-            + " |"
-        )
     L += [
         "",
         "Δ = schedule − linear decay per seed, mean and 95% t interval over the seeds; 'better' "
@@ -647,21 +627,18 @@ def write_outputs(
 
     L += ["## LR sweeps (mean over the grid seeds of the selection metric)", ""]
     all_js = sorted({j for oc in outcomes.values() for j in oc.plan.ks})
-    L += [
-        "| schedule | " + " | ".join(f"{study.lr(j):.3g}" for j in all_js) + " |",
-        "|" + "---|" * (1 + len(all_js)),
-    ]
+    sweep_rows = []
     for name, oc in outcomes.items():
-        cells = []
+        cells = [LABELS[name]]
         for j in all_js:
             v = oc.scores.get(j)
             if v is None:
                 cells.append("")
             else:
-                val = v if sel.lower_is_better else -v
-                txt = _f(val, sel.fmt)
+                txt = _f(v if sel.lower_is_better else -v, sel.fmt)
                 cells.append(f"**{txt}**" if j == oc.best else txt)
-        L.append(f"| {LABELS[name]} | " + " | ".join(cells) + " |")
+        sweep_rows.append(cells)
+    L += markdown_table(["schedule", *(f"{suite.lr(j):.3g}" for j in all_js)], sweep_rows)
     L += ["", f"Selection metric: {sel.label}; bold = chosen.", ""]
     for f in figs:
         if f != "norms_and_schedules.png":
@@ -671,7 +648,8 @@ def write_outputs(
     mi = machine
     L += [
         f"- Machine: {mi.get('cpu')}, {mi.get('cores')} cores, {mi.get('memory_gib')} GiB; "
-        f"{mi.get('platform')}; Python {mi.get('python')}, torch {mi.get('torch')}.",
+        f"{mi.get('platform')}; Python {mi.get('python')}, torch {mi.get('torch')} "
+        f"({mi.get('cpu_kernels')} kernels).",
         f"- {timing['runs']} runs, {timing['run_seconds_total'] / 60:.1f} min of run time in "
         f"total, {timing['run_seconds_mean']:.1f} s per run on average (training and "
         f"evaluation); CPU time / wall time per run {timing['cpu_over_wall_mean']:.2f} "
@@ -681,7 +659,7 @@ def write_outputs(
         lo, mean, hi = timing["load_at_run_end"]
         L.append(
             f"- 1-minute load average when runs finished: min {lo:.2f}, mean {mean:.2f}, max "
-            f"{hi:.2f} (this study's own workers count towards it)."
+            f"{hi:.2f} (this suite's own workers count towards it)."
         )
     par = out / "parallel.json"
     if par.exists():
@@ -693,21 +671,27 @@ def write_outputs(
                 f"{pj['steps']}-step runs took {a['wall_seconds_for_both']:.1f} s in 2 worker "
                 f"processes with 1 torch thread each and {b['wall_seconds_for_both']:.1f} s one "
                 "after the other in 1 process with 2 threads (load "
-                f"{pj['load_start']} → {pj['load_end']}); the study uses "
+                f"{pj['load_start']} → {pj['load_end']}); the suite uses "
                 f"{runlog[-1].get('workers') if runlog else '?'} workers x "
                 f"{runlog[-1].get('threads') if runlog else '?'} threads."
             )
         except (ValueError, KeyError, TypeError):
             pass
     L += ["", "Invocations (from runlog.jsonl):", ""]
-    L += ["| date | command | wall | runs trained | workers x threads | load start → end |"]
-    L += ["|---|---|---|---|---|---|"]
-    for r in runlog:
-        L.append(
-            f"| {r.get('date')} | `{r.get('command')}` | {r.get('wall_seconds', 0) / 60:.1f} min "
-            f"| {r.get('trained_runs')} | {r.get('workers')} x {r.get('threads')} | "
-            f"{r.get('load_start')} → {r.get('load_end')} |"
-        )
+    L += markdown_table(
+        ["date", "command", "wall", "runs trained", "workers x threads", "load start → end"],
+        [
+            [
+                str(r.get("date")),
+                f"`{r.get('command')}`",
+                f"{r.get('wall_seconds', 0) / 60:.1f} min",
+                str(r.get("trained_runs")),
+                f"{r.get('workers')} x {r.get('threads')}",
+                f"{r.get('load_start')} → {r.get('load_end')}",
+            ]
+            for r in runlog
+        ],
+    )
     L += [
         "",
         "## Files",
@@ -716,11 +700,12 @@ def write_outputs(
         "- `summary.json`: the tables above as data.",
         "- `refined_schedule.json` (load with `refinedlr.load_schedule`), `refinement.csv` "
         "(median norms, smoothed norms, refined / linear / cosine multipliers per step).",
-        f"- `cache/{study.cache.name}/<schedule>/j<index>_s<seed>.json` and `.norms.csv`: the "
+        f"- `cache/{suite.cache.name}/<schedule>/j<index>_s<seed>.json` and `.norms.csv`: the "
         "cached runs (delete to rerun).",
         "",
     ]
-    (out / "report.md").write_text("\n".join(L), encoding="utf-8")
+    with atomic_write(out / "report.md") as fh:
+        fh.write("\n".join(L))
 
 
 def _comp_doc(c: Comparison) -> dict[str, Any]:
@@ -733,21 +718,6 @@ def _comp_doc(c: Comparison) -> dict[str, Any]:
         "other_mean": c.other_mean,
         "linear_or_reference_mean": c.reference_mean,
     }
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, (np.floating, float)):
-        v = float(x)
-        return v if math.isfinite(v) else str(v)
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    return x
 
 
 def _verdicts(
@@ -779,12 +749,12 @@ def _verdicts(
             lines.append("  - " + sentence(c, "refined", "linear decay"))
     for n in ("wsd", "step"):
         if n in comps:
-            c = comps[n].get(sel.key)
-            if c is not None:
-                lines.append(f"- {LABELS[n]} vs linear decay: " + sentence(c, LABELS[n], "linear"))
-    c = ref_vs_cos.get(sel.key)
-    if c is not None:
-        lines.append("- refined vs cosine: " + sentence(c, "refined", "cosine"))
+            cn = comps[n].get(sel.key)
+            if cn is not None:
+                lines.append(f"- {LABELS[n]} vs linear decay: " + sentence(cn, LABELS[n], "linear"))
+    vs_cosine = ref_vs_cos.get(sel.key)
+    if vs_cosine is not None:
+        lines.append("- refined vs cosine: " + sentence(vs_cosine, "refined", "cosine"))
     edge = [n for n, oc in outcomes.items() if "edge" in oc.plan.status]
     if edge:
         lines.append(

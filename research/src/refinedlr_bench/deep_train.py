@@ -210,7 +210,7 @@ def train_image(
     for idx in image_batches(data.n_train, config.batch_size, T, seed):
         opt.zero_grad(set_to_none=True)
         loss = F.cross_entropy(model(data.x_train[idx]), data.y_train[idx])
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         opt.step()
         sched.step()
         v = loss.item()
@@ -303,7 +303,7 @@ def train_lm(
     for x, y in lm_batches(data.train, config.context, config.batch_size, T, seed):
         opt.zero_grad(set_to_none=True)
         loss = model.loss(x, y)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         if config.clip > 0:
             rec.clip_grad_norm_(model.parameters(), max_norm=config.clip)
         else:
@@ -341,6 +341,7 @@ _DATA: dict[str, ImageData | CharData] = {}
 
 
 def _data_key(source: DataSource, config: ImageConfig | LMConfig) -> str:
+    extra: tuple[object, ...]
     if isinstance(config, ImageConfig):
         extra = (config.train_size, config.eval_train_size)
     else:

@@ -1,4 +1,4 @@
-"""What machine a benchmark ran on (for the reports): CPU model, cores, memory, versions."""
+"""What machine a benchmark ran on (for the reports): CPU model, cores, memory, versions, kernels."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
-__all__ = ["machine_info"]
+from refinedlr_bench.cpu_kernels import cpu_kernels
+
+__all__ = ["loadavg", "machine_info"]
 
 
 def _proc_field(path: str, key: str) -> str | None:
@@ -23,13 +26,13 @@ def _proc_field(path: str, key: str) -> str | None:
 
 
 def machine_info() -> dict[str, Any]:
-    """CPU model, cores, memory (GiB), OS, Python, torch (and its thread count) and numpy.
+    """CPU model, cores, memory (GiB), OS, Python, torch (its thread count and CPU kernels) and
+    numpy.
 
     >>> sorted(machine_info())  # doctest: +NORMALIZE_WHITESPACE
-    ['cores', 'cpu', 'memory_gib', 'numpy', 'platform', 'python', 'torch', 'torch_threads']
+    ['cores', 'cpu', 'cpu_kernels', 'memory_gib', 'numpy', 'platform', 'python', 'torch',
+     'torch_threads']
     """
-    import torch
-
     mem = _proc_field("/proc/meminfo", "MemTotal")
     return {
         "cpu": _proc_field("/proc/cpuinfo", "model name") or platform.processor() or "",
@@ -39,5 +42,14 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
+        "cpu_kernels": cpu_kernels(),
         "numpy": np.__version__,
     }
+
+
+def loadavg() -> list[float]:
+    """The 1, 5 and 15-minute load averages (``[]`` where unavailable)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):  # pragma: no cover - not on Unix
+        return []

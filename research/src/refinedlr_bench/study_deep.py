@@ -1,9 +1,9 @@
 """The deep part of the refinement study (issue 7): the chosen methods on the deep suite's tasks.
 
-Built on ``refinedlr bench deep`` (:mod:`refinedlr_bench.deep`): the same models, data, protocol
-(peak LR grid ``base_lr * 2^j``, grid seeds 0 and 1, one extra seed at the chosen LR) and cache
-format. The suite's runs (linear decay, the paper's refinement, cosine, ...) are copied from its
-cache (``results/deep/<task>/cache``) when present and otherwise trained here. Added:
+Built on the deep suite (:mod:`refinedlr_bench.deep`, ``refinedlr bench deep``): the same models,
+data, protocol (peak LR grid ``base_lr * 2^j``, grid seeds 0 and 1, one extra seed at the chosen
+LR) and cache format. The suite's runs (linear decay, the paper's refinement, cosine, ...) are copied from its
+cache (``research/results/deep/<task>/cache``) when present and otherwise trained here. Added:
 
 * ``pilot-linear-0.1``: linear decay (same 5% warm-up) on 10% of the steps, its LR tuned on the
   grid (a separate study with the short horizon);
@@ -20,7 +20,7 @@ cache (``results/deep/<task>/cache``) when present and otherwise trained here. A
 candidate's schedule on its own step-norm record with linear decay's on its own: the l2 gradient
 norm for SGD (the image task; recorded in every run), the l2 norm of the update direction for
 AdamW. The candidate is kept when the ratio is below
-:data:`~refinedlr_bench.study_stats.VERIFY_THRESHOLD`.
+:data:`refinedlr.refine.VERIFY_THRESHOLD`.
 """
 
 from __future__ import annotations
@@ -38,18 +38,17 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import torch
-from refinedlr import read_record, refine_details
+from refinedlr import Schedule, read_record, refine_details
 from refinedlr.bounds import best_scale
-from refinedlr.schedules import Schedule
+from refinedlr.refine import VERIFY_THRESHOLD
 
-from refinedlr_bench.deep import GridPlan, Job, Study, TaskSpec, task_spec
+from refinedlr_bench.deep import DeepSuite, GridPlan, Job, TaskSpec, task_spec
 from refinedlr_bench.deep_train import DataSource, init_worker, load_task_data, run_payload
 from refinedlr_bench.stats import paired_log_ratio
-from refinedlr_bench.study_stats import VERIFY_THRESHOLD
 
 __all__ = [
     "PILOT_FRACTION",
-    "StudyDeep",
+    "StudyDeepSuite",
     "digest",
     "record_adam_updates",
     "run_task",
@@ -114,15 +113,15 @@ def _fixed_plan(j: int, done: Callable[[int], bool]) -> GridPlan:
     return GridPlan((j,), () if done(j) else (j,), j if done(j) else None, "fixed")
 
 
-class StudyDeep(Study):
-    """:class:`~refinedlr_bench.deep.Study` with the study's extra schedules (module docstring).
+class StudyDeepSuite(DeepSuite):
+    """:class:`~refinedlr_bench.deep.DeepSuite` with the study's extra schedules (module docstring).
 
     Args:
         pilot: the settled pilot study (short horizon, linear decay only), or ``None`` to skip
             the pilot arms.
         adam_verify: add the AdamW verification runs (``verify-linear``, ``verify-refined``,
             ``verify-refined-at-linear``).
-        Others as :class:`~refinedlr_bench.deep.Study`.
+        Others as :class:`~refinedlr_bench.deep.DeepSuite`.
     """
 
     def __init__(
@@ -132,7 +131,7 @@ class StudyDeep(Study):
         source: DataSource,
         data_fingerprint: str,
         *,
-        pilot: Study | None,
+        pilot: DeepSuite | None,
         adam_verify: bool,
         workers: int = 0,
         threads: int = 1,
@@ -251,7 +250,7 @@ class StudyDeep(Study):
 # results
 
 
-def _values(study: Study, name: str, metric: str) -> dict[int, float]:
+def _values(study: DeepSuite, name: str, metric: str) -> dict[int, float]:
     plan = study.plan(name)
     if plan is None or plan.best is None:
         return {}
@@ -263,7 +262,7 @@ def _values(study: Study, name: str, metric: str) -> dict[int, float]:
     return out
 
 
-def step_record(study: StudyDeep, name: str) -> FloatArray | None:
+def step_record(study: StudyDeepSuite, name: str) -> FloatArray | None:
     """Mean over seeds of the step-norm record of ``name``'s run(s) at its (fixed or best) LR:
     l2 gradient norms (SGD) or AdamW update-direction norms (saved by the verification runs)."""
     plan = study.plan(name)
@@ -296,13 +295,13 @@ def verify_ratio(
     return float(best_scale(shape, record)[1] / best_scale(ref_shape, ref_record)[1])
 
 
-def _cost(study: Study, name: str, T_full: int) -> float:
+def _cost(study: DeepSuite, name: str, T_full: int) -> float:
     """Runs of ``name`` (every LR and seed) in full-horizon run equivalents."""
     n = sum(1 for (sched, _j, _s) in study.results if sched == name)
     return n * study.spec.steps / T_full
 
 
-def digest(study: StudyDeep, threshold: float = VERIFY_THRESHOLD) -> dict[str, Any]:
+def digest(study: StudyDeepSuite, threshold: float = VERIFY_THRESHOLD) -> dict[str, Any]:
     """Per schedule and virtual arm: per-seed metric values, ratio to linear decay (paired by
     seed, 95% interval), chosen LR, compute; and the verification decisions."""
     metric = study.selection.key
@@ -437,7 +436,7 @@ def _copy_suite(src: Path, dst: Path, schedules: Sequence[str]) -> int:
     return n
 
 
-def _alias_runs(study: Study, src: str, dst: str, j: int) -> int:
+def _alias_runs(study: DeepSuite, src: str, dst: str, j: int) -> int:
     """Copy ``src``'s runs at grid index ``j`` as ``dst``'s (same schedule and LR), renamed."""
     n = 0
     for seed in study.spec.protocol.final_seeds:
@@ -489,13 +488,13 @@ def run_task(
             config=dataclasses.replace(spec.config, steps=T_p),
             protocol=dataclasses.replace(spec.protocol, schedules=("linear",), extra_seeds=()),
         )
-        pilot_study = Study(pspec, out / "pilot", source, data.fingerprint, workers=0, log=say)
+        pilot_study = DeepSuite(pspec, out / "pilot", source, data.fingerprint, workers=0, log=say)
         say(f"{task}: pilot study ({T_p} steps), {len(pilot_study.results)} cached runs")
         init_worker(threads)
         pilot_study.run()
         if pilot_only:
             return {}
-    study = StudyDeep(
+    study = StudyDeepSuite(
         spec,
         out,
         source,

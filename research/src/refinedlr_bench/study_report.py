@@ -1,4 +1,4 @@
-"""The refinement study's report: ``results/refinement-study/report.md``, ``summary.csv``, plots.
+"""The refinement study's report: ``report.md``, ``summary.csv`` and the figures.
 
 Reads what ``refinedlr bench study convex|deep`` wrote (``OUT/convex/<dataset>.json``,
 ``OUT/deep/<task>.json``, ``OUT/runlog.jsonl``) and, for the mechanism figure, the cached runs.
@@ -7,7 +7,6 @@ The hand-written discussion lives in ``OUT/discussion.md`` and is included verba
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import time
@@ -17,9 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from refinedlr.fileio import atomic_write
+from refinedlr.refine import VERIFY_THRESHOLD
 
-from refinedlr_bench.stats import RatioCI, rank_correlation
-from refinedlr_bench.study import (
+from refinedlr_bench.figures import subplots
+from refinedlr_bench.runlog import read_runlog
+from refinedlr_bench.stats import rank_correlation
+from refinedlr_bench.study_arms import STUDY_ARMS
+from refinedlr_bench.study_design import (
     CHOSEN_CHEAP,
     CHOSEN_METHOD,
     DEV_DATASETS,
@@ -28,21 +32,41 @@ from refinedlr_bench.study import (
     HELDOUT_DEEP_TASK,
     SPLIT_SEED,
 )
-from refinedlr_bench.study_convex import ARMS
 from refinedlr_bench.study_stats import (
     VERIFIED_ARMS,
-    VERIFY_THRESHOLD,
     ArmSummary,
     add_verified_arms,
     load_digests,
     select_method,
     summarize_arm,
 )
+from refinedlr_bench.tables import (
+    OPTIMIZER_LABELS,
+    fmt_number,
+    fmt_ratio_ci,
+    markdown_table,
+    write_csv,
+)
 
 __all__ = ["write_report"]
 
 OPTS = ("adam", "sgd")
-OPT_LABEL = {"adam": "Adam", "sgd": "SGD"}
+#: The cheap variants compared by compute (with the paper's refinement and the verified arms).
+CHEAP_SHOWN = (
+    "refined-0.1",
+    "pilot-0.1",
+    "pilot-0.25",
+    "pilot-envelope-0.1",
+    "pilot-envelope-0.25",
+    "pilot-floor-med-0.1",
+    "pilot-floor-med-0.25",
+    "prefix-0.1",
+    "prefix-0.25",
+    "refined-verified",
+    "refined-verified-1run",
+    "pilot-verified-0.1",
+)
+#: The arms shown for the held-out split.
 HELDOUT_SHOWN = (
     "refined-verified",
     "refined-verified-1run",
@@ -54,17 +78,13 @@ HELDOUT_SHOWN = (
 )
 
 
-def _f(x: float, nd: int = 3) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    if math.isinf(x):
-        return "∞"
-    return f"{x:.{nd}g}"
+def _f(x: float | None, nd: int = 3) -> str:
+    return fmt_number(x, f".{nd}g")
 
 
-def _ci(r: RatioCI) -> str:
-    mark = " ▲" if r.outcome == "loss" else " ▼" if r.outcome == "win" else ""
-    return f"{_f(r.ratio)} [{_f(r.low)}, {_f(r.high)}]{mark}"
+def _wtl(s: ArmSummary) -> str:
+    """``ratio [CI] (wins/ties/losses)`` across datasets."""
+    return f"{fmt_ratio_ci(s.overall)} ({s.wins}/{s.ties}/{s.losses})"
 
 
 def _arm_order(names: Sequence[str]) -> list[str]:
@@ -72,7 +92,7 @@ def _arm_order(names: Sequence[str]) -> list[str]:
 
 
 def _all_candidates() -> list[str]:
-    return [a for a, arm in ARMS.items() if arm.group in ("candidate", "cheap")] + list(
+    return [a for a, arm in STUDY_ARMS.items() if arm.group in ("candidate", "cheap")] + list(
         VERIFIED_ARMS
     )
 
@@ -116,15 +136,11 @@ def _candidates_table(
     digests: Mapping[str, dict[str, Any]], arms: Sequence[str], L: list[str]
 ) -> None:
     S = _summaries(digests, arms)
-    L.append(
-        "| method | Adam ratio [95% CI] | Adam W/T/L | Adam worst | Adam bound | "
-        "SGD ratio [95% CI] | SGD W/T/L | SGD worst | SGD bound | compute (runs) |"
-    )
-    L.append("|---|---|---|---|---|---|---|---|---|---|")
+    rows = []
     for a in arms:
         if a not in S:
             continue
-        cells = []
+        cells = [a]
         for o in OPTS:
             s = S[a].get(o)
             if s is None:
@@ -132,13 +148,19 @@ def _candidates_table(
                 continue
             wn, wr = s.worst
             cells += [
-                _ci(s.overall),
+                fmt_ratio_ci(s.overall),
                 f"{s.wins}/{s.ties}/{s.losses}",
                 f"{wn} {_f(wr.ratio)}",
                 _f(_mean_bound(digests, o, a)),
             ]
         cost = np.nanmean([_mean_cost(digests, o, a) for o in OPTS if o in S[a]])
-        L.append(f"| {a} | " + " | ".join(cells) + f" | {_f(float(cost))} |")
+        rows.append([*cells, _f(float(cost))])
+    header = ["method"]
+    for o in OPTS:
+        header += [
+            f"{OPTIMIZER_LABELS[o]} {c}" for c in ("ratio [95% CI]", "W/T/L", "worst", "bound")
+        ]
+    L += markdown_table([*header, "compute (runs)"], rows)
 
 
 def _per_dataset_table(
@@ -149,19 +171,9 @@ def _per_dataset_table(
         summ = summarize_arm(digests, opt, a)
         if summ is not None:
             S[a] = summ
-    L.append("| dataset | " + " | ".join(S) + " |")
-    L.append("|---|" + "---|" * len(S))
-    for name in digests:
-        row = [name]
-        for s in S.values():
-            r = s.ratios.get(name)
-            row.append("–" if r is None else _ci(r))
-        L.append("| " + " | ".join(row) + " |")
-    L.append(
-        "| **geometric mean** | "
-        + " | ".join(_ci(s.overall) + f" ({s.wins}/{s.ties}/{s.losses})" for s in S.values())
-        + " |"
-    )
+    rows = [[name, *(fmt_ratio_ci(s.ratios.get(name)) for s in S.values())] for name in digests]
+    rows.append(["**geometric mean**", *(_wtl(s) for s in S.values())])
+    L += markdown_table(["dataset", *S], rows)
 
 
 def _mechanism_rows(digests: Mapping[str, dict[str, Any]], opt: str, arm: str) -> list[Any]:
@@ -181,22 +193,37 @@ def _mechanism_rows(digests: Mapping[str, dict[str, Any]], opt: str, arm: str) -
 def _mechanism(digests: Mapping[str, dict[str, Any]], L: list[str]) -> None:
     for opt in OPTS:
         rows = _mechanism_rows(digests, opt, "refined-0.1")
-        L.append(f"**{OPT_LABEL[opt]}, the paper's refinement (tau 0.1)**, all 19 datasets:")
+        L.append(f"**{OPTIMIZER_LABELS[opt]}, the paper's refinement (tau 0.1)**, all 19 datasets:")
         L.append("")
-        L.append(
-            "| dataset | peak | warm-up | peak LR / linear's | LR at 50% / 75% / 90% (× linear's) "
-            "| late-quarter LR mass (× linear's) | late/median norm | bound, linear record | "
-            "bound, own record | observed gap ratio |"
+        L += markdown_table(
+            [
+                "dataset",
+                "peak",
+                "warm-up",
+                "peak LR / linear's",
+                "LR at 50% / 75% / 90% (× linear's)",
+                "late-quarter LR mass (× linear's)",
+                "late/median norm",
+                "bound, linear record",
+                "bound, own record",
+                "observed gap ratio",
+            ],
+            [
+                [
+                    name,
+                    f"{dg['peak']:.2f}",
+                    f"{dg['warmup']:.2f}",
+                    _f(dg["lr_ratio_peak"]),
+                    " / ".join(_f(x) for x in dg["lr_at"][1:4]),
+                    _f(dg["late_mass"]),
+                    f"{dg['late_median']:.2f}",
+                    f"{dg['bound_linrec']:.3f}",
+                    _f(dg["bound_own"], 4),
+                    _f(obs),
+                ]
+                for name, dg, obs in sorted(rows, key=lambda r: r[2])
+            ],
         )
-        L.append("|---|---|---|---|---|---|---|---|---|---|")
-        for name, dg, obs in sorted(rows, key=lambda r: r[2]):
-            at = dg["lr_at"]
-            L.append(
-                f"| {name} | {dg['peak']:.2f} | {dg['warmup']:.2f} | {_f(dg['lr_ratio_peak'])} "
-                f"| {_f(at[1])} / {_f(at[2])} / {_f(at[3])} | {_f(dg['late_mass'])} "
-                f"| {dg['late_median']:.2f} | {dg['bound_linrec']:.3f} | "
-                f"{_f(dg['bound_own'], 4)} | {_f(obs)} |"
-            )
         obs = np.log([r[2] for r in rows])
         preds = {
             "late/median norm": [r[1]["late_median"] for r in rows],
@@ -216,41 +243,53 @@ def _mechanism(digests: Mapping[str, dict[str, Any]], L: list[str]) -> None:
 
 
 def _verified_table(digests: Mapping[str, dict[str, Any]], L: list[str]) -> None:
-    L.append(
-        "| dataset | optimizer | split | refined-verified: ratio (kept?) | "
-        "refined-verified-1run | pilot-verified-0.1 |"
+    def cell(d: Mapping[str, Any], opt: str, arm: str) -> str:
+        v = d["arms"].get(f"{opt}|{arm}", {}).get("verified")
+        if v is None:
+            return "–"
+        return f"{v['bound_ratio']:.3f} ({'kept' if v['kept'] else 'linear'})"
+
+    L += markdown_table(
+        [
+            "dataset",
+            "optimizer",
+            "split",
+            "refined-verified: ratio (kept?)",
+            "refined-verified-1run",
+            "pilot-verified-0.1",
+        ],
+        [
+            [
+                name,
+                OPTIMIZER_LABELS[opt],
+                d.get("split", ""),
+                *(cell(d, opt, a) for a in VERIFIED_ARMS),
+            ]
+            for name, d in digests.items()
+            for opt in OPTS
+        ],
     )
-    L.append("|---|---|---|---|---|---|")
-    for name, d in digests.items():
-        for opt in OPTS:
-            cells = []
-            for a in VERIFIED_ARMS:
-                v = d["arms"].get(f"{opt}|{a}", {}).get("verified")
-                cells.append(
-                    "–"
-                    if v is None
-                    else f"{v['bound_ratio']:.3f} ({'kept' if v['kept'] else 'linear'})"
-                )
-            L.append(
-                f"| {name} | {OPT_LABEL[opt]} | {d.get('split', '')} | " + " | ".join(cells) + " |"
-            )
 
 
 def _cost_table(digests: Mapping[str, dict[str, Any]], arms: Sequence[str], L: list[str]) -> None:
     S = _summaries(digests, arms)
-    L.append(
-        "| method | compute, Adam | compute, SGD | Adam ratio [CI] (W/T/L) | "
-        "SGD ratio [CI] (W/T/L) |"
-    )
-    L.append("|---|---|---|---|---|")
+    rows = []
     for a in arms:
         if a not in S:
             continue
-        cells = [_f(_mean_cost(digests, o, a)) for o in OPTS]
-        for o in OPTS:
-            s = S[a].get(o)
-            cells.append("–" if s is None else f"{_ci(s.overall)} ({s.wins}/{s.ties}/{s.losses})")
-        L.append(f"| {a} | " + " | ".join(cells) + " |")
+        cells = [a, *(_f(_mean_cost(digests, o, a)) for o in OPTS)]
+        cells += ["–" if (s := S[a].get(o)) is None else _wtl(s) for o in OPTS]
+        rows.append(cells)
+    L += markdown_table(
+        [
+            "method",
+            "compute, Adam",
+            "compute, SGD",
+            "Adam ratio [CI] (W/T/L)",
+            "SGD ratio [CI] (W/T/L)",
+        ],
+        rows,
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -267,16 +306,16 @@ def _deep_section(deep: Mapping[str, dict[str, Any]], L: list[str]) -> None:
             f"### {task} ({split}; metric: {d['metric']}, lower is better; {d['steps']} steps)"
         )
         L.append("")
-        L.append(
-            "| schedule | per-seed values | ratio to linear [95% CI] | peak LR | compute (runs) |"
-        )
-        L.append("|---|---|---|---|---|")
         lin = d["linear"]["values"]
-        L.append(
-            "| linear | "
-            + ", ".join(f"{v:.4f}" for v in lin.values())
-            + f" | 1 | {_f(d['arms']['linear'].get('lr'))} | {_f(d['arms']['linear']['cost'])} |"
-        )
+        rows = [
+            [
+                "linear",
+                ", ".join(f"{v:.4f}" for v in lin.values()),
+                "1",
+                _f(d["arms"]["linear"].get("lr")),
+                _f(d["arms"]["linear"]["cost"]),
+            ]
+        ]
         for name, a in d["arms"].items():
             if name == "linear" or "values" not in a:
                 continue
@@ -291,9 +330,17 @@ def _deep_section(deep: Mapping[str, dict[str, Any]], L: list[str]) -> None:
                 else f" (bound ratio {ver['bound_ratio']:.3f}: "
                 f"{'kept' if ver['kept'] else 'linear decay'})"
             )
-            L.append(
-                f"| {name}{note} | {vals} | {ci}{mark} | {_f(a.get('lr'))} | {_f(a['cost'])} |"
-            )
+            rows.append([f"{name}{note}", vals, f"{ci}{mark}", _f(a.get("lr")), _f(a["cost"])])
+        L += markdown_table(
+            [
+                "schedule",
+                "per-seed values",
+                "ratio to linear [95% CI]",
+                "peak LR",
+                "compute (runs)",
+            ],
+            rows,
+        )
         pl = d["arms"].get("pilot-linear-0.1", {}).get("cost")
         L.append("")
         L.append(
@@ -341,13 +388,11 @@ def _summary_rows(
 
 
 def _write_csv(path: Path, rows: Sequence[Sequence[Any]]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(
-            ["method", "optimizer", "split", "dataset", "ratio_vs_linear", "ci_low", "ci_high"]
-        )
-        for r in rows:
-            w.writerow([r[0], r[1], r[2], r[3], *(f"{float(x):.6g}" for x in r[4:])])
+    write_csv(
+        path,
+        ["method", "optimizer", "split", "dataset", "ratio_vs_linear", "ci_low", "ci_high"],
+        ([*r[:4], *(f"{float(x):.6g}" for x in r[4:])] for r in rows),
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -360,16 +405,11 @@ def _plots(
     held: Mapping[str, dict[str, Any]],
     deep: Mapping[str, dict[str, Any]],
 ) -> list[tuple[str, str]]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     figs: list[tuple[str, str]] = []
     # 1. development candidates: geometric mean with CI
     arms = ["refined-0.1", "refined-0.5", "cosine", *_all_candidates()]
     S = _summaries(dev, arms)
-    fig, axes = plt.subplots(1, 2, figsize=(12, 9), sharey=True)
+    fig, axes = subplots(1, 2, figsize=(12, 9), sharey=True)
     names = [a for a in arms if a in S]
     for ax, o in zip(axes, OPTS, strict=True):
         for i, a in enumerate(names):
@@ -390,17 +430,15 @@ def _plots(
         ax.axvline(1.0, color="k", lw=0.8)
         ax.axvline(0.95, color="grey", lw=0.8, ls="--")
         ax.set_xscale("log")
-        ax.set_title(f"{OPT_LABEL[o]}: development split (9 datasets)")
+        ax.set_title(f"{OPTIMIZER_LABELS[o]}: development split (9 datasets)")
         ax.set_xlabel("geometric-mean gap ratio to linear decay (95% CI); label = losses")
     axes[0].set_yticks(range(len(names)), names)
-    fig.tight_layout()
     fig.savefig(out / "dev_candidates.png", dpi=110)
-    plt.close(fig)
     figs.append(("dev_candidates.png", "every candidate on the development split (red: ≥1 loss)"))
 
     # 2. held-out per-dataset ratios
     shown = ["refined-0.1", "pilot-0.1", "refined-verified", "pilot-verified-0.1"]
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5), sharey=True)
+    fig, axes = subplots(1, 2, figsize=(13, 5), sharey=True)
     for ax, o in zip(axes, OPTS, strict=True):
         ds = list(held)
         w = 0.8 / len(shown)
@@ -416,16 +454,14 @@ def _plots(
         ax.axhline(1.0, color="k", lw=0.8)
         ax.set_yscale("log")
         ax.set_xticks(np.arange(len(ds)) + 0.4 - w / 2, ds, rotation=45, ha="right")
-        ax.set_title(f"{OPT_LABEL[o]}: held-out split, gap ratio to linear decay")
+        ax.set_title(f"{OPTIMIZER_LABELS[o]}: held-out split, gap ratio to linear decay")
     axes[0].legend(fontsize=8)
-    fig.tight_layout()
     fig.savefig(out / "heldout.png", dpi=110)
-    plt.close(fig)
     figs.append(("heldout.png", "held-out datasets: paper vs verified (per dataset, 95% CI)"))
 
     # 3. bound vs observed for the paper's refinement
     both = {**dev, **held}
-    fig, axes = plt.subplots(1, 2, figsize=(12, 5))
+    fig, axes = subplots(1, 2, figsize=(12, 5))
     for ax, o in zip(axes, OPTS, strict=True):
         rows = _mechanism_rows(both, o, "refined-0.1")
         obs = [r[2] for r in rows]
@@ -443,18 +479,16 @@ def _plots(
         ax.set_yscale("log")
         ax.set_xlabel("bound ratio, refined / linear decay (best scale)")
         ax.set_ylabel("observed gap ratio, refined / linear decay")
-        ax.set_title(f"{OPT_LABEL[o]}: the paper's refinement (tau 0.1), 19 datasets")
+        ax.set_title(f"{OPTIMIZER_LABELS[o]}: the paper's refinement (tau 0.1), 19 datasets")
         ax.legend(fontsize=8)
-    fig.tight_layout()
     fig.savefig(out / "bound_vs_observed.png", dpi=110)
-    plt.close(fig)
     figs.append(
         ("bound_vs_observed.png", "bound (on the linear record / on its own record) vs observed")
     )
 
     # 4. absolute LR over time: linear vs refined where refinement lost / won (SGD)
     pick = [n for n in ("dna", "spam", "wine", "musk", "sonar", "digits") if n in both]
-    fig, axes = plt.subplots(2, 3, figsize=(13, 7))
+    fig, axes = subplots(2, 3, figsize=(13, 7))
     for ax, n in zip(axes.ravel(), pick, strict=False):
         d = both[n]
         for a, style in (("linear", "-"), ("refined-0.1", "--"), ("refined-verified", ":")):
@@ -468,29 +502,13 @@ def _plots(
         ax.set_xlabel("fraction of training")
         ax.set_ylabel("learning rate")
         ax.legend(fontsize=7)
-    fig.tight_layout()
     fig.savefig(out / "lr_over_time.png", dpi=110)
-    plt.close(fig)
     figs.append(("lr_over_time.png", "absolute LR over time, SGD: linear, refined, verified"))
 
     # 5. cheap refinement: ratio vs compute (development)
-    cheap = [
-        "refined-0.1",
-        "pilot-0.1",
-        "pilot-0.25",
-        "pilot-envelope-0.1",
-        "pilot-envelope-0.25",
-        "pilot-floor-med-0.1",
-        "pilot-floor-med-0.25",
-        "prefix-0.1",
-        "prefix-0.25",
-        "refined-verified",
-        "refined-verified-1run",
-        "pilot-verified-0.1",
-    ]
-    fig, axes = plt.subplots(1, 2, figsize=(12, 5))
+    fig, axes = subplots(1, 2, figsize=(12, 5))
     for ax, o in zip(axes, OPTS, strict=True):
-        for a in cheap:
+        for a in CHEAP_SHOWN:
             s = summarize_arm(dev, o, a)
             if s is None:
                 continue
@@ -501,15 +519,13 @@ def _plots(
         ax.set_yscale("log")
         ax.set_xlabel("compute / linear decay's LR sweep")
         ax.set_ylabel("geometric-mean gap ratio to linear decay")
-        ax.set_title(f"{OPT_LABEL[o]}: cheap refinement (development)")
-    fig.tight_layout()
+        ax.set_title(f"{OPTIMIZER_LABELS[o]}: cheap refinement (development)")
     fig.savefig(out / "cheap_cost.png", dpi=110)
-    plt.close(fig)
     figs.append(("cheap_cost.png", "cheap variants: ratio vs compute (development split)"))
 
     # 6. deep schedules
     if deep:
-        fig, axes = plt.subplots(1, len(deep), figsize=(6 * len(deep), 4), squeeze=False)
+        fig, axes = subplots(1, len(deep), figsize=(6 * len(deep), 4), squeeze=False)
         for ax, (task, d) in zip(axes[0], deep.items(), strict=True):
             for name, s in d.get("schedules", {}).items():
                 lr = d["arms"].get(name, {}).get("lr") or 1.0
@@ -518,9 +534,7 @@ def _plots(
             ax.set_title(f"{task}: schedules at their tuned LR")
             ax.set_xlabel("fraction of training")
             ax.legend(fontsize=7)
-        fig.tight_layout()
         fig.savefig(out / "deep_schedules.png", dpi=110)
-        plt.close(fig)
         figs.append(("deep_schedules.png", "deep tasks: schedules at their tuned LR"))
     return figs
 
@@ -529,16 +543,16 @@ def _plots(
 # the report
 
 
-def _runlog(out: Path) -> list[dict[str, Any]]:
-    p = out / "runlog.jsonl"
-    if not p.exists():
-        return []
-    return [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line]
-
-
 def write_report(out: Path, *, plots: bool = True) -> Path:
     """Write ``out/report.md``, ``out/summary.csv`` and the figures; returns the report path."""
-    warnings.simplefilter("ignore")
+    with warnings.catch_warnings():
+        # diverged runs leave non-finite values in the digests (logs of them warn) and some
+        # figures have nothing to draw on a log axis; neither warning says anything new
+        warnings.simplefilter("ignore")
+        return _write_report(out, plots)
+
+
+def _write_report(out: Path, plots: bool) -> Path:
     dev = load_digests(out / "convex", DEV_DATASETS)
     held = load_digests(out / "convex", HELDOUT_DATASETS)
     add_verified_arms(dev)
@@ -570,19 +584,19 @@ def write_report(out: Path, *, plots: bool = True) -> Path:
     L.append("refinedlr bench study report")
     L.append("```")
     L.append("")
-    runs = _runlog(out)
+    runs = read_runlog(out)
     if runs:
         L.append("Invocations logged (`runlog.jsonl`; a rerun reuses cached results):")
         L.append("")
-        L.append("| date | command | wall time |")
-        L.append("|---|---|---|")
-        for e in runs:
-            L.append(f"| {e['date']} | `{e['command']}` | {e['seconds'] / 60:.1f} min |")
+        L += markdown_table(
+            ["date", "command", "wall time"],
+            [[e["date"], f"`{e['command']}`", f"{e['seconds'] / 60:.1f} min"] for e in runs],
+        )
         L.append("")
     L.append("## Split and protocol")
     L.append("")
     L.append(
-        f"Fixed before any study run (`refinedlr_bench.study.make_split`, seed {SPLIT_SEED}; "
+        f"Fixed before any study run (`refinedlr_bench.study_design.make_split`, seed {SPLIT_SEED}; "
         "see `split.md`): development datasets "
         + ", ".join(DEV_DATASETS)
         + "; held out "
@@ -640,7 +654,7 @@ def write_report(out: Path, *, plots: bool = True) -> Path:
         "about 16)."
     )
     L.append("")
-    desc = {a: ARMS[a].description for a in ARMS}
+    desc = {a: arm.description for a, arm in STUDY_ARMS.items()}
     _candidates_table(dev, ["cosine", "refined-0.1", "refined-0.5", *_all_candidates()], L)
     L.append("")
     L.append("Candidates:")
@@ -679,7 +693,7 @@ def write_report(out: Path, *, plots: bool = True) -> Path:
     )
     L.append("")
     for opt in OPTS:
-        L.append(f"### Development, {OPT_LABEL[opt]}, per dataset (selected arms)")
+        L.append(f"### Development, {OPTIMIZER_LABELS[opt]}, per dataset (selected arms)")
         L.append("")
         _per_dataset_table(
             dev,
@@ -699,7 +713,7 @@ def write_report(out: Path, *, plots: bool = True) -> Path:
     L.append("## 4. Held-out results (evaluated once)")
     L.append("")
     for opt in OPTS:
-        L.append(f"### Held out, {OPT_LABEL[opt]}")
+        L.append(f"### Held out, {OPTIMIZER_LABELS[opt]}")
         L.append("")
         _per_dataset_table(held, opt, list(HELDOUT_SHOWN), L)
         L.append("")
@@ -717,25 +731,7 @@ def write_report(out: Path, *, plots: bool = True) -> Path:
         "the unit of comparison: about 16 runs), development split:"
     )
     L.append("")
-    _cost_table(
-        dev,
-        [
-            "linear",
-            "refined-0.1",
-            "pilot-0.1",
-            "pilot-0.25",
-            "pilot-envelope-0.1",
-            "pilot-envelope-0.25",
-            "pilot-floor-med-0.1",
-            "pilot-floor-med-0.25",
-            "prefix-0.1",
-            "prefix-0.25",
-            "refined-verified",
-            "refined-verified-1run",
-            "pilot-verified-0.1",
-        ],
-        L,
-    )
+    _cost_table(dev, ["linear", *CHEAP_SHOWN], L)
     L.append("")
     L.append("Held-out split:")
     L.append("")
@@ -758,5 +754,6 @@ def write_report(out: Path, *, plots: bool = True) -> Path:
         "`selection.md`, `split.md`, `cache/` (not in version control)."
     )
     path = out / "report.md"
-    path.write_text("\n".join(L) + "\n", encoding="utf-8")
+    with atomic_write(path) as fh:
+        fh.write("\n".join(L) + "\n")
     return path

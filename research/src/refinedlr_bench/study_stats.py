@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from refinedlr.refine import VERIFY_THRESHOLD
 
 from refinedlr_bench.stats import RatioCI, geometric_mean_ratio, paired_log_ratio
 
@@ -127,9 +128,6 @@ def select_method(
         raise ValueError("no candidate ran on both optimizers")
     return rows[0][0], rows
 
-
-#: The own-record bound ratio below which a verified arm keeps the refined schedule.
-VERIFY_THRESHOLD = 0.95
 
 #: The virtual "refine, then verify" arms: name -> (candidate arm, its verification run, linear
 #: decay's verification run, extra single runs it costs).

@@ -1,119 +1,64 @@
-"""``refinedlr bench study``: refinement that never loses to linear decay, and costs less.
+"""``refinedlr bench study``: the command line of the refinement study (issue 7).
 
-Project issue 7. This module fixes the development / held-out split of the study *before any
-study run*; the experiments are added below as the study proceeds.
-
-The split is a seeded random permutation (``numpy.random.default_rng(SPLIT_SEED)``) of the
-convex suite :data:`refinedlr_bench.data.DEFAULT_SUITE` in its listed order: the first
-:data:`N_DEV` datasets are the development split (every method is chosen and tuned there), the
-rest are held out and evaluated once. A second permutation of the deep tasks ``("image", "lm")``
-from the same generator picks the development deep task; the other is held out.
-
->>> DEV_DATASETS
-('dna', 'spam', 'satimage', 'breast_cancer', 'diabetes', 'wine', 'ionosphere', 'vowel', 'iris')
->>> HELDOUT_DATASETS
-('letter', 'glass', 'credit-g', 'vehicle', 'vote', 'segment', 'musk', 'digits', 'shuttle', 'sonar')
->>> DEV_DEEP_TASK, HELDOUT_DEEP_TASK
-('image', 'lm')
+``convex`` tunes the study's arms (:mod:`refinedlr_bench.study_arms`) on the convex datasets of a
+split (:mod:`refinedlr_bench.study_design`), ``deep`` runs the chosen methods on a deep task
+(:mod:`refinedlr_bench.study_deep`), ``report`` writes the report
+(:mod:`refinedlr_bench.study_report`).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import shlex
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
+import torch
+from refinedlr.fileio import atomic_write
 
-from refinedlr_bench.data import DEFAULT_SUITE
-
-__all__ = [
-    "CHOSEN_CHEAP",
-    "CHOSEN_METHOD",
-    "DEEP_TASKS",
-    "DEV_DATASETS",
-    "DEV_DEEP_TASK",
-    "HELDOUT_ARMS",
-    "HELDOUT_DATASETS",
-    "HELDOUT_DEEP_TASK",
-    "N_DEV",
-    "SPLIT_SEED",
-    "main",
-    "make_split",
-]
-
-#: Seed of the split (the issue number).
-SPLIT_SEED = 7
-#: Development datasets: at most half of the convex suite.
-N_DEV = 9
-DEEP_TASKS = ("image", "lm")
-
-
-def make_split(
-    datasets: tuple[str, ...] = DEFAULT_SUITE, seed: int = SPLIT_SEED, n_dev: int = N_DEV
-) -> tuple[tuple[str, ...], tuple[str, ...], str, str]:
-    """``(dev datasets, held-out datasets, dev deep task, held-out deep task)``."""
-    rng = np.random.default_rng(seed)
-    perm = rng.permutation(len(datasets))
-    deep = rng.permutation(len(DEEP_TASKS))
-    names = tuple(datasets[int(i)] for i in perm)
-    return names[:n_dev], names[n_dev:], DEEP_TASKS[int(deep[0])], DEEP_TASKS[int(deep[1])]
-
-
-DEV_DATASETS, HELDOUT_DATASETS, DEV_DEEP_TASK, HELDOUT_DEEP_TASK = make_split()
-
-#: Chosen on the development split by :func:`~.study_stats.select_method` (fewest losses to
-#: linear decay over Adam and SGD, then the mean log geometric-mean ratio; see
-#: ``results/refinement-study/selection.md``): "refine, then verify" (``refined-verified``), and
-#: among the pilot/prefix ("cheap") variants ``pilot-verified-0.1``.
-CHOSEN_METHOD = "refined-verified"
-CHOSEN_CHEAP = "pilot-verified-0.1"
-
-#: The arms run once on the held-out split: the chosen methods (and the verification runs they
-#: need), their unverified counterparts, and the references.
-HELDOUT_ARMS: tuple[str, ...] = (
-    "linear",
-    "cosine",
-    "refined-0.1",
-    "refined-0.5",
-    "pilot-0.1",
-    "verify-linear",
-    "verify-refined-0.1",
-    "verify-refined-at-linear",
-    "verify-linear-pilot-0.1",
-    "verify-pilot-0.1",
+from refinedlr_bench.commands.convex import DEFAULT_OUT as CONVEX_OUT
+from refinedlr_bench.commands.deep import DEFAULT_OUT as DEEP_OUT
+from refinedlr_bench.convex import ConvexProtocol, load_data
+from refinedlr_bench.cpu_kernels import pin_cpu_kernels
+from refinedlr_bench.runlog import append_runlog
+from refinedlr_bench.study_arms import STUDY_ARMS
+from refinedlr_bench.study_convex import dumps, outcome_to_json, run_arms
+from refinedlr_bench.study_deep import run_task
+from refinedlr_bench.study_design import (
+    DEEP_TASKS,
+    DEV_DATASETS,
+    HELDOUT_ARMS,
+    HELDOUT_DATASETS,
 )
+from refinedlr_bench.study_diagnose import diagnose
+from refinedlr_bench.study_report import write_report
 
+__all__ = ["DEFAULT_OUT", "build_parser", "main"]
 
-# ----------------------------------------------------------------------------------------------
-# the command
+#: Where the study's results go by default (relative to the repository root).
+DEFAULT_OUT = Path("research/results/refinement-study")
 
 
 def _convex(args: argparse.Namespace) -> int:
-    import torch
-
-    from refinedlr_bench.convex import Protocol, load_data
-    from refinedlr_bench.study_convex import ARMS, dumps, outcome_to_json, run_arms
-    from refinedlr_bench.study_diagnose import diagnose
-
     torch.set_num_threads(max(1, args.threads))
     datasets = list(args.datasets or (DEV_DATASETS if args.split == "dev" else HELDOUT_DATASETS))
-    arms = list(args.arms or (ARMS if args.split == "dev" else HELDOUT_ARMS))
-    unknown = [a for a in arms if a not in ARMS]
+    arms = list(args.arms or (STUDY_ARMS if args.split == "dev" else HELDOUT_ARMS))
+    unknown = [a for a in arms if a not in STUDY_ARMS]
     if unknown:
-        print(f"refinedlr bench study: unknown arm(s) {unknown}; known: {list(ARMS)}")
+        print(
+            f"refinedlr bench study: unknown arm(s) {unknown}; known: {list(STUDY_ARMS)}",
+            file=sys.stderr,
+        )
         return 2
     out: Path = args.out
     (out / "convex").mkdir(parents=True, exist_ok=True)
     cache = out / "cache"
     cache.mkdir(parents=True, exist_ok=True)
     (cache / ".gitignore").write_text("*\n", encoding="utf-8")
-    protocol = Protocol()
+    protocol = ConvexProtocol()
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
@@ -134,7 +79,8 @@ def _convex(args: argparse.Namespace) -> int:
             opt, arm = key.split("|", 1)
             dg = diagnose(oc, opt, arm)
             arm_doc["diagnosis"] = None if dg is None else dataclasses.asdict(dg)
-        (out / "convex" / f"{name}.json").write_text(dumps(doc), encoding="utf-8")
+        with atomic_write(out / "convex" / f"{name}.json") as fh:
+            fh.write(dumps(doc))
         log(
             f"{name}: {oc.trained_runs} runs trained in {oc.train_seconds:.1f} s "
             f"({oc.seconds:.1f} s wall)"
@@ -146,14 +92,11 @@ def _convex(args: argparse.Namespace) -> int:
         "datasets": datasets,
         "arms": arms,
     }
-    with (out / "runlog.jsonl").open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps(entry) + "\n")
+    append_runlog(out, entry)
     return 0
 
 
 def _deep(args: argparse.Namespace) -> int:
-    from refinedlr_bench.study_deep import run_task
-
     out: Path = args.out / "deep"
     out.mkdir(parents=True, exist_ok=True)
 
@@ -176,14 +119,11 @@ def _deep(args: argparse.Namespace) -> int:
         "seconds": round(time.perf_counter() - t0, 1),
         "task": args.task,
     }
-    with (args.out / "runlog.jsonl").open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps(entry) + "\n")
+    append_runlog(args.out, entry)
     return 0
 
 
 def _report(args: argparse.Namespace) -> int:
-    from refinedlr_bench.study_report import write_report
-
     path = write_report(args.out, plots=not args.no_plots)
     print(f"wrote {path}", file=sys.stderr)
     return 0
@@ -205,11 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ARM",
         help="default: every registered arm (dev), HELDOUT_ARMS (heldout)",
     )
-    c.add_argument("--out", type=Path, default=Path("results/refinement-study"))
+    c.add_argument("--out", type=Path, default=DEFAULT_OUT)
     c.add_argument(
         "--convex-cache",
         type=Path,
-        default=Path("results/convex/cache"),
+        default=CONVEX_OUT / "cache",
         help="the convex suite's cache, read for runs it already made",
     )
     c.add_argument("--data-dir", help="dataset cache (default: $REFINEDLR_DATA or ~/.cache)")
@@ -217,11 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=_convex)
     d = sub.add_parser("deep", help="the chosen methods on a deep task (after the deep suite)")
     d.add_argument("--task", choices=DEEP_TASKS, required=True)
-    d.add_argument("--out", type=Path, default=Path("results/refinement-study"))
+    d.add_argument("--out", type=Path, default=DEFAULT_OUT)
     d.add_argument(
         "--suite",
         type=Path,
-        default=Path("results/deep"),
+        default=DEEP_OUT,
         help="the deep suite's output (its cached runs are reused)",
     )
     d.add_argument("--data-dir", help="dataset cache (default: $REFINEDLR_DATA or ~/.cache)")
@@ -229,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--pilot-only", action="store_true", help="only the short pilot runs")
     d.set_defaults(func=_deep)
     r = sub.add_parser("report", help="write report.md, summary.csv and the figures")
-    r.add_argument("--out", type=Path, default=Path("results/refinement-study"))
+    r.add_argument("--out", type=Path, default=DEFAULT_OUT)
     r.add_argument("--no-plots", action="store_true", help="skip the figures")
     r.set_defaults(func=_report)
     return p
@@ -238,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``refinedlr bench study``."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    pin_cpu_kernels()
     args = build_parser().parse_args(argv)
     args.argv = argv
     return int(args.func(args))

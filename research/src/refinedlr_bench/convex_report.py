@@ -13,13 +13,20 @@ import dataclasses
 import datetime as _dt
 import json
 import math
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+from matplotlib import colormaps
+from refinedlr.fileio import atomic_write
 from refinedlr.refine import smooth_norms
 
+from refinedlr_bench.convex import ConvexProtocol, DatasetOutcome
+from refinedlr_bench.figures import new_figure
+from refinedlr_bench.runlog import append_runlog, read_runlog
+from refinedlr_bench.schedule_arms import SCHEDULE_ARMS
 from refinedlr_bench.stats import (
     RatioCI,
     geometric_mean_ratio,
@@ -28,9 +35,12 @@ from refinedlr_bench.stats import (
     t_interval,
     win_tie_loss,
 )
-
-if TYPE_CHECKING:
-    from refinedlr_bench.convex import DatasetOutcome, Protocol
+from refinedlr_bench.tables import (
+    OPTIMIZER_LABELS,
+    fmt_number,
+    fmt_ratio_ci,
+    markdown_table,
+)
 
 __all__ = ["Analysis", "analyze", "write_report"]
 
@@ -130,27 +140,12 @@ def analyze(
 # formatting
 
 
-def _g(x: float, digits: int = 3) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    if math.isinf(x):
-        return "∞" if x > 0 else "-∞"
-    return f"{x:.{digits}g}"
-
-
-def _ratio(r: RatioCI | None) -> str:
-    if r is None:
-        return "–"
-    mark = {"win": " ▼", "loss": " ▲", "tie": ""}[r.outcome]
-    return f"{_g(r.ratio)} [{_g(r.low)}, {_g(r.high)}]{mark}"
-
-
 def _mean_ci(t: tuple[float, float, float], digits: int = 3) -> str:
     m, lo, hi = t
     if not math.isfinite(m):
-        return _g(m)
+        return fmt_number(m)
     half = (hi - lo) / 2 if math.isfinite(hi) and math.isfinite(lo) else math.inf
-    return f"{_g(m, digits)} ± {_g(half, 2)}"
+    return f"{fmt_number(m, f'.{digits}g')} ± {fmt_number(half, '.2g')}"
 
 
 def _lr(k: int) -> str:
@@ -161,20 +156,11 @@ def _factor(step: int) -> str:
     return {1: "√2", 2: "2"}.get(step, f"2^{step / 2:g}")
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    out += ["| " + " | ".join(r) + " |" for r in rows]
-    return out
-
-
-_OPT_NAME = {"adam": "Adam", "sgd": "SGD"}
-
-
 def _findings(a: Analysis) -> list[str]:
     """Plain statements derived from the numbers (no interpretation beyond them)."""
     lines = []
     for opt in a.optimizers:
-        name = _OPT_NAME.get(opt, opt)
+        name = OPTIMIZER_LABELS.get(opt, opt)
         better = [
             m for m in a.methods if (opt, m) in a.overall and a.overall[(opt, m)].log_high < 0
         ]
@@ -186,17 +172,17 @@ def _findings(a: Analysis) -> list[str]:
         if worse:
             parts.append(
                 "significantly worse than linear decay (geometric mean over datasets, 95% CI above "
-                "1): " + ", ".join(f"{m} ({_g(a.overall[(opt, m)].ratio)}x)" for m in worse)
+                "1): " + ", ".join(f"{m} ({fmt_number(a.overall[(opt, m)].ratio)}x)" for m in worse)
             )
         if even:
             parts.append(
                 "not distinguishable from linear decay overall (CI contains 1): "
-                + ", ".join(f"{m} ({_g(a.overall[(opt, m)].ratio)}x)" for m in even)
+                + ", ".join(f"{m} ({fmt_number(a.overall[(opt, m)].ratio)}x)" for m in even)
             )
         if better:
             parts.append(
                 "significantly better than linear decay: "
-                + ", ".join(f"{m} ({_g(a.overall[(opt, m)].ratio)}x)" for m in better)
+                + ", ".join(f"{m} ({fmt_number(a.overall[(opt, m)].ratio)}x)" for m in better)
             )
         lines.append(f"- **{name}**: " + "; ".join(parts) + ".")
         for m in ("cosine", "refined-0.1", "refined-0.5"):
@@ -219,23 +205,61 @@ def _findings(a: Analysis) -> list[str]:
 # figures
 
 
-def _grid_axes(n: int, ncols: int = 4, w: float = 3.2, h: float = 2.5) -> tuple[Any, Any]:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
+def _per_dataset_figure(
+    outcomes: Sequence[DatasetOutcome],
+    draw: Callable[[Any, DatasetOutcome], None],
+    *,
+    title: str,
+    path: Path,
+    ncols: int = 4,
+) -> None:
+    """One small panel per dataset (``draw(ax, outcome)``), legend in the first, saved to ``path``."""
+    n = len(outcomes)
     nrows = max(1, math.ceil(n / ncols))
     ncols = min(ncols, max(n, 1))
-    fig = Figure(figsize=(w * ncols, h * nrows), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure((3.2 * ncols, 2.5 * nrows))
     axes = fig.subplots(nrows, ncols, squeeze=False).reshape(-1)
     for ax in axes[n:]:
         ax.set_visible(False)
-    return fig, axes
+    for ax, oc in zip(axes, outcomes, strict=False):
+        draw(ax, oc)
+        ax.tick_params(labelsize=7)
+    axes[0].legend(fontsize=6)
+    fig.suptitle(title)
+    fig.savefig(path, dpi=80)
+
+
+def _plot_ratios(outcomes: Sequence[DatasetOutcome], a: Analysis, opt: str, path: Path) -> None:
+    """Gap ratio to linear decay per dataset and schedule, with intervals."""
+    colors = _colors(a.methods)
+    n = len(outcomes)
+    others = [m for m in a.methods if m != REFERENCE]
+    fig = new_figure((max(8.0, 0.55 * n * len(others) / 4 + 4), 4.5))
+    ax = fig.subplots()
+    width = 0.8 / max(len(others), 1)
+    for j, m in enumerate(others):
+        xs, ys, lo, hi = [], [], [], []
+        for i, oc in enumerate(outcomes):
+            e = a.entries.get((opt, oc.name, m))
+            if e is None or e.ratio is None or not math.isfinite(e.ratio.ratio):
+                continue
+            xs.append(i - 0.4 + width * (j + 0.5))
+            ys.append(e.ratio.ratio)
+            lo.append(e.ratio.ratio - max(e.ratio.low, 1e-6))
+            hi.append(min(e.ratio.high, 1e6) - e.ratio.ratio)
+        ax.errorbar(xs, ys, yerr=[lo, hi], fmt="o", ms=3.5, lw=0.8, color=colors[m], label=m)
+    ax.axhline(1.0, color="k", lw=0.8)
+    ax.set_yscale("log")
+    ax.set_xticks(range(n), [oc.name for oc in outcomes], rotation=45, ha="right")
+    ax.set_ylabel("gap / gap of linear decay")
+    name = OPTIMIZER_LABELS.get(opt, opt)
+    ax.set_title(f"{name}: final objective gap relative to linear decay (95% CI, paired)")
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=7, ncol=4, loc="best")
+    fig.savefig(path, dpi=90)
 
 
 def _colors(methods: Sequence[str]) -> dict[str, Any]:
-    from matplotlib import colormaps
-
     cmap = colormaps["tab10"]
     return {m: cmap(i % 10) for i, m in enumerate(methods)}
 
@@ -243,52 +267,19 @@ def _colors(methods: Sequence[str]) -> dict[str, Any]:
 def _plot_all(outcomes: Sequence[DatasetOutcome], a: Analysis, out: Path) -> list[tuple[str, str]]:
     made: list[tuple[str, str]] = []
     colors = _colors(a.methods)
-    n = len(outcomes)
     for opt in a.optimizers:
-        name = _OPT_NAME.get(opt, opt)
-        # 1. ratio to linear decay per dataset and schedule
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
+        name = OPTIMIZER_LABELS.get(opt, opt)
+        col, kind = (0, "l1") if opt == "adam" else (1, "l2")
 
-        others = [m for m in a.methods if m != REFERENCE]
-        fig = Figure(figsize=(max(8.0, 0.55 * n * len(others) / 4 + 4), 4.5), layout="constrained")
-        FigureCanvasAgg(fig)
-        ax = fig.subplots()
-        width = 0.8 / max(len(others), 1)
-        for j, m in enumerate(others):
-            xs, ys, lo, hi = [], [], [], []
-            for i, oc in enumerate(outcomes):
-                e = a.entries.get((opt, oc.name, m))
-                if e is None or e.ratio is None or not math.isfinite(e.ratio.ratio):
-                    continue
-                xs.append(i - 0.4 + width * (j + 0.5))
-                ys.append(e.ratio.ratio)
-                lo.append(e.ratio.ratio - max(e.ratio.low, 1e-6))
-                hi.append(min(e.ratio.high, 1e6) - e.ratio.ratio)
-            ax.errorbar(xs, ys, yerr=[lo, hi], fmt="o", ms=3.5, lw=0.8, color=colors[m], label=m)
-        ax.axhline(1.0, color="k", lw=0.8)
-        ax.set_yscale("log")
-        ax.set_xticks(range(n), [oc.name for oc in outcomes], rotation=45, ha="right")
-        ax.set_ylabel("gap / gap of linear decay")
-        ax.set_title(f"{name}: final objective gap relative to linear decay (95% CI, paired)")
-        ax.grid(alpha=0.3, axis="y")
-        ax.legend(fontsize=7, ncol=4, loc="best")
-        fn = f"gaps_{opt}.png"
-        fig.savefig(out / fn, dpi=90)
-        made.append((fn, f"{name}: gap ratio to linear decay per dataset and schedule"))
-
-        # 2. schedules (incl. refined) per dataset
-        fig, axes = _grid_axes(n)
-        for ax, oc in zip(axes, outcomes, strict=False):
+        def schedules(ax: Any, oc: DatasetOutcome, opt: str = opt) -> None:
             for m in a.methods:
                 s = oc.schedules.get((opt, m))
                 if s is None:
                     continue
                 y = s.preview()
-                x = np.linspace(0, 1, y.size)
                 bold = m.startswith("refined") or m == REFERENCE
                 ax.plot(
-                    x,
+                    np.linspace(0, 1, y.size),
                     y,
                     lw=1.6 if bold else 0.8,
                     alpha=1 if bold else 0.6,
@@ -297,60 +288,64 @@ def _plot_all(outcomes: Sequence[DatasetOutcome], a: Analysis, out: Path) -> lis
                 )
             ax.set_title(f"{oc.name} (T={oc.total_steps})", fontsize=9)
             ax.set_ylim(-0.02, 1.05)
-            ax.tick_params(labelsize=7)
-        axes[0].legend(fontsize=6)
-        fig.suptitle(
-            f"{name}: schedules (x: fraction of training); refined from the best linear run"
-        )
-        fn = f"schedules_{opt}.png"
-        fig.savefig(out / fn, dpi=80)
-        made.append((fn, f"{name}: schedules per dataset, refined ones included"))
 
-        # 3. gradient norms of the best linear-decay runs
-        col, kind = (0, "l1") if opt == "adam" else (1, "l2")
-        fig, axes = _grid_axes(n)
-        for ax, oc in zip(axes, outcomes, strict=False):
-            norms = oc.linear_norms.get(opt)
-            if norms is None:
-                continue
-            g = norms[:, col]
+        def norms(
+            ax: Any, oc: DatasetOutcome, opt: str = opt, col: int = col, kind: str = kind
+        ) -> None:
+            n = oc.linear_norms.get(opt)
+            if n is None:
+                return
+            g = n[:, col]
             x = np.linspace(0, 1, g.size)
             ax.plot(x, g, lw=0.5, alpha=0.5, color="0.4", label=f"{kind} (mean of seeds)")
             for tau, c in ((0.1, "C0"), (0.5, "C3")):
                 ax.plot(x, smooth_norms(g, tau), lw=1.4, color=c, label=f"median, tau={tau}")
             ax.set_yscale("log")
             ax.set_title(oc.name, fontsize=9)
-            ax.tick_params(labelsize=7)
-        axes[0].legend(fontsize=6)
-        fig.suptitle(f"{name}: {kind} norms of the mini-batch gradient, best linear-decay run")
-        fn = f"norms_{opt}.png"
-        fig.savefig(out / fn, dpi=80)
-        made.append((fn, f"{name}: gradient norms of the best linear-decay runs"))
 
-        # 4. LR sweeps
-        fig, axes = _grid_axes(n)
-        for ax, oc in zip(axes, outcomes, strict=False):
+        def sweeps(ax: Any, oc: DatasetOutcome, opt: str = opt) -> None:
             for m in a.methods:
                 cs = oc.cells_of(opt, m)
                 if not cs:
                     continue
-                xs = [c.lr for c in cs]
                 ys = [
                     float(np.mean(np.maximum(c.gap, 1e-12)))
                     if np.all(np.isfinite(c.gap))
                     else np.nan
                     for c in cs
                 ]
-                ax.plot(xs, ys, "-o", ms=2, lw=1.0, color=colors[m], label=m)
+                ax.plot([c.lr for c in cs], ys, "-o", ms=2, lw=1.0, color=colors[m], label=m)
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.set_title(oc.name, fontsize=9)
-            ax.tick_params(labelsize=7)
-        axes[0].legend(fontsize=6)
-        fig.suptitle(f"{name}: mean final gap vs peak LR (every grid point)")
-        fn = f"lr_sweeps_{opt}.png"
-        fig.savefig(out / fn, dpi=80)
-        made.append((fn, f"{name}: LR sweeps (mean gap over seeds vs LR)"))
+
+        _plot_ratios(outcomes, a, opt, out / f"gaps_{opt}.png")
+        made.append(
+            (f"gaps_{opt}.png", f"{name}: gap ratio to linear decay per dataset and schedule")
+        )
+        for stem, draw, title, caption in (
+            (
+                "schedules",
+                schedules,
+                f"{name}: schedules (x: fraction of training); refined from the best linear run",
+                f"{name}: schedules per dataset, refined ones included",
+            ),
+            (
+                "norms",
+                norms,
+                f"{name}: {kind} norms of the mini-batch gradient, best linear-decay run",
+                f"{name}: gradient norms of the best linear-decay runs",
+            ),
+            (
+                "lr_sweeps",
+                sweeps,
+                f"{name}: mean final gap vs peak LR (every grid point)",
+                f"{name}: LR sweeps (mean gap over seeds vs LR)",
+            ),
+        ):
+            fn = f"{stem}_{opt}.png"
+            _per_dataset_figure(outcomes, draw, title=title, path=out / fn)
+            made.append((fn, caption))
     return made
 
 
@@ -415,26 +410,13 @@ def _late_ratio(oc: DatasetOutcome, optimizer: str, late_fraction: float = 0.1) 
     return float(np.median(g[-n_late:]) / np.median(g))
 
 
-def _run_history(out: Path) -> list[dict[str, Any]]:
-    path = out / "runlog.jsonl"
-    if not path.exists():
-        return []
-    entries = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            entries.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return entries
-
-
 def _minutes(e: Mapping[str, Any], key: str) -> str:
     return f"{float(e.get(key, math.nan)) / 60:.1f} min"
 
 
 def write_report(
     outcomes: Sequence[DatasetOutcome],
-    protocol: Protocol,
+    protocol: ConvexProtocol,
     *,
     out: Path,
     methods: Sequence[str],
@@ -451,20 +433,16 @@ def write_report(
     the wall time since ``started`` (a ``time.perf_counter()`` value) once the figures are made,
     so the logged time covers the whole command; the report lists every logged invocation.
     """
-    import time
-
-    from refinedlr_bench.methods import METHODS
-
-    mlist = [m for m in METHODS if m in methods or m == REFERENCE]
+    mlist = [m for m in SCHEDULE_ARMS if m in methods or m == REFERENCE]
     mlist += [m for m in methods if m not in mlist]
     a = analyze(outcomes, mlist, optimizers)
     figures = _plot_all(outcomes, a, out) if plots and outcomes else []
-    (out / "summary.json").write_text(json.dumps(_summary_json(a, outcomes), indent=1))
+    with atomic_write(out / "summary.json") as fh:
+        fh.write(json.dumps(_summary_json(a, outcomes), indent=1))
     wall = math.nan if started is None else time.perf_counter() - started
     if run_entry is not None:
-        with (out / "runlog.jsonl").open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps({**run_entry, "wall_seconds": round(wall, 1)}) + "\n")
-    history = _run_history(out)
+        append_runlog(out, {**run_entry, "wall_seconds": round(wall, 1)})
+    history = read_runlog(out)
     main_run = max(history, key=lambda e: int(e.get("trained_runs", 0)), default=None)
 
     others = [m for m in a.methods if m != REFERENCE]
@@ -486,7 +464,8 @@ def write_report(
     L.append(
         f"- Machine: {machine.get('cpu')}, {machine.get('cores')} cores, {machine.get('platform')}; "
         f"Python {machine.get('python')}, torch {machine.get('torch')} "
-        f"({machine.get('torch_threads')} threads), numpy {machine.get('numpy')}"
+        f"({machine.get('torch_threads')} threads, {machine.get('cpu_kernels')} kernels), "
+        f"numpy {machine.get('numpy')}"
     )
     L.append(f"- Seeds (data order): {', '.join(map(str, protocol.seeds))}")
     L.append("")
@@ -496,7 +475,7 @@ def write_report(
             "results, so the run that trained them carries the real cost):"
         )
         L.append("")
-        L += _table(
+        L += markdown_table(
             ["date", "command", "wall time", "runs trained", "training time"],
             [
                 [
@@ -541,13 +520,17 @@ def write_report(
     )
     L.append(
         "- Schedules (no warm-up): "
-        + "; ".join(f"**{m}**: {METHODS[m].description}" for m in a.methods if m in METHODS)
+        + "; ".join(
+            f"**{m}**: {SCHEDULE_ARMS[m].description}" for m in a.methods if m in SCHEDULE_ARMS
+        )
         + ". Refined schedules are computed from the per-step norms of the best linear-decay run "
         "(mean over seeds at its chosen LR), then their peak LR is tuned on their own grid."
     )
     L.append(
         "- Peak LR: every schedule (refined ones included) starts on the same wide grid, "
-        + "; ".join(f"{_OPT_NAME.get(o, o)} {_lr(lo)} to {_lr(hi)}" for o, lo, hi in protocol.grid)
+        + "; ".join(
+            f"{OPTIMIZER_LABELS.get(o, o)} {_lr(lo)} to {_lr(hi)}" for o, lo, hi in protocol.grid
+        )
         + f", points a factor {_factor(protocol.grid_step)} apart. The LR with the smallest mean "
         "final objective over seeds is chosen. If it lies on an edge of the grid, "
         f"{protocol.extend_points} more points are added beyond it (repeated until interior or "
@@ -576,6 +559,15 @@ def write_report(
         "(l2 norms for SGD; for Adam the l1 norms, the dual-norm analogue Algorithm 2 uses), "
         "ranked against the observed mean gaps (Spearman)."
     )
+    L.append(
+        f"- Reproducibility: torch's CPU kernels are pinned to {machine.get('cpu_kernels')} "
+        "(`refinedlr_bench.cpu_kernels`; AVX-512 kernels round differently), one torch thread. "
+        "Rerunning the command, from scratch or resumed from its cache, reproduces every number "
+        "bit for bit. All configurations of a dataset and round train as one batched tensor, "
+        "and float32 rounding depends on a run's position in it: a configuration trained in "
+        "another batch (another `--methods` set, a study arm) agrees only to float32 rounding, "
+        "which chaotic runs (SGD near its largest stable LR) amplify."
+    )
     L.append("")
 
     L.append("## Headline: final objective gap relative to linear decay")
@@ -588,17 +580,20 @@ def write_report(
     L.append("")
     header = ["schedule"]
     for opt in a.optimizers:
-        header += [f"{_OPT_NAME.get(opt, opt)} ratio [95% CI]", f"{_OPT_NAME.get(opt, opt)} W/T/L"]
+        header += [
+            f"{OPTIMIZER_LABELS.get(opt, opt)} ratio [95% CI]",
+            f"{OPTIMIZER_LABELS.get(opt, opt)} W/T/L",
+        ]
     rows = []
     for m in others:
         row = [m]
         for opt in a.optimizers:
             r = a.overall.get((opt, m))
-            row.append(_ratio(r))
+            row.append(fmt_ratio_ci(r))
             w = a.wtl.get((opt, m))
             row.append("–" if w is None else f"{w[0]}/{w[1]}/{w[2]}")
         rows.append(row)
-    L += _table(header, rows)
+    L += markdown_table(header, rows)
     L.append("")
     L.append("## Findings (computed from the tables)")
     L.append("")
@@ -632,7 +627,7 @@ def write_report(
                 f"{oc.seconds:.0f}",
             ]
         )
-    L += _table(
+    L += markdown_table(
         [
             "dataset",
             "n train",
@@ -658,7 +653,7 @@ def write_report(
     L.append("")
 
     for opt in a.optimizers:
-        name = _OPT_NAME.get(opt, opt)
+        name = OPTIMIZER_LABELS.get(opt, opt)
         L.append(f"## {name}: per-dataset results")
         L.append("")
         L.append(f"### {name}: gap ratio to linear decay (paired by seed, 95% CI; ▼ win, ▲ loss)")
@@ -668,11 +663,11 @@ def write_report(
             row = [d]
             for m in others:
                 e = a.entries.get((opt, d, m))
-                row.append(_ratio(e.ratio if e else None))
+                row.append(fmt_ratio_ci(e.ratio if e else None))
             rows.append(row)
-        row = ["**geometric mean**"] + [_ratio(a.overall.get((opt, m))) for m in others]
+        row = ["**geometric mean**"] + [fmt_ratio_ci(a.overall.get((opt, m))) for m in others]
         rows.append(row)
-        L += _table(["dataset", *others], rows)
+        L += markdown_table(["dataset", *others], rows)
         L.append("")
         L.append(f"### {name}: final gap f(x_T) − f* (mean ± 95% CI half-width over seeds)")
         L.append("")
@@ -683,7 +678,7 @@ def write_report(
                 e = a.entries.get((opt, d, m))
                 row.append(_mean_ci(e.gap) if e else "–")
             rows.append(row)
-        L += _table(["dataset", *a.methods], rows)
+        L += markdown_table(["dataset", *a.methods], rows)
         L.append("")
         L.append(f"### {name}: held-out accuracy (mean ± 95% CI half-width)")
         L.append("")
@@ -694,7 +689,7 @@ def write_report(
                 e = a.entries.get((opt, d, m))
                 row.append(_mean_ci(e.test_acc, 4) if e else "–")
             rows.append(row)
-        L += _table(["dataset", *a.methods], rows)
+        L += markdown_table(["dataset", *a.methods], rows)
         L.append("")
         L.append(f"### {name}: chosen peak LR (⚠ = best on the grid's edge at a hard limit)")
         L.append("")
@@ -712,7 +707,7 @@ def write_report(
                     edge_notes.append(f"{d}/{m}: {e.status}")
                 row.append(f"{e.lr:.3g}{flag}")
             rows.append(row)
-        L += _table(["dataset", *a.methods], rows)
+        L += markdown_table(["dataset", *a.methods], rows)
         L.append("")
         if edge_notes:
             L.append("Grid edges not resolved: " + "; ".join(edge_notes) + ".")
@@ -731,10 +726,10 @@ def write_report(
                     d,
                     ", ".join(e.method for e in by_bound),
                     ", ".join(e.method for e in by_obs),
-                    _g(a.spearman.get((opt, d), math.nan), 2),
+                    fmt_number(a.spearman.get((opt, d), math.nan), ".2g"),
                 ]
             )
-        L += _table(
+        L += markdown_table(
             ["dataset", "by bound (best first)", "observed (best first)", "Spearman ρ"], rows
         )
         rhos = [v for (o, _), v in a.spearman.items() if o == opt and math.isfinite(v)]
@@ -764,15 +759,15 @@ def write_report(
                 diag.append(
                     [
                         oc.name,
-                        _OPT_NAME.get(opt, opt),
+                        OPTIMIZER_LABELS.get(opt, opt),
                         m,
                         f"{np.argmax(y) / max(T - 1, 1):.2f}",
                         f"{y[int(0.5 * (T - 1))]:.2f}",
                         f"{y[int(0.75 * (T - 1))]:.2f}",
                         f"{y[int(0.9 * (T - 1))]:.2f}",
-                        _g(late, 2),
+                        fmt_number(late, ".2g"),
                         "yes" if prov.get("collapse") else "",
-                        _ratio(ratio),
+                        fmt_ratio_ci(ratio),
                     ]
                 )
     if diag:
@@ -787,7 +782,7 @@ def write_report(
             "gap ratio to linear decay (as above)."
         )
         L.append("")
-        L += _table(
+        L += markdown_table(
             [
                 "dataset",
                 "optimizer",
@@ -807,8 +802,8 @@ def write_report(
             if len(pts) >= 3:
                 rho = rank_correlation([p[0] for p in pts], [p[1] for p in pts])
                 L.append(
-                    f"- {_OPT_NAME.get(opt, opt)}, {m}: Spearman ρ between late/median norm and "
-                    f"the gap ratio to linear decay over {len(pts)} datasets: {_g(rho, 2)}."
+                    f"- {OPTIMIZER_LABELS.get(opt, opt)}, {m}: Spearman ρ between late/median norm and "
+                    f"the gap ratio to linear decay over {len(pts)} datasets: {fmt_number(rho, '.2g')}."
                 )
         L.append("")
     if figures:
@@ -823,5 +818,6 @@ def write_report(
         "`cache/` (per-configuration results for resuming; not meant for version control)."
     )
     L.append("")
-    (out / "report.md").write_text("\n".join(L), encoding="utf-8")
+    with atomic_write(out / "report.md") as fh:
+        fh.write("\n".join(L))
     return a
