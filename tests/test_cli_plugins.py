@@ -42,9 +42,7 @@ sys.exit(main({argv!r}))
 
 def run_cli(argv: list[str], fake: dict[str, str]) -> subprocess.CompletedProcess[str]:
     code = CHILD.format(fake=fake, argv=argv)
-    return subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
-    )
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.parametrize("command", ["bench", "data"])

@@ -37,6 +37,7 @@ from refinedlr_bench.stats import (
 )
 from refinedlr_bench.tables import (
     OPTIMIZER_LABELS,
+    figure_list,
     fmt_number,
     fmt_ratio_ci,
     markdown_table,
@@ -138,6 +139,23 @@ def analyze(
 
 # ----------------------------------------------------------------------------------------------
 # formatting
+
+
+def _per_dataset(
+    a: Analysis,
+    opt: str,
+    methods: Sequence[str],
+    cell: Callable[[Entry], str],
+    last_row: Sequence[str] | None = None,
+) -> list[str]:
+    """A table with one row per dataset and one column per method (``–`` where none ran)."""
+    rows = [
+        [d, *(cell(e) if (e := a.entries.get((opt, d, m))) else "–" for m in methods)]
+        for d in a.datasets
+    ]
+    if last_row is not None:
+        rows.append(list(last_row))
+    return markdown_table(["dataset", *methods], rows)
 
 
 def _mean_ci(t: tuple[float, float, float], digits: int = 3) -> str:
@@ -658,57 +676,29 @@ def write_report(
         L.append("")
         L.append(f"### {name}: gap ratio to linear decay (paired by seed, 95% CI; ▼ win, ▲ loss)")
         L.append("")
-        rows = []
-        for d in a.datasets:
-            row = [d]
-            for m in others:
-                e = a.entries.get((opt, d, m))
-                row.append(fmt_ratio_ci(e.ratio if e else None))
-            rows.append(row)
-        row = ["**geometric mean**"] + [fmt_ratio_ci(a.overall.get((opt, m))) for m in others]
-        rows.append(row)
-        L += markdown_table(["dataset", *others], rows)
+        mean_row = ["**geometric mean**", *(fmt_ratio_ci(a.overall.get((opt, m))) for m in others)]
+        L += _per_dataset(a, opt, others, lambda e: fmt_ratio_ci(e.ratio), last_row=mean_row)
         L.append("")
         L.append(f"### {name}: final gap f(x_T) − f* (mean ± 95% CI half-width over seeds)")
         L.append("")
-        rows = []
-        for d in a.datasets:
-            row = [d]
-            for m in a.methods:
-                e = a.entries.get((opt, d, m))
-                row.append(_mean_ci(e.gap) if e else "–")
-            rows.append(row)
-        L += markdown_table(["dataset", *a.methods], rows)
+        L += _per_dataset(a, opt, a.methods, lambda e: _mean_ci(e.gap))
         L.append("")
         L.append(f"### {name}: held-out accuracy (mean ± 95% CI half-width)")
         L.append("")
-        rows = []
-        for d in a.datasets:
-            row = [d]
-            for m in a.methods:
-                e = a.entries.get((opt, d, m))
-                row.append(_mean_ci(e.test_acc, 4) if e else "–")
-            rows.append(row)
-        L += markdown_table(["dataset", *a.methods], rows)
+        L += _per_dataset(a, opt, a.methods, lambda e: _mean_ci(e.test_acc, 4))
         L.append("")
         L.append(f"### {name}: chosen peak LR (⚠ = best on the grid's edge at a hard limit)")
         L.append("")
-        rows = []
-        edge_notes = []
-        for d in a.datasets:
-            row = [d]
-            for m in a.methods:
-                e = a.entries.get((opt, d, m))
-                if e is None:
-                    row.append("–")
-                    continue
-                flag = "" if e.status == "interior" else " ⚠"
-                if flag:
-                    edge_notes.append(f"{d}/{m}: {e.status}")
-                row.append(f"{e.lr:.3g}{flag}")
-            rows.append(row)
-        L += markdown_table(["dataset", *a.methods], rows)
+        L += _per_dataset(
+            a, opt, a.methods, lambda e: f"{e.lr:.3g}" + ("" if e.status == "interior" else " ⚠")
+        )
         L.append("")
+        edge_notes = [
+            f"{e.dataset}/{e.method}: {e.status}"
+            for d in a.datasets
+            for m in a.methods
+            if (e := a.entries.get((opt, d, m))) is not None and e.status != "interior"
+        ]
         if edge_notes:
             L.append("Grid edges not resolved: " + "; ".join(edge_notes) + ".")
         else:
@@ -806,12 +796,7 @@ def write_report(
                     f"the gap ratio to linear decay over {len(pts)} datasets: {fmt_number(rho, '.2g')}."
                 )
         L.append("")
-    if figures:
-        L.append("## Figures")
-        L.append("")
-        for fn, caption in figures:
-            L.append(f"- [{fn}]({fn}): {caption}")
-        L.append("")
+    L += figure_list(figures)
     L.append(
         "Files: `runs.csv` (every run: dataset, optimizer, schedule, LR, seed, objective, gap, "
         "accuracies, chosen flag, batch wall time), `summary.json` (the tables above), "

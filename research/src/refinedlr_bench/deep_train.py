@@ -22,7 +22,7 @@ import dataclasses
 import math
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import torch
@@ -151,6 +151,33 @@ class _Curve:
         return {"every": self.every, "train_loss": self.means}
 
 
+def _optimize(
+    batches: Iterable[Any],
+    loss_of: Callable[[Any], torch.Tensor],
+    opt: torch.optim.Optimizer,
+    sched: ScheduleLR,
+    curve: _Curve,
+    after_backward: Callable[[], None] | None = None,
+) -> tuple[int, bool]:
+    """One optimizer step per batch (backward, ``after_backward``, step, schedule step) until a
+    non-finite loss; returns ``(steps done, diverged)``."""
+    steps_done = 0
+    for batch in batches:
+        opt.zero_grad(set_to_none=True)
+        loss = loss_of(batch)
+        loss.backward()  # type: ignore[no-untyped-call]
+        if after_backward is not None:
+            after_backward()
+        opt.step()
+        sched.step()
+        v = loss.item()
+        steps_done += 1
+        if not math.isfinite(v):
+            return steps_done, True
+        curve.add(v)
+    return steps_done, False
+
+
 def _finish(
     t0: float, c0: float, steps_done: int, diverged: bool, curve: _Curve, metrics: dict[str, float]
 ) -> dict[str, Any]:
@@ -204,21 +231,14 @@ def train_image(
     rec = GradNormRecorder(record_path, kinds=("l2",), flush_every=200, fsync=False)
     rec.attach(opt)
     curve = _Curve(T)
-    diverged = False
-    steps_done = 0
     model.train()
-    for idx in image_batches(data.n_train, config.batch_size, T, seed):
-        opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(data.x_train[idx]), data.y_train[idx])
-        loss.backward()  # type: ignore[no-untyped-call]
-        opt.step()
-        sched.step()
-        v = loss.item()
-        steps_done += 1
-        if not math.isfinite(v):
-            diverged = True
-            break
-        curve.add(v)
+    steps_done, diverged = _optimize(
+        image_batches(data.n_train, config.batch_size, T, seed),
+        lambda idx: F.cross_entropy(model(data.x_train[idx]), data.y_train[idx]),
+        opt,
+        sched,
+        curve,
+    )
     rec.close()
     if diverged:
         metrics = {
@@ -297,25 +317,22 @@ def train_lm(
     sched = ScheduleLR(opt, schedule)
     rec = GradNormRecorder(record_path, kinds=("l2", "l1"), flush_every=200, fsync=False)
     curve = _Curve(T)
-    diverged = False
-    steps_done = 0
-    model.train()
-    for x, y in lm_batches(data.train, config.context, config.batch_size, T, seed):
-        opt.zero_grad(set_to_none=True)
-        loss = model.loss(x, y)
-        loss.backward()  # type: ignore[no-untyped-call]
+
+    def record_and_clip() -> None:
         if config.clip > 0:
             rec.clip_grad_norm_(model.parameters(), max_norm=config.clip)
         else:
             rec.record(model.parameters())
-        opt.step()
-        sched.step()
-        v = loss.item()
-        steps_done += 1
-        if not math.isfinite(v):
-            diverged = True
-            break
-        curve.add(v)
+
+    model.train()
+    steps_done, diverged = _optimize(
+        lm_batches(data.train, config.context, config.batch_size, T, seed),
+        lambda batch: model.loss(*batch),
+        opt,
+        sched,
+        curve,
+        after_backward=record_and_clip,
+    )
     rec.close()
     if diverged:
         metrics = {"val_bpc": math.inf, "train_bpc": math.inf}

@@ -335,6 +335,16 @@ def _as_weights(W: npt.ArrayLike, D: int) -> tuple[FloatArray, tuple[int, ...]]:
     return A.reshape(-1, D, A.shape[-1]), lead
 
 
+def _scoring_inputs(
+    X: npt.ArrayLike, y: npt.ArrayLike, W: npt.ArrayLike
+) -> tuple[FloatArray, IntArray, FloatArray, tuple[int, ...]]:
+    """Features with the bias column, labels, the weights as a stack ``(R, D, K)`` and the
+    stack's leading shape."""
+    Xa = add_bias(X)
+    Ws, lead = _as_weights(W, Xa.shape[1])
+    return Xa, np.asarray(y, dtype=np.int64), Ws, lead
+
+
 def objective(
     X: npt.ArrayLike, y: npt.ArrayLike, W: npt.ArrayLike, *, l2: float, chunk: int = 2048
 ) -> FloatArray:
@@ -345,10 +355,8 @@ def objective(
     >>> round(float(objective(X, y, np.zeros((2, 2)), l2=0.0)), 6)  # log 2
     0.693147
     """
-    Xa = add_bias(X)
-    yi = np.asarray(y, dtype=np.int64)
+    Xa, yi, Ws, lead = _scoring_inputs(X, y, W)
     n, D = Xa.shape
-    Ws, lead = _as_weights(W, D)
     R, _, K = Ws.shape
     finite = np.all(np.isfinite(Ws), axis=(1, 2))
     Wc = np.where(finite[:, None, None], Ws, 0.0)
@@ -376,10 +384,8 @@ def accuracy(
     >>> float(accuracy(np.array([[1.0], [-1.0]]), np.array([0, 1]), np.array([[1.0, -1.0], [0, 0]])))
     1.0
     """
-    Xa = add_bias(X)
-    yi = np.asarray(y, dtype=np.int64)
+    Xa, yi, Ws, lead = _scoring_inputs(X, y, W)
     n, D = Xa.shape
-    Ws, lead = _as_weights(W, D)
     R, _, K = Ws.shape
     Wm = np.nan_to_num(Ws, nan=0.0, posinf=0.0, neginf=0.0).transpose(1, 2, 0).reshape(D, K * R)
     hits = np.zeros(R)

@@ -42,6 +42,7 @@ from refinedlr_bench.study_stats import (
 )
 from refinedlr_bench.tables import (
     OPTIMIZER_LABELS,
+    figure_list,
     fmt_number,
     fmt_ratio_ci,
     markdown_table,
@@ -740,12 +741,7 @@ def _write_report(out: Path, plots: bool) -> Path:
     L.append("## 6. Deep tasks")
     L.append("")
     _deep_section(deep, L)
-    if figs:
-        L.append("## Figures")
-        L.append("")
-        for f, caption in figs:
-            L.append(f"- [{f}]({f}): {caption}")
-        L.append("")
+    L += figure_list(figs)
     L.append(
         "Files: `summary.csv` (method, optimizer, split, dataset, ratio_vs_linear, ci_low, "
         "ci_high; one row per dataset plus a `geometric-mean` row per method, optimizer and "

@@ -22,7 +22,14 @@ from refinedlr.fileio import atomic_write
 
 from refinedlr_bench.stats import RatioCI
 
-__all__ = ["OPTIMIZER_LABELS", "fmt_number", "fmt_ratio_ci", "markdown_table", "write_csv"]
+__all__ = [
+    "OPTIMIZER_LABELS",
+    "figure_list",
+    "fmt_number",
+    "fmt_ratio_ci",
+    "markdown_table",
+    "write_csv",
+]
 
 #: How the reports name the optimizers.
 OPTIMIZER_LABELS = {"adam": "Adam", "sgd": "SGD"}
@@ -33,6 +40,17 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(r) + " |" for r in rows]
     return out
+
+
+def figure_list(figures: Sequence[tuple[str, str]]) -> list[str]:
+    """A "Figures" section linking each ``(file, caption)`` (nothing for no figures).
+
+    >>> figure_list([("a.png", "the first")])
+    ['## Figures', '', '- [a.png](a.png): the first', '']
+    """
+    if not figures:
+        return []
+    return ["## Figures", "", *(f"- [{f}]({f}): {caption}" for f, caption in figures), ""]
 
 
 def fmt_number(
