@@ -10,8 +10,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from refinedlr.refine import refine
-from refinedlr.schedules import get_schedule
+from refinedlr import get_schedule, refine
 
 from refinedlr_bench import convex
 from refinedlr_bench.convex import ConvexProtocol, TabularData, run_dataset

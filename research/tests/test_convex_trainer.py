@@ -7,7 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from refinedlr.schedules import get_schedule  # noqa: E402
+from refinedlr import get_schedule  # noqa: E402
 
 from refinedlr_bench.logreg import (  # noqa: E402
     add_bias,

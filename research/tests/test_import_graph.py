@@ -1,12 +1,15 @@
 """The research suite's import graph: no cycles, commands on top, the library never imports it.
 
 Every ``import`` statement counts, at any depth (functions, ``if TYPE_CHECKING`` blocks), so a
-function-level import cannot hide a cycle.
+function-level import cannot hide a cycle. The layers themselves are import-linter contracts in
+``research/pyproject.toml`` (``[tool.importlinter]``), checked here with ``lint-imports``.
 """
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -135,3 +138,16 @@ def test_the_library_never_imports_the_research_suite() -> None:
         if imported_modules(path, module_name(path, lib, "refinedlr"), PACKAGE):
             offenders.append(path.name)
     assert offenders == []
+
+
+def test_the_import_contracts_are_kept() -> None:
+    """lint-imports checks the layers declared in research/pyproject.toml."""
+    exe = Path(sys.executable).with_name("lint-imports")
+    config = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    if not exe.exists() or not config.is_file():
+        pytest.skip("import-linter or the research suite's pyproject.toml is not available")
+    r = subprocess.run(
+        [str(exe), "--config", str(config)], capture_output=True, text=True, timeout=300
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "0 broken" in r.stdout

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from refinedlr.refine import refine
+from refinedlr import refine
 
 from refinedlr_bench.convex import ConvexProtocol, TabularData
 from refinedlr_bench.refinement_variants import (

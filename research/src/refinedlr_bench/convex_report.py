@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from matplotlib import colormaps
 from refinedlr.fileio import atomic_write
-from refinedlr.refine import smooth_norms
+from refinedlr.refinement import smooth_norms
 
 from refinedlr_bench.convex import ConvexProtocol, DatasetOutcome
 from refinedlr_bench.figures import new_figure

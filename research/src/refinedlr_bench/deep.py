@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 from refinedlr import Schedule, get_schedule, read_record, refine_details
 from refinedlr.fileio import atomic_write
-from refinedlr.refine import Refinement
+from refinedlr.refinement import Refinement
 
 from refinedlr_bench.deep_train import (
     TRAINER_VERSION,

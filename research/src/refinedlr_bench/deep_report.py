@@ -381,7 +381,7 @@ def _setup_lines(suite: DeepSuite, data: ImageData | CharData, params: int | Non
         "no extra warm-up",
     }
     lines += [
-        "- Schedules (all through `refinedlr.get_schedule` / `refinedlr.refine` and "
+        "- Schedules (all through `refinedlr.get_schedule` / `refinedlr.refinement` and "
         "`refinedlr.pytorch.ScheduleLR`): "
         + "; ".join(f"**{s}**: {sched_desc[s]}" for s in p.schedules)
         + ".",

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from refinedlr import Schedule, Tabulated, get_schedule, refine_details
-from refinedlr.refine import CollapseWarning
+from refinedlr.refinement import CollapseWarning
 
 from refinedlr_bench.refinement_variants import (
     auto_tau,

@@ -20,7 +20,7 @@ cache (``research/results/deep/<task>/cache``) when present and otherwise traine
 candidate's schedule on its own step-norm record with linear decay's on its own: the l2 gradient
 norm for SGD (the image task; recorded in every run), the l2 norm of the update direction for
 AdamW. The candidate is kept when the ratio is below
-:data:`refinedlr.refine.VERIFY_THRESHOLD`.
+:data:`refinedlr.verify.VERIFY_THRESHOLD`.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ import numpy.typing as npt
 import torch
 from refinedlr import Schedule, read_record, refine_details
 from refinedlr.bounds import best_scale
-from refinedlr.refine import VERIFY_THRESHOLD
+from refinedlr.verify import VERIFY_THRESHOLD
 
 from refinedlr_bench.deep import DeepSuite, GridPlan, Job, TaskSpec, task_spec
 from refinedlr_bench.deep_train import DataSource, init_worker, load_task_data, run_payload

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 from refinedlr.fileio import atomic_write
-from refinedlr.refine import VERIFY_THRESHOLD
+from refinedlr.verify import VERIFY_THRESHOLD
 
 from refinedlr_bench.figures import subplots
 from refinedlr_bench.runlog import read_runlog

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from refinedlr.refine import VERIFY_THRESHOLD
+from refinedlr.verify import VERIFY_THRESHOLD
 
 from refinedlr_bench.stats import RatioCI, geometric_mean_ratio, paired_log_ratio
 
