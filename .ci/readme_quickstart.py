@@ -27,7 +27,7 @@ def block(text: str, marker: str) -> str:
     found = [b for b in re.findall(r"```python\n(.*?)```", text, flags=re.S) if marker in b]
     if len(found) != 1:
         raise SystemExit(f"readme_quickstart: expected one README block containing {marker!r}")
-    return found[0]
+    return str(found[0])
 
 
 def step(label: str, cmd: list[str], cwd: Path, ok: tuple[int, ...] = (0,)) -> str:

@@ -1,4 +1,4 @@
-"""``refinedlr bench convex``: the paper's logistic-regression study, measured carefully.
+"""The convex suite: the paper's logistic-regression study, measured carefully.
 
 Protocol (arXiv 2310.07831, convex experiments, at this machine's scale):
 
