@@ -61,7 +61,7 @@ DEV_DATASETS, HELDOUT_DATASETS, DEV_DEEP_TASK, HELDOUT_DEEP_TASK = make_split()
 
 #: Chosen on the development split by :func:`~.study_stats.select_method` (fewest losses to
 #: linear decay over Adam and SGD, then the mean log geometric-mean ratio; see
-#: ``results/refinement-study/selection.md``): "refine, then verify" (``refined-verified``), and
+#: ``research/results/refinement-study/selection.md``): "refine, then verify" (``refined-verified``), and
 #: among the pilot/prefix ("cheap") variants ``pilot-verified-0.1``.
 CHOSEN_METHOD = "refined-verified"
 CHOSEN_CHEAP = "pilot-verified-0.1"
