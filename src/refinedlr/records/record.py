@@ -1,0 +1,204 @@
+"""The in-memory gradient-norm record (:class:`GradNormRecord`) and the error every reader and
+writer raises (:class:`RecordError`).
+
+A record holds, per optimizer step ``t`` (0-based, after gradient accumulation), one value per norm
+kind (``"l2"``, ``"l1"``, or a column name taken from a foreign log). A missing value is ``NaN``.
+Sparse logs keep only the logged steps; :meth:`GradNormRecord.norms` places them on every step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["FloatArray", "GradNormRecord", "IntArray", "RecordError"]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+class RecordError(ValueError):
+    """A gradient-norm log could not be read or written; the message names file, line and problem."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | os.PathLike[str] | None = None,
+        line: int | None = None,
+        key: str | None = None,
+    ) -> None:
+        self.path = None if path is None else str(path)
+        self.line = line
+        self.key = key
+        where = ""
+        if self.path is not None:
+            where = self.path
+            if line is not None:
+                where += f", line {line}"
+            if key is not None:
+                where += f", {key}"
+            where += ": "
+        super().__init__(where + message)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class GradNormRecord:
+    """Per-step gradient norms of one training run.
+
+    Attributes:
+        steps: strictly increasing optimizer steps (int64, >= 0) that have a row.
+        values: norm kind -> float64 array aligned with ``steps``; ``NaN`` marks a missing value.
+        source: where the record came from (a path, or ``"<memory>"``).
+        meta: free-form details from the reader (format, column, tag, notes).
+
+    >>> rec = GradNormRecord.from_arrays({"l2": [4.0, 2.0, 1.0]})
+    >>> rec.kinds, rec.total_steps
+    (('l2',), 3)
+    """
+
+    steps: IntArray
+    values: Mapping[str, FloatArray]
+    source: str = "<memory>"
+    meta: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        steps = np.asarray(self.steps)
+        if steps.ndim != 1:
+            raise RecordError(f"steps must be 1-D, got shape {steps.shape}", path=self.source)
+        if steps.size and steps.dtype.kind not in "iu":
+            if steps.dtype.kind != "f" or not np.all(steps == np.round(steps)):
+                raise RecordError("steps must be integers", path=self.source)
+        steps = steps.astype(np.int64)
+        if steps.size and int(steps[0]) < 0:
+            raise RecordError(f"steps must be >= 0, got {int(steps[0])}", path=self.source)
+        bad = np.flatnonzero(np.diff(steps) <= 0)
+        if bad.size:
+            i = int(bad[0])
+            raise RecordError(
+                f"steps must increase strictly; step {int(steps[i + 1])} follows {int(steps[i])} "
+                f"(row {i + 1})",
+                path=self.source,
+            )
+        vals: dict[str, FloatArray] = {}
+        if not self.values:
+            raise RecordError("a record needs at least one norm kind", path=self.source)
+        for kind, v in self.values.items():
+            arr = np.asarray(v, dtype=np.float64)
+            if arr.shape != steps.shape:
+                raise RecordError(
+                    f"{arr.shape[0] if arr.ndim else 0} values for {steps.size} steps",
+                    path=self.source,
+                    key=kind,
+                )
+            arr = arr.copy()
+            arr.setflags(write=False)
+            vals[str(kind)] = arr
+        steps.setflags(write=False)
+        object.__setattr__(self, "steps", steps)
+        object.__setattr__(self, "values", vals)
+        object.__setattr__(self, "meta", dict(self.meta))
+
+    @classmethod
+    def from_arrays(
+        cls,
+        values: Mapping[str, npt.ArrayLike],
+        steps: npt.ArrayLike | None = None,
+        *,
+        source: str = "<memory>",
+        meta: Mapping[str, Any] | None = None,
+    ) -> GradNormRecord:
+        """Build a record from arrays; ``steps`` defaults to ``0 .. n-1``."""
+        arrays = {k: np.asarray(v, dtype=np.float64) for k, v in values.items()}
+        n = next(iter(arrays.values())).shape[0] if arrays else 0
+        st = np.arange(n, dtype=np.int64) if steps is None else np.asarray(steps)
+        return cls(steps=st, values=arrays, source=source, meta=dict(meta or {}))
+
+    # -- shape --------------------------------------------------------------------------------
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The norm kinds (columns) present, in file order."""
+        return tuple(self.values)
+
+    @property
+    def total_steps(self) -> int:
+        """Number of steps the record spans: last step + 1 (0 for an empty record)."""
+        return int(self.steps[-1]) + 1 if self.steps.size else 0
+
+    def __len__(self) -> int:
+        return int(self.steps.size)
+
+    @property
+    def coverage(self) -> float:
+        """Fraction of the steps ``0 .. total_steps-1`` that have a row (1.0 = dense)."""
+        return len(self) / self.total_steps if self.total_steps else 0.0
+
+    @property
+    def stride(self) -> int:
+        """The most common gap between logged steps (1 for a dense record)."""
+        if self.steps.size < 2:
+            return 1
+        gaps, counts = np.unique(np.diff(self.steps), return_counts=True)
+        return int(gaps[np.argmax(counts)])
+
+    def resolve_kind(self, kind: str | None = None) -> str:
+        """The kind to use: ``kind`` if present; else the only kind; else an error listing them."""
+        if kind is not None:
+            if kind in self.values:
+                return kind
+            if len(self.values) == 1:
+                return next(iter(self.values))
+            raise RecordError(
+                f"no norm kind {kind!r} in this record; it has {list(self.values)}",
+                path=self.source,
+            )
+        if len(self.values) == 1:
+            return next(iter(self.values))
+        raise RecordError(
+            f"the record has several norm kinds {list(self.values)}: choose one", path=self.source
+        )
+
+    def norms(self, kind: str | None = None) -> FloatArray:
+        """Values of ``kind`` on every step ``0 .. total_steps-1``.
+
+        Steps with a row keep their value (``NaN`` stays ``NaN``: a missing value for
+        :func:`refinedlr.refine.refine` to fill and report). Steps without a row (sparse logs) are
+        interpolated linearly between the nearest logged finite values; steps before the first
+        logged one take its value.
+
+        >>> GradNormRecord.from_arrays({"l2": [4.0, 2.0]}, steps=[1, 3]).norms()
+        array([4., 4., 3., 2.])
+        """
+        k = self.resolve_kind(kind)
+        v = self.values[k]
+        n = self.total_steps
+        if len(self) == n:
+            return np.array(v, dtype=np.float64)
+        out = np.full(n, np.nan, dtype=np.float64)
+        finite = np.isfinite(v)
+        if finite.any():
+            out[:] = np.interp(np.arange(n), self.steps[finite], v[finite])
+        out[self.steps] = v
+        return out
+
+    def describe(self) -> str:
+        """One paragraph a person can read: source, kinds, steps, sparsity, missing values."""
+        parts = [f"{self.source}: {len(self)} rows over steps 0..{max(self.total_steps - 1, 0)}"]
+        parts.append(f"kinds {', '.join(self.kinds)}")
+        if self.coverage < 1.0 and len(self):
+            parts.append(
+                f"sparse: one row every {self.stride} steps ({self.coverage:.1%} of steps logged;"
+                " the rest are interpolated)"
+            )
+        for k, v in self.values.items():
+            missing = int(np.count_nonzero(~np.isfinite(v)))
+            if missing:
+                parts.append(f"{missing} missing {k} value(s)")
+        parts.extend(str(note) for note in self.meta.get("notes", ()))
+        return "; ".join(parts)
