@@ -12,7 +12,7 @@ import tracemalloc
 
 import numpy as np
 
-from refinedlr.refine import refine
+from refinedlr.refinement import refine
 
 
 def main() -> None:

@@ -33,7 +33,8 @@ import torch
 from torch import nn
 
 from .pytorch import GradNormRecorder, ScheduleLR
-from .refine import refine_details, refinement_risk
+from .refinement import refine_details
+from .risk import refinement_risk
 from .schedules import Schedule, get_schedule
 from .summary import summarize
 

@@ -1,0 +1,47 @@
+"""``refinedlr demo``: the whole workflow on built-in data (needs the ``demo`` extra)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .common import MissingExtra
+
+__all__ = ["add_parser"]
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="the whole workflow on built-in data: linear decay, record, refine, compare",
+        description="Train a small CNN on scikit-learn's digits with linear decay over an LR "
+        "sweep while recording gradient norms, refine from the best run, retrain with the "
+        "refined schedule, and compare with cosine and step-wise baselines. Needs torch.",
+    )
+    p.add_argument("--out", default="refinedlr-demo", help="directory for the table and plots")
+    p.add_argument("--seeds", type=int, default=None, help="seeds per configuration (default 3)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs per run (default: 12)")
+    p.add_argument("--quick", action="store_true", help="a tiny run for smoke tests")
+    p.add_argument("--no-progress", action="store_true", help="do not show progress bars")
+    p.add_argument(
+        "--workers", type=int, default=None, help="parallel training processes (default: cores)"
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        from ..demo import run_demo
+    except ImportError as exc:
+        raise MissingExtra(
+            f"the demo needs PyTorch: pip install 'refinedlr[torch,plot]' ({exc})"
+        ) from exc
+    run_demo(
+        out=args.out,
+        seeds=args.seeds,
+        epochs=args.epochs,
+        quick=args.quick,
+        progress=not args.no_progress,
+        workers=args.workers,
+    )
+    return 0
