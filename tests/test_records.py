@@ -635,9 +635,12 @@ def test_tensorboard_with_torch_summary_writer(tmp_path: Path) -> None:
         rec = read_record(path)
         assert rec.meta["format"] == "tensorboard" and rec.meta["tag"] == "train/grad_norm"
         assert rec.kinds == ("train/grad_norm",)
-        assert rec.steps.tolist() == list(range(10, 101, 10))
-        np.testing.assert_allclose(rec.values["train/grad_norm"], [10 / s for s in rec.steps])
-    loss = read_record(run, tag="train/loss")
+        # logged at 10, 20, ..., 100 as HF's callback does (steps completed): read as t = s - 1
+        assert rec.steps.tolist() == list(range(9, 100, 10))
+        assert rec.meta["step_offset"] == -1 and "1-based" in rec.describe()
+        np.testing.assert_allclose(rec.values["train/grad_norm"], [10 / (s + 1) for s in rec.steps])
+    loss = read_record(run, tag="train/loss", step_offset=0)  # the steps as written
+    assert loss.steps.tolist() == list(range(10, 101, 10)) and "step_offset" not in loss.meta
     np.testing.assert_allclose(loss.values["train/loss"], 2.0 - loss.steps / 100, rtol=1e-6)
 
 
@@ -804,7 +807,7 @@ def test_writer_reader_round_trip(steps: list[int], data: st.DataObject, two: bo
             half = len(steps) // 2
             w.write(steps[:half], rows[:half])
             w.write(steps[half:], rows[half:])
-        rec = read_record(p)
+        rec = read_record(p, max_steps=None)  # steps up to 10^9: beyond the default limit
     assert rec.kinds == kinds
     assert rec.steps.tolist() == steps
     expected = np.asarray(rows, dtype=np.float64)

@@ -21,10 +21,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .inputs import read_text
+from ..limits import MAX_STEPS
+from .inputs import compression, read_text
 from .record import FloatArray, GradNormRecord, IntArray, RecordError
 from .series import INDEX_NAMES, pick_series
-from .steps import find_step_column, int_steps, make_record
+from .steps import Placement, find_step_column, int_steps, make_record, placement
 
 __all__ = ["CsvText", "Table", "read_delimited", "split_header", "with_lines"]
 
@@ -93,6 +94,7 @@ class CsvText:
     own_format: bool  # this library's ``step,<kind>...`` format
     to_end: bool = True  # the body runs to the end of the file (no cut-off line removed)
     dropped: str | None = None  # the warning about a cut-off last line that was removed
+    plain: bool = True  # the file holds this text as is (not compressed): numpy may read it
 
 
 def _split_csv_text(p: Path, text: str) -> CsvText:
@@ -183,8 +185,8 @@ def _fast_table(p: Path, ct: CsvText) -> Table | None:
             warnings.simplefilter("error")
             # numpy's reader is quickest on the file itself; the text serves a cut file
             arr = np.loadtxt(
-                p if ct.to_end else io.StringIO(ct.body),
-                skiprows=ct.first_body_line - 1 if ct.to_end else 0,
+                p if ct.to_end and ct.plain else io.StringIO(ct.body),
+                skiprows=ct.first_body_line - 1 if ct.to_end and ct.plain else 0,
                 encoding="utf-8",
                 delimiter=ct.delimiter,
                 dtype=np.float64,
@@ -292,7 +294,9 @@ def _slow_table(p: Path, ct: CsvText) -> Table:
     )
 
 
-def _assemble_csv(p: Path, ct: CsvText, t: Table, wanted: str | None, fmt: str) -> GradNormRecord:
+def _assemble_csv(
+    p: Path, ct: CsvText, t: Table, wanted: str | None, fmt: str, place: Placement
+) -> GradNormRecord:
     n = t.n
     if n == 0:
         raise RecordError("no data rows" if ct.header is not None else "empty file", path=p)
@@ -309,7 +313,7 @@ def _assemble_csv(p: Path, ct: CsvText, t: Table, wanted: str | None, fmt: str) 
         meta["steps"] = "row index"
         if mask is not None:
             steps, values = steps[mask], {kind: v[mask]}
-        return make_record(p, steps, values, meta, t.where)
+        return make_record(p, steps, values, meta, t.where, **place)
     names = t.names
     js = find_step_column(names)
     if js is not None and t.columns[js] is None:
@@ -372,7 +376,7 @@ def _assemble_csv(p: Path, ct: CsvText, t: Table, wanted: str | None, fmt: str) 
         cols = [c[rows] for c in cols if c is not None]
     steps = int_steps(raw_steps, where, p, "step")
     values = {c: np.asarray(v, dtype=np.float64) for c, v in zip(chosen, cols, strict=True)}
-    return make_record(p, steps, values, meta, where)
+    return make_record(p, steps, values, meta, where, **place)
 
 
 def _parse(p: Path) -> tuple[CsvText, Table]:
@@ -380,6 +384,7 @@ def _parse(p: Path) -> tuple[CsvText, Table]:
     if not text or text.isspace():
         raise RecordError("empty file", path=p)
     ct = _split_csv_text(p, text)
+    ct.plain = compression(p) is None
     table = _fast_table(p, ct)
     return ct, table if table is not None else _slow_table(p, ct)
 
@@ -394,6 +399,15 @@ def with_lines(p: Path, build: Callable[[CsvText, Table], GradNormRecord]) -> Gr
     return build(ct, _slow_table(p, ct))
 
 
-def read_delimited(p: Path, *, column: str | None = None, tag: str | None = None) -> GradNormRecord:
+def read_delimited(
+    p: Path,
+    *,
+    column: str | None = None,
+    tag: str | None = None,
+    step_offset: int | None = None,
+    max_steps: int | None = MAX_STEPS,
+) -> GradNormRecord:
+    """A delimited log (see :func:`~refinedlr.records.read_record`, format ``csv``)."""
     wanted = column if column is not None else tag
-    return with_lines(p, lambda ct, t: _assemble_csv(p, ct, t, wanted, "csv"))
+    place = placement(step_offset, max_steps)
+    return with_lines(p, lambda ct, t: _assemble_csv(p, ct, t, wanted, "csv", place))

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+from ..limits import MAX_STEPS
 from .delimited import read_delimited
+from .inputs import decode_text, open_regular, read_bytes, read_head, uncompressed_name
 from .jsonl import read_jsonl
 from .npy import read_npy
-from .record import GradNormRecord, RecordError
+from .record import GradNormRecord, RecordError, warn_at_caller
 from .tensorboard import event_files, read_tensorboard
 from .trainer_state import read_trainer_state
 from .wandb import looks_like_wandb, read_wandb
@@ -29,6 +30,8 @@ def read_record(
     format: str | None = None,
     column: str | None = None,
     tag: str | None = None,
+    step_offset: int | None = None,
+    max_steps: int | None = MAX_STEPS,
 ) -> GradNormRecord:
     """Read a gradient-norm log; the format is guessed from the name and content unless given.
 
@@ -74,14 +77,30 @@ def read_record(
         Event files (``events.out.tfevents.*``) or a run directory holding them; needs the
         ``tensorboard`` package (``pip install refinedlr[tensorboard]``). ``tag=`` names the
         scalar (default ``grad_norm`` or ``train/grad_norm``); kind: the tag. Steps as
-        written (note: HF's TensorBoard callback writes its ``global_step``, i.e. ``t + 1``).
+        written, except a 1-based log: Hugging Face's TensorBoard callback writes the number of
+        optimizer steps completed (``t + 1``), so a log whose first step ``k >= 1`` divides
+        every step (``1, 2, 3...`` or ``k, 2k, ...``) is shifted by -1, with a note
+        (``meta["step_offset"] = -1``); ``step_offset=0`` keeps the steps as written.
 
     ``column=`` and ``tag=`` name the series (``tag`` is TensorBoard's word; each reader takes
     its own word first and the other one if its own is not given). Every format
     places a sparse log on its logged steps (see :meth:`GradNormRecord.norms`). A step logged
     twice (a resumed run) keeps its *last* value, reported in ``meta["repeated_steps"]`` and
     :meth:`GradNormRecord.describe`; steps that go back to a step never logged before are an
-    error naming the line. Every malformed input raises :class:`RecordError` naming the file,
+    error naming the line.
+
+    ``step_offset`` is added to every step as written in the file, replacing the format's own
+    convention (-1 for ``trainer_state``, automatic for ``tensorboard``, 0 otherwise).
+    ``max_steps`` refuses a log whose steps reach ``max_steps`` or beyond (the record would span
+    more steps than that) before anything is allocated; ``None`` lifts the limit
+    (:data:`~refinedlr.limits.MAX_STEPS` by default). The record keeps the limit for
+    :meth:`GradNormRecord.norms`.
+
+    Only regular files are read (a named pipe or a device is refused, never waited on). Files
+    compressed with gzip, bzip2 or xz are read as the file they hold (``norms.csv.gz`` is read as
+    ``norms.csv``); see :mod:`refinedlr.records.inputs`.
+
+    Every malformed input raises :class:`RecordError` naming the file,
     the line or key, and the problem. Problems the reader worked around (a cut-off last line) are
     issued as a :class:`UserWarning` pointing at the caller, and kept in ``meta["warnings"]``.
 
@@ -97,6 +116,18 @@ def read_record(
     p = Path(path).expanduser()
     if not p.exists():
         raise RecordError("no such file", path=p)
+    if not p.is_dir():
+        open_regular(p).close()  # refuses a named pipe, a device, a socket (without blocking)
+    if step_offset is not None and (
+        isinstance(step_offset, bool) or not isinstance(step_offset, int)
+    ):
+        raise RecordError(f"step_offset must be an integer, got {step_offset!r}", path=p)
+    if max_steps is not None and (
+        isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1
+    ):
+        raise RecordError(
+            f"max_steps must be a positive integer or None, got {max_steps!r}", path=p
+        )
     if format is None:
         fmt = guess_format(p)
     else:
@@ -106,11 +137,11 @@ def read_record(
         raise RecordError(f"unknown format {format!r}; known: {list(FORMATS)}", path=p)
     if p.is_dir() and fmt not in ("tensorboard", "trainer_state"):
         raise RecordError(f"a directory, not a {fmt} file", path=p)
-    record = reader(p, column=column, tag=tag)
-    # readers never warn themselves: what they would say is in meta["warnings"], said here so that
-    # the warning points at the line that called read_record, however deep the reader's calls go
+    record = reader(p, column=column, tag=tag, step_offset=step_offset, max_steps=max_steps)
+    # readers never warn themselves: what they would say is in meta["warnings"], said here and
+    # attributed to the first caller outside the library, however deep the reader's calls go
     for message in record.meta.get("warnings", ()):
-        warnings.warn(message, UserWarning, stacklevel=2)
+        warn_at_caller(message, UserWarning)
     return record
 
 
@@ -129,8 +160,8 @@ def guess_format(p: Path) -> str:
             "(events.out.tfevents.*); pass a file",
             path=p,
         )
-    name = p.name.lower()
-    suffix = p.suffix.lower()
+    name = uncompressed_name(p.name).lower()
+    suffix = Path(name).suffix
     if name.startswith("events.out.tfevents") or ".tfevents." in name:
         return "tensorboard"
     if name == "trainer_state.json":
@@ -139,11 +170,7 @@ def guess_format(p: Path) -> str:
         return "npy"
     if suffix in (".jsonl", ".ndjson"):
         return "jsonl"
-    try:
-        with open(p, "rb") as f:
-            head = f.read(1 << 16)
-    except OSError as exc:
-        raise RecordError(f"cannot read: {exc.strerror or exc}", path=p) from None
+    head = read_head(p)
     if head.startswith(b"\x93NUMPY") or head.startswith(b"PK\x03\x04"):
         return "npy"
     text = head.decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
@@ -160,11 +187,10 @@ def guess_format(p: Path) -> str:
 
 
 def _guess_json(p: Path, head: bytes) -> str:
-    with open(p, encoding="utf-8-sig", errors="replace") as f:
-        first = ""
-        for first in f:
-            if first.strip():
-                break
+    first = ""
+    for first in head.decode("utf-8", errors="replace").lstrip("\ufeff").split("\n"):
+        if first.strip():
+            break
     try:
         obj = json.loads(first)
     except ValueError:
@@ -174,8 +200,8 @@ def _guess_json(p: Path, head: bytes) -> str:
     if b'"log_history"' in head:
         return "trainer_state"
     try:
-        doc = json.loads(p.read_text(encoding="utf-8-sig"))
-    except (ValueError, OSError):
+        doc = json.loads(decode_text(p, read_bytes(p)))
+    except (ValueError, RecordError):
         doc = None
     if isinstance(doc, dict) and "log_history" in doc:
         return "trainer_state"

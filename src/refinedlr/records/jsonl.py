@@ -8,15 +8,24 @@ from typing import Any
 
 import numpy as np
 
+from ..limits import MAX_STEPS
 from .inputs import json_number, read_text
 from .record import GradNormRecord, RecordError
 from .series import INDEX_NAMES, pick_series
-from .steps import STEP_NAMES, find_step_column, int_steps, make_record
+from .steps import STEP_NAMES, find_step_column, int_steps, make_record, placement
 
 __all__ = ["read_jsonl"]
 
 
-def read_jsonl(p: Path, *, column: str | None = None, tag: str | None = None) -> GradNormRecord:
+def read_jsonl(
+    p: Path,
+    *,
+    column: str | None = None,
+    tag: str | None = None,
+    step_offset: int | None = None,
+    max_steps: int | None = MAX_STEPS,
+) -> GradNormRecord:
+    """A JSON lines log (see :func:`~refinedlr.records.read_record`, format ``jsonl``)."""
     wanted = column if column is not None else tag
     text = read_text(p)
     objs: list[tuple[int, dict[str, Any]]] = []
@@ -91,4 +100,5 @@ def read_jsonl(p: Path, *, column: str | None = None, tag: str | None = None) ->
     meta["step_key"] = step_key if step_key is not None else "line index"
     if skipped:
         meta["notes"] = [f"{skipped} line(s) without {key!r} skipped"]
-    return make_record(p, st, {key: np.asarray(vals, dtype=np.float64)}, meta, where)
+    values = {key: np.asarray(vals, dtype=np.float64)}
+    return make_record(p, st, values, meta, where, **placement(step_offset, max_steps))

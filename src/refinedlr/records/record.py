@@ -1,25 +1,73 @@
-"""The in-memory gradient-norm record (:class:`GradNormRecord`) and the error every reader and
-writer raises (:class:`RecordError`).
+"""The in-memory gradient-norm record (:class:`GradNormRecord`), the error every reader and
+writer raises (:class:`RecordError`) and the warning for a norm kind the record does not hold
+(:class:`NormKindWarning`).
 
 A record holds, per optimizer step ``t`` (0-based, after gradient accumulation), one value per norm
 kind (``"l2"``, ``"l1"``, or a column name taken from a foreign log). A missing value is ``NaN``.
-Sparse logs keep only the logged steps; :meth:`GradNormRecord.norms` places them on every step.
+Sparse logs keep only the logged steps; :meth:`GradNormRecord.norms` places them on every step,
+up to :data:`~refinedlr.limits.MAX_STEPS` steps unless the record allows more.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import sys
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["FloatArray", "GradNormRecord", "IntArray", "RecordError"]
+from ..limits import MAX_STEPS, check_steps
+
+__all__ = [
+    "FloatArray",
+    "GradNormRecord",
+    "IntArray",
+    "NormKindWarning",
+    "RecordError",
+    "norm_type",
+    "warn_at_caller",
+]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+
+#: The norm each well-known series name holds: our own kinds, and Hugging Face's ``grad_norm``
+#: (the global l2 norm of the gradient before clipping) under the names its loggers use.
+_NORM_OF_NAME = {"l2": "l2", "l1": "l1", "grad_norm": "l2", "train/grad_norm": "l2"}
+_LIBRARY_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def norm_type(kind: str) -> str | None:
+    """``"l2"`` or ``"l1"`` when the name ``kind`` says which norm a series holds, else ``None``.
+
+    >>> norm_type("l1"), norm_type("train/grad_norm"), norm_type("loss")
+    ('l1', 'l2', None)
+    """
+    return _NORM_OF_NAME.get(kind)
+
+
+def warn_at_caller(message: str, category: type[Warning] = UserWarning) -> None:
+    """Issue a warning attributed to the first caller outside the refinedlr package.
+
+    The number of library frames in between varies (a reader called through
+    :func:`~refinedlr.records.read_record`, a record read by :func:`~refinedlr.refinement.refine`),
+    so the stack level is counted here rather than fixed (the same as ``skip_file_prefixes`` of
+    Python 3.12, on every supported version).
+    """
+    frame = sys._getframe(1)
+    level = 2  # 1 is this function; 2 its caller
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_LIBRARY_DIR):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, category, stacklevel=level)
+
+
+class NormKindWarning(UserWarning):
+    """A norm kind was asked for that the record does not hold, and another kind was used."""
 
 
 class RecordError(ValueError):
@@ -56,6 +104,8 @@ class GradNormRecord:
         values: norm kind -> float64 array aligned with ``steps``; ``NaN`` marks a missing value.
         source: where the record came from (a path, or ``"<memory>"``).
         meta: free-form details from the reader (format, column, tag, notes).
+        max_steps: the most steps :meth:`norms` expands the record to (``None``: no limit);
+            :data:`~refinedlr.limits.MAX_STEPS` unless given (``read_record(max_steps=...)``).
 
     >>> rec = GradNormRecord.from_arrays({"l2": [4.0, 2.0, 1.0]})
     >>> rec.kinds, rec.total_steps
@@ -66,14 +116,28 @@ class GradNormRecord:
     values: Mapping[str, FloatArray]
     source: str = "<memory>"
     meta: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    max_steps: int | None = MAX_STEPS
 
     def __post_init__(self) -> None:
+        if self.max_steps is not None and (
+            isinstance(self.max_steps, bool)
+            or not isinstance(self.max_steps, (int, np.integer))
+            or self.max_steps < 1
+        ):
+            raise RecordError(
+                f"max_steps must be a positive integer or None, got {self.max_steps!r}",
+                path=self.source,
+            )
         steps = np.asarray(self.steps)
         if steps.ndim != 1:
             raise RecordError(f"steps must be 1-D, got shape {steps.shape}", path=self.source)
         if steps.size and steps.dtype.kind not in "iu":
             if steps.dtype.kind != "f" or not np.all(steps == np.round(steps)):
                 raise RecordError("steps must be integers", path=self.source)
+            if np.any(np.abs(steps) >= 2.0**63):
+                raise RecordError("steps must be below 2^63", path=self.source)
+        elif steps.size and steps.dtype.kind == "u" and int(steps.max()) >= 2**63:
+            raise RecordError("steps must be below 2^63", path=self.source)
         steps = steps.astype(np.int64)
         if steps.size and int(steps[0]) < 0:
             raise RecordError(f"steps must be >= 0, got {int(steps[0])}", path=self.source)
@@ -112,12 +176,15 @@ class GradNormRecord:
         *,
         source: str = "<memory>",
         meta: Mapping[str, Any] | None = None,
+        max_steps: int | None = MAX_STEPS,
     ) -> GradNormRecord:
         """Build a record from arrays; ``steps`` defaults to ``0 .. n-1``."""
         arrays = {k: np.asarray(v, dtype=np.float64) for k, v in values.items()}
         n = next(iter(arrays.values())).shape[0] if arrays else 0
         st = np.arange(n, dtype=np.int64) if steps is None else np.asarray(steps)
-        return cls(steps=st, values=arrays, source=source, meta=dict(meta or {}))
+        return cls(
+            steps=st, values=arrays, source=source, meta=dict(meta or {}), max_steps=max_steps
+        )
 
     # -- shape --------------------------------------------------------------------------------
 
@@ -148,12 +215,21 @@ class GradNormRecord:
         return int(gaps[np.argmax(counts)])
 
     def resolve_kind(self, kind: str | None = None) -> str:
-        """The kind to use: ``kind`` if present; else the only kind; else an error listing them."""
+        """The kind to use: ``kind`` if present; else the only kind; else an error listing them.
+
+        Asking for ``"l1"`` or ``"l2"`` of a record whose only series holds the other norm (by
+        its name, see :func:`norm_type`: a Hugging Face ``grad_norm`` is an l2 norm) returns that
+        series with a :class:`NormKindWarning`: the values are not what was asked for.
+        """
         if kind is not None:
             if kind in self.values:
                 return kind
             if len(self.values) == 1:
-                return next(iter(self.values))
+                only = next(iter(self.values))
+                held = norm_type(only)
+                if kind in ("l1", "l2") and held is not None and held != kind:
+                    warn_at_caller(self._kind_mismatch(kind, only, held), NormKindWarning)
+                return only
             raise RecordError(
                 f"no norm kind {kind!r} in this record; it has {list(self.values)}",
                 path=self.source,
@@ -164,7 +240,20 @@ class GradNormRecord:
             f"the record has several norm kinds {list(self.values)}: choose one", path=self.source
         )
 
-    def norms(self, kind: str | None = None) -> FloatArray:
+    def _kind_mismatch(self, kind: str, only: str, held: str) -> str:
+        name = "" if only == held else f" (its series {only!r})"
+        how = (
+            'record l1 norms while training, e.g. record_grad_norms(trainer, kinds=("l2", '
+            '"l1")) or GradNormRecorder(..., kinds=("l2", "l1"))'
+            if kind == "l1"
+            else 'record l2 norms while training (kinds=("l2", ...))'
+        )
+        return (
+            f"{self.source}: holds {held} norms{name}, not {kind}: using the {held} values where "
+            f"{kind} was asked for; to refine with {kind} norms, {how}"
+        )
+
+    def norms(self, kind: str | None = None, *, max_steps: int | None = None) -> FloatArray:
         """Values of ``kind`` on every step ``0 .. total_steps-1``.
 
         Steps with a row keep their value (``NaN`` stays ``NaN``: a missing value for
@@ -172,12 +261,22 @@ class GradNormRecord:
         logs) are interpolated linearly between the nearest logged finite values; steps before
         the first logged one take its value.
 
+        A record longer than ``max_steps`` (default: the record's :attr:`max_steps`) is refused
+        with a :class:`RecordError` before anything is allocated.
+
         >>> GradNormRecord.from_arrays({"l2": [4.0, 2.0]}, steps=[1, 3]).norms()
         array([4., 4., 3., 2.])
+        >>> GradNormRecord.from_arrays({"l2": [4.0, 2.0]}, steps=[0, 10**12]).norms()
+        Traceback (most recent call last):
+        ...
+        refinedlr.records.record.RecordError: <memory>: the record spans 1,000,000,000,001 steps, ...
         """
         k = self.resolve_kind(kind)
         v = self.values[k]
         n = self.total_steps
+        problem = check_steps(n, max_steps=self.max_steps if max_steps is None else max_steps)
+        if problem is not None:
+            raise RecordError(f"the record spans {problem}", path=self.source)
         if len(self) == n:
             return np.array(v, dtype=np.float64)
         out = np.full(n, np.nan, dtype=np.float64)

@@ -5,13 +5,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
+from ..limits import MAX_STEPS, check_steps
 from .record import FloatArray, GradNormRecord, IntArray, RecordError
 
-__all__ = ["STEP_NAMES", "Where", "find_step_column", "int_steps", "make_record", "order_steps"]
+__all__ = [
+    "STEP_NAMES",
+    "Placement",
+    "Where",
+    "find_step_column",
+    "int_steps",
+    "make_record",
+    "order_steps",
+    "placement",
+]
 
 #: Column / key names taken as the step, in order of preference (compared case-insensitively).
 STEP_NAMES: tuple[str, ...] = (
@@ -87,17 +97,57 @@ def order_steps(
     return rev_uniq.astype(np.int64), {k: v[last] for k, v in values.items()}, meta
 
 
+class Placement(TypedDict):
+    """How a reader places its steps: the shift of the steps as written, and the limit."""
+
+    step_offset: int
+    max_steps: int | None
+
+
+def placement(step_offset: int | None, max_steps: int | None) -> Placement:
+    """The placement of a format whose own step convention is ``t = s`` (no shift by default)."""
+    return {"step_offset": 0 if step_offset is None else step_offset, "max_steps": max_steps}
+
+
 def make_record(
     p: Path,
     steps: IntArray,
     values: dict[str, FloatArray],
     meta: dict[str, Any],
     where: Where,
+    *,
+    step_offset: int = 0,
+    offset_reason: str | None = None,
+    max_steps: int | None = MAX_STEPS,
 ) -> GradNormRecord:
+    """The record of a reader: ``steps`` (as read, in file order) shifted by ``step_offset``,
+    checked against ``max_steps`` (before anything is allocated), repeated steps resolved, the
+    stride noted. ``offset_reason`` explains a shift in the record's notes."""
     if steps.size == 0:
         raise RecordError("no rows with a value", path=p)
+    notes = list(meta.pop("notes", []))
+    if step_offset:
+        shifted = steps + step_offset
+        negative = np.flatnonzero(shifted < 0)
+        if negative.size:
+            i = int(negative[0])
+            raise RecordError(
+                f"step {int(steps[i])} shifted by the step offset {step_offset} is negative",
+                path=p,
+                **where(i),
+            )
+        steps = shifted
+        meta["step_offset"] = step_offset
+        notes.append(offset_reason or f"steps as written shifted by {step_offset:+d} (step_offset)")
+    if max_steps is not None:
+        beyond = np.flatnonzero(steps >= max_steps)
+        if beyond.size:
+            i = int(beyond[0])
+            s = int(steps[i])
+            problem = check_steps(s + 1, max_steps=max_steps)
+            raise RecordError(f"step {s}: the record would span {problem}", path=p, **where(i))
     steps, values, extra = order_steps(steps, values, where, p)
-    notes = [*meta.pop("notes", []), *extra.pop("notes", [])]
+    notes.extend(extra.pop("notes", []))
     meta.update(extra)
     if steps.size >= 2:
         gaps, counts = np.unique(np.diff(steps), return_counts=True)
@@ -106,4 +156,4 @@ def make_record(
         meta["stride"] = 1
     if notes:
         meta["notes"] = notes
-    return GradNormRecord(steps=steps, values=values, source=str(p), meta=meta)
+    return GradNormRecord(steps=steps, values=values, source=str(p), meta=meta, max_steps=max_steps)

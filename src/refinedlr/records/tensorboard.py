@@ -8,11 +8,12 @@ from typing import Any
 
 import numpy as np
 
+from ..limits import MAX_STEPS
 from .record import FloatArray, GradNormRecord, IntArray, RecordError
 from .series import DEFAULT_NAMES
 from .steps import make_record, order_steps
 
-__all__ = ["event_files", "read_tensorboard"]
+__all__ = ["event_files", "one_based_offset", "read_tensorboard"]
 
 _TB_HINT = "pip install refinedlr[tensorboard]"
 
@@ -72,9 +73,41 @@ def _tb_scalars(p: Path, f: Path) -> dict[str, tuple[list[int], list[float]]]:
     return out
 
 
+def one_based_offset(steps: IntArray) -> tuple[int, str | None]:
+    """``(-1, why)`` when ``steps`` (in order) look 1-based, else ``(0, None)``.
+
+    Hugging Face's TensorBoard callback writes the number of optimizer steps *completed*, so a run
+    logged every ``k`` steps has its values at steps ``k, 2k, ...`` (``1, 2, ...`` for ``k = 1``),
+    which belong to 0-based steps ``k-1, 2k-1, ...``. A log read as 1-based: its first step
+    ``k >= 1`` divides every step. A 0-based log that logs every ``k`` steps starts at 0 (or, as
+    Lightning's, at ``k - 1``), so it is left as written.
+
+    >>> one_based_offset(np.array([10, 20, 30]))[0], one_based_offset(np.array([0, 10, 20]))[0]
+    (-1, 0)
+    """
+    if steps.size == 0 or int(steps[0]) < 1:
+        return 0, None
+    k = int(steps[0])
+    if np.any(steps % k):
+        return 0, None
+    every = "every step" if k == 1 else f"a multiple of {k}"
+    return -1, (
+        f"the steps start at {k} and each is {every}: read as 1-based (Hugging Face's "
+        "TensorBoard callback logs the number of optimizer steps completed) and shifted by -1 "
+        "(step_offset=0 or --step-offset 0 keeps the steps as written)"
+    )
+
+
 def read_tensorboard(
-    p: Path, *, column: str | None = None, tag: str | None = None
+    p: Path,
+    *,
+    column: str | None = None,
+    tag: str | None = None,
+    step_offset: int | None = None,
+    max_steps: int | None = MAX_STEPS,
 ) -> GradNormRecord:
+    """TensorBoard scalars (see :func:`~refinedlr.records.read_record`, format
+    ``tensorboard``); without ``step_offset`` a 1-based log is shifted (:func:`one_based_offset`)."""
     wanted = tag if tag is not None else column
     if p.is_dir():
         files = event_files(p)
@@ -160,7 +193,17 @@ def read_tensorboard(
     if repeated:
         meta["repeated_steps"] = repeated
 
-    def where_all(i: int) -> dict[str, Any]:  # pragma: no cover - steps are already in order
-        return {"key": f"tag {name!r}"}
+    def where_all(i: int) -> dict[str, Any]:
+        return {"key": f"tag {name!r}, step {int(steps[i])}"}
 
-    return make_record(p, steps, {name: values}, meta, where_all)
+    offset, reason = (0, None) if step_offset is not None else one_based_offset(steps)
+    return make_record(
+        p,
+        steps,
+        {name: values},
+        meta,
+        where_all,
+        step_offset=offset if step_offset is None else step_offset,
+        offset_reason=reason,
+        max_steps=max_steps,
+    )

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..limits import MAX_STEPS
 from .inputs import json_number, read_text
 from .record import GradNormRecord, RecordError
 from .steps import int_steps, make_record
@@ -17,8 +18,15 @@ __all__ = ["read_trainer_state"]
 
 
 def read_trainer_state(
-    p: Path, *, column: str | None = None, tag: str | None = None
+    p: Path,
+    *,
+    column: str | None = None,
+    tag: str | None = None,
+    step_offset: int | None = None,
+    max_steps: int | None = MAX_STEPS,
 ) -> GradNormRecord:
+    """A ``trainer_state.json`` (see :func:`~refinedlr.records.read_record`); ``step_offset``
+    replaces HF's convention ``t = s - 1`` (``-1``) when given."""
     if p.is_dir():
         p = p / "trainer_state.json"
     key = column if column is not None else (tag if tag is not None else "grad_norm")
@@ -61,13 +69,13 @@ def read_trainer_state(
             raise RecordError(
                 f"no step number (got {entry.get('step')!r:.40})", path=p, key=f"{where_i}.step"
             )
-        if s < 1:
+        if s < 1 and step_offset is None:
             raise RecordError(
                 f"step {s!r}: Hugging Face logs after an optimizer step, so steps start at 1",
                 path=p,
                 key=f"{where_i}.step",
             )
-        steps.append(s - 1.0)
+        steps.append(s)
         vals.append(x)
         keys.append(where_i)
     if not keys:
@@ -81,16 +89,28 @@ def read_trainer_state(
     def where(i: int) -> dict[str, Any]:
         return {"key": f"{keys[i]}.step"}
 
-    st = int_steps(np.asarray(steps, dtype=np.float64) + 1.0, where, p, "step") - 1
+    st = int_steps(np.asarray(steps, dtype=np.float64), where, p, "step")
     kind = "l2" if key == "grad_norm" else key
-    meta: dict[str, Any] = {
-        "format": "trainer_state",
-        "column": key,
-        "step_offset": -1,
-        "skipped": skipped,
-        "notes": ["Hugging Face step s (optimizer steps completed) read as step t = s - 1"],
-    }
+    meta: dict[str, Any] = {"format": "trainer_state", "column": key, "skipped": skipped}
+    if key == "grad_norm":
+        meta["norm"] = "l2"
+        meta["notes"] = [
+            "grad_norm is Hugging Face's l2 norm of the whole gradient, before clipping"
+        ]
     for k in ("logging_steps", "global_step", "max_steps"):
         if k in doc:
             meta[k] = doc[k]
-    return make_record(p, st, {kind: np.asarray(vals, dtype=np.float64)}, meta, where)
+    return make_record(
+        p,
+        st,
+        {kind: np.asarray(vals, dtype=np.float64)},
+        meta,
+        where,
+        step_offset=-1 if step_offset is None else step_offset,
+        offset_reason=(
+            "Hugging Face step s (optimizer steps completed) read as step t = s - 1"
+            if step_offset is None
+            else None
+        ),
+        max_steps=max_steps,
+    )

@@ -7,10 +7,11 @@ from typing import Any
 
 import numpy as np
 
+from ..limits import MAX_STEPS
 from .delimited import CsvText, Table, split_header, with_lines
 from .record import GradNormRecord, RecordError
 from .series import DEFAULT_NAMES, pick_series
-from .steps import int_steps, make_record
+from .steps import int_steps, make_record, placement
 
 __all__ = ["looks_like_wandb", "read_wandb"]
 
@@ -21,8 +22,17 @@ def looks_like_wandb(header_line: str) -> bool:
     return len(fields) >= 2 and fields[0] == "Step" and all(" - " in f for f in fields[1:])
 
 
-def read_wandb(p: Path, *, column: str | None = None, tag: str | None = None) -> GradNormRecord:
+def read_wandb(
+    p: Path,
+    *,
+    column: str | None = None,
+    tag: str | None = None,
+    step_offset: int | None = None,
+    max_steps: int | None = MAX_STEPS,
+) -> GradNormRecord:
+    """A W&B CSV export (see :func:`~refinedlr.records.read_record`, format ``wandb``)."""
     wanted = column if column is not None else tag
+    place = placement(step_offset, max_steps)
 
     def build(ct: CsvText, t: Table) -> GradNormRecord:
         if ct.header is None or ct.header[0] != "Step" or ct.delimiter != ",":
@@ -75,6 +85,6 @@ def read_wandb(p: Path, *, column: str | None = None, tag: str | None = None) ->
         raw_steps, vals = (sc, col) if rows is None else (sc[rows], col[rows])
         steps = int_steps(raw_steps, where, p, "step")
         meta = {"format": "wandb", "column": name, "run": run, "metric": metric}
-        return make_record(p, steps, {metric: vals}, meta, where)
+        return make_record(p, steps, {metric: vals}, meta, where, **place)
 
     return with_lines(p, build)
