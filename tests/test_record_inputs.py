@@ -385,3 +385,29 @@ def test_norm_kind_warning_by_series_name(column: str, asked: str, warns: bool) 
         warnings.simplefilter("always")
         assert rec.resolve_kind(asked) == column
     assert any(issubclass(w.category, NormKindWarning) for w in caught) == warns
+
+
+# -- found by the fuzz test ----------------------------------------------------------------------
+
+
+def test_old_mac_line_endings_are_guessed(tmp_path: Path) -> None:
+    p = tmp_path / "log"
+    p.write_bytes(b"step,l2\r0,2\r1,1\r")
+    assert read_record(p).values["l2"].tolist() == [2.0, 1.0]
+    p.write_bytes(b"\x01\r\x01")
+    assert "no numeric column" in str(error(p))
+
+
+def test_plain_file_with_a_compressed_name(tmp_path: Path) -> None:
+    p = tmp_path / "norms.csv.gz"  # not compressed after all: read as what it is
+    p.write_text(CSV)
+    assert read_record(p).values["l2"].tolist() == [3.0, 2.5, 2.0, 1.5]
+
+
+@pytest.mark.parametrize(
+    "data", [b"\x93NUMPY\x01\x00\x02\x00\x00{", b"\x93NUMPY\x01\x00F\x00\n \x01\x01{"]
+)
+def test_npy_garbage_header(tmp_path: Path, data: bytes) -> None:
+    p = tmp_path / "g.npy"
+    p.write_bytes(data)
+    assert "broken header" in str(error(p))

@@ -16,7 +16,7 @@ import math
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -180,13 +180,16 @@ def _fast_table(p: Path, ct: CsvText) -> Table | None:
     use = [j for j in range(ncol) if j not in text_cols]
     if not use:
         return None
+    # numpy's reader is quickest on the file itself (opened here: given a path, numpy would
+    # decompress by the name's suffix); the text serves a cut or a compressed file
+    whole = ct.to_end and ct.plain
+    source: IO[str] = open(p, encoding="utf-8") if whole else io.StringIO(ct.body)
     try:
-        with warnings.catch_warnings():
+        with source, warnings.catch_warnings():
             warnings.simplefilter("error")
-            # numpy's reader is quickest on the file itself; the text serves a cut file
             arr = np.loadtxt(
-                p if ct.to_end and ct.plain else io.StringIO(ct.body),
-                skiprows=ct.first_body_line - 1 if ct.to_end and ct.plain else 0,
+                source,
+                skiprows=ct.first_body_line - 1 if whole else 0,
                 encoding="utf-8",
                 delimiter=ct.delimiter,
                 dtype=np.float64,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -177,7 +178,7 @@ def guess_format(p: Path) -> str:
     if text.startswith("{") or suffix == ".json":
         return _guess_json(p, head)
     if b"\0" not in head and suffix in ("", ".csv", ".tsv", ".txt", ".dat", ".log"):
-        first = text.split("\n", 1)[0]
+        first = re.split(r"\r\n|\r|\n", text, maxsplit=1)[0]
         return "wandb" if looks_like_wandb(first) else "csv"
     raise RecordError(
         f"cannot tell the format of {p.name!r} from its name and content; pass format=... "

@@ -53,8 +53,12 @@ def _load(p: Path) -> npt.NDArray[Any]:
                 shape, _, dtype = np.lib.format.read_array_header_2_0(f)
             else:
                 raise RecordError(f"unknown NPY format version {version[0]}.{version[1]}", path=p)
-        except (ValueError, SyntaxError, TypeError, KeyError, EOFError, OSError) as exc:
-            raise RecordError(f"cannot read the array: a broken header ({exc})", path=p) from None
+        except RecordError:
+            raise
+        except Exception as exc:  # numpy's header parser raises assorted errors on garbage
+            raise RecordError(
+                f"cannot read the array: a broken header ({type(exc).__name__}: {exc})", path=p
+            ) from None
         if dtype.hasobject:
             raise RecordError(_OBJECT_ARRAY, path=p, key="dtype")
         need = math.prod(shape) * dtype.itemsize

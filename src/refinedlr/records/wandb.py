@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,10 @@ __all__ = ["looks_like_wandb", "read_wandb"]
 
 def looks_like_wandb(header_line: str) -> bool:
     """``header_line`` is that of a W&B export: ``Step`` then only ``<run> - <metric>`` columns."""
-    fields = split_header(header_line, ",")
+    try:
+        fields = split_header(header_line, ",")
+    except csv.Error:
+        return False
     return len(fields) >= 2 and fields[0] == "Step" and all(" - " in f for f in fields[1:])
 
 
