@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 
 from refinedlr.demo import DemoConfig, load_digits_split, train_one  # noqa: E402
 from refinedlr.records import read_record  # noqa: E402
-from refinedlr.schedules import get_schedule  # noqa: E402
+from refinedlr.registry import get_schedule  # noqa: E402
 
 
 def test_training_run_records_one_norm_per_step(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from refinedlr import limits
 from refinedlr.limits import MAX_STEPS
 from refinedlr.records import GradNormRecord, RecordError, read_record
 from refinedlr.records import inputs as record_inputs
@@ -231,10 +232,9 @@ def test_huge_steps_in_a_small_csv_are_refused_at_once(tmp_path: Path, last: int
     assert time.perf_counter() - t0 < 2
     assert exc.line == 5 and f"step {last}" in str(exc)
     assert "more than the limit of 10,000,000" in str(exc) and "--max-steps" in str(exc)
-    # the caller can raise the limit (or lift it); the record then keeps that limit
+    # the caller can raise the limit; the record then keeps that limit
     rec = read_record(p, max_steps=last + 1)
     assert rec.total_steps == last + 1 and rec.max_steps == last + 1
-    assert read_record(p, max_steps=None).max_steps is None
 
 
 @pytest.mark.parametrize("last", [10**9, 10**12])
@@ -278,9 +278,22 @@ def test_norms_refuse_to_expand_a_huge_record() -> None:
     with pytest.raises(RecordError, match="limit of 50"):
         strict.norms()  # the record's own limit is the default
     assert strict.norms(max_steps=100).shape == (100,)
-    unlimited = GradNormRecord.from_arrays({"l2": [1.0, 2.0]}, steps=[0, 99], max_steps=None)
-    assert unlimited.norms().shape == (100,)
     assert MAX_STEPS == 10_000_000
+
+
+def test_the_default_limit_is_read_when_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``refinedlr.limits.MAX_STEPS = N`` raises (or lowers) the limit of every reader and record."""
+    p = tmp_path / "n.csv"
+    p.write_text("step,l2\n0,1\n99,2\n")
+    rec = read_record(p)
+    assert rec.norms().shape == (100,)
+    monkeypatch.setattr(limits, "MAX_STEPS", 50)
+    with pytest.raises(RecordError, match="limit of 50"):
+        rec.norms()
+    assert "limit of 50" in str(error(p))
+    assert read_record(p, max_steps=100).norms().shape == (100,)
     with pytest.raises(RecordError, match="max_steps must be a positive integer"):
         GradNormRecord.from_arrays({"l2": [1.0]}, max_steps=0)
     with pytest.raises(RecordError, match="max_steps must be a positive integer"):

@@ -22,11 +22,13 @@ from .refinement import (
     refine,
     refine_details,
 )
+from .registry import available_schedules, get_schedule, schedule_from_spec
 from .risk import RefinementRisk, refinement_risk
 from .schedule_io import as_schedule, load_schedule, save_schedule
 from .schedules import (
     Constant,
     Cosine,
+    CosineWithRestarts,
     InverseSqrt,
     InverseTime,
     LinearDecay,
@@ -36,9 +38,6 @@ from .schedules import (
     StepWise,
     Tabulated,
     WarmupStableDecay,
-    available_schedules,
-    get_schedule,
-    schedule_from_spec,
 )
 from .summary import ScheduleSummary, summarize
 from .verify import VERIFY_THRESHOLD, Verification, verify_refinement
@@ -53,6 +52,7 @@ __all__ = [
     "CollapseWarning",
     "Constant",
     "Cosine",
+    "CosineWithRestarts",
     "GradNormRecord",
     "InverseSqrt",
     "InverseTime",

@@ -34,8 +34,9 @@ from torch import nn
 
 from .pytorch import GradNormRecorder, ScheduleLR
 from .refinement import refine_details
+from .registry import get_schedule
 from .risk import refinement_risk
-from .schedules import Schedule, get_schedule
+from .schedules import Schedule
 from .summary import summarize
 
 __all__ = ["DemoConfig", "run_demo"]

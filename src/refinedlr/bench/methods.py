@@ -33,7 +33,8 @@ import numpy as np
 import numpy.typing as npt
 
 from refinedlr.refinement import CollapseWarning, refine_details
-from refinedlr.schedules import Schedule, Tabulated, get_schedule
+from refinedlr.registry import get_schedule
+from refinedlr.schedules import Schedule, Tabulated
 
 __all__ = [
     "DEFAULT_METHODS",

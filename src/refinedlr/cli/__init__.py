@@ -3,6 +3,7 @@
 Commands::
 
     refinedlr refine LOG -o schedule.json   refine a gradient-norm log into a schedule
+    refinedlr verify RUN1 RUN2 -o next.json keep the refined schedule or fall back to linear decay
     refinedlr show SCHEDULE|LOG             readable summary (and bound versus linear decay)
     refinedlr plot LOG|SCHEDULE... -o f.png norms, smoothed norms and schedules on one figure
     refinedlr demo                          the whole workflow on built-in data (needs torch)
@@ -24,7 +25,7 @@ from ..bounds import BoundError
 from ..records import RecordError
 from ..refinement import RefineError
 from ..schedules import ScheduleError
-from . import demo, plot, plugins, refine, show
+from . import demo, plot, plugins, refine, show, verify
 from .common import CLIError, MissingExtra
 
 __all__ = ["build_parser", "main"]
@@ -41,13 +42,13 @@ _EPILOG = """\
 examples:
   refinedlr refine runs/norms.csv --norm l1 -o refined.json --plot refined.png
   refinedlr refine output/trainer_state.json --steps 20000 -o refined.npy
-  refinedlr refine runs/norms.csv --method verified --check runs/refined-norms.csv -o next.json
+  refinedlr verify run1/norms.csv run2/norms.csv --metric eval_loss -o next.json
   refinedlr show refined.json --norms runs/norms.csv
   refinedlr plot runs/norms.csv --baselines linear,cosine -o norms.png
   refinedlr demo --out demo-results
 """
 
-_COMMANDS = (refine, show, plot, demo)
+_COMMANDS = (refine, verify, show, plot, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

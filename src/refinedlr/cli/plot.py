@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from ..refinement import refine_details
+from ..registry import get_schedule
 from ..schedule_io import load_schedule
-from ..schedules import Schedule, get_schedule
+from ..schedules import Schedule
 from .common import (
     MissingExtra,
     add_log_options,

@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from ..refinement import refine_details
+from ..registry import get_schedule
 from ..risk import refinement_risk
 from ..schedule_io import save_schedule
-from ..schedules import Schedule, get_schedule
+from ..schedules import Schedule
 from ..summary import summarize
 from ..verify import VERIFY_THRESHOLD, verify_refinement
 from .common import CLIError, add_log_options, add_refine_options, collect_warnings, read_log

@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 
 from ..refinement import refine_details
+from ..registry import get_schedule
 from ..risk import refinement_risk
 from ..schedule_io import load_schedule
-from ..schedules import get_schedule
 from ..summary import summarize
 from .common import add_log_options, add_refine_options, collect_warnings, kind_of, read_log
 

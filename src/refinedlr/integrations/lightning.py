@@ -63,7 +63,8 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from ..pytorch import GradNormRecorder, OnMismatch, ScheduleLR
-from ..schedules import Schedule, get_schedule
+from ..schedule_io import as_schedule
+from ..schedules import Schedule
 
 __all__ = ["NORMS_FILENAME", "GradNormCallback", "lr_scheduler_config"]
 
@@ -125,7 +126,7 @@ def lr_scheduler_config(
             schedule if schedule.total_steps == total_steps else schedule.with_horizon(total_steps)
         )
     else:
-        sched = get_schedule(schedule, total_steps, **schedule_kwargs)
+        sched = as_schedule(schedule, total_steps, **schedule_kwargs)
     config: dict[str, Any] = {
         "scheduler": ScheduleLR(optimizer, sched, on_mismatch=on_mismatch),
         "interval": "step",

@@ -78,7 +78,8 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from ..records import RecordWriter
-from ..schedules import Schedule, get_schedule
+from ..schedule_io import as_schedule
+from ..schedules import Schedule
 
 __all__ = [
     "NormRecordState",
@@ -132,7 +133,7 @@ def optax_schedule(
         if total_steps is not None and total_steps != sched.total_steps:
             sched = sched.with_horizon(total_steps)
     else:
-        sched = get_schedule(schedule, total_steps, **schedule_kwargs)
+        sched = as_schedule(schedule, total_steps, **schedule_kwargs)
     table_np = float(peak_value) * sched.preview()
     last = sched.total_steps - 1
 

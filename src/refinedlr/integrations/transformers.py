@@ -79,7 +79,8 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from ..pytorch import GradNormRecorder, OnMismatch, ScheduleLR, grad_norms
-from ..schedules import Schedule, ScheduleError, get_schedule
+from ..schedule_io import as_schedule
+from ..schedules import Schedule, ScheduleError
 
 __all__ = [
     "NORMS_FILENAME",
@@ -196,7 +197,7 @@ def make_scheduler(
             kwargs["path"] = path
         w = _warmup_steps(args, total) if warmup is None else warmup
         try:
-            sched = get_schedule(name, total, warmup=w, **kwargs)
+            sched = as_schedule(name, total, warmup=w, base_lr=args.learning_rate, **kwargs)
         except ScheduleError as exc:
             raise ScheduleError(f"{exc} (TrainingArguments: lr_scheduler_type={name!r})") from None
     return ScheduleLR(optimizer, sched, on_mismatch=on_mismatch)

@@ -46,7 +46,9 @@ import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
-from ..schedules import Schedule, ScheduleError, get_schedule, schedule_from_spec
+from ..registry import schedule_from_spec
+from ..schedule_io import as_schedule
+from ..schedules import Schedule, ScheduleError
 
 __all__ = ["OnMismatch", "ScheduleLR", "ScheduleMismatchError"]
 
@@ -181,7 +183,7 @@ def _resolve(schedule: Schedule | str | Mapping[str, Any], kwargs: dict[str, Any
             )
         return schedule
     if isinstance(schedule, str):
-        return get_schedule(schedule, **kwargs)
+        return as_schedule(schedule, **kwargs)
     if isinstance(schedule, Mapping):
         if kwargs:
             raise TypeError("ScheduleLR got a spec and extra keyword arguments")

@@ -21,7 +21,6 @@ from typing import IO, Any
 import numpy as np
 import numpy.typing as npt
 
-from ..limits import MAX_STEPS
 from .inputs import compression, read_text
 from .record import FloatArray, GradNormRecord, IntArray, RecordError
 from .series import INDEX_NAMES, pick_series
@@ -408,7 +407,7 @@ def read_delimited(
     column: str | None = None,
     tag: str | None = None,
     step_offset: int | None = None,
-    max_steps: int | None = MAX_STEPS,
+    max_steps: int | None = None,
 ) -> GradNormRecord:
     """A delimited log (see :func:`~refinedlr.records.read_record`, format ``csv``)."""
     wanted = column if column is not None else tag

@@ -9,7 +9,6 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from ..limits import MAX_STEPS
 from .delimited import read_delimited
 from .inputs import decode_text, open_regular, read_bytes, read_head, uncompressed_name
 from .jsonl import read_jsonl
@@ -32,7 +31,7 @@ def read_record(
     column: str | None = None,
     tag: str | None = None,
     step_offset: int | None = None,
-    max_steps: int | None = MAX_STEPS,
+    max_steps: int | None = None,
 ) -> GradNormRecord:
     """Read a gradient-norm log; the format is guessed from the name and content unless given.
 
@@ -93,8 +92,8 @@ def read_record(
     ``step_offset`` is added to every step as written in the file, replacing the format's own
     convention (-1 for ``trainer_state``, automatic for ``tensorboard``, 0 otherwise).
     ``max_steps`` refuses a log whose steps reach ``max_steps`` or beyond (the record would span
-    more steps than that) before anything is allocated; ``None`` lifts the limit
-    (:data:`~refinedlr.limits.MAX_STEPS` by default). The record keeps the limit for
+    more steps than that) before anything is allocated; by default (``None``) the limit is
+    :data:`refinedlr.limits.MAX_STEPS`. The record keeps the limit for
     :meth:`GradNormRecord.norms`.
 
     Only regular files are read (a named pipe or a device is refused, never waited on). Files
@@ -127,7 +126,9 @@ def read_record(
         isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1
     ):
         raise RecordError(
-            f"max_steps must be a positive integer or None, got {max_steps!r}", path=p
+            f"max_steps must be a positive integer (or None for the default limit), got "
+            f"{max_steps!r}",
+            path=p,
         )
     if format is None:
         fmt = guess_format(p)

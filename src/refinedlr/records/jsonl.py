@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 
-from ..limits import MAX_STEPS
 from .inputs import json_number, read_text
 from .record import GradNormRecord, RecordError
 from .series import INDEX_NAMES, pick_series
@@ -23,7 +22,7 @@ def read_jsonl(
     column: str | None = None,
     tag: str | None = None,
     step_offset: int | None = None,
-    max_steps: int | None = MAX_STEPS,
+    max_steps: int | None = None,
 ) -> GradNormRecord:
     """A JSON lines log (see :func:`~refinedlr.records.read_record`, format ``jsonl``)."""
     wanted = column if column is not None else tag

@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..limits import MAX_STEPS
 from .inputs import binary_stream
 from .record import GradNormRecord, RecordError
 from .series import pick_series
@@ -91,7 +90,7 @@ def read_npy(
     column: str | None = None,
     tag: str | None = None,
     step_offset: int | None = None,
-    max_steps: int | None = MAX_STEPS,
+    max_steps: int | None = None,
 ) -> GradNormRecord:
     """A ``.npy`` array (see :func:`~refinedlr.records.read_record`, format ``npy``)."""
     wanted = column if column is not None else tag

@@ -5,7 +5,7 @@ writer raises (:class:`RecordError`) and the warning for a norm kind the record 
 A record holds, per optimizer step ``t`` (0-based, after gradient accumulation), one value per norm
 kind (``"l2"``, ``"l1"``, or a column name taken from a foreign log). A missing value is ``NaN``.
 Sparse logs keep only the logged steps; :meth:`GradNormRecord.norms` places them on every step,
-up to :data:`~refinedlr.limits.MAX_STEPS` steps unless the record allows more.
+up to :data:`refinedlr.limits.MAX_STEPS` steps unless the record allows more.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..limits import MAX_STEPS, check_steps
+from .. import limits
 
 __all__ = [
     "FloatArray",
@@ -29,6 +29,8 @@ __all__ = [
     "NormKindWarning",
     "RecordError",
     "norm_type",
+    "step_limit",
+    "too_many_steps",
     "warn_at_caller",
 ]
 
@@ -39,6 +41,19 @@ IntArray = npt.NDArray[np.int64]
 #: (the global l2 norm of the gradient before clipping) under the names its loggers use.
 _NORM_OF_NAME = {"l2": "l2", "l1": "l1", "grad_norm": "l2", "train/grad_norm": "l2"}
 _LIBRARY_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def step_limit(max_steps: int | None) -> int:
+    """``max_steps``, or :data:`refinedlr.limits.MAX_STEPS` (read now) when it is ``None``."""
+    return limits.MAX_STEPS if max_steps is None else max_steps
+
+
+def too_many_steps(total_steps: int, max_steps: int) -> str:
+    """The message for a record that would span ``total_steps`` steps, over the limit."""
+    return (
+        f"{total_steps:,} steps, more than the limit of {max_steps:,} (if the run really was "
+        "that long, raise it: max_steps=... or --max-steps)"
+    )
 
 
 def norm_type(kind: str) -> str | None:
@@ -104,8 +119,8 @@ class GradNormRecord:
         values: norm kind -> float64 array aligned with ``steps``; ``NaN`` marks a missing value.
         source: where the record came from (a path, or ``"<memory>"``).
         meta: free-form details from the reader (format, column, tag, notes).
-        max_steps: the most steps :meth:`norms` expands the record to (``None``: no limit);
-            :data:`~refinedlr.limits.MAX_STEPS` unless given (``read_record(max_steps=...)``).
+        max_steps: the most steps :meth:`norms` expands the record to; ``None`` (the default):
+            :data:`refinedlr.limits.MAX_STEPS` at the time of the call.
 
     >>> rec = GradNormRecord.from_arrays({"l2": [4.0, 2.0, 1.0]})
     >>> rec.kinds, rec.total_steps
@@ -116,7 +131,7 @@ class GradNormRecord:
     values: Mapping[str, FloatArray]
     source: str = "<memory>"
     meta: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    max_steps: int | None = MAX_STEPS
+    max_steps: int | None = None
 
     def __post_init__(self) -> None:
         if self.max_steps is not None and (
@@ -125,7 +140,8 @@ class GradNormRecord:
             or self.max_steps < 1
         ):
             raise RecordError(
-                f"max_steps must be a positive integer or None, got {self.max_steps!r}",
+                f"max_steps must be a positive integer (or None for the default limit), got "
+                f"{self.max_steps!r}",
                 path=self.source,
             )
         steps = np.asarray(self.steps)
@@ -176,7 +192,7 @@ class GradNormRecord:
         *,
         source: str = "<memory>",
         meta: Mapping[str, Any] | None = None,
-        max_steps: int | None = MAX_STEPS,
+        max_steps: int | None = None,
     ) -> GradNormRecord:
         """Build a record from arrays; ``steps`` defaults to ``0 .. n-1``."""
         arrays = {k: np.asarray(v, dtype=np.float64) for k, v in values.items()}
@@ -261,8 +277,9 @@ class GradNormRecord:
         logs) are interpolated linearly between the nearest logged finite values; steps before
         the first logged one take its value.
 
-        A record longer than ``max_steps`` (default: the record's :attr:`max_steps`) is refused
-        with a :class:`RecordError` before anything is allocated.
+        A record longer than ``max_steps`` (default: the record's :attr:`max_steps`, else
+        :data:`refinedlr.limits.MAX_STEPS`) is refused with a :class:`RecordError` before
+        anything is allocated.
 
         >>> GradNormRecord.from_arrays({"l2": [4.0, 2.0]}, steps=[1, 3]).norms()
         array([4., 4., 3., 2.])
@@ -274,9 +291,9 @@ class GradNormRecord:
         k = self.resolve_kind(kind)
         v = self.values[k]
         n = self.total_steps
-        problem = check_steps(n, max_steps=self.max_steps if max_steps is None else max_steps)
-        if problem is not None:
-            raise RecordError(f"the record spans {problem}", path=self.source)
+        limit = step_limit(self.max_steps if max_steps is None else max_steps)
+        if n > limit:
+            raise RecordError(f"the record spans {too_many_steps(n, limit)}", path=self.source)
         if len(self) == n:
             return np.array(v, dtype=np.float64)
         out = np.full(n, np.nan, dtype=np.float64)

@@ -9,8 +9,14 @@ from typing import Any, TypedDict
 
 import numpy as np
 
-from ..limits import MAX_STEPS, check_steps
-from .record import FloatArray, GradNormRecord, IntArray, RecordError
+from .record import (
+    FloatArray,
+    GradNormRecord,
+    IntArray,
+    RecordError,
+    step_limit,
+    too_many_steps,
+)
 
 __all__ = [
     "STEP_NAMES",
@@ -118,7 +124,7 @@ def make_record(
     *,
     step_offset: int = 0,
     offset_reason: str | None = None,
-    max_steps: int | None = MAX_STEPS,
+    max_steps: int | None = None,
 ) -> GradNormRecord:
     """The record of a reader: ``steps`` (as read, in file order) shifted by ``step_offset``,
     checked against ``max_steps`` (before anything is allocated), repeated steps resolved, the
@@ -139,13 +145,14 @@ def make_record(
         steps = shifted
         meta["step_offset"] = step_offset
         notes.append(offset_reason or f"steps as written shifted by {step_offset:+d} (step_offset)")
-    if max_steps is not None:
-        beyond = np.flatnonzero(steps >= max_steps)
-        if beyond.size:
-            i = int(beyond[0])
-            s = int(steps[i])
-            problem = check_steps(s + 1, max_steps=max_steps)
-            raise RecordError(f"step {s}: the record would span {problem}", path=p, **where(i))
+    limit = step_limit(max_steps)
+    beyond = np.flatnonzero(steps >= limit)
+    if beyond.size:
+        i = int(beyond[0])
+        s = int(steps[i])
+        raise RecordError(
+            f"step {s}: the record would span {too_many_steps(s + 1, limit)}", path=p, **where(i)
+        )
     steps, values, extra = order_steps(steps, values, where, p)
     notes.extend(extra.pop("notes", []))
     meta.update(extra)

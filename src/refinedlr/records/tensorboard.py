@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 
-from ..limits import MAX_STEPS
 from .record import FloatArray, GradNormRecord, IntArray, RecordError
 from .series import DEFAULT_NAMES
 from .steps import make_record, order_steps
@@ -104,7 +103,7 @@ def read_tensorboard(
     column: str | None = None,
     tag: str | None = None,
     step_offset: int | None = None,
-    max_steps: int | None = MAX_STEPS,
+    max_steps: int | None = None,
 ) -> GradNormRecord:
     """TensorBoard scalars (see :func:`~refinedlr.records.read_record`, format
     ``tensorboard``); without ``step_offset`` a 1-based log is shifted (:func:`one_based_offset`)."""

@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 
-from ..limits import MAX_STEPS
 from .inputs import json_number, read_text
 from .record import GradNormRecord, RecordError
 from .steps import int_steps, make_record
@@ -23,7 +22,7 @@ def read_trainer_state(
     column: str | None = None,
     tag: str | None = None,
     step_offset: int | None = None,
-    max_steps: int | None = MAX_STEPS,
+    max_steps: int | None = None,
 ) -> GradNormRecord:
     """A ``trainer_state.json`` (see :func:`~refinedlr.records.read_record`); ``step_offset``
     replaces HF's convention ``t = s - 1`` (``-1``) when given."""

@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 
-from ..limits import MAX_STEPS
 from .delimited import CsvText, Table, split_header, with_lines
 from .record import GradNormRecord, RecordError
 from .series import DEFAULT_NAMES, pick_series
@@ -32,7 +31,7 @@ def read_wandb(
     column: str | None = None,
     tag: str | None = None,
     step_offset: int | None = None,
-    max_steps: int | None = MAX_STEPS,
+    max_steps: int | None = None,
 ) -> GradNormRecord:
     """A W&B CSV export (see :func:`~refinedlr.records.read_record`, format ``wandb``)."""
     wanted = column if column is not None else tag

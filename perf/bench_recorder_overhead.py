@@ -12,7 +12,7 @@ Kinds: ``l2`` (default) and ``l2`` + ``l1``. A last figure times ``record()`` al
 blocks of 20 calls) as a fraction of the median step time: the same cost, measured without the
 noise of whole training steps.
 
-Run: .venv/bin/python benchmarks/bench_recorder_overhead.py [--seconds 20] [--threads 1]
+Run: .venv/bin/python perf/bench_recorder_overhead.py [--seconds 20] [--threads 1]
 """
 
 from __future__ import annotations
