@@ -690,7 +690,7 @@ def test_tensorboard_missing_package(tmp_path: Path, monkeypatch: pytest.MonkeyP
         monkeypatch.setitem(sys.modules, name, None)
     monkeypatch.setitem(sys.modules, "tensorboard", None)
     exc = error(p)
-    assert "pip install refinedlr[tensorboard]" in str(exc)
+    assert "pip install 'refinedlr[tensorboard]'" in str(exc)
 
 
 # -- format guessing -----------------------------------------------------------------------------

@@ -26,6 +26,7 @@ __all__ = [
     "FloatArray",
     "GradNormRecord",
     "IntArray",
+    "MissingExtraError",
     "NormKindWarning",
     "RecordError",
     "norm_type",
@@ -108,6 +109,15 @@ class RecordError(ValueError):
                 where += f", {key}"
             where += ": "
         super().__init__(where + message)
+
+
+class MissingExtraError(RecordError):
+    """Reading this log needs an optional dependency that is not installed (``extra`` names the
+    ``refinedlr[...]`` extra that provides it)."""
+
+    def __init__(self, message: str, *, extra: str, path: str | os.PathLike[str] | None = None):
+        super().__init__(message, path=path)
+        self.extra = extra
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -8,13 +8,13 @@ from typing import Any
 
 import numpy as np
 
-from .record import FloatArray, GradNormRecord, IntArray, RecordError
+from .record import FloatArray, GradNormRecord, IntArray, MissingExtraError, RecordError
 from .series import DEFAULT_NAMES
 from .steps import make_record, order_steps
 
 __all__ = ["event_files", "one_based_offset", "read_tensorboard"]
 
-_TB_HINT = "pip install refinedlr[tensorboard]"
+_TB_HINT = "pip install 'refinedlr[tensorboard]'"
 
 
 def event_files(d: Path) -> list[Path]:
@@ -33,9 +33,10 @@ def _tb_scalars(p: Path, f: Path) -> dict[str, tuple[list[int], list[float]]]:
         )
         from tensorboard.util import tensor_util
     except ImportError:
-        raise RecordError(
+        raise MissingExtraError(
             f"reading TensorBoard event files needs the tensorboard package: {_TB_HINT}",
             path=p,
+            extra="tensorboard",
         ) from None
     out: dict[str, tuple[list[int], list[float]]] = {}
     events = 0
