@@ -215,8 +215,8 @@ def check_output(
             same = any(c.exists() and os.path.samefile(c, out) for c in candidates)
         if same:
             raise CLIError(
-                f"{path}: {option} is the input file {src}; writing would destroy it, choose "
-                "another output"
+                f"{path}: the output would overwrite an input file ({src}); choose another "
+                f"{option}"
             )
     return out
 

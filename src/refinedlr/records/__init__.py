@@ -31,8 +31,13 @@ format              step ``t`` of a value                      kind (name of the
 ``wandb``           the ``Step`` column                        the metric
 ``jsonl``           a ``step``-like key, else the line index   the key
 ``trainer_state``   HF's ``step`` minus one                    ``l2`` (HF's ``grad_norm``)
-``tensorboard``     the event's step                           the tag
+``tensorboard``     the event's step (1-based logs: minus one) the tag
 ==================  =========================================  ===============================
+
+Every reader takes ``step_offset=`` (added to the steps as written, replacing the format's own
+convention) and ``max_steps=`` (a log whose steps reach beyond it is refused before anything is
+allocated; default :data:`refinedlr.limits.MAX_STEPS`). Only regular files are read (a named pipe
+is refused, not waited on); gzip, bzip2 and xz files are read as the file they hold.
 
 Modules: :mod:`.record` (the record type and :class:`RecordError`), :mod:`.writer`
 (:class:`RecordWriter`), :mod:`.detect` (:func:`read_record`: format guessing and dispatch),
