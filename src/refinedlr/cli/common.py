@@ -215,8 +215,7 @@ def check_output(
             same = any(c.exists() and os.path.samefile(c, out) for c in candidates)
         if same:
             raise CLIError(
-                f"{path}: the output would overwrite an input file ({src}); choose another "
-                f"{option}"
+                f"{path}: the output would overwrite an input file ({src}); choose another {option}"
             )
     return out
 
