@@ -127,13 +127,13 @@ def test_name_and_kwargs_with_warmup_by_hand() -> None:
 
 def test_bad_arguments() -> None:
     _, opt = make_opt()
-    with pytest.raises(TypeError, match="keyword arguments"):
-        ScheduleLR(opt, LinearDecay(5), total_steps=5)
+    with pytest.raises(ScheduleError, match="only for a schedule given by name"):
+        ScheduleLR(opt, LinearDecay(5), warmup=2)
     with pytest.raises(ValueError, match="on_mismatch"):
         ScheduleLR(opt, LinearDecay(5), on_mismatch="stretch")
     with pytest.raises(ScheduleError, match="unknown schedule"):
         ScheduleLR(opt, "nope", total_steps=5)
-    with pytest.raises(TypeError):
+    with pytest.raises(ScheduleError, match="got int"):
         ScheduleLR(opt, 3)
 
 

@@ -62,20 +62,19 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "refinedlr.integrations.lightning needs Lightning: pip install 'refinedlr[lightning]'"
     ) from exc
 
-from ..pytorch import GradNormRecorder, OnMismatch, ScheduleLR
-from ..schedules import Schedule, get_schedule
+from ..pytorch import OnMismatch, ScheduleLR
+from ..schedule_io import ScheduleLike, as_schedule
+from ._recording import RecordingCallback
 
 __all__ = ["NORMS_FILENAME", "GradNormCallback", "lr_scheduler_config"]
 
 #: The record's file name in the Trainer's ``default_root_dir`` when no path is given.
 NORMS_FILENAME = "refinedlr_norms.csv"
 
-_KINDS = ("l2", "l1")
-
 
 def lr_scheduler_config(
     optimizer: torch.optim.Optimizer,
-    schedule: Schedule | str = "linear",
+    schedule: ScheduleLike = "linear",
     *,
     total_steps: int | None = None,
     trainer: pl.Trainer | None = None,
@@ -89,9 +88,10 @@ def lr_scheduler_config(
 
     Args:
         optimizer: the optimizer to schedule (its ``lr`` is the peak learning rate).
-        schedule: a name for :func:`~refinedlr.schedules.get_schedule` (``"linear"``,
-            ``"cosine"``, ``"refined"`` with ``path=...``; ``warmup=`` and other arguments go in
-            ``**schedule_kwargs``) or a :class:`~refinedlr.schedules.Schedule` (put on the
+        schedule: anything :func:`~refinedlr.schedule_io.as_schedule` accepts: a name for
+            :func:`~refinedlr.schedules.get_schedule` (``"linear"``, ``"cosine"``, ``"refined"``
+            with ``path=...``; ``warmup=`` and other arguments go in ``**schedule_kwargs``), a
+            :class:`~refinedlr.schedules.Schedule`, a schedule file or a spec (put on the
             horizon with :meth:`~refinedlr.schedules.Schedule.with_horizon`).
         total_steps: the horizon in optimizer steps; default ``trainer.estimated_stepping_batches``
             (pass ``trainer=self.trainer`` inside ``configure_optimizers``).
@@ -118,14 +118,7 @@ def lr_scheduler_config(
                 "the Trainer has no finite horizon (max_steps=-1 and max_epochs=-1); pass total_steps"
             )
         total_steps = int(est)
-    if isinstance(schedule, Schedule):
-        if schedule_kwargs:
-            raise TypeError("schedule arguments are only for a schedule given by name")
-        sched = (
-            schedule if schedule.total_steps == total_steps else schedule.with_horizon(total_steps)
-        )
-    else:
-        sched = get_schedule(schedule, total_steps, **schedule_kwargs)
+    sched = as_schedule(schedule, total_steps, **schedule_kwargs)
     config: dict[str, Any] = {
         "scheduler": ScheduleLR(optimizer, sched, on_mismatch=on_mismatch),
         "interval": "step",
@@ -136,7 +129,7 @@ def lr_scheduler_config(
     return config
 
 
-class GradNormCallback(pl.Callback):
+class GradNormCallback(RecordingCallback, pl.Callback):
     """Record the global gradient norm of every optimizer step (unscaled, before clipping).
 
     Args:
@@ -166,16 +159,8 @@ class GradNormCallback(pl.Callback):
         keep_in_memory: bool = False,
         fsync: bool = True,
     ) -> None:
-        ks = (kinds,) if isinstance(kinds, str) else tuple(kinds)
-        if not ks or len(set(ks)) != len(ks) or any(k not in _KINDS for k in ks):
-            raise ValueError(f"kinds must be distinct entries of {_KINDS}, got {kinds!r}")
-        self.kinds: tuple[str, ...] = ks
-        self.path = None if path is None else Path(path)
-        self.flush_every = flush_every
+        self._init_recording(kinds, path, flush_every, keep_in_memory, fsync)
         self.optimizer_index = optimizer_index
-        self.keep_in_memory = keep_in_memory
-        self.fsync = fsync
-        self.recorder: GradNormRecorder | None = None
         self._loaded_step: int | None = None
 
     @property
@@ -190,17 +175,9 @@ class GradNormCallback(pl.Callback):
             self.path if self.path is not None else Path(trainer.default_root_dir) / NORMS_FILENAME
         )
 
-    def to_record(self, source: str = "auto") -> Any:
-        """The record so far (a :class:`~refinedlr.records.GradNormRecord`)."""
-        if self.recorder is None:
-            raise RuntimeError("nothing recorded yet: fit first")
-        return self.recorder.to_record(source)  # type: ignore[arg-type]
-
     # -- hooks ----------------------------------------------------------------------------------
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self.recorder is not None:
-            self.recorder.close()
         start = int(trainer.global_step)
         if self._loaded_step is not None and self._loaded_step != start:
             warnings.warn(
@@ -222,14 +199,7 @@ class GradNormCallback(pl.Callback):
                 f"optimizer_index={self.optimizer_index} but the Trainer has "
                 f"{len(trainer.optimizers)} optimizer(s)"
             )
-        self.recorder = GradNormRecorder(
-            self.record_path(trainer),
-            self.kinds,
-            flush_every=self.flush_every,
-            start_step=start,
-            keep_in_memory=self.keep_in_memory,
-            fsync=self.fsync,
-        )
+        self._open_recorder(self.record_path(trainer), start)
 
     def on_before_optimizer_step(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: Any
@@ -243,14 +213,12 @@ class GradNormCallback(pl.Callback):
         rec.record(optimizer.param_groups)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self.recorder is not None:
-            self.recorder.close()
+        self._close_recorder()
 
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
     ) -> None:
-        if self.recorder is not None:
-            self.recorder.close()
+        self._close_recorder()
 
     # -- checkpoints ----------------------------------------------------------------------------
 

@@ -63,7 +63,6 @@ import os
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -77,8 +76,9 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "refinedlr.integrations.optax needs jax and optax: pip install 'refinedlr[jax]'"
     ) from exc
 
+from ..fileio import Closing
 from ..records import RecordWriter
-from ..schedules import Schedule, get_schedule
+from ..schedule_io import ScheduleLike, as_schedule
 
 __all__ = [
     "NormRecordState",
@@ -98,7 +98,7 @@ _KINDS = {v: k for k, v in _CODES.items()}
 
 
 def optax_schedule(
-    schedule: Schedule | str,
+    schedule: ScheduleLike,
     peak_value: float = 1.0,
     *,
     total_steps: int | None = None,
@@ -107,11 +107,13 @@ def optax_schedule(
     """An optax schedule (``count -> learning rate``) following a refinedlr schedule.
 
     Args:
-        schedule: a :class:`~refinedlr.schedules.Schedule`, or a name for
+        schedule: anything :func:`~refinedlr.schedule_io.as_schedule` accepts: a
+            :class:`~refinedlr.schedules.Schedule`, a name for
             :func:`~refinedlr.schedules.get_schedule` (with ``total_steps`` and
-            ``**schedule_kwargs``, e.g. ``warmup=0.05`` or ``path=`` for ``"refined"``).
+            ``**schedule_kwargs``, e.g. ``warmup=0.05`` or ``path=`` for ``"refined"``), a schedule
+            file or a spec.
         peak_value: the peak learning rate; the result is ``peak_value * s_t``.
-        total_steps: the horizon (optimizer steps); for a ``Schedule`` it puts the schedule on
+        total_steps: the horizon (optimizer steps); a ``Schedule``, a file or a spec is put on
             that horizon (:meth:`~refinedlr.schedules.Schedule.with_horizon`).
 
     The returned function is pure and traceable under ``jax.jit``: integer counts are exact table
@@ -125,14 +127,7 @@ def optax_schedule(
     >>> round(float(lr(0.5)), 6)
     0.0875
     """
-    if isinstance(schedule, Schedule):
-        if schedule_kwargs:
-            raise TypeError("schedule arguments are only for a schedule given by name")
-        sched = schedule
-        if total_steps is not None and total_steps != sched.total_steps:
-            sched = sched.with_horizon(total_steps)
-    else:
-        sched = get_schedule(schedule, total_steps, **schedule_kwargs)
+    sched = as_schedule(schedule, total_steps, **schedule_kwargs)
     table_np = float(peak_value) * sched.preview()
     last = sched.total_steps - 1
 
@@ -192,7 +187,7 @@ def global_norms(tree: Any, kinds: Sequence[str] | str = ("l2",)) -> jax.Array:
     leaves = [jnp.asarray(x) for x in jax.tree_util.tree_leaves(tree)]
     acc = jnp.result_type(jnp.float32, *[x.dtype for x in leaves]) if leaves else jnp.float32
     if jnp.issubdtype(acc, jnp.complexfloating):
-        acc = jnp.finfo(acc).dtype
+        acc = np.finfo(acc).dtype  # the real dtype of a complex one
     out = []
     for k in ks:
         total = jnp.zeros((), acc)
@@ -261,7 +256,7 @@ def find_norm_state(opt_state: Any) -> NormRecordState:
     return found[0]
 
 
-class NormWriter:
+class NormWriter(Closing):
     """Append the norms carried by a :func:`record_norms` state to a record file (host side).
 
     Args:
@@ -382,14 +377,3 @@ class NormWriter:
             if self._writer is not None:
                 self._writer.close()
                 self._writer = None
-
-    def __enter__(self) -> NormWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -78,8 +78,10 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "pip install 'refinedlr[transformers]'"
     ) from exc
 
-from ..pytorch import GradNormRecorder, OnMismatch, ScheduleLR, grad_norms
-from ..schedules import Schedule, ScheduleError, get_schedule
+from ..pytorch import OnMismatch, ScheduleLR, grad_norms
+from ..schedule_io import SCHEDULE_SUFFIXES, ScheduleLike, as_schedule
+from ..schedules import ScheduleError
+from ._recording import RecordingCallback
 
 __all__ = [
     "NORMS_FILENAME",
@@ -91,15 +93,6 @@ __all__ = [
 
 #: The record's file name in the Trainer's ``output_dir`` when no path is given.
 NORMS_FILENAME = "refinedlr_norms.csv"
-
-_KINDS = ("l2", "l1")
-
-
-def _kinds(kinds: Sequence[str] | str) -> tuple[str, ...]:
-    out = (kinds,) if isinstance(kinds, str) else tuple(kinds)
-    if not out or len(set(out)) != len(out) or any(k not in _KINDS for k in out):
-        raise ValueError(f"kinds must be distinct entries of {_KINDS}, got {kinds!r}")
-    return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -127,7 +120,7 @@ def _hf_schedule_name(args: TrainingArguments) -> tuple[str, dict[str, Any]]:
 def make_scheduler(
     args: TrainingArguments | Trainer,
     optimizer: torch.optim.Optimizer,
-    schedule: Schedule | str | None = None,
+    schedule: ScheduleLike | None = None,
     *,
     num_training_steps: int | None = None,
     warmup: int | float | None = None,
@@ -142,8 +135,9 @@ def make_scheduler(
         optimizer: the optimizer the scheduler drives.
         schedule: a schedule name for :func:`~refinedlr.schedules.get_schedule` (``"linear"``,
             ``"cosine"``, ``"refined"`` with ``path=``, ...), a
-            :class:`~refinedlr.schedules.Schedule` (put on the Trainer's horizon with
-            :meth:`~refinedlr.schedules.Schedule.with_horizon`; its own warm-up is kept), or
+            :class:`~refinedlr.schedules.Schedule`, a schedule file or a spec (put on the
+            Trainer's horizon with :meth:`~refinedlr.schedules.Schedule.with_horizon`; its own
+            warm-up is kept; :func:`~refinedlr.schedule_io.as_schedule` resolves all these), or
             ``None``: ``"refined"`` when ``path`` is given, else the arguments'
             ``lr_scheduler_type`` and ``lr_scheduler_kwargs`` (refinedlr's equivalent of HF's
             schedule of that name).
@@ -177,34 +171,32 @@ def make_scheduler(
                 "the number of optimizer steps from the Trainer"
             )
         total = int(args.max_steps)
-    if isinstance(schedule, Schedule):
-        if warmup is not None or path is not None or schedule_kwargs:
-            raise TypeError("warmup, path and schedule arguments are only for a schedule by name")
-        sched = schedule if schedule.total_steps == total else schedule.with_horizon(total)
-    else:
-        kwargs = dict(schedule_kwargs)
-        if schedule is None:
-            if path is not None:
-                name = "refined"
-            else:
-                name, hf_kwargs = _hf_schedule_name(args)
-                for k, v in hf_kwargs.items():
-                    kwargs.setdefault(k, v)
-        else:
-            name = schedule
-        if path is not None:
-            kwargs["path"] = path
-        w = _warmup_steps(args, total) if warmup is None else warmup
-        try:
-            sched = get_schedule(name, total, warmup=w, **kwargs)
-        except ScheduleError as exc:
-            raise ScheduleError(f"{exc} (TrainingArguments: lr_scheduler_type={name!r})") from None
+    kwargs = dict(schedule_kwargs)
+    from_args = schedule is None and path is None
+    if from_args:
+        schedule, hf_kwargs = _hf_schedule_name(args)
+        for k, v in hf_kwargs.items():
+            kwargs.setdefault(k, v)
+    elif schedule is None:
+        schedule = "refined"
+    if path is not None:
+        kwargs["path"] = path
+    if warmup is not None:
+        kwargs["warmup"] = warmup
+    elif isinstance(schedule, str) and not schedule.lower().endswith(SCHEDULE_SUFFIXES):
+        kwargs["warmup"] = _warmup_steps(args, total)  # a schedule by name: the arguments' warm-up
+    try:
+        sched = as_schedule(schedule, total, **kwargs)
+    except ScheduleError as exc:
+        if not from_args:
+            raise
+        raise ScheduleError(f"{exc} (TrainingArguments: lr_scheduler_type={schedule!r})") from None
     return ScheduleLR(optimizer, sched, on_mismatch=on_mismatch)
 
 
 def use_schedule(
     trainer: Trainer,
-    schedule: Schedule | str | None = None,
+    schedule: ScheduleLike | None = None,
     *,
     warmup: int | float | None = None,
     path: str | os.PathLike[str] | None = None,
@@ -265,7 +257,7 @@ def use_schedule(
 # recording
 
 
-class GradNormCallback(TrainerCallback):
+class GradNormCallback(RecordingCallback, TrainerCallback):
     """A ``TrainerCallback`` that records the pre-clip global gradient norm of every optimizer step.
 
     Prefer :func:`record_grad_norms`, which creates it, binds it to the Trainer and adds it. The
@@ -297,12 +289,7 @@ class GradNormCallback(TrainerCallback):
         keep_in_memory: bool = False,
         fsync: bool = True,
     ) -> None:
-        self.kinds = _kinds(kinds)
-        self.path = None if path is None else Path(path)
-        self.flush_every = flush_every
-        self.keep_in_memory = keep_in_memory
-        self.fsync = fsync
-        self.recorder: GradNormRecorder | None = None
+        self._init_recording(kinds, path, flush_every, keep_in_memory, fsync)
         self._trainer: Trainer | None = None
         self._accelerator: Any = None
         self._wrapper: Callable[..., Any] | None = None
@@ -323,12 +310,6 @@ class GradNormCallback(TrainerCallback):
     def record_path(self, args: TrainingArguments) -> Path:
         """Where the record is written for these arguments."""
         return self.path if self.path is not None else Path(str(args.output_dir)) / NORMS_FILENAME
-
-    def to_record(self, source: str = "auto") -> Any:
-        """The record so far (a :class:`~refinedlr.records.GradNormRecord`)."""
-        if self.recorder is None:
-            raise RuntimeError("nothing recorded yet: train first")
-        return self.recorder.to_record(source)  # type: ignore[arg-type]
 
     # -- the wrapper around accelerator.clip_grad_norm_ ----------------------------------------
 
@@ -445,16 +426,7 @@ class GradNormCallback(TrainerCallback):
             and not getattr(accelerator, "is_fsdp2", False)
         ):
             raise NotImplementedError("the l1 norm under FSDP1 is not supported; use FSDP2 or l2")
-        if self.recorder is not None:
-            self.recorder.close()
-        self.recorder = GradNormRecorder(
-            self.record_path(args),
-            self.kinds,
-            flush_every=self.flush_every,
-            start_step=int(state.global_step),
-            keep_in_memory=self.keep_in_memory,
-            fsync=self.fsync,
-        )
+        self._open_recorder(self.record_path(args), int(state.global_step))
         self._pending = None
         self._in_step = False
         self._missing = 0
@@ -493,8 +465,7 @@ class GradNormCallback(TrainerCallback):
     def on_train_end(
         self, args: TrainingArguments, state: Any, control: Any, **kwargs: Any
     ) -> None:
-        if self.recorder is not None:
-            self.recorder.close()
+        self._close_recorder()
         self._uninstall()
         self._in_step = False
 

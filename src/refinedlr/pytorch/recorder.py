@@ -76,8 +76,7 @@ import weakref
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -85,9 +84,13 @@ import torch
 from torch.optim import Optimizer
 from torch.utils.hooks import RemovableHandle
 
+if TYPE_CHECKING:
+    from torch.distributed.tensor import DTensor
+
+from ..fileio import Closing
 from ..records import GradNormRecord, RecordError, RecordWriter, read_record
 
-__all__ = ["GradNormRecorder", "grad_norms"]
+__all__ = ["GradNormRecorder", "check_kinds", "grad_norms"]
 
 When = Literal["pre_clip", "post_clip"]
 _ORDS = {"l2": 2.0, "l1": 1.0}
@@ -96,12 +99,24 @@ _STATE_VERSION = 1
 ParamsLike = torch.Tensor | Iterable[torch.Tensor] | Optimizer | torch.nn.Module
 
 
+def check_kinds(kinds: Sequence[str] | str) -> tuple[str, ...]:
+    """``kinds`` as a tuple of distinct known kinds (one name is one kind); else ValueError.
+
+    >>> check_kinds("l1"), check_kinds(["l2", "l1"])
+    (('l1',), ('l2', 'l1'))
+    """
+    out = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+    if not out or len(set(out)) != len(out) or any(k not in _ORDS for k in out):
+        raise ValueError(f"kinds must be distinct entries of {tuple(_ORDS)}, got {kinds!r}")
+    return out
+
+
 # ----------------------------------------------------------------------------------------------
 # norm computation
 
 
 @functools.cache
-def _dtensor_type() -> type | None:
+def _dtensor_type() -> type[DTensor] | None:
     if not torch.distributed.is_available():
         return None
     try:
@@ -117,7 +132,7 @@ def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
 
 def _per_tensor(
     tensors: list[torch.Tensor], ord: float, device: torch.device
-) -> Sequence[torch.Tensor]:
+) -> list[torch.Tensor]:
     """Per-tensor norms (0-d, accumulation dtype) of same-device, same-dtype tensors."""
     dtype = tensors[0].dtype
     acc = _acc_dtype(dtype)
@@ -125,7 +140,7 @@ def _per_tensor(
         # on CPU abs().sum() is ~3x faster than the l1 norm kernel
         return [t.abs().sum(dtype=acc) for t in tensors]
     if device.type in ("cpu", "cuda"):
-        return torch._foreach_norm(tensors, ord, dtype=None if dtype == acc else acc)
+        return list(torch._foreach_norm(tensors, ord, dtype=None if dtype == acc else acc))
     return [torch.linalg.vector_norm(t, ord, dtype=acc) for t in tensors]
 
 
@@ -162,7 +177,7 @@ def _local_norms(grads: list[torch.Tensor], ords: Sequence[float]) -> torch.Tens
     return torch.stack(out)
 
 
-def _replication(g: Any) -> int | None:
+def _replication(g: DTensor) -> int | None:
     """How many ranks of the mesh hold each element of a DTensor; ``None`` if not Shard/Replicate."""
     rep = 1
     for i, p in enumerate(g.placements):
@@ -176,12 +191,12 @@ def _replication(g: Any) -> int | None:
 
 
 def _distributed_norms(
-    grads: list[torch.Tensor], ords: Sequence[float], dtensor: type
+    grads: list[torch.Tensor], ords: Sequence[float], dtensor: type[DTensor]
 ) -> torch.Tensor:
     """Global norms when some gradients are DTensors: local partial sums, one all_reduce."""
     import torch.distributed as dist
 
-    dts = [g for g in grads if isinstance(g, dtensor)]
+    dts: list[DTensor] = [g for g in grads if isinstance(g, dtensor)]
     mesh = dts[0].device_mesh
     reps = [_replication(g) for g in dts]
     same_mesh = all(g.device_mesh == mesh for g in dts)
@@ -225,7 +240,7 @@ def _distributed_norms(
     return torch.stack(outs)
 
 
-def _fallback_norms(dts: list[torch.Tensor], ords: Sequence[float]) -> torch.Tensor:
+def _fallback_norms(dts: list[DTensor], ords: Sequence[float]) -> torch.Tensor:
     """Norms through DTensor's own operators (any placements); every rank must call this."""
     outs = []
     for ord in ords:
@@ -287,7 +302,9 @@ def _collect_grads(obj: ParamsLike) -> list[torch.Tensor]:
     return [p.grad for p in _params_of(obj) if p.grad is not None]
 
 
-def _scale_grads(grads: list[torch.Tensor], coef: torch.Tensor, dtensor: type | None) -> None:
+def _scale_grads(
+    grads: list[torch.Tensor], coef: torch.Tensor, dtensor: type[DTensor] | None
+) -> None:
     local = [g.to_local() if dtensor is not None and isinstance(g, dtensor) else g for g in grads]
     for (device, _), ts in _group(local).items():
         c = coef.to(device)
@@ -324,7 +341,7 @@ class _Chunk:
         self.host, self.first_step, self.n, self.event = host, first_step, n, event
 
 
-class GradNormRecorder:
+class GradNormRecorder(Closing):
     """Record per-step global gradient norms to a CSV record (or to memory with ``path=None``).
 
     Args:
@@ -373,9 +390,7 @@ class GradNormRecorder:
         fsync: bool = True,
         close_at_exit: bool = True,
     ) -> None:
-        kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
-        if not kinds or len(set(kinds)) != len(kinds) or any(k not in _ORDS for k in kinds):
-            raise ValueError(f"kinds must be distinct entries of {tuple(_ORDS)}, got {kinds!r}")
+        kinds = check_kinds(kinds)
         if isinstance(flush_every, bool) or not isinstance(flush_every, int) or flush_every < 1:
             raise ValueError(f"flush_every must be an int >= 1, got {flush_every!r}")
         if when not in ("pre_clip", "post_clip"):
@@ -623,7 +638,7 @@ class GradNormRecorder:
                 else torch.empty(buf.shape, dtype=buf.dtype, pin_memory=True)
             )
             host[:n].copy_(buf[:n], non_blocking=True)
-            event = torch.cuda.Event()
+            event = torch.cuda.Event()  # type: ignore[no-untyped-call]  # unannotated in torch
             event.record(torch.cuda.current_stream(buf.device))
             self._last_copy = event
             chunk = _Chunk(host, self._chunk_start, n, event)
@@ -698,17 +713,6 @@ class GradNormRecorder:
                 self.close()
             except Exception:
                 pass
-
-    def __enter__(self) -> GradNormRecorder:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- reading and checkpoints ----------------------------------------------------------------
 

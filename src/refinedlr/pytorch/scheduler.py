@@ -34,7 +34,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
 from collections.abc import Mapping
@@ -46,7 +45,8 @@ import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
-from ..schedules import Schedule, ScheduleError, get_schedule, schedule_from_spec
+from ..schedule_io import ScheduleLike, as_schedule
+from ..schedules import Schedule, ScheduleError, schedule_from_spec
 
 __all__ = ["OnMismatch", "ScheduleLR", "ScheduleMismatchError"]
 
@@ -126,18 +126,24 @@ class _Switched(_Node):
         return np.asarray(np.where(t < self.k, self.before.at(t), self.after.at(t)), np.float64)
 
 
+def _plain(obj: Any) -> Any:
+    """``obj`` with numpy scalars, arrays and tuples turned into Python scalars and lists."""
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise TypeError(f"cannot store {type(obj).__name__} in a scheduler state")
+
+
 def _spec_to_state(spec: Mapping[str, Any]) -> dict[str, Any]:
     """A spec as plain Python types (``values`` as a float64 tensor) for ``weights_only`` loads."""
-
-    def default(obj: Any) -> Any:
-        if isinstance(obj, np.generic):
-            return obj.item()
-        if isinstance(obj, np.ndarray):
-            return obj.tolist()
-        raise TypeError(f"cannot store {type(obj).__name__} in a scheduler state")
-
-    out: dict[str, Any] = {k: v for k, v in spec.items() if k != "values"}
-    out = json.loads(json.dumps(out, default=default))
+    out: dict[str, Any] = _plain({k: v for k, v in spec.items() if k != "values"})
     if "values" in spec:
         out["values"] = torch.as_tensor(np.asarray(spec["values"], dtype=np.float64))
     return out
@@ -172,36 +178,19 @@ def _describe(spec: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in shown.items())
 
 
-def _resolve(schedule: Schedule | str | Mapping[str, Any], kwargs: dict[str, Any]) -> Schedule:
-    if isinstance(schedule, Schedule):
-        if kwargs:
-            raise TypeError(
-                f"ScheduleLR got a Schedule and extra keyword arguments {sorted(kwargs)}; "
-                "keyword arguments are only for a schedule given by name"
-            )
-        return schedule
-    if isinstance(schedule, str):
-        return get_schedule(schedule, **kwargs)
-    if isinstance(schedule, Mapping):
-        if kwargs:
-            raise TypeError("ScheduleLR got a spec and extra keyword arguments")
-        return schedule_from_spec(schedule)
-    raise TypeError(
-        "schedule must be a refinedlr Schedule, a schedule name or a spec mapping, "
-        f"got {type(schedule).__name__}"
-    )
-
-
 class ScheduleLR(LRScheduler):
     """A :class:`torch.optim.lr_scheduler.LRScheduler` that follows a refinedlr schedule.
 
     Args:
         optimizer: any :class:`torch.optim.Optimizer`. Every parameter group is scheduled from its
             own ``initial_lr`` (set to its ``lr`` on creation, as torch's schedulers do).
-        schedule: a :class:`~refinedlr.schedules.Schedule`, a name for
+        schedule: anything :func:`~refinedlr.schedule_io.as_schedule` accepts: a
+            :class:`~refinedlr.schedules.Schedule`, a name for
             :func:`~refinedlr.schedules.get_schedule` (then ``**schedule_kwargs`` go to it, e.g.
-            ``total_steps=1000, warmup=0.05``), or a spec from
-            :meth:`~refinedlr.schedules.Schedule.to_spec`.
+            ``total_steps=1000, warmup=0.05, after_horizon="raise"``), ``"refined"`` with
+            ``path=`` and ``total_steps=``, a schedule file, or a spec from
+            :meth:`~refinedlr.schedules.Schedule.to_spec`. ``total_steps=`` also puts a
+            ``Schedule``, a spec or a file on that horizon.
         last_epoch: torch's convention: the index of the last step taken; ``-1`` starts fresh.
             Prefer :meth:`load_state_dict` to resume.
         on_mismatch: what :meth:`load_state_dict` does when the checkpoint's schedule differs
@@ -239,7 +228,7 @@ class ScheduleLR(LRScheduler):
     def __init__(
         self,
         optimizer: Optimizer,
-        schedule: Schedule | str | Mapping[str, Any],
+        schedule: ScheduleLike,
         *,
         last_epoch: int = -1,
         on_mismatch: OnMismatch = "raise",
@@ -247,7 +236,7 @@ class ScheduleLR(LRScheduler):
     ) -> None:
         if on_mismatch not in _POLICIES:
             raise ValueError(f"on_mismatch must be one of {_POLICIES}, got {on_mismatch!r}")
-        self.schedule = _resolve(schedule, schedule_kwargs)
+        self.schedule = as_schedule(schedule, **schedule_kwargs)
         self.on_mismatch = on_mismatch
         self._set_effective({"kind": "schedule", "spec": _spec_to_state(self.schedule.to_spec())})
         super().__init__(optimizer, last_epoch)
@@ -284,7 +273,7 @@ class ScheduleLR(LRScheduler):
         # into tensor group LRs with fill_, in place
         return [base * m for base in self.base_lrs]
 
-    def get_lr(self) -> list[float | torch.Tensor]:  # type: ignore[override]
+    def get_lr(self) -> list[float | torch.Tensor]:
         """The learning rates of step :attr:`last_epoch` (closed form; use :meth:`get_last_lr`)."""
         if not self._get_lr_called_within_step:
             warnings.warn(
