@@ -122,3 +122,44 @@ def test_fsdp2_dtensor_norms_match_single_process(tmp_path: Path) -> None:
             assert got_l1 == pytest.approx(true_l1, rel=1e-6)
     # clipping was active on some steps and not on others
     assert np.any(ref_pre[:, 0] > dr.MAX_NORM) and np.any(ref_pre[:, 0] < dr.MAX_NORM)
+
+
+@pytest.mark.multiprocess
+@pytest.mark.slow
+@pytest.mark.parametrize("env", ["env", "none"])
+def test_rank_outlives_the_process_group_only_rank0_writes(tmp_path: Path, env: str) -> None:
+    """Issue 11 §5: a recorder built before init_process_group, resumed (load_state_dict) before
+    it and closed after destroy_process_group: rank 1 neither truncates nor writes the file, with
+    RANK in the environment (torchrun) or without it (rank known only while the group exists)."""
+    import json
+
+    from refinedlr.records import RecordWriter
+
+    path = tmp_path / "norms.csv"
+    with RecordWriter(path, ("l2",)) as w:  # the interrupted run's rows 0..9
+        w.write(np.arange(10), np.full((10, 1), 7.0))
+    port = str(free_port())
+    script = str(HERE / "_rank_run.py")
+    env_vars = {k: v for k, v in os.environ.items() if k not in ("RANK", "LOCAL_RANK")}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, script, str(r), str(tmp_path), port, env],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**env_vars, "OMP_NUM_THREADS": "1"},
+        )
+        for r in range(2)
+    ]
+    errors = []
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        if proc.returncode != 0:
+            errors.append(err[-4000:])
+    assert not errors, "\n".join(errors)
+    infos = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    assert [(i["rank"], i["is_writer"]) for i in infos] == [(0, True), (1, False)]
+    record = read_record(path)
+    assert record.steps.tolist() == list(range(10))  # each step once
+    # rows before the resume step kept; later ones are rank 0's (a rank-1 write would be 1005..)
+    assert record.values["l2"].tolist() == [7.0] * 5 + [5.0, 6.0, 7.0, 8.0, 9.0]

@@ -72,11 +72,13 @@ import atexit
 import functools
 import math
 import os
+import sys
 import weakref
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from types import FrameType
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -84,19 +86,15 @@ import torch
 from torch.optim import Optimizer
 from torch.utils.hooks import RemovableHandle
 
-if TYPE_CHECKING:
-    from torch.distributed.tensor import DTensor
-
 from ..fileio import Closing
 from ..records import GradNormRecord, RecordError, RecordWriter, read_record
+from .norms import GRADIENT_KINDS, ParamsLike, grad_norms, grads_of, norms_of, params_of, scale_
+from .process import env_rank, flush_on_sigterm, process_rank, stop_flushing_on_sigterm
 
 __all__ = ["GradNormRecorder", "check_kinds", "grad_norms"]
 
 When = Literal["pre_clip", "post_clip"]
-_ORDS = {"l2": 2.0, "l1": 1.0}
 _STATE_VERSION = 1
-
-ParamsLike = torch.Tensor | Iterable[torch.Tensor] | Optimizer | torch.nn.Module
 
 
 def check_kinds(kinds: Sequence[str] | str) -> tuple[str, ...]:
@@ -106,223 +104,15 @@ def check_kinds(kinds: Sequence[str] | str) -> tuple[str, ...]:
     (('l1',), ('l2', 'l1'))
     """
     out = (kinds,) if isinstance(kinds, str) else tuple(kinds)
-    if not out or len(set(out)) != len(out) or any(k not in _ORDS for k in out):
-        raise ValueError(f"kinds must be distinct entries of {tuple(_ORDS)}, got {kinds!r}")
+    if not out or len(set(out)) != len(out) or any(k not in GRADIENT_KINDS for k in out):
+        raise ValueError(
+            f"kinds must be distinct entries of {tuple(GRADIENT_KINDS)}, got {kinds!r}"
+        )
     return out
-
-
-# ----------------------------------------------------------------------------------------------
-# norm computation
-
-
-@functools.cache
-def _dtensor_type() -> type[DTensor] | None:
-    if not torch.distributed.is_available():
-        return None
-    try:
-        from torch.distributed.tensor import DTensor
-    except ImportError:  # pragma: no cover - very old torch
-        return None
-    return DTensor
-
-
-def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
-    return torch.float64 if dtype == torch.float64 else torch.float32
-
-
-def _per_tensor(
-    tensors: list[torch.Tensor], ord: float, device: torch.device
-) -> list[torch.Tensor]:
-    """Per-tensor norms (0-d, accumulation dtype) of same-device, same-dtype tensors."""
-    dtype = tensors[0].dtype
-    acc = _acc_dtype(dtype)
-    if device.type == "cpu" and ord == 1.0:
-        # on CPU abs().sum() is ~3x faster than the l1 norm kernel
-        return [t.abs().sum(dtype=acc) for t in tensors]
-    if device.type in ("cpu", "cuda"):
-        return list(torch._foreach_norm(tensors, ord, dtype=None if dtype == acc else acc))
-    return [torch.linalg.vector_norm(t, ord, dtype=acc) for t in tensors]
-
-
-def _group(
-    tensors: Iterable[torch.Tensor],
-) -> dict[tuple[torch.device, torch.dtype], list[torch.Tensor]]:
-    groups: dict[tuple[torch.device, torch.dtype], list[torch.Tensor]] = {}
-    for t in tensors:
-        groups.setdefault((t.device, t.dtype), []).append(t)
-    return groups
-
-
-def _local_norms(grads: list[torch.Tensor], ords: Sequence[float]) -> torch.Tensor:
-    """Global norms of plain (non-distributed) tensors, one per ``ord`` (shape ``(len(ords),)``),
-    on the first tensor's device."""
-    groups = _group(grads)
-    if len(groups) == 1:  # the common case, kept short: it runs every step
-        (((device, _), ts),) = groups.items()
-        totals = []
-        for ord in ords:
-            norms = torch.stack(_per_tensor(ts, ord, device))
-            totals.append(torch.linalg.vector_norm(norms) if ord == 2.0 else norms.sum())
-        return totals[0].reshape(1) if len(totals) == 1 else torch.stack(totals)
-    first = grads[0].device
-    out_dtype = torch.float64 if any(dt == torch.float64 for _, dt in groups) else torch.float32
-    out: list[torch.Tensor] = []
-    for ord in ords:
-        parts = [
-            (torch.linalg.vector_norm(n) if ord == 2.0 else n.sum()).to(first, out_dtype)
-            for n in (torch.stack(_per_tensor(ts, ord, dev)) for (dev, _), ts in groups.items())
-        ]
-        both = torch.stack(parts)
-        out.append(torch.linalg.vector_norm(both) if ord == 2.0 else both.sum())
-    return torch.stack(out)
-
-
-def _replication(g: DTensor) -> int | None:
-    """How many ranks of the mesh hold each element of a DTensor; ``None`` if not Shard/Replicate."""
-    rep = 1
-    for i, p in enumerate(g.placements):
-        if p.is_shard():
-            continue
-        if p.is_replicate():
-            rep *= g.device_mesh.size(i)
-            continue
-        return None  # Partial: pending reduction
-    return rep
-
-
-def _distributed_norms(
-    grads: list[torch.Tensor], ords: Sequence[float], dtensor: type[DTensor]
-) -> torch.Tensor:
-    """Global norms when some gradients are DTensors: local partial sums, one all_reduce."""
-    import torch.distributed as dist
-
-    dts: list[DTensor] = [g for g in grads if isinstance(g, dtensor)]
-    mesh = dts[0].device_mesh
-    reps = [_replication(g) for g in dts]
-    same_mesh = all(g.device_mesh == mesh for g in dts)
-    world = dist.get_world_size()
-    if mesh.ndim == 1:
-        group, group_size = mesh.get_group(), mesh.size()
-    elif mesh.size() == world:
-        group, group_size = None, world
-    else:
-        group, group_size = None, -1
-    plain = [g for g in grads if not isinstance(g, dtensor)]
-    if not same_mesh or any(r is None for r in reps) or group_size < 0:
-        if plain:
-            raise NotImplementedError(
-                "gradient norms of a mix of plain tensors and DTensors on several meshes, or with "
-                "Partial placements, are not supported"
-            )
-        return _fallback_norms(dts, ords)
-    # weight each tensor's contribution by 1/replication so one sum over the mesh counts it once
-    weighted: dict[float, list[torch.Tensor]] = {}
-    for g, r in zip(dts, reps, strict=True):
-        weighted.setdefault(1.0 / float(r or 1), []).append(g.to_local())
-    if plain:
-        weighted.setdefault(1.0 / group_size, []).extend(plain)
-    device = dts[0].to_local().device
-    sums: list[torch.Tensor] = []
-    for ord in ords:
-        acc: torch.Tensor | None = None
-        for w, ts in weighted.items():
-            for (dev, _), group_ts in _group(ts).items():
-                norms = torch.stack(_per_tensor(group_ts, ord, dev)).to(device, torch.float64)
-                s = norms.square().sum() if ord == 2.0 else norms.sum()
-                s = s * w if w != 1.0 else s
-                acc = s if acc is None else acc + s
-        if acc is None:  # this rank holds no local elements
-            acc = torch.zeros((), dtype=torch.float64, device=device)
-        sums.append(acc)
-    vals = torch.stack(sums)
-    dist.all_reduce(vals, op=dist.ReduceOp.SUM, group=group)
-    outs = [vals[i].clamp_min(0.0).sqrt() if o == 2.0 else vals[i] for i, o in enumerate(ords)]
-    return torch.stack(outs)
-
-
-def _fallback_norms(dts: list[DTensor], ords: Sequence[float]) -> torch.Tensor:
-    """Norms through DTensor's own operators (any placements); every rank must call this."""
-    outs = []
-    for ord in ords:
-        total = torch.nn.utils.get_total_norm(dts, ord)
-        full = getattr(total, "full_tensor", None)
-        outs.append((full() if full is not None else total).to(torch.float64))
-    return torch.stack(outs)
-
-
-@torch.no_grad()
-def grad_norms(
-    parameters: ParamsLike, kinds: Sequence[str] = ("l2",), *, device: torch.device | None = None
-) -> torch.Tensor:
-    """The global norms of the gradients of ``parameters``, one per kind, as a device tensor.
-
-    ``parameters``: tensors with ``.grad``, a module or an optimizer; parameters without a
-    gradient are skipped (no gradients at all: zeros). Works with DTensor gradients (FSDP2); then
-    every rank must call it. No host synchronisation.
-
-    >>> import torch
-    >>> p = torch.nn.Parameter(torch.zeros(2))
-    >>> p.grad = torch.tensor([3.0, -4.0])
-    >>> grad_norms([p], ("l2", "l1"))
-    tensor([5., 7.])
-    """
-    ords = [_ORDS[k] for k in kinds]
-    grads = _collect_grads(parameters)
-    return _compute(grads, ords, device)
-
-
-def _compute(
-    grads: list[torch.Tensor], ords: Sequence[float], device: torch.device | None = None
-) -> torch.Tensor:
-    if not grads:
-        return torch.zeros(len(ords), device=device)
-    dtensor = _dtensor_type()
-    if dtensor is not None and any(isinstance(g, dtensor) for g in grads):
-        return _distributed_norms(grads, ords, dtensor)
-    return _local_norms(grads, ords)
-
-
-def _params_of(obj: ParamsLike) -> list[torch.Tensor]:
-    if isinstance(obj, torch.Tensor):
-        return [obj]
-    if isinstance(obj, Optimizer):
-        return [p for group in obj.param_groups for p in group["params"]]
-    if isinstance(obj, torch.nn.Module):
-        return list(obj.parameters())
-    out: list[torch.Tensor] = []
-    for item in obj:
-        if isinstance(item, Mapping):  # a param group
-            out.extend(item["params"])
-        else:
-            out.append(item)
-    return out
-
-
-def _collect_grads(obj: ParamsLike) -> list[torch.Tensor]:
-    return [p.grad for p in _params_of(obj) if p.grad is not None]
-
-
-def _scale_grads(
-    grads: list[torch.Tensor], coef: torch.Tensor, dtensor: type[DTensor] | None
-) -> None:
-    local = [g.to_local() if dtensor is not None and isinstance(g, dtensor) else g for g in grads]
-    for (device, _), ts in _group(local).items():
-        c = coef.to(device)
-        if device.type in ("cpu", "cuda"):
-            torch._foreach_mul_(ts, c)
-        else:
-            for t in ts:
-                t.mul_(c)
 
 
 # ----------------------------------------------------------------------------------------------
 # the recorder
-
-
-def _current_rank() -> int | None:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return int(torch.distributed.get_rank())
-    return None
 
 
 def _close_at_exit(ref: weakref.ReferenceType[GradNormRecorder]) -> None:
@@ -332,6 +122,21 @@ def _close_at_exit(ref: weakref.ReferenceType[GradNormRecorder]) -> None:
             rec.close()
         except Exception:  # best effort at interpreter exit
             pass
+
+
+def _called_by_grad_scaler(depth: int = 8) -> bool:
+    """Whether a ``GradScaler`` method is among the callers (the hook's, a few frames up)."""
+    grad_scaler = getattr(getattr(torch, "amp", None), "GradScaler", None)
+    if grad_scaler is None:  # pragma: no cover - torch without torch.amp
+        return False
+    frame: FrameType | None = sys._getframe(2)
+    for _ in range(depth):
+        if frame is None:
+            return False
+        if isinstance(frame.f_locals.get("self"), grad_scaler):
+            return True
+        frame = frame.f_back
+    return False
 
 
 class _Chunk:
@@ -355,7 +160,9 @@ class GradNormRecorder(Closing):
         keep_in_memory: keep the rows in memory too (default: when this process writes no file).
         fsync: ``fsync`` the file at every flush (durable against power loss, not only against a
             killed process).
-        close_at_exit: flush and close at interpreter exit if not closed before.
+        close_at_exit: flush and close at interpreter exit if not closed before, and flush when
+            the process gets ``SIGTERM`` (then the signal goes on to the handler installed
+            before, so the process still stops; see :mod:`refinedlr.pytorch.process`).
 
     An existing file at ``path`` is continued: rows before the first step this recorder writes are
     kept, later ones are replaced (a fresh run from step 0 overwrites the file).
@@ -404,7 +211,7 @@ class GradNormRecorder(Closing):
         self.write_rank = write_rank
         self.keep_in_memory = keep_in_memory
         self.fsync = fsync
-        self._ords = tuple(_ORDS[k] for k in kinds)
+        self._ords = tuple(GRADIENT_KINDS[k] for k in kinds)
         self._step = start_step  # the next step to record
         self._first_step = start_step  # first step this session writes (file continues before it)
         self._chunk_start = start_step  # step of row 0 of the device buffer
@@ -420,11 +227,17 @@ class GradNormRecorder(Closing):
         self._handles: list[RemovableHandle] = []
         self._optimizers: list[weakref.ReferenceType[Optimizer]] = []
         self._closed = False
-        self._rank: int | None = _current_rank()
+        self._rank: int | None = process_rank()  # fixed once a process group answers
+        self._env_rank = env_rank()
+        self._scalers: list[tuple[Any, Any]] = []  # (GradScaler, its update wrapper)
+        self._rows_since_update = 0  # rows recorded since the last GradScaler.update()
+        self._amp_checked = False
         self._atexit: functools.partial[None] | None = None
+        self._on_sigterm = False
         if close_at_exit:
             self._atexit = functools.partial(_close_at_exit, weakref.ref(self))
             atexit.register(self._atexit)
+            self._on_sigterm = flush_on_sigterm(self)
 
     # -- properties -----------------------------------------------------------------------------
 
@@ -435,16 +248,22 @@ class GradNormRecorder(Closing):
 
     @property
     def rank(self) -> int | None:
-        """This process's rank once ``torch.distributed`` is initialised (remembered after)."""
+        """This process's rank: ``torch.distributed``'s, fixed the first time a process group
+        answers (at creation or at any step, so it outlives ``destroy_process_group``); before
+        that the launcher's ``RANK`` / ``LOCAL_RANK``; ``None`` if nothing says (one process)."""
         if self._rank is None:
-            self._rank = _current_rank()
-        return self._rank
+            self._rank = process_rank()
+        return self._rank if self._rank is not None else self._env_rank
 
     @property
     def is_writer(self) -> bool:
-        """Whether this process writes the file (rank ``write_rank``, or not distributed)."""
+        """Whether this process writes the file: rank ``write_rank``, or a single process (no
+        process group and no ``RANK`` / ``LOCAL_RANK``). Other ranks never write or truncate."""
         rank = self.rank
         return self.path is not None and (rank is None or rank == self.write_rank)
+
+    def _rank_known(self) -> bool:
+        return self.rank is not None
 
     def _keeps_memory(self) -> bool:
         if self.keep_in_memory is not None:
@@ -459,12 +278,20 @@ class GradNormRecorder(Closing):
 
     # -- recording ------------------------------------------------------------------------------
 
-    def attach(self, optimizer: Optimizer) -> RemovableHandle:
+    def attach(self, optimizer: Optimizer, *, scaler: Any = None) -> RemovableHandle:
         """Record once per ``optimizer.step()`` (a step pre-hook); returns the hook's handle.
 
         The hook records the gradients as ``step()`` sees them, unless an explicit
         :meth:`record` / :meth:`clip_grad_norm_` / :meth:`record_norms` call already recorded
         this step.
+
+        ``scaler``: the ``torch.amp.GradScaler`` that steps this optimizer, if any. A step it
+        skips (``inf``/``NaN`` gradients) never calls ``optimizer.step()``, so the hook alone
+        would not see it and every later row would move one step early. With ``scaler=`` each
+        ``scaler.update()`` that follows an iteration without a row records a missing value
+        (``NaN``) for it, so rows stay aligned with the optimizer steps. Without it, a hook that
+        finds itself called from ``GradScaler.step`` raises (pass the scaler, or record
+        explicitly: ``scaler.unscale_(opt)``, :meth:`clip_grad_norm_`, ``scaler.step(opt)``).
         """
         self._check_open()
 
@@ -472,20 +299,54 @@ class GradNormRecorder(Closing):
             if self._explicit:
                 self._explicit = False
                 return
+            if not self._amp_checked:
+                self._amp_checked = True
+                if not self._scalers and _called_by_grad_scaler():
+                    raise RuntimeError(
+                        "GradNormRecorder.attach(optimizer) alone cannot see the steps a "
+                        "GradScaler skips (optimizer.step() is not called), so every later row "
+                        "would be shifted: use attach(optimizer, scaler=scaler), or record "
+                        "explicitly (scaler.unscale_(optimizer); recorder.clip_grad_norm_(...) "
+                        "or recorder.record(optimizer); scaler.step(optimizer))"
+                    )
             with torch.no_grad():
-                self._store(self._norms_of(_collect_grads(opt)))
+                self._store(self._norms_of(grads_of(opt)))
 
+        if scaler is not None:
+            self._watch_scaler(scaler)
         handle = optimizer.register_step_pre_hook(hook)
         self._handles.append(handle)
         self._optimizers.append(weakref.ref(optimizer))
         return handle
 
+    def _watch_scaler(self, scaler: Any) -> None:
+        if any(sc is scaler for sc, _ in self._scalers):
+            return
+        if not callable(getattr(scaler, "update", None)):
+            raise TypeError(f"scaler must be a torch.amp.GradScaler, got {type(scaler).__name__}")
+        original = scaler.update
+
+        def update(*args: Any, **kwargs: Any) -> Any:
+            if not self._closed and self._rows_since_update == 0:
+                self.record_norms([math.nan] * len(self.kinds))  # the step the scaler skipped
+                self._explicit = False
+            self._rows_since_update = 0
+            return original(*args, **kwargs)
+
+        scaler.update = update
+        self._scalers.append((scaler, update))
+        self._rows_since_update = 0
+
     def detach(self) -> None:
-        """Remove the hooks added by :meth:`attach`."""
+        """Remove the hooks added by :meth:`attach` (and restore the scalers' ``update``)."""
         for h in self._handles:
             h.remove()
         self._handles.clear()
         self._optimizers.clear()
+        for scaler, wrapper in self._scalers:
+            if scaler.__dict__.get("update") is wrapper:
+                del scaler.update  # the class's method shows through again
+        self._scalers.clear()
 
     @torch.no_grad()
     def record(self, parameters: ParamsLike | None = None) -> torch.Tensor:
@@ -499,9 +360,9 @@ class GradNormRecorder(Closing):
             opts = [o for o in (r() for r in self._optimizers) if o is not None]
             if not opts:
                 raise TypeError("record() needs parameters (or an attached optimizer)")
-            grads = [g for o in opts for g in _collect_grads(o)]
+            grads = [g for o in opts for g in grads_of(o)]
         else:
-            grads = _collect_grads(parameters)
+            grads = grads_of(parameters)
         vals = self._norms_of(grads)
         self._store(vals)
         self._explicit = bool(self._handles)  # the attached hook skips this step
@@ -555,7 +416,7 @@ class GradNormRecorder(Closing):
         (tensor([0.6000, 0.8000]), array([5.]))
         """
         self._check_open()
-        params = _params_of(parameters)
+        params = params_of(parameters)
         grads = [p.grad for p in params if p.grad is not None]
         nt = float(norm_type)
         n = len(self._ords)
@@ -578,7 +439,7 @@ class GradNormRecorder(Closing):
             )
         coef = torch.clamp(float(max_norm) / (total + 1e-6), max=1.0)
         if grads:
-            _scale_grads(grads, coef, _dtensor_type())
+            scale_(grads, coef)
         self._store(vals if self.when == "pre_clip" else vals * coef.to(vals.dtype))
         self._explicit = bool(self._handles)  # the attached hook skips this step
         return total
@@ -588,7 +449,7 @@ class GradNormRecorder(Closing):
     ) -> torch.Tensor:
         # callers run under torch.no_grad()
         device = self._buf.device if self._buf is not None else None
-        return _compute(grads, self._ords if ords is None else ords, device)
+        return norms_of(grads, self._ords if ords is None else ords, device)
 
     # -- buffering and writing ------------------------------------------------------------------
 
@@ -620,6 +481,9 @@ class GradNormRecorder(Closing):
                 row[j].fill_(v)
         self._n += 1
         self._step += 1
+        self._rows_since_update += 1
+        if self._rank is None:  # fix the rank while a process group exists
+            self._rank = process_rank()
         if self._n == self.flush_every:
             self._flush_buffer()
             self._drain(block=False)
@@ -704,6 +568,9 @@ class GradNormRecorder(Closing):
             if self._atexit is not None:
                 atexit.unregister(self._atexit)
                 self._atexit = None
+            if self._on_sigterm:
+                stop_flushing_on_sigterm(self)
+                self._on_sigterm = False
 
     def __del__(self) -> None:
         # a recorder dropped without close() (e.g. a local of a finished function) still writes
@@ -787,5 +654,7 @@ class GradNormRecorder(Closing):
             self._writer = None
         self._step = self._first_step = self._chunk_start = step
         self._memory.clear()
-        if self.is_writer:
+        if self.is_writer and self._rank_known():
             self._open_writer()  # drops rows at or after `step` now
+        # with the rank not known yet (no process group, no RANK), the file is continued when
+        # this process first writes, once it knows whether it is the writer

@@ -254,17 +254,24 @@ class ScheduleLR(LRScheduler):
 
         After a resume with ``on_mismatch="rescale"`` or ``"use_new"`` this is the composed
         schedule actually followed.
+
+        With ``after_horizon="raise"`` step ``T`` (``total_steps``) is allowed and holds the last
+        value: the documented loop's last ``step()``, after the last optimizer step, evaluates it
+        although no optimizer step uses it (as torch's ``OneCycleLR`` allows). Steps after ``T``
+        raise :class:`~refinedlr.schedules.ScheduleError`.
         """
         t = self.last_epoch if step is None else int(step)
         if t < 0:
             raise ScheduleError(f"steps are counted from 0; got {t}")
-        if self.schedule.after_horizon == "raise" and t >= self.schedule.total_steps:
+        total = self.schedule.total_steps
+        if self.schedule.after_horizon == "raise" and t > total:
             raise ScheduleError(
-                f"step {t} is past the horizon total_steps={self.schedule.total_steps} "
-                "(after_horizon='raise')"
+                f"step {t} is past the horizon total_steps={total} (after_horizon='raise'; "
+                f"steps 0..{total - 1} are scheduled, and step {total} is the loop's last "
+                "scheduler.step())"
             )
         if isinstance(self._effective, _Plain):
-            return float(self.schedule(t))
+            return float(self.schedule(min(t, total - 1)))
         return float(self._effective.at(np.asarray([t], dtype=np.int64))[0])
 
     def _lrs_at(self, step: int) -> list[float | torch.Tensor]:
