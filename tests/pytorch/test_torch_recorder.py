@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -207,6 +208,71 @@ def test_amp_skipped_step_is_nan_and_still_one_row() -> None:
         np.testing.assert_allclose(np.delete(v, 2), np.delete(np.array(ref)[:, j], 2), rtol=1e-6)
 
 
+def _amp_loop(
+    rec: GradNormRecorder, model, opt, scaler, steps: int, skip: set[int], explicit=False
+):
+    """An AMP training loop; the steps in ``skip`` overflow (the scaler skips them). Returns the
+    unscaled norms [l2, l1] of every iteration (NaN rows where skipped)."""
+    ref = []
+    for step in range(steps):
+        opt.zero_grad()
+        loss = loss_of(model, step)
+        if step in skip:
+            loss = loss * math.inf
+        scaler.scale(loss).backward()
+        scaler.unscale_(opt)  # (the recorder's hook sees unscaled gradients)
+        ref.append([math.nan] * 2 if step in skip else torch_norms(model.parameters()))
+        if explicit:
+            rec.record(opt)
+        scaler.step(opt)
+        scaler.update()
+    return np.array(ref)
+
+
+def test_amp_hook_with_scaler_keeps_rows_aligned() -> None:
+    """Issue 11 §5: with the hook alone a skipped step used to shift every later row by one;
+    attach(opt, scaler=scaler) records it as NaN, so row t is iteration t."""
+    model, opt = model_and_opt()
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
+    rec = GradNormRecorder(kinds=("l2", "l1"), flush_every=3)
+    rec.attach(opt, scaler=scaler)
+    skip = {0, 3, 4, 8}  # the first step, two in a row, the last
+    ref = _amp_loop(rec, model, opt, scaler, 9, skip)
+    r = rec.to_record()
+    assert r.steps.tolist() == list(range(9))
+    got = np.c_[r.values["l2"], r.values["l1"]]
+    assert np.isnan(got[sorted(skip)]).all()
+    np.testing.assert_allclose(got, ref, rtol=1e-6)  # NaN where NaN, equal elsewhere
+    assert scaler.get_scale() == 2.0**10 * 0.5 ** len(skip)  # the scaler really skipped them
+    # explicit recording with the hook and the scaler attached: still one row per iteration
+    model, opt = model_and_opt()
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
+    rec = GradNormRecorder(kinds=("l2", "l1"))
+    rec.attach(opt, scaler=scaler)
+    ref = _amp_loop(rec, model, opt, scaler, 6, {2}, explicit=True)
+    r = rec.to_record()
+    assert r.steps.tolist() == list(range(6))
+    np.testing.assert_allclose(np.c_[r.values["l2"], r.values["l1"]], ref, rtol=1e-6)
+    rec.detach()  # the scaler's own update() again
+    assert "update" not in vars(scaler)
+
+
+def test_amp_hook_without_scaler_is_refused() -> None:
+    model, opt = model_and_opt()
+    scaler = torch.amp.GradScaler("cpu")
+    rec = GradNormRecorder()
+    rec.attach(opt)
+    with pytest.raises(RuntimeError, match=r"attach\(optimizer, scaler=scaler\)"):
+        _amp_loop(rec, model, opt, scaler, 2, set())
+    # without a scaler the hook is fine
+    model, opt = model_and_opt()
+    rec = GradNormRecorder()
+    rec.attach(opt)
+    loss_of(model, 0).backward()
+    opt.step()
+    assert rec.step == 1
+
+
 def test_non_finite_norms_are_written_as_nan(tmp_path: Path) -> None:
     rec = GradNormRecorder(tmp_path / "n.csv", kinds=("l2", "l1"))
     p = torch.nn.Parameter(torch.zeros(3))
@@ -354,3 +420,80 @@ def test_cuda_records_without_host_sync(tmp_path: Path) -> None:
     assert r.steps.tolist() == list(range(13))
     np.testing.assert_allclose(np.c_[r.values["l2"], r.values["l1"]], refs, rtol=1e-5)
     np.testing.assert_allclose(clip.to_record().values["l2"], np.array(refs)[:, 0], rtol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# SIGTERM
+
+
+@pytest.mark.parametrize("mode", ["default", "chained", "ignored"])
+def test_sigterm_flushes_unwritten_rows_and_chains(tmp_path: Path, mode: str) -> None:
+    """Issue 11 §5: a real SIGTERM to a real process: the 50 rows held in the recorder's buffer
+    reach the file; then the handler installed before runs (the default one: the process dies by
+    SIGTERM; a Python one: it runs, here exiting with 3; SIG_IGN: the process lives on)."""
+    import signal
+    import subprocess
+    import sys
+
+    path = tmp_path / "n.csv"
+    script = Path(__file__).with_name("_sigterm_run.py")
+    proc = subprocess.Popen(
+        [sys.executable, str(script), mode, str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.strip() == "ready", proc.stderr.read() if proc.stderr else ""
+        assert not path.exists() or len(read_record(path)) == 0  # nothing flushed yet
+        proc.send_signal(signal.SIGTERM)
+        if mode == "ignored":
+            deadline = time.monotonic() + 30
+            while (
+                not path.exists() or len(read_record(path)) < 50
+            ) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert proc.poll() is None  # still running: SIGTERM stays ignored
+        else:
+            proc.wait(timeout=30)
+    finally:
+        proc.kill()
+        proc.wait()
+    if mode == "default":
+        assert proc.returncode == -signal.SIGTERM
+    elif mode == "chained":
+        assert proc.returncode == 3
+        assert (tmp_path / "n.csv.handler").read_text() == str(int(signal.SIGTERM))
+    record = read_record(path)
+    assert record.steps.tolist() == list(range(50)) and record.kinds == ("l2", "l1")
+    assert np.isfinite(record.values["l2"]).all()
+
+
+SIGTERM_HANDLER_LIFETIME = """
+import signal
+from refinedlr.pytorch import GradNormRecorder
+before = signal.getsignal(signal.SIGTERM)
+a, b = GradNormRecorder(), GradNormRecorder()
+ours = signal.getsignal(signal.SIGTERM)
+assert ours is not before
+a.close()
+assert signal.getsignal(signal.SIGTERM) is ours  # b still needs it
+b.close()
+assert signal.getsignal(signal.SIGTERM) is before
+c = GradNormRecorder(close_at_exit=False)
+assert signal.getsignal(signal.SIGTERM) is before
+print("ok")
+"""
+
+
+def test_sigterm_handler_is_removed_with_the_last_recorder() -> None:
+    import subprocess
+    import sys
+
+    # a fresh process: other tests' recorders must not be alive
+    out = subprocess.run(
+        [sys.executable, "-c", SIGTERM_HANDLER_LIFETIME], capture_output=True, text=True
+    )
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr

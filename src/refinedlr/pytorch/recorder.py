@@ -31,20 +31,25 @@ Use one style per run (explicit calls every step, or only the hook): the hook sk
 exactly when an explicit call was made since the previous ``optimizer.step()``.
 
 AMP: call ``scaler.unscale_(optimizer)`` first, then ``recorder.clip_grad_norm_`` or
-``recorder.record``; then ``scaler.step(optimizer)``. Do not rely on the hook alone with a
-``GradScaler``: a skipped step never calls ``optimizer.step()``, so the hook would not see it.
+``recorder.record``; then ``scaler.step(optimizer)``. With the hook alone, pass the scaler:
+``recorder.attach(optimizer, scaler=scaler)``. A step the scaler skips never calls
+``optimizer.step()``; the recorder then records it as missing at ``scaler.update()``, so rows stay
+aligned. A hook called from ``GradScaler.step`` without ``scaler=`` raises rather than shift rows.
 
 Distributed: every process must record at the same steps (collectives may run). Under DDP the
 gradients are already averaged, so every rank computes the same norm locally. Gradients that are
 ``DTensor`` s (FSDP2's ``fully_shard``, tensor parallel) are reduced exactly: local partial sums of
 squares (and of ``|g|``) on the local shards, divided by their replication factor, then one
-``all_reduce`` over the device mesh. Only rank ``write_rank`` (0) writes the file.
+``all_reduce`` over the device mesh. Only rank ``write_rank`` (0) writes the file; the rank is
+``torch.distributed``'s (kept after ``destroy_process_group``) or, before the process group exists,
+the launcher's ``RANK`` / ``LOCAL_RANK`` (:mod:`refinedlr.pytorch.process`); other ranks never
+write or truncate it.
 
 The file is the core format (:class:`refinedlr.records.RecordWriter`): ``step,<kind>...``. It is
 appended and flushed (``fsync`` by default) every ``flush_every`` steps, on :meth:`flush`,
-:meth:`state_dict`, :meth:`close` and, best effort, when the recorder is garbage-collected or at
-interpreter exit; a killed process loses
-only the rows of its unflushed steps. :meth:`state_dict` / :meth:`load_state_dict` continue the
+:meth:`state_dict`, :meth:`close`, on ``SIGTERM`` (then the signal goes on to the handler
+installed before) and, best effort, when the recorder is garbage-collected or at interpreter
+exit; a process killed by ``SIGKILL`` loses only the rows of its unflushed steps. :meth:`state_dict` / :meth:`load_state_dict` continue the
 same file at the right step on resume (rows at or after the resume step are replaced).
 
 Example (explicit recording with clipping, kept in memory):
