@@ -33,11 +33,27 @@ Checkpoints:
     ``trainer.fit(model, ckpt_path=...)`` continues the record at that step (later rows are
     replaced); the scheduler's state is restored by Lightning and the learning rates continue.
 
+Manual optimization (``self.automatic_optimization = False``):
+    * Lightning calls ``on_before_optimizer_step`` inside ``opt.step()``, after any
+      ``self.clip_gradients(opt, ...)`` of the training step. The callback therefore also wraps
+      the precision plugin's ``clip_gradients`` during ``fit`` and records the norms *before* that
+      clip (unscaled, under an fp16 ``GradScaler``). A direct ``torch.nn.utils.clip_grad_norm_``
+      in ``training_step`` is invisible to Lightning: the record then holds the clipped norms.
+      Use ``self.clip_gradients``, or record yourself.
+    * With several optimizers ``trainer.global_step`` counts the steps of all of them. The record
+      counts the steps of ``trainer.optimizers[optimizer_index]`` only, and a resumed run
+      continues at the checkpoint's own count, so no steps are skipped.
+    * The horizon: ``estimated_stepping_batches`` follows ``max_steps``, which counts every
+      optimizer's steps. Pass ``lr_scheduler_config(..., num_optimizers=N)`` when each of the N
+      optimizers steps once per batch: the horizon becomes ``ceil(max_steps / N)``. Otherwise
+      pass ``total_steps=``. The callback warns at ``fit`` when a ``ScheduleLR`` horizon equals
+      ``max_steps`` under manual optimization with several optimizers.
+
 Settings:
     * The horizon of the schedule is the number of optimizer steps:
       ``trainer.estimated_stepping_batches`` (it accounts for ``max_steps``, ``max_epochs``,
       ``accumulate_grad_batches`` and the number of devices), or ``total_steps=`` explicitly.
-    * One optimizer: the callback records the steps of ``trainer.optimizers[optimizer_index]``.
+    * The callback records the steps of ``trainer.optimizers[optimizer_index]``.
     * Distributed: every process computes the norm (DDP gradients are already averaged in
       ``on_before_optimizer_step``; ``ModelParallelStrategy``'s (FSDP2) DTensor gradients are
       reduced); rank 0 writes. ``FSDPStrategy`` (FSDP1) and ``DeepSpeedStrategy`` hold flat
@@ -62,7 +78,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "refinedlr.integrations.lightning needs Lightning: pip install 'refinedlr[lightning]'"
     ) from exc
 
-from ..pytorch import OnMismatch, ScheduleLR
+from ..pytorch import OnMismatch, ScheduleLR, grad_norms
 from ..schedule_io import ScheduleLike, as_schedule
 from ._recording import RecordingCallback
 
@@ -80,6 +96,7 @@ def lr_scheduler_config(
     trainer: pl.Trainer | None = None,
     on_mismatch: OnMismatch = "raise",
     name: str | None = "refinedlr",
+    num_optimizers: int = 1,
     **schedule_kwargs: Any,
 ) -> dict[str, Any]:
     """The ``lr_scheduler`` entry for ``configure_optimizers``: a ScheduleLR stepped every step.
@@ -99,6 +116,10 @@ def lr_scheduler_config(
         on_mismatch: what resuming from a checkpoint made with another schedule does
             (:class:`~refinedlr.pytorch.ScheduleLR`).
         name: the scheduler's name (as shown by ``LearningRateMonitor``); ``None`` for none.
+        num_optimizers: under manual optimization, how many optimizers step once per batch:
+            ``trainer.global_step`` (and so ``max_steps``) counts the steps of all of them, so the
+            default horizon becomes ``min(estimated_stepping_batches, ceil(max_steps / N))``,
+            the number of steps of each optimizer (and of a scheduler stepped once per batch).
 
     >>> import torch
     >>> opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
@@ -118,6 +139,12 @@ def lr_scheduler_config(
                 "the Trainer has no finite horizon (max_steps=-1 and max_epochs=-1); pass total_steps"
             )
         total_steps = int(est)
+        if isinstance(num_optimizers, bool) or not isinstance(num_optimizers, int):
+            raise TypeError(f"num_optimizers must be an int, got {num_optimizers!r}")
+        if num_optimizers < 1:
+            raise ValueError(f"num_optimizers must be >= 1, got {num_optimizers}")
+        if num_optimizers > 1 and trainer.max_steps > 0:
+            total_steps = min(total_steps, math.ceil(trainer.max_steps / num_optimizers))
     sched = as_schedule(schedule, total_steps, **schedule_kwargs)
     config: dict[str, Any] = {
         "scheduler": ScheduleLR(optimizer, sched, on_mismatch=on_mismatch),
@@ -162,6 +189,8 @@ class GradNormCallback(RecordingCallback, pl.Callback):
         self._init_recording(kinds, path, flush_every, keep_in_memory, fsync)
         self.optimizer_index = optimizer_index
         self._loaded_step: int | None = None
+        self._pending: torch.Tensor | None = None  # manual optimization: norms before the clip
+        self._clip_wrap: tuple[Any, Any] | None = None
 
     @property
     def state_key(self) -> str:
@@ -178,15 +207,6 @@ class GradNormCallback(RecordingCallback, pl.Callback):
     # -- hooks ----------------------------------------------------------------------------------
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        start = int(trainer.global_step)
-        if self._loaded_step is not None and self._loaded_step != start:
-            warnings.warn(
-                f"the checkpoint's record state is at step {self._loaded_step} but the Trainer "
-                f"resumes at global_step {start}; the record continues at {start}",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-        self._loaded_step = None
         strategy = type(trainer.strategy).__name__
         if strategy.startswith(("FSDP", "DeepSpeed")):
             raise NotImplementedError(
@@ -199,26 +219,100 @@ class GradNormCallback(RecordingCallback, pl.Callback):
                 f"optimizer_index={self.optimizer_index} but the Trainer has "
                 f"{len(trainer.optimizers)} optimizer(s)"
             )
-        self._open_recorder(self.record_path(trainer), start)
+        manual = not pl_module.automatic_optimization
+        self._open_recorder(self.record_path(trainer), self._start_step(trainer, manual))
+        self._loaded_step = None
+        self._pending = None
+        if manual:
+            self._wrap_clip(trainer)
+            if len(trainer.optimizers) > 1:
+                _warn_horizons(trainer)
+
+    def _start_step(self, trainer: pl.Trainer, manual: bool) -> int:
+        """The step the record continues at: the checkpoint's own count of the recorded
+        optimizer's steps (``global_step`` counts every optimizer's under manual optimization)."""
+        global_step = int(trainer.global_step)
+        if self._loaded_step is not None:
+            if not manual and self._loaded_step != global_step:
+                warnings.warn(
+                    f"the checkpoint's record state is at step {self._loaded_step} but the "
+                    f"Trainer resumes at global_step {global_step}; the record continues at "
+                    f"{self._loaded_step}",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+            return self._loaded_step
+        n = len(trainer.optimizers)
+        if manual and n > 1 and global_step > 0:
+            warnings.warn(
+                f"resuming at global_step {global_step} without this callback's state in the "
+                f"checkpoint: under manual optimization global_step counts the steps of all {n} "
+                f"optimizers; the record continues at {global_step // n} (assuming each stepped "
+                "once per batch)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return global_step // n
+        return global_step
+
+    def _is_target(self, trainer: pl.Trainer, optimizer: Any) -> bool:
+        target = trainer.optimizers[self.optimizer_index]
+        return optimizer is target or getattr(optimizer, "optimizer", None) is target
+
+    def _wrap_clip(self, trainer: pl.Trainer) -> None:
+        """Record the norms before ``self.clip_gradients`` (manual optimization) clips them."""
+        plugin = trainer.precision_plugin
+        original = plugin.clip_gradients
+        callback = self
+
+        def clip_gradients(optimizer: Any, *args: Any, **kwargs: Any) -> Any:
+            rec = callback.recorder
+            if (
+                rec is not None
+                and callback._pending is None
+                and callback._is_target(trainer, optimizer)
+            ):
+                values = grad_norms(optimizer.param_groups, rec.kinds)
+                inv = _inverse_scale(plugin, optimizer)
+                callback._pending = values if inv is None else values * inv.to(values)
+            return original(optimizer, *args, **kwargs)
+
+        plugin.clip_gradients = clip_gradients  # type: ignore[method-assign]  # this fit only
+        self._clip_wrap = (plugin, clip_gradients)
+
+    def _unwrap_clip(self) -> None:
+        if self._clip_wrap is not None:
+            plugin, wrapper = self._clip_wrap
+            if plugin.__dict__.get("clip_gradients") is wrapper:
+                del plugin.clip_gradients  # the class's method shows through again
+            self._clip_wrap = None
+
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        self._pending = None  # a clip without a step does not carry over
 
     def on_before_optimizer_step(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: Any
     ) -> None:
         rec = self.recorder
-        if rec is None:
+        if rec is None or not self._is_target(trainer, optimizer):
             return
-        target = trainer.optimizers[self.optimizer_index]
-        if optimizer is not target and getattr(optimizer, "optimizer", None) is not target:
-            return
-        rec.record(optimizer.param_groups)
+        if self._pending is not None:  # manual optimization: norms from before the clip
+            rec.record_norms(self._pending)
+            self._pending = None
+        else:
+            rec.record(optimizer.param_groups)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._close_recorder()
+        self._unwrap_clip()
 
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
     ) -> None:
         self._close_recorder()
+        self._unwrap_clip()
 
     # -- checkpoints ----------------------------------------------------------------------------
 
@@ -236,3 +330,36 @@ class GradNormCallback(RecordingCallback, pl.Callback):
                 f"the checkpoint recorded kinds {list(kinds)}, this callback {list(self.kinds)}"
             )
         self._loaded_step = int(state_dict["step"])
+
+
+def _inverse_scale(plugin: Any, optimizer: Any) -> torch.Tensor | None:
+    """``1 / scale`` of an fp16 GradScaler whose gradients are still scaled, else ``None`` (no
+    host sync: the scale stays a device tensor)."""
+    scaler = getattr(plugin, "scaler", None)
+    if scaler is None or not scaler.is_enabled():
+        return None
+    from torch.amp.grad_scaler import OptState
+
+    raw = getattr(optimizer, "optimizer", optimizer)
+    state = scaler._per_optimizer_states.get(id(raw))
+    if state is not None and state["stage"] is not OptState.READY:
+        return None  # already unscaled
+    scale = scaler._scale
+    return None if scale is None else 1.0 / scale
+
+
+def _warn_horizons(trainer: pl.Trainer) -> None:
+    n = len(trainer.optimizers)
+    if trainer.max_steps <= 0:
+        return
+    for config in trainer.lr_scheduler_configs:
+        sched = config.scheduler
+        if isinstance(sched, ScheduleLR) and sched.schedule.total_steps == trainer.max_steps:
+            warnings.warn(
+                f"a ScheduleLR's horizon is max_steps={trainer.max_steps}, but under manual "
+                f"optimization global_step counts the steps of all {n} optimizers, so each "
+                f"optimizer steps about {math.ceil(trainer.max_steps / n)} times: pass "
+                f"lr_scheduler_config(..., num_optimizers={n}) or total_steps=",
+                RuntimeWarning,
+                stacklevel=3,
+            )
