@@ -69,13 +69,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
 try:
     import lightning.pytorch as pl
-except ImportError as exc:  # pragma: no cover - depends on the environment
+    import torch
+except ImportError as exc:
     raise ImportError(
-        "refinedlr.integrations.lightning needs Lightning: pip install 'refinedlr[lightning]'"
+        f"refinedlr.integrations.lightning needs torch and Lightning ({exc}): "
+        'pip install "refinedlr[lightning]"'
     ) from exc
 
 from ..pytorch import OnMismatch, ScheduleLR, grad_norms

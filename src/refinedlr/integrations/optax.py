@@ -71,9 +71,9 @@ try:
     import jax
     import jax.numpy as jnp
     import optax
-except ImportError as exc:  # pragma: no cover - depends on the environment
+except ImportError as exc:
     raise ImportError(
-        "refinedlr.integrations.optax needs jax and optax: pip install 'refinedlr[jax]'"
+        f'refinedlr.integrations.optax needs jax and optax ({exc}): pip install "refinedlr[jax]"'
     ) from exc
 
 from ..fileio import Closing

@@ -68,14 +68,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
 try:
+    import torch
     from transformers import Trainer, TrainerCallback, TrainingArguments
-except ImportError as exc:  # pragma: no cover - depends on the environment
+except ImportError as exc:
     raise ImportError(
-        "refinedlr.integrations.transformers needs transformers and accelerate: "
-        "pip install 'refinedlr[transformers]'"
+        "refinedlr.integrations.transformers needs torch, transformers and accelerate "
+        f'({exc}): pip install "refinedlr[transformers]"'
     ) from exc
 
 from ..pytorch import OnMismatch, ScheduleLR, grad_norms

@@ -21,7 +21,15 @@ A plain training loop that records the gradient norms a later refinement needs:
 Requires ``torch`` (the ``refinedlr[torch]`` extra); the rest of refinedlr does not import it.
 """
 
-from .recorder import GradNormRecorder, grad_norms
+try:
+    import torch  # noqa: F401
+except ImportError as exc:
+    raise ImportError(
+        f'refinedlr.pytorch needs torch ({exc}): pip install "refinedlr[torch]"'
+    ) from exc
+
+from .norms import grad_norms
+from .recorder import GradNormRecorder
 from .scheduler import OnMismatch, ScheduleLR, ScheduleMismatchError
 
 __all__ = ["GradNormRecorder", "OnMismatch", "ScheduleLR", "ScheduleMismatchError", "grad_norms"]
