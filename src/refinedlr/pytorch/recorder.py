@@ -95,6 +95,7 @@ from ..fileio import Closing
 from ..records import GradNormRecord, RecordError, RecordWriter, read_record
 from .norms import GRADIENT_KINDS, ParamsLike, grad_norms, grads_of, norms_of, params_of, scale_
 from .process import env_rank, flush_on_sigterm, process_rank, stop_flushing_on_sigterm
+from .updates import UPDATE_KINDS, check_update_optimizer, update_norms
 
 __all__ = ["GradNormRecorder", "check_kinds", "grad_norms"]
 
@@ -108,11 +109,10 @@ def check_kinds(kinds: Sequence[str] | str) -> tuple[str, ...]:
     >>> check_kinds("l1"), check_kinds(["l2", "l1"])
     (('l1',), ('l2', 'l1'))
     """
+    known = (*GRADIENT_KINDS, *UPDATE_KINDS)
     out = (kinds,) if isinstance(kinds, str) else tuple(kinds)
-    if not out or len(set(out)) != len(out) or any(k not in GRADIENT_KINDS for k in out):
-        raise ValueError(
-            f"kinds must be distinct entries of {tuple(GRADIENT_KINDS)}, got {kinds!r}"
-        )
+    if not out or len(set(out)) != len(out) or any(k not in known for k in out):
+        raise ValueError(f"kinds must be distinct entries of {known}, got {kinds!r}")
     return out
 
 
@@ -157,7 +157,10 @@ class GradNormRecorder(Closing):
     Args:
         path: the record file (``step,<kind>...`` CSV, read back with
             :func:`refinedlr.records.read_record`); ``None`` keeps the values in memory only.
-        kinds: ``"l2"``, ``"l1"`` or both (the column order of the file).
+        kinds: the columns of the file, in this order: ``"l2"``, ``"l1"`` (gradient norms) and
+            ``"update_l2"``, ``"update_l1"`` (norms of the update direction of an Adam-type
+            optimizer after its step, :mod:`refinedlr.pytorch.updates`; these need
+            :meth:`attach`).
         flush_every: steps between copies of the device buffer to the host and the file.
         when: what :meth:`clip_grad_norm_` records: ``"pre_clip"`` (default) or ``"post_clip"``.
         start_step: the step of the first row (0; :meth:`load_state_dict` sets it on resume).
@@ -216,7 +219,15 @@ class GradNormRecorder(Closing):
         self.write_rank = write_rank
         self.keep_in_memory = keep_in_memory
         self.fsync = fsync
-        self._ords = tuple(GRADIENT_KINDS[k] for k in kinds)
+        grad_kinds = tuple(k for k in kinds if k in GRADIENT_KINDS)
+        self._update_kinds = tuple(k for k in kinds if k in UPDATE_KINDS)
+        internal = (*grad_kinds, *self._update_kinds)  # the device buffer's column order
+        self._ords = tuple(GRADIENT_KINDS[k] for k in grad_kinds)
+        self._ng = len(grad_kinds)
+        self._from_user = [kinds.index(k) for k in internal]  # internal = user[_from_user]
+        self._to_user = [internal.index(k) for k in kinds]  # user = internal[_to_user]
+        self._index_cache: dict[torch.device, torch.Tensor] = {}
+        self._open = False  # a row's gradient part is stored; its update part is not yet
         self._step = start_step  # the next step to record
         self._first_step = start_step  # first step this session writes (file continues before it)
         self._chunk_start = start_step  # step of row 0 of the device buffer
@@ -290,6 +301,10 @@ class GradNormRecorder(Closing):
         :meth:`record` / :meth:`clip_grad_norm_` / :meth:`record_norms` call already recorded
         this step.
 
+        With the kinds ``update_l2`` / ``update_l1`` a step post-hook completes the row from the
+        optimizer's state after the step (:func:`~refinedlr.pytorch.updates.update_norms`); the
+        optimizer must be Adam-type (:data:`~refinedlr.pytorch.updates.SUPPORTED_OPTIMIZERS`).
+
         ``scaler``: the ``torch.amp.GradScaler`` that steps this optimizer, if any. A step it
         skips (``inf``/``NaN`` gradients) never calls ``optimizer.step()``, so the hook alone
         would not see it and every later row would move one step early. With ``scaler=`` each
@@ -315,12 +330,20 @@ class GradNormRecorder(Closing):
                         "or recorder.record(optimizer); scaler.step(optimizer))"
                     )
             with torch.no_grad():
-                self._store(self._norms_of(grads_of(opt)))
+                self._begin(self._norms_of(grads_of(opt)) if self._ng else None)
 
+        def post_hook(opt: Optimizer, args: Any, kwargs: Any) -> None:
+            if self._open and not self._closed:
+                self._finish(update_norms(opt, self._update_kinds))
+
+        if self._update_kinds:
+            check_update_optimizer(optimizer)
         if scaler is not None:
             self._watch_scaler(scaler)
         handle = optimizer.register_step_pre_hook(hook)
         self._handles.append(handle)
+        if self._update_kinds:
+            self._handles.append(optimizer.register_step_post_hook(post_hook))
         self._optimizers.append(weakref.ref(optimizer))
         return handle
 
@@ -332,7 +355,9 @@ class GradNormRecorder(Closing):
         original = scaler.update
 
         def update(*args: Any, **kwargs: Any) -> Any:
-            if not self._closed and self._rows_since_update == 0:
+            if self._open and not self._closed:  # the step was skipped: no update
+                self._finish(None)
+            elif not self._closed and self._rows_since_update == 0:
                 self.record_norms([math.nan] * len(self.kinds))  # the step the scaler skipped
                 self._explicit = False
             self._rows_since_update = 0
@@ -358,9 +383,12 @@ class GradNormRecorder(Closing):
         """Record the current gradients' norms as the next step; returns them (device tensor).
 
         ``parameters``: tensors, a module, an optimizer, or ``None`` for the attached optimizer.
-        The returned tensor holds one value per kind, in ``kinds`` order (no synchronisation).
+        The returned tensor holds one value per gradient kind (``l2``, ``l1``, in ``kinds``
+        order; no synchronisation). The update kinds of this row are added after the step by the
+        attached optimizer's hook.
         """
         self._check_open()
+        self._check_update_source()
         if parameters is None:
             opts = [o for o in (r() for r in self._optimizers) if o is not None]
             if not opts:
@@ -369,7 +397,7 @@ class GradNormRecorder(Closing):
         else:
             grads = grads_of(parameters)
         vals = self._norms_of(grads)
-        self._store(vals)
+        self._begin(vals)
         self._explicit = bool(self._handles)  # the attached hook skips this step
         return vals
 
@@ -393,7 +421,9 @@ class GradNormRecorder(Closing):
             count = len(vals)
         if count != len(self.kinds):
             raise ValueError(f"{count} values for kinds {self.kinds}")
-        self._store(vals)
+        if self._open:  # an earlier row whose optimizer step never came
+            self._finish(None)
+        self._store(self._internal_order(vals))
         self._explicit = bool(self._handles)  # the attached hook skips this step
 
     @torch.no_grad()
@@ -421,6 +451,7 @@ class GradNormRecorder(Closing):
         (tensor([0.6000, 0.8000]), array([5.]))
         """
         self._check_open()
+        self._check_update_source()
         params = params_of(parameters)
         grads = [p.grad for p in params if p.grad is not None]
         nt = float(norm_type)
@@ -445,7 +476,7 @@ class GradNormRecorder(Closing):
         coef = torch.clamp(float(max_norm) / (total + 1e-6), max=1.0)
         if grads:
             scale_(grads, coef)
-        self._store(vals if self.when == "pre_clip" else vals * coef.to(vals.dtype))
+        self._begin(vals if self.when == "pre_clip" else vals * coef.to(vals.dtype))
         self._explicit = bool(self._handles)  # the attached hook skips this step
         return total
 
@@ -469,14 +500,36 @@ class GradNormRecorder(Closing):
         )
         self._rows = list(self._buf.unbind(0))
 
-    def _store(self, vals: torch.Tensor | list[float]) -> None:
+    def _check_update_source(self) -> None:
+        if self._update_kinds and not self._handles:
+            raise RuntimeError(
+                f"the kinds {list(self._update_kinds)} come from the optimizer after its step: "
+                "attach(optimizer) first (explicit records then get them from its hook)"
+            )
+
+    def _internal_order(self, vals: torch.Tensor | list[float]) -> torch.Tensor | list[float]:
+        if self._from_user == list(range(len(self.kinds))):
+            return vals
+        if isinstance(vals, list):
+            return [vals[i] for i in self._from_user]
+        index = self._index_cache.get(vals.device)
+        if index is None:
+            index = torch.tensor(self._from_user, device=vals.device)
+            self._index_cache[vals.device] = index
+        return vals.index_select(0, index)
+
+    def _write(self, start: int, vals: torch.Tensor | list[float]) -> None:
+        """Write ``vals`` into columns ``start...`` of the current row (no host sync)."""
+        count = vals.numel() if isinstance(vals, torch.Tensor) else len(vals)
+        if count == 0:
+            return
         if self._buf is None:
             self._allocate(vals.device if isinstance(vals, torch.Tensor) else torch.device("cpu"))
         assert self._buf is not None
         if self._n == 0 and self._last_copy is not None:
             # do not overwrite the buffer before the last copy out of it has read it
             torch.cuda.current_stream(self._buf.device).wait_event(self._last_copy)
-        row = self._rows[self._n]
+        row = self._rows[self._n][start : start + count]
         if isinstance(vals, torch.Tensor):
             if vals.device != row.device:
                 vals = vals.to(row.device, non_blocking=True)
@@ -484,6 +537,32 @@ class GradNormRecorder(Closing):
         else:  # python floats: fill kernels, no host-to-device copy
             for j, v in enumerate(vals):
                 row[j].fill_(v)
+
+    def _store(self, vals: torch.Tensor | list[float]) -> None:
+        """Record a whole row (internal column order)."""
+        self._write(0, vals)
+        self._advance()
+
+    def _begin(self, grad_vals: torch.Tensor | None) -> None:
+        """A step's gradient part; the row is complete now, or once :meth:`_finish` adds the
+        update part (a row left open by a step that never came gets NaN update values)."""
+        if self._open:
+            self._finish(None)
+        if not self._update_kinds:
+            assert grad_vals is not None
+            self._store(grad_vals)
+            return
+        if grad_vals is not None:
+            self._write(0, grad_vals)
+        self._open = True
+
+    def _finish(self, update_vals: torch.Tensor | None) -> None:
+        self._open = False
+        nu = len(self._update_kinds)
+        self._write(self._ng, [math.nan] * nu if update_vals is None else update_vals)
+        self._advance()
+
+    def _advance(self) -> None:
         self._n += 1
         self._step += 1
         self._rows_since_update += 1
@@ -518,6 +597,8 @@ class GradNormRecorder(Closing):
         self._pending.append(chunk)
         self._chunk_start += n
         self._n = 0
+        if self._open:  # the open row moves to the front (after the copy, in stream order)
+            self._rows[0].copy_(self._rows[n])
 
     def _drain(self, block: bool) -> None:
         """Write the chunks whose copies have landed (all of them, waiting, with ``block``)."""
@@ -535,6 +616,7 @@ class GradNormRecorder(Closing):
             self._emit(chunk.first_step, rows)
 
     def _emit(self, first_step: int, rows: npt.NDArray[np.float64]) -> None:
+        rows = rows[:, self._to_user]
         rows[~np.isfinite(rows)] = np.nan
         steps = np.arange(first_step, first_step + rows.shape[0], dtype=np.int64)
         if self._keeps_memory():
@@ -563,6 +645,8 @@ class GradNormRecorder(Closing):
         if self._closed:
             return
         try:
+            if self._open:  # the last row's optimizer step never came
+                self._finish(None)
             self.flush()
         finally:
             self._closed = True
