@@ -131,7 +131,7 @@ def test_complex_and_float32_parameters() -> None:
     p = torch.nn.Parameter(torch.randn(4, 3, dtype=torch.complex64, generator=g))
     q = torch.nn.Parameter(torch.randn(6, generator=g))
     opt = torch.optim.AdamW([p, q], lr=LR, weight_decay=0.0)
-    for step in range(3):
+    for _ in range(3):
         p.grad = torch.randn(4, 3, dtype=torch.complex64, generator=g)
         q.grad = torch.randn(6, generator=g)
         before = [p.detach().clone(), q.detach().clone()]
