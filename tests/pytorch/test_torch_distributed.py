@@ -163,3 +163,28 @@ def test_rank_outlives_the_process_group_only_rank0_writes(tmp_path: Path, env: 
     assert record.steps.tolist() == list(range(10))  # each step once
     # rows before the resume step kept; later ones are rank 0's (a rank-1 write would be 1005..)
     assert record.values["l2"].tolist() == [7.0] * 5 + [5.0, 6.0, 7.0, 8.0, 9.0]
+
+
+@pytest.mark.multiprocess
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["ddp_adamw", "fsdp_adamw"])
+def test_update_norms_same_on_every_rank_and_as_one_process(tmp_path: Path, mode: str) -> None:
+    """Issue 12 §1: update_l2 / update_l1 of AdamW under DDP (replicated state) and FSDP2
+    (DTensor state shards, reduced over the mesh): every rank records the same values, equal to
+    one process training on the whole batch."""
+    from refinedlr.pytorch.updates import update_norms
+
+    results = launch(mode, tmp_path)
+    model = dr.build_model()
+    opt = dr.adamw(model)
+    ref = []
+    for step in range(STEPS):
+        x, y = dr.batch(step)
+        opt.zero_grad()
+        torch.nn.functional.mse_loss(model(x), y).backward()
+        l2 = torch.nn.utils.get_total_norm([p.grad for p in model.parameters()]).item()
+        opt.step()
+        ref.append([l2, *update_norms(opt, ("update_l2", "update_l1")).tolist()])
+    r0, r1 = results
+    np.testing.assert_allclose(r0["norms"].numpy(), r1["norms"].numpy(), rtol=1e-12)
+    np.testing.assert_allclose(r0["norms"].numpy(), np.array(ref), rtol=1e-4)

@@ -255,7 +255,14 @@ def update_directions(
             if distributed:
                 assert dtensor is not None
                 yield [
-                    dtensor.from_local(u, m.device_mesh, m.placements, run_check=False)
+                    dtensor.from_local(
+                        u,
+                        m.device_mesh,
+                        m.placements,
+                        run_check=False,
+                        shape=m.shape,
+                        stride=m.stride(),
+                    )
                     for u, m in zip(denom, firsts, strict=True)
                 ]
             else:
