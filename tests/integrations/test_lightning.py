@@ -394,3 +394,118 @@ def test_manual_clip_under_amp_records_unscaled_pre_clip_norms(tmp_path: Path) -
     scaled = np.array([model.pre_clip[t][0] for t in range(3)])
     assert scaler.get_scale() == 16.0  # no step was skipped: the scale stayed
     np.testing.assert_allclose(got, scaled / 16.0, rtol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# update-direction norms (issue 12 §1)
+
+
+class AdamModel(Model):
+    def configure_optimizers(self) -> Any:
+        opt = torch.optim.AdamW(self.parameters(), lr=LR, weight_decay=0.1)
+        return {
+            "optimizer": opt,
+            "lr_scheduler": lr_scheduler_config(opt, "constant", trainer=self.trainer),
+        }
+
+
+class UpdateProbe(L.Callback):  # type: ignore[misc]
+    """u = (p_old * (1 - lr * wd) - p_new) / lr of every step of the optimizer, by hooks."""
+
+    def __init__(self) -> None:
+        self.norms: list[tuple[float, float]] = []
+
+    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        opt = trainer.optimizers[0]
+        before: dict[int, torch.Tensor] = {}
+
+        def pre(o: Any, a: Any, k: Any) -> None:
+            before.clear()
+            before.update({id(p): p.detach().double().clone() for p in o.param_groups[0]["params"]})
+
+        def post(o: Any, a: Any, k: Any) -> None:
+            g = o.param_groups[0]
+            lr, wd = float(g["lr"]), float(g["weight_decay"])
+            u = torch.cat(
+                [
+                    ((before[id(p)] * (1 - lr * wd) - p.detach().double()) / lr).reshape(-1)
+                    for p in g["params"]
+                ]
+            )
+            self.norms.append((u.norm().item(), u.abs().sum().item()))
+
+        opt.register_step_pre_hook(pre)
+        opt.register_step_post_hook(post)
+
+
+def test_callback_records_update_norms(tmp_path: Path) -> None:
+    probe = UpdateProbe()
+    cb = GradNormCallback(kinds=("l2", "update_l2", "update_l1"), keep_in_memory=True)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_steps=6,
+        accumulate_grad_batches=ACCUM,
+        gradient_clip_val=CLIP,
+        enable_progress_bar=False,
+        logger=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        default_root_dir=str(tmp_path),
+        callbacks=[cb, probe],
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*(num_workers|does not have many workers).*")
+        trainer.fit(AdamModel(), loader())
+    rec = read_record(tmp_path / NORMS_FILENAME)
+    assert rec.kinds == ("l2", "update_l2", "update_l1") and rec.steps.tolist() == list(range(6))
+    np.testing.assert_allclose(
+        np.c_[rec.values["update_l2"], rec.values["update_l1"]], probe.norms, rtol=1e-5
+    )
+    assert (rec.values["l2"] > CLIP).any()  # the l2 column: pre-clip gradients, as before
+
+
+def test_update_only_kinds_under_amp_keep_rows_aligned(tmp_path: Path) -> None:
+    """fp16 AMP whose first steps overflow (the scaler skips them, optimizer.step() never
+    runs): those rows are missing updates, and the later rows stay aligned with the steps."""
+    from lightning.pytorch.plugins import MixedPrecision
+
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**30)  # overflows at first
+    plugin = MixedPrecision("16-mixed", device="cpu", scaler=scaler)
+    probe = UpdateProbe()
+    cb = GradNormCallback(kinds="update_l2", keep_in_memory=True)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_steps=6,
+        enable_progress_bar=False,
+        logger=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        default_root_dir=str(tmp_path),
+        callbacks=[cb, probe],
+        plugins=[plugin],
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*(num_workers|does not have many workers).*")
+        trainer.fit(AdamModel(), loader())
+    v = read_record(tmp_path / NORMS_FILENAME).values["update_l2"]
+    skipped = int(np.isnan(v).sum())
+    assert skipped >= 1 and np.isnan(v[:skipped]).all()  # the first steps were skipped
+    assert len(v) == trainer.global_step  # one row per batch, taken or skipped
+    np.testing.assert_allclose(v[skipped:], [n[0] for n in probe.norms], rtol=1e-4)
+
+
+def test_update_kinds_refuse_sgd(tmp_path: Path) -> None:
+    from refinedlr.pytorch.updates import UnsupportedOptimizerError
+
+    cb = GradNormCallback(kinds=("update_l2",))
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_steps=1,
+        enable_progress_bar=False,
+        logger=False,
+        enable_model_summary=False,
+        default_root_dir=str(tmp_path),
+        callbacks=[cb],
+    )
+    with pytest.raises(UnsupportedOptimizerError, match="SGD"):
+        trainer.fit(Model(), loader())

@@ -79,6 +79,7 @@ except ImportError as exc:
     ) from exc
 
 from ..pytorch import OnMismatch, ScheduleLR, grad_norms
+from ..pytorch.updates import UPDATE_KINDS, check_update_optimizer
 from ..schedule_io import ScheduleLike, as_schedule
 from ._recording import RecordingCallback
 
@@ -161,7 +162,10 @@ class GradNormCallback(RecordingCallback, pl.Callback):
 
     Args:
         path: the record file; default ``<trainer.default_root_dir>/refinedlr_norms.csv``.
-        kinds: ``"l2"`` (SGD), ``"l1"`` (Adam-type optimizers) or both; the record's columns.
+        kinds: the record's columns: ``"l2"`` (SGD), ``"l1"`` (Adam-type optimizers), and
+            ``"update_l2"`` / ``"update_l1"``: the norms of the update direction of an Adam-type
+            optimizer (``Adam``, ``AdamW``, ``NAdam``, ``RAdam``) after its step, from its state
+            (:mod:`refinedlr.pytorch.updates`), for the verification of a refined schedule.
         flush_every: steps between writes to the file (also flushed at every checkpoint).
         optimizer_index: which of ``trainer.optimizers`` to record.
         keep_in_memory: also keep the values in memory (:meth:`to_record` with
@@ -187,6 +191,7 @@ class GradNormCallback(RecordingCallback, pl.Callback):
         fsync: bool = True,
     ) -> None:
         self._init_recording(kinds, path, flush_every, keep_in_memory, fsync)
+        self._grad_kinds = tuple(k for k in self.kinds if k not in UPDATE_KINDS)
         self.optimizer_index = optimizer_index
         self._loaded_step: int | None = None
         self._pending: torch.Tensor | None = None  # manual optimization: norms before the clip
@@ -220,7 +225,18 @@ class GradNormCallback(RecordingCallback, pl.Callback):
                 f"{len(trainer.optimizers)} optimizer(s)"
             )
         manual = not pl_module.automatic_optimization
-        self._open_recorder(self.record_path(trainer), self._start_step(trainer, manual))
+        target = trainer.optimizers[self.optimizer_index]
+        if any(k in UPDATE_KINDS for k in self.kinds):
+            check_update_optimizer(target)
+        rec = self._open_recorder(self.record_path(trainer), self._start_step(trainer, manual))
+        if any(k in UPDATE_KINDS for k in self.kinds):
+            # its post-hook adds the update part after each step; a step the fp16 scaler skips
+            # gets a missing update at the scaler's update()
+            # (gradients=False: Lightning runs the closure, and so on_before_optimizer_step,
+            # inside step(), after the step's pre-hooks)
+            rec.attach(
+                target, scaler=getattr(trainer.precision_plugin, "scaler", None), gradients=False
+            )
         self._loaded_step = None
         self._pending = None
         if manual:
@@ -269,10 +285,11 @@ class GradNormCallback(RecordingCallback, pl.Callback):
             rec = callback.recorder
             if (
                 rec is not None
+                and callback._grad_kinds
                 and callback._pending is None
                 and callback._is_target(trainer, optimizer)
             ):
-                values = grad_norms(optimizer.param_groups, rec.kinds)
+                values = grad_norms(optimizer.param_groups, callback._grad_kinds)
                 inv = _inverse_scale(plugin, optimizer)
                 callback._pending = values if inv is None else values * inv.to(values)
             return original(optimizer, *args, **kwargs)
@@ -301,8 +318,9 @@ class GradNormCallback(RecordingCallback, pl.Callback):
         if self._pending is not None:  # manual optimization: norms from before the clip
             rec.record_norms(self._pending)
             self._pending = None
-        else:
+        elif self._grad_kinds:
             rec.record(optimizer.param_groups)
+        # (update kinds only: the post-hook of the attached optimizer records the row)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._close_recorder()

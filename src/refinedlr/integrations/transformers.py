@@ -78,6 +78,7 @@ except ImportError as exc:
     ) from exc
 
 from ..pytorch import OnMismatch, ScheduleLR, grad_norms
+from ..pytorch.updates import UPDATE_KINDS, check_update_optimizer, update_norms
 from ..schedule_io import SCHEDULE_SUFFIXES, ScheduleLike, as_schedule
 from ..schedules import ScheduleError
 from ._recording import RecordingCallback
@@ -265,8 +266,11 @@ class GradNormCallback(RecordingCallback, TrainerCallback):
 
     Args:
         trainer: the Trainer to record from (or :meth:`bind` it later).
-        kinds: ``"l2"`` (SGD; the Trainer's ``grad_norm``), ``"l1"`` (Adam-type optimizers), or
-            both; the columns of the record.
+        kinds: the columns of the record: ``"l2"`` (SGD; the Trainer's ``grad_norm``), ``"l1"``
+            (Adam-type optimizers), and ``"update_l2"`` / ``"update_l1"``: the norms of the
+            update direction of an Adam-type optimizer (``Adam``, ``AdamW``, ``NAdam``,
+            ``RAdam``) after its step, from its state (:mod:`refinedlr.pytorch.updates`), for
+            the verification of a refined schedule; a step the fp16 scaler skipped is missing.
         path: the record file; default ``<output_dir>/refinedlr_norms.csv``.
         flush_every: steps between writes to the file (it is also flushed at every checkpoint).
         keep_in_memory: also keep the values in memory (full precision, :meth:`to_record` with
@@ -289,11 +293,14 @@ class GradNormCallback(RecordingCallback, TrainerCallback):
         fsync: bool = True,
     ) -> None:
         self._init_recording(kinds, path, flush_every, keep_in_memory, fsync)
+        self._grad_kinds = tuple(k for k in self.kinds if k not in UPDATE_KINDS)
+        self._update_kinds = tuple(k for k in self.kinds if k in UPDATE_KINDS)
         self._trainer: Trainer | None = None
         self._accelerator: Any = None
         self._wrapper: Callable[..., Any] | None = None
-        self._hook: Any = None
+        self._hooks: list[Any] = []
         self._pending: torch.Tensor | None = None
+        self._pending_update: torch.Tensor | None = None
         self._in_step = False
         self._missing = 0
         if trainer is not None:
@@ -344,19 +351,27 @@ class GradNormCallback(RecordingCallback, TrainerCallback):
             def pre_step(opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
                 if callback.recorder is not None and callback._in_step:
                     if callback._pending is None:
-                        callback._pending = grad_norms(opt, self.kinds)
+                        callback._pending = grad_norms(opt, self._grad_kinds)
 
-            self._hook = inner.register_step_pre_hook(pre_step)
+            # the update kinds: from the state right after the step (the Trainer zeroes the
+            # gradients before on_step_end; a step the fp16 scaler skips never gets here)
+            def post_step(opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+                if callback.recorder is not None and callback._in_step:
+                    callback._pending_update = update_norms(opt, self._update_kinds)
+
+            self._hooks = [inner.register_step_pre_hook(pre_step)]
+            if self._update_kinds:
+                self._hooks.append(inner.register_step_post_hook(post_step))
 
     def _uninstall(self) -> None:
         acc = self._accelerator
         if acc is not None and acc.__dict__.get("clip_grad_norm_") is self._wrapper:
             del acc.clip_grad_norm_  # the class's method shows through again
-        if self._hook is not None:
-            self._hook.remove()
+        for hook in self._hooks:
+            hook.remove()
         self._accelerator = None
         self._wrapper = None
-        self._hook = None
+        self._hooks = []
 
     def _norms_around(
         self,
@@ -370,7 +385,7 @@ class GradNormCallback(RecordingCallback, TrainerCallback):
     ) -> tuple[Any, torch.Tensor]:
         """Call the original clip; return its result and this step's norms (pre-clip)."""
         l2_from_total = float(norm_type) == 2.0
-        own = [k for k in self.kinds if not (k == "l2" and l2_from_total)]
+        own = [k for k in self._grad_kinds if not (k == "l2" and l2_from_total)]
         # with an fp16 GradScaler the gradients are still scaled here (the original unscales)
         scaled = getattr(accelerator, "scaler", None) is not None
         before: torch.Tensor | None = None
@@ -387,7 +402,7 @@ class GradNormCallback(RecordingCallback, TrainerCallback):
             else:  # pragma: no cover - no tensor norm to undo the clip with
                 before = after
         parts: list[torch.Tensor] = []
-        for k in self.kinds:
+        for k in self._grad_kinds:
             if k == "l2" and l2_from_total:
                 if total is None:  # pragma: no cover - DeepSpeed without an engine
                     parts.append(torch.tensor(math.nan, dtype=torch.float64))
@@ -396,6 +411,8 @@ class GradNormCallback(RecordingCallback, TrainerCallback):
             else:
                 assert before is not None
                 parts.append(before[own.index(k)].reshape(()))
+        if not parts:  # update kinds only
+            return total, torch.zeros(0, dtype=torch.float64)
         dev = parts[0].device
         dtype = torch.float32 if dev.type == "mps" else torch.float64
         values = torch.stack([p.to(dev, dtype) for p in parts])
@@ -425,23 +442,33 @@ class GradNormCallback(RecordingCallback, TrainerCallback):
             and not getattr(accelerator, "is_fsdp2", False)
         ):
             raise NotImplementedError("the l1 norm under FSDP1 is not supported; use FSDP2 or l2")
+        optimizer = kwargs.get("optimizer", trainer.optimizer)
+        if self._update_kinds:
+            if dtype.upper().endswith("FSDP") and not getattr(accelerator, "is_fsdp2", False):
+                raise NotImplementedError(
+                    "update_l2 / update_l1 under FSDP1 are not supported (flat local shards of "
+                    "the optimizer state); use FSDP2"
+                )
+            check_update_optimizer(optimizer)
         self._open_recorder(self.record_path(args), int(state.global_step))
         self._pending = None
         self._in_step = False
         self._missing = 0
-        self._install(accelerator, kwargs.get("optimizer", trainer.optimizer))
+        self._install(accelerator, optimizer)
 
     def on_step_begin(
         self, args: TrainingArguments, state: Any, control: Any, **kwargs: Any
     ) -> None:
         self._in_step = True
         self._pending = None
+        self._pending_update = None
 
     def on_step_end(self, args: TrainingArguments, state: Any, control: Any, **kwargs: Any) -> None:
         rec = self.recorder
         if rec is None:
             return
-        if self._pending is None:
+        grads = self._pending
+        if grads is None and self._grad_kinds:
             self._missing += 1
             if self._missing == 1:
                 warnings.warn(
@@ -451,10 +478,14 @@ class GradNormCallback(RecordingCallback, TrainerCallback):
                     RuntimeWarning,
                     stacklevel=2,
                 )
-            rec.record_norms([math.nan] * len(self.kinds))
-        else:
-            rec.record_norms(self._pending)
+        values: dict[str, Any] = dict.fromkeys(self.kinds, math.nan)
+        if grads is not None:
+            values.update(zip(self._grad_kinds, grads.unbind(), strict=True))
+        if self._pending_update is not None:
+            values.update(zip(self._update_kinds, self._pending_update.unbind(), strict=True))
+        rec.record_norms(_row([values[k] for k in self.kinds]))
         self._pending = None
+        self._pending_update = None
         self._in_step = False
 
     def on_save(self, args: TrainingArguments, state: Any, control: Any, **kwargs: Any) -> None:
@@ -503,3 +534,20 @@ def record_grad_norms(
     )
     trainer.add_callback(cb)
     return cb
+
+
+def _row(values: list[Any]) -> torch.Tensor | list[float]:
+    """One record row from 0-d device tensors and python floats (NaN), without a host sync."""
+    tensors = [v for v in values if isinstance(v, torch.Tensor)]
+    if not tensors:
+        return [float(v) for v in values]
+    dev = tensors[0].device
+    dtype = torch.float32 if dev.type == "mps" else torch.float64
+    return torch.stack(
+        [
+            v.to(dev, dtype).reshape(())
+            if isinstance(v, torch.Tensor)
+            else torch.full((), float(v), dtype=dtype, device=dev)
+            for v in values
+        ]
+    )

@@ -294,12 +294,16 @@ class GradNormRecorder(Closing):
 
     # -- recording ------------------------------------------------------------------------------
 
-    def attach(self, optimizer: Optimizer, *, scaler: Any = None) -> RemovableHandle:
+    def attach(
+        self, optimizer: Optimizer, *, scaler: Any = None, gradients: bool = True
+    ) -> RemovableHandle:
         """Record once per ``optimizer.step()`` (a step pre-hook); returns the hook's handle.
 
         The hook records the gradients as ``step()`` sees them, unless an explicit
         :meth:`record` / :meth:`clip_grad_norm_` / :meth:`record_norms` call already recorded
-        this step.
+        this step. ``gradients=False``: the hook never records gradients (you record them
+        explicitly every step, e.g. from a framework callback that runs inside ``step()``); the
+        optimizer then only provides the update kinds.
 
         With the kinds ``update_l2`` / ``update_l1`` a step post-hook completes the row from the
         optimizer's state after the step (:func:`~refinedlr.pytorch.updates.update_norms`); the
@@ -316,6 +320,8 @@ class GradNormRecorder(Closing):
         self._check_open()
 
         def hook(opt: Optimizer, args: Any, kwargs: Any) -> None:
+            if not gradients:
+                return
             if self._explicit:
                 self._explicit = False
                 return
@@ -333,7 +339,12 @@ class GradNormRecorder(Closing):
                 self._begin(self._norms_of(grads_of(opt)) if self._ng else None)
 
         def post_hook(opt: Optimizer, args: Any, kwargs: Any) -> None:
-            if self._open and not self._closed:
+            if self._closed:
+                return
+            if self._open:
+                self._finish(update_norms(opt, self._update_kinds))
+            elif not gradients and not self._ng:  # update kinds only: the row is this
+                self._begin(None)
                 self._finish(update_norms(opt, self._update_kinds))
 
         if self._update_kinds:
@@ -405,6 +416,9 @@ class GradNormRecorder(Closing):
     def record_norms(self, values: torch.Tensor | float | Sequence[float]) -> None:
         """Record norms computed elsewhere (one per kind; non-finite means missing) as the next step.
 
+        With update kinds, ``values`` may also hold only the gradient kinds (in ``kinds``
+        order); the attached optimizer's hook then adds the update part after the step.
+
         >>> rec = GradNormRecorder(kinds=("l2",))
         >>> rec.record_norms(2.5); rec.record_norms(float("inf"))
         >>> rec.to_record().values["l2"]
@@ -419,6 +433,11 @@ class GradNormRecorder(Closing):
                 [float(values)] if isinstance(values, (int, float)) else [float(v) for v in values]
             )
             count = len(vals)
+        if self._update_kinds and self._ng and count == self._ng != len(self.kinds):
+            self._check_update_source()
+            self._begin(vals if isinstance(vals, torch.Tensor) else torch.tensor(vals))
+            self._explicit = bool(self._handles)
+            return
         if count != len(self.kinds):
             raise ValueError(f"{count} values for kinds {self.kinds}")
         if self._open:  # an earlier row whose optimizer step never came

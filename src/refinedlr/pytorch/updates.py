@@ -102,10 +102,12 @@ def check_update_optimizer(optimizer: Any) -> Optimizer:
         if nested is None or nested is inner:
             break
         inner = nested
+    name = type(inner).__name__
+    if inner is not optimizer:
+        name += f" (in {type(optimizer).__name__})"
     raise UnsupportedOptimizerError(
-        f"the kinds update_l2 / update_l1 need an Adam-type optimizer's state; "
-        f"{type(optimizer).__name__} is not one of {_names()} (for other optimizers record "
-        "l2 / l1, the gradient norms)"
+        f"the kinds update_l2 / update_l1 need an Adam-type optimizer's state; {name} is not one "
+        f"of {_names()} (for other optimizers record l2 / l1, the gradient norms)"
     )
 
 
