@@ -262,3 +262,20 @@ def test_recorder_amp_skipped_step_with_update_kinds() -> None:
     for kind in ("update_l2", "l2"):
         assert np.isnan(r.values[kind][[0, 3]]).all()
         assert np.isfinite(r.values[kind][[1, 2, 4, 5]]).all()
+
+
+def test_recorder_gradient_part_from_record_norms() -> None:
+    """record_norms with only the gradient kinds (a framework that computed them): the update
+    part comes from the attached optimizer's hook."""
+    model, opt = model_and_adamw()
+    rec = GradNormRecorder(kinds=("update_l2", "l1"))
+    rec.attach(opt, gradients=False)
+    loss_of(model, 0).backward()
+    rec.record_norms([1.5])
+    before = [p.detach().clone() for p in model.parameters()]
+    opt.step()
+    r = rec.to_record()
+    assert r.values["l1"].tolist() == [1.5]
+    np.testing.assert_allclose(r.values["update_l2"], [change_norms(opt, before)[0]], rtol=1e-5)
+    with pytest.raises(ValueError, match="values for kinds"):
+        rec.record_norms([1.0, 2.0, 3.0])

@@ -226,7 +226,6 @@ class GradNormRecorder(Closing):
         self._ng = len(grad_kinds)
         self._from_user = [kinds.index(k) for k in internal]  # internal = user[_from_user]
         self._to_user = [internal.index(k) for k in kinds]  # user = internal[_to_user]
-        self._index_cache: dict[torch.device, torch.Tensor] = {}
         self._open = False  # a row's gradient part is stored; its update part is not yet
         self._step = start_step  # the next step to record
         self._first_step = start_step  # first step this session writes (file continues before it)
@@ -435,7 +434,7 @@ class GradNormRecorder(Closing):
             count = len(vals)
         if self._update_kinds and self._ng and count == self._ng != len(self.kinds):
             self._check_update_source()
-            self._begin(vals if isinstance(vals, torch.Tensor) else torch.tensor(vals))
+            self._begin(vals)
             self._explicit = bool(self._handles)
             return
         if count != len(self.kinds):
@@ -531,11 +530,8 @@ class GradNormRecorder(Closing):
             return vals
         if isinstance(vals, list):
             return [vals[i] for i in self._from_user]
-        index = self._index_cache.get(vals.device)
-        if index is None:
-            index = torch.tensor(self._from_user, device=vals.device)
-            self._index_cache[vals.device] = index
-        return vals.index_select(0, index)
+        flat = vals.reshape(-1)
+        return torch.stack([flat[i] for i in self._from_user])  # views: no index upload
 
     def _write(self, start: int, vals: torch.Tensor | list[float]) -> None:
         """Write ``vals`` into columns ``start...`` of the current row (no host sync)."""
@@ -562,7 +558,7 @@ class GradNormRecorder(Closing):
         self._write(0, vals)
         self._advance()
 
-    def _begin(self, grad_vals: torch.Tensor | None) -> None:
+    def _begin(self, grad_vals: torch.Tensor | list[float] | None) -> None:
         """A step's gradient part; the row is complete now, or once :meth:`_finish` adds the
         update part (a row left open by a step that never came gets NaN update values)."""
         if self._open:

@@ -179,7 +179,8 @@ class _Coefficients:
         """The scalars of the tensors ``index``: python floats or 0-d tensors on ``device``."""
         if not self.on_device:
             return [float(values[i]) for i in index]
-        return list(values[index].to(device, torch.float32).unbind())
+        items = values.to(device, torch.float32).unbind()  # (no list indexing: no index upload)
+        return [items[i] for i in index]
 
 
 def _steps_on_device(steps: list[Any]) -> bool:
