@@ -57,7 +57,7 @@ import numpy as np
 import torch
 from torch.optim import Optimizer
 
-from .norms import _dtensor_type, norms_of
+from .norms import _dtensor_type, _per_tensor, norms_of
 
 __all__ = [
     "CHUNK_ELEMENTS",
@@ -209,12 +209,12 @@ def _chunks(sizes: list[int], limit: int) -> list[list[int]]:
     return out
 
 
-@torch.no_grad()
-def update_directions(
-    optimizer: Any, chunk_elements: int = CHUNK_ELEMENTS
-) -> Iterator[list[torch.Tensor]]:
-    """The update directions ``u`` of the last step (module documentation), a chunk of parameters
-    at a time; with DTensor states (FSDP2) they are DTensors of the state's placements."""
+def _unscaled(
+    optimizer: Any, chunk_elements: int
+) -> Iterator[tuple[list[torch.Tensor], list[Any], list[torch.Tensor], bool]]:
+    """Per chunk: ``u / a`` (local tensors), the factors ``a``, the ``exp_avg`` states (for their
+    DTensor placements) and whether they are DTensors. Scaling by ``a`` is left to the caller: a
+    norm takes it per tensor, without another pass over the elements."""
     opt = check_update_optimizer(optimizer)
     kind = _group_kind(opt)
     dtensor = _dtensor_type()
@@ -237,7 +237,9 @@ def update_directions(
             ms = [_real(_local(m)) for m in firsts]
             device = ms[0].device
             denom = list(torch._foreach_sqrt([_real(_local(states[i][vkey])) for i in index]))
-            torch._foreach_mul_(denom, coef.take(coef.w, index, device))
+            w = coef.take(coef.w, index, device)
+            if not all(isinstance(x, float) and x == 1.0 for x in w):
+                torch._foreach_mul_(denom, w)
             torch._foreach_add_(denom, coef.take(coef.e, index, device))
             if kind == "nadam":
                 grads = [_real(_local(params[i].grad)) for i in index]
@@ -249,27 +251,47 @@ def update_directions(
                     ps = [_real(_local(params[i].detach())) for i in index]
                     torch._foreach_add_(num, torch._foreach_mul(ps, [wd * x for x in c]))
                 torch._foreach_add_(num, ms)
+                torch._foreach_div_(num, denom)
+                del denom
+                u = num
             else:
-                num = ms
-            torch._foreach_reciprocal_(denom)
-            torch._foreach_mul_(denom, num)  # denom now holds the direction, up to the factor a
-            del num
-            torch._foreach_mul_(denom, coef.take(coef.a, index, device))
-            if distributed:
-                assert dtensor is not None
-                yield [
-                    dtensor.from_local(
-                        u,
-                        m.device_mesh,
-                        m.placements,
-                        run_check=False,
-                        shape=m.shape,
-                        stride=m.stride(),
-                    )
-                    for u, m in zip(denom, firsts, strict=True)
-                ]
-            else:
-                yield denom
+                u = list(torch._foreach_div(ms, denom))
+                del denom
+            yield u, coef.take(coef.a, index, device), firsts, distributed
+
+
+def _as_dtensors(us: list[torch.Tensor], like: list[Any]) -> list[torch.Tensor]:
+    dtensor = _dtensor_type()
+    assert dtensor is not None
+    return [
+        dtensor.from_local(
+            u, m.device_mesh, m.placements, run_check=False, shape=m.shape, stride=m.stride()
+        )
+        for u, m in zip(us, like, strict=True)
+    ]
+
+
+@torch.no_grad()
+def update_directions(
+    optimizer: Any, chunk_elements: int = CHUNK_ELEMENTS
+) -> Iterator[list[torch.Tensor]]:
+    """The update directions ``u`` of the last step (module documentation), a chunk of parameters
+    at a time; with DTensor states (FSDP2) they are DTensors of the state's placements."""
+    for u, a, firsts, distributed in _unscaled(optimizer, chunk_elements):
+        torch._foreach_mul_(u, a)
+        yield _as_dtensors(u, firsts) if distributed else u
+
+
+def _per_tensor_norms(tensors: list[torch.Tensor], ord: float) -> list[torch.Tensor]:
+    """Each tensor's norm (0-d, float32 or wider), in order, whatever their devices and dtypes."""
+    out: list[torch.Tensor | None] = [None] * len(tensors)
+    groups: dict[tuple[torch.device, torch.dtype], list[int]] = {}
+    for i, t in enumerate(tensors):
+        groups.setdefault((t.device, t.dtype), []).append(i)
+    for (device, _), idx in groups.items():
+        for i, n in zip(idx, _per_tensor([tensors[i] for i in idx], ord, device), strict=True):
+            out[i] = n
+    return [n for n in out if n is not None]
 
 
 @torch.no_grad()
@@ -284,13 +306,23 @@ def update_norms(
     synchronisation; with FSDP2 every rank must call it. Accumulated in float64.
     """
     ords = [UPDATE_KINDS[k] for k in kinds]
-    parts = [norms_of(u, ords).double() for u in update_directions(optimizer, chunk_elements)]
+    parts: list[torch.Tensor] = []  # per chunk: (sum of squares or of |u|, per kind)
+    for u, a, firsts, distributed in _unscaled(optimizer, chunk_elements):
+        if distributed:  # the global norms over the mesh (one all_reduce)
+            torch._foreach_mul_(u, a)
+            n = norms_of(_as_dtensors(u, firsts), ords).double()
+            parts.append(
+                torch.stack([x.square() if o == 2.0 else x for x, o in zip(n, ords, strict=True)])
+            )
+            continue
+        device = u[0].device
+        sums = []
+        for o in ords:  # ||a u'|| = a ||u'|| per tensor (a > 0)
+            scaled = torch._foreach_mul(_per_tensor_norms(u, o), a)
+            norms = torch.stack([x.to(device, torch.float64) for x in scaled])
+            sums.append(norms.square().sum() if o == 2.0 else norms.sum())
+        parts.append(torch.stack(sums))
     if not parts:
         return torch.zeros(len(ords), dtype=torch.float64)
-    device = parts[0].device
-    stacked = torch.stack([p.to(device) for p in parts])  # (chunks, kinds)
-    out = [
-        stacked[:, j].square().sum().sqrt() if o == 2.0 else stacked[:, j].sum()
-        for j, o in enumerate(ords)
-    ]
-    return torch.stack(out)
+    total = torch.stack([p.to(parts[0].device) for p in parts]).sum(0)
+    return torch.stack([t.sqrt() if o == 2.0 else t for t, o in zip(total, ords, strict=True)])
