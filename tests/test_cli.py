@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from refinedlr.refine import refine
+from refinedlr.refinement import refine
 from refinedlr.schedule_io import load_schedule
 
 

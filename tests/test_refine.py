@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from refinedlr.records import GradNormRecord
-from refinedlr.refine import (
+from refinedlr.refinement import (
     CollapseWarning,
     MissingNormsWarning,
     RefineError,
@@ -76,7 +76,7 @@ def slow_refine(norms: list[float], tau: float, p: float) -> list[float]:
     return [x / top for x in s]
 
 
-@pytest.mark.filterwarnings("ignore::refinedlr.refine.CollapseWarning")
+@pytest.mark.filterwarnings("ignore::refinedlr.refinement.CollapseWarning")
 @settings(max_examples=80, deadline=None)
 @given(
     arrays(np.float64, st.integers(4, 80), elements=st.floats(0.01, 100.0)),
@@ -137,7 +137,7 @@ def test_constant_norms_give_linear_decay(T: int, c: float, tau: float, norm: st
     np.testing.assert_allclose(s, (T - 1 - np.arange(T)) / (T - 1), atol=1e-12)
 
 
-@pytest.mark.filterwarnings("ignore::refinedlr.refine.CollapseWarning")
+@pytest.mark.filterwarnings("ignore::refinedlr.refinement.CollapseWarning")
 @settings(max_examples=40, deadline=None)
 @given(positive_norms, st.integers(2, 2000))
 def test_resampling_consistency(norms: np.ndarray, horizon: int) -> None:

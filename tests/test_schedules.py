@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from refinedlr.registry import get_schedule, schedule_from_spec
 from refinedlr.schedule_io import load_schedule, save_schedule
 from refinedlr.schedules import (
     Constant,
@@ -23,9 +24,6 @@ from refinedlr.schedules import (
     StepWise,
     Tabulated,
     WarmupStableDecay,
-    available_schedules,
-    get_schedule,
-    schedule_from_spec,
 )
 
 T = 50
@@ -109,10 +107,13 @@ def test_cosine_does_not_rebound_past_horizon_unlike_torch() -> None:
 def test_after_horizon_raise() -> None:
     s = LinearDecay(10, after_horizon="raise")
     assert s(9) == pytest.approx(0.1)
+    # step T is allowed (a loop's final scheduler.step() evaluates it, as torch's OneCycleLR allows)
+    assert s(10) == s(9)
     with pytest.raises(ScheduleError, match="past the horizon"):
-        s(10)
+        s(11)
     with pytest.raises(ScheduleError, match="past the horizon"):
         s(np.arange(12))
+    assert get_schedule("linear", 10, after_horizon="raise") == s
 
 
 # -- warm-up -------------------------------------------------------------------------------------
@@ -275,40 +276,7 @@ def test_warmup_differs_from_hugging_face_only_by_the_zero_at_step_zero() -> Non
     np.testing.assert_allclose(ours, (np.arange(W) + 1) / (W + 1))
 
 
-# -- factory -------------------------------------------------------------------------------------
-
-
-def test_factory_accepts_hugging_face_names_and_refined() -> None:
-    for name in [
-        "linear",
-        "cosine",
-        "cosine_with_min_lr",
-        "polynomial",
-        "constant_with_warmup",
-        "inverse_sqrt",
-        "warmup_stable_decay",
-        "constant",
-        "step",
-        "1/t",
-        "1/sqrt_t",
-        "wsd",
-    ]:
-        assert name in available_schedules()
-        s = get_schedule(name, 100, warmup=0.1)
-        assert s.total_steps == 100
-    r = get_schedule("refined", 10, values=np.linspace(1, 0, 5))
-    assert isinstance(r, Tabulated) and r(0) == 1.0 and r(9) == 0.0
-
-
-def test_factory_errors() -> None:
-    with pytest.raises(ScheduleError, match="unknown schedule name 'cosine_restarts'"):
-        get_schedule("cosine_restarts", 10)
-    with pytest.raises(ScheduleError, match="unknown argument"):
-        get_schedule("cosine", 10, powr=2)
-    with pytest.raises(ScheduleError, match="needs total_steps"):
-        get_schedule("cosine")
-    with pytest.raises(ScheduleError, match="exactly one of values"):
-        get_schedule("refined", 10)
+# -- validation ----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -324,6 +292,10 @@ def test_factory_errors() -> None:
         (lambda: StepWise(10, milestones=(12,)), "inside the horizon"),
         (lambda: StepWise(10, milestones=(0.8, 0.2)), "must increase"),
         (lambda: WarmupStableDecay(10, decay_shape="exp"), "decay_shape"),  # type: ignore[arg-type]
+        (lambda: WarmupStableDecay(10, warmup_shape="x"), "warmup_shape"),  # type: ignore[arg-type]
+        (lambda: WarmupStableDecay(10, stable=-1), "stable must be >= 0"),
+        (lambda: Cosine(10, cycles=0), "cycles must be > 0"),
+        (lambda: LinearDecay(10**12), "MAX_STEPS"),
         (lambda: WarmupStableDecay(10, decay=8, warmup=5), "exceed the horizon"),
         (lambda: Tabulated(5, values=[1.0, 2.0]), r"values\[1\] = 2.0"),
         (lambda: Tabulated(5, values=[1.0, float("nan")]), r"values\[1\]"),

@@ -1,7 +1,7 @@
 """refinedlr: linear-decay and refined learning-rate schedules (arXiv 2310.07831).
 
 The pure core (numpy/scipy): :mod:`~refinedlr.schedules` (schedules as vectorised functions of
-the step), :mod:`~refinedlr.refine` (refinement from gradient norms), :mod:`~refinedlr.bounds`
+the step), :mod:`~refinedlr.refinement` (refinement from gradient norms), :mod:`~refinedlr.bounds`
 (last-iterate bounds), :mod:`~refinedlr.records` (gradient-norm logs), :mod:`~refinedlr.summary`.
 Adapters: :mod:`refinedlr.pytorch` (scheduler and recorder), :mod:`refinedlr.integrations`
 (Hugging Face, Lightning, optax), :mod:`refinedlr.plot`, :mod:`refinedlr.cli`.
@@ -11,12 +11,24 @@ Adapters: :mod:`refinedlr.pytorch` (scheduler and recorder), :mod:`refinedlr.int
 array([0.37 , 0.593, 1.   , 0.667, 0.333, 0.   ])
 """
 
+from importlib.metadata import PackageNotFoundError, version
+
 from .records import GradNormRecord, RecordError, RecordWriter, read_record
-from .refine import RefineError, Refinement, refine, refine_details
-from .schedule_io import load_schedule, save_schedule
+from .refinement import (
+    CollapseWarning,
+    MissingNormsWarning,
+    RefineError,
+    Refinement,
+    refine,
+    refine_details,
+)
+from .registry import available_schedules, get_schedule, schedule_from_spec
+from .risk import RefinementRisk, refinement_risk
+from .schedule_io import as_schedule, load_schedule, save_schedule
 from .schedules import (
     Constant,
     Cosine,
+    CosineWithRestarts,
     InverseSqrt,
     InverseTime,
     LinearDecay,
@@ -26,40 +38,50 @@ from .schedules import (
     StepWise,
     Tabulated,
     WarmupStableDecay,
-    available_schedules,
-    get_schedule,
-    schedule_from_spec,
 )
 from .summary import ScheduleSummary, summarize
+from .verify import VERIFY_THRESHOLD, Verification, verify_refinement
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("refinedlr")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+    __version__ = "0+unknown"
 
 __all__ = [
+    "VERIFY_THRESHOLD",
+    "CollapseWarning",
     "Constant",
     "Cosine",
+    "CosineWithRestarts",
     "GradNormRecord",
     "InverseSqrt",
     "InverseTime",
     "LinearDecay",
+    "MissingNormsWarning",
     "Polynomial",
     "RecordError",
     "RecordWriter",
     "RefineError",
     "Refinement",
+    "RefinementRisk",
     "Schedule",
     "ScheduleError",
     "ScheduleSummary",
     "StepWise",
     "Tabulated",
+    "Verification",
     "WarmupStableDecay",
     "__version__",
+    "as_schedule",
     "available_schedules",
     "get_schedule",
     "load_schedule",
     "read_record",
     "refine",
     "refine_details",
+    "refinement_risk",
     "save_schedule",
     "schedule_from_spec",
     "summarize",
+    "verify_refinement",
 ]

@@ -6,7 +6,7 @@ PNG when a path is given.
 Example:
     >>> import os, tempfile
     >>> import numpy as np
-    >>> from refinedlr.refine import refine_details
+    >>> from refinedlr.refinement import refine_details
     >>> from refinedlr.schedules import LinearDecay
     >>> d = refine_details(np.geomspace(10, 1, 200), tau=0.1)
     >>> path = os.path.join(tempfile.mkdtemp(), "refined.png")
@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .refine import Refinement
+from .refinement import Refinement
 from .schedules import Schedule
 
 __all__ = ["plot_norms_and_schedules", "plot_refinement", "plot_schedules"]

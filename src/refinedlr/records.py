@@ -221,7 +221,7 @@ class GradNormRecord:
         """Values of ``kind`` on every step ``0 .. total_steps-1``.
 
         Steps with a row keep their value (``NaN`` stays ``NaN``: a missing value for
-        :func:`refinedlr.refine.refine` to fill and report). Steps without a row (sparse logs) are
+        :func:`refinedlr.refinement.refine` to fill and report). Steps without a row (sparse logs) are
         interpolated linearly between the nearest logged finite values; steps before the first
         logged one take its value.
 

@@ -31,7 +31,8 @@ from typing import Any
 import numpy as np
 
 from .fileio import atomic_write
-from .schedules import Schedule, ScheduleError, Tabulated, get_schedule, schedule_from_spec
+from .registry import get_schedule, schedule_from_spec
+from .schedules import Schedule, ScheduleError, Tabulated
 
 __all__ = ["FORMAT_VERSION", "SCHEDULE_SUFFIXES", "as_schedule", "load_schedule", "save_schedule"]
 
@@ -153,7 +154,13 @@ def _read_csv_values(p: Path) -> np.ndarray[Any, Any]:
 ScheduleLike = Schedule | str | os.PathLike[str] | Mapping[str, Any]
 
 
-def as_schedule(schedule: ScheduleLike, total_steps: int | None = None, **kwargs: Any) -> Schedule:
+def as_schedule(
+    schedule: ScheduleLike,
+    total_steps: int | None = None,
+    *,
+    base_lr: float | None = None,
+    **kwargs: Any,
+) -> Schedule:
     """Whatever a user passes as a schedule, as a :class:`~refinedlr.schedules.Schedule`.
 
     The one resolver behind ``ScheduleLR`` and the integrations:
@@ -165,6 +172,10 @@ def as_schedule(schedule: ScheduleLike, total_steps: int | None = None, **kwargs
       onto ``total_steps`` (and takes ``warmup``);
     * a path (``os.PathLike``, or a string ending in .json, .npy or .csv): :func:`load_schedule`;
     * a mapping: a spec (:meth:`~refinedlr.schedules.Schedule.to_spec`).
+
+    ``base_lr`` (the optimizer's peak learning rate, which adapters know) lets names take
+    absolute learning rates such as Hugging Face's ``lr_end`` and ``min_lr``; it is not needed
+    otherwise.
 
     >>> as_schedule("linear", 4).preview()
     array([1.  , 0.75, 0.5 , 0.25])
@@ -198,7 +209,7 @@ def as_schedule(schedule: ScheduleLike, total_steps: int | None = None, **kwargs
                     warmup=warmup,
                 )
             return loaded
-        return get_schedule(schedule, total_steps, **kwargs)
+        return get_schedule(schedule, total_steps, base_lr=base_lr, **kwargs)
     raise ScheduleError(
         "a schedule is a refinedlr Schedule, a schedule name, a schedule file or a spec "
         f"mapping, got {type(schedule).__name__}"

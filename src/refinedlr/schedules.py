@@ -6,16 +6,25 @@ learning rate times ``s_t``. Every schedule
 
 * knows its horizon ``T`` (``total_steps``) and is defined on ``t = 0 .. T-1``;
 * is vectorised: ``schedule(step)`` accepts an ``int`` or an integer array;
+* evaluates a step the same way whether it is asked alone or in an array: every value is read from
+  one table of the ``T`` multipliers, computed once, so ``schedule(t) == schedule.preview()[t]``
+  bit for bit on every machine;
 * can be previewed as an array of length ``T`` (:meth:`Schedule.preview`);
 * behaves explicitly past ``T``: by default it holds its last value ``s_{T-1}`` (it never rebounds,
-  unlike cosine schedules evaluated past ``T_max``); ``after_horizon="raise"`` makes it an error;
+  unlike cosine schedules evaluated past ``T_max``); ``after_horizon="raise"`` makes a step past
+  ``T`` an error (step ``T`` itself is allowed: a training loop's final ``scheduler.step()``
+  evaluates it without using it, as torch's ``OneCycleLR`` allows);
 * composes with a linear warm-up of ``warmup`` steps (an ``int``) or a fraction of ``T`` (a
   ``float`` in ``[0, 1)``). During warm-up ``s_t = (t + 1) / (W + 1) * d_0`` where ``d_0`` is the
   decay part's first value, so step 0 never has a zero learning rate (Hugging Face's schedules give
   ``t / W``, i.e. 0 at step 0, a wasted step). After warm-up the decay part runs over the remaining
   ``H = T - W`` steps on the local step ``u = t - W``;
-* can be written as a JSON spec (:meth:`Schedule.to_spec`, :func:`schedule_from_spec`) and carries a
-  fingerprint so a changed horizon or shape is detected on resume (:meth:`Schedule.fingerprint`).
+* can be written as a JSON spec (:meth:`Schedule.to_spec`, read back through the name registry,
+  :func:`refinedlr.registry.schedule_from_spec`) and carries a fingerprint so a changed horizon or
+  shape is detected on resume (:meth:`Schedule.fingerprint`).
+
+Build schedules by class, or by name with :func:`refinedlr.registry.get_schedule` (which also
+knows Hugging Face's names and argument names).
 
 Example:
     >>> s = LinearDecay(total_steps=4)
@@ -31,19 +40,23 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import functools
 import hashlib
 import json
 import math
 import numbers
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, ClassVar, Literal, TypeVar, overload
 
 import numpy as np
 import numpy.typing as npt
 
+from . import limits
+
 __all__ = [
     "Constant",
     "Cosine",
+    "CosineWithRestarts",
     "InverseSqrt",
     "InverseTime",
     "LinearDecay",
@@ -53,15 +66,13 @@ __all__ = [
     "StepWise",
     "Tabulated",
     "WarmupStableDecay",
-    "available_schedules",
-    "get_schedule",
-    "schedule_from_spec",
 ]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 AfterHorizon = Literal["hold", "raise"]
-DecayShape = Literal["linear", "cosine", "1-sqrt"]
+Shape = Literal["linear", "cosine", "1-sqrt"]
+_SHAPES = ("linear", "cosine", "1-sqrt")
 
 _S = TypeVar("_S", bound="Schedule")
 
@@ -138,7 +149,9 @@ def _as_steps(step: object) -> tuple[IntArray, bool]:
 # base class
 
 
-_REGISTRY: dict[str, type[Schedule]] = {}
+#: Field metadata of parameters that a spec holds only when they differ from their default (they
+#: were added after the spec format was fixed, so older specs and fingerprints stay valid).
+_OPTIONAL = {"spec": "when-set"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,23 +159,25 @@ class Schedule(abc.ABC):
     """Base class: a multiplier ``s_t`` in [0, 1] for steps ``t = 0 .. total_steps - 1``.
 
     Subclasses implement :meth:`_decay`, the schedule after warm-up as a function of the local step
-    ``u = t - W`` on the horizon ``H = T - W``; the base class handles validation, warm-up,
-    clipping at the horizon, specs and fingerprints.
+    ``u = t - W`` on the horizon ``H = T - W`` (and may override :meth:`_ramp`, the warm-up); the
+    base class handles validation, warm-up, the table, clipping at the horizon, specs and
+    fingerprints.
     """
 
     total_steps: int
     warmup: int | float = dataclasses.field(default=0, kw_only=True)
     after_horizon: AfterHorizon = dataclasses.field(default="hold", kw_only=True)
 
+    #: The schedule's canonical name in specs and in :mod:`refinedlr.registry`.
     kind: ClassVar[str] = ""
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if cls.kind:
-            _REGISTRY[cls.kind] = cls
 
     def __post_init__(self) -> None:
         _check_int("total_steps", self.total_steps, minimum=1)
+        if self.total_steps > limits.MAX_STEPS:
+            raise ScheduleError(
+                f"total_steps={self.total_steps} is more than refinedlr.limits.MAX_STEPS="
+                f"{limits.MAX_STEPS} optimizer steps; raise that limit if you really train longer"
+            )
         if self.after_horizon not in ("hold", "raise"):
             raise ScheduleError(
                 f"after_horizon must be 'hold' or 'raise', got {self.after_horizon!r}"
@@ -188,6 +203,24 @@ class Schedule(abc.ABC):
     def _decay(self, u: IntArray, horizon: int) -> FloatArray:
         """Multiplier after warm-up at local steps ``u`` in ``[0, horizon)``."""
 
+    def _ramp(self, progress: FloatArray, first: float) -> FloatArray:
+        """Warm-up multipliers at ``progress = (t + 1) / (W + 1)``: linear from 0 to ``first``."""
+        return progress * first
+
+    @functools.cached_property
+    def _table(self) -> FloatArray:
+        T = self.total_steps
+        t = np.arange(T, dtype=np.int64)
+        W = self.warmup_steps
+        H = T - W
+        out = np.asarray(self._decay(np.maximum(t - W, 0), H), dtype=np.float64)
+        if W > 0:
+            first = float(np.asarray(self._decay(np.zeros(1, np.int64), H))[0])
+            out[:W] = self._ramp(np.asarray((t[:W] + 1.0) / (W + 1.0), np.float64), first)
+        out = np.clip(out, 0.0, 1.0)
+        out.setflags(write=False)
+        return out
+
     @overload
     def __call__(self, step: int | np.integer[Any]) -> float: ...
 
@@ -198,26 +231,17 @@ class Schedule(abc.ABC):
         """The multiplier at ``step`` (an int, or an integer array evaluated element-wise)."""
         t, scalar = _as_steps(step)
         T = self.total_steps
-        if self.after_horizon == "raise" and t.size and int(t.max()) >= T:
+        if self.after_horizon == "raise" and t.size and int(t.max()) > T:
             raise ScheduleError(
                 f"step {int(t.max())} is past the horizon total_steps={T} "
                 "(after_horizon='raise'); steps run from 0 to total_steps - 1"
             )
-        t = np.minimum(t, T - 1)
-        W = self.warmup_steps
-        H = T - W
-        local = np.maximum(t - W, 0)
-        out = np.asarray(self._decay(local, H), dtype=np.float64)
-        if W > 0:
-            first = float(np.asarray(self._decay(np.zeros(1, np.int64), H))[0])
-            ramp = (t + 1.0) / (W + 1.0) * first
-            out = np.where(t < W, ramp, out)
-        out = np.clip(out, 0.0, 1.0)
-        return float(out) if scalar else out
+        out = self._table[np.minimum(t, T - 1)]
+        return float(out) if scalar else np.array(out, dtype=np.float64)
 
     def preview(self) -> FloatArray:
         """The multipliers of steps ``0 .. total_steps - 1`` as a float64 array."""
-        return np.asarray(self(np.arange(self.total_steps, dtype=np.int64)), dtype=np.float64)
+        return np.array(self._table, dtype=np.float64)
 
     def with_horizon(self: _S, total_steps: int) -> _S:
         """The same schedule on another horizon; fractions of ``T`` scale, step counts do not."""
@@ -231,11 +255,16 @@ class Schedule(abc.ABC):
             if f.name in ("total_steps", "warmup", "after_horizon"):
                 continue
             v = getattr(self, f.name)
+            if f.metadata.get("spec") == "when-set" and v == f.default:
+                continue
             out[f.name] = list(v) if isinstance(v, tuple) else v
         return out
 
     def to_spec(self) -> dict[str, Any]:
-        """A JSON-serialisable description from which :func:`schedule_from_spec` rebuilds this."""
+        """A JSON-serialisable description: the canonical name, the horizon and every parameter.
+
+        :func:`refinedlr.registry.schedule_from_spec` rebuilds the schedule from it.
+        """
         spec: dict[str, Any] = {"name": self.kind, "total_steps": self.total_steps}
         if self.warmup:
             spec["warmup"] = self.warmup
@@ -308,24 +337,54 @@ class LinearDecay(Schedule):
 
 @dataclasses.dataclass(frozen=True)
 class Cosine(Schedule):
-    """Cosine annealing to a floor: ``s_t = f + (1 - f) (1 + cos(pi u / H)) / 2``.
+    """Cosine annealing to a floor: ``s_t = f + (1 - f) (1 + cos(2 pi c u / H)) / 2``.
 
-    Matches ``torch.optim.lr_scheduler.CosineAnnealingLR(T_max=T, eta_min=f * lr)`` on
-    ``t < T`` and Hugging Face's ``cosine`` / ``cosine_with_min_lr`` (``min_lr_rate = f``) after
-    warm-up. Past ``T`` it holds instead of rising again.
+    ``c = cycles`` counts waves as Hugging Face's ``num_cycles`` does: the default ``0.5`` is one
+    half-wave from 1 down to the floor ``f``. Matches
+    ``torch.optim.lr_scheduler.CosineAnnealingLR(T_max=T, eta_min=f * lr)`` on ``t < T`` and
+    Hugging Face's ``cosine`` / ``cosine_with_min_lr`` (``min_lr_rate = f``) after warm-up. Past
+    ``T`` it holds instead of rising again.
 
     >>> Cosine(total_steps=4, floor=0.1).preview().round(4)
     array([1.    , 0.8682, 0.55  , 0.2318])
     """
 
     floor: float = 0.0
+    cycles: float = dataclasses.field(default=0.5, metadata=_OPTIONAL)
     kind: ClassVar[str] = "cosine"
 
     def _validate(self) -> None:
         _check_real("floor", self.floor, low=0.0, high=1.0)
+        _check_real("cycles", self.cycles, low=0.0, low_open=True)
 
     def _decay(self, u: IntArray, horizon: int) -> FloatArray:
-        return self.floor + (1.0 - self.floor) * 0.5 * (1.0 + np.cos(np.pi * u / horizon))
+        wave = 0.5 * (1.0 + np.cos(np.pi * (2.0 * self.cycles) * u / horizon))
+        return self.floor + (1.0 - self.floor) * wave
+
+
+@dataclasses.dataclass(frozen=True)
+class CosineWithRestarts(Schedule):
+    """Cosine annealing with ``cycles`` hard restarts: each cycle decays from 1 to the floor.
+
+    With progress ``p = u / H`` and phase ``q = (cycles * p) mod 1``:
+    ``s_t = f + (1 - f) (1 + cos(pi q)) / 2``; Hugging Face's ``cosine_with_restarts``
+    (``num_cycles``) after warm-up.
+
+    >>> CosineWithRestarts(total_steps=6, cycles=2).preview().round(3)
+    array([1.  , 0.75, 0.25, 1.  , 0.75, 0.25])
+    """
+
+    cycles: int = 1
+    floor: float = 0.0
+    kind: ClassVar[str] = "cosine_with_restarts"
+
+    def _validate(self) -> None:
+        _check_int("cycles", self.cycles, minimum=1)
+        _check_real("floor", self.floor, low=0.0, high=1.0)
+
+    def _decay(self, u: IntArray, horizon: int) -> FloatArray:
+        phase = np.mod(self.cycles * (u / horizon), 1.0)
+        return self.floor + (1.0 - self.floor) * 0.5 * (1.0 + np.cos(np.pi * phase))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -405,7 +464,9 @@ class StepWise(Schedule):
     def _decay(self, u: IntArray, horizon: int) -> FloatArray:
         t = u + (self.total_steps - horizon)
         count = np.searchsorted(np.asarray(self.milestone_steps), t, side="right")
-        return np.power(float(self.factor), count.astype(np.float64))
+        # one exactly-rounded level per number of milestones passed (Python's pow, not numpy's)
+        levels = np.array([float(self.factor) ** k for k in range(len(self.milestones) + 1)])
+        return np.asarray(levels[count], dtype=np.float64)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -447,27 +508,44 @@ class InverseSqrt(Schedule):
         return np.sqrt(self.timescale / (self.timescale + u.astype(np.float64)))
 
 
+def _shape(name: str, p: FloatArray, cycles: float = 0.5) -> FloatArray:
+    """Hugging Face's decay shapes at progress ``p`` in [0, 1], from 1 down to 0."""
+    if name == "linear":
+        return 1.0 - p
+    if name == "cosine":
+        return np.asarray(0.5 * (1.0 + np.cos(np.pi * (2.0 * cycles) * p)), dtype=np.float64)
+    return np.asarray(1.0 - np.sqrt(p), dtype=np.float64)
+
+
 @dataclasses.dataclass(frozen=True)
 class WarmupStableDecay(Schedule):
-    """Warm-up, a constant stage, then a decay over the last ``decay`` steps of ``T``.
+    """Warm-up, a constant stage, then a decay over ``decay`` steps (Hugging Face's WSD).
 
-    ``decay`` is a fraction of ``T`` (float in (0, 1]) or a step count. With ``D`` decay steps and
-    progress ``p = (t - (T - D)) / D`` in the decay stage, the multiplier is
-    ``f + (1 - f) * shape(p)`` with shape ``1 - p`` (``linear``), ``(1 + cos(pi p)) / 2``
-    (``cosine``) or ``1 - sqrt(p)`` (``1-sqrt``); Hugging Face's ``warmup_stable_decay`` with
-    ``decay_type`` and ``min_lr_ratio = f``.
+    ``decay`` is a fraction of ``T`` (float in (0, 1]) or a step count ``D``. The decay starts
+    ``stable`` steps after the warm-up, by default at ``T - D`` (so it ends at the horizon). With
+    progress ``p = (t - start) / D`` the multiplier is ``f + (1 - f) shape(p)``, with ``shape`` one
+    of ``1 - p`` (``linear``), ``(1 + cos(2 pi c p)) / 2`` (``cosine``, the default, ``c = cycles``)
+    or ``1 - sqrt(p)`` (``1-sqrt``); after the decay it is the floor ``f``. The warm-up rises from
+    the floor: ``f + (1 - f) w(q)``, ``q = (t + 1) / (W + 1)``, ``w`` one of ``q``, ``(1 - cos(pi
+    q)) / 2`` or ``1 - sqrt(1 - q)`` (``warmup_shape``). This is Hugging Face's
+    ``warmup_stable_decay`` with ``num_decay_steps``, ``num_stable_steps``, ``decay_type``,
+    ``warmup_type``, ``min_lr_ratio = f`` and ``num_cycles``, but for the warm-up's ``t + 1``.
 
-    >>> WarmupStableDecay(total_steps=10, decay=0.4).preview()
+    >>> WarmupStableDecay(total_steps=10, decay=0.4, decay_shape="linear").preview()
     array([1.  , 1.  , 1.  , 1.  , 1.  , 1.  , 1.  , 0.75, 0.5 , 0.25])
     """
 
     decay: int | float = 0.2
-    decay_shape: DecayShape = "linear"
+    decay_shape: Shape = "cosine"
     floor: float = 0.0
+    stable: int | None = dataclasses.field(default=None, metadata=_OPTIONAL)
+    warmup_shape: Shape = dataclasses.field(default="linear", metadata=_OPTIONAL)
+    cycles: float = dataclasses.field(default=0.5, metadata=_OPTIONAL)
     kind: ClassVar[str] = "warmup_stable_decay"
 
     @property
     def decay_steps(self) -> int:
+        """The decay length ``D`` in steps."""
         if isinstance(self.decay, numbers.Integral) and not isinstance(self.decay, bool):
             return _check_int("decay", self.decay, minimum=1)
         frac = _check_real("decay", self.decay, low=0.0, high=1.0, low_open=True)
@@ -475,11 +553,13 @@ class WarmupStableDecay(Schedule):
 
     def _validate(self) -> None:
         _check_real("floor", self.floor, low=0.0, high=1.0)
-        if self.decay_shape not in ("linear", "cosine", "1-sqrt"):
-            raise ScheduleError(
-                f"decay_shape must be 'linear', 'cosine' or '1-sqrt', got {self.decay_shape!r}"
-            )
-        if self.decay_steps + self.warmup_steps > self.total_steps:
+        _check_real("cycles", self.cycles, low=0.0, low_open=True)
+        for name, value in (("decay_shape", self.decay_shape), ("warmup_shape", self.warmup_shape)):
+            if value not in _SHAPES:
+                raise ScheduleError(f"{name} must be 'linear', 'cosine' or '1-sqrt', got {value!r}")
+        if self.stable is not None:
+            _check_int("stable", self.stable, minimum=0)
+        elif self.decay_steps + self.warmup_steps > self.total_steps:
             raise ScheduleError(
                 f"warm-up ({self.warmup_steps}) plus decay ({self.decay_steps}) steps exceed the "
                 f"horizon total_steps={self.total_steps}"
@@ -487,14 +567,20 @@ class WarmupStableDecay(Schedule):
 
     def _decay(self, u: IntArray, horizon: int) -> FloatArray:
         D = self.decay_steps
-        p = np.clip((u - (horizon - D)) / D, 0.0, 1.0)
-        if self.decay_shape == "linear":
-            shape = 1.0 - p
-        elif self.decay_shape == "cosine":
-            shape = 0.5 * (1.0 + np.cos(np.pi * p))
+        start = horizon - D if self.stable is None else self.stable
+        p = np.clip((u - start) / D, 0.0, 1.0)
+        out = self.floor + (1.0 - self.floor) * _shape(self.decay_shape, p, self.cycles)
+        return np.where(u >= start + D, self.floor, out)
+
+    def _ramp(self, progress: FloatArray, first: float) -> FloatArray:
+        q = progress
+        if self.warmup_shape == "linear":
+            rise = q
+        elif self.warmup_shape == "cosine":
+            rise = 0.5 * (1.0 - np.cos(np.pi * q))
         else:
-            shape = 1.0 - np.sqrt(p)
-        return self.floor + (1.0 - self.floor) * shape
+            rise = 1.0 - np.sqrt(1.0 - q)
+        return np.asarray(self.floor + (1.0 - self.floor) * rise, dtype=np.float64)
 
 
 # --------------------------------------------------------------------------------------------
@@ -598,184 +684,3 @@ class Tabulated(Schedule):
         more = f" ... ({v.size} values)" if v.size > 4 else ""
         prov = f", provenance={dict(self.provenance)!r}" if self.provenance else ""
         return f"Tabulated(total_steps={self.total_steps}, values={head}{more}{prov})"
-
-
-# --------------------------------------------------------------------------------------------
-# specs and the name-based factory
-
-
-def schedule_from_spec(spec: Mapping[str, Any]) -> Schedule:
-    """Rebuild a schedule from :meth:`Schedule.to_spec` output (e.g. read from JSON).
-
-    >>> s = Cosine(total_steps=100, warmup=0.05, floor=0.1)
-    >>> schedule_from_spec(s.to_spec()) == s
-    True
-    """
-    if not isinstance(spec, Mapping) or "name" not in spec:
-        raise ScheduleError(f"a schedule spec is a mapping with a 'name' key, got {spec!r}")
-    name = spec["name"]
-    cls = _REGISTRY.get(name)
-    if cls is None:
-        raise ScheduleError(f"unknown schedule {name!r} in spec; known: {sorted(_REGISTRY)}")
-    params = {k: v for k, v in spec.items() if k != "name"}
-    field_names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(params) - field_names)
-    if unknown:
-        raise ScheduleError(f"unknown parameter(s) {unknown} for schedule {name!r}")
-    if "milestones" in params:
-        params["milestones"] = tuple(params["milestones"])
-    try:
-        return cls(**params)
-    except TypeError as exc:
-        raise ScheduleError(f"bad spec for schedule {name!r}: {exc}") from None
-
-
-def _hf_warmup(
-    kwargs: dict[str, Any], warmup: int | float, num_warmup_steps: int | None
-) -> int | float:
-    if num_warmup_steps is not None:
-        if warmup:
-            raise ScheduleError("give either warmup or num_warmup_steps, not both")
-        return num_warmup_steps
-    return warmup
-
-
-def _pop_alias(kwargs: dict[str, Any], names: Sequence[str], default: Any) -> Any:
-    found = [n for n in names if n in kwargs]
-    if len(found) > 1:
-        raise ScheduleError(f"give only one of {found}")
-    return kwargs.pop(found[0]) if found else default
-
-
-def _make_refined(total_steps: int, warmup: int | float, kw: dict[str, Any]) -> Schedule:
-    values = kw.pop("values", None)
-    path = kw.pop("path", None)
-    if (values is None) == (path is None):
-        raise ScheduleError("the 'refined' schedule needs exactly one of values=... or path=...")
-    if path is not None:
-        from .schedule_io import load_schedule  # local import: schedule_io imports this module
-
-        loaded: Schedule = load_schedule(path)
-        if not isinstance(loaded, Tabulated):
-            return loaded.with_horizon(total_steps)
-        return Tabulated(
-            total_steps=total_steps,
-            values=loaded.values,
-            provenance=loaded.provenance,
-            warmup=warmup,
-        )
-    return Tabulated(total_steps=total_steps, values=values, warmup=warmup)
-
-
-_Factory = Callable[[int, "int | float", dict[str, Any]], Schedule]
-
-_FACTORIES: dict[str, _Factory] = {
-    "constant": lambda T, w, kw: Constant(T, warmup=w),
-    "constant_with_warmup": lambda T, w, kw: Constant(T, warmup=w),
-    "linear": lambda T, w, kw: LinearDecay(
-        T, warmup=w, floor=_pop_alias(kw, ["floor", "min_lr_rate"], 0.0)
-    ),
-    "cosine": lambda T, w, kw: Cosine(T, warmup=w, floor=_pop_alias(kw, ["floor"], 0.0)),
-    "cosine_with_min_lr": lambda T, w, kw: Cosine(
-        T, warmup=w, floor=_pop_alias(kw, ["floor", "min_lr_rate"], 0.0)
-    ),
-    "polynomial": lambda T, w, kw: Polynomial(
-        T,
-        warmup=w,
-        power=_pop_alias(kw, ["power"], 1.0),
-        floor=_pop_alias(kw, ["floor"], 0.0),
-    ),
-    "inverse_sqrt": lambda T, w, kw: InverseSqrt(
-        T,
-        warmup=w,
-        timescale=_pop_alias(kw, ["timescale"], float(_steps_from("warmup", w, T) or 10_000)),
-    ),
-    "1/sqrt_t": lambda T, w, kw: InverseSqrt(
-        T, warmup=w, timescale=_pop_alias(kw, ["timescale", "offset"], 1.0)
-    ),
-    "inverse_time": lambda T, w, kw: InverseTime(
-        T, warmup=w, offset=_pop_alias(kw, ["offset"], 1.0)
-    ),
-    "1/t": lambda T, w, kw: InverseTime(T, warmup=w, offset=_pop_alias(kw, ["offset"], 1.0)),
-    "warmup_stable_decay": lambda T, w, kw: WarmupStableDecay(
-        T,
-        warmup=w,
-        decay=_pop_alias(kw, ["decay", "num_decay_steps"], 0.2),
-        decay_shape=_pop_alias(kw, ["decay_shape", "decay_type"], "linear"),
-        floor=_pop_alias(kw, ["floor", "min_lr_ratio"], 0.0),
-    ),
-    "step": lambda T, w, kw: StepWise(
-        T,
-        warmup=w,
-        milestones=tuple(_pop_alias(kw, ["milestones"], (0.5, 0.75))),
-        factor=_pop_alias(kw, ["factor", "gamma"], 0.1),
-    ),
-    "refined": _make_refined,
-    "tabulated": _make_refined,
-}
-_ALIASES = {
-    "wsd": "warmup_stable_decay",
-    "multistep": "step",
-    "step_wise": "step",
-    "stepwise": "step",
-    "linear_decay": "linear",
-    "cos": "cosine",
-    "1/sqrt(t)": "1/sqrt_t",
-    "inverse_sqrt_time": "1/sqrt_t",
-}
-
-
-def available_schedules() -> list[str]:
-    """Names accepted by :func:`get_schedule` (aliases included)."""
-    return sorted([*_FACTORIES, *_ALIASES])
-
-
-def get_schedule(
-    name: str,
-    total_steps: int | None = None,
-    *,
-    warmup: int | float = 0,
-    num_training_steps: int | None = None,
-    num_warmup_steps: int | None = None,
-    scheduler_specific_kwargs: Mapping[str, Any] | None = None,
-    **kwargs: Any,
-) -> Schedule:
-    """Build a schedule by name: the Hugging Face names plus the paper's and ``refined``.
-
-    Hugging Face names: ``linear``, ``cosine``, ``cosine_with_min_lr`` (``min_lr_rate``),
-    ``polynomial`` (``power``), ``constant_with_warmup``, ``inverse_sqrt`` (``timescale``),
-    ``warmup_stable_decay`` (``num_decay_steps`` or ``decay``, ``decay_type``, ``min_lr_ratio``);
-    Hugging Face's argument names (``num_training_steps``, ``num_warmup_steps``,
-    ``scheduler_specific_kwargs``) are accepted. Others: ``constant``, ``step`` (``milestones``,
-    ``factor``), ``1/t`` (``offset``), ``1/sqrt_t`` (``offset``), ``refined`` (``values=`` an
-    array or ``path=`` a schedule file). ``warmup`` is a step count or a fraction of ``T``.
-
-    >>> get_schedule("cosine_with_min_lr", 10, warmup=0.2, min_lr_rate=0.1)
-    Cosine(total_steps=10, warmup=0.2, after_horizon='hold', floor=0.1)
-    >>> get_schedule("linear", num_training_steps=4).preview()
-    array([1.  , 0.75, 0.5 , 0.25])
-    """
-    key = name.strip().lower().replace("-", "_") if isinstance(name, str) else name
-    if isinstance(key, str):
-        key = _ALIASES.get(key, key)
-    if key not in _FACTORIES:
-        raise ScheduleError(
-            f"unknown schedule name {name!r}; choose one of {', '.join(available_schedules())}"
-        )
-    if num_training_steps is not None:
-        if total_steps is not None and total_steps != num_training_steps:
-            raise ScheduleError("total_steps and num_training_steps disagree")
-        total_steps = num_training_steps
-    if total_steps is None:
-        raise ScheduleError("get_schedule needs total_steps (the number of optimizer steps)")
-    _check_int("total_steps", total_steps, minimum=1)
-    w = _hf_warmup(kwargs, warmup, num_warmup_steps)
-    kw = dict(scheduler_specific_kwargs or {})
-    overlap = set(kw) & set(kwargs)
-    if overlap:
-        raise ScheduleError(f"{sorted(overlap)} given twice")
-    kw.update(kwargs)
-    schedule = _FACTORIES[key](int(total_steps), w, kw)
-    if kw:
-        raise ScheduleError(f"unknown argument(s) {sorted(kw)} for schedule {name!r}")
-    return schedule

@@ -33,6 +33,7 @@ import dataclasses
 import numpy as np
 import numpy.typing as npt
 
+from .bounds import bound_ratio_to_linear
 from .schedules import Schedule
 
 __all__ = ["ScheduleSummary", "summarize"]
@@ -109,8 +110,6 @@ def summarize(
     ratio = None
     notes: list[str] = []
     if norms is not None:
-        from .bounds import bound_ratio_to_linear
-
         g = np.asarray(norms, dtype=np.float64)
         shape = s / top
         if g.size != T:

@@ -13,8 +13,8 @@ pytest.importorskip("torch")
 from refinedlr.bench import convex
 from refinedlr.bench.convex import Protocol, TabularData, run_dataset
 from refinedlr.bench.methods import METHODS, Method, MethodContext, register_method
-from refinedlr.refine import refine
-from refinedlr.schedules import get_schedule
+from refinedlr.refinement import refine
+from refinedlr.registry import get_schedule
 
 PROTOCOL = Protocol(
     seeds=(0, 1),

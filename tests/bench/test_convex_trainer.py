@@ -15,7 +15,7 @@ from refinedlr.bench.logreg import (  # noqa: E402
     steps_per_epoch,
     train_batched,
 )
-from refinedlr.schedules import get_schedule  # noqa: E402
+from refinedlr.registry import get_schedule  # noqa: E402
 
 
 def _data(n: int = 53, d: int = 4, K: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

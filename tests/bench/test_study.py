@@ -32,7 +32,7 @@ from refinedlr.bench.study_variants import (
     prefix_norms,
     variant_values,
 )
-from refinedlr.refine import refine
+from refinedlr.refinement import refine
 
 NORMS = np.array([9, 7, 5, 3, 2, 1, 1, 1, 1.5, 2, 2.5, 3], dtype=float)
 

@@ -23,10 +23,12 @@ from refinedlr.integrations.lightning import (  # noqa: E402
     lr_scheduler_config,
 )
 from refinedlr.pytorch import ScheduleLR, grad_norms  # noqa: E402
+from refinedlr.schedule_io import load_schedule  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::DeprecationWarning",
     "ignore:.*(Checkpoint directory|dirpath has changed|num_workers|many workers|LeafSpec).*",
+    "ignore:.*manual optimization and every_n_train_steps.*",
 )
 
 LR = 0.05
@@ -229,7 +231,7 @@ def test_refined_schedule_from_the_record(run1: dict[str, Any], tmp_path: Path) 
     save_schedule(refine(run1["rec"], norm="l2", tau=0.2), path)
     horizon = 14
     _, _, probe = fit(tmp_path / "run2", Model("refined", path=path), max_steps=horizon)
-    expect = LR * get_schedule("refined", horizon, path=path).preview()
+    expect = LR * load_schedule(path, total_steps=horizon).preview()
     got = np.array([probe.lrs[t] for t in range(horizon)])
     np.testing.assert_allclose(got, expect, rtol=1e-12)
 

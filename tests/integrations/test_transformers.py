@@ -44,6 +44,7 @@ from refinedlr.integrations.transformers import (  # noqa: E402
     use_schedule,
 )
 from refinedlr.pytorch import ScheduleLR, ScheduleMismatchError, grad_norms  # noqa: E402
+from refinedlr.schedule_io import load_schedule  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::DeprecationWarning")
 
@@ -261,7 +262,7 @@ def test_second_run_on_the_refined_schedule(run1: dict[str, Any], tmp_path: Path
         save_strategy="no",
         kinds=("l1",),
     )
-    expect = LR * get_schedule("refined", horizon, path=sched_path).preview()
+    expect = LR * load_schedule(sched_path, total_steps=horizon).preview()
     got = np.array([probe.lrs[t] for t in range(horizon)])
     np.testing.assert_allclose(got, expect, rtol=1e-12)
     assert got[-1] == 0.0  # a refined schedule ends at zero

@@ -180,9 +180,6 @@ def test_after_horizon_raise_allows_the_documented_loop() -> None:
         one.step()
 
 
-@pytest.mark.xfail(
-    raises=ScheduleError, strict=True, reason="get_schedule takes after_horizon with the registry"
-)
 def test_after_horizon_by_name_is_passed_to_the_schedule() -> None:
     """ScheduleLR(opt, name, ..., after_horizon=...) reaches the schedule (registry of issue 10)."""
     _, opt = make_opt()

@@ -56,7 +56,7 @@ from refinedlr.bench.deep_train import (
     run_payload,
 )
 from refinedlr.bench.machine import machine_info
-from refinedlr.refine import Refinement
+from refinedlr.refinement import Refinement
 from refinedlr.schedules import Schedule
 
 __all__ = [

@@ -399,7 +399,7 @@ def _setup_lines(study: Study, data: ImageData | CharData, params: int | None) -
         "no extra warm-up",
     }
     lines += [
-        "- Schedules (all through `refinedlr.get_schedule` / `refinedlr.refine` and "
+        "- Schedules (all through `refinedlr.get_schedule` / `refinedlr.refinement` and "
         "`refinedlr.pytorch.ScheduleLR`): "
         + "; ".join(f"**{s}**: {sched_desc[s]}" for s in p.schedules)
         + ".",

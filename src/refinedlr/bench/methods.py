@@ -10,7 +10,7 @@ Registering a new method (e.g. a variant of refinement) makes it available to
 ``refinedlr bench convex --methods ...``::
 
     >>> import numpy as np
-    >>> from refinedlr.refine import refine
+    >>> from refinedlr.refinement import refine
     >>> def make(ctx):
     ...     return refine(ctx.linear_norms[ctx.norm_kind], tau=0.25, norm=ctx.norm_kind, power=1.5)
     >>> m = register_method(Method("refined-p1.5", make, needs_linear=True,
@@ -32,8 +32,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from refinedlr.refine import CollapseWarning, refine_details
-from refinedlr.schedules import Schedule, Tabulated, get_schedule
+from refinedlr.refinement import CollapseWarning, refine_details
+from refinedlr.registry import get_schedule
+from refinedlr.schedules import Schedule, Tabulated
 
 __all__ = [
     "DEFAULT_METHODS",

@@ -27,7 +27,7 @@ from refinedlr.bench.stats import (
     t_interval,
     win_tie_loss,
 )
-from refinedlr.refine import smooth_norms
+from refinedlr.refinement import smooth_norms
 
 if TYPE_CHECKING:
     from refinedlr.bench.convex import DatasetOutcome, Protocol

@@ -50,7 +50,8 @@ from refinedlr.bench.logreg import accuracy, objective, steps_per_epoch, train_b
 from refinedlr.bench.methods import METHODS, MethodContext
 from refinedlr.bench.study_variants import prefix_norms, variant_values
 from refinedlr.bounds import best_scale
-from refinedlr.schedules import Schedule, Tabulated, get_schedule
+from refinedlr.registry import get_schedule
+from refinedlr.schedules import Schedule, Tabulated
 
 __all__ = [
     "ARMS",

@@ -41,7 +41,7 @@ import numpy as np
 import numpy.typing as npt
 
 from refinedlr.bounds import best_scale
-from refinedlr.refine import fill_missing, refined_multipliers, smooth_norms
+from refinedlr.refinement import fill_missing, refined_multipliers, smooth_norms
 
 __all__ = [
     "FLOOR_FAMILY",

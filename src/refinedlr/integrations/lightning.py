@@ -80,7 +80,7 @@ except ImportError as exc:
 
 from ..pytorch import OnMismatch, ScheduleLR, grad_norms
 from ..pytorch.updates import UPDATE_KINDS, check_update_optimizer
-from ..schedule_io import ScheduleLike, as_schedule
+from ..schedule_io import ScheduleLike
 from ._recording import RecordingCallback
 
 __all__ = ["NORMS_FILENAME", "GradNormCallback", "lr_scheduler_config"]
@@ -146,9 +146,11 @@ def lr_scheduler_config(
             raise ValueError(f"num_optimizers must be >= 1, got {num_optimizers}")
         if num_optimizers > 1 and trainer.max_steps > 0:
             total_steps = min(total_steps, math.ceil(trainer.max_steps / num_optimizers))
-    sched = as_schedule(schedule, total_steps, **schedule_kwargs)
+    scheduler = ScheduleLR(
+        optimizer, schedule, total_steps=total_steps, on_mismatch=on_mismatch, **schedule_kwargs
+    )
     config: dict[str, Any] = {
-        "scheduler": ScheduleLR(optimizer, sched, on_mismatch=on_mismatch),
+        "scheduler": scheduler,
         "interval": "step",
         "frequency": 1,
     }

@@ -130,6 +130,7 @@ def optax_schedule(
     >>> round(float(lr(0.5)), 6)
     0.0875
     """
+    schedule_kwargs.setdefault("base_lr", float(peak_value))  # for absolute args (lr_end)
     sched = as_schedule(schedule, total_steps, **schedule_kwargs)
     table_np = float(peak_value) * sched.preview()
     last = sched.total_steps - 1

@@ -186,7 +186,7 @@ def make_scheduler(
     elif isinstance(schedule, str) and not schedule.lower().endswith(SCHEDULE_SUFFIXES):
         kwargs["warmup"] = _warmup_steps(args, total)  # a schedule by name: the arguments' warm-up
     try:
-        sched = as_schedule(schedule, total, **kwargs)
+        sched = as_schedule(schedule, total, base_lr=args.learning_rate, **kwargs)
     except ScheduleError as exc:
         if not from_args:
             raise

@@ -45,8 +45,9 @@ import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
+from ..registry import schedule_from_spec
 from ..schedule_io import ScheduleLike, as_schedule
-from ..schedules import Schedule, ScheduleError, schedule_from_spec
+from ..schedules import Schedule, ScheduleError
 
 __all__ = ["OnMismatch", "ScheduleLR", "ScheduleMismatchError"]
 
@@ -178,6 +179,17 @@ def _describe(spec: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in shown.items())
 
 
+def _default_lr(optimizer: Optimizer) -> float | None:
+    """The optimizer's default learning rate (Hugging Face's reference for absolute arguments
+    such as ``lr_end``), or ``None`` when it is not a positive number."""
+    lr = optimizer.defaults.get("lr")
+    if isinstance(lr, torch.Tensor) and lr.numel() == 1 and lr.device.type == "cpu":
+        lr = float(lr)
+    return (
+        float(lr) if isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > 0 else None
+    )
+
+
 class ScheduleLR(LRScheduler):
     """A :class:`torch.optim.lr_scheduler.LRScheduler` that follows a refinedlr schedule.
 
@@ -236,6 +248,7 @@ class ScheduleLR(LRScheduler):
     ) -> None:
         if on_mismatch not in _POLICIES:
             raise ValueError(f"on_mismatch must be one of {_POLICIES}, got {on_mismatch!r}")
+        schedule_kwargs.setdefault("base_lr", _default_lr(optimizer))
         self.schedule = as_schedule(schedule, **schedule_kwargs)
         self.on_mismatch = on_mismatch
         self._set_effective({"kind": "schedule", "spec": _spec_to_state(self.schedule.to_spec())})

@@ -10,7 +10,7 @@ ratios are medians of the per-round ratios (with their interquartile ranges): ag
 for the update kinds against the plain ``l2`` recorder. Last, ``grad_norms`` and ``update_norms``
 are timed alone (median of 15 blocks of 20 calls) as a fraction of the median step time.
 
-Run: .venv/bin/python benchmarks/bench_recorder_overhead.py [--seconds 40] [--threads 1]
+Run: .venv/bin/python perf/bench_recorder_overhead.py [--seconds 40] [--threads 1]
 """
 
 from __future__ import annotations

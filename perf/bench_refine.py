@@ -1,6 +1,6 @@
 """Time refinement of long records (issue: 1e6 steps < 1 s, 1e7 steps < 10 s, memory linear in T).
 
-Run: .venv/bin/python benchmarks/bench_refine.py [--sizes 1000000 10000000] [--tau 0.1]
+Run: .venv/bin/python perf/bench_refine.py [--sizes 1000000 10000000] [--tau 0.1]
 Prints wall time (best of --repeat) and peak traced memory per size.
 """
 
@@ -12,7 +12,7 @@ import tracemalloc
 
 import numpy as np
 
-from refinedlr.refine import refine
+from refinedlr.refinement import refine
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ Writes, in a temporary directory, a record in this library's own format (``step,
 plain one-column file (a header ``grad_norm`` and 1e6 numbers), the same column without a
 header, a TSV with a ``global_step`` column and a text column, and a CSV with one empty cell
 (which takes the line-by-line parser; no time limit applies to those two), then reads each once
-and prints the time. Run: ``python benchmarks/bench_read_csv.py``.
+and prints the time. Run: ``python perf/bench_read_csv.py``.
 """
 
 from __future__ import annotations

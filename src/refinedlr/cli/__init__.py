@@ -1,0 +1,92 @@
+"""The ``refinedlr`` command line: one module per command, assembled here.
+
+Commands::
+
+    refinedlr refine LOG -o schedule.json   refine a gradient-norm log into a schedule
+    refinedlr verify RUN1 RUN2 -o next.json keep the refined schedule or fall back to linear decay
+    refinedlr show SCHEDULE|LOG             readable summary (and bound versus linear decay)
+    refinedlr plot LOG|SCHEDULE... -o f.png norms, smoothed norms and schedules on one figure
+    refinedlr demo                          the whole workflow on built-in data (needs torch)
+    refinedlr bench ... / refinedlr data ...  the research suite, when installed (plugins)
+
+Exit status: 0 on success, 2 on bad input (one line on stderr naming the problem), 3 when an
+optional dependency is missing (one line naming the extra to install).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from .. import __version__
+from ..bounds import BoundError
+from ..records import RecordError
+from ..refinement import RefineError
+from ..schedules import ScheduleError
+from . import demo, plot, plugins, refine, show, verify
+from .common import CLIError, MissingExtra
+
+__all__ = ["build_parser", "main"]
+
+_DESCRIPTION = """\
+Learning-rate schedules from arXiv 2310.07831: linear decay, and refinement, which turns the
+per-step gradient norms of one training run into a schedule tailored to the task (with its own
+warm-up and final anneal). Typical use: train once with linear decay while recording gradient
+norms, then `refinedlr refine norms.csv -o refined.json` and train again with the refined
+schedule (re-tune its peak LR with a short sweep).
+"""
+
+_EPILOG = """\
+examples:
+  refinedlr refine runs/norms.csv --norm l1 -o refined.json --plot refined.png
+  refinedlr refine output/trainer_state.json --steps 20000 -o refined.npy
+  refinedlr verify run1/norms.csv run2/norms.csv --metric eval_loss -o next.json
+  refinedlr show refined.json --norms runs/norms.csv
+  refinedlr plot runs/norms.csv --baselines linear,cosine -o norms.png
+  refinedlr demo --out demo-results
+"""
+
+_COMMANDS = (refine, verify, show, plot, demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command (also used to generate the CLI reference)."""
+    parser = argparse.ArgumentParser(
+        prog="refinedlr",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"refinedlr {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for command in _COMMANDS:
+        command.add_parser(sub)
+    plugins.add_parsers(sub, reserved=set(sub.choices))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except (CLIError, RecordError, ScheduleError, RefineError, BoundError) as exc:
+        print(f"refinedlr: error: {exc}", file=sys.stderr)
+        return 2
+    except MissingExtra as exc:
+        print(f"refinedlr: error: {exc}", file=sys.stderr)
+        return 3
+    except BrokenPipeError:  # output piped into e.g. `head`
+        sys.stdout = open(os.devnull, "w")  # silence the flush at exit
+        return 0
+    except OSError as exc:  # a file that cannot be read or written
+        print(f"refinedlr: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("refinedlr: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,53 @@
+"""``refinedlr demo``: the whole workflow on built-in data (needs the ``demo`` extra)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .common import MissingExtra
+
+__all__ = ["add_parser"]
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="the whole workflow on built-in data: run, refine, run again, verify, decide",
+        description="The recommended workflow on scikit-learn's digits: train a small CNN with "
+        "linear decay over an LR sweep while recording gradient norms, refine, diagnose the "
+        "risk, retrain with the refined schedule at its own best LR, verify on a held-out "
+        "validation split and with the bound check, and print the decision beside cosine and "
+        "step-wise baselines. Needs the demo extra (torch, scikit-learn, matplotlib).",
+    )
+    p.add_argument("--out", default="refinedlr-demo", help="directory for the table and plots")
+    p.add_argument("--seeds", type=int, default=None, help="seeds per configuration (default 3)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs per run (default: 12)")
+    p.add_argument("--quick", action="store_true", help="a tiny run for smoke tests")
+    p.add_argument("--no-progress", action="store_true", help="do not show progress bars")
+    p.add_argument(
+        "--arms", nargs="+", metavar="ARM", help="optimizer arms to run (default: all: SGD AdamW)"
+    )
+    p.add_argument(
+        "--workers", type=int, default=None, help="parallel training processes (default: cores)"
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        from ..demo import run_demo
+    except ImportError as exc:
+        raise MissingExtra(
+            f"the demo needs PyTorch: pip install 'refinedlr[torch,plot]' ({exc})"
+        ) from exc
+    run_demo(
+        out=args.out,
+        seeds=args.seeds,
+        epochs=args.epochs,
+        quick=args.quick,
+        progress=not args.no_progress,
+        workers=args.workers,
+        arms=args.arms,
+    )
+    return 0

@@ -1,0 +1,120 @@
+"""``refinedlr refine LOG -o OUT``: refine a gradient-norm log into a schedule."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..refinement import refine_details
+from ..registry import get_schedule
+from ..risk import refinement_risk
+from ..schedule_io import save_schedule
+from ..schedules import Schedule
+from ..summary import summarize
+from ..verify import VERIFY_THRESHOLD, verify_refinement
+from .common import CLIError, add_log_options, add_refine_options, collect_warnings, read_log
+
+__all__ = ["add_parser"]
+
+METHODS = ("paper", "verified")
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "refine",
+        help="turn a gradient-norm log into a refined schedule",
+        description="Refine a gradient-norm log (one norm per optimizer step of a previous run, "
+        "normally linear decay at its best LR) into a schedule for the next run. Reads this "
+        "library's CSV, plain CSV/TSV, .npy, W&B CSV exports, JSON lines, Hugging Face "
+        "trainer_state.json and TensorBoard event files.",
+    )
+    p.add_argument("log", help="the gradient-norm log")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="schedule file: .json (spec and provenance), .npy (one multiplier per step) or .csv",
+    )
+    p.add_argument(
+        "--steps",
+        type=int,
+        help="horizon T of the next run if it differs from the log (resampled on t/T)",
+    )
+    p.add_argument("--plot", metavar="PNG", help="also write a figure of norms and schedule")
+    g = p.add_argument_group("method")
+    g.add_argument(
+        "--method",
+        choices=list(METHODS),
+        default="paper",
+        help="paper (default): the published algorithm. verified: refine, then verify with the "
+        "norms of one run of the refined schedule (--check), as `refinedlr verify` does; keep it "
+        "only if the last-iterate bound on its own norms beats linear decay's, else write linear "
+        "decay",
+    )
+    g.add_argument(
+        "--check",
+        metavar="LOG",
+        help="for --method verified: the norm log of a run with the paper's refined schedule",
+    )
+    g.add_argument(
+        "--check-kind",
+        help="column of both logs used for the check (default update_l2 when both have it, "
+        "else l2)",
+    )
+    g.add_argument(
+        "--verify-threshold",
+        type=float,
+        default=VERIFY_THRESHOLD,
+        help=f"keep the refined schedule below this bound ratio (default {VERIFY_THRESHOLD})",
+    )
+    add_refine_options(p)
+    add_log_options(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    record = read_log(args.log, args)
+    print(record.describe())
+    check = None
+    if args.method == "verified":
+        if not args.check:
+            raise CLIError(
+                "--method verified needs --check LOG: the norm log of a run that used the "
+                "paper's refined schedule from this log"
+            )
+        check = read_log(args.check, args)
+    elif args.check:
+        raise CLIError("--check is only used with --method verified")
+    with collect_warnings():
+        d = refine_details(
+            record, tau=args.tau, norm=args.norm, power=args.power, total_steps=args.steps
+        )
+        risk = refinement_risk(d.norms, norm=args.norm)
+    if risk is not None:
+        print(f"refinedlr: warning: {risk.message()}", file=sys.stderr)
+    schedule: Schedule = d.schedule
+    if check is not None:
+        v = verify_refinement(
+            schedule, check, record, threshold=args.verify_threshold, kind=args.check_kind
+        )
+        for line in v.reasons():
+            print(f"verify: {line}")
+        print(f"verify: decision: {v.decision()}")
+        schedule = v.schedule
+    out = Path(args.output)
+    save_schedule(schedule, out)
+    print(f"wrote {out} ({schedule.total_steps} steps, fingerprint {schedule.fingerprint()})")
+    print(summarize(schedule, d.norms, name="refined" if schedule is d.schedule else "chosen"))
+    if args.plot:
+        from ..plot import plot_refinement
+
+        plot_refinement(
+            d,
+            baselines={"linear decay": get_schedule("linear", d.norms.size)},
+            path=args.plot,
+            title=f"{Path(args.log).name}: refinement",
+        )
+        print(f"wrote {args.plot}")
+    return 0

@@ -1,0 +1,167 @@
+"""``refinedlr verify RUN1 RUN2 -o NEXT``: keep the refined schedule, or fall back to linear decay.
+
+RUN1 is the record of the linear-decay run the refined schedule was made from, RUN2 the record of
+the run that used the refined schedule. The decision follows the validation metric when there is
+one (``--metric1/--metric2``, or ``--metric NAME`` read from both logs; ``eval_loss`` is read from
+two ``trainer_state.json`` files without being asked), otherwise the last-iterate bound check
+(:func:`refinedlr.verify.verify_refinement`); both are always reported. The chosen schedule is
+written to NEXT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..records import GradNormRecord, RecordError, read_record
+from ..refinement import refine
+from ..schedule_io import load_schedule, save_schedule
+from ..schedules import Tabulated
+from ..verify import VERIFY_THRESHOLD, verify_refinement
+from .common import CLIError, add_log_options, add_refine_options, collect_warnings, read_log
+
+__all__ = ["add_parser", "final_metric", "higher_is_better"]
+
+#: Metric names taken as "higher is better" unless told otherwise.
+_HIGHER = re.compile(r"acc|f1|bleu|rouge|auc|precision|recall|exact_match|score|map\b", re.I)
+
+
+def higher_is_better(name: str) -> bool:
+    """Guess the direction of a metric from its name (accuracy-like names: higher is better)."""
+    return bool(_HIGHER.search(name))
+
+
+def final_metric(path: str, name: str) -> float:
+    """The last finite value of ``name`` in a log (a column, a JSON key, or a trainer_state key)."""
+    record = read_record(path, column=name)
+    kind = record.resolve_kind(name)
+    values = record.values[kind]
+    finite = values[np.isfinite(values)]
+    if kind != name or finite.size == 0:
+        raise RecordError(f"no value of the metric {name!r}", path=path)
+    return float(finite[-1])
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "verify",
+        help="decide between the refined schedule and linear decay after one run of each",
+        description="RUN1: the gradient-norm record of the linear-decay run the refined schedule "
+        "was made from. RUN2: the record of the run that used the refined schedule. Reports the "
+        "last-iterate bound check (the update_l2 column when both records have it, else l2) "
+        "and, when given, the validation metric, which then decides. Writes the chosen schedule "
+        "to NEXT and prints the decision, why, and the next run's command.",
+    )
+    p.add_argument("run1", help="record of the linear-decay run (the refinement's source)")
+    p.add_argument("run2", help="record of the run with the refined schedule")
+    p.add_argument("-o", "--output", required=True, help="the chosen schedule (.json/.npy/.csv)")
+    p.add_argument(
+        "--schedule",
+        metavar="FILE",
+        help="the refined schedule run 2 used (default: refine RUN1 again with --tau/--norm)",
+    )
+    g = p.add_argument_group("the metric (optional; it decides when given)")
+    g.add_argument("--metric1", type=float, help="run 1's validation metric")
+    g.add_argument("--metric2", type=float, help="run 2's validation metric")
+    g.add_argument(
+        "--metric",
+        metavar="NAME",
+        help="read the metric NAME (its last value) from both logs, e.g. eval_loss",
+    )
+    d = g.add_mutually_exclusive_group()
+    d.add_argument("--higher-is-better", dest="higher", action="store_true", default=None)
+    d.add_argument("--lower-is-better", dest="higher", action="store_false")
+    g = p.add_argument_group("the bound check")
+    g.add_argument(
+        "--check-kind", help="record column (default update_l2 if both have it, else l2)"
+    )
+    g.add_argument(
+        "--threshold",
+        type=float,
+        default=VERIFY_THRESHOLD,
+        help=f"keep the refined schedule below this bound ratio (default {VERIFY_THRESHOLD})",
+    )
+    add_refine_options(p)
+    add_log_options(p)
+    p.set_defaults(func=run)
+
+
+def _metrics(args: argparse.Namespace, rec1: GradNormRecord) -> tuple[float | None, ...]:
+    given = (args.metric1, args.metric2)
+    if (given[0] is None) != (given[1] is None):
+        raise CLIError("give both --metric1 and --metric2, or neither")
+    if given[0] is not None and args.metric:
+        raise CLIError("give --metric NAME or --metric1/--metric2, not both")
+    for name, v in zip(("--metric1", "--metric2"), given, strict=True):
+        if v is not None and not math.isfinite(v):
+            raise CLIError(f"{name} must be a finite number, got {v}")
+    name = args.metric
+    if name is None and given[0] is None and rec1.meta.get("format") == "trainer_state":
+        try:
+            values = (final_metric(args.run1, "eval_loss"), final_metric(args.run2, "eval_loss"))
+        except RecordError:
+            return None, None, None
+        print("verify: metric: eval_loss, read from both trainer_state.json files")
+        return (*values, 0.0)
+    if name is not None:
+        values = (final_metric(args.run1, name), final_metric(args.run2, name))
+        return (*values, 1.0 if higher_is_better(name) else 0.0)
+    return given[0], given[1], None
+
+
+def run(args: argparse.Namespace) -> int:
+    out = Path(args.output)
+    for src in (args.run1, args.run2, args.schedule):
+        if src is not None and Path(src).exists() and out.resolve() == Path(src).resolve():
+            raise CLIError(f"{out}: the output would overwrite an input file; choose another -o")
+    rec1 = read_log(args.run1, args)
+    rec2 = read_log(args.run2, args)
+    if rec1.total_steps != rec2.total_steps:
+        raise CLIError(
+            f"{args.run1} has {rec1.total_steps} steps and {args.run2} {rec2.total_steps}: verify "
+            "compares two runs of the same horizon"
+        )
+    print(f"run 1 (linear decay): {rec1.describe()}")
+    print(f"run 2 (refined):      {rec2.describe()}")
+    m1, m2, guessed_higher = _metrics(args, rec1)
+    higher = args.higher if args.higher is not None else bool(guessed_higher)
+    if args.schedule is not None:
+        refined = load_schedule(args.schedule, total_steps=rec2.total_steps)
+        origin = f"{args.schedule}, on run 2's {rec2.total_steps} steps"
+    else:
+        with collect_warnings():
+            refined = refine(
+                rec1, tau=args.tau, norm=args.norm, power=args.power, total_steps=rec2.total_steps
+            )
+        origin = f"refined again from run 1 (tau {args.tau}, {args.norm})"
+    print(f"verify: refined schedule: {origin}")
+    with collect_warnings():
+        v = verify_refinement(
+            refined,
+            rec2,
+            rec1,
+            threshold=args.threshold,
+            kind=args.check_kind,
+            source_metric=m1,
+            refined_metric=m2,
+            higher_is_better=higher,
+        )
+    for line in v.reasons():
+        print(f"verify: {line}")
+    print(f"verify: decision: {v.decision()}")
+    save_schedule(v.schedule, out)
+    T = v.schedule.total_steps
+    print(f"wrote {out} ({T} steps, fingerprint {v.schedule.fingerprint()})")
+    which = "run 2's (the refined run's)" if v.kept else "run 1's (the linear-decay run's)"
+    loader = (
+        f'ScheduleLR(optimizer, load_schedule("{out}", total_steps=T))'
+        if isinstance(v.schedule, Tabulated)
+        else 'ScheduleLR(optimizer, "linear", total_steps=T)'
+    )
+    print(f"next run: {loader}, at {which} peak learning rate")
+    return 0

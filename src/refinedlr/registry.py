@@ -1,0 +1,421 @@
+"""The one table of schedule names: refinedlr's, Hugging Face's and their aliases.
+
+Every door that takes a schedule by name goes through :func:`get_schedule`: specs read from JSON
+(:func:`schedule_from_spec`), the command line, ``ScheduleLR(opt, "name", ...)`` and the
+integrations (through :func:`refinedlr.schedule_io.as_schedule`). A name therefore means one
+schedule everywhere.
+
+Three kinds of name:
+
+* **Canonical names**, one per schedule class, written in specs (:meth:`Schedule.to_spec` always
+  writes every parameter, so a spec reads back exactly): ``constant``, ``linear``, ``cosine``,
+  ``cosine_with_restarts``, ``polynomial``, ``step``, ``inverse_time``, ``inverse_sqrt``,
+  ``warmup_stable_decay``, ``tabulated``.
+* **Hugging Face's names** (``transformers.get_scheduler``) with its defaults and its argument names
+  (``num_training_steps``, ``num_warmup_steps``, ``scheduler_specific_kwargs``, ``num_cycles``,
+  ``min_lr_rate``, ``min_lr``, ``lr_end``, ``power``, ``timescale``, ``num_decay_steps``,
+  ``num_stable_steps``, ``decay_type``, ``warmup_type``, ``min_lr_ratio``). They mean what they mean
+  there, with two documented differences: the warm-up is ``(t + 1) / (W + 1)`` (Hugging Face's
+  ``t / W`` gives a zero learning rate at step 0), and past ``T`` every schedule holds its last
+  value. Arguments that are absolute learning rates (``lr_end``, ``min_lr``) need the base learning
+  rate (``base_lr=``; the PyTorch scheduler and the integrations pass it).
+* **Other names and aliases**: the paper's ``1/t`` and ``1/sqrt_t``, ``refined`` (a table of
+  multipliers, e.g. from :func:`refinedlr.refine`), ``wsd``, ``multistep``, ...
+
+:func:`schedule_names` lists them all with their class, defaults and arguments (the docs' table is
+generated from it).
+
+Example:
+    >>> get_schedule("cosine_with_min_lr", 10, warmup=0.2, min_lr_rate=0.1)
+    Cosine(total_steps=10, warmup=0.2, after_horizon='hold', floor=0.1, cycles=0.5)
+    >>> get_schedule("inverse_sqrt", 100).timescale, get_schedule("1/sqrt_t", 100).timescale
+    (10000.0, 1.0)
+    >>> spec = {"name": "inverse_sqrt", "total_steps": 100}
+    >>> schedule_from_spec(spec) == get_schedule("inverse_sqrt", 100)
+    True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .schedules import (
+    AfterHorizon,
+    Constant,
+    Cosine,
+    CosineWithRestarts,
+    InverseSqrt,
+    InverseTime,
+    LinearDecay,
+    Polynomial,
+    Schedule,
+    ScheduleError,
+    StepWise,
+    Tabulated,
+    WarmupStableDecay,
+    _steps_from,
+)
+
+__all__ = [
+    "ScheduleName",
+    "available_schedules",
+    "get_schedule",
+    "schedule_from_spec",
+    "schedule_names",
+]
+
+Defaults = Callable[[int, int], dict[str, Any]]
+
+
+def _none(T: int, W: int) -> dict[str, Any]:
+    return {}
+
+
+@dataclasses.dataclass(frozen=True)
+class ScheduleName:
+    """One accepted schedule name.
+
+    Attributes:
+        name: the name (compared case-insensitively, ``-`` read as ``_``).
+        cls: the schedule class it builds.
+        origin: ``"refinedlr"``, ``"Hugging Face"`` or ``"paper"``.
+        summary: one line for people.
+        defaults: parameter values the name implies, as a function of ``(T, W)`` (e.g. Hugging
+            Face's ``inverse_sqrt`` timescale is the warm-up length, or 10000 without warm-up).
+        arguments: accepted argument names and the class field each sets (the class's own field
+            names are always accepted).
+        absolute: arguments that are absolute learning rates, and the field they set divided by
+            the base learning rate.
+        required: groups of arguments of which exactly one must be given.
+        aliases: other names for the same entry.
+    """
+
+    name: str
+    cls: type[Schedule]
+    origin: str
+    summary: str
+    defaults: Defaults = _none
+    arguments: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    absolute: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    required: tuple[tuple[str, ...], ...] = ()
+    aliases: tuple[str, ...] = ()
+
+    def fields(self) -> list[str]:
+        """The class's own parameter names (besides ``total_steps``, ``warmup``, ``after_horizon``)."""
+        skip = {"total_steps", "warmup", "after_horizon"}
+        return [f.name for f in dataclasses.fields(self.cls) if f.name not in skip]
+
+    def accepted(self) -> dict[str, str]:
+        """Every accepted argument name and the field it sets."""
+        out = {f: f for f in self.fields()}
+        out.update(self.arguments)
+        out.update(self.absolute)
+        return out
+
+
+def _inverse_sqrt_hf(T: int, W: int) -> dict[str, Any]:
+    return {"timescale": float(W or 10_000)}
+
+
+_HF = "Hugging Face"
+_TABLE: tuple[ScheduleName, ...] = (
+    ScheduleName(
+        "constant",
+        Constant,
+        _HF,
+        "s = 1 (Hugging Face's `constant` ignores a warm-up; this one honours it)",
+    ),
+    ScheduleName("constant_with_warmup", Constant, _HF, "warm-up, then s = 1"),
+    ScheduleName(
+        "linear",
+        LinearDecay,
+        _HF,
+        "linear decay 1 - t/T, the paper's worst-case optimal schedule (floor: refinedlr's)",
+        aliases=("linear_decay",),
+    ),
+    ScheduleName(
+        "cosine",
+        Cosine,
+        _HF,
+        "cosine annealing to 0 (floor: refinedlr's)",
+        arguments={"num_cycles": "cycles"},
+        aliases=("cos",),
+    ),
+    ScheduleName(
+        "cosine_with_min_lr",
+        Cosine,
+        _HF,
+        "cosine annealing to a floor given as min_lr_rate (fraction) or min_lr (absolute)",
+        arguments={"num_cycles": "cycles", "min_lr_rate": "floor"},
+        absolute={"min_lr": "floor"},
+        required=(("floor", "min_lr_rate", "min_lr"),),
+    ),
+    ScheduleName(
+        "cosine_with_restarts",
+        CosineWithRestarts,
+        _HF,
+        "cosine annealing with num_cycles hard restarts",
+        arguments={"num_cycles": "cycles"},
+    ),
+    ScheduleName(
+        "polynomial",
+        Polynomial,
+        _HF,
+        "polynomial decay (1 - t/T)^power to a floor; lr_end is absolute (default 1e-7 when the "
+        "base LR is known, as in Hugging Face)",
+        absolute={"lr_end": "floor"},
+    ),
+    ScheduleName(
+        "inverse_sqrt",
+        InverseSqrt,
+        _HF,
+        "sqrt(c / (c + t)), timescale c = the warm-up length, or 10000 without warm-up",
+        defaults=_inverse_sqrt_hf,
+    ),
+    ScheduleName(
+        "warmup_stable_decay",
+        WarmupStableDecay,
+        _HF,
+        "warm-up, constant, then a cosine (decay_type) decay over num_decay_steps",
+        arguments={
+            "num_decay_steps": "decay",
+            "num_stable_steps": "stable",
+            "decay_type": "decay_shape",
+            "warmup_type": "warmup_shape",
+            "min_lr_ratio": "floor",
+            "num_cycles": "cycles",
+        },
+        aliases=("wsd",),
+    ),
+    ScheduleName(
+        "step",
+        StepWise,
+        "refinedlr",
+        "multiply by factor (gamma) at each milestone (torch's MultiStepLR)",
+        arguments={"gamma": "factor"},
+        aliases=("multistep", "step_wise", "stepwise"),
+    ),
+    ScheduleName(
+        "inverse_time",
+        InverseTime,
+        "paper",
+        "the classical 1/t schedule: c / (c + t), offset c = 1",
+        aliases=("1/t",),
+    ),
+    ScheduleName(
+        "1/sqrt_t",
+        InverseSqrt,
+        "paper",
+        "the classical 1/sqrt(t) schedule: sqrt(c / (c + t)), offset c = 1",
+        defaults=lambda T, W: {"timescale": 1.0},
+        arguments={"offset": "timescale"},
+        aliases=("1/sqrt(t)", "inverse_sqrt_time"),
+    ),
+    ScheduleName(
+        "tabulated",
+        Tabulated,
+        "refinedlr",
+        "a table of multipliers resampled onto the horizon (what refinement returns)",
+        required=(("values",),),
+        aliases=("refined",),
+    ),
+)
+
+#: Hugging Face scheduler names that are not functions of the step, or that refinedlr does not
+#: offer, with what to use instead.
+_REFUSED = {
+    "reduce_lr_on_plateau": "it follows a metric, not the step; use torch's ReduceLROnPlateau",
+    "greedy": "it follows the loss, not the step; use transformers' own GreedyLR",
+    "cosine_warmup_with_min_lr": (
+        "its warm-up and decay are offset by one step from every other schedule; use "
+        "'cosine_with_min_lr'"
+    ),
+}
+
+
+def _key(name: str) -> str:
+    return name.strip().lower().replace("-", "_")
+
+
+_BY_NAME: dict[str, ScheduleName] = {}
+for _row in _TABLE:
+    for _n in (_row.name, *_row.aliases):
+        _BY_NAME[_key(_n)] = _row
+
+
+def schedule_names() -> tuple[ScheduleName, ...]:
+    """Every entry of the table, in order (canonical and Hugging Face names first)."""
+    return _TABLE
+
+
+def available_schedules() -> list[str]:
+    """Every name :func:`get_schedule` accepts (aliases included), sorted."""
+    return sorted({n for e in _TABLE for n in (e.name, *e.aliases)})
+
+
+def _entry(name: object) -> ScheduleName:
+    if not isinstance(name, str):
+        raise ScheduleError(f"a schedule name is a string, got {name!r}")
+    key = _key(name)
+    if key in _REFUSED:
+        raise ScheduleError(f"schedule {name!r} is not offered: {_REFUSED[key]}")
+    entry = _BY_NAME.get(key)
+    if entry is None:
+        raise ScheduleError(
+            f"unknown schedule name {name!r}; choose one of {', '.join(available_schedules())}"
+        )
+    return entry
+
+
+def _horizon(total_steps: object, num_training_steps: object) -> int:
+    if num_training_steps is not None:
+        if total_steps is not None and total_steps != num_training_steps:
+            raise ScheduleError(
+                f"total_steps={total_steps} and num_training_steps={num_training_steps} disagree"
+            )
+        total_steps = num_training_steps
+    if total_steps is None:
+        raise ScheduleError("get_schedule needs total_steps (the number of optimizer steps)")
+    if isinstance(total_steps, bool) or not isinstance(total_steps, int):
+        if isinstance(total_steps, float) and total_steps.is_integer():
+            total_steps = int(total_steps)
+        else:
+            raise ScheduleError(f"total_steps must be an integer, got {total_steps!r}")
+    return total_steps
+
+
+def get_schedule(
+    name: str,
+    total_steps: int | None = None,
+    *,
+    warmup: int | float = 0,
+    after_horizon: AfterHorizon = "hold",
+    base_lr: float | None = None,
+    num_training_steps: int | None = None,
+    num_warmup_steps: int | float | None = None,
+    scheduler_specific_kwargs: Mapping[str, Any] | None = None,
+    **kwargs: Any,
+) -> Schedule:
+    """Build a schedule by name (see the module documentation for the names).
+
+    Args:
+        name: a canonical name, a Hugging Face name or an alias (:func:`available_schedules`).
+        total_steps: the horizon ``T`` in optimizer steps (or Hugging Face's
+            ``num_training_steps``).
+        warmup: warm-up steps (``int``) or fraction of ``T`` (``float``); or Hugging Face's
+            ``num_warmup_steps``.
+        after_horizon: ``"hold"`` (default) or ``"raise"`` past ``T``.
+        base_lr: the peak learning rate, needed only for absolute arguments (``lr_end``,
+            ``min_lr``).
+        scheduler_specific_kwargs: Hugging Face's way to pass the arguments below.
+        **kwargs: the schedule's parameters, by field name or by Hugging Face's argument name.
+
+    >>> get_schedule("linear", num_training_steps=4).preview()
+    array([1.  , 0.75, 0.5 , 0.25])
+    >>> get_schedule("polynomial", 4, power=2.0, lr_end=1e-4, base_lr=1e-3).floor
+    0.1
+    """
+    entry = _entry(name)
+    T = _horizon(total_steps, num_training_steps)
+    if num_warmup_steps is not None:
+        if warmup:
+            raise ScheduleError("give either warmup or num_warmup_steps, not both")
+        warmup = num_warmup_steps
+    given = dict(scheduler_specific_kwargs or {})
+    twice = sorted(set(given) & set(kwargs))
+    if twice:
+        raise ScheduleError(f"{twice} given twice (as keyword and in scheduler_specific_kwargs)")
+    given.update(kwargs)
+    params = _parameters(entry, given, base_lr)
+    if not any(k in given for k in entry.absolute) and entry.name == "polynomial":
+        if "floor" not in params and base_lr is not None:
+            params["floor"] = _absolute(entry, "lr_end", 1e-7, base_lr)  # Hugging Face's default
+    W = _steps_from("warmup", warmup, T) if T >= 1 else 0
+    for k, v in entry.defaults(T, W).items():
+        params.setdefault(k, v)
+    try:
+        schedule: Schedule = entry.cls(T, warmup=warmup, after_horizon=after_horizon, **params)
+        return schedule
+    except TypeError as exc:  # pragma: no cover - every argument is checked above
+        raise ScheduleError(f"bad arguments for schedule {name!r}: {exc}") from None
+
+
+def _absolute(entry: ScheduleName, arg: str, value: object, base_lr: float | None) -> float:
+    if base_lr is None:
+        field = entry.absolute[arg]
+        raise ScheduleError(
+            f"{arg}={value!r} is an absolute learning rate, but the base learning rate is not "
+            f"known here: pass base_lr=..., or give {field}={arg}/base_lr as a fraction of the "
+            "peak learning rate"
+        )
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ScheduleError(f"{arg} must be a number, got {value!r}")
+    if isinstance(base_lr, bool) or not isinstance(base_lr, (int, float)) or not base_lr > 0:
+        raise ScheduleError(f"base_lr must be a positive number, got {base_lr!r}")
+    if not 0 <= value < base_lr:
+        raise ScheduleError(
+            f"{arg} ({value}) must be smaller than the base learning rate ({base_lr}) and >= 0"
+        )
+    return float(value) / float(base_lr)
+
+
+def _parameters(
+    entry: ScheduleName, given: Mapping[str, Any], base_lr: float | None
+) -> dict[str, Any]:
+    accepted = entry.accepted()
+    unknown = sorted(set(given) - set(accepted))
+    if unknown:
+        names = ", ".join(
+            f"{a} ({f})" if a != f else a for a, f in accepted.items() if a not in ("provenance",)
+        )
+        raise ScheduleError(
+            f"unknown argument(s) {unknown} for schedule {entry.name!r}; it takes: {names or 'none'}"
+        )
+    for group in entry.required:
+        present = [g for g in group if g in given]
+        if len(present) != 1:
+            what = "exactly one of" if len(group) > 1 else "the argument"
+            raise ScheduleError(
+                f"schedule {entry.name!r} needs {what} {', '.join(group)}"
+                + (f"; got {', '.join(present)}" if present else "")
+            )
+    params: dict[str, Any] = {}
+    for arg, value in given.items():
+        field = accepted[arg]
+        if arg in entry.absolute:
+            value = _absolute(entry, arg, value, base_lr)
+        if field in params:
+            raise ScheduleError(
+                f"schedule {entry.name!r} got {field} twice (from {arg} and another name for it)"
+            )
+        params[field] = value
+    if "milestones" in params and not isinstance(params["milestones"], tuple):
+        try:
+            params["milestones"] = tuple(params["milestones"])
+        except TypeError:
+            raise ScheduleError(
+                f"milestones must be a sequence, got {params['milestones']!r}"
+            ) from None
+    return params
+
+
+def schedule_from_spec(spec: Mapping[str, Any]) -> Schedule:
+    """Rebuild a schedule from a spec: ``{"name": ..., "total_steps": ..., parameters...}``.
+
+    A spec is read exactly as :func:`get_schedule` reads its arguments, so a hand-written spec
+    ``{"name": "inverse_sqrt", "total_steps": 100}`` means what ``get_schedule("inverse_sqrt",
+    100)`` means, and :meth:`~refinedlr.schedules.Schedule.to_spec` output reads back exactly.
+
+    >>> s = Cosine(total_steps=100, warmup=0.05, floor=0.1)
+    >>> schedule_from_spec(s.to_spec()) == s
+    True
+    """
+    if not isinstance(spec, Mapping) or "name" not in spec:
+        raise ScheduleError(f"a schedule spec is a mapping with a 'name' key, got {spec!r}")
+    params = {str(k): v for k, v in spec.items() if k != "name"}
+    if "total_steps" not in params and "num_training_steps" not in params:
+        raise ScheduleError(f"the spec of {spec['name']!r} has no total_steps")
+    return get_schedule(spec["name"], **params)

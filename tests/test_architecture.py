@@ -1,0 +1,117 @@
+"""The library's shape: layered imports, no cycles, a core without frameworks or research code."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import grimp
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "refinedlr"
+FRAMEWORKS = ("torch", "jax", "optax", "transformers", "lightning", "matplotlib")
+CORE = (
+    "refinedlr.limits",
+    "refinedlr.fileio",
+    "refinedlr.schedules",
+    "refinedlr.bounds",
+    "refinedlr.records",
+    "refinedlr.registry",
+    "refinedlr.refinement",
+    "refinedlr.schedule_io",
+    "refinedlr.risk",
+    "refinedlr.verify",
+    "refinedlr.summary",
+)
+
+
+def test_import_contracts_are_kept() -> None:
+    """lint-imports checks the layers declared in pyproject.toml ([tool.importlinter])."""
+    exe = Path(sys.executable).with_name("lint-imports")
+    r = subprocess.run([str(exe)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "0 broken" in r.stdout
+
+
+def _cycles(graph: grimp.ImportGraph) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph.find_modules_directly_imported_by(v):
+            if w not in graph.modules or w == "refinedlr":
+                continue  # the package root only re-exports (nothing in the library imports it)
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for m in sorted(graph.modules):
+        if m not in index:
+            visit(m)
+    return out
+
+
+def test_no_import_cycles_anywhere_in_the_library() -> None:
+    graph = grimp.build_graph("refinedlr")
+    # TRANSITIONAL: refinedlr.bench moves out into the research package (issue 10)
+    assert [c for c in _cycles(graph) if not c[0].startswith("refinedlr.bench")] == []
+
+
+def test_the_cycle_check_can_fail() -> None:
+    graph = grimp.ImportGraph()
+    for m in ("p", "p.a", "p.b", "p.c"):
+        graph.add_module(m)
+    graph.add_import(importer="p.a", imported="p.b")
+    graph.add_import(importer="p.b", imported="p.c")
+    graph.add_import(importer="p.c", imported="p.a")
+    assert _cycles(graph) == [["p.a", "p.b", "p.c"]]
+
+
+def test_only_the_command_line_imports_the_package_root() -> None:
+    graph = grimp.build_graph("refinedlr")
+    importers = graph.find_modules_that_directly_import("refinedlr")
+    importers = {m for m in importers if not m.startswith("refinedlr.bench")}  # TRANSITIONAL
+    assert importers <= {"refinedlr.cli"}, importers
+
+
+@pytest.mark.parametrize("module", CORE)
+def test_the_core_imports_no_framework(module: str) -> None:
+    graph = grimp.build_graph("refinedlr", include_external_packages=True)
+    modules = {module} | graph.find_descendants(module) if graph.find_children(module) else {module}
+    for m in modules:
+        imported = graph.find_modules_directly_imported_by(m)
+        assert not (imported & set(FRAMEWORKS)), (m, imported & set(FRAMEWORKS))
+
+
+def test_nothing_in_the_library_mentions_the_research_suite() -> None:
+    for path in SRC.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            assert not any(n.startswith("refinedlr_bench") for n in names), path
