@@ -1,7 +1,8 @@
 """Every adapter resolves "a schedule or a name" through ``refinedlr.schedule_io.as_schedule``:
 ``ScheduleLR``, Lightning's ``lr_scheduler_config``, Hugging Face's ``make_scheduler`` and
 ``optax_schedule`` give the same multipliers as ``as_schedule`` for a name, a ``Schedule`` put on
-another horizon, a spec, a schedule file and ``"refined"`` with ``path=``."""
+another horizon, a spec, a schedule file, ``"refined"`` with ``path=``, and an absolute argument
+(Hugging Face's ``lr_end``) that needs the base learning rate, which each adapter knows."""
 
 from __future__ import annotations
 
@@ -35,6 +36,8 @@ def cases(tmp: Path) -> list[tuple[str, Any, dict[str, Any]]]:
         ("spec", get_schedule("step", 7).to_spec(), {}),
         ("file", str(tmp / "s.json"), {}),
         ("refined path", "refined", {"path": tmp / "r.npy"}),
+        # an absolute argument: every door knows the base LR (1.0 here)
+        ("polynomial lr_end", "polynomial", {"lr_end": 0.25, "power": 2.0}),
     ]
 
 
@@ -44,7 +47,7 @@ def optimizer() -> torch.optim.Optimizer:
 
 def test_scheduler_and_integrations_agree_with_as_schedule(tmp_path: Path) -> None:
     for label, schedule, kw in cases(tmp_path):
-        want = as_schedule(schedule, T, **kw).preview()
+        want = as_schedule(schedule, T, base_lr=1.0, **kw).preview()
         got = {"ScheduleLR": ScheduleLR(optimizer(), schedule, total_steps=T, **kw).schedule}
         if importlib.util.find_spec("lightning") is not None:
             from refinedlr.integrations.lightning import lr_scheduler_config
@@ -56,7 +59,9 @@ def test_scheduler_and_integrations_agree_with_as_schedule(tmp_path: Path) -> No
 
             from refinedlr.integrations.transformers import make_scheduler
 
-            args = TrainingArguments(str(tmp_path / "hf"), max_steps=T, report_to=[])
+            args = TrainingArguments(
+                str(tmp_path / "hf"), max_steps=T, learning_rate=1.0, report_to=[]
+            )
             # (a schedule by name takes the arguments' warm-up when not given: 0 here)
             got["transformers"] = make_scheduler(args, optimizer(), schedule, **kw).schedule
         for door, sched in got.items():
