@@ -29,6 +29,9 @@ pytestmark = pytest.mark.filterwarnings(
     "ignore::DeprecationWarning",
     "ignore:.*(Checkpoint directory|dirpath has changed|num_workers|many workers|LeafSpec).*",
     "ignore:.*manual optimization and every_n_train_steps.*",
+    "ignore:.*resuming from a checkpoint that ended before the epoch ended.*",
+    # torch's false alarm when the AMP scaler skipped the first optimizer step
+    "ignore:.*Detected call of `lr_scheduler.step\\(\\)` before `optimizer.step\\(\\)`.*",
 )
 
 LR = 0.05
