@@ -8,6 +8,10 @@ What is recorded, per optimizer step ``t`` (0-based, counted after gradient accu
   kept in a preallocated device buffer and copied to the host only every ``flush_every`` steps
   (on CUDA: ``non_blocking`` into pinned memory, written once the copy has landed), so recording
   adds no per-step ``.item()`` or device synchronisation.
+* ``update_l2`` / ``update_l1``: the norms of an Adam-type optimizer's update direction
+  ``m_hat / (sqrt(v_hat) + eps)`` (the step divided by the learning rate), from its state after
+  the step (:mod:`refinedlr.pytorch.updates`; ``Adam``, ``AdamW``, ``NAdam``, ``RAdam``). They
+  need :meth:`GradNormRecorder.attach`: a step post-hook completes the row.
 * A non-finite norm (``inf``/``NaN`` gradients, i.e. a step that AMP's ``GradScaler`` skips) is
   written as ``NaN``: a missing value, never a number; the step still has exactly one row.
 
