@@ -4,7 +4,9 @@ steps with a recorder attached (``flush_every=1000``: nothing reaches the file b
 
 MODE says what handled SIGTERM before the recorder was created:
 ``default`` (nothing: the process must still die by SIGTERM), ``chained`` (a Python handler that
-writes ``PATH.handler`` and exits with status 3), ``ignored`` (``SIG_IGN``: the process lives on).
+writes ``PATH.handler`` and exits with status 3), ``ignored`` (``SIG_IGN``: the process lives on). ``forked``: as ``default``, but first a forked
+child (as a DataLoader worker is) gets SIGTERM itself: it must die without writing its copy of
+the recorder's rows.
 """
 
 from __future__ import annotations
@@ -39,6 +41,18 @@ def main(argv: list[str]) -> int:
         opt.zero_grad()
         model(torch.randn(8, 4)).square().mean().backward()
         opt.step()
+    if mode == "forked":
+        import os
+
+        pid = os.fork()
+        if pid == 0:  # the child: SIGTERM to itself; it must not flush the parent's rows
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(30)
+            os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        if not (os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM):
+            print(f"child status {status}", flush=True)
+            return 1
     print("ready", flush=True)
     time.sleep(120)
     return 0

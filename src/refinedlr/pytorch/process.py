@@ -9,7 +9,8 @@ Rank:
 
 SIGTERM:
     Batch schedulers (SLURM, Kubernetes, torchrun when another worker failed) send ``SIGTERM``
-    before they kill; ``atexit`` handlers do not run then. :func:`flush_on_sigterm` registers an
+    before they kill; ``atexit`` handlers do not run then. A forked child (a ``DataLoader``
+    worker) inherits the handler but flushes nothing: its copies of the objects are the parent's. :func:`flush_on_sigterm` registers an
     object whose ``flush()`` runs on ``SIGTERM``; the handler then passes the signal on to the
     handler that was installed before it (a Python function is called; ``SIG_IGN`` keeps
     ignoring; the default handler, or one installed from C, is restored and the signal sent
@@ -59,6 +60,8 @@ class _Flushable(Protocol):
 
 _registered: weakref.WeakSet[Any] = weakref.WeakSet()
 _previous: Any = None  # the handler before ours (while ours is installed)
+_pid = -1  # the process that installed it (a forked child, e.g. a DataLoader worker, must not
+# flush its copies of the parent's objects: the parent writes those rows)
 _lock = threading.Lock()
 _handling = False  # a handler installed after ours may call ours again: run once
 
@@ -69,7 +72,7 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
         return
     _handling = True
     try:
-        for obj in list(_registered):
+        for obj in list(_registered) if os.getpid() == _pid else ():
             try:
                 obj.flush()
             except Exception:  # best effort: the other objects still flush
@@ -89,13 +92,14 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 def flush_on_sigterm(obj: _Flushable) -> bool:
     """Call ``obj.flush()`` on SIGTERM (weakly held); returns whether the handler is installed."""
-    global _previous
+    global _previous, _pid
     with _lock:
         if signal.getsignal(signal.SIGTERM) is not _on_sigterm:
             if threading.current_thread() is not threading.main_thread():
                 return False
             _previous = signal.getsignal(signal.SIGTERM)
             signal.signal(signal.SIGTERM, _on_sigterm)
+        _pid = os.getpid()
         _registered.add(obj)
         return True
 

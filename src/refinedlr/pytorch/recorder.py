@@ -248,6 +248,7 @@ class GradNormRecorder(Closing):
         self._closed = False
         self._rank: int | None = process_rank()  # fixed once a process group answers
         self._env_rank = env_rank()
+        self._pid = os.getpid()  # a forked copy (a DataLoader worker) never writes the file
         self._scalers: list[tuple[Any, Any]] = []  # (GradScaler, its update wrapper)
         self._rows_since_update = 0  # rows recorded since the last GradScaler.update()
         self._amp_checked = False
@@ -279,7 +280,11 @@ class GradNormRecorder(Closing):
         """Whether this process writes the file: rank ``write_rank``, or a single process (no
         process group and no ``RANK`` / ``LOCAL_RANK``). Other ranks never write or truncate."""
         rank = self.rank
-        return self.path is not None and (rank is None or rank == self.write_rank)
+        return (
+            self.path is not None
+            and (rank is None or rank == self.write_rank)
+            and os.getpid() == self._pid
+        )
 
     def _rank_known(self) -> bool:
         return self.rank is not None
