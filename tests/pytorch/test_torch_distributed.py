@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -36,30 +37,41 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def run_ranks(script: str, args_of_rank: Any, env: dict[str, str]) -> None:
+    """Start one process per rank (as torchrun would) on a free port and wait for them all. The
+    port is chosen before the processes bind it, so another program on this shared machine may
+    take it first: then (and only then) the start is retried on a new port."""
+    for attempt in range(3):
+        port = str(free_port())
+        procs = [
+            subprocess.Popen(
+                [sys.executable, str(HERE / script), *args_of_rank(r, port)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+            for r in range(dr.WORLD)
+        ]
+        errors = []
+        for proc in procs:
+            try:
+                _, err = proc.communicate(timeout=120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                _, err = proc.communicate()
+            if proc.returncode != 0:
+                errors.append(err[-4000:])
+        if errors and attempt < 2 and any("address already in use" in e.lower() for e in errors):
+            continue
+        assert not errors, "\n".join(errors)
+        return
+
+
 def launch(mode: str, out: Path) -> list[dict]:
-    """Start one process per rank (as torchrun would) and load what each saved."""
+    """Run ``_dist_run.py`` on every rank and load what each saved."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    port = str(free_port())
-    procs = [
-        subprocess.Popen(
-            [sys.executable, str(HERE / "_dist_run.py"), mode, str(out), port, str(STEPS), str(r)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        for r in range(dr.WORLD)
-    ]
-    errors = []
-    for proc in procs:
-        try:
-            _, err = proc.communicate(timeout=120)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _, err = proc.communicate()
-        if proc.returncode != 0:
-            errors.append(err[-4000:])
-    assert not errors, "\n".join(errors)
+    run_ranks("_dist_run.py", lambda r, port: [mode, str(out), port, str(STEPS), str(r)], env)
     return [torch.load(out / f"rank{r}.pt", weights_only=True) for r in range(dr.WORLD)]
 
 
@@ -138,25 +150,12 @@ def test_rank_outlives_the_process_group_only_rank0_writes(tmp_path: Path, env: 
     path = tmp_path / "norms.csv"
     with RecordWriter(path, ("l2",)) as w:  # the interrupted run's rows 0..9
         w.write(np.arange(10), np.full((10, 1), 7.0))
-    port = str(free_port())
-    script = str(HERE / "_rank_run.py")
     env_vars = {k: v for k, v in os.environ.items() if k not in ("RANK", "LOCAL_RANK")}
-    procs = [
-        subprocess.Popen(
-            [sys.executable, script, str(r), str(tmp_path), port, env],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**env_vars, "OMP_NUM_THREADS": "1"},
-        )
-        for r in range(2)
-    ]
-    errors = []
-    for proc in procs:
-        _, err = proc.communicate(timeout=120)
-        if proc.returncode != 0:
-            errors.append(err[-4000:])
-    assert not errors, "\n".join(errors)
+    run_ranks(
+        "_rank_run.py",
+        lambda r, port: [str(r), str(tmp_path), port, env],
+        {**env_vars, "OMP_NUM_THREADS": "1"},
+    )
     infos = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
     assert [(i["rank"], i["is_writer"]) for i in infos] == [(0, True), (1, False)]
     record = read_record(path)
