@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 from typing import Any
 
 from .common import MissingExtra
@@ -35,12 +36,19 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        from ..demo import run_demo
-    except ImportError as exc:
+    missing = []
+    for module, package in (("torch", "PyTorch"), ("sklearn", "scikit-learn")):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append(package)
+    if missing:
         raise MissingExtra(
-            f"the demo needs PyTorch: pip install 'refinedlr[torch,plot]' ({exc})"
-        ) from exc
+            f"the demo needs PyTorch and scikit-learn ({' and '.join(missing)} not installed): "
+            f"pip install 'refinedlr[demo]'"
+        )
+    from ..demo import run_demo
+
     run_demo(
         out=args.out,
         seeds=args.seeds,
