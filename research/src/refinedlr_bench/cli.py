@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -85,4 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not argv or argv[0] not in commands:
         print("usage: python -m refinedlr_bench {bench,data} ...", file=sys.stderr)
         return 0 if argv[:1] in (["-h"], ["--help"]) else 2
-    return commands[argv[0]](argv[1:])
+    try:
+        return commands[argv[0]](argv[1:])
+    except BrokenPipeError:  # output piped into e.g. `head`
+        sys.stdout = open(os.devnull, "w")  # silence the flush at exit
+        return 0
