@@ -14,7 +14,7 @@ import numpy.typing as npt
 from .inputs import binary_stream
 from .record import GradNormRecord, RecordError
 from .series import pick_series
-from .steps import find_step_column, int_steps, make_record, placement
+from .steps import ReadRequest, find_step_column, int_steps, make_record
 
 __all__ = ["load_array", "read_npy"]
 
@@ -84,17 +84,9 @@ def load_array(p: Path) -> npt.NDArray[Any]:
     return arr
 
 
-def read_npy(
-    p: Path,
-    *,
-    column: str | None = None,
-    tag: str | None = None,
-    step_offset: int | None = None,
-    max_steps: int | None = None,
-) -> GradNormRecord:
+def read_npy(p: Path, request: ReadRequest) -> GradNormRecord:
     """A ``.npy`` array (see :func:`~refinedlr.records.read_record`, format ``npy``)."""
-    wanted = column if column is not None else tag
-    place = placement(step_offset, max_steps)
+    wanted, place = request.wanted, request.placement()
     arr = load_array(p)
     meta: dict[str, Any] = {"format": "npy", "steps": "row index"}
 
