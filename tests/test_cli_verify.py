@@ -154,12 +154,8 @@ def test_run_1s_own_schedule_is_scored_and_is_the_fallback(tmp_path: Path, capsy
     assert code == 0 and "decision: fall back to linear decay" in out
     assert load_schedule(tmp_path / "n.json") == LinearDecay(T, warmup=10)
     code, plain, _ = run(capsys, str(a), str(b), "-o", str(tmp_path / "m.json"))
-    ratio = [
-        float(x.split("= ")[1].split(",")[0])
-        for x in (out, plain)
-        for x in x.splitlines()
-        if "bound check" in x
-    ]
+    lines = [x for text in (out, plain) for x in text.splitlines()]
+    ratio = [float(x.split("= ")[1].split(",")[0]) for x in lines if "bound check (" in x]
     assert ratio[0] != ratio[1]  # the bound of run 1 is that of the schedule it used
     code, _, err = run(
         capsys, str(a), str(b), "--source-schedule", "nonsense", "-o", str(tmp_path / "x.json")
