@@ -111,6 +111,7 @@ def run_block(block: Block, ns: dict[str, Any]) -> None:
         runner = doctest.DocTestRunner(optionflags=_FLAGS)
         report = io.StringIO()
         result = runner.run(test, out=report.write, clear_globs=False)
+        ns.update(test.globs)  # DocTest runs on a copy of the namespace
         assert result.failed == 0, f"{block.where}: doctest failed\n{report.getvalue()}"
     elif block.lang == "bash":
         for raw in block.code.splitlines():
