@@ -56,9 +56,12 @@ python_use_unqualified_type_names = True
 # --- strict mode (sphinx-build -n): no intersphinx (offline), so names from other packages stay
 # plain text instead of warnings. Every refinedlr name must resolve.
 nitpick_ignore_regex = [
-    (r"py:.*", r"(numpy|np|npt|numpy\.typing|torch|jax|jnp|optax|chex|transformers|lightning|L|"
-     r"matplotlib|scipy|tensorboard|accelerate|argparse|pathlib|os|io|collections|typing|types|"
-     r"warnings|dataclasses|contextlib|enum|abc|_io|typing_extensions)(\..*)?"),
+    (
+        r"py:.*",
+        r"(numpy|np|npt|numpy\.typing|torch|jax|jnp|optax|chex|transformers|lightning|L|"
+        r"matplotlib|scipy|tensorboard|accelerate|argparse|pathlib|os|io|collections|typing|types|"
+        r"warnings|dataclasses|contextlib|enum|abc|_io|typing_extensions)(\..*)?",
+    ),
     # private helpers named in docstrings and type hints (not part of the reference)
     (r"py:.*", r"(.*\.)?_\w+"),
     # type aliases of the signatures (Literal[...] unions, spelled out in the docstrings)
@@ -70,7 +73,8 @@ nitpick_ignore_regex = [
 # --- HTML (furo; system fonts, no CDN) ---
 html_theme = "furo"
 html_title = f"refinedlr {release}"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_favicon = "_static/favicon.svg"  # linked from every page (else browsers ask for /favicon.ico)
 html_show_sphinx = False
 html_copy_source = False
 html_theme_options = {

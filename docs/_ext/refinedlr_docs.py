@@ -24,7 +24,8 @@ Events:
 ``include-read``
     The evidence pages ``{include}`` the committed reports of the research suite. A report's
     links to another report (``[...](image/report.md)``) are rewritten to the page that includes
-    that report, so they stay internal links that the build checks.
+    that report, so they stay internal links that the build checks; links to its figures become
+    the figures themselves; links to other files become downloads.
 """
 
 from __future__ import annotations
@@ -50,7 +51,9 @@ HELP_COLUMNS = 100
 # -- helpers ---------------------------------------------------------------------------------------
 
 
-def _table(header: list[str], rows: Iterable[list[nodes.Node | str]], widths: list[int]) -> nodes.table:
+def _table(
+    header: list[str], rows: Iterable[list[nodes.Node | str]], widths: list[int]
+) -> nodes.table:
     table = nodes.table(classes=["refinedlr-generated"])
     group = nodes.tgroup(cols=len(header))
     table += group
@@ -245,7 +248,16 @@ class TopLevelNames(SphinxDirective):
 
 # -- references ------------------------------------------------------------------------------------
 
-_MODULE_LEVEL = {"function", "class", "exception", "data", "attribute", "module", "method", "property"}
+_MODULE_LEVEL = {
+    "function",
+    "class",
+    "exception",
+    "data",
+    "attribute",
+    "module",
+    "method",
+    "property",
+}
 
 
 def _resolve_refinedlr(
@@ -319,7 +331,9 @@ def _undo_prose_type(
 # -- the evidence reports --------------------------------------------------------------------------
 
 _INCLUDE = re.compile(r"^(`{3,}|:{3,})\{include\}\s+(\S+)\s*$", re.M)
-_MD_LINK = re.compile(r"\]\(([^)\s#]+\.md)(#[^)\s]*)?\)")
+# a Markdown link (not an image): [text](target) with a relative target
+_FIGURES = {".png", ".svg", ".jpg", ".jpeg", ".gif"}
+_LINK = re.compile(r"(?<!!)(\[[^\]\n]*\])\(([^)\s#:]+)(#[^)\s]*)?\)")
 
 
 def _included_reports(app: Sphinx) -> dict[Path, str]:
@@ -338,22 +352,24 @@ def _included_reports(app: Sphinx) -> dict[Path, str]:
 def _rewrite_report_links(
     app: Sphinx, relative_path: Path, parent_docname: str, content: list[str]
 ) -> None:
+    """Links in an included report, relative to the report, made relative to the page."""
     if relative_path.suffix != ".md":
         return
     included = Path(app.srcdir, relative_path).resolve()
     pages = _included_reports(app)
-    parent_dir = Path(app.srcdir, parent_docname).parent
+    # the page being read (MyST passes only the stem of its name as parent_docname)
+    page_dir = Path(app.srcdir, app.env.docname).parent
 
     def link(m: re.Match[str]) -> str:
-        target = (included.parent / m.group(1)).resolve()
-        page = pages.get(target)
-        if page is None:
-            return m.group(0)
-        rel = os.path.relpath(Path(app.srcdir, page + ".md"), parent_dir)
-        return f"]({Path(rel).as_posix()}{m.group(2) or ''})"
+        if Path(m.group(2)).suffix.lower() in _FIGURES:  # a linked figure: show it
+            return f"!{m.group(1)}({m.group(2)})"  # (relative-images makes the path the page's)
+        target = (included.parent / m.group(2)).resolve()
+        if target in pages:  # another report: the page that shows it
+            target = Path(app.srcdir, pages[target] + ".md")
+        rel = Path(os.path.relpath(target, page_dir)).as_posix()
+        return f"{m.group(1)}({rel}{m.group(3) or ''})"
 
-    content[0] = _MD_LINK.sub(link, content[0])
-    app.env.note_dependency(str(included))
+    content[0] = _LINK.sub(link, content[0])
 
 
 def setup(app: Sphinx) -> dict[str, Any]:

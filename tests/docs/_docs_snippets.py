@@ -36,7 +36,9 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 RUN = {"python", "pycon", "bash", "console"}
 DATA = {"text", "csv", "json", "jsonl", "toml", "ini", "none"}
 
-_FENCE = re.compile(r"^(?P<fence>`{3,})(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=fence)[ \t]*$", re.M | re.S)
+_FENCE = re.compile(
+    r"^(?P<fence>`{3,})(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=fence)[ \t]*$", re.M | re.S
+)
 _MARK = re.compile(r"<!--\s*(?P<what>not run|run)\s*:\s*(?P<arg>.*?)\s*-->\s*$")
 
 
@@ -107,7 +109,9 @@ def run_block(block: Block, ns: dict[str, Any]) -> None:
     if block.lang == "python":
         exec(compile(block.code, block.where, "exec"), ns)
     elif block.lang == "pycon":
-        test = doctest.DocTestParser().get_doctest(block.code, ns, block.where, block.page, block.line)
+        test = doctest.DocTestParser().get_doctest(
+            block.code, ns, block.where, block.page, block.line
+        )
         runner = doctest.DocTestRunner(optionflags=_FLAGS)
         report = io.StringIO()
         result = runner.run(test, out=report.write, clear_globs=False)

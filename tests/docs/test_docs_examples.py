@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from _docs_snippets import DATA, DOCS, RUN, Block, blocks, pages, run_block
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -79,8 +78,8 @@ def _existing_logs(folder: Path) -> None:
             f.write(f"{t},1.0,{v}\n")
     # a TensorBoard run (the reader needs the tensorboard extra)
     if importlib.util.find_spec("tensorboard") is not None:
-        from tensorboard.summary.writer.event_file_writer import EventFileWriter
         from tensorboard.compat.proto import event_pb2, summary_pb2
+        from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
         writer = EventFileWriter(str(folder / "runs" / "exp1"))
         for t, v in enumerate(n):
@@ -102,9 +101,19 @@ def _two_runs(folder: Path) -> None:
             w.write(np.arange(values.size), values[:, None])
 
 
+def _troubleshooting(folder: Path) -> None:
+    """The logs above, and a record whose norms fall late (the refinement-risk warning)."""
+    _existing_logs(folder)
+    from refinedlr.records import RecordWriter
+
+    falling = np.r_[np.ones(270), np.full(30, 0.5)]
+    with RecordWriter(folder / "falling.csv", kinds=("l2",)) as w:
+        w.write(np.arange(falling.size), falling[:, None])
+
+
 PAGE_INPUTS: dict[str, Callable[[Path], None]] = {
     "how-to/existing-logs.md": _existing_logs,
-    "troubleshooting.md": _existing_logs,
+    "troubleshooting.md": _troubleshooting,
     "concepts/refine-then-verify.md": _two_runs,
     "concepts/bound.md": _two_runs,
     "how-to/tau-and-norm.md": _two_runs,
@@ -171,7 +180,9 @@ def test_torchrun_examples_run(block: Block, tmp_path: Path) -> None:
     if not torchrun.exists():
         pytest.skip("torchrun is not installed next to this interpreter")
     nproc = block.arg.split()[1]
-    code = block.code.replace("range(1000)", "range(40)").replace("total_steps=1000", "total_steps=40")
+    code = block.code.replace("range(1000)", "range(40)").replace(
+        "total_steps=1000", "total_steps=40"
+    )
     (tmp_path / "train.py").write_text(code)
     r = subprocess.run(
         [str(torchrun), "--standalone", "--nproc-per-node", nproc, "train.py"],
