@@ -3,7 +3,7 @@
 Directives (usable from Markdown as ```` ```{name} ```` blocks):
 
 ``cli-help [COMMAND]``
-    ``refinedlr [COMMAND] --help`` exactly as a terminal 100 columns wide shows it, rendered from
+    ``refinedlr [COMMAND] --help`` exactly as a terminal 90 columns wide shows it, rendered from
     :func:`refinedlr.cli.build_parser` at build time. The build fails (a warning, strict mode) when
     a command of the parser has no ``cli-help`` block anywhere, so a new command cannot be missing
     from the CLI reference.
@@ -46,7 +46,7 @@ from sphinx.util.nodes import make_refnode
 
 logger = logging.getLogger(__name__)
 
-HELP_COLUMNS = 100
+HELP_COLUMNS = 90  # argparse wraps at COLUMNS - 2: lines of at most 88 characters fit the page
 
 # -- helpers ---------------------------------------------------------------------------------------
 
@@ -89,7 +89,8 @@ def _py_ref(target: str, text: str, reftype: str = "obj") -> addnodes.pending_xr
 
 
 def _inline_code(text: str) -> nodes.Node:
-    """A cell text where ``code`` spans become literals (the registry's summaries use them)."""
+    """A cell text where ``code`` spans (Markdown or reST) and reST roles become literals."""
+    text = re.sub(r":[\w:]+:`[~.]*([^`<]+?)(?:\s*<[^>]*>)?`", r"``\1``", text)
     para = nodes.inline()
     for i, part in enumerate(re.split(r"`+([^`]*)`+", text)):
         if part:
@@ -210,18 +211,18 @@ class ScheduleNames(SphinxDirective):
                 args += _codes(accepted)
             if required:
                 args += nodes.Text(f" (required: {required})")
-            rows.append(
-                [
-                    _codes([entry.name]),
-                    _codes(entry.aliases) if entry.aliases else "",
-                    _py_ref(f"{cls.__module__}.{cls.__name__}", cls.__name__, "class"),
-                    entry.origin,
-                    _inline_code(entry.summary),
-                    args,
-                ]
-            )
-        header = ["name", "aliases", "class", "origin", "what it is", "parameters"]
-        return [_table(header, rows, [14, 12, 12, 9, 35, 25])]
+            name = nodes.inline()
+            name += _codes([entry.name])
+            if entry.aliases:
+                name += nodes.Text(" (also ")
+                name += _codes(entry.aliases)
+                name += nodes.Text(")")
+            builds = nodes.inline()
+            builds += _py_ref(f"{cls.__module__}.{cls.__name__}", cls.__name__, "class")
+            builds += nodes.Text(f"; {entry.origin}")
+            rows.append([name, builds, _inline_code(entry.summary), args])
+        header = ["name", "class; origin", "what it is", "parameters"]
+        return [_table(header, rows, [20, 20, 35, 25])]
 
 
 class TopLevelNames(SphinxDirective):
@@ -239,11 +240,31 @@ class TopLevelNames(SphinxDirective):
             if name.startswith("__"):
                 continue
             obj = getattr(refinedlr, name)
-            doc = inspect.getdoc(obj) or ""
+            if inspect.isclass(obj) or inspect.isroutine(obj):
+                doc = inspect.getdoc(obj) or ""
+                module = obj.__module__
+            else:  # a constant: its ``#:`` comment in the module that defines it
+                module, doc = _constant_doc(name)
             first = doc.strip().split("\n\n")[0].replace("\n", " ")
-            module = getattr(obj, "__module__", "refinedlr")
             rows.append([_py_ref(f"{module}.{name}", name), _inline_code(first)])
         return [_table(["name", "what it is"], rows, [25, 75])]
+
+
+def _constant_doc(name: str) -> tuple[str, str]:
+    """The top-level module that documents constant ``name`` with ``#:``, and that text."""
+    import pkgutil
+
+    import refinedlr
+    from sphinx.pycode import ModuleAnalyzer
+
+    for info in pkgutil.iter_modules(refinedlr.__path__, "refinedlr."):
+        try:
+            docs = ModuleAnalyzer.for_module(info.name).find_attr_docs()
+        except Exception:
+            continue
+        if ("", name) in docs:
+            return info.name, " ".join(docs[("", name)]).strip()
+    return "refinedlr", ""
 
 
 # -- references ------------------------------------------------------------------------------------
