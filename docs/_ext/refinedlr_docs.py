@@ -254,8 +254,9 @@ def _constant_doc(name: str) -> tuple[str, str]:
     """The top-level module that documents constant ``name`` with ``#:``, and that text."""
     import pkgutil
 
-    import refinedlr
     from sphinx.pycode import ModuleAnalyzer
+
+    import refinedlr
 
     for info in pkgutil.iter_modules(refinedlr.__path__, "refinedlr."):
         try:
