@@ -207,3 +207,38 @@ def test_pages_exist_for_every_link_target_in_the_index() -> None:
     text = (DOCS / "index.md").read_text(encoding="utf-8")
     for target in re.findall(r"\]\(([^)#]+\.md)", text):
         assert (DOCS / target).exists(), target
+
+
+def test_the_runner_fails_on_wrong_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The checks above can fail: wrong expected output and failing commands are caught."""
+    monkeypatch.chdir(tmp_path)
+    wrong = [
+        Block("x.md", 1, "pycon", ">>> 1 + 1\n3\n"),
+        Block("x.md", 1, "console", "$ refinedlr --version\nrefinedlr 99.0\n"),
+        Block("x.md", 1, "bash", "refinedlr refine missing.csv -o out.json\n"),
+        Block("x.md", 1, "python", "raise RuntimeError('boom')\n"),
+    ]
+    for block in wrong:
+        with pytest.raises((AssertionError, RuntimeError)):
+            run_block(block, {})
+    run_block(Block("x.md", 1, "console", "$ refinedlr --version\nrefinedlr ...\n"), {})
+
+
+def test_troubleshooting_names_every_error_and_warning_class() -> None:
+    """Every exception and warning class the library defines has its entry on the page."""
+    import ast
+
+    text = (DOCS / "troubleshooting.md").read_text(encoding="utf-8")
+    src = DOCS.parent / "src" / "refinedlr"
+    missing = []
+    for path in sorted(src.rglob("*.py")):
+        if "bench" in path.relative_to(src).parts:
+            continue  # the research suite (moving to research/) is not the library's
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ClassDef) or node.name.startswith("_"):
+                continue
+            bases = {getattr(b, "id", getattr(b, "attr", "")) for b in node.bases}
+            if any(b.endswith(("Error", "Exception", "Warning")) for b in bases):
+                if node.name not in text:
+                    missing.append(f"{path.relative_to(src)}: {node.name}")
+    assert not missing, f"error/warning classes not on troubleshooting.md: {missing}"
