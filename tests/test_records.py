@@ -73,6 +73,20 @@ def test_own_format_truncated_last_line_is_dropped_with_a_warning(tmp_path: Path
         np.testing.assert_array_equal(rec.values["l1"], [40.0, 38.0])
 
 
+def test_truncated_line_warning_points_at_the_caller(tmp_path: Path) -> None:
+    # the warning is attributed to the line that called read_record, not to the reader's insides
+    p = write(tmp_path / "killed.csv", "step,l2\n0,1\n1,2\n2,1.")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        line = sys._getframe().f_lineno + 1
+        read_record(p)
+    (w,) = caught
+    assert w.filename == __file__ and w.lineno == line, (w.filename, w.lineno)
+    assert "line 4" in str(w.message)
+    with pytest.warns(UserWarning):
+        assert read_record(p).meta["warnings"] == [str(w.message)]
+
+
 def test_complete_files_do_not_warn(tmp_path: Path) -> None:
     p = write(tmp_path / "ok.csv", "step,l2\n0,1\n1,2\n")
     with warnings.catch_warnings():
@@ -621,9 +635,12 @@ def test_tensorboard_with_torch_summary_writer(tmp_path: Path) -> None:
         rec = read_record(path)
         assert rec.meta["format"] == "tensorboard" and rec.meta["tag"] == "train/grad_norm"
         assert rec.kinds == ("train/grad_norm",)
-        assert rec.steps.tolist() == list(range(10, 101, 10))
-        np.testing.assert_allclose(rec.values["train/grad_norm"], [10 / s for s in rec.steps])
-    loss = read_record(run, tag="train/loss")
+        # logged at 10, 20, ..., 100 as HF's callback does (steps completed): read as t = s - 1
+        assert rec.steps.tolist() == list(range(9, 100, 10))
+        assert rec.meta["step_offset"] == -1 and "1-based" in rec.describe()
+        np.testing.assert_allclose(rec.values["train/grad_norm"], [10 / (s + 1) for s in rec.steps])
+    loss = read_record(run, tag="train/loss", step_offset=0)  # the steps as written
+    assert loss.steps.tolist() == list(range(10, 101, 10)) and "step_offset" not in loss.meta
     np.testing.assert_allclose(loss.values["train/loss"], 2.0 - loss.steps / 100, rtol=1e-6)
 
 
@@ -673,7 +690,7 @@ def test_tensorboard_missing_package(tmp_path: Path, monkeypatch: pytest.MonkeyP
         monkeypatch.setitem(sys.modules, name, None)
     monkeypatch.setitem(sys.modules, "tensorboard", None)
     exc = error(p)
-    assert "pip install refinedlr[tensorboard]" in str(exc)
+    assert "pip install 'refinedlr[tensorboard]'" in str(exc)
 
 
 # -- format guessing -----------------------------------------------------------------------------
@@ -790,7 +807,7 @@ def test_writer_reader_round_trip(steps: list[int], data: st.DataObject, two: bo
             half = len(steps) // 2
             w.write(steps[:half], rows[:half])
             w.write(steps[half:], rows[half:])
-        rec = read_record(p)
+        rec = read_record(p, max_steps=2 * 10**9)  # steps up to 10^9: over the default limit
     assert rec.kinds == kinds
     assert rec.steps.tolist() == steps
     expected = np.asarray(rows, dtype=np.float64)
@@ -806,6 +823,43 @@ def test_record_validation() -> None:
         GradNormRecord.from_arrays({"l2": [1, 2]}, steps=[3, 3])
     rec = GradNormRecord.from_arrays({"l2": [1.0, 2.0]}, meta={"notes": ["a note"]})
     assert rec.describe().endswith("a note")
+
+
+def test_records_package_has_no_import_cycles() -> None:
+    # every module of refinedlr.records, and the package modules each imports (module level)
+    import ast
+
+    import refinedlr.records
+
+    root = Path(refinedlr.records.__file__).parent
+    graph: dict[str, set[str]] = {}
+    for f in root.glob("*.py"):
+        deps: set[str] = set()
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                deps.add(node.module or "__init__")
+                if node.module is None:
+                    deps.update(a.name for a in node.names)
+        graph[f.stem] = deps
+    assert {"record", "writer", "detect", "steps", "delimited", "tensorboard"} <= set(graph)
+    done: set[str] = set()
+
+    def visit(name: str, stack: tuple[str, ...]) -> None:
+        assert name not in stack, f"import cycle: {' -> '.join((*stack, name))}"
+        if name in done:
+            return
+        for dep in graph.get(name, ()):
+            visit(dep, (*stack, name))
+        done.add(name)
+
+    for name in graph:
+        visit(name, ())
+    # the package exports the public names only
+    assert all(not n.startswith("_") for n in refinedlr.records.__all__)
+    assert set(refinedlr.records.__all__) == {
+        "DEFAULT_NAMES", "FORMATS", "STEP_NAMES", "GradNormRecord", "RecordError",
+        "RecordWriter", "read_record",
+    }  # fmt: skip
 
 
 def test_import_does_not_pull_torch_or_tensorboard() -> None:

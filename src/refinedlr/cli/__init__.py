@@ -23,10 +23,11 @@ from collections.abc import Callable, Sequence
 from .. import __version__
 from ..bounds import BoundError
 from ..records import RecordError
+from ..records.record import MissingExtraError
 from ..refinement import RefineError
 from ..schedules import ScheduleError
 from . import demo, plot, plugins, refine, show, verify
-from .common import CLIError, MissingExtra
+from .common import CLIError, MissingExtra, Parser, step_limit
 
 __all__ = ["build_parser", "main"]
 
@@ -53,7 +54,7 @@ _COMMANDS = (refine, verify, show, plot, demo)
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command (also used to generate the CLI reference)."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="refinedlr",
         description=_DESCRIPTION,
         epilog=_EPILOG,
@@ -68,25 +69,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _fail(exc: BaseException, status: int) -> int:
+    message = " ".join(str(exc).split())  # one line, whatever the message holds
+    print(f"refinedlr: error: {message}", file=sys.stderr)
+    return status
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
-        return func(args)
+        with step_limit(getattr(args, "max_steps", None)):
+            return func(args)
+    except (MissingExtra, MissingExtraError) as exc:
+        return _fail(exc, 3)
     except (CLIError, RecordError, ScheduleError, RefineError, BoundError) as exc:
-        print(f"refinedlr: error: {exc}", file=sys.stderr)
-        return 2
-    except MissingExtra as exc:
-        print(f"refinedlr: error: {exc}", file=sys.stderr)
-        return 3
+        return _fail(exc, 2)
     except BrokenPipeError:  # output piped into e.g. `head`
         sys.stdout = open(os.devnull, "w")  # silence the flush at exit
         return 0
     except OSError as exc:  # a file that cannot be read or written
-        print(f"refinedlr: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(exc, 2)
     except KeyboardInterrupt:
         print("refinedlr: interrupted", file=sys.stderr)
         return 130

@@ -1,28 +1,65 @@
-"""What the commands share: errors, reading logs, telling schedules from logs, option groups."""
+"""What the commands share: errors, reading logs and schedules, checking and writing outputs,
+telling schedules from logs, option groups.
+
+Bad input is reported as one line naming the file and the problem (:class:`CLIError`, exit status
+2); outputs are checked before any work is done and written atomically, so a refused command
+writes nothing.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
+import math
+import os
+import stat
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, NoReturn
 
 import numpy as np
 
-from ..records import FORMATS, GradNormRecord, read_record
+from .. import limits
+from ..bounds import BoundError
+from ..fileio import atomic_write
+from ..records import FORMATS, GradNormRecord, RecordError, read_record
+from ..records.inputs import open_regular
+from ..refinement import RefineError
+from ..schedule_io import load_schedule, save_schedule
+from ..schedules import Schedule, ScheduleError
 
 __all__ = [
+    "FIGURE_SUFFIXES",
+    "NORM_RANGE",
+    "SCHEDULE_SUFFIXES",
     "CLIError",
     "MissingExtra",
+    "Parser",
+    "about",
     "add_log_options",
     "add_refine_options",
+    "check_output",
     "collect_warnings",
     "kind_of",
+    "positive_int",
     "read_log",
+    "read_schedule",
+    "require",
+    "step_limit",
+    "write_figure",
+    "write_schedule",
 ]
+
+#: Output file types of the commands that write a schedule, and of the figures.
+SCHEDULE_SUFFIXES = (".json", ".npy", ".csv")
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
+#: Gradient norms outside this range cannot be scored: the bounds square the norms and the
+#: refinement weights take their inverse squares, which overflow float64 beyond it.
+NORM_RANGE = (1e-150, 1e150)
 
 
 class CLIError(Exception):
@@ -33,14 +70,171 @@ class MissingExtra(Exception):
     """An optional dependency is missing: one line naming the extra, exit status 3."""
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, reporting a bad argument as one line (with where to find help)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def require(module: str, what: str, extra: str) -> None:
+    """Import ``module`` or raise :class:`MissingExtra`: one line naming the extra to install."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        raise MissingExtra(
+            f"{what} needs {module.split('.')[0]}, which is not installed: "
+            f"pip install 'refinedlr[{extra}]'"
+        ) from None
+
+
+@contextmanager
+def step_limit(max_steps: int | None) -> Iterator[None]:
+    """``--max-steps``: :data:`refinedlr.limits.MAX_STEPS` for the duration of a command (the
+    readers and the schedules read it when they check a horizon)."""
+    saved = limits.MAX_STEPS
+    if max_steps is not None:
+        limits.MAX_STEPS = max_steps
+    try:
+        yield
+    finally:
+        limits.MAX_STEPS = saved
+
+
+@contextmanager
+def about(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Errors raised inside (a refusal of the norms, a schedule that cannot be scored) that do
+    not name ``path`` are reported as ``path: problem``."""
+    try:
+        yield
+    except (RecordError, RefineError, ScheduleError, BoundError) as exc:
+        if str(path) in str(exc):
+            raise
+        raise CLIError(f"{path}: {exc}") from None
+
+
+def _check_norm_range(path: str, record: GradNormRecord) -> None:
+    low, high = NORM_RANGE
+    for kind, v in record.values.items():
+        a = np.abs(v)
+        with np.errstate(invalid="ignore"):
+            bad = np.flatnonzero(np.isfinite(a) & ((a > high) | ((a > 0) & (a < low))))
+        if bad.size:
+            i = int(bad[0])
+            raise CLIError(
+                f"{path}, step {int(record.steps[i])}: {kind} value {float(v[i]):g} is out of the "
+                f"range a gradient norm can take here ({low:g} .. {high:g}: its square and inverse "
+                f"square must stay finite); {bad.size} value(s) out of range. Is this column a "
+                "gradient norm, and did the run diverge?"
+            )
+
+
 def read_log(path: str, args: argparse.Namespace) -> GradNormRecord:
-    """Read a gradient-norm log with the command's ``--format``/``--column``/``--tag`` options."""
-    return read_record(
+    """Read a gradient-norm log with the command's ``--format``/``--column``/``--tag`` and
+    ``--step-offset`` options (``--max-steps`` acts through :func:`step_limit`), refusing values
+    no gradient norm can take."""
+    record = read_record(
         path,
         format=getattr(args, "format", None),
         column=getattr(args, "column", None),
         tag=getattr(args, "tag", None),
+        step_offset=getattr(args, "step_offset", None),
     )
+    _check_norm_range(path, record)
+    return record
+
+
+def read_schedule(path: str, total_steps: int | None = None) -> Schedule:
+    """Load a schedule file; its horizon is checked against ``--max-steps`` before use."""
+    p = Path(path)
+    if not p.exists():
+        raise CLIError(f"{path}: no such file")
+    if not p.is_dir():
+        open_regular(p).close()  # a named pipe or a device: refused, not waited on
+    try:
+        with about(path):
+            schedule = load_schedule(p, total_steps=total_steps)
+    except MemoryError:
+        raise CLIError(
+            f"{path}: too large to load (its header claims more data than fits in memory; a "
+            "damaged file?)"
+        ) from None
+    if schedule.total_steps > limits.MAX_STEPS:
+        raise CLIError(
+            f"{path}: the schedule spans {schedule.total_steps:,} steps, more than the limit of "
+            f"{limits.MAX_STEPS:,} (--max-steps raises it)"
+        )
+    return schedule
+
+
+def _mode_name(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
+def check_output(
+    path: str, *, inputs: Sequence[str | None] = (), suffixes: Sequence[str], option: str = "-o"
+) -> Path:
+    """Refuse an output path before any work is done: an unknown file type, a directory, a
+    device or pipe, a path under a regular file, or one of the command's input files."""
+    out = Path(path)
+    if out.suffix.lower() not in suffixes:
+        choices = ", ".join(suffixes[:-1]) + f" or {suffixes[-1]}"
+        raise CLIError(
+            f"{path}: unknown output type {out.suffix or '(none)'!r} for {option}; use {choices}"
+        )
+    try:
+        st = out.stat()
+    except FileNotFoundError:
+        st = None
+    except NotADirectoryError:
+        st = None  # reported below: a parent is a file
+    except OSError as exc:
+        raise CLIError(f"{path}: cannot use as output: {exc.strerror or exc}") from None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise CLIError(f"{path}: {_mode_name(st.st_mode)}; {option} needs a file name")
+    for parent in out.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise CLIError(f"{path}: {parent} is a file, not a directory")
+            break
+    for src in inputs:
+        if src is None:
+            continue
+        s = Path(src)
+        same = False
+        if st is not None and s.exists():
+            candidates = [s]
+            if s.is_dir():  # a checkpoint or run directory: the files read from it
+                candidates = [s / "trainer_state.json", *s.glob("events.out.tfevents.*")]
+            same = any(c.exists() and os.path.samefile(c, out) for c in candidates)
+        if same:
+            raise CLIError(
+                f"{path}: the output would overwrite an input file ({src}); choose another {option}"
+            )
+    return out
+
+
+def write_schedule(schedule: Schedule, out: Path) -> None:
+    """Save a schedule (atomically: a reader never sees half a file)."""
+    try:
+        save_schedule(schedule, out)
+    except OSError as exc:
+        raise CLIError(f"{out}: cannot write: {exc.strerror or exc}") from None
+
+
+def write_figure(fig: Any, out: Path) -> None:
+    """Save a matplotlib figure atomically, in the format its name says."""
+    try:
+        with atomic_write(out, binary=True) as f:
+            fig.savefig(f, format=out.suffix.lower().lstrip("."), dpi=120)
+    except OSError as exc:
+        raise CLIError(f"{out}: cannot write: {exc.strerror or exc}") from None
 
 
 def _looks_like_schedule(path: Path) -> bool:
@@ -84,7 +278,7 @@ def kind_of(path: str, forced: str | None) -> str:
     p = Path(path)
     if not p.exists():
         raise CLIError(f"{path}: no such file")
-    return "schedule" if p.is_file() and _looks_like_schedule(p) else "log"
+    return "schedule" if p.is_file() and _looks_like_schedule(p) else "log"  # a pipe: a log
 
 
 @contextmanager
@@ -101,18 +295,52 @@ def print_warnings(caught: Sequence[warnings.WarningMessage]) -> None:
         print(f"refinedlr: warning: {w.message}", file=sys.stderr)
 
 
+def positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
+def _finite_float(text: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(x):
+        raise argparse.ArgumentTypeError(f"must be finite, got {text!r}")
+    return x
+
+
 def add_log_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("reading the log")
     g.add_argument("--format", choices=list(FORMATS), help="log format (default: guessed)")
     g.add_argument("--column", help="column / key / metric holding the norm (CSV, JSONL, W&B)")
     g.add_argument("--tag", help="TensorBoard scalar tag (default: grad_norm or train/grad_norm)")
+    g.add_argument(
+        "--step-offset",
+        type=int,
+        metavar="N",
+        help="add N to every step as written in the log (default: the format's convention: -1 "
+        "for trainer_state.json, -1 for a 1-based TensorBoard log, else 0)",
+    )
+    g.add_argument(
+        "--max-steps",
+        type=positive_int,
+        metavar="N",
+        help=f"refuse logs and schedules spanning more than N steps (default "
+        f"{limits.MAX_STEPS:,}); raise it if a run really was longer",
+    )
 
 
 def add_refine_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("refinement")
     g.add_argument(
         "--tau",
-        type=float,
+        type=_finite_float,
         default=0.1,
         help="median-smoothing window as a fraction of the run (default 0.1; the paper used "
         "0.1 for deep learning, 0.5 for convex problems)",
@@ -124,4 +352,6 @@ def add_refine_options(p: argparse.ArgumentParser) -> None:
         help="l2: SGD-type, weights norm^-2 (Algorithm 1); l1: Adam-type, weights norm^-1 "
         "(Algorithm 2). Default l2. The log's column of that name is used when present.",
     )
-    g.add_argument("--power", type=float, help="weights norm^-POWER instead (overrides --norm)")
+    g.add_argument(
+        "--power", type=_finite_float, help="weights norm^-POWER instead (overrides --norm)"
+    )

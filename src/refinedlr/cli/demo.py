@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+from importlib.metadata import PackageNotFoundError, metadata
 from typing import Any
 
 from .common import MissingExtra
@@ -34,13 +36,31 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def _install_hint() -> str:
+    """How to install what the demo needs: its own extra when this version has one."""
     try:
-        from ..demo import run_demo
-    except ImportError as exc:
+        extras = metadata("refinedlr").get_all("Provides-Extra") or []
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        extras = []
+    if "demo" in extras:
+        return "pip install 'refinedlr[demo]'"
+    return "pip install 'refinedlr[torch,plot]' scikit-learn"
+
+
+def run(args: argparse.Namespace) -> int:
+    missing = []
+    for module, package in (("torch", "PyTorch"), ("sklearn", "scikit-learn")):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append(package)
+    if missing:
         raise MissingExtra(
-            f"the demo needs PyTorch: pip install 'refinedlr[torch,plot]' ({exc})"
-        ) from exc
+            f"the demo needs PyTorch and scikit-learn ({' and '.join(missing)} not installed): "
+            f"{_install_hint()}"
+        )
+    from ..demo import run_demo
+
     run_demo(
         out=args.out,
         seeds=args.seeds,

@@ -8,15 +8,19 @@ from typing import Any
 
 from ..refinement import refine_details
 from ..registry import get_schedule
-from ..schedule_io import load_schedule
 from ..schedules import Schedule
 from .common import (
-    MissingExtra,
+    FIGURE_SUFFIXES,
+    about,
     add_log_options,
     add_refine_options,
+    check_output,
     collect_warnings,
     kind_of,
     read_log,
+    read_schedule,
+    require,
+    write_figure,
 )
 
 __all__ = ["add_parser"]
@@ -30,7 +34,7 @@ def add_parser(sub: Any) -> None:
         "files on one figure.",
     )
     p.add_argument("paths", nargs="+", help="logs and/or schedule files")
-    p.add_argument("-o", "--output", required=True, help="PNG file to write")
+    p.add_argument("-o", "--output", required=True, help="the figure to write (.png, .pdf or .svg)")
     p.add_argument(
         "--baselines", help="comma-separated schedule names to overlay, e.g. linear,cosine"
     )
@@ -42,22 +46,22 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        from ..plot import plot_norms_and_schedules
-    except ImportError as exc:
-        raise MissingExtra(f"plots need matplotlib: pip install 'refinedlr[plot]' ({exc})") from exc
+    out = check_output(args.output, inputs=args.paths, suffixes=FIGURE_SUFFIXES)
+    require("matplotlib", "refinedlr plot", "plot")
+    from ..plot import plot_norms_and_schedules
+
     norms: dict[str, Any] = {}
     schedules: dict[str, Schedule] = {}
     T = 0
     for path in args.paths:
         name = Path(path).name
         if kind_of(path, args.as_) == "schedule":
-            s = load_schedule(path)
+            s = read_schedule(path)
             schedules[name] = s
             T = max(T, s.total_steps)
             continue
         record = read_log(path, args)
-        with collect_warnings():
+        with about(path), collect_warnings():
             d = refine_details(record, tau=args.tau, norm=args.norm, power=args.power)
         norms[f"raw {name}"] = d.norms
         norms[f"smoothed {name} (tau={args.tau})"] = d.smoothed
@@ -65,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         T = max(T, d.norms.size)
     for b in [x.strip() for x in (args.baselines or "").split(",") if x.strip()]:
         schedules[b] = get_schedule(b, max(T, 2))
-    plot_norms_and_schedules(norms, schedules, path=args.output, title=args.title)
-    print(f"wrote {args.output}")
+    fig = plot_norms_and_schedules(norms, schedules, title=args.title)
+    write_figure(fig, out)
+    print(f"wrote {out}")
     return 0

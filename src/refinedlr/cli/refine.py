@@ -7,14 +7,28 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .. import limits
 from ..refinement import refine_details
 from ..registry import get_schedule
 from ..risk import refinement_risk
-from ..schedule_io import save_schedule
 from ..schedules import Schedule
 from ..summary import summarize
 from ..verify import VERIFY_THRESHOLD, verify_refinement
-from .common import CLIError, add_log_options, add_refine_options, collect_warnings, read_log
+from .common import (
+    FIGURE_SUFFIXES,
+    SCHEDULE_SUFFIXES,
+    CLIError,
+    about,
+    add_log_options,
+    add_refine_options,
+    check_output,
+    collect_warnings,
+    positive_int,
+    read_log,
+    require,
+    write_figure,
+    write_schedule,
+)
 
 __all__ = ["add_parser"]
 
@@ -39,7 +53,7 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--steps",
-        type=int,
+        type=positive_int,
         help="horizon T of the next run if it differs from the log (resampled on t/T)",
     )
     p.add_argument("--plot", metavar="PNG", help="also write a figure of norms and schedule")
@@ -75,6 +89,19 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    inputs = [args.log, args.check]
+    out = check_output(args.output, inputs=inputs, suffixes=SCHEDULE_SUFFIXES)
+    png = None
+    if args.plot:
+        png = check_output(args.plot, inputs=inputs, suffixes=FIGURE_SUFFIXES, option="--plot")
+        if png.absolute() == out.absolute():
+            raise CLIError(f"{png}: --plot and -o name the same file")
+        require("matplotlib", "--plot", "plot")
+    if args.steps is not None and args.steps > limits.MAX_STEPS:
+        raise CLIError(
+            f"--steps {args.steps:,}: more than the limit of {limits.MAX_STEPS:,} steps "
+            "(--max-steps raises it)"
+        )
     record = read_log(args.log, args)
     print(record.describe())
     check = None
@@ -87,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         check = read_log(args.check, args)
     elif args.check:
         raise CLIError("--check is only used with --method verified")
-    with collect_warnings():
+    with about(args.log), collect_warnings():
         d = refine_details(
             record, tau=args.tau, norm=args.norm, power=args.power, total_steps=args.steps
         )
@@ -96,25 +123,32 @@ def run(args: argparse.Namespace) -> int:
         print(f"refinedlr: warning: {risk.message()}", file=sys.stderr)
     schedule: Schedule = d.schedule
     if check is not None:
-        v = verify_refinement(
-            schedule, check, record, threshold=args.verify_threshold, kind=args.check_kind
-        )
+        with about(args.check):
+            v = verify_refinement(
+                schedule, check, record, threshold=args.verify_threshold, kind=args.check_kind
+            )
         for line in v.reasons():
             print(f"verify: {line}")
         print(f"verify: decision: {v.decision()}")
         schedule = v.schedule
-    out = Path(args.output)
-    save_schedule(schedule, out)
-    print(f"wrote {out} ({schedule.total_steps} steps, fingerprint {schedule.fingerprint()})")
-    print(summarize(schedule, d.norms, name="refined" if schedule is d.schedule else "chosen"))
-    if args.plot:
+    # everything is computed before anything is written: a refusal leaves no file behind
+    with about(args.log):
+        summary = summarize(
+            schedule, d.norms, name="refined" if schedule is d.schedule else "chosen"
+        )
+    fig = None
+    if png is not None:
         from ..plot import plot_refinement
 
-        plot_refinement(
+        fig = plot_refinement(
             d,
             baselines={"linear decay": get_schedule("linear", d.norms.size)},
-            path=args.plot,
             title=f"{Path(args.log).name}: refinement",
         )
-        print(f"wrote {args.plot}")
+    write_schedule(schedule, out)
+    print(f"wrote {out} ({schedule.total_steps} steps, fingerprint {schedule.fingerprint()})")
+    print(summary)
+    if png is not None:
+        write_figure(fig, png)
+        print(f"wrote {png}")
     return 0

@@ -12,9 +12,16 @@ import numpy as np
 from ..refinement import refine_details
 from ..registry import get_schedule
 from ..risk import refinement_risk
-from ..schedule_io import load_schedule
 from ..summary import summarize
-from .common import add_log_options, add_refine_options, collect_warnings, kind_of, read_log
+from .common import (
+    about,
+    add_log_options,
+    add_refine_options,
+    collect_warnings,
+    kind_of,
+    read_log,
+    read_schedule,
+)
 
 __all__ = ["add_parser"]
 
@@ -50,25 +57,30 @@ def run(args: argparse.Namespace) -> int:
                 f"  {k}: first {finite[0]:.4g}, median {np.median(finite):.4g}, "
                 f"last {finite[-1]:.4g}, min {finite.min():.4g}, max {finite.max():.4g}"
             )
-    with collect_warnings():
-        d = refine_details(record, tau=args.tau, norm=args.norm, power=args.power)
-        risk = refinement_risk(d.norms, norm=args.norm)
+    with about(args.path):
+        with collect_warnings():
+            d = refine_details(record, tau=args.tau, norm=args.norm, power=args.power)
+            risk = refinement_risk(d.norms, norm=args.norm)
+        refined = summarize(d.schedule, d.norms, name="refined")
+        r = summarize(get_schedule("cosine", d.norms.size), d.norms).bound_ratio_to_linear
     if risk is not None:
         print(f"refinedlr: warning: {risk.message()}", file=sys.stderr)
     print(f"refined with tau={args.tau}, norm={args.norm}:")
-    print(summarize(d.schedule, d.norms, name="refined"))
-    r = summarize(get_schedule("cosine", d.norms.size), d.norms).bound_ratio_to_linear
+    print(refined)
     print(f"  for comparison : cosine has bound ratio {r:.4f} to linear decay on these norms")
     return 0
 
 
 def _show_schedule(args: argparse.Namespace) -> int:
-    schedule = load_schedule(args.path)
+    schedule = read_schedule(args.path)
     norms = None
     if args.norms:
         rec = read_log(args.norms, args)
-        norms = rec.norms(rec.resolve_kind(args.norm if args.norm in rec.kinds else None))
-    print(summarize(schedule, norms, name=f"{Path(args.path).name}:"))
+        with about(args.norms):
+            norms = rec.norms(rec.resolve_kind(args.norm if args.norm in rec.kinds else None))
+    with about(args.norms or args.path):
+        summary = summarize(schedule, norms, name=f"{Path(args.path).name}:")
+    print(summary)
     prov = getattr(schedule, "provenance", None)
     if prov:
         print("  provenance     : " + ", ".join(f"{k}={v}" for k, v in prov.items()))

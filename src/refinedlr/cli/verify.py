@@ -13,17 +13,26 @@ from __future__ import annotations
 import argparse
 import math
 import re
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..records import GradNormRecord, RecordError, read_record
 from ..refinement import refine
-from ..schedule_io import load_schedule, save_schedule
 from ..schedules import Tabulated
 from ..verify import VERIFY_THRESHOLD, verify_refinement
-from .common import CLIError, add_log_options, add_refine_options, collect_warnings, read_log
+from .common import (
+    SCHEDULE_SUFFIXES,
+    CLIError,
+    about,
+    add_log_options,
+    add_refine_options,
+    check_output,
+    collect_warnings,
+    read_log,
+    read_schedule,
+    write_schedule,
+)
 
 __all__ = ["add_parser", "final_metric", "higher_is_better"]
 
@@ -115,10 +124,8 @@ def _metrics(args: argparse.Namespace, rec1: GradNormRecord) -> tuple[float | No
 
 
 def run(args: argparse.Namespace) -> int:
-    out = Path(args.output)
-    for src in (args.run1, args.run2, args.schedule):
-        if src is not None and Path(src).exists() and out.resolve() == Path(src).resolve():
-            raise CLIError(f"{out}: the output would overwrite an input file; choose another -o")
+    inputs = [args.run1, args.run2, args.schedule]
+    out = check_output(args.output, inputs=inputs, suffixes=SCHEDULE_SUFFIXES)
     rec1 = read_log(args.run1, args)
     rec2 = read_log(args.run2, args)
     if rec1.total_steps != rec2.total_steps:
@@ -131,16 +138,16 @@ def run(args: argparse.Namespace) -> int:
     m1, m2, guessed_higher = _metrics(args, rec1)
     higher = args.higher if args.higher is not None else bool(guessed_higher)
     if args.schedule is not None:
-        refined = load_schedule(args.schedule, total_steps=rec2.total_steps)
+        refined = read_schedule(args.schedule, total_steps=rec2.total_steps)
         origin = f"{args.schedule}, on run 2's {rec2.total_steps} steps"
     else:
-        with collect_warnings():
+        with about(args.run1), collect_warnings():
             refined = refine(
                 rec1, tau=args.tau, norm=args.norm, power=args.power, total_steps=rec2.total_steps
             )
         origin = f"refined again from run 1 (tau {args.tau}, {args.norm})"
     print(f"verify: refined schedule: {origin}")
-    with collect_warnings():
+    with about(args.run2), collect_warnings():
         v = verify_refinement(
             refined,
             rec2,
@@ -154,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
     for line in v.reasons():
         print(f"verify: {line}")
     print(f"verify: decision: {v.decision()}")
-    save_schedule(v.schedule, out)
+    write_schedule(v.schedule, out)
     T = v.schedule.total_steps
     print(f"wrote {out} ({T} steps, fingerprint {v.schedule.fingerprint()})")
     which = "run 2's (the refined run's)" if v.kept else "run 1's (the linear-decay run's)"

@@ -1,0 +1,224 @@
+"""Format detection and dispatch: :func:`read_record` guesses a log's format from its name and
+content and hands it to the reader of that format (one module per format in this package)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from .delimited import read_delimited
+from .inputs import decode_text, open_regular, read_bytes, read_head, uncompressed_name
+from .jsonl import read_jsonl
+from .npy import read_npy
+from .record import GradNormRecord, RecordError, warn_at_caller
+from .tensorboard import event_files, read_tensorboard
+from .trainer_state import read_trainer_state
+from .wandb import looks_like_wandb, read_wandb
+
+__all__ = ["FORMATS", "guess_format", "read_record"]
+
+FORMATS: tuple[str, ...] = ("csv", "npy", "wandb", "jsonl", "trainer_state", "tensorboard")
+_ALIASES = {"tsv": "csv", "ndjson": "jsonl", "tb": "tensorboard", "tfevents": "tensorboard"}
+
+
+def read_record(
+    path: str | os.PathLike[str],
+    *,
+    format: str | None = None,
+    column: str | None = None,
+    tag: str | None = None,
+    step_offset: int | None = None,
+    max_steps: int | None = None,
+) -> GradNormRecord:
+    """Read a gradient-norm log; the format is guessed from the name and content unless given.
+
+    Formats (``format=``), what becomes a step, and the norm kind the values are stored under:
+
+    ``csv``
+        This library's own format (first column ``step``, then only numeric columns: every
+        column is a kind; an empty cell is NaN unless the whole row is empty), or any CSV/TSV/semicolon file with a header
+        (``column=`` names the column; without it the only numeric value column, or
+        ``grad_norm``/``train/grad_norm``; ``epoch`` and time stamps are never picked), or a
+        single headerless column of numbers (kind ``column`` or ``"l2"``). The delimiter is
+        sniffed from the header (tab, comma, semicolon). The step column is the first of
+        :data:`STEP_NAMES` present (any case: ``step``, ``Step``, ``global_step``, ``_step``,
+        ``iteration``...); without one, data row ``i`` is step ``i``. An empty cell is no row
+        for that step; ``nan`` is a missing value. Our own format with a cut-off last line (no
+        end of line: a writer killed mid-write) loses that line, with a warning naming it.
+    ``npy``
+        ``np.load(allow_pickle=False)``: a 1-D array (kind ``column`` or ``"l2"``), a 2-D array
+        ``(steps, kinds)`` with kinds ``col0, col1, ...`` (``column="col1"`` or ``"1"`` picks
+        one), or a structured array whose fields are kinds and whose ``step`` field (if any)
+        holds the steps. Row ``i`` of a plain array is step ``i``.
+    ``wandb``
+        A Weights & Biases chart CSV export: header ``"Step","<run> - <metric>",
+        "<run> - <metric>__MIN","<run> - <metric>__MAX"...``. The ``__MIN``/``__MAX`` columns are
+        ignored; with several runs or metrics ``column=`` picks one (the full header, or a run
+        or metric that names one series; a lone ``grad_norm`` metric is taken by default).
+        Kind: the metric. ``Step`` is taken as written; an empty cell is no row for that step.
+    ``jsonl``
+        One JSON object per line; ``column=`` names the key (default ``grad_norm``,
+        ``train/grad_norm`` or the only numeric key); the step key is the first of
+        :data:`STEP_NAMES` present, else the ``i``-th line with the key is step ``i``. Lines
+        without the key are skipped and counted (``meta["skipped"]``); ``null`` is a missing value.
+    ``trainer_state``
+        Hugging Face ``trainer_state.json`` (or a checkpoint directory holding one):
+        ``log_history[*]["grad_norm"]``, the global l2 norm of the last step before logging,
+        before clipping, so kind ``"l2"`` (a sample every ``logging_steps``, not an average).
+        HF's ``step`` counts optimizer steps *completed* when the entry was logged, so the
+        value logged at ``step = s`` belongs to 0-based optimizer step ``t = s - 1``
+        (``meta["step_offset"] = -1``); entries without ``grad_norm`` (evaluation, the final
+        summary) are skipped and counted. ``meta`` holds ``logging_steps``, ``global_step``,
+        ``max_steps`` (when the file has them) and the observed ``stride``.
+    ``tensorboard``
+        Event files (``events.out.tfevents.*``) or a run directory holding them; needs the
+        ``tensorboard`` package (``pip install refinedlr[tensorboard]``). ``tag=`` names the
+        scalar (default ``grad_norm`` or ``train/grad_norm``); kind: the tag. Steps as
+        written, except a 1-based log: Hugging Face's TensorBoard callback writes the number of
+        optimizer steps completed (``t + 1``), so a log whose first step ``k >= 1`` divides
+        every step (``1, 2, 3...`` or ``k, 2k, ...``) is shifted by -1, with a note
+        (``meta["step_offset"] = -1``); ``step_offset=0`` keeps the steps as written.
+
+    ``column=`` and ``tag=`` name the series (``tag`` is TensorBoard's word; each reader takes
+    its own word first and the other one if its own is not given). Every format
+    places a sparse log on its logged steps (see :meth:`GradNormRecord.norms`). A step logged
+    twice (a resumed run) keeps its *last* value, reported in ``meta["repeated_steps"]`` and
+    :meth:`GradNormRecord.describe`; steps that go back to a step never logged before are an
+    error naming the line.
+
+    ``step_offset`` is added to every step as written in the file, replacing the format's own
+    convention (-1 for ``trainer_state``, automatic for ``tensorboard``, 0 otherwise).
+    ``max_steps`` refuses a log whose steps reach ``max_steps`` or beyond (the record would span
+    more steps than that) before anything is allocated; by default (``None``) the limit is
+    :data:`refinedlr.limits.MAX_STEPS`. The record keeps the limit for
+    :meth:`GradNormRecord.norms`.
+
+    Only regular files are read (a named pipe or a device is refused, never waited on). Files
+    compressed with gzip, bzip2 or xz are read as the file they hold (``norms.csv.gz`` is read as
+    ``norms.csv``); see :mod:`refinedlr.records.inputs`.
+
+    Every malformed input raises :class:`RecordError` naming the file,
+    the line or key, and the problem. Problems the reader worked around (a cut-off last line) are
+    issued as a :class:`UserWarning` pointing at the caller, and kept in ``meta["warnings"]``.
+
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "log.tsv"
+    >>> _ = p.write_text("iteration\\tloss\\tgrad_norm\\n10\\t2.5\\t4.0\\n20\\t2.1\\t2.0\\n")
+    >>> rec = read_record(p)  # grad_norm is preferred over loss; sparse: logged every 10 steps
+    >>> rec.kinds, rec.steps.tolist(), rec.stride
+    (('grad_norm',), [10, 20], 10)
+    >>> rec.norms()[9:14]  # steps 0..9 take the first value; 11..19 are interpolated
+    array([4. , 4. , 3.8, 3.6, 3.4])
+    """
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise RecordError("no such file", path=p)
+    if not p.is_dir():
+        open_regular(p).close()  # refuses a named pipe, a device, a socket (without blocking)
+    if step_offset is not None and (
+        isinstance(step_offset, bool) or not isinstance(step_offset, int)
+    ):
+        raise RecordError(f"step_offset must be an integer, got {step_offset!r}", path=p)
+    if max_steps is not None and (
+        isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1
+    ):
+        raise RecordError(
+            f"max_steps must be a positive integer (or None for the default limit), got "
+            f"{max_steps!r}",
+            path=p,
+        )
+    if format is None:
+        fmt = guess_format(p)
+    else:
+        fmt = _ALIASES.get(format.lower(), format.lower())
+    reader = _READERS.get(fmt)
+    if reader is None:
+        raise RecordError(f"unknown format {format!r}; known: {list(FORMATS)}", path=p)
+    if p.is_dir() and fmt not in ("tensorboard", "trainer_state"):
+        raise RecordError(f"a directory, not a {fmt} file", path=p)
+    record = reader(p, column=column, tag=tag, step_offset=step_offset, max_steps=max_steps)
+    # readers never warn themselves: what they would say is in meta["warnings"], said here and
+    # attributed to the first caller outside the library, however deep the reader's calls go
+    for message in record.meta.get("warnings", ()):
+        warn_at_caller(message, UserWarning)
+    return record
+
+
+# -- format guessing ----------------------------------------------------------------------------
+
+
+def guess_format(p: Path) -> str:
+    """The format of ``p`` (one of :data:`FORMATS`) from its name, then its first bytes."""
+    if p.is_dir():
+        if (p / "trainer_state.json").is_file():
+            return "trainer_state"
+        if event_files(p):
+            return "tensorboard"
+        raise RecordError(
+            "a directory without trainer_state.json or TensorBoard event files "
+            "(events.out.tfevents.*); pass a file",
+            path=p,
+        )
+    name = uncompressed_name(p.name).lower()
+    suffix = Path(name).suffix
+    if name.startswith("events.out.tfevents") or ".tfevents." in name:
+        return "tensorboard"
+    if name == "trainer_state.json":
+        return "trainer_state"
+    if suffix in (".npy", ".npz"):
+        return "npy"
+    if suffix in (".jsonl", ".ndjson"):
+        return "jsonl"
+    head = read_head(p)
+    if head.startswith(b"\x93NUMPY") or head.startswith(b"PK\x03\x04"):
+        return "npy"
+    text = head.decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
+    if text.startswith("{") or suffix == ".json":
+        return _guess_json(p, head)
+    if b"\0" not in head and suffix in ("", ".csv", ".tsv", ".txt", ".dat", ".log"):
+        first = re.split(r"\r\n|\r|\n", text, maxsplit=1)[0]
+        return "wandb" if looks_like_wandb(first) else "csv"
+    raise RecordError(
+        f"cannot tell the format of {p.name!r} from its name and content; pass format=... "
+        f"(one of {list(FORMATS)})",
+        path=p,
+    )
+
+
+def _guess_json(p: Path, head: bytes) -> str:
+    first = ""
+    for first in head.decode("utf-8", errors="replace").lstrip("\ufeff").split("\n"):
+        if first.strip():
+            break
+    try:
+        obj = json.loads(first)
+    except ValueError:
+        obj = None  # a pretty-printed (multi-line) document, or not JSON at all
+    if isinstance(obj, dict):
+        return "trainer_state" if "log_history" in obj else "jsonl"
+    if b'"log_history"' in head:
+        return "trainer_state"
+    try:
+        doc = json.loads(decode_text(p, read_bytes(p)))
+    except (ValueError, RecordError):
+        doc = None
+    if isinstance(doc, dict) and "log_history" in doc:
+        return "trainer_state"
+    raise RecordError(
+        "a JSON file that is neither JSON lines (one object per line) nor a Hugging Face "
+        "trainer_state.json (no 'log_history' key); pass format=...",
+        path=p,
+    )
+
+
+_READERS: dict[str, Callable[..., GradNormRecord]] = {
+    "csv": read_delimited,
+    "npy": read_npy,
+    "wandb": read_wandb,
+    "jsonl": read_jsonl,
+    "trainer_state": read_trainer_state,
+    "tensorboard": read_tensorboard,
+}

@@ -1,0 +1,166 @@
+"""``.npy`` arrays written by ``np.save`` (1-D, 2-D ``(steps, kinds)`` or structured); loaded with
+``allow_pickle=False``: pickles are never loaded."""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .inputs import binary_stream
+from .record import GradNormRecord, RecordError
+from .series import pick_series
+from .steps import find_step_column, int_steps, make_record, placement
+
+__all__ = ["read_npy"]
+
+_OBJECT_ARRAY = (
+    "an object array (Python objects need unpickling, which is never done); save numbers: "
+    "np.save(path, np.asarray(norms, dtype=float))"
+)
+
+
+def _load(p: Path) -> npt.NDArray[Any]:
+    """The array in ``p``, after checking its header: never a pickle, never an allocation larger
+    than the data the file holds (a header may claim any shape)."""
+    with binary_stream(p) as f:
+        magic = f.read(8)
+        if not magic:
+            raise RecordError("empty file", path=p)
+        if magic.startswith(b"PK\x03\x04"):
+            raise RecordError(
+                "an .npz archive (or another zip file); save a single array with "
+                "np.save(path, norms) instead",
+                path=p,
+            )
+        if not magic.startswith(b"\x93NUMPY") or len(magic) < 8:
+            what = "a Python pickle" if magic[:1] == b"\x80" else "no NPY header"
+            raise RecordError(
+                f"not a .npy file ({what}); only arrays written by np.save are read, and "
+                "pickles are never loaded",
+                path=p,
+            )
+        version = (magic[6], magic[7])
+        try:
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+            elif version in ((2, 0), (3, 0)):
+                shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+            else:
+                raise RecordError(f"unknown NPY format version {version[0]}.{version[1]}", path=p)
+        except RecordError:
+            raise
+        except Exception as exc:  # numpy's header parser raises assorted errors on garbage
+            raise RecordError(
+                f"cannot read the array: a broken header ({type(exc).__name__}: {exc})", path=p
+            ) from None
+        if dtype.hasobject:
+            raise RecordError(_OBJECT_ARRAY, path=p, key="dtype")
+        need = math.prod(shape) * dtype.itemsize
+        data_start = f.tell()
+        have = f.seek(0, io.SEEK_END) - data_start
+        if have < need:
+            raise RecordError(
+                f"cannot read the array: not fully written (its header says shape {shape}, "
+                f"{need:,} bytes of data, but the file holds {have:,})",
+                path=p,
+            )
+        f.seek(0)
+        try:
+            arr = np.load(f, allow_pickle=False)
+        except ValueError as exc:
+            msg = str(exc)
+            if "pickle" in msg.lower() or "object" in msg.lower():
+                raise RecordError(_OBJECT_ARRAY, path=p, key="dtype") from None
+            raise RecordError(f"cannot read the array: {msg}", path=p) from None
+        except (OSError, EOFError) as exc:
+            raise RecordError(f"cannot read the array: {exc}", path=p) from None
+    if not isinstance(arr, np.ndarray):
+        raise RecordError(f"not an array but {type(arr).__name__}", path=p)
+    return arr
+
+
+def read_npy(
+    p: Path,
+    *,
+    column: str | None = None,
+    tag: str | None = None,
+    step_offset: int | None = None,
+    max_steps: int | None = None,
+) -> GradNormRecord:
+    """A ``.npy`` array (see :func:`~refinedlr.records.read_record`, format ``npy``)."""
+    wanted = column if column is not None else tag
+    place = placement(step_offset, max_steps)
+    arr = _load(p)
+    meta: dict[str, Any] = {"format": "npy", "steps": "row index"}
+
+    def where(i: int) -> dict[str, Any]:
+        return {"key": f"row {i}"}
+
+    def check_dtype(dt: np.dtype[Any], key: str) -> None:
+        if dt.kind not in "iuf":
+            raise RecordError(
+                f"dtype {dt} is not a real number type (integers or floats)", path=p, key=key
+            )
+
+    if arr.dtype.names is not None:
+        if arr.ndim != 1:
+            raise RecordError(f"a structured array must be 1-D, got shape {arr.shape}", path=p)
+        fields = list(arr.dtype.names)
+        js = find_step_column(fields)
+        if js is not None:
+            check_dtype(arr.dtype[fields[js]], f"field {fields[js]!r}")
+        numeric = [f for i, f in enumerate(fields) if i != js and arr.dtype[f].kind in "iuf"]
+        if wanted is not None:
+            if wanted in fields and wanted not in numeric:
+                check_dtype(arr.dtype[wanted], f"field {wanted!r}")
+            chosen = [pick_series(numeric, wanted, p, "field")]
+        else:
+            chosen = numeric or [pick_series(numeric, None, p, "field")]
+        if arr.size == 0:
+            raise RecordError("empty array", path=p)
+        values = {f: np.asarray(arr[f], dtype=np.float64) for f in chosen}
+        if js is not None:
+            steps = int_steps(
+                np.asarray(arr[fields[js]], dtype=np.float64),
+                lambda i: {"key": f"field {fields[js]!r}, row {i}"},
+                p,
+                "step",
+            )
+            meta["steps"] = f"field {fields[js]!r}"
+        else:
+            steps = np.arange(arr.size, dtype=np.int64)
+        return make_record(p, steps, values, meta, where, **place)
+
+    check_dtype(arr.dtype, "dtype")
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim == 1:
+        if arr.size == 0:
+            raise RecordError("empty array", path=p)
+        kind = wanted or "l2"
+        return make_record(
+            p,
+            np.arange(arr.size, dtype=np.int64),
+            {kind: np.asarray(arr, dtype=np.float64)},
+            meta,
+            where,
+            **place,
+        )
+    if arr.ndim != 2:
+        raise RecordError(
+            f"shape {arr.shape}: expected a 1-D array of norms or a 2-D array (steps, kinds)",
+            path=p,
+            key="shape",
+        )
+    if arr.shape[0] == 0:
+        raise RecordError("empty array", path=p)
+    names = [f"col{j}" for j in range(arr.shape[1])]
+    aliases = {str(j): f"col{j}" for j in range(arr.shape[1])}
+    chosen = names if wanted is None else [pick_series(names, wanted, p, "column", aliases=aliases)]
+    values = {c: np.asarray(arr[:, names.index(c)], dtype=np.float64) for c in chosen}
+    return make_record(p, np.arange(arr.shape[0], dtype=np.int64), values, meta, where, **place)

@@ -1,0 +1,330 @@
+"""The in-memory gradient-norm record (:class:`GradNormRecord`), the error every reader and
+writer raises (:class:`RecordError`) and the warning for a norm kind the record does not hold
+(:class:`NormKindWarning`).
+
+A record holds, per optimizer step ``t`` (0-based, after gradient accumulation), one value per norm
+kind (``"l2"``, ``"l1"``, or a column name taken from a foreign log). A missing value is ``NaN``.
+Sparse logs keep only the logged steps; :meth:`GradNormRecord.norms` places them on every step,
+up to :data:`refinedlr.limits.MAX_STEPS` steps unless the record allows more.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .. import limits
+
+__all__ = [
+    "FloatArray",
+    "GradNormRecord",
+    "IntArray",
+    "MissingExtraError",
+    "NormKindWarning",
+    "RecordError",
+    "norm_type",
+    "step_limit",
+    "too_many_steps",
+    "warn_at_caller",
+]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+#: The norm each well-known series name holds: our own kinds, and Hugging Face's ``grad_norm``
+#: (the global l2 norm of the gradient before clipping) under the names its loggers use.
+_NORM_OF_NAME = {"l2": "l2", "l1": "l1", "grad_norm": "l2", "train/grad_norm": "l2"}
+_LIBRARY_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def step_limit(max_steps: int | None) -> int:
+    """``max_steps``, or :data:`refinedlr.limits.MAX_STEPS` (read now) when it is ``None``."""
+    return limits.MAX_STEPS if max_steps is None else max_steps
+
+
+def too_many_steps(total_steps: int, max_steps: int) -> str:
+    """The message for a record that would span ``total_steps`` steps, over the limit."""
+    return (
+        f"{total_steps:,} steps, more than the limit of {max_steps:,} (if the run really was "
+        "that long, raise it: max_steps=... or --max-steps)"
+    )
+
+
+def norm_type(kind: str) -> str | None:
+    """``"l2"`` or ``"l1"`` when the name ``kind`` says which norm a series holds, else ``None``.
+
+    >>> norm_type("l1"), norm_type("train/grad_norm"), norm_type("loss")
+    ('l1', 'l2', None)
+    """
+    return _NORM_OF_NAME.get(kind)
+
+
+def warn_at_caller(message: str, category: type[Warning] = UserWarning) -> None:
+    """Issue a warning attributed to the first caller outside the refinedlr package.
+
+    The number of library frames in between varies (a reader called through
+    :func:`~refinedlr.records.read_record`, a record read by :func:`~refinedlr.refinement.refine`),
+    so the stack level is counted here rather than fixed (the same as ``skip_file_prefixes`` of
+    Python 3.12, on every supported version).
+    """
+    frame = sys._getframe(1)
+    level = 2  # 1 is this function; 2 its caller
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_LIBRARY_DIR):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, category, stacklevel=level)
+
+
+class NormKindWarning(UserWarning):
+    """A norm kind was asked for that the record does not hold, and another kind was used."""
+
+
+class RecordError(ValueError):
+    """A gradient-norm log could not be read or written; the message names file, line and problem."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | os.PathLike[str] | None = None,
+        line: int | None = None,
+        key: str | None = None,
+    ) -> None:
+        self.path = None if path is None else str(path)
+        self.line = line
+        self.key = key
+        where = ""
+        if self.path is not None:
+            where = self.path
+            if line is not None:
+                where += f", line {line}"
+            if key is not None:
+                where += f", {key}"
+            where += ": "
+        super().__init__(where + message)
+
+
+class MissingExtraError(RecordError):
+    """Reading this log needs an optional dependency that is not installed (``extra`` names the
+    ``refinedlr[...]`` extra that provides it)."""
+
+    def __init__(self, message: str, *, extra: str, path: str | os.PathLike[str] | None = None):
+        super().__init__(message, path=path)
+        self.extra = extra
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class GradNormRecord:
+    """Per-step gradient norms of one training run.
+
+    Attributes:
+        steps: strictly increasing optimizer steps (int64, >= 0) that have a row.
+        values: norm kind -> float64 array aligned with ``steps``; ``NaN`` marks a missing value.
+        source: where the record came from (a path, or ``"<memory>"``).
+        meta: free-form details from the reader (format, column, tag, notes).
+        max_steps: the most steps :meth:`norms` expands the record to; ``None`` (the default):
+            :data:`refinedlr.limits.MAX_STEPS` at the time of the call.
+
+    >>> rec = GradNormRecord.from_arrays({"l2": [4.0, 2.0, 1.0]})
+    >>> rec.kinds, rec.total_steps
+    (('l2',), 3)
+    """
+
+    steps: IntArray
+    values: Mapping[str, FloatArray]
+    source: str = "<memory>"
+    meta: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    max_steps: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_steps is not None and (
+            isinstance(self.max_steps, bool)
+            or not isinstance(self.max_steps, (int, np.integer))
+            or self.max_steps < 1
+        ):
+            raise RecordError(
+                f"max_steps must be a positive integer (or None for the default limit), got "
+                f"{self.max_steps!r}",
+                path=self.source,
+            )
+        steps = np.asarray(self.steps)
+        if steps.ndim != 1:
+            raise RecordError(f"steps must be 1-D, got shape {steps.shape}", path=self.source)
+        if steps.size and steps.dtype.kind not in "iu":
+            if steps.dtype.kind != "f" or not np.all(steps == np.round(steps)):
+                raise RecordError("steps must be integers", path=self.source)
+            if np.any(np.abs(steps) >= 2.0**63):
+                raise RecordError("steps must be below 2^63", path=self.source)
+        elif steps.size and steps.dtype.kind == "u" and int(steps.max()) >= 2**63:
+            raise RecordError("steps must be below 2^63", path=self.source)
+        steps = steps.astype(np.int64)
+        if steps.size and int(steps[0]) < 0:
+            raise RecordError(f"steps must be >= 0, got {int(steps[0])}", path=self.source)
+        bad = np.flatnonzero(np.diff(steps) <= 0)
+        if bad.size:
+            i = int(bad[0])
+            raise RecordError(
+                f"steps must increase strictly; step {int(steps[i + 1])} follows {int(steps[i])} "
+                f"(row {i + 1})",
+                path=self.source,
+            )
+        vals: dict[str, FloatArray] = {}
+        if not self.values:
+            raise RecordError("a record needs at least one norm kind", path=self.source)
+        for kind, v in self.values.items():
+            arr = np.asarray(v, dtype=np.float64)
+            if arr.shape != steps.shape:
+                raise RecordError(
+                    f"{arr.shape[0] if arr.ndim else 0} values for {steps.size} steps",
+                    path=self.source,
+                    key=kind,
+                )
+            arr = arr.copy()
+            arr.setflags(write=False)
+            vals[str(kind)] = arr
+        steps.setflags(write=False)
+        object.__setattr__(self, "steps", steps)
+        object.__setattr__(self, "values", vals)
+        object.__setattr__(self, "meta", dict(self.meta))
+
+    @classmethod
+    def from_arrays(
+        cls,
+        values: Mapping[str, npt.ArrayLike],
+        steps: npt.ArrayLike | None = None,
+        *,
+        source: str = "<memory>",
+        meta: Mapping[str, Any] | None = None,
+        max_steps: int | None = None,
+    ) -> GradNormRecord:
+        """Build a record from arrays; ``steps`` defaults to ``0 .. n-1``."""
+        arrays = {k: np.asarray(v, dtype=np.float64) for k, v in values.items()}
+        n = next(iter(arrays.values())).shape[0] if arrays else 0
+        st = np.arange(n, dtype=np.int64) if steps is None else np.asarray(steps)
+        return cls(
+            steps=st, values=arrays, source=source, meta=dict(meta or {}), max_steps=max_steps
+        )
+
+    # -- shape --------------------------------------------------------------------------------
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The norm kinds (columns) present, in file order."""
+        return tuple(self.values)
+
+    @property
+    def total_steps(self) -> int:
+        """Number of steps the record spans: last step + 1 (0 for an empty record)."""
+        return int(self.steps[-1]) + 1 if self.steps.size else 0
+
+    def __len__(self) -> int:
+        return int(self.steps.size)
+
+    @property
+    def coverage(self) -> float:
+        """Fraction of the steps ``0 .. total_steps-1`` that have a row (1.0 = dense)."""
+        return len(self) / self.total_steps if self.total_steps else 0.0
+
+    @property
+    def stride(self) -> int:
+        """The most common gap between logged steps (1 for a dense record)."""
+        if self.steps.size < 2:
+            return 1
+        gaps, counts = np.unique(np.diff(self.steps), return_counts=True)
+        return int(gaps[np.argmax(counts)])
+
+    def resolve_kind(self, kind: str | None = None) -> str:
+        """The kind to use: ``kind`` if present; else the only kind; else an error listing them.
+
+        Asking for ``"l1"`` or ``"l2"`` of a record whose only series holds the other norm (by
+        its name, see :func:`norm_type`: a Hugging Face ``grad_norm`` is an l2 norm) returns that
+        series with a :class:`NormKindWarning`: the values are not what was asked for.
+        """
+        if kind is not None:
+            if kind in self.values:
+                return kind
+            if len(self.values) == 1:
+                only = next(iter(self.values))
+                held = norm_type(only)
+                if kind in ("l1", "l2") and held is not None and held != kind:
+                    warn_at_caller(self._kind_mismatch(kind, only, held), NormKindWarning)
+                return only
+            raise RecordError(
+                f"no norm kind {kind!r} in this record; it has {list(self.values)}",
+                path=self.source,
+            )
+        if len(self.values) == 1:
+            return next(iter(self.values))
+        raise RecordError(
+            f"the record has several norm kinds {list(self.values)}: choose one", path=self.source
+        )
+
+    def _kind_mismatch(self, kind: str, only: str, held: str) -> str:
+        name = "" if only == held else f" (its series {only!r})"
+        how = (
+            'record l1 norms while training, e.g. record_grad_norms(trainer, kinds=("l2", '
+            '"l1")) or GradNormRecorder(..., kinds=("l2", "l1"))'
+            if kind == "l1"
+            else 'record l2 norms while training (kinds=("l2", ...))'
+        )
+        return (
+            f"{self.source}: holds {held} norms{name}, not {kind}: using the {held} values where "
+            f"{kind} was asked for; to refine with {kind} norms, {how}"
+        )
+
+    def norms(self, kind: str | None = None, *, max_steps: int | None = None) -> FloatArray:
+        """Values of ``kind`` on every step ``0 .. total_steps-1``.
+
+        Steps with a row keep their value (``NaN`` stays ``NaN``: a missing value for
+        :func:`refinedlr.refinement.refine` to fill and report). Steps without a row (sparse
+        logs) are interpolated linearly between the nearest logged finite values; steps before
+        the first logged one take its value.
+
+        A record longer than ``max_steps`` (default: the record's :attr:`max_steps`, else
+        :data:`refinedlr.limits.MAX_STEPS`) is refused with a :class:`RecordError` before
+        anything is allocated.
+
+        >>> GradNormRecord.from_arrays({"l2": [4.0, 2.0]}, steps=[1, 3]).norms()
+        array([4., 4., 3., 2.])
+        >>> GradNormRecord.from_arrays({"l2": [4.0, 2.0]}, steps=[0, 10**12]).norms()
+        Traceback (most recent call last):
+        ...
+        refinedlr.records.record.RecordError: <memory>: the record spans 1,000,000,000,001 steps, ...
+        """
+        k = self.resolve_kind(kind)
+        v = self.values[k]
+        n = self.total_steps
+        limit = step_limit(self.max_steps if max_steps is None else max_steps)
+        if n > limit:
+            raise RecordError(f"the record spans {too_many_steps(n, limit)}", path=self.source)
+        if len(self) == n:
+            return np.array(v, dtype=np.float64)
+        out = np.full(n, np.nan, dtype=np.float64)
+        finite = np.isfinite(v)
+        if finite.any():
+            out[:] = np.interp(np.arange(n), self.steps[finite], v[finite])
+        out[self.steps] = v
+        return out
+
+    def describe(self) -> str:
+        """One paragraph a person can read: source, kinds, steps, sparsity, missing values."""
+        parts = [f"{self.source}: {len(self)} rows over steps 0..{max(self.total_steps - 1, 0)}"]
+        parts.append(f"kinds {', '.join(self.kinds)}")
+        if self.coverage < 1.0 and len(self):
+            parts.append(
+                f"sparse: one row every {self.stride} steps ({self.coverage:.1%} of steps logged;"
+                " the rest are interpolated)"
+            )
+        for k, v in self.values.items():
+            missing = int(np.count_nonzero(~np.isfinite(v)))
+            if missing:
+                parts.append(f"{missing} missing {k} value(s)")
+        parts.extend(str(note) for note in self.meta.get("notes", ()))
+        return "; ".join(parts)

@@ -1,0 +1,166 @@
+"""Steps shared by every reader: which column holds them, turning them into whole numbers,
+ordering them (a resumed run logs some steps again; the last value wins), building the record."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypedDict
+
+import numpy as np
+
+from .record import (
+    FloatArray,
+    GradNormRecord,
+    IntArray,
+    RecordError,
+    step_limit,
+    too_many_steps,
+)
+
+__all__ = [
+    "STEP_NAMES",
+    "Placement",
+    "Where",
+    "find_step_column",
+    "int_steps",
+    "make_record",
+    "order_steps",
+    "placement",
+]
+
+#: Column / key names taken as the step, in order of preference (compared case-insensitively).
+STEP_NAMES: tuple[str, ...] = (
+    "step",
+    "global_step",
+    "_step",
+    "train/global_step",
+    "trainer/global_step",
+    "iteration",
+    "iter",
+    "steps",
+)
+
+#: ``where(i)``: the location of the ``i``-th value for an error message (``line=``, ``key=``).
+Where = Callable[[int], dict[str, Any]]
+
+
+def find_step_column(names: Sequence[str]) -> int | None:
+    """Index of the step column among ``names`` (the first of :data:`STEP_NAMES`), or ``None``."""
+    lowered = [n.lower() for n in names]
+    for s in STEP_NAMES:
+        if s in lowered:
+            return lowered.index(s)
+    return None
+
+
+def int_steps(raw: FloatArray, where: Where, path: Path, what: str) -> IntArray:
+    """Float step values -> int64, checking they are whole numbers >= 0."""
+    bad = np.flatnonzero(~np.isfinite(raw) | (raw != np.round(raw)) | (raw < 0) | (raw > 2**53))
+    if bad.size:
+        i = int(bad[0])
+        v = float(raw[i])
+        problem = "negative" if v < 0 else "too large" if v > 2**53 else "not a whole number"
+        raise RecordError(f"{what} {v!r} is {problem}", path=path, **where(i))
+    return raw.astype(np.int64)
+
+
+def order_steps(
+    steps: IntArray, values: dict[str, FloatArray], where: Where, path: Path
+) -> tuple[IntArray, dict[str, FloatArray], dict[str, Any]]:
+    """Sort out repeated steps: the last value of a step wins; a step may only go back to a
+    step logged before (a resumed run logging some steps again), else the file is malformed.
+
+    Returns the strictly increasing steps, the matching values and meta entries.
+    """
+    d = np.diff(steps)
+    if not np.any(d <= 0):
+        return steps, values, {}
+    back = np.flatnonzero(d <= 0) + 1
+    uniq, first = np.unique(steps, return_index=True)
+    first_seen = first[np.searchsorted(uniq, steps[back])]
+    unexplained = back[first_seen >= back]
+    if unexplained.size:
+        i = int(unexplained[0])
+        raise RecordError(
+            f"step {int(steps[i])} follows step {int(steps[i - 1])}: steps must increase "
+            "(a resumed run may only repeat steps it logged before)",
+            path=path,
+            **where(i),
+        )
+    rev_uniq, rev_idx = np.unique(steps[::-1], return_index=True)
+    last = steps.size - 1 - rev_idx
+    repeated = int(steps.size - rev_uniq.size)
+    counts = np.bincount(np.searchsorted(rev_uniq, steps))
+    n_steps = int(np.count_nonzero(counts > 1))
+    meta: dict[str, Any] = {
+        "repeated_steps": n_steps,
+        "notes": [
+            f"{n_steps} step(s) logged more than once (first: step {int(rev_uniq[counts > 1][0])}; "
+            f"{repeated} earlier value(s) replaced by the last one logged)"
+        ],
+    }
+    return rev_uniq.astype(np.int64), {k: v[last] for k, v in values.items()}, meta
+
+
+class Placement(TypedDict):
+    """How a reader places its steps: the shift of the steps as written, and the limit."""
+
+    step_offset: int
+    max_steps: int | None
+
+
+def placement(step_offset: int | None, max_steps: int | None) -> Placement:
+    """The placement of a format whose own step convention is ``t = s`` (no shift by default)."""
+    return {"step_offset": 0 if step_offset is None else step_offset, "max_steps": max_steps}
+
+
+def make_record(
+    p: Path,
+    steps: IntArray,
+    values: dict[str, FloatArray],
+    meta: dict[str, Any],
+    where: Where,
+    *,
+    step_offset: int = 0,
+    offset_reason: str | None = None,
+    max_steps: int | None = None,
+) -> GradNormRecord:
+    """The record of a reader: ``steps`` (as read, in file order) shifted by ``step_offset``,
+    checked against ``max_steps`` (before anything is allocated), repeated steps resolved, the
+    stride noted. ``offset_reason`` explains a shift in the record's notes."""
+    if steps.size == 0:
+        raise RecordError("no rows with a value", path=p)
+    notes = list(meta.pop("notes", []))
+    if step_offset:
+        shifted = steps + step_offset
+        negative = np.flatnonzero(shifted < 0)
+        if negative.size:
+            i = int(negative[0])
+            raise RecordError(
+                f"step {int(steps[i])} shifted by the step offset {step_offset} is negative",
+                path=p,
+                **where(i),
+            )
+        steps = shifted
+        meta["step_offset"] = step_offset
+        notes.append(offset_reason or f"steps as written shifted by {step_offset:+d} (step_offset)")
+    limit = step_limit(max_steps)
+    beyond = np.flatnonzero(steps >= limit)
+    if beyond.size:
+        i = int(beyond[0])
+        s = int(steps[i])
+        raise RecordError(
+            f"step {s}: the record would span {too_many_steps(s + 1, limit)}", path=p, **where(i)
+        )
+    steps, values, extra = order_steps(steps, values, where, p)
+    notes.extend(extra.pop("notes", []))
+    meta.update(extra)
+    if steps.size >= 2:
+        gaps, counts = np.unique(np.diff(steps), return_counts=True)
+        meta["stride"] = int(gaps[np.argmax(counts)])
+    else:
+        meta["stride"] = 1
+    if notes:
+        meta["notes"] = notes
+    return GradNormRecord(steps=steps, values=values, source=str(p), meta=meta, max_steps=max_steps)

@@ -1,0 +1,115 @@
+"""Hugging Face ``trainer_state.json``: ``log_history[*]["grad_norm"]``, HF's step ``s`` read as
+0-based optimizer step ``t = s - 1``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .inputs import json_number, read_text
+from .record import GradNormRecord, RecordError
+from .steps import int_steps, make_record
+
+__all__ = ["read_trainer_state"]
+
+
+def read_trainer_state(
+    p: Path,
+    *,
+    column: str | None = None,
+    tag: str | None = None,
+    step_offset: int | None = None,
+    max_steps: int | None = None,
+) -> GradNormRecord:
+    """A ``trainer_state.json`` (see :func:`~refinedlr.records.read_record`); ``step_offset``
+    replaces HF's convention ``t = s - 1`` (``-1``) when given."""
+    if p.is_dir():
+        p = p / "trainer_state.json"
+    key = column if column is not None else (tag if tag is not None else "grad_norm")
+    text = read_text(p)
+    if not text.strip():
+        raise RecordError("empty file", path=p)
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RecordError(
+            f"not valid JSON ({exc.msg} at column {exc.colno}); a truncated file?",
+            path=p,
+            line=exc.lineno,
+        ) from None
+    if not isinstance(doc, dict) or "log_history" not in doc:
+        raise RecordError(
+            "not a Hugging Face trainer_state.json: no top-level 'log_history'",
+            path=p,
+            key="log_history",
+        )
+    history = doc["log_history"]
+    if not isinstance(history, list):
+        raise RecordError("'log_history' is not a list", path=p, key="log_history")
+    steps: list[float] = []
+    vals: list[float] = []
+    keys: list[str] = []
+    skipped = 0
+    for i, entry in enumerate(history):
+        where_i = f"log_history[{i}]"
+        if not isinstance(entry, dict):
+            raise RecordError(f"expected an object, got {entry!r:.40}", path=p, key=where_i)
+        if key not in entry:
+            skipped += 1
+            continue
+        x = json_number(entry[key])
+        if x is None:
+            raise RecordError(f"not a number: {entry[key]!r:.40}", path=p, key=f"{where_i}.{key}")
+        s = json_number(entry.get("step"))
+        if s is None or entry.get("step") is None:
+            raise RecordError(
+                f"no step number (got {entry.get('step')!r:.40})", path=p, key=f"{where_i}.step"
+            )
+        if s < 1 and step_offset is None:
+            raise RecordError(
+                f"step {s!r}: Hugging Face logs after an optimizer step, so steps start at 1",
+                path=p,
+                key=f"{where_i}.step",
+            )
+        steps.append(s)
+        vals.append(x)
+        keys.append(where_i)
+    if not keys:
+        raise RecordError(
+            f"no log_history entry has {key!r} ({len(history)} entries; was gradient clipping "
+            "off, or logging_steps larger than the run?)",
+            path=p,
+            key="log_history",
+        )
+
+    def where(i: int) -> dict[str, Any]:
+        return {"key": f"{keys[i]}.step"}
+
+    st = int_steps(np.asarray(steps, dtype=np.float64), where, p, "step")
+    kind = "l2" if key == "grad_norm" else key
+    meta: dict[str, Any] = {"format": "trainer_state", "column": key, "skipped": skipped}
+    if key == "grad_norm":
+        meta["norm"] = "l2"
+        meta["notes"] = [
+            "grad_norm is Hugging Face's l2 norm of the whole gradient, before clipping"
+        ]
+    for k in ("logging_steps", "global_step", "max_steps"):
+        if k in doc:
+            meta[k] = doc[k]
+    return make_record(
+        p,
+        st,
+        {kind: np.asarray(vals, dtype=np.float64)},
+        meta,
+        where,
+        step_offset=-1 if step_offset is None else step_offset,
+        offset_reason=(
+            "Hugging Face step s (optimizer steps completed) read as step t = s - 1"
+            if step_offset is None
+            else None
+        ),
+        max_steps=max_steps,
+    )
