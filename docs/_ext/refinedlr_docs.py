@@ -15,12 +15,19 @@ Directives (usable from Markdown as ```` ```{name} ```` blocks):
 
 Events:
 
+``autodoc-process-docstring``
+    A constant a package re-exports (``refinedlr.records.STEP_NAMES``, defined in
+    ``refinedlr.records.steps``) gets the ``#:`` comment of its defining module (the reference
+    page lists it with ``autodata``).
 ``missing-reference``
     Resolves a qualified refinedlr name written in a docstring to the one place the reference
     documents it. Objects are documented where users import them from (``refinedlr.pytorch``,
     not ``refinedlr.pytorch.scheduler``), while type hints and some docstrings name the defining
     module or the top-level re-export (``refinedlr.refine``). Only unambiguous matches resolve;
     anything else stays a warning, which strict mode turns into an error.
+``env-updated``
+    Drops viewcode's links from a source page back to an entry that has another anchor (see
+    :func:`_drop_broken_source_backlinks`); the internal-link test would catch them.
 ``include-read``
     The evidence pages ``{include}`` the committed reports of the research suite. A report's
     links to another report (``[...](image/report.md)``) are rewritten to the page that includes
@@ -30,6 +37,7 @@ Events:
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Iterable
@@ -40,6 +48,7 @@ from docutils import nodes
 from sphinx import addnodes
 from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
+from sphinx.transforms.post_transforms import SphinxPostTransform
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 from sphinx.util.nodes import make_refnode
@@ -259,6 +268,8 @@ def _constant_doc(name: str) -> tuple[str, str]:
     import refinedlr
 
     for info in pkgutil.iter_modules(refinedlr.__path__, "refinedlr."):
+        if info.name.endswith("__main__"):
+            continue  # analysing a module imports it; a __main__ would run the program
         try:
             docs = ModuleAnalyzer.for_module(info.name).find_attr_docs()
         except Exception:
@@ -268,18 +279,57 @@ def _constant_doc(name: str) -> tuple[str, str]:
     return "refinedlr", ""
 
 
+# -- constants a package re-exports ---------------------------------------------------------------
+
+
+@functools.cache
+def _package_constants() -> dict[str, tuple[object, list[str]]]:
+    """``{"refinedlr.records.STEP_NAMES": (value, comment lines)}`` for every constant a package
+    of the library lists in ``__all__`` and documents with ``#:`` in the submodule defining it.
+    autodoc looks for that comment only in the package itself (and lists such a constant only
+    with an explicit ``autodata``, which then gets the comment from here)."""
+    import importlib
+    import pkgutil
+
+    from sphinx.pycode import ModuleAnalyzer
+
+    import refinedlr
+
+    out: dict[str, tuple[object, list[str]]] = {}
+    packages = ["refinedlr"] + [
+        info.name
+        for info in pkgutil.walk_packages(refinedlr.__path__, "refinedlr.", onerror=lambda n: None)
+        if info.ispkg
+    ]
+    for package_name in packages:
+        try:
+            package = importlib.import_module(package_name)
+        except ImportError:
+            continue
+        for info in pkgutil.iter_modules(package.__path__, package_name + "."):
+            if info.name.endswith("__main__"):
+                continue  # analysing a module imports it; a __main__ would run the program
+            try:
+                docs = ModuleAnalyzer.for_module(info.name).find_attr_docs()
+            except Exception:
+                continue
+            for (namespace, name), lines in docs.items():
+                if namespace == "" and name in getattr(package, "__all__", ()):
+                    out[f"{package_name}.{name}"] = (getattr(package, name), list(lines))
+    return out
+
+
+def _package_constant_doc(
+    app: Sphinx, what: str, name: str, obj: Any, options: Any, lines: list[str]
+) -> None:
+    if what == "data" and name in _package_constants():
+        # autodoc found no comment in the package, so it used the value's type's docstring
+        lines[:] = list(_package_constants()[name][1])
+
+
 # -- references ------------------------------------------------------------------------------------
 
-_MODULE_LEVEL = {
-    "function",
-    "class",
-    "exception",
-    "data",
-    "attribute",
-    "module",
-    "method",
-    "property",
-}
+_MODULE_LEVEL = {"function", "class", "exception", "data"}
 
 
 def _resolve_refinedlr(
@@ -290,6 +340,19 @@ def _resolve_refinedlr(
     target: str = node["reftarget"].lstrip("~.")
     parts = target.split(".")
     domain: Any = env.get_domain("py")
+    if node["reftype"] == "mod" and target not in domain.modules:
+        # an implementation module named in a docstring (``:mod:`.steps```): real, but not a
+        # page of the reference; shown as code, not as a link
+        import importlib.util
+
+        module = node.get("py:module") or ""
+        for name in (f"{module}.{target}", target):
+            try:
+                if name.startswith("refinedlr.") and importlib.util.find_spec(name) is not None:
+                    return contnode
+            except ImportError:
+                continue
+        return None
     allowed = set(domain.objtypes_for_role(node["reftype"]) or [])
     objects = {
         name: entry
@@ -303,7 +366,7 @@ def _resolve_refinedlr(
         tail = ".".join(parts[-k:])
         found = [n for n in objects if n == tail or n.endswith("." + tail)]
         if k == 1 and len(parts) == 1:
-            found = [n for n in found if n.count(".") and n.rsplit(".", 1)[0] in domain.modules]
+            found = [n for n in found if objects[n].objtype in _MODULE_LEVEL]
         if len(found) > 1:
             module = node.get("py:module") or ""
             found = [n for n in found if module and n.startswith(module.rsplit(".", 1)[0] + ".")]
@@ -394,6 +457,44 @@ def _rewrite_report_links(
     content[0] = _LINK.sub(link, content[0])
 
 
+# -- viewcode --------------------------------------------------------------------------------------
+
+
+def _drop_broken_source_backlinks(app: Sphinx, env: BuildEnvironment) -> None:
+    """viewcode links each object of a source page back to its entry as ``<refname>.<name>``,
+    with one ``refname`` per source module: the module name under which its first object was
+    documented. A source module whose objects are documented under two names
+    (``refinedlr.records.GradNormRecord``, ``refinedlr.records.record.NormKindWarning``) would
+    get backlinks to anchors that do not exist; drop those (the entry keeps its source link)."""
+    objects = env.get_domain("py").objects  # type: ignore[attr-defined]
+    dropped: set[tuple[str, str]] = set()
+    for modname, entry in getattr(env, "_viewcode_modules", {}).items():
+        if not entry:
+            continue
+        _code, _tags, used, refname = entry
+        for name in list(used):
+            if f"{refname}.{name}" not in objects:
+                del used[name]
+                dropped.add((modname, name))
+    env.refinedlr_viewcode_dropped = dropped  # type: ignore[attr-defined]
+
+
+class _DropSourceLinks(SphinxPostTransform):
+    """The ``[source]`` links of those entries go too: their source page has no anchor for them
+    (runs before viewcode turns its anchors into links)."""
+
+    default_priority = 90
+
+    def run(self, **kwargs: Any) -> None:
+        from sphinx.ext.viewcode import OUTPUT_DIRNAME, viewcode_anchor
+
+        dropped = getattr(self.env, "refinedlr_viewcode_dropped", set())
+        for node in list(self.document.findall(viewcode_anchor)):
+            page = str(node["reftarget"]).removeprefix(OUTPUT_DIRNAME + "/")
+            if (page.replace("/", "."), node["refid"]) in dropped:
+                node.parent.remove(node)
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("cli-help", CliHelp)
     app.add_directive("schedule-names", ScheduleNames)
@@ -404,5 +505,8 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("env-check-consistency", _check_cli_complete)
     app.connect("missing-reference", _resolve_refinedlr)
     app.connect("autodoc-process-docstring", _undo_prose_type, priority=600)
+    app.connect("autodoc-process-docstring", _package_constant_doc)
     app.connect("include-read", _rewrite_report_links)
+    app.connect("env-updated", _drop_broken_source_backlinks)
+    app.add_post_transform(_DropSourceLinks)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
