@@ -242,3 +242,14 @@ def test_troubleshooting_names_every_error_and_warning_class() -> None:
                 if node.name not in text:
                     missing.append(f"{path.relative_to(src)}: {node.name}")
     assert not missing, f"error/warning classes not on troubleshooting.md: {missing}"
+
+
+def test_install_page_lists_every_extra() -> None:
+    """The extras table of the install page is the pyproject's list of extras."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    project = tomllib.loads((DOCS.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    extras = set(project["project"]["optional-dependencies"])
+    text = (DOCS / "getting-started" / "install.md").read_text(encoding="utf-8")
+    listed = set(re.findall(r"^\| `([a-z]+)` \|", text, flags=re.M))
+    assert listed == extras, f"install.md lists {sorted(listed)}, pyproject has {sorted(extras)}"
