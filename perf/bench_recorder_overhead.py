@@ -1,18 +1,16 @@
-"""Overhead of GradNormRecorder on CPU training steps (target: <= 3% of the step time).
+"""Overhead of GradNormRecorder on CPU training steps, plain and with the update-direction kinds.
 
 Two small models on random data, batch 64, AdamW: an MLP (784-512-256-10) and a CNN (two 3x3
-conv layers + two linear layers on 3x32x32 inputs). Steps with and without recording alternate
-one by one, in pairs whose order flips every pair, so changes in machine load hit both sides
-alike; the overhead is the ratio of the median step times (the median of the per-pair ratios and
-its quartiles are printed too).
+conv layers + two linear layers on 3x32x32 inputs). Five modes run one step each per round, in an
+order that rotates every round, so changes in machine load hit all alike: no recorder ("off"), a
+recorder of ``l2`` (the plain recorder), ``l2`` + ``l1``, ``l2`` + ``update_l2`` and all four kinds.
+Each recorder is attached to the optimizer (one row per ``optimizer.step()``) and writes a CSV file
+with the default ``flush_every=100`` and ``fsync`` (flushes fall inside the timed steps). The
+ratios are medians of the per-round ratios (with their interquartile ranges): against "off", and
+for the update kinds against the plain ``l2`` recorder. Last, ``grad_norms`` and ``update_norms``
+are timed alone (median of 15 blocks of 20 calls) as a fraction of the median step time.
 
-"with" = a recorder attached to the optimizer (one record per ``optimizer.step()``), writing a
-CSV file with the default ``flush_every=100`` and ``fsync`` (flushes fall inside the timed steps).
-Kinds: ``l2`` (default) and ``l2`` + ``l1``. A last figure times ``record()`` alone (median of 15
-blocks of 20 calls) as a fraction of the median step time: the same cost, measured without the
-noise of whole training steps.
-
-Run: .venv/bin/python perf/bench_recorder_overhead.py [--seconds 20] [--threads 1]
+Run: .venv/bin/python perf/bench_recorder_overhead.py [--seconds 40] [--threads 1]
 """
 
 from __future__ import annotations
@@ -20,6 +18,7 @@ from __future__ import annotations
 import argparse
 import functools
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -27,7 +26,8 @@ from pathlib import Path
 
 import torch
 
-from refinedlr.pytorch import GradNormRecorder
+from refinedlr.pytorch import GradNormRecorder, grad_norms
+from refinedlr.pytorch.updates import update_norms
 
 
 def mlp() -> torch.nn.Module:
@@ -82,58 +82,86 @@ def timed(step: Callable[[], None]) -> float:
     return time.perf_counter() - start
 
 
+MODES = {
+    "off": None,
+    "l2": ("l2",),
+    "l2+l1": ("l2", "l1"),
+    "l2+update_l2": ("l2", "update_l2"),
+    "all four": ("l2", "l1", "update_l2", "update_l1"),
+}
+
+
 def bench(name: str, model: torch.nn.Module, x: torch.Tensor, args: argparse.Namespace) -> None:
     y = torch.randint(0, 10, (x.shape[0],))
     opt, step = trainer(model, x, y)
     n_params = sum(p.numel() for p in model.parameters())
-    for kinds in (("l2",), ("l2", "l1")):
-        with tempfile.TemporaryDirectory() as tmp:
-            rec = GradNormRecorder(Path(tmp) / "norms.csv", kinds=kinds)
-            t_step = block(step, args.warmup)
-            pairs = args.pairs or max(20, round(args.seconds / (2 * t_step)))
-            t_off, t_on, ratios = [], [], []
-            for i in range(pairs):
-                times = {}
-                for mode in ("on", "off") if i % 2 == 0 else ("off", "on"):
-                    if mode == "on":
-                        rec.attach(opt)  # outside the timed region
-                    times[mode] = timed(step)
-                    if mode == "on":
-                        rec.detach()
-                t_off.append(times["off"])
-                t_on.append(times["on"])
-                ratios.append(times["on"] / times["off"])
-            rows = rec.step
-            rec.close()
-            # the recorder's own cost, timed alone on the last step's gradients
-            params = list(model.parameters())
-            probe = GradNormRecorder(kinds=kinds)
-            one = functools.partial(probe.record, params)
-            cost = statistics.median(block(one, 20) for _ in range(15))
-            probe.close()
-        off, on = statistics.median(t_off), statistics.median(t_on)
-        q = statistics.quantiles(ratios, n=4)
+    with tempfile.TemporaryDirectory() as tmp:
+        recs = {
+            mode: GradNormRecorder(Path(tmp) / f"{i}.csv", kinds=kinds)
+            for i, (mode, kinds) in enumerate(MODES.items())
+            if kinds is not None
+        }
+        t_step = block(step, args.warmup)
+        rounds = args.pairs or max(20, round(args.seconds / (len(MODES) * t_step)))
+        times: dict[str, list[float]] = {m: [] for m in MODES}
+        order = list(MODES)
+        for i in range(rounds):
+            # every mode once per round, in an order that rotates, so load changes hit all alike
+            for mode in order[i % len(order) :] + order[: i % len(order)]:
+                rec = recs.get(mode)
+                if rec is not None:
+                    rec.attach(opt)  # outside the timed region
+                times[mode].append(timed(step))
+                if rec is not None:
+                    rec.detach()
+        rows = {m: r.step for m, r in recs.items()}
+        for r in recs.values():
+            r.close()
+    med = {m: statistics.median(v) for m, v in times.items()}
+    print(f"{name} {n_params / 1e3:.1f}k params, AdamW, {rounds} rounds; median step time:")
+    for mode in MODES:
+        line = f"  {mode:13s} {med[mode] * 1e3:7.3f} ms"
+        if mode != "off":
+            line += f"  vs off: {ratio_text(times[mode], times['off'])}"
+        if mode in ("l2+update_l2", "all four"):
+            line += f"  vs l2 recorder: {ratio_text(times[mode], times['l2'])}"
+        if mode != "off":
+            line += f"  ({rows[mode]} rows)"
+        print(line, flush=True)
+    # the norms alone, timed on the last step's gradients and optimizer state
+    params = list(model.parameters())
+    alone = {
+        "grad_norms l2": functools.partial(grad_norms, params, ("l2",)),
+        "update_norms update_l2": functools.partial(update_norms, opt, ("update_l2",)),
+    }
+    for label, fn in alone.items():
+        cost = statistics.median(block(fn, 20) for _ in range(15))
         print(
-            f"{name:4s} {n_params / 1e3:6.1f}k params  {'+'.join(kinds):5s}  "
-            f"step {off * 1e3:6.2f} ms -> {on * 1e3:6.2f} ms: overhead {100 * (on / off - 1):+5.2f}%"
-            f" (median paired ratio {100 * (statistics.median(ratios) - 1):+5.2f}%, IQR"
-            f" {100 * (q[0] - 1):+.1f}%..{100 * (q[2] - 1):+.1f}%, {pairs} pairs, {rows} rows);"
-            f" record() alone {cost * 1e6:4.0f} us = {100 * cost / off:.2f}%",
-            flush=True,
+            f"  {label:24s} alone {cost * 1e6:6.0f} us = {100 * cost / med['off']:.2f}% of a step"
         )
+
+
+def ratio_text(on: list[float], off: list[float]) -> str:
+    """Median of the per-round ratios, with its interquartile range."""
+    ratios = [a / b for a, b in zip(on, off, strict=True)]
+    q = statistics.quantiles(ratios, n=4)
+    return f"x{statistics.median(ratios):.3f} (IQR {q[0]:.3f}..{q[2]:.3f})"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--pairs", type=int, default=0, help="(on, off) step pairs (0: ~--seconds)")
-    ap.add_argument("--seconds", type=float, default=20.0, help="time per model and kinds")
+    ap.add_argument("--pairs", type=int, default=0, help="rounds of all modes (0: ~--seconds)")
+    ap.add_argument("--seconds", type=float, default=40.0, help="time per model")
     ap.add_argument("--warmup", type=int, default=30)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--batch", type=int, default=64)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), batch {args.batch}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), batch {args.batch}, "
+        f"seed 0, command: {' '.join(sys.argv)}"
+    )
     bench("MLP", mlp(), torch.randn(args.batch, 784), args)
     bench("CNN", cnn(), torch.randn(args.batch, 3, 32, 32), args)
 

@@ -62,8 +62,9 @@ def test_bound_check_decides_without_a_metric(tmp_path: Path, capsys) -> None:  
 def test_update_l2_is_preferred_and_named(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     a = write_csv(tmp_path / "run1.csv", l2=SOURCE, l1=30 * SOURCE, update_l2=SOURCE)
     b = write_csv(tmp_path / "run2.csv", l2=ROSE_LATE, l1=30 * ROSE_LATE, update_l2=SOURCE)
-    code, out, _ = run(capsys, str(a), str(b), "--norm", "l1", "-o", str(tmp_path / "n.json"))
+    code, out, _ = run(capsys, str(a), str(b), "-o", str(tmp_path / "n.json"))
     assert code == 0 and "bound check (update_l2 norms)" in out
+    assert "tau 0.1, l1 norms" in out  # records with update_l2 come from an Adam-type run
     assert "decision: keep the refined schedule" in out
 
 

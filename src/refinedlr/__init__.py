@@ -13,7 +13,7 @@ array([0.37 , 0.593, 1.   , 0.667, 0.333, 0.   ])
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .records import GradNormRecord, RecordError, RecordWriter, read_record
+from .records import GradNormRecord, NormKindWarning, RecordError, RecordWriter, read_record
 from .refinement import (
     CollapseWarning,
     MissingNormsWarning,
@@ -58,6 +58,7 @@ __all__ = [
     "InverseTime",
     "LinearDecay",
     "MissingNormsWarning",
+    "NormKindWarning",
     "Polynomial",
     "RecordError",
     "RecordWriter",

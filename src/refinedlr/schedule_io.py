@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 
 from .fileio import atomic_write
+from .records import RecordError
+from .records.npy import load_array
 from .registry import get_schedule, schedule_from_spec
 from .schedules import Schedule, ScheduleError, Tabulated
 
@@ -81,9 +83,9 @@ def load_schedule(path: str | os.PathLike[str], total_steps: int | None = None) 
         schedule = _load_json(p)
     elif suffix == ".npy":
         try:
-            arr = np.load(p, allow_pickle=False)
-        except ValueError as exc:
-            raise ScheduleError(f"{p}: not a plain numeric .npy array ({exc})") from None
+            arr = load_array(p)  # the header is checked first; pickles are never loaded
+        except RecordError as exc:
+            raise ScheduleError(str(exc)) from None
         if arr.ndim != 1 or arr.dtype.kind not in "fiu":
             raise ScheduleError(f"{p}: expected a 1-D numeric array, got {arr.dtype} {arr.shape}")
         schedule = _tabulated(p, arr, {"source_file": str(p)})

@@ -23,6 +23,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*LeafSpec.*", "ignore::FutureWa
 DOC = Path(__file__).resolve().parents[2] / "docs" / "integrations.md"
 
 SECTIONS = {
+    "PyTorch": ("torch",),
     "Hugging Face Trainer": ("torch", "transformers", "accelerate"),
     "Lightning": ("torch", "lightning"),
     "JAX / optax": ("jax", "optax"),
@@ -64,7 +65,14 @@ def test_examples_run(section: str, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     finally:
         if threads is not None:
             torch.set_num_threads(threads)
-    # every section's first run left a dense record and the refined schedule it was refined to
+    # every section's first run left a dense record and the refined schedule it was refined to;
+    # the records hold the update direction's norm too (issue 12)
+    from refinedlr import read_record
+
     records = sorted(tmp_path.rglob("*norms*.csv"))
     assert records
     assert sorted(tmp_path.glob("*refined*.json"))
+    for path in records:
+        record = read_record(path)
+        assert "update_l2" in record.kinds, path
+        assert (record.values["update_l2"] > 0).all(), path

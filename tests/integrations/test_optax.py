@@ -300,3 +300,75 @@ def test_errors() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert optax_schedule("constant", total_steps=3)(jnp.int32(10)) == 1.0
+
+
+# ---------------------------------------------------------------------------------------------
+# update-direction norms (issue 12 §1)
+
+
+def adamw_recording(lr: float, weight_decay: float, b1=0.9, b2=0.999, eps=1e-8) -> Any:
+    """optax.adamw's own chain (scale_by_adam, add_decayed_weights, scale_by_learning_rate)
+    with the recorders inserted: gradients first, the update direction after scale_by_adam."""
+    return optax.chain(
+        record_norms(("l2", "l1"), buffer_size=16),
+        optax.scale_by_adam(b1=b1, b2=b2, eps=eps),
+        record_norms(("update_l2", "update_l1"), buffer_size=16),
+        optax.add_decayed_weights(weight_decay),
+        optax.scale_by_learning_rate(lr),
+    )
+
+
+def test_adamw_as_a_recording_chain(tmp_path: Path) -> None:
+    """The chain trains exactly like optax.adamw; the update columns are Adam's
+    m_hat / (sqrt(v_hat) + eps) computed by hand; one file holds both recorders' columns."""
+    b1, b2, eps, lr, wd = 0.8, 0.95, 1e-3, 1e-2, 0.1
+    tx = adamw_recording(lr, wd, b1, b2, eps)
+    ref = optax.adamw(lr, b1=b1, b2=b2, eps=eps, weight_decay=wd)
+    params, p_ref = init_params(), init_params()
+    state, s_ref = tx.init(params), ref.init(p_ref)
+    m = jax.tree.map(lambda p: np.zeros(p.shape), params)
+    v = jax.tree.map(lambda p: np.zeros(p.shape), params)
+    want = []
+    path = tmp_path / "n.csv"
+    with NormWriter(path) as writer:
+        for t, (x, y) in enumerate(batches(6), start=1):
+            grads = jax.grad(loss_fn)(params, x, y)
+            updates, state = tx.update(grads, state, params)
+            params = optax.apply_updates(params, updates)
+            g_ref = jax.grad(loss_fn)(p_ref, x, y)
+            u_ref, s_ref = ref.update(g_ref, s_ref, p_ref)
+            p_ref = optax.apply_updates(p_ref, u_ref)
+            for a, c in zip(jax.tree.leaves(params), jax.tree.leaves(p_ref), strict=True):
+                np.testing.assert_array_equal(np.asarray(a), np.asarray(c))  # the same AdamW
+            g = jax.tree.map(lambda a: np.asarray(a, np.float64), grads)
+            m = jax.tree.map(lambda mm, gg: b1 * mm + (1 - b1) * gg, m, g)
+            v = jax.tree.map(lambda vv, gg: b2 * vv + (1 - b2) * gg * gg, v, g)
+            u = np.concatenate(
+                [
+                    (mm / (1 - b1**t) / (np.sqrt(vv / (1 - b2**t)) + eps)).ravel()
+                    for mm, vv in zip(jax.tree.leaves(m), jax.tree.leaves(v), strict=True)
+                ]
+            )
+            want.append([np.linalg.norm(u), np.abs(u).sum()])
+            if t == 3:
+                writer.write(state)
+        writer.write(state)
+    rec = read_record(path)
+    assert rec.kinds == ("l2", "l1", "update_l2", "update_l1")
+    assert rec.steps.tolist() == list(range(6))
+    got = np.c_[rec.values["update_l2"], rec.values["update_l1"]]
+    np.testing.assert_allclose(got, want, rtol=1e-5)  # float32 arithmetic in JAX
+
+
+def test_several_recorders_must_agree() -> None:
+    params = init_params()
+    g = jax.tree.map(jnp.ones_like, params)
+    same = optax.chain(record_norms("l2"), optax.scale_by_adam(), record_norms("l2"))
+    with pytest.raises(ValueError, match="same kind"):
+        NormWriter("unused.csv", same.init(params))
+    inner = optax.MultiSteps(optax.chain(optax.scale_by_adam(), record_norms("update_l2")), 2)
+    apart = optax.chain(record_norms("l2"), inner)
+    state = apart.init(params)
+    _, state = apart.update(g, state, params)
+    with pytest.raises(ValueError, match="different numbers of steps"):
+        NormWriter("unused.csv", state)

@@ -421,3 +421,85 @@ def test_scheduler_kwargs_from_the_arguments(tmp_path: Path) -> None:
     # a Schedule object is put on the horizon
     refined = refine(np.r_[4.0, 3, 2, 2, 2, 2, 2, 1.5])
     assert make_scheduler(args, opt, refined).schedule.total_steps == 20
+
+
+class UpdateProbe(TrainerCallback):  # type: ignore[misc]
+    """The true update direction of every step: u = (p_old * (1 - lr * wd) - p_new) / lr (AdamW's
+    decoupled weight decay taken out), from hooks around the torch optimizer's step."""
+
+    def __init__(self) -> None:
+        self.norms: dict[int, tuple[float, float]] = {}
+        self.kind = ""
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        opt = kw["optimizer"]
+        while hasattr(opt, "optimizer"):
+            opt = opt.optimizer
+        self.kind = type(opt).__name__
+        before: dict[int, torch.Tensor] = {}
+
+        def pre(o: Any, a: Any, k: Any) -> None:
+            before.clear()
+            for g in o.param_groups:
+                for p in g["params"]:
+                    if p.grad is not None:
+                        before[id(p)] = p.detach().double().clone()
+
+        def post(o: Any, a: Any, k: Any) -> None:
+            parts = []
+            for g in o.param_groups:
+                lr, wd = float(g["lr"]), float(g["weight_decay"])
+                for p in g["params"]:
+                    if id(p) in before:
+                        old = before[id(p)]
+                        parts.append(((old * (1 - lr * wd) - p.detach().double()) / lr).reshape(-1))
+            u = torch.cat(parts)
+            self.norms[state.global_step] = (u.norm().item(), u.abs().sum().item())
+
+        self._handles = [opt.register_step_pre_hook(pre), opt.register_step_post_hook(post)]
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        for h in self._handles:
+            h.remove()
+
+
+def test_update_norms_of_the_trainers_adamw(tmp_path: Path) -> None:
+    """Issue 12 §1: record_grad_norms(trainer, kinds=(..., "update_l2", "update_l1")) records the
+    norms of AdamW's update direction, equal to the parameters' change / lr of every step."""
+    trainer = Trainer(
+        model=tiny_model(),
+        args=make_args(
+            tmp_path, max_steps=8, weight_decay=0.05, warmup_steps=0, save_strategy="no"
+        ),
+        train_dataset=Tokens(256),
+    )
+    cb = record_grad_norms(trainer, kinds=("update_l2", "l2", "update_l1"), keep_in_memory=True)
+    probe = UpdateProbe()
+    trainer.add_callback(probe)
+    trainer.train()
+    assert probe.kind in ("AdamW", "Adam")
+    rec = read_record(tmp_path / NORMS_FILENAME)
+    assert rec.kinds == ("update_l2", "l2", "update_l1") and rec.steps.tolist() == list(range(8))
+    want = np.array([probe.norms[t] for t in range(8)])
+    got = np.c_[rec.values["update_l2"], rec.values["update_l1"]]
+    np.testing.assert_allclose(got, want, rtol=1e-5)  # float32 parameters: the change is rounded
+    assert np.all(np.isfinite(rec.values["l2"]))
+    mem = cb.to_record("memory")
+    np.testing.assert_allclose(mem.values["update_l2"], want[:, 0], rtol=1e-5)
+
+
+def test_update_kinds_need_an_adam_type_optimizer(tmp_path: Path) -> None:
+    from refinedlr.pytorch.updates import UnsupportedOptimizerError
+
+    model = tiny_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1.0)
+    trainer = Trainer(
+        model=model,
+        args=make_args(tmp_path, max_steps=2, save_strategy="no"),
+        train_dataset=Tokens(64),
+        optimizers=(opt, sched),
+    )
+    record_grad_norms(trainer, kinds=("l2", "update_l2"))
+    with pytest.raises(UnsupportedOptimizerError, match="SGD"):
+        trainer.train()

@@ -11,6 +11,9 @@ the same ``build_model`` and ``batch``.
 * ``fsdp``: ``torch.distributed.fsdp.fully_shard`` on each Linear and the root (gradients are
   DTensors sharded on dim 0); ``recorder.clip_grad_norm_`` records the pre-clip norms and clips,
   and a second recorder attached to the optimizer records the post-clip norms.
+* ``ddp_adamw`` / ``fsdp_adamw``: the same models with ``AdamW``; a recorder attached to the
+  optimizer records ``l2``, ``update_l2`` and ``update_l1`` (the update direction from the
+  optimizer's state after each step: replicated under DDP, DTensor shards under FSDP2).
 """
 
 from __future__ import annotations
@@ -30,6 +33,13 @@ def build_model() -> torch.nn.Module:
         torch.nn.Linear(7, 13), torch.nn.ReLU(), torch.nn.Linear(13, 5), torch.nn.ReLU(),
         torch.nn.Linear(5, 3),
     )  # fmt: skip
+
+
+UPDATE_KINDS = ("l2", "update_l2", "update_l1")
+
+
+def adamw(model: torch.nn.Module) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(model.parameters(), lr=0.02, weight_decay=0.1)
 
 
 def batch(step: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -57,6 +67,31 @@ def worker(rank: int, mode: str, out: str, port: int, steps: int) -> None:
     try:
         model = build_model()
         result: dict[str, object] = {"rank": rank}
+        if mode.endswith("_adamw"):
+            if mode == "ddp_adamw":
+                from torch.nn.parallel import DistributedDataParallel
+
+                model = DistributedDataParallel(model)
+            else:
+                from torch.distributed.fsdp import fully_shard
+
+                for layer in model:
+                    if isinstance(layer, torch.nn.Linear):
+                        fully_shard(layer)
+                fully_shard(model)
+            opt = adamw(model)
+            rec = GradNormRecorder(kinds=UPDATE_KINDS, flush_every=2, keep_in_memory=True)
+            rec.attach(opt)
+            for step in range(steps):
+                x, y = batch(step)
+                xs, ys = x.chunk(WORLD)[rank], y.chunk(WORLD)[rank]
+                opt.zero_grad()
+                torch.nn.functional.mse_loss(model(xs), ys).backward()
+                opt.step()
+            result["norms"] = as_array(rec.to_record(source="memory"))
+            rec.close()
+            torch.save(result, os.path.join(out, f"rank{rank}.pt"))
+            return
         if mode == "ddp":
             from torch.nn.parallel import DistributedDataParallel
 

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -36,30 +37,41 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def run_ranks(script: str, args_of_rank: Any, env: dict[str, str]) -> None:
+    """Start one process per rank (as torchrun would) on a free port and wait for them all. The
+    port is chosen before the processes bind it, so another program on this shared machine may
+    take it first: then (and only then) the start is retried on a new port."""
+    for attempt in range(3):
+        port = str(free_port())
+        procs = [
+            subprocess.Popen(
+                [sys.executable, str(HERE / script), *args_of_rank(r, port)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+            for r in range(dr.WORLD)
+        ]
+        errors = []
+        for proc in procs:
+            try:
+                _, err = proc.communicate(timeout=120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                _, err = proc.communicate()
+            if proc.returncode != 0:
+                errors.append(err[-4000:])
+        if errors and attempt < 2 and any("address already in use" in e.lower() for e in errors):
+            continue
+        assert not errors, "\n".join(errors)
+        return
+
+
 def launch(mode: str, out: Path) -> list[dict]:
-    """Start one process per rank (as torchrun would) and load what each saved."""
+    """Run ``_dist_run.py`` on every rank and load what each saved."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    port = str(free_port())
-    procs = [
-        subprocess.Popen(
-            [sys.executable, str(HERE / "_dist_run.py"), mode, str(out), port, str(STEPS), str(r)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        for r in range(dr.WORLD)
-    ]
-    errors = []
-    for proc in procs:
-        try:
-            _, err = proc.communicate(timeout=120)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _, err = proc.communicate()
-        if proc.returncode != 0:
-            errors.append(err[-4000:])
-    assert not errors, "\n".join(errors)
+    run_ranks("_dist_run.py", lambda r, port: [mode, str(out), port, str(STEPS), str(r)], env)
     return [torch.load(out / f"rank{r}.pt", weights_only=True) for r in range(dr.WORLD)]
 
 
@@ -122,3 +134,56 @@ def test_fsdp2_dtensor_norms_match_single_process(tmp_path: Path) -> None:
             assert got_l1 == pytest.approx(true_l1, rel=1e-6)
     # clipping was active on some steps and not on others
     assert np.any(ref_pre[:, 0] > dr.MAX_NORM) and np.any(ref_pre[:, 0] < dr.MAX_NORM)
+
+
+@pytest.mark.multiprocess
+@pytest.mark.slow
+@pytest.mark.parametrize("env", ["env", "none"])
+def test_rank_outlives_the_process_group_only_rank0_writes(tmp_path: Path, env: str) -> None:
+    """Issue 11 §5: a recorder built before init_process_group, resumed (load_state_dict) before
+    it and closed after destroy_process_group: rank 1 neither truncates nor writes the file, with
+    RANK in the environment (torchrun) or without it (rank known only while the group exists)."""
+    import json
+
+    from refinedlr.records import RecordWriter
+
+    path = tmp_path / "norms.csv"
+    with RecordWriter(path, ("l2",)) as w:  # the interrupted run's rows 0..9
+        w.write(np.arange(10), np.full((10, 1), 7.0))
+    env_vars = {k: v for k, v in os.environ.items() if k not in ("RANK", "LOCAL_RANK")}
+    run_ranks(
+        "_rank_run.py",
+        lambda r, port: [str(r), str(tmp_path), port, env],
+        {**env_vars, "OMP_NUM_THREADS": "1"},
+    )
+    infos = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    assert [(i["rank"], i["is_writer"]) for i in infos] == [(0, True), (1, False)]
+    record = read_record(path)
+    assert record.steps.tolist() == list(range(10))  # each step once
+    # rows before the resume step kept; later ones are rank 0's (a rank-1 write would be 1005..)
+    assert record.values["l2"].tolist() == [7.0] * 5 + [5.0, 6.0, 7.0, 8.0, 9.0]
+
+
+@pytest.mark.multiprocess
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["ddp_adamw", "fsdp_adamw"])
+def test_update_norms_same_on_every_rank_and_as_one_process(tmp_path: Path, mode: str) -> None:
+    """Issue 12 §1: update_l2 / update_l1 of AdamW under DDP (replicated state) and FSDP2
+    (DTensor state shards, reduced over the mesh): every rank records the same values, equal to
+    one process training on the whole batch."""
+    from refinedlr.pytorch.updates import update_norms
+
+    results = launch(mode, tmp_path)
+    model = dr.build_model()
+    opt = dr.adamw(model)
+    ref = []
+    for step in range(STEPS):
+        x, y = dr.batch(step)
+        opt.zero_grad()
+        torch.nn.functional.mse_loss(model(x), y).backward()
+        l2 = torch.nn.utils.get_total_norm([p.grad for p in model.parameters()]).item()
+        opt.step()
+        ref.append([l2, *update_norms(opt, ("update_l2", "update_l1")).tolist()])
+    r0, r1 = results
+    np.testing.assert_allclose(r0["norms"].numpy(), r1["norms"].numpy(), rtol=1e-12)
+    np.testing.assert_allclose(r0["norms"].numpy(), np.array(ref), rtol=1e-4)

@@ -1,10 +1,11 @@
 """GradNormRecorder in one process: values against torch's own norms, hooks, clipping, AMP,
-accumulation, flushing, memory mode, checkpoints; and a CUDA no-sync test where a GPU exists."""
+accumulation, flushing, memory mode, checkpoints, SIGTERM (the CUDA path: test_torch_cuda.py)."""
 
 from __future__ import annotations
 
 import io
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -207,6 +208,71 @@ def test_amp_skipped_step_is_nan_and_still_one_row() -> None:
         np.testing.assert_allclose(np.delete(v, 2), np.delete(np.array(ref)[:, j], 2), rtol=1e-6)
 
 
+def _amp_loop(
+    rec: GradNormRecorder, model, opt, scaler, steps: int, skip: set[int], explicit=False
+):
+    """An AMP training loop; the steps in ``skip`` overflow (the scaler skips them). Returns the
+    unscaled norms [l2, l1] of every iteration (NaN rows where skipped)."""
+    ref = []
+    for step in range(steps):
+        opt.zero_grad()
+        loss = loss_of(model, step)
+        if step in skip:
+            loss = loss * math.inf
+        scaler.scale(loss).backward()
+        scaler.unscale_(opt)  # (the recorder's hook sees unscaled gradients)
+        ref.append([math.nan] * 2 if step in skip else torch_norms(model.parameters()))
+        if explicit:
+            rec.record(opt)
+        scaler.step(opt)
+        scaler.update()
+    return np.array(ref)
+
+
+def test_amp_hook_with_scaler_keeps_rows_aligned() -> None:
+    """Issue 11 §5: with the hook alone a skipped step used to shift every later row by one;
+    attach(opt, scaler=scaler) records it as NaN, so row t is iteration t."""
+    model, opt = model_and_opt()
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
+    rec = GradNormRecorder(kinds=("l2", "l1"), flush_every=3)
+    rec.attach(opt, scaler=scaler)
+    skip = {0, 3, 4, 8}  # the first step, two in a row, the last
+    ref = _amp_loop(rec, model, opt, scaler, 9, skip)
+    r = rec.to_record()
+    assert r.steps.tolist() == list(range(9))
+    got = np.c_[r.values["l2"], r.values["l1"]]
+    assert np.isnan(got[sorted(skip)]).all()
+    np.testing.assert_allclose(got, ref, rtol=1e-6)  # NaN where NaN, equal elsewhere
+    assert scaler.get_scale() == 2.0**10 * 0.5 ** len(skip)  # the scaler really skipped them
+    # explicit recording with the hook and the scaler attached: still one row per iteration
+    model, opt = model_and_opt()
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
+    rec = GradNormRecorder(kinds=("l2", "l1"))
+    rec.attach(opt, scaler=scaler)
+    ref = _amp_loop(rec, model, opt, scaler, 6, {2}, explicit=True)
+    r = rec.to_record()
+    assert r.steps.tolist() == list(range(6))
+    np.testing.assert_allclose(np.c_[r.values["l2"], r.values["l1"]], ref, rtol=1e-6)
+    rec.detach()  # the scaler's own update() again
+    assert "update" not in vars(scaler)
+
+
+def test_amp_hook_without_scaler_is_refused() -> None:
+    model, opt = model_and_opt()
+    scaler = torch.amp.GradScaler("cpu")
+    rec = GradNormRecorder()
+    rec.attach(opt)
+    with pytest.raises(RuntimeError, match=r"attach\(optimizer, scaler=scaler\)"):
+        _amp_loop(rec, model, opt, scaler, 2, set())
+    # without a scaler the hook is fine
+    model, opt = model_and_opt()
+    rec = GradNormRecorder()
+    rec.attach(opt)
+    loss_of(model, 0).backward()
+    opt.step()
+    assert rec.step == 1
+
+
 def test_non_finite_norms_are_written_as_nan(tmp_path: Path) -> None:
     rec = GradNormRecorder(tmp_path / "n.csv", kinds=("l2", "l1"))
     p = torch.nn.Parameter(torch.zeros(3))
@@ -285,9 +351,12 @@ def test_state_dict_resume_in_process(tmp_path: Path) -> None:
     assert state == {"version": 1, "step": 6, "kinds": ["l2"]}
     rec2 = GradNormRecorder(path, flush_every=4)
     rec2.load_state_dict(state)
-    assert rec2.step == 6 and len(read_record(path)) == 6  # later rows dropped at once
+    # one process (no process group, no RANK): the later rows are dropped when it first writes
+    assert rec2.step == 6
     for v in range(6, 12):
         rec2.record_norms(100.0 + v)
+        if v == 9:  # the first flush: rows 0..5 kept, 6..9 new, the old 6..9 gone
+            assert read_record(path).values["l2"].tolist() == [*range(6), 106, 107, 108, 109]
     rec2.close()
     r = read_record(path)
     assert r.steps.tolist() == list(range(12))
@@ -313,41 +382,78 @@ def test_bad_arguments() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# CUDA
+# SIGTERM
 
 
-@pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="needs a CUDA GPU (none on this machine / CPU torch)"
-)
-def test_cuda_records_without_host_sync(tmp_path: Path) -> None:
-    """No .item()/synchronisation per step: torch.cuda.set_sync_debug_mode('error') stays quiet
-    through 3 flush intervals (pinned non_blocking copies), and the values are right."""
-    dev = torch.device("cuda")
-    torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 8))
-    model = model.to(dev)
-    opt = torch.optim.SGD(model.parameters(), lr=0.01)
-    rec = GradNormRecorder(tmp_path / "n.csv", kinds=("l2", "l1"), flush_every=4)
-    clip = GradNormRecorder(kinds=("l2",), flush_every=4)
-    rec.attach(opt)
-    x = torch.randn(32, 64, device=dev)
-    refs = []
-    grads_snapshots = []
-    torch.cuda.synchronize()
-    torch.cuda.set_sync_debug_mode("error")
+@pytest.mark.parametrize("mode", ["default", "chained", "ignored", "forked"])
+def test_sigterm_flushes_unwritten_rows_and_chains(tmp_path: Path, mode: str) -> None:
+    """Issue 11 §5: a real SIGTERM to a real process: the 50 rows held in the recorder's buffer
+    reach the file; then the handler installed before runs (the default one: the process dies by
+    SIGTERM; a Python one: it runs, here exiting with 3; SIG_IGN: the process lives on). A forked
+    child that gets SIGTERM first writes nothing (each row once)."""
+    import signal
+    import subprocess
+    import sys
+
+    path = tmp_path / "n.csv"
+    script = Path(__file__).with_name("_sigterm_run.py")
+    proc = subprocess.Popen(
+        [sys.executable, str(script), mode, str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
-        for _ in range(13):
-            opt.zero_grad(set_to_none=False)
-            model(x).square().mean().backward()
-            grads_snapshots.append([p.grad.detach().clone() for p in model.parameters()])
-            clip.clip_grad_norm_(model.parameters(), max_norm=1e9)
-            opt.step()
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.strip() == "ready", proc.stderr.read() if proc.stderr else ""
+        assert not path.exists() or len(read_record(path)) == 0  # nothing flushed yet
+        proc.send_signal(signal.SIGTERM)
+        if mode == "ignored":
+            deadline = time.monotonic() + 30
+            while (
+                not path.exists() or len(read_record(path)) < 50
+            ) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert proc.poll() is None  # still running: SIGTERM stays ignored
+        else:
+            proc.wait(timeout=30)
     finally:
-        torch.cuda.set_sync_debug_mode("default")
-    for gs in grads_snapshots:
-        refs.append([torch.nn.utils.get_total_norm(gs, o).item() for o in (2.0, 1.0)])
-    rec.close()
-    r = read_record(tmp_path / "n.csv")
-    assert r.steps.tolist() == list(range(13))
-    np.testing.assert_allclose(np.c_[r.values["l2"], r.values["l1"]], refs, rtol=1e-5)
-    np.testing.assert_allclose(clip.to_record().values["l2"], np.array(refs)[:, 0], rtol=1e-5)
+        proc.kill()
+        proc.wait()
+    if mode in ("default", "forked"):
+        assert proc.returncode == -signal.SIGTERM
+    elif mode == "chained":
+        assert proc.returncode == 3
+        assert (tmp_path / "n.csv.handler").read_text() == str(int(signal.SIGTERM))
+    record = read_record(path)
+    assert record.steps.tolist() == list(range(50)) and record.kinds == ("l2", "l1")
+    assert np.isfinite(record.values["l2"]).all()
+
+
+SIGTERM_HANDLER_LIFETIME = """
+import signal
+from refinedlr.pytorch import GradNormRecorder
+before = signal.getsignal(signal.SIGTERM)
+a, b = GradNormRecorder(), GradNormRecorder()
+ours = signal.getsignal(signal.SIGTERM)
+assert ours is not before
+a.close()
+assert signal.getsignal(signal.SIGTERM) is ours  # b still needs it
+b.close()
+assert signal.getsignal(signal.SIGTERM) is before
+c = GradNormRecorder(close_at_exit=False)
+assert signal.getsignal(signal.SIGTERM) is before
+print("ok")
+"""
+
+
+def test_sigterm_handler_is_removed_with_the_last_recorder() -> None:
+    import subprocess
+    import sys
+
+    # a fresh process: other tests' recorders must not be alive
+    out = subprocess.run(
+        [sys.executable, "-c", SIGTERM_HANDLER_LIFETIME], capture_output=True, text=True
+    )
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr

@@ -127,13 +127,13 @@ def test_name_and_kwargs_with_warmup_by_hand() -> None:
 
 def test_bad_arguments() -> None:
     _, opt = make_opt()
-    with pytest.raises(TypeError, match="keyword arguments"):
-        ScheduleLR(opt, LinearDecay(5), total_steps=5)
+    with pytest.raises(ScheduleError, match="only for a schedule given by name"):
+        ScheduleLR(opt, LinearDecay(5), warmup=2)
     with pytest.raises(ValueError, match="on_mismatch"):
         ScheduleLR(opt, LinearDecay(5), on_mismatch="stretch")
     with pytest.raises(ScheduleError, match="unknown schedule"):
         ScheduleLR(opt, "nope", total_steps=5)
-    with pytest.raises(TypeError):
+    with pytest.raises(ScheduleError, match="got int"):
         ScheduleLR(opt, 3)
 
 
@@ -154,15 +154,40 @@ def test_closed_form_not_chained() -> None:
     assert opt.param_groups[0]["lr"] == 0.1 * (1 - 5000 / 100_000)
 
 
-def test_after_horizon_raise() -> None:
+def test_after_horizon_raise_allows_the_documented_loop() -> None:
+    """Issue 11 §5: the loop's last sched.step() evaluates step T (never used): allowed, holding
+    the last value (as torch's OneCycleLR allows step T); one more step() raises."""
+    T = 3
     _, opt = make_opt()
-    sched = ScheduleLR(opt, LinearDecay(3, after_horizon="raise"))
-    for _ in range(2):
+    sched = ScheduleLR(opt, LinearDecay(T, after_horizon="raise"))
+    lrs = []
+    for _ in range(T):  # the documented loop, T optimizer steps
+        lrs.append(sched.get_last_lr()[0])
         opt.step()
         sched.step()
+    assert lrs == pytest.approx([0.1, 0.1 * 2 / 3, 0.1 / 3], rel=1e-15)
+    assert sched.last_epoch == T and sched.get_last_lr()[0] == lrs[-1]  # step T holds
     opt.step()
     with pytest.raises(ScheduleError, match="past the horizon"):
-        sched.step()
+        sched.step()  # step T + 1
+    # the same through torch's OneCycleLR, for comparison: step T is allowed there too
+    _, opt = make_opt()
+    one = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=T)
+    for _ in range(T):
+        opt.step()
+        one.step()
+    with pytest.raises(ValueError, match="Tried to step"):
+        one.step()
+
+
+def test_after_horizon_by_name_is_passed_to_the_schedule() -> None:
+    """ScheduleLR(opt, name, ..., after_horizon=...) reaches the schedule (registry of issue 10)."""
+    _, opt = make_opt()
+    sched = ScheduleLR(opt, "linear", total_steps=4, warmup=1, after_horizon="raise")
+    assert sched.schedule.after_horizon == "raise"
+    assert sched.schedule == LinearDecay(4, warmup=1, after_horizon="raise")
+    _, opt = make_opt()
+    assert ScheduleLR(opt, "cosine", total_steps=4).schedule.after_horizon == "hold"
 
 
 def test_tensor_lr_updated_in_place() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-from importlib.metadata import PackageNotFoundError, metadata
 from typing import Any
 
 from .common import MissingExtra
@@ -36,17 +35,6 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _install_hint() -> str:
-    """How to install what the demo needs: its own extra when this version has one."""
-    try:
-        extras = metadata("refinedlr").get_all("Provides-Extra") or []
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        extras = []
-    if "demo" in extras:
-        return "pip install 'refinedlr[demo]'"
-    return "pip install 'refinedlr[torch,plot]' scikit-learn"
-
-
 def run(args: argparse.Namespace) -> int:
     missing = []
     for module, package in (("torch", "PyTorch"), ("sklearn", "scikit-learn")):
@@ -57,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         raise MissingExtra(
             f"the demo needs PyTorch and scikit-learn ({' and '.join(missing)} not installed): "
-            f"{_install_hint()}"
+            f"pip install 'refinedlr[demo]'"
         )
     from ..demo import run_demo
 

@@ -96,6 +96,7 @@ def add_parser(sub: Any) -> None:
         help=f"keep the refined schedule below this bound ratio (default {VERIFY_THRESHOLD})",
     )
     add_refine_options(p)
+    p.set_defaults(norm=None)  # l1 for records with update_l2 and l1 columns (Adam-type), else l2
     add_log_options(p)
     p.set_defaults(func=run)
 
@@ -141,11 +142,14 @@ def run(args: argparse.Namespace) -> int:
         refined = read_schedule(args.schedule, total_steps=rec2.total_steps)
         origin = f"{args.schedule}, on run 2's {rec2.total_steps} steps"
     else:
+        norm = args.norm
+        if norm is None:  # update-direction norms are recorded for Adam-type runs: Algorithm 2
+            norm = "l1" if "update_l2" in rec1.kinds and "l1" in rec1.kinds else "l2"
         with about(args.run1), collect_warnings():
             refined = refine(
-                rec1, tau=args.tau, norm=args.norm, power=args.power, total_steps=rec2.total_steps
+                rec1, tau=args.tau, norm=norm, power=args.power, total_steps=rec2.total_steps
             )
-        origin = f"refined again from run 1 (tau {args.tau}, {args.norm})"
+        origin = f"refined again from run 1 (tau {args.tau}, {norm} norms)"
     print(f"verify: refined schedule: {origin}")
     with about(args.run2), collect_warnings():
         v = verify_refinement(

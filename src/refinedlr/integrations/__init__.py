@@ -17,8 +17,10 @@ The modules are named after the packages they adapt; they import those packages 
 (``import transformers`` inside ``refinedlr.integrations.transformers`` is the real package), so
 nothing is shadowed. Importing this package imports none of the frameworks; each submodule imports
 its own framework and raises an :class:`ImportError` naming the extra to install when it is missing.
-Every record these integrations write is the core CSV format (``step,l2,l1``; one row per optimizer
-step, 0-based), read by :func:`refinedlr.read_record` and ``refinedlr refine``.
+Every record these integrations write is the core CSV format (``step,l2,l1``, and the
+update-direction kinds ``update_l2``, ``update_l1`` of Adam-type optimizers when asked for; one row
+per optimizer step, 0-based), read by :func:`refinedlr.read_record`, ``refinedlr refine`` and
+``refinedlr verify``.
 """
 
 from __future__ import annotations

@@ -33,11 +33,27 @@ Checkpoints:
     ``trainer.fit(model, ckpt_path=...)`` continues the record at that step (later rows are
     replaced); the scheduler's state is restored by Lightning and the learning rates continue.
 
+Manual optimization (``self.automatic_optimization = False``):
+    * Lightning calls ``on_before_optimizer_step`` inside ``opt.step()``, after any
+      ``self.clip_gradients(opt, ...)`` of the training step. The callback therefore also wraps
+      the precision plugin's ``clip_gradients`` during ``fit`` and records the norms *before* that
+      clip (unscaled, under an fp16 ``GradScaler``). A direct ``torch.nn.utils.clip_grad_norm_``
+      in ``training_step`` is invisible to Lightning: the record then holds the clipped norms.
+      Use ``self.clip_gradients``, or record yourself.
+    * With several optimizers ``trainer.global_step`` counts the steps of all of them. The record
+      counts the steps of ``trainer.optimizers[optimizer_index]`` only, and a resumed run
+      continues at the checkpoint's own count, so no steps are skipped.
+    * The horizon: ``estimated_stepping_batches`` follows ``max_steps``, which counts every
+      optimizer's steps. Pass ``lr_scheduler_config(..., num_optimizers=N)`` when each of the N
+      optimizers steps once per batch: the horizon becomes ``ceil(max_steps / N)``. Otherwise
+      pass ``total_steps=``. The callback warns at ``fit`` when a ``ScheduleLR`` horizon equals
+      ``max_steps`` under manual optimization with several optimizers.
+
 Settings:
     * The horizon of the schedule is the number of optimizer steps:
       ``trainer.estimated_stepping_batches`` (it accounts for ``max_steps``, ``max_epochs``,
       ``accumulate_grad_batches`` and the number of devices), or ``total_steps=`` explicitly.
-    * One optimizer: the callback records the steps of ``trainer.optimizers[optimizer_index]``.
+    * The callback records the steps of ``trainer.optimizers[optimizer_index]``.
     * Distributed: every process computes the norm (DDP gradients are already averaged in
       ``on_before_optimizer_step``; ``ModelParallelStrategy``'s (FSDP2) DTensor gradients are
       reduced); rank 0 writes. ``FSDPStrategy`` (FSDP1) and ``DeepSpeedStrategy`` hold flat
@@ -53,35 +69,35 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
 try:
     import lightning.pytorch as pl
-except ImportError as exc:  # pragma: no cover - depends on the environment
+    import torch
+except ImportError as exc:
     raise ImportError(
-        "refinedlr.integrations.lightning needs Lightning: pip install 'refinedlr[lightning]'"
+        f"refinedlr.integrations.lightning needs torch and Lightning ({exc}): "
+        'pip install "refinedlr[lightning]"'
     ) from exc
 
-from ..pytorch import GradNormRecorder, OnMismatch, ScheduleLR
-from ..schedule_io import as_schedule
-from ..schedules import Schedule
+from ..pytorch import OnMismatch, ScheduleLR, grad_norms
+from ..pytorch.updates import UPDATE_KINDS, check_update_optimizer
+from ..schedule_io import ScheduleLike
+from ._recording import RecordingCallback
 
 __all__ = ["NORMS_FILENAME", "GradNormCallback", "lr_scheduler_config"]
 
 #: The record's file name in the Trainer's ``default_root_dir`` when no path is given.
 NORMS_FILENAME = "refinedlr_norms.csv"
 
-_KINDS = ("l2", "l1")
-
 
 def lr_scheduler_config(
     optimizer: torch.optim.Optimizer,
-    schedule: Schedule | str = "linear",
+    schedule: ScheduleLike = "linear",
     *,
     total_steps: int | None = None,
     trainer: pl.Trainer | None = None,
     on_mismatch: OnMismatch = "raise",
     name: str | None = "refinedlr",
+    num_optimizers: int = 1,
     **schedule_kwargs: Any,
 ) -> dict[str, Any]:
     """The ``lr_scheduler`` entry for ``configure_optimizers``: a ScheduleLR stepped every step.
@@ -90,9 +106,10 @@ def lr_scheduler_config(
 
     Args:
         optimizer: the optimizer to schedule (its ``lr`` is the peak learning rate).
-        schedule: a name for :func:`~refinedlr.schedules.get_schedule` (``"linear"``,
-            ``"cosine"``, ``"refined"`` with ``path=...``; ``warmup=`` and other arguments go in
-            ``**schedule_kwargs``) or a :class:`~refinedlr.schedules.Schedule` (put on the
+        schedule: anything :func:`~refinedlr.schedule_io.as_schedule` accepts: a name for
+            :func:`~refinedlr.schedules.get_schedule` (``"linear"``, ``"cosine"``, ``"refined"``
+            with ``path=...``; ``warmup=`` and other arguments go in ``**schedule_kwargs``), a
+            :class:`~refinedlr.schedules.Schedule`, a schedule file or a spec (put on the
             horizon with :meth:`~refinedlr.schedules.Schedule.with_horizon`).
         total_steps: the horizon in optimizer steps; default ``trainer.estimated_stepping_batches``
             (pass ``trainer=self.trainer`` inside ``configure_optimizers``).
@@ -100,6 +117,10 @@ def lr_scheduler_config(
         on_mismatch: what resuming from a checkpoint made with another schedule does
             (:class:`~refinedlr.pytorch.ScheduleLR`).
         name: the scheduler's name (as shown by ``LearningRateMonitor``); ``None`` for none.
+        num_optimizers: under manual optimization, how many optimizers step once per batch:
+            ``trainer.global_step`` (and so ``max_steps``) counts the steps of all of them, so the
+            default horizon becomes ``min(estimated_stepping_batches, ceil(max_steps / N))``,
+            the number of steps of each optimizer (and of a scheduler stepped once per batch).
 
     >>> import torch
     >>> opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
@@ -119,16 +140,17 @@ def lr_scheduler_config(
                 "the Trainer has no finite horizon (max_steps=-1 and max_epochs=-1); pass total_steps"
             )
         total_steps = int(est)
-    if isinstance(schedule, Schedule):
-        if schedule_kwargs:
-            raise TypeError("schedule arguments are only for a schedule given by name")
-        sched = (
-            schedule if schedule.total_steps == total_steps else schedule.with_horizon(total_steps)
-        )
-    else:
-        sched = as_schedule(schedule, total_steps, **schedule_kwargs)
+        if isinstance(num_optimizers, bool) or not isinstance(num_optimizers, int):
+            raise TypeError(f"num_optimizers must be an int, got {num_optimizers!r}")
+        if num_optimizers < 1:
+            raise ValueError(f"num_optimizers must be >= 1, got {num_optimizers}")
+        if num_optimizers > 1 and trainer.max_steps > 0:
+            total_steps = min(total_steps, math.ceil(trainer.max_steps / num_optimizers))
+    scheduler = ScheduleLR(
+        optimizer, schedule, total_steps=total_steps, on_mismatch=on_mismatch, **schedule_kwargs
+    )
     config: dict[str, Any] = {
-        "scheduler": ScheduleLR(optimizer, sched, on_mismatch=on_mismatch),
+        "scheduler": scheduler,
         "interval": "step",
         "frequency": 1,
     }
@@ -137,12 +159,15 @@ def lr_scheduler_config(
     return config
 
 
-class GradNormCallback(pl.Callback):
+class GradNormCallback(RecordingCallback, pl.Callback):
     """Record the global gradient norm of every optimizer step (unscaled, before clipping).
 
     Args:
         path: the record file; default ``<trainer.default_root_dir>/refinedlr_norms.csv``.
-        kinds: ``"l2"`` (SGD), ``"l1"`` (Adam-type optimizers) or both; the record's columns.
+        kinds: the record's columns: ``"l2"`` (SGD), ``"l1"`` (Adam-type optimizers), and
+            ``"update_l2"`` / ``"update_l1"``: the norms of the update direction of an Adam-type
+            optimizer (``Adam``, ``AdamW``, ``NAdam``, ``RAdam``) after its step, from its state
+            (:mod:`refinedlr.pytorch.updates`), for the verification of a refined schedule.
         flush_every: steps between writes to the file (also flushed at every checkpoint).
         optimizer_index: which of ``trainer.optimizers`` to record.
         keep_in_memory: also keep the values in memory (:meth:`to_record` with
@@ -167,17 +192,12 @@ class GradNormCallback(pl.Callback):
         keep_in_memory: bool = False,
         fsync: bool = True,
     ) -> None:
-        ks = (kinds,) if isinstance(kinds, str) else tuple(kinds)
-        if not ks or len(set(ks)) != len(ks) or any(k not in _KINDS for k in ks):
-            raise ValueError(f"kinds must be distinct entries of {_KINDS}, got {kinds!r}")
-        self.kinds: tuple[str, ...] = ks
-        self.path = None if path is None else Path(path)
-        self.flush_every = flush_every
+        self._init_recording(kinds, path, flush_every, keep_in_memory, fsync)
+        self._grad_kinds = tuple(k for k in self.kinds if k not in UPDATE_KINDS)
         self.optimizer_index = optimizer_index
-        self.keep_in_memory = keep_in_memory
-        self.fsync = fsync
-        self.recorder: GradNormRecorder | None = None
         self._loaded_step: int | None = None
+        self._pending: torch.Tensor | None = None  # manual optimization: norms before the clip
+        self._clip_wrap: tuple[Any, Any] | None = None
 
     @property
     def state_key(self) -> str:
@@ -191,26 +211,9 @@ class GradNormCallback(pl.Callback):
             self.path if self.path is not None else Path(trainer.default_root_dir) / NORMS_FILENAME
         )
 
-    def to_record(self, source: str = "auto") -> Any:
-        """The record so far (a :class:`~refinedlr.records.GradNormRecord`)."""
-        if self.recorder is None:
-            raise RuntimeError("nothing recorded yet: fit first")
-        return self.recorder.to_record(source)  # type: ignore[arg-type]
-
     # -- hooks ----------------------------------------------------------------------------------
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self.recorder is not None:
-            self.recorder.close()
-        start = int(trainer.global_step)
-        if self._loaded_step is not None and self._loaded_step != start:
-            warnings.warn(
-                f"the checkpoint's record state is at step {self._loaded_step} but the Trainer "
-                f"resumes at global_step {start}; the record continues at {start}",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-        self._loaded_step = None
         strategy = type(trainer.strategy).__name__
         if strategy.startswith(("FSDP", "DeepSpeed")):
             raise NotImplementedError(
@@ -223,35 +226,113 @@ class GradNormCallback(pl.Callback):
                 f"optimizer_index={self.optimizer_index} but the Trainer has "
                 f"{len(trainer.optimizers)} optimizer(s)"
             )
-        self.recorder = GradNormRecorder(
-            self.record_path(trainer),
-            self.kinds,
-            flush_every=self.flush_every,
-            start_step=start,
-            keep_in_memory=self.keep_in_memory,
-            fsync=self.fsync,
-        )
+        manual = not pl_module.automatic_optimization
+        target = trainer.optimizers[self.optimizer_index]
+        if any(k in UPDATE_KINDS for k in self.kinds):
+            check_update_optimizer(target)
+        rec = self._open_recorder(self.record_path(trainer), self._start_step(trainer, manual))
+        if any(k in UPDATE_KINDS for k in self.kinds):
+            # its post-hook adds the update part after each step; a step the fp16 scaler skips
+            # gets a missing update at the scaler's update()
+            # (gradients=False: Lightning runs the closure, and so on_before_optimizer_step,
+            # inside step(), after the step's pre-hooks)
+            rec.attach(
+                target, scaler=getattr(trainer.precision_plugin, "scaler", None), gradients=False
+            )
+        self._loaded_step = None
+        self._pending = None
+        if manual:
+            self._wrap_clip(trainer)
+            if len(trainer.optimizers) > 1:
+                _warn_horizons(trainer)
+
+    def _start_step(self, trainer: pl.Trainer, manual: bool) -> int:
+        """The step the record continues at: the checkpoint's own count of the recorded
+        optimizer's steps (``global_step`` counts every optimizer's under manual optimization)."""
+        global_step = int(trainer.global_step)
+        if self._loaded_step is not None:
+            if not manual and self._loaded_step != global_step:
+                warnings.warn(
+                    f"the checkpoint's record state is at step {self._loaded_step} but the "
+                    f"Trainer resumes at global_step {global_step}; the record continues at "
+                    f"{self._loaded_step}",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+            return self._loaded_step
+        n = len(trainer.optimizers)
+        if manual and n > 1 and global_step > 0:
+            warnings.warn(
+                f"resuming at global_step {global_step} without this callback's state in the "
+                f"checkpoint: under manual optimization global_step counts the steps of all {n} "
+                f"optimizers; the record continues at {global_step // n} (assuming each stepped "
+                "once per batch)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return global_step // n
+        return global_step
+
+    def _is_target(self, trainer: pl.Trainer, optimizer: Any) -> bool:
+        target = trainer.optimizers[self.optimizer_index]
+        return optimizer is target or getattr(optimizer, "optimizer", None) is target
+
+    def _wrap_clip(self, trainer: pl.Trainer) -> None:
+        """Record the norms before ``self.clip_gradients`` (manual optimization) clips them."""
+        plugin = trainer.precision_plugin
+        original = plugin.clip_gradients
+        callback = self
+
+        def clip_gradients(optimizer: Any, *args: Any, **kwargs: Any) -> Any:
+            rec = callback.recorder
+            if (
+                rec is not None
+                and callback._grad_kinds
+                and callback._pending is None
+                and callback._is_target(trainer, optimizer)
+            ):
+                values = grad_norms(optimizer.param_groups, callback._grad_kinds)
+                inv = _inverse_scale(plugin, optimizer)
+                callback._pending = values if inv is None else values * inv.to(values)
+            return original(optimizer, *args, **kwargs)
+
+        plugin.clip_gradients = clip_gradients  # type: ignore[method-assign]  # this fit only
+        self._clip_wrap = (plugin, clip_gradients)
+
+    def _unwrap_clip(self) -> None:
+        if self._clip_wrap is not None:
+            plugin, wrapper = self._clip_wrap
+            if plugin.__dict__.get("clip_gradients") is wrapper:
+                del plugin.clip_gradients  # the class's method shows through again
+            self._clip_wrap = None
+
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        self._pending = None  # a clip without a step does not carry over
 
     def on_before_optimizer_step(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: Any
     ) -> None:
         rec = self.recorder
-        if rec is None:
+        if rec is None or not self._is_target(trainer, optimizer):
             return
-        target = trainer.optimizers[self.optimizer_index]
-        if optimizer is not target and getattr(optimizer, "optimizer", None) is not target:
-            return
-        rec.record(optimizer.param_groups)
+        if self._pending is not None:  # manual optimization: norms from before the clip
+            rec.record_norms(self._pending)
+            self._pending = None
+        elif self._grad_kinds:
+            rec.record(optimizer.param_groups)
+        # (update kinds only: the post-hook of the attached optimizer records the row)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self.recorder is not None:
-            self.recorder.close()
+        self._close_recorder()
+        self._unwrap_clip()
 
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
     ) -> None:
-        if self.recorder is not None:
-            self.recorder.close()
+        self._close_recorder()
+        self._unwrap_clip()
 
     # -- checkpoints ----------------------------------------------------------------------------
 
@@ -269,3 +350,36 @@ class GradNormCallback(pl.Callback):
                 f"the checkpoint recorded kinds {list(kinds)}, this callback {list(self.kinds)}"
             )
         self._loaded_step = int(state_dict["step"])
+
+
+def _inverse_scale(plugin: Any, optimizer: Any) -> torch.Tensor | None:
+    """``1 / scale`` of an fp16 GradScaler whose gradients are still scaled, else ``None`` (no
+    host sync: the scale stays a device tensor)."""
+    scaler = getattr(plugin, "scaler", None)
+    if scaler is None or not scaler.is_enabled():
+        return None
+    from torch.amp.grad_scaler import OptState
+
+    raw = getattr(optimizer, "optimizer", optimizer)
+    state = scaler._per_optimizer_states.get(id(raw))
+    if state is not None and state["stage"] is not OptState.READY:
+        return None  # already unscaled
+    scale = scaler._scale
+    return None if scale is None else 1.0 / scale
+
+
+def _warn_horizons(trainer: pl.Trainer) -> None:
+    n = len(trainer.optimizers)
+    if trainer.max_steps <= 0:
+        return
+    for config in trainer.lr_scheduler_configs:
+        sched = config.scheduler
+        if isinstance(sched, ScheduleLR) and sched.schedule.total_steps == trainer.max_steps:
+            warnings.warn(
+                f"a ScheduleLR's horizon is max_steps={trainer.max_steps}, but under manual "
+                f"optimization global_step counts the steps of all {n} optimizers, so each "
+                f"optimizer steps about {math.ceil(trainer.max_steps / n)} times: pass "
+                f"lr_scheduler_config(..., num_optimizers={n}) or total_steps=",
+                RuntimeWarning,
+                stacklevel=3,
+            )

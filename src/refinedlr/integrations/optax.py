@@ -63,34 +63,36 @@ import os
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any, NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
 try:
     import jax
     import jax.numpy as jnp
     import optax
-except ImportError as exc:  # pragma: no cover - depends on the environment
+except ImportError as exc:
     raise ImportError(
-        "refinedlr.integrations.optax needs jax and optax: pip install 'refinedlr[jax]'"
+        f'refinedlr.integrations.optax needs jax and optax ({exc}): pip install "refinedlr[jax]"'
     ) from exc
 
+from ..fileio import Closing
 from ..records import RecordWriter
-from ..schedule_io import as_schedule
-from ..schedules import Schedule
+from ..schedule_io import ScheduleLike, as_schedule
 
 __all__ = [
     "NormRecordState",
     "NormWriter",
     "find_norm_state",
+    "find_norm_states",
     "global_norms",
     "optax_schedule",
     "record_norms",
 ]
 
-_CODES = {"l2": 0, "l1": 1}
+_CODES = {"l2": 0, "l1": 1, "update_l2": 2, "update_l1": 3}
+_L2 = ("l2", "update_l2")
 _KINDS = {v: k for k, v in _CODES.items()}
 
 
@@ -99,7 +101,7 @@ _KINDS = {v: k for k, v in _CODES.items()}
 
 
 def optax_schedule(
-    schedule: Schedule | str,
+    schedule: ScheduleLike,
     peak_value: float = 1.0,
     *,
     total_steps: int | None = None,
@@ -108,11 +110,13 @@ def optax_schedule(
     """An optax schedule (``count -> learning rate``) following a refinedlr schedule.
 
     Args:
-        schedule: a :class:`~refinedlr.schedules.Schedule`, or a name for
+        schedule: anything :func:`~refinedlr.schedule_io.as_schedule` accepts: a
+            :class:`~refinedlr.schedules.Schedule`, a name for
             :func:`~refinedlr.schedules.get_schedule` (with ``total_steps`` and
-            ``**schedule_kwargs``, e.g. ``warmup=0.05`` or ``path=`` for ``"refined"``).
+            ``**schedule_kwargs``, e.g. ``warmup=0.05`` or ``path=`` for ``"refined"``), a schedule
+            file or a spec.
         peak_value: the peak learning rate; the result is ``peak_value * s_t``.
-        total_steps: the horizon (optimizer steps); for a ``Schedule`` it puts the schedule on
+        total_steps: the horizon (optimizer steps); a ``Schedule``, a file or a spec is put on
             that horizon (:meth:`~refinedlr.schedules.Schedule.with_horizon`).
 
     The returned function is pure and traceable under ``jax.jit``: integer counts are exact table
@@ -126,14 +130,8 @@ def optax_schedule(
     >>> round(float(lr(0.5)), 6)
     0.0875
     """
-    if isinstance(schedule, Schedule):
-        if schedule_kwargs:
-            raise TypeError("schedule arguments are only for a schedule given by name")
-        sched = schedule
-        if total_steps is not None and total_steps != sched.total_steps:
-            sched = sched.with_horizon(total_steps)
-    else:
-        sched = as_schedule(schedule, total_steps, **schedule_kwargs)
+    schedule_kwargs.setdefault("base_lr", float(peak_value))  # for absolute args (lr_end)
+    sched = as_schedule(schedule, total_steps, **schedule_kwargs)
     table_np = float(peak_value) * sched.preview()
     last = sched.total_steps - 1
 
@@ -164,7 +162,8 @@ class NormRecordState(NamedTuple):
         count: steps recorded so far (int32 scalar); the next step's index.
         norms: ring buffer ``(buffer_size, len(kinds))`` (float32); step ``t`` is row
             ``t % buffer_size``.
-        kinds: the kinds as codes (0: ``l2``, 1: ``l1``), so the state describes itself.
+        kinds: the kinds as codes (0: ``l2``, 1: ``l1``, 2: ``update_l2``, 3: ``update_l1``), so
+            the state describes itself.
     """
 
     count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as optax's own states do
@@ -183,7 +182,8 @@ def global_norms(tree: Any, kinds: Sequence[str] | str = ("l2",)) -> jax.Array:
     """The global norms of all leaves of ``tree`` together, one per kind (float32 or wider).
 
     ``l2 = sqrt(sum of squares)`` (as ``optax.tree.norm``), ``l1 = sum of absolute values``; both
-    accumulated in at least float32. Traceable under ``jit``.
+    accumulated in at least float32. Traceable under ``jit``. ``update_l2`` / ``update_l1`` are
+    the same norms, named for a tree of update directions.
 
     >>> import jax.numpy as jnp
     >>> global_norms({"a": jnp.array([3.0, -4.0]), "b": jnp.array([[12.0]])}, ("l2", "l1"))
@@ -193,14 +193,14 @@ def global_norms(tree: Any, kinds: Sequence[str] | str = ("l2",)) -> jax.Array:
     leaves = [jnp.asarray(x) for x in jax.tree_util.tree_leaves(tree)]
     acc = jnp.result_type(jnp.float32, *[x.dtype for x in leaves]) if leaves else jnp.float32
     if jnp.issubdtype(acc, jnp.complexfloating):
-        acc = jnp.finfo(acc).dtype
+        acc = np.finfo(acc).dtype  # the real dtype of a complex one
     out = []
     for k in ks:
         total = jnp.zeros((), acc)
         for x in leaves:
             a = jnp.abs(x).astype(acc)
-            total = total + (jnp.sum(jnp.square(a)) if k == "l2" else jnp.sum(a))
-        out.append(jnp.sqrt(total) if k == "l2" else total)
+            total = total + (jnp.sum(jnp.square(a)) if k in _L2 else jnp.sum(a))
+        out.append(jnp.sqrt(total) if k in _L2 else total)
     return jnp.stack(out)
 
 
@@ -212,6 +212,21 @@ def record_norms(
     The updates pass through unchanged. Chain it first (``optax.chain(record_norms(), ...)``) to
     record the raw gradients, before clipping; write the rows out with :class:`NormWriter` at
     least every ``buffer_size`` steps.
+
+    The kinds ``update_l2`` / ``update_l1`` name the norms of an Adam-type update direction: place
+    ``record_norms("update_l2")`` right after ``optax.scale_by_adam(...)``, where the updates are
+    ``mu_hat / (sqrt(nu_hat + eps_root) + eps)``. AdamW is ``optax.adamw``'s own chain with the
+    recorder inserted (both recorders' columns go to one file through :class:`NormWriter`)::
+
+        optax.chain(
+            record_norms(("l2", "l1")),          # the raw gradients
+            optax.scale_by_adam(b1=0.9, b2=0.999, eps=1e-8),
+            record_norms("update_l2"),           # the update direction
+            optax.add_decayed_weights(weight_decay),
+            optax.scale_by_learning_rate(learning_rate),
+        )
+
+    Where it sits decides what it measures; the names are for you and ``refinedlr verify``.
 
     >>> import jax, jax.numpy as jnp, optax
     >>> tx = optax.chain(record_norms(("l2", "l1"), buffer_size=4), optax.sgd(0.1))
@@ -246,15 +261,20 @@ def record_norms(
     return optax.GradientTransformation(init_fn, update_fn)
 
 
-def find_norm_state(opt_state: Any) -> NormRecordState:
-    """The :class:`NormRecordState` inside an optimizer state (exactly one must be present)."""
-    found = [
+def find_norm_states(opt_state: Any) -> list[NormRecordState]:
+    """The :class:`NormRecordState` s inside an optimizer state, in chain order."""
+    return [
         s
         for s in jax.tree_util.tree_leaves(
             opt_state, is_leaf=lambda x: isinstance(x, NormRecordState)
         )
         if isinstance(s, NormRecordState)
     ]
+
+
+def find_norm_state(opt_state: Any) -> NormRecordState:
+    """The :class:`NormRecordState` inside an optimizer state (exactly one must be present)."""
+    found = find_norm_states(opt_state)
     if len(found) != 1:
         raise ValueError(
             f"expected one record_norms() state in the optimizer state, found {len(found)}"
@@ -262,7 +282,28 @@ def find_norm_state(opt_state: Any) -> NormRecordState:
     return found[0]
 
 
-class NormWriter:
+def _read_states(
+    opt_state: Any,
+) -> tuple[int, list[npt.NDArray[np.float64]], tuple[str, ...]]:
+    """The common step count, each state's ring buffer and all the kinds (columns in order)."""
+    states = find_norm_states(opt_state)
+    if not states:
+        raise ValueError("expected a record_norms() state in the optimizer state, found 0")
+    fetched = jax.device_get([(st.count, st.norms, st.kinds) for st in states])
+    counts = sorted({int(c) for c, _, _ in fetched})
+    if len(counts) != 1:
+        raise ValueError(
+            f"the record_norms() states of this optimizer recorded different numbers of steps "
+            f"({counts}); they must update together (the same chain, inside the same MultiSteps)"
+        )
+    kinds = tuple(_KINDS[int(c)] for _, _, codes in fetched for c in np.asarray(codes).reshape(-1))
+    if len(set(kinds)) != len(kinds):
+        raise ValueError(f"two record_norms() states record the same kind: {list(kinds)}")
+    buffers = [np.asarray(n, dtype=np.float64) for _, n, _ in fetched]
+    return counts[0], buffers, kinds
+
+
+class NormWriter(Closing):
     """Append the norms carried by a :func:`record_norms` state to a record file (host side).
 
     Args:
@@ -309,9 +350,7 @@ class NormWriter:
         process_index: int = 0,
     ) -> None:
         self.path = Path(path)
-        self.start_step = (
-            0 if opt_state is None else int(jax.device_get(find_norm_state(opt_state).count))
-        )
+        self.start_step = 0 if opt_state is None else _read_states(opt_state)[0]
         self.fsync = fsync
         self.is_writer = jax.process_index() == process_index
         self._writer: RecordWriter | None = None
@@ -330,13 +369,7 @@ class NormWriter:
             raise RuntimeError("this NormWriter is closed")
         if not self.is_writer:
             return 0
-        st = find_norm_state(opt_state)
-        count, norms, codes = jax.device_get((st.count, st.norms, st.kinds))
-        count = int(count)
-        norms = np.asarray(norms, dtype=np.float64)
-        kinds = tuple(_KINDS[int(c)] for c in np.asarray(codes).reshape(-1))
-        size = norms.shape[0]
-        oldest = max(0, count - size)
+        count, buffers, kinds = _read_states(opt_state)
         if self._writer is None or self._next is None or count < self._next:
             # the first write, or the state went back (a rollback to a checkpoint): the file
             # keeps its rows before the run's (new) start and continues after its last row
@@ -354,17 +387,25 @@ class NormWriter:
         if count <= start:
             return 0
         steps = np.arange(start, count, dtype=np.int64)
-        rows = norms[steps % size].copy()
-        lost = steps < oldest
+        parts = []
+        lost = np.zeros(steps.shape, dtype=bool)
+        for buf in buffers:
+            part = buf[steps % buf.shape[0]]
+            gone = steps < count - buf.shape[0]  # overwritten in this ring buffer
+            part[gone] = math.nan
+            lost |= gone
+            parts.append(part)
+        rows = np.concatenate(parts, axis=1)
         if lost.any():
+            sizes = sorted({b.shape[0] for b in buffers})
             warnings.warn(
-                f"steps {start}..{oldest - 1} were overwritten in the record_norms() buffer "
-                f"(buffer_size={size}) before they were written; they are recorded as missing. "
-                "Call NormWriter.write at least every buffer_size steps",
+                f"steps {start}..{int(steps[lost].max())} were overwritten in the record_norms() "
+                f"buffer (buffer_size={', '.join(map(str, sizes))}) before they were written; "
+                "they are recorded as missing. Call NormWriter.write at least every buffer_size "
+                "steps",
                 RuntimeWarning,
                 stacklevel=2,
             )
-            rows[lost] = math.nan
         rows[~np.isfinite(rows)] = math.nan
         self._writer.write(steps, rows)
         self._writer.flush(fsync=self.fsync)
@@ -383,14 +424,3 @@ class NormWriter:
             if self._writer is not None:
                 self._writer.close()
                 self._writer = None
-
-    def __enter__(self) -> NormWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -68,19 +68,20 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
 try:
+    import torch
     from transformers import Trainer, TrainerCallback, TrainingArguments
-except ImportError as exc:  # pragma: no cover - depends on the environment
+except ImportError as exc:
     raise ImportError(
-        "refinedlr.integrations.transformers needs transformers and accelerate: "
-        "pip install 'refinedlr[transformers]'"
+        "refinedlr.integrations.transformers needs torch, transformers and accelerate "
+        f'({exc}): pip install "refinedlr[transformers]"'
     ) from exc
 
-from ..pytorch import GradNormRecorder, OnMismatch, ScheduleLR, grad_norms
-from ..schedule_io import as_schedule
-from ..schedules import Schedule, ScheduleError
+from ..pytorch import OnMismatch, ScheduleLR, grad_norms
+from ..pytorch.updates import UPDATE_KINDS, check_update_optimizer, update_norms
+from ..schedule_io import SCHEDULE_SUFFIXES, ScheduleLike, as_schedule
+from ..schedules import ScheduleError
+from ._recording import RecordingCallback
 
 __all__ = [
     "NORMS_FILENAME",
@@ -92,15 +93,6 @@ __all__ = [
 
 #: The record's file name in the Trainer's ``output_dir`` when no path is given.
 NORMS_FILENAME = "refinedlr_norms.csv"
-
-_KINDS = ("l2", "l1")
-
-
-def _kinds(kinds: Sequence[str] | str) -> tuple[str, ...]:
-    out = (kinds,) if isinstance(kinds, str) else tuple(kinds)
-    if not out or len(set(out)) != len(out) or any(k not in _KINDS for k in out):
-        raise ValueError(f"kinds must be distinct entries of {_KINDS}, got {kinds!r}")
-    return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -128,7 +120,7 @@ def _hf_schedule_name(args: TrainingArguments) -> tuple[str, dict[str, Any]]:
 def make_scheduler(
     args: TrainingArguments | Trainer,
     optimizer: torch.optim.Optimizer,
-    schedule: Schedule | str | None = None,
+    schedule: ScheduleLike | None = None,
     *,
     num_training_steps: int | None = None,
     warmup: int | float | None = None,
@@ -143,8 +135,9 @@ def make_scheduler(
         optimizer: the optimizer the scheduler drives.
         schedule: a schedule name for :func:`~refinedlr.schedules.get_schedule` (``"linear"``,
             ``"cosine"``, ``"refined"`` with ``path=``, ...), a
-            :class:`~refinedlr.schedules.Schedule` (put on the Trainer's horizon with
-            :meth:`~refinedlr.schedules.Schedule.with_horizon`; its own warm-up is kept), or
+            :class:`~refinedlr.schedules.Schedule`, a schedule file or a spec (put on the
+            Trainer's horizon with :meth:`~refinedlr.schedules.Schedule.with_horizon`; its own
+            warm-up is kept; :func:`~refinedlr.schedule_io.as_schedule` resolves all these), or
             ``None``: ``"refined"`` when ``path`` is given, else the arguments'
             ``lr_scheduler_type`` and ``lr_scheduler_kwargs`` (refinedlr's equivalent of HF's
             schedule of that name).
@@ -178,34 +171,32 @@ def make_scheduler(
                 "the number of optimizer steps from the Trainer"
             )
         total = int(args.max_steps)
-    if isinstance(schedule, Schedule):
-        if warmup is not None or path is not None or schedule_kwargs:
-            raise TypeError("warmup, path and schedule arguments are only for a schedule by name")
-        sched = schedule if schedule.total_steps == total else schedule.with_horizon(total)
-    else:
-        kwargs = dict(schedule_kwargs)
-        if schedule is None:
-            if path is not None:
-                name = "refined"
-            else:
-                name, hf_kwargs = _hf_schedule_name(args)
-                for k, v in hf_kwargs.items():
-                    kwargs.setdefault(k, v)
-        else:
-            name = schedule
-        if path is not None:
-            kwargs["path"] = path
-        w = _warmup_steps(args, total) if warmup is None else warmup
-        try:
-            sched = as_schedule(name, total, warmup=w, base_lr=args.learning_rate, **kwargs)
-        except ScheduleError as exc:
-            raise ScheduleError(f"{exc} (TrainingArguments: lr_scheduler_type={name!r})") from None
+    kwargs = dict(schedule_kwargs)
+    from_args = schedule is None and path is None
+    if from_args:
+        schedule, hf_kwargs = _hf_schedule_name(args)
+        for k, v in hf_kwargs.items():
+            kwargs.setdefault(k, v)
+    elif schedule is None:
+        schedule = "refined"
+    if path is not None:
+        kwargs["path"] = path
+    if warmup is not None:
+        kwargs["warmup"] = warmup
+    elif isinstance(schedule, str) and not schedule.lower().endswith(SCHEDULE_SUFFIXES):
+        kwargs["warmup"] = _warmup_steps(args, total)  # a schedule by name: the arguments' warm-up
+    try:
+        sched = as_schedule(schedule, total, base_lr=args.learning_rate, **kwargs)
+    except ScheduleError as exc:
+        if not from_args:
+            raise
+        raise ScheduleError(f"{exc} (TrainingArguments: lr_scheduler_type={schedule!r})") from None
     return ScheduleLR(optimizer, sched, on_mismatch=on_mismatch)
 
 
 def use_schedule(
     trainer: Trainer,
-    schedule: Schedule | str | None = None,
+    schedule: ScheduleLike | None = None,
     *,
     warmup: int | float | None = None,
     path: str | os.PathLike[str] | None = None,
@@ -266,7 +257,7 @@ def use_schedule(
 # recording
 
 
-class GradNormCallback(TrainerCallback):
+class GradNormCallback(RecordingCallback, TrainerCallback):
     """A ``TrainerCallback`` that records the pre-clip global gradient norm of every optimizer step.
 
     Prefer :func:`record_grad_norms`, which creates it, binds it to the Trainer and adds it. The
@@ -275,8 +266,11 @@ class GradNormCallback(TrainerCallback):
 
     Args:
         trainer: the Trainer to record from (or :meth:`bind` it later).
-        kinds: ``"l2"`` (SGD; the Trainer's ``grad_norm``), ``"l1"`` (Adam-type optimizers), or
-            both; the columns of the record.
+        kinds: the columns of the record: ``"l2"`` (SGD; the Trainer's ``grad_norm``), ``"l1"``
+            (Adam-type optimizers), and ``"update_l2"`` / ``"update_l1"``: the norms of the
+            update direction of an Adam-type optimizer (``Adam``, ``AdamW``, ``NAdam``,
+            ``RAdam``) after its step, from its state (:mod:`refinedlr.pytorch.updates`), for
+            the verification of a refined schedule; a step the fp16 scaler skipped is missing.
         path: the record file; default ``<output_dir>/refinedlr_norms.csv``.
         flush_every: steps between writes to the file (it is also flushed at every checkpoint).
         keep_in_memory: also keep the values in memory (full precision, :meth:`to_record` with
@@ -298,17 +292,15 @@ class GradNormCallback(TrainerCallback):
         keep_in_memory: bool = False,
         fsync: bool = True,
     ) -> None:
-        self.kinds = _kinds(kinds)
-        self.path = None if path is None else Path(path)
-        self.flush_every = flush_every
-        self.keep_in_memory = keep_in_memory
-        self.fsync = fsync
-        self.recorder: GradNormRecorder | None = None
+        self._init_recording(kinds, path, flush_every, keep_in_memory, fsync)
+        self._grad_kinds = tuple(k for k in self.kinds if k not in UPDATE_KINDS)
+        self._update_kinds = tuple(k for k in self.kinds if k in UPDATE_KINDS)
         self._trainer: Trainer | None = None
         self._accelerator: Any = None
         self._wrapper: Callable[..., Any] | None = None
-        self._hook: Any = None
+        self._hooks: list[Any] = []
         self._pending: torch.Tensor | None = None
+        self._pending_update: torch.Tensor | None = None
         self._in_step = False
         self._missing = 0
         if trainer is not None:
@@ -324,12 +316,6 @@ class GradNormCallback(TrainerCallback):
     def record_path(self, args: TrainingArguments) -> Path:
         """Where the record is written for these arguments."""
         return self.path if self.path is not None else Path(str(args.output_dir)) / NORMS_FILENAME
-
-    def to_record(self, source: str = "auto") -> Any:
-        """The record so far (a :class:`~refinedlr.records.GradNormRecord`)."""
-        if self.recorder is None:
-            raise RuntimeError("nothing recorded yet: train first")
-        return self.recorder.to_record(source)  # type: ignore[arg-type]
 
     # -- the wrapper around accelerator.clip_grad_norm_ ----------------------------------------
 
@@ -365,19 +351,27 @@ class GradNormCallback(TrainerCallback):
             def pre_step(opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
                 if callback.recorder is not None and callback._in_step:
                     if callback._pending is None:
-                        callback._pending = grad_norms(opt, self.kinds)
+                        callback._pending = grad_norms(opt, self._grad_kinds)
 
-            self._hook = inner.register_step_pre_hook(pre_step)
+            # the update kinds: from the state right after the step (the Trainer zeroes the
+            # gradients before on_step_end; a step the fp16 scaler skips never gets here)
+            def post_step(opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+                if callback.recorder is not None and callback._in_step:
+                    callback._pending_update = update_norms(opt, self._update_kinds)
+
+            self._hooks = [inner.register_step_pre_hook(pre_step)]
+            if self._update_kinds:
+                self._hooks.append(inner.register_step_post_hook(post_step))
 
     def _uninstall(self) -> None:
         acc = self._accelerator
         if acc is not None and acc.__dict__.get("clip_grad_norm_") is self._wrapper:
             del acc.clip_grad_norm_  # the class's method shows through again
-        if self._hook is not None:
-            self._hook.remove()
+        for hook in self._hooks:
+            hook.remove()
         self._accelerator = None
         self._wrapper = None
-        self._hook = None
+        self._hooks = []
 
     def _norms_around(
         self,
@@ -391,7 +385,7 @@ class GradNormCallback(TrainerCallback):
     ) -> tuple[Any, torch.Tensor]:
         """Call the original clip; return its result and this step's norms (pre-clip)."""
         l2_from_total = float(norm_type) == 2.0
-        own = [k for k in self.kinds if not (k == "l2" and l2_from_total)]
+        own = [k for k in self._grad_kinds if not (k == "l2" and l2_from_total)]
         # with an fp16 GradScaler the gradients are still scaled here (the original unscales)
         scaled = getattr(accelerator, "scaler", None) is not None
         before: torch.Tensor | None = None
@@ -408,7 +402,7 @@ class GradNormCallback(TrainerCallback):
             else:  # pragma: no cover - no tensor norm to undo the clip with
                 before = after
         parts: list[torch.Tensor] = []
-        for k in self.kinds:
+        for k in self._grad_kinds:
             if k == "l2" and l2_from_total:
                 if total is None:  # pragma: no cover - DeepSpeed without an engine
                     parts.append(torch.tensor(math.nan, dtype=torch.float64))
@@ -417,6 +411,8 @@ class GradNormCallback(TrainerCallback):
             else:
                 assert before is not None
                 parts.append(before[own.index(k)].reshape(()))
+        if not parts:  # update kinds only
+            return total, torch.zeros(0, dtype=torch.float64)
         dev = parts[0].device
         dtype = torch.float32 if dev.type == "mps" else torch.float64
         values = torch.stack([p.to(dev, dtype) for p in parts])
@@ -446,32 +442,33 @@ class GradNormCallback(TrainerCallback):
             and not getattr(accelerator, "is_fsdp2", False)
         ):
             raise NotImplementedError("the l1 norm under FSDP1 is not supported; use FSDP2 or l2")
-        if self.recorder is not None:
-            self.recorder.close()
-        self.recorder = GradNormRecorder(
-            self.record_path(args),
-            self.kinds,
-            flush_every=self.flush_every,
-            start_step=int(state.global_step),
-            keep_in_memory=self.keep_in_memory,
-            fsync=self.fsync,
-        )
+        optimizer = kwargs.get("optimizer", trainer.optimizer)
+        if self._update_kinds:
+            if dtype.upper().endswith("FSDP") and not getattr(accelerator, "is_fsdp2", False):
+                raise NotImplementedError(
+                    "update_l2 / update_l1 under FSDP1 are not supported (flat local shards of "
+                    "the optimizer state); use FSDP2"
+                )
+            check_update_optimizer(optimizer)
+        self._open_recorder(self.record_path(args), int(state.global_step))
         self._pending = None
         self._in_step = False
         self._missing = 0
-        self._install(accelerator, kwargs.get("optimizer", trainer.optimizer))
+        self._install(accelerator, optimizer)
 
     def on_step_begin(
         self, args: TrainingArguments, state: Any, control: Any, **kwargs: Any
     ) -> None:
         self._in_step = True
         self._pending = None
+        self._pending_update = None
 
     def on_step_end(self, args: TrainingArguments, state: Any, control: Any, **kwargs: Any) -> None:
         rec = self.recorder
         if rec is None:
             return
-        if self._pending is None:
+        grads = self._pending
+        if grads is None and self._grad_kinds:
             self._missing += 1
             if self._missing == 1:
                 warnings.warn(
@@ -481,10 +478,14 @@ class GradNormCallback(TrainerCallback):
                     RuntimeWarning,
                     stacklevel=2,
                 )
-            rec.record_norms([math.nan] * len(self.kinds))
-        else:
-            rec.record_norms(self._pending)
+        values: dict[str, Any] = dict.fromkeys(self.kinds, math.nan)
+        if grads is not None:
+            values.update(zip(self._grad_kinds, grads.unbind(), strict=True))
+        if self._pending_update is not None:
+            values.update(zip(self._update_kinds, self._pending_update.unbind(), strict=True))
+        rec.record_norms(_row([values[k] for k in self.kinds]))
         self._pending = None
+        self._pending_update = None
         self._in_step = False
 
     def on_save(self, args: TrainingArguments, state: Any, control: Any, **kwargs: Any) -> None:
@@ -494,8 +495,7 @@ class GradNormCallback(TrainerCallback):
     def on_train_end(
         self, args: TrainingArguments, state: Any, control: Any, **kwargs: Any
     ) -> None:
-        if self.recorder is not None:
-            self.recorder.close()
+        self._close_recorder()
         self._uninstall()
         self._in_step = False
 
@@ -534,3 +534,20 @@ def record_grad_norms(
     )
     trainer.add_callback(cb)
     return cb
+
+
+def _row(values: list[Any]) -> torch.Tensor | list[float]:
+    """One record row from 0-d device tensors and python floats (NaN), without a host sync."""
+    tensors = [v for v in values if isinstance(v, torch.Tensor)]
+    if not tensors:
+        return [float(v) for v in values]
+    dev = tensors[0].device
+    dtype = torch.float32 if dev.type == "mps" else torch.float64
+    return torch.stack(
+        [
+            v.to(dev, dtype).reshape(())
+            if isinstance(v, torch.Tensor)
+            else torch.full((), float(v), dtype=dtype, device=dev)
+            for v in values
+        ]
+    )

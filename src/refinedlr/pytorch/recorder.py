@@ -8,6 +8,10 @@ What is recorded, per optimizer step ``t`` (0-based, counted after gradient accu
   kept in a preallocated device buffer and copied to the host only every ``flush_every`` steps
   (on CUDA: ``non_blocking`` into pinned memory, written once the copy has landed), so recording
   adds no per-step ``.item()`` or device synchronisation.
+* ``update_l2`` / ``update_l1``: the norms of an Adam-type optimizer's update direction
+  ``m_hat / (sqrt(v_hat) + eps)`` (the step divided by the learning rate), from its state after
+  the step (:mod:`refinedlr.pytorch.updates`; ``Adam``, ``AdamW``, ``NAdam``, ``RAdam``). They
+  need :meth:`GradNormRecorder.attach`: a step post-hook completes the row.
 * A non-finite norm (``inf``/``NaN`` gradients, i.e. a step that AMP's ``GradScaler`` skips) is
   written as ``NaN``: a missing value, never a number; the step still has exactly one row.
 
@@ -31,20 +35,25 @@ Use one style per run (explicit calls every step, or only the hook): the hook sk
 exactly when an explicit call was made since the previous ``optimizer.step()``.
 
 AMP: call ``scaler.unscale_(optimizer)`` first, then ``recorder.clip_grad_norm_`` or
-``recorder.record``; then ``scaler.step(optimizer)``. Do not rely on the hook alone with a
-``GradScaler``: a skipped step never calls ``optimizer.step()``, so the hook would not see it.
+``recorder.record``; then ``scaler.step(optimizer)``. With the hook alone, pass the scaler:
+``recorder.attach(optimizer, scaler=scaler)``. A step the scaler skips never calls
+``optimizer.step()``; the recorder then records it as missing at ``scaler.update()``, so rows stay
+aligned. A hook called from ``GradScaler.step`` without ``scaler=`` raises rather than shift rows.
 
 Distributed: every process must record at the same steps (collectives may run). Under DDP the
 gradients are already averaged, so every rank computes the same norm locally. Gradients that are
 ``DTensor`` s (FSDP2's ``fully_shard``, tensor parallel) are reduced exactly: local partial sums of
 squares (and of ``|g|``) on the local shards, divided by their replication factor, then one
-``all_reduce`` over the device mesh. Only rank ``write_rank`` (0) writes the file.
+``all_reduce`` over the device mesh. Only rank ``write_rank`` (0) writes the file; the rank is
+``torch.distributed``'s (kept after ``destroy_process_group``) or, before the process group exists,
+the launcher's ``RANK`` / ``LOCAL_RANK`` (:mod:`refinedlr.pytorch.process`); other ranks never
+write or truncate it.
 
 The file is the core format (:class:`refinedlr.records.RecordWriter`): ``step,<kind>...``. It is
 appended and flushed (``fsync`` by default) every ``flush_every`` steps, on :meth:`flush`,
-:meth:`state_dict`, :meth:`close` and, best effort, when the recorder is garbage-collected or at
-interpreter exit; a killed process loses
-only the rows of its unflushed steps. :meth:`state_dict` / :meth:`load_state_dict` continue the
+:meth:`state_dict`, :meth:`close`, on ``SIGTERM`` (then the signal goes on to the handler
+installed before) and, best effort, when the recorder is garbage-collected or at interpreter
+exit; a process killed by ``SIGKILL`` loses only the rows of its unflushed steps. :meth:`state_dict` / :meth:`load_state_dict` continue the
 same file at the right step on resume (rows at or after the resume step are replaced).
 
 Example (explicit recording with clipping, kept in memory):
@@ -72,11 +81,12 @@ import atexit
 import functools
 import math
 import os
+import sys
 import weakref
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
+from types import FrameType
 from typing import Any, Literal
 
 import numpy as np
@@ -85,227 +95,33 @@ import torch
 from torch.optim import Optimizer
 from torch.utils.hooks import RemovableHandle
 
+from ..fileio import Closing
 from ..records import GradNormRecord, RecordError, RecordWriter, read_record
+from .norms import GRADIENT_KINDS, ParamsLike, grad_norms, grads_of, norms_of, params_of, scale_
+from .process import env_rank, flush_on_sigterm, process_rank, stop_flushing_on_sigterm
+from .updates import UPDATE_KINDS, check_update_optimizer, update_norms
 
-__all__ = ["GradNormRecorder", "grad_norms"]
+__all__ = ["GradNormRecorder", "check_kinds", "grad_norms"]
 
 When = Literal["pre_clip", "post_clip"]
-_ORDS = {"l2": 2.0, "l1": 1.0}
 _STATE_VERSION = 1
 
-ParamsLike = torch.Tensor | Iterable[torch.Tensor] | Optimizer | torch.nn.Module
 
+def check_kinds(kinds: Sequence[str] | str) -> tuple[str, ...]:
+    """``kinds`` as a tuple of distinct known kinds (one name is one kind); else ValueError.
 
-# ----------------------------------------------------------------------------------------------
-# norm computation
-
-
-@functools.cache
-def _dtensor_type() -> type | None:
-    if not torch.distributed.is_available():
-        return None
-    try:
-        from torch.distributed.tensor import DTensor
-    except ImportError:  # pragma: no cover - very old torch
-        return None
-    return DTensor
-
-
-def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
-    return torch.float64 if dtype == torch.float64 else torch.float32
-
-
-def _per_tensor(
-    tensors: list[torch.Tensor], ord: float, device: torch.device
-) -> Sequence[torch.Tensor]:
-    """Per-tensor norms (0-d, accumulation dtype) of same-device, same-dtype tensors."""
-    dtype = tensors[0].dtype
-    acc = _acc_dtype(dtype)
-    if device.type == "cpu" and ord == 1.0:
-        # on CPU abs().sum() is ~3x faster than the l1 norm kernel
-        return [t.abs().sum(dtype=acc) for t in tensors]
-    if device.type in ("cpu", "cuda"):
-        return torch._foreach_norm(tensors, ord, dtype=None if dtype == acc else acc)
-    return [torch.linalg.vector_norm(t, ord, dtype=acc) for t in tensors]
-
-
-def _group(
-    tensors: Iterable[torch.Tensor],
-) -> dict[tuple[torch.device, torch.dtype], list[torch.Tensor]]:
-    groups: dict[tuple[torch.device, torch.dtype], list[torch.Tensor]] = {}
-    for t in tensors:
-        groups.setdefault((t.device, t.dtype), []).append(t)
-    return groups
-
-
-def _local_norms(grads: list[torch.Tensor], ords: Sequence[float]) -> torch.Tensor:
-    """Global norms of plain (non-distributed) tensors, one per ``ord`` (shape ``(len(ords),)``),
-    on the first tensor's device."""
-    groups = _group(grads)
-    if len(groups) == 1:  # the common case, kept short: it runs every step
-        (((device, _), ts),) = groups.items()
-        totals = []
-        for ord in ords:
-            norms = torch.stack(_per_tensor(ts, ord, device))
-            totals.append(torch.linalg.vector_norm(norms) if ord == 2.0 else norms.sum())
-        return totals[0].reshape(1) if len(totals) == 1 else torch.stack(totals)
-    first = grads[0].device
-    out_dtype = torch.float64 if any(dt == torch.float64 for _, dt in groups) else torch.float32
-    out: list[torch.Tensor] = []
-    for ord in ords:
-        parts = [
-            (torch.linalg.vector_norm(n) if ord == 2.0 else n.sum()).to(first, out_dtype)
-            for n in (torch.stack(_per_tensor(ts, ord, dev)) for (dev, _), ts in groups.items())
-        ]
-        both = torch.stack(parts)
-        out.append(torch.linalg.vector_norm(both) if ord == 2.0 else both.sum())
-    return torch.stack(out)
-
-
-def _replication(g: Any) -> int | None:
-    """How many ranks of the mesh hold each element of a DTensor; ``None`` if not Shard/Replicate."""
-    rep = 1
-    for i, p in enumerate(g.placements):
-        if p.is_shard():
-            continue
-        if p.is_replicate():
-            rep *= g.device_mesh.size(i)
-            continue
-        return None  # Partial: pending reduction
-    return rep
-
-
-def _distributed_norms(
-    grads: list[torch.Tensor], ords: Sequence[float], dtensor: type
-) -> torch.Tensor:
-    """Global norms when some gradients are DTensors: local partial sums, one all_reduce."""
-    import torch.distributed as dist
-
-    dts = [g for g in grads if isinstance(g, dtensor)]
-    mesh = dts[0].device_mesh
-    reps = [_replication(g) for g in dts]
-    same_mesh = all(g.device_mesh == mesh for g in dts)
-    world = dist.get_world_size()
-    if mesh.ndim == 1:
-        group, group_size = mesh.get_group(), mesh.size()
-    elif mesh.size() == world:
-        group, group_size = None, world
-    else:
-        group, group_size = None, -1
-    plain = [g for g in grads if not isinstance(g, dtensor)]
-    if not same_mesh or any(r is None for r in reps) or group_size < 0:
-        if plain:
-            raise NotImplementedError(
-                "gradient norms of a mix of plain tensors and DTensors on several meshes, or with "
-                "Partial placements, are not supported"
-            )
-        return _fallback_norms(dts, ords)
-    # weight each tensor's contribution by 1/replication so one sum over the mesh counts it once
-    weighted: dict[float, list[torch.Tensor]] = {}
-    for g, r in zip(dts, reps, strict=True):
-        weighted.setdefault(1.0 / float(r or 1), []).append(g.to_local())
-    if plain:
-        weighted.setdefault(1.0 / group_size, []).extend(plain)
-    device = dts[0].to_local().device
-    sums: list[torch.Tensor] = []
-    for ord in ords:
-        acc: torch.Tensor | None = None
-        for w, ts in weighted.items():
-            for (dev, _), group_ts in _group(ts).items():
-                norms = torch.stack(_per_tensor(group_ts, ord, dev)).to(device, torch.float64)
-                s = norms.square().sum() if ord == 2.0 else norms.sum()
-                s = s * w if w != 1.0 else s
-                acc = s if acc is None else acc + s
-        if acc is None:  # this rank holds no local elements
-            acc = torch.zeros((), dtype=torch.float64, device=device)
-        sums.append(acc)
-    vals = torch.stack(sums)
-    dist.all_reduce(vals, op=dist.ReduceOp.SUM, group=group)
-    outs = [vals[i].clamp_min(0.0).sqrt() if o == 2.0 else vals[i] for i, o in enumerate(ords)]
-    return torch.stack(outs)
-
-
-def _fallback_norms(dts: list[torch.Tensor], ords: Sequence[float]) -> torch.Tensor:
-    """Norms through DTensor's own operators (any placements); every rank must call this."""
-    outs = []
-    for ord in ords:
-        total = torch.nn.utils.get_total_norm(dts, ord)
-        full = getattr(total, "full_tensor", None)
-        outs.append((full() if full is not None else total).to(torch.float64))
-    return torch.stack(outs)
-
-
-@torch.no_grad()
-def grad_norms(
-    parameters: ParamsLike, kinds: Sequence[str] = ("l2",), *, device: torch.device | None = None
-) -> torch.Tensor:
-    """The global norms of the gradients of ``parameters``, one per kind, as a device tensor.
-
-    ``parameters``: tensors with ``.grad``, a module or an optimizer; parameters without a
-    gradient are skipped (no gradients at all: zeros). Works with DTensor gradients (FSDP2); then
-    every rank must call it. No host synchronisation.
-
-    >>> import torch
-    >>> p = torch.nn.Parameter(torch.zeros(2))
-    >>> p.grad = torch.tensor([3.0, -4.0])
-    >>> grad_norms([p], ("l2", "l1"))
-    tensor([5., 7.])
+    >>> check_kinds("l1"), check_kinds(["l2", "l1"])
+    (('l1',), ('l2', 'l1'))
     """
-    ords = [_ORDS[k] for k in kinds]
-    grads = _collect_grads(parameters)
-    return _compute(grads, ords, device)
-
-
-def _compute(
-    grads: list[torch.Tensor], ords: Sequence[float], device: torch.device | None = None
-) -> torch.Tensor:
-    if not grads:
-        return torch.zeros(len(ords), device=device)
-    dtensor = _dtensor_type()
-    if dtensor is not None and any(isinstance(g, dtensor) for g in grads):
-        return _distributed_norms(grads, ords, dtensor)
-    return _local_norms(grads, ords)
-
-
-def _params_of(obj: ParamsLike) -> list[torch.Tensor]:
-    if isinstance(obj, torch.Tensor):
-        return [obj]
-    if isinstance(obj, Optimizer):
-        return [p for group in obj.param_groups for p in group["params"]]
-    if isinstance(obj, torch.nn.Module):
-        return list(obj.parameters())
-    out: list[torch.Tensor] = []
-    for item in obj:
-        if isinstance(item, Mapping):  # a param group
-            out.extend(item["params"])
-        else:
-            out.append(item)
+    known = (*GRADIENT_KINDS, *UPDATE_KINDS)
+    out = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+    if not out or len(set(out)) != len(out) or any(k not in known for k in out):
+        raise ValueError(f"kinds must be distinct entries of {known}, got {kinds!r}")
     return out
-
-
-def _collect_grads(obj: ParamsLike) -> list[torch.Tensor]:
-    return [p.grad for p in _params_of(obj) if p.grad is not None]
-
-
-def _scale_grads(grads: list[torch.Tensor], coef: torch.Tensor, dtensor: type | None) -> None:
-    local = [g.to_local() if dtensor is not None and isinstance(g, dtensor) else g for g in grads]
-    for (device, _), ts in _group(local).items():
-        c = coef.to(device)
-        if device.type in ("cpu", "cuda"):
-            torch._foreach_mul_(ts, c)
-        else:
-            for t in ts:
-                t.mul_(c)
 
 
 # ----------------------------------------------------------------------------------------------
 # the recorder
-
-
-def _current_rank() -> int | None:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return int(torch.distributed.get_rank())
-    return None
 
 
 def _close_at_exit(ref: weakref.ReferenceType[GradNormRecorder]) -> None:
@@ -317,6 +133,21 @@ def _close_at_exit(ref: weakref.ReferenceType[GradNormRecorder]) -> None:
             pass
 
 
+def _called_by_grad_scaler(depth: int = 8) -> bool:
+    """Whether a ``GradScaler`` method is among the callers (the hook's, a few frames up)."""
+    grad_scaler = getattr(getattr(torch, "amp", None), "GradScaler", None)
+    if grad_scaler is None:  # pragma: no cover - torch without torch.amp
+        return False
+    frame: FrameType | None = sys._getframe(2)
+    for _ in range(depth):
+        if frame is None:
+            return False
+        if isinstance(frame.f_locals.get("self"), grad_scaler):
+            return True
+        frame = frame.f_back
+    return False
+
+
 class _Chunk:
     __slots__ = ("event", "first_step", "host", "n")
 
@@ -324,13 +155,16 @@ class _Chunk:
         self.host, self.first_step, self.n, self.event = host, first_step, n, event
 
 
-class GradNormRecorder:
+class GradNormRecorder(Closing):
     """Record per-step global gradient norms to a CSV record (or to memory with ``path=None``).
 
     Args:
         path: the record file (``step,<kind>...`` CSV, read back with
             :func:`refinedlr.records.read_record`); ``None`` keeps the values in memory only.
-        kinds: ``"l2"``, ``"l1"`` or both (the column order of the file).
+        kinds: the columns of the file, in this order: ``"l2"``, ``"l1"`` (gradient norms) and
+            ``"update_l2"``, ``"update_l1"`` (norms of the update direction of an Adam-type
+            optimizer after its step, :mod:`refinedlr.pytorch.updates`; these need
+            :meth:`attach`).
         flush_every: steps between copies of the device buffer to the host and the file.
         when: what :meth:`clip_grad_norm_` records: ``"pre_clip"`` (default) or ``"post_clip"``.
         start_step: the step of the first row (0; :meth:`load_state_dict` sets it on resume).
@@ -338,7 +172,9 @@ class GradNormRecorder:
         keep_in_memory: keep the rows in memory too (default: when this process writes no file).
         fsync: ``fsync`` the file at every flush (durable against power loss, not only against a
             killed process).
-        close_at_exit: flush and close at interpreter exit if not closed before.
+        close_at_exit: flush and close at interpreter exit if not closed before, and flush when
+            the process gets ``SIGTERM`` (then the signal goes on to the handler installed
+            before, so the process still stops; see :mod:`refinedlr.pytorch.process`).
 
     An existing file at ``path`` is continued: rows before the first step this recorder writes are
     kept, later ones are replaced (a fresh run from step 0 overwrites the file).
@@ -373,9 +209,7 @@ class GradNormRecorder:
         fsync: bool = True,
         close_at_exit: bool = True,
     ) -> None:
-        kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
-        if not kinds or len(set(kinds)) != len(kinds) or any(k not in _ORDS for k in kinds):
-            raise ValueError(f"kinds must be distinct entries of {tuple(_ORDS)}, got {kinds!r}")
+        kinds = check_kinds(kinds)
         if isinstance(flush_every, bool) or not isinstance(flush_every, int) or flush_every < 1:
             raise ValueError(f"flush_every must be an int >= 1, got {flush_every!r}")
         if when not in ("pre_clip", "post_clip"):
@@ -389,7 +223,14 @@ class GradNormRecorder:
         self.write_rank = write_rank
         self.keep_in_memory = keep_in_memory
         self.fsync = fsync
-        self._ords = tuple(_ORDS[k] for k in kinds)
+        grad_kinds = tuple(k for k in kinds if k in GRADIENT_KINDS)
+        self._update_kinds = tuple(k for k in kinds if k in UPDATE_KINDS)
+        internal = (*grad_kinds, *self._update_kinds)  # the device buffer's column order
+        self._ords = tuple(GRADIENT_KINDS[k] for k in grad_kinds)
+        self._ng = len(grad_kinds)
+        self._from_user = [kinds.index(k) for k in internal]  # internal = user[_from_user]
+        self._to_user = [internal.index(k) for k in kinds]  # user = internal[_to_user]
+        self._open = False  # a row's gradient part is stored; its update part is not yet
         self._step = start_step  # the next step to record
         self._first_step = start_step  # first step this session writes (file continues before it)
         self._chunk_start = start_step  # step of row 0 of the device buffer
@@ -405,11 +246,18 @@ class GradNormRecorder:
         self._handles: list[RemovableHandle] = []
         self._optimizers: list[weakref.ReferenceType[Optimizer]] = []
         self._closed = False
-        self._rank: int | None = _current_rank()
+        self._rank: int | None = process_rank()  # fixed once a process group answers
+        self._env_rank = env_rank()
+        self._pid = os.getpid()  # a forked copy (a DataLoader worker) never writes the file
+        self._scalers: list[tuple[Any, Any]] = []  # (GradScaler, its update wrapper)
+        self._rows_since_update = 0  # rows recorded since the last GradScaler.update()
+        self._amp_checked = False
         self._atexit: functools.partial[None] | None = None
+        self._on_sigterm = False
         if close_at_exit:
             self._atexit = functools.partial(_close_at_exit, weakref.ref(self))
             atexit.register(self._atexit)
+            self._on_sigterm = flush_on_sigterm(self)
 
     # -- properties -----------------------------------------------------------------------------
 
@@ -420,16 +268,26 @@ class GradNormRecorder:
 
     @property
     def rank(self) -> int | None:
-        """This process's rank once ``torch.distributed`` is initialised (remembered after)."""
+        """This process's rank: ``torch.distributed``'s, fixed the first time a process group
+        answers (at creation or at any step, so it outlives ``destroy_process_group``); before
+        that the launcher's ``RANK`` / ``LOCAL_RANK``; ``None`` if nothing says (one process)."""
         if self._rank is None:
-            self._rank = _current_rank()
-        return self._rank
+            self._rank = process_rank()
+        return self._rank if self._rank is not None else self._env_rank
 
     @property
     def is_writer(self) -> bool:
-        """Whether this process writes the file (rank ``write_rank``, or not distributed)."""
+        """Whether this process writes the file: rank ``write_rank``, or a single process (no
+        process group and no ``RANK`` / ``LOCAL_RANK``). Other ranks never write or truncate."""
         rank = self.rank
-        return self.path is not None and (rank is None or rank == self.write_rank)
+        return (
+            self.path is not None
+            and (rank is None or rank == self.write_rank)
+            and os.getpid() == self._pid
+        )
+
+    def _rank_known(self) -> bool:
+        return self.rank is not None
 
     def _keeps_memory(self) -> bool:
         if self.keep_in_memory is not None:
@@ -444,57 +302,130 @@ class GradNormRecorder:
 
     # -- recording ------------------------------------------------------------------------------
 
-    def attach(self, optimizer: Optimizer) -> RemovableHandle:
+    def attach(
+        self, optimizer: Optimizer, *, scaler: Any = None, gradients: bool = True
+    ) -> RemovableHandle:
         """Record once per ``optimizer.step()`` (a step pre-hook); returns the hook's handle.
 
         The hook records the gradients as ``step()`` sees them, unless an explicit
         :meth:`record` / :meth:`clip_grad_norm_` / :meth:`record_norms` call already recorded
-        this step.
+        this step. ``gradients=False``: the hook never records gradients (you record them
+        explicitly every step, e.g. from a framework callback that runs inside ``step()``); the
+        optimizer then only provides the update kinds.
+
+        With the kinds ``update_l2`` / ``update_l1`` a step post-hook completes the row from the
+        optimizer's state after the step (:func:`~refinedlr.pytorch.updates.update_norms`); the
+        optimizer must be Adam-type (:data:`~refinedlr.pytorch.updates.SUPPORTED_OPTIMIZERS`).
+
+        ``scaler``: the ``torch.amp.GradScaler`` that steps this optimizer, if any. A step it
+        skips (``inf``/``NaN`` gradients) never calls ``optimizer.step()``, so the hook alone
+        would not see it and every later row would move one step early. With ``scaler=`` each
+        ``scaler.update()`` that follows an iteration without a row records a missing value
+        (``NaN``) for it, so rows stay aligned with the optimizer steps. Without it, a hook that
+        finds itself called from ``GradScaler.step`` raises (pass the scaler, or record
+        explicitly: ``scaler.unscale_(opt)``, :meth:`clip_grad_norm_`, ``scaler.step(opt)``).
         """
         self._check_open()
 
         def hook(opt: Optimizer, args: Any, kwargs: Any) -> None:
+            if not gradients:
+                return
             if self._explicit:
                 self._explicit = False
                 return
+            if not self._amp_checked:
+                self._amp_checked = True
+                if not self._scalers and _called_by_grad_scaler():
+                    raise RuntimeError(
+                        "GradNormRecorder.attach(optimizer) alone cannot see the steps a "
+                        "GradScaler skips (optimizer.step() is not called), so every later row "
+                        "would be shifted: use attach(optimizer, scaler=scaler), or record "
+                        "explicitly (scaler.unscale_(optimizer); recorder.clip_grad_norm_(...) "
+                        "or recorder.record(optimizer); scaler.step(optimizer))"
+                    )
             with torch.no_grad():
-                self._store(self._norms_of(_collect_grads(opt)))
+                self._begin(self._norms_of(grads_of(opt)) if self._ng else None)
 
+        def post_hook(opt: Optimizer, args: Any, kwargs: Any) -> None:
+            if self._closed:
+                return
+            if self._open:
+                self._finish(update_norms(opt, self._update_kinds))
+            elif not gradients and not self._ng:  # update kinds only: the row is this
+                self._begin(None)
+                self._finish(update_norms(opt, self._update_kinds))
+
+        if self._update_kinds:
+            check_update_optimizer(optimizer)
+        if scaler is not None:
+            self._watch_scaler(scaler)
         handle = optimizer.register_step_pre_hook(hook)
         self._handles.append(handle)
+        if self._update_kinds:
+            self._handles.append(optimizer.register_step_post_hook(post_hook))
         self._optimizers.append(weakref.ref(optimizer))
         return handle
 
+    def _watch_scaler(self, scaler: Any) -> None:
+        if any(sc is scaler for sc, _ in self._scalers):
+            return
+        if not callable(getattr(scaler, "update", None)):
+            raise TypeError(f"scaler must be a torch.amp.GradScaler, got {type(scaler).__name__}")
+        original = scaler.update
+
+        def update(*args: Any, **kwargs: Any) -> Any:
+            if self._open and not self._closed:  # the step was skipped: no update
+                self._finish(None)
+            elif not self._closed and self._rows_since_update == 0:
+                self.record_norms([math.nan] * len(self.kinds))  # the step the scaler skipped
+                self._explicit = False
+            self._rows_since_update = 0
+            return original(*args, **kwargs)
+
+        scaler.update = update
+        self._scalers.append((scaler, update))
+        self._rows_since_update = 0
+
     def detach(self) -> None:
-        """Remove the hooks added by :meth:`attach`."""
+        """Remove the hooks added by :meth:`attach` (and restore the scalers' ``update``)."""
         for h in self._handles:
             h.remove()
         self._handles.clear()
         self._optimizers.clear()
+        for scaler, wrapper in self._scalers:
+            if scaler.__dict__.get("update") is wrapper:
+                del scaler.update  # the class's method shows through again
+        self._scalers.clear()
 
     @torch.no_grad()
     def record(self, parameters: ParamsLike | None = None) -> torch.Tensor:
         """Record the current gradients' norms as the next step; returns them (device tensor).
 
         ``parameters``: tensors, a module, an optimizer, or ``None`` for the attached optimizer.
-        The returned tensor holds one value per kind, in ``kinds`` order (no synchronisation).
+        The returned tensor holds one value per gradient kind (``l2``, ``l1``, in ``kinds``
+        order; no synchronisation). The update kinds of this row are added after the step by the
+        attached optimizer's hook.
         """
         self._check_open()
+        self._check_update_source()
         if parameters is None:
             opts = [o for o in (r() for r in self._optimizers) if o is not None]
             if not opts:
                 raise TypeError("record() needs parameters (or an attached optimizer)")
-            grads = [g for o in opts for g in _collect_grads(o)]
+            grads = [g for o in opts for g in grads_of(o)]
         else:
-            grads = _collect_grads(parameters)
+            grads = grads_of(parameters)
         vals = self._norms_of(grads)
-        self._store(vals)
+        self._begin(vals)
         self._explicit = bool(self._handles)  # the attached hook skips this step
         return vals
 
     @torch.no_grad()
     def record_norms(self, values: torch.Tensor | float | Sequence[float]) -> None:
         """Record norms computed elsewhere (one per kind; non-finite means missing) as the next step.
+
+        With update kinds, ``values`` may also hold only the gradient kinds (in ``kinds``
+        order); the attached optimizer's hook then adds the update part after the step.
 
         >>> rec = GradNormRecorder(kinds=("l2",))
         >>> rec.record_norms(2.5); rec.record_norms(float("inf"))
@@ -510,9 +441,16 @@ class GradNormRecorder:
                 [float(values)] if isinstance(values, (int, float)) else [float(v) for v in values]
             )
             count = len(vals)
+        if self._update_kinds and self._ng and count == self._ng != len(self.kinds):
+            self._check_update_source()
+            self._begin(vals)
+            self._explicit = bool(self._handles)
+            return
         if count != len(self.kinds):
             raise ValueError(f"{count} values for kinds {self.kinds}")
-        self._store(vals)
+        if self._open:  # an earlier row whose optimizer step never came
+            self._finish(None)
+        self._store(self._internal_order(vals))
         self._explicit = bool(self._handles)  # the attached hook skips this step
 
     @torch.no_grad()
@@ -540,7 +478,8 @@ class GradNormRecorder:
         (tensor([0.6000, 0.8000]), array([5.]))
         """
         self._check_open()
-        params = _params_of(parameters)
+        self._check_update_source()
+        params = params_of(parameters)
         grads = [p.grad for p in params if p.grad is not None]
         nt = float(norm_type)
         n = len(self._ords)
@@ -563,8 +502,8 @@ class GradNormRecorder:
             )
         coef = torch.clamp(float(max_norm) / (total + 1e-6), max=1.0)
         if grads:
-            _scale_grads(grads, coef, _dtensor_type())
-        self._store(vals if self.when == "pre_clip" else vals * coef.to(vals.dtype))
+            scale_(grads, coef)
+        self._begin(vals if self.when == "pre_clip" else vals * coef.to(vals.dtype))
         self._explicit = bool(self._handles)  # the attached hook skips this step
         return total
 
@@ -573,7 +512,7 @@ class GradNormRecorder:
     ) -> torch.Tensor:
         # callers run under torch.no_grad()
         device = self._buf.device if self._buf is not None else None
-        return _compute(grads, self._ords if ords is None else ords, device)
+        return norms_of(grads, self._ords if ords is None else ords, device)
 
     # -- buffering and writing ------------------------------------------------------------------
 
@@ -588,14 +527,33 @@ class GradNormRecorder:
         )
         self._rows = list(self._buf.unbind(0))
 
-    def _store(self, vals: torch.Tensor | list[float]) -> None:
+    def _check_update_source(self) -> None:
+        if self._update_kinds and not self._handles:
+            raise RuntimeError(
+                f"the kinds {list(self._update_kinds)} come from the optimizer after its step: "
+                "attach(optimizer) first (explicit records then get them from its hook)"
+            )
+
+    def _internal_order(self, vals: torch.Tensor | list[float]) -> torch.Tensor | list[float]:
+        if self._from_user == list(range(len(self.kinds))):
+            return vals
+        if isinstance(vals, list):
+            return [vals[i] for i in self._from_user]
+        flat = vals.reshape(-1)
+        return torch.stack([flat[i] for i in self._from_user])  # views: no index upload
+
+    def _write(self, start: int, vals: torch.Tensor | list[float]) -> None:
+        """Write ``vals`` into columns ``start...`` of the current row (no host sync)."""
+        count = vals.numel() if isinstance(vals, torch.Tensor) else len(vals)
+        if count == 0:
+            return
         if self._buf is None:
             self._allocate(vals.device if isinstance(vals, torch.Tensor) else torch.device("cpu"))
         assert self._buf is not None
         if self._n == 0 and self._last_copy is not None:
             # do not overwrite the buffer before the last copy out of it has read it
             torch.cuda.current_stream(self._buf.device).wait_event(self._last_copy)
-        row = self._rows[self._n]
+        row = self._rows[self._n][start : start + count]
         if isinstance(vals, torch.Tensor):
             if vals.device != row.device:
                 vals = vals.to(row.device, non_blocking=True)
@@ -603,8 +561,37 @@ class GradNormRecorder:
         else:  # python floats: fill kernels, no host-to-device copy
             for j, v in enumerate(vals):
                 row[j].fill_(v)
+
+    def _store(self, vals: torch.Tensor | list[float]) -> None:
+        """Record a whole row (internal column order)."""
+        self._write(0, vals)
+        self._advance()
+
+    def _begin(self, grad_vals: torch.Tensor | list[float] | None) -> None:
+        """A step's gradient part; the row is complete now, or once :meth:`_finish` adds the
+        update part (a row left open by a step that never came gets NaN update values)."""
+        if self._open:
+            self._finish(None)
+        if not self._update_kinds:
+            assert grad_vals is not None
+            self._store(grad_vals)
+            return
+        if grad_vals is not None:
+            self._write(0, grad_vals)
+        self._open = True
+
+    def _finish(self, update_vals: torch.Tensor | None) -> None:
+        self._open = False
+        nu = len(self._update_kinds)
+        self._write(self._ng, [math.nan] * nu if update_vals is None else update_vals)
+        self._advance()
+
+    def _advance(self) -> None:
         self._n += 1
         self._step += 1
+        self._rows_since_update += 1
+        if self._rank is None:  # fix the rank while a process group exists
+            self._rank = process_rank()
         if self._n == self.flush_every:
             self._flush_buffer()
             self._drain(block=False)
@@ -623,7 +610,7 @@ class GradNormRecorder:
                 else torch.empty(buf.shape, dtype=buf.dtype, pin_memory=True)
             )
             host[:n].copy_(buf[:n], non_blocking=True)
-            event = torch.cuda.Event()
+            event = torch.cuda.Event()  # type: ignore[no-untyped-call]  # unannotated in torch
             event.record(torch.cuda.current_stream(buf.device))
             self._last_copy = event
             chunk = _Chunk(host, self._chunk_start, n, event)
@@ -634,6 +621,8 @@ class GradNormRecorder:
         self._pending.append(chunk)
         self._chunk_start += n
         self._n = 0
+        if self._open:  # the open row moves to the front (after the copy, in stream order)
+            self._rows[0].copy_(self._rows[n])
 
     def _drain(self, block: bool) -> None:
         """Write the chunks whose copies have landed (all of them, waiting, with ``block``)."""
@@ -651,6 +640,7 @@ class GradNormRecorder:
             self._emit(chunk.first_step, rows)
 
     def _emit(self, first_step: int, rows: npt.NDArray[np.float64]) -> None:
+        rows = rows[:, self._to_user]
         rows[~np.isfinite(rows)] = np.nan
         steps = np.arange(first_step, first_step + rows.shape[0], dtype=np.int64)
         if self._keeps_memory():
@@ -679,6 +669,8 @@ class GradNormRecorder:
         if self._closed:
             return
         try:
+            if self._open:  # the last row's optimizer step never came
+                self._finish(None)
             self.flush()
         finally:
             self._closed = True
@@ -689,6 +681,9 @@ class GradNormRecorder:
             if self._atexit is not None:
                 atexit.unregister(self._atexit)
                 self._atexit = None
+            if self._on_sigterm:
+                stop_flushing_on_sigterm(self)
+                self._on_sigterm = False
 
     def __del__(self) -> None:
         # a recorder dropped without close() (e.g. a local of a finished function) still writes
@@ -698,17 +693,6 @@ class GradNormRecorder:
                 self.close()
             except Exception:
                 pass
-
-    def __enter__(self) -> GradNormRecorder:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- reading and checkpoints ----------------------------------------------------------------
 
@@ -783,5 +767,7 @@ class GradNormRecorder:
             self._writer = None
         self._step = self._first_step = self._chunk_start = step
         self._memory.clear()
-        if self.is_writer:
+        if self.is_writer and self._rank_known():
             self._open_writer()  # drops rows at or after `step` now
+        # with the rank not known yet (no process group, no RANK), the file is continued when
+        # this process first writes, once it knows whether it is the writer

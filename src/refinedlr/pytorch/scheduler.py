@@ -34,7 +34,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
 from collections.abc import Mapping
@@ -47,7 +46,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from ..registry import schedule_from_spec
-from ..schedule_io import as_schedule
+from ..schedule_io import ScheduleLike, as_schedule
 from ..schedules import Schedule, ScheduleError
 
 __all__ = ["OnMismatch", "ScheduleLR", "ScheduleMismatchError"]
@@ -128,18 +127,24 @@ class _Switched(_Node):
         return np.asarray(np.where(t < self.k, self.before.at(t), self.after.at(t)), np.float64)
 
 
+def _plain(obj: Any) -> Any:
+    """``obj`` with numpy scalars, arrays and tuples turned into Python scalars and lists."""
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise TypeError(f"cannot store {type(obj).__name__} in a scheduler state")
+
+
 def _spec_to_state(spec: Mapping[str, Any]) -> dict[str, Any]:
     """A spec as plain Python types (``values`` as a float64 tensor) for ``weights_only`` loads."""
-
-    def default(obj: Any) -> Any:
-        if isinstance(obj, np.generic):
-            return obj.item()
-        if isinstance(obj, np.ndarray):
-            return obj.tolist()
-        raise TypeError(f"cannot store {type(obj).__name__} in a scheduler state")
-
-    out: dict[str, Any] = {k: v for k, v in spec.items() if k != "values"}
-    out = json.loads(json.dumps(out, default=default))
+    out: dict[str, Any] = _plain({k: v for k, v in spec.items() if k != "values"})
     if "values" in spec:
         out["values"] = torch.as_tensor(np.asarray(spec["values"], dtype=np.float64))
     return out
@@ -174,23 +179,14 @@ def _describe(spec: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in shown.items())
 
 
-def _resolve(schedule: Schedule | str | Mapping[str, Any], kwargs: dict[str, Any]) -> Schedule:
-    if isinstance(schedule, Schedule):
-        if kwargs:
-            raise TypeError(
-                f"ScheduleLR got a Schedule and extra keyword arguments {sorted(kwargs)}; "
-                "keyword arguments are only for a schedule given by name"
-            )
-        return schedule
-    if isinstance(schedule, str):
-        return as_schedule(schedule, **kwargs)
-    if isinstance(schedule, Mapping):
-        if kwargs:
-            raise TypeError("ScheduleLR got a spec and extra keyword arguments")
-        return schedule_from_spec(schedule)
-    raise TypeError(
-        "schedule must be a refinedlr Schedule, a schedule name or a spec mapping, "
-        f"got {type(schedule).__name__}"
+def _default_lr(optimizer: Optimizer) -> float | None:
+    """The optimizer's default learning rate (Hugging Face's reference for absolute arguments
+    such as ``lr_end``), or ``None`` when it is not a positive number."""
+    lr = optimizer.defaults.get("lr")
+    if isinstance(lr, torch.Tensor) and lr.numel() == 1 and lr.device.type == "cpu":
+        lr = float(lr)
+    return (
+        float(lr) if isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > 0 else None
     )
 
 
@@ -200,10 +196,13 @@ class ScheduleLR(LRScheduler):
     Args:
         optimizer: any :class:`torch.optim.Optimizer`. Every parameter group is scheduled from its
             own ``initial_lr`` (set to its ``lr`` on creation, as torch's schedulers do).
-        schedule: a :class:`~refinedlr.schedules.Schedule`, a name for
+        schedule: anything :func:`~refinedlr.schedule_io.as_schedule` accepts: a
+            :class:`~refinedlr.schedules.Schedule`, a name for
             :func:`~refinedlr.schedules.get_schedule` (then ``**schedule_kwargs`` go to it, e.g.
-            ``total_steps=1000, warmup=0.05``), or a spec from
-            :meth:`~refinedlr.schedules.Schedule.to_spec`.
+            ``total_steps=1000, warmup=0.05, after_horizon="raise"``), ``"refined"`` with
+            ``path=`` and ``total_steps=``, a schedule file, or a spec from
+            :meth:`~refinedlr.schedules.Schedule.to_spec`. ``total_steps=`` also puts a
+            ``Schedule``, a spec or a file on that horizon.
         last_epoch: torch's convention: the index of the last step taken; ``-1`` starts fresh.
             Prefer :meth:`load_state_dict` to resume.
         on_mismatch: what :meth:`load_state_dict` does when the checkpoint's schedule differs
@@ -241,7 +240,7 @@ class ScheduleLR(LRScheduler):
     def __init__(
         self,
         optimizer: Optimizer,
-        schedule: Schedule | str | Mapping[str, Any],
+        schedule: ScheduleLike,
         *,
         last_epoch: int = -1,
         on_mismatch: OnMismatch = "raise",
@@ -249,7 +248,8 @@ class ScheduleLR(LRScheduler):
     ) -> None:
         if on_mismatch not in _POLICIES:
             raise ValueError(f"on_mismatch must be one of {_POLICIES}, got {on_mismatch!r}")
-        self.schedule = _resolve(schedule, schedule_kwargs)
+        schedule_kwargs.setdefault("base_lr", _default_lr(optimizer))
+        self.schedule = as_schedule(schedule, **schedule_kwargs)
         self.on_mismatch = on_mismatch
         self._set_effective({"kind": "schedule", "spec": _spec_to_state(self.schedule.to_spec())})
         super().__init__(optimizer, last_epoch)
@@ -267,17 +267,24 @@ class ScheduleLR(LRScheduler):
 
         After a resume with ``on_mismatch="rescale"`` or ``"use_new"`` this is the composed
         schedule actually followed.
+
+        With ``after_horizon="raise"`` step ``T`` (``total_steps``) is allowed and holds the last
+        value: the documented loop's last ``step()``, after the last optimizer step, evaluates it
+        although no optimizer step uses it (as torch's ``OneCycleLR`` allows). Steps after ``T``
+        raise :class:`~refinedlr.schedules.ScheduleError`.
         """
         t = self.last_epoch if step is None else int(step)
         if t < 0:
             raise ScheduleError(f"steps are counted from 0; got {t}")
-        if self.schedule.after_horizon == "raise" and t >= self.schedule.total_steps:
+        total = self.schedule.total_steps
+        if self.schedule.after_horizon == "raise" and t > total:
             raise ScheduleError(
-                f"step {t} is past the horizon total_steps={self.schedule.total_steps} "
-                "(after_horizon='raise')"
+                f"step {t} is past the horizon total_steps={total} (after_horizon='raise'; "
+                f"steps 0..{total - 1} are scheduled, and step {total} is the loop's last "
+                "scheduler.step())"
             )
         if isinstance(self._effective, _Plain):
-            return float(self.schedule(t))
+            return float(self.schedule(min(t, total - 1)))
         return float(self._effective.at(np.asarray([t], dtype=np.int64))[0])
 
     def _lrs_at(self, step: int) -> list[float | torch.Tensor]:
@@ -286,7 +293,7 @@ class ScheduleLR(LRScheduler):
         # into tensor group LRs with fill_, in place
         return [base * m for base in self.base_lrs]
 
-    def get_lr(self) -> list[float | torch.Tensor]:  # type: ignore[override]
+    def get_lr(self) -> list[float | torch.Tensor]:
         """The learning rates of step :attr:`last_epoch` (closed form; use :meth:`get_last_lr`)."""
         if not self._get_lr_called_within_step:
             warnings.warn(

@@ -58,7 +58,7 @@ Example:
 from __future__ import annotations
 
 from .detect import FORMATS, read_record
-from .record import GradNormRecord, RecordError
+from .record import GradNormRecord, NormKindWarning, RecordError
 from .series import DEFAULT_NAMES
 from .steps import STEP_NAMES
 from .writer import RecordWriter
@@ -68,6 +68,7 @@ __all__ = [
     "FORMATS",
     "STEP_NAMES",
     "GradNormRecord",
+    "NormKindWarning",
     "RecordError",
     "RecordWriter",
     "read_record",

@@ -24,7 +24,7 @@ import numpy.typing as npt
 from .inputs import compression, read_text
 from .record import FloatArray, GradNormRecord, IntArray, RecordError
 from .series import INDEX_NAMES, pick_series
-from .steps import Placement, find_step_column, int_steps, make_record, placement
+from .steps import Placement, ReadRequest, find_step_column, int_steps, make_record
 
 __all__ = ["CsvText", "Table", "read_delimited", "split_header", "with_lines"]
 
@@ -401,15 +401,7 @@ def with_lines(p: Path, build: Callable[[CsvText, Table], GradNormRecord]) -> Gr
     return build(ct, _slow_table(p, ct))
 
 
-def read_delimited(
-    p: Path,
-    *,
-    column: str | None = None,
-    tag: str | None = None,
-    step_offset: int | None = None,
-    max_steps: int | None = None,
-) -> GradNormRecord:
+def read_delimited(p: Path, request: ReadRequest) -> GradNormRecord:
     """A delimited log (see :func:`~refinedlr.records.read_record`, format ``csv``)."""
-    wanted = column if column is not None else tag
-    place = placement(step_offset, max_steps)
+    wanted, place = request.wanted, request.placement()
     return with_lines(p, lambda ct, t: _assemble_csv(p, ct, t, wanted, "csv", place))

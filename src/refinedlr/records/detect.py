@@ -14,6 +14,7 @@ from .inputs import decode_text, open_regular, read_bytes, read_head, uncompress
 from .jsonl import read_jsonl
 from .npy import read_npy
 from .record import GradNormRecord, RecordError, warn_at_caller
+from .steps import ReadRequest
 from .tensorboard import event_files, read_tensorboard
 from .trainer_state import read_trainer_state
 from .wandb import looks_like_wandb, read_wandb
@@ -139,7 +140,8 @@ def read_record(
         raise RecordError(f"unknown format {format!r}; known: {list(FORMATS)}", path=p)
     if p.is_dir() and fmt not in ("tensorboard", "trainer_state"):
         raise RecordError(f"a directory, not a {fmt} file", path=p)
-    record = reader(p, column=column, tag=tag, step_offset=step_offset, max_steps=max_steps)
+    request = ReadRequest(column=column, tag=tag, step_offset=step_offset, max_steps=max_steps)
+    record = reader(p, request)
     # readers never warn themselves: what they would say is in meta["warnings"], said here and
     # attributed to the first caller outside the library, however deep the reader's calls go
     for message in record.meta.get("warnings", ()):
@@ -214,7 +216,7 @@ def _guess_json(p: Path, head: bytes) -> str:
     )
 
 
-_READERS: dict[str, Callable[..., GradNormRecord]] = {
+_READERS: dict[str, Callable[[Path, ReadRequest], GradNormRecord]] = {
     "csv": read_delimited,
     "npy": read_npy,
     "wandb": read_wandb,

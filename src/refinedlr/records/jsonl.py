@@ -11,21 +11,14 @@ import numpy as np
 from .inputs import json_number, read_text
 from .record import GradNormRecord, RecordError
 from .series import INDEX_NAMES, pick_series
-from .steps import STEP_NAMES, find_step_column, int_steps, make_record, placement
+from .steps import STEP_NAMES, ReadRequest, find_step_column, int_steps, make_record
 
 __all__ = ["read_jsonl"]
 
 
-def read_jsonl(
-    p: Path,
-    *,
-    column: str | None = None,
-    tag: str | None = None,
-    step_offset: int | None = None,
-    max_steps: int | None = None,
-) -> GradNormRecord:
+def read_jsonl(p: Path, request: ReadRequest) -> GradNormRecord:
     """A JSON lines log (see :func:`~refinedlr.records.read_record`, format ``jsonl``)."""
-    wanted = column if column is not None else tag
+    wanted = request.wanted
     text = read_text(p)
     objs: list[tuple[int, dict[str, Any]]] = []
     for i, line in enumerate(text.split("\n"), start=1):
@@ -100,4 +93,4 @@ def read_jsonl(
     if skipped:
         meta["notes"] = [f"{skipped} line(s) without {key!r} skipped"]
     values = {key: np.asarray(vals, dtype=np.float64)}
-    return make_record(p, st, values, meta, where, **placement(step_offset, max_steps))
+    return make_record(p, st, values, meta, where, **request.placement())

@@ -14,9 +14,9 @@ import numpy.typing as npt
 from .inputs import binary_stream
 from .record import GradNormRecord, RecordError
 from .series import pick_series
-from .steps import find_step_column, int_steps, make_record, placement
+from .steps import ReadRequest, find_step_column, int_steps, make_record
 
-__all__ = ["read_npy"]
+__all__ = ["load_array", "read_npy"]
 
 _OBJECT_ARRAY = (
     "an object array (Python objects need unpickling, which is never done); save numbers: "
@@ -24,7 +24,7 @@ _OBJECT_ARRAY = (
 )
 
 
-def _load(p: Path) -> npt.NDArray[Any]:
+def load_array(p: Path) -> npt.NDArray[Any]:
     """The array in ``p``, after checking its header: never a pickle, never an allocation larger
     than the data the file holds (a header may claim any shape)."""
     with binary_stream(p) as f:
@@ -84,18 +84,10 @@ def _load(p: Path) -> npt.NDArray[Any]:
     return arr
 
 
-def read_npy(
-    p: Path,
-    *,
-    column: str | None = None,
-    tag: str | None = None,
-    step_offset: int | None = None,
-    max_steps: int | None = None,
-) -> GradNormRecord:
+def read_npy(p: Path, request: ReadRequest) -> GradNormRecord:
     """A ``.npy`` array (see :func:`~refinedlr.records.read_record`, format ``npy``)."""
-    wanted = column if column is not None else tag
-    place = placement(step_offset, max_steps)
-    arr = _load(p)
+    wanted, place = request.wanted, request.placement()
+    arr = load_array(p)
     meta: dict[str, Any] = {"format": "npy", "steps": "row index"}
 
     def where(i: int) -> dict[str, Any]:

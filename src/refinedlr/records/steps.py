@@ -3,6 +3,7 @@ ordering them (a resumed run logs some steps again; the last value wins), buildi
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypedDict
@@ -21,12 +22,12 @@ from .record import (
 __all__ = [
     "STEP_NAMES",
     "Placement",
+    "ReadRequest",
     "Where",
     "find_step_column",
     "int_steps",
     "make_record",
     "order_steps",
-    "placement",
 ]
 
 #: Column / key names taken as the step, in order of preference (compared case-insensitively).
@@ -110,9 +111,24 @@ class Placement(TypedDict):
     max_steps: int | None
 
 
-def placement(step_offset: int | None, max_steps: int | None) -> Placement:
-    """The placement of a format whose own step convention is ``t = s`` (no shift by default)."""
-    return {"step_offset": 0 if step_offset is None else step_offset, "max_steps": max_steps}
+@dataclasses.dataclass(frozen=True)
+class ReadRequest:
+    """What the caller of :func:`~refinedlr.records.read_record` asked of a reader."""
+
+    column: str | None = None
+    tag: str | None = None
+    step_offset: int | None = None
+    max_steps: int | None = None
+
+    @property
+    def wanted(self) -> str | None:
+        """The series asked for by name (``column``, else ``tag``)."""
+        return self.column if self.column is not None else self.tag
+
+    def placement(self) -> Placement:
+        """For a format whose own step convention is ``t = s``: no shift unless asked."""
+        offset = 0 if self.step_offset is None else self.step_offset
+        return {"step_offset": offset, "max_steps": self.max_steps}
 
 
 def make_record(

@@ -10,7 +10,7 @@ import numpy as np
 
 from .record import FloatArray, GradNormRecord, IntArray, MissingExtraError, RecordError
 from .series import DEFAULT_NAMES
-from .steps import make_record, order_steps
+from .steps import ReadRequest, make_record, order_steps
 
 __all__ = ["event_files", "one_based_offset", "read_tensorboard"]
 
@@ -98,17 +98,10 @@ def one_based_offset(steps: IntArray) -> tuple[int, str | None]:
     )
 
 
-def read_tensorboard(
-    p: Path,
-    *,
-    column: str | None = None,
-    tag: str | None = None,
-    step_offset: int | None = None,
-    max_steps: int | None = None,
-) -> GradNormRecord:
+def read_tensorboard(p: Path, request: ReadRequest) -> GradNormRecord:
     """TensorBoard scalars (see :func:`~refinedlr.records.read_record`, format
     ``tensorboard``); without ``step_offset`` a 1-based log is shifted (:func:`one_based_offset`)."""
-    wanted = tag if tag is not None else column
+    wanted = request.tag if request.tag is not None else request.column
     if p.is_dir():
         files = event_files(p)
         if not files:
@@ -196,14 +189,14 @@ def read_tensorboard(
     def where_all(i: int) -> dict[str, Any]:
         return {"key": f"tag {name!r}, step {int(steps[i])}"}
 
-    offset, reason = (0, None) if step_offset is not None else one_based_offset(steps)
+    offset, reason = (0, None) if request.step_offset is not None else one_based_offset(steps)
     return make_record(
         p,
         steps,
         {name: values},
         meta,
         where_all,
-        step_offset=offset if step_offset is None else step_offset,
+        step_offset=offset if request.step_offset is None else request.step_offset,
         offset_reason=reason,
-        max_steps=max_steps,
+        max_steps=request.max_steps,
     )

@@ -11,24 +11,17 @@ import numpy as np
 
 from .inputs import json_number, read_text
 from .record import GradNormRecord, RecordError
-from .steps import int_steps, make_record
+from .steps import ReadRequest, int_steps, make_record
 
 __all__ = ["read_trainer_state"]
 
 
-def read_trainer_state(
-    p: Path,
-    *,
-    column: str | None = None,
-    tag: str | None = None,
-    step_offset: int | None = None,
-    max_steps: int | None = None,
-) -> GradNormRecord:
+def read_trainer_state(p: Path, request: ReadRequest) -> GradNormRecord:
     """A ``trainer_state.json`` (see :func:`~refinedlr.records.read_record`); ``step_offset``
     replaces HF's convention ``t = s - 1`` (``-1``) when given."""
     if p.is_dir():
         p = p / "trainer_state.json"
-    key = column if column is not None else (tag if tag is not None else "grad_norm")
+    key = request.wanted if request.wanted is not None else "grad_norm"
     text = read_text(p)
     if not text.strip():
         raise RecordError("empty file", path=p)
@@ -68,7 +61,7 @@ def read_trainer_state(
             raise RecordError(
                 f"no step number (got {entry.get('step')!r:.40})", path=p, key=f"{where_i}.step"
             )
-        if s < 1 and step_offset is None:
+        if s < 1 and request.step_offset is None:
             raise RecordError(
                 f"step {s!r}: Hugging Face logs after an optimizer step, so steps start at 1",
                 path=p,
@@ -105,11 +98,11 @@ def read_trainer_state(
         {kind: np.asarray(vals, dtype=np.float64)},
         meta,
         where,
-        step_offset=-1 if step_offset is None else step_offset,
+        step_offset=-1 if request.step_offset is None else request.step_offset,
         offset_reason=(
             "Hugging Face step s (optimizer steps completed) read as step t = s - 1"
-            if step_offset is None
+            if request.step_offset is None
             else None
         ),
-        max_steps=max_steps,
+        max_steps=request.max_steps,
     )

@@ -11,7 +11,7 @@ import numpy as np
 from .delimited import CsvText, Table, split_header, with_lines
 from .record import GradNormRecord, RecordError
 from .series import DEFAULT_NAMES, pick_series
-from .steps import int_steps, make_record, placement
+from .steps import ReadRequest, int_steps, make_record
 
 __all__ = ["looks_like_wandb", "read_wandb"]
 
@@ -25,17 +25,9 @@ def looks_like_wandb(header_line: str) -> bool:
     return len(fields) >= 2 and fields[0] == "Step" and all(" - " in f for f in fields[1:])
 
 
-def read_wandb(
-    p: Path,
-    *,
-    column: str | None = None,
-    tag: str | None = None,
-    step_offset: int | None = None,
-    max_steps: int | None = None,
-) -> GradNormRecord:
+def read_wandb(p: Path, request: ReadRequest) -> GradNormRecord:
     """A W&B CSV export (see :func:`~refinedlr.records.read_record`, format ``wandb``)."""
-    wanted = column if column is not None else tag
-    place = placement(step_offset, max_steps)
+    wanted, place = request.wanted, request.placement()
 
     def build(ct: CsvText, t: Table) -> GradNormRecord:
         if ct.header is None or ct.header[0] != "Step" or ct.delimiter != ",":

@@ -1,0 +1,117 @@
+"""What a recorder needs to know about its process: its rank, and when the process is told to stop.
+
+Rank:
+    :func:`process_rank` is ``torch.distributed``'s rank while a process group exists, otherwise
+    the launcher's ``RANK`` (``torchrun``, SLURM with torchrun, ...) or, without it,
+    ``LOCAL_RANK``; ``None`` when none of these says anything (a single process). A recorder asks
+    at creation and at every step until a process group answers, then keeps that rank: one built
+    before ``init_process_group`` and flushed after ``destroy_process_group`` still knows it.
+
+SIGTERM:
+    Batch schedulers (SLURM, Kubernetes, torchrun when another worker failed) send ``SIGTERM``
+    before they kill; ``atexit`` handlers do not run then. A forked child (a ``DataLoader``
+    worker) inherits the handler but flushes nothing: its copies of the objects are the parent's. :func:`flush_on_sigterm` registers an
+    object whose ``flush()`` runs on ``SIGTERM``; the handler then passes the signal on to the
+    handler that was installed before it (a Python function is called; ``SIG_IGN`` keeps
+    ignoring; the default handler, or one installed from C, is restored and the signal sent
+    again, so the process still terminates by ``SIGTERM``, as it would have). The handler is
+    installed while at least one object is registered and only from the main thread (Python
+    runs signal handlers there); the previous handler is put back when the last object leaves.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import weakref
+from types import FrameType
+from typing import Any, Protocol
+
+import torch
+
+__all__ = ["env_rank", "flush_on_sigterm", "process_rank", "stop_flushing_on_sigterm"]
+
+
+def env_rank() -> int | None:
+    """The rank a launcher put in the environment: ``RANK``, else ``LOCAL_RANK``, else ``None``.
+
+    >>> import os; os.environ["RANK"] = "3"; env_rank()
+    3
+    >>> del os.environ["RANK"]
+    """
+    for var in ("RANK", "LOCAL_RANK"):
+        value = os.environ.get(var, "").strip()
+        if value.isdigit():
+            return int(value)
+    return None
+
+
+def process_rank() -> int | None:
+    """``torch.distributed``'s rank while a process group exists, else ``None``."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return int(torch.distributed.get_rank())
+    return None
+
+
+class _Flushable(Protocol):
+    def flush(self) -> None: ...
+
+
+_registered: weakref.WeakSet[Any] = weakref.WeakSet()
+_previous: Any = None  # the handler before ours (while ours is installed)
+_pid = -1  # the process that installed it (a forked child, e.g. a DataLoader worker, must not
+# flush its copies of the parent's objects: the parent writes those rows)
+_lock = threading.Lock()
+_handling = False  # a handler installed after ours may call ours again: run once
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    global _handling
+    if _handling:
+        return
+    _handling = True
+    try:
+        for obj in list(_registered) if os.getpid() == _pid else ():
+            try:
+                obj.flush()
+            except Exception:  # best effort: the other objects still flush
+                pass
+        previous = _previous
+        if callable(previous):
+            previous(signum, frame)
+            return
+        if previous == signal.SIG_IGN:
+            return
+    finally:
+        _handling = False
+    # SIG_DFL or a handler installed from C: terminate as the process would have
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def flush_on_sigterm(obj: _Flushable) -> bool:
+    """Call ``obj.flush()`` on SIGTERM (weakly held); returns whether the handler is installed."""
+    global _previous, _pid
+    with _lock:
+        if signal.getsignal(signal.SIGTERM) is not _on_sigterm:
+            if threading.current_thread() is not threading.main_thread():
+                return False
+            _previous = signal.getsignal(signal.SIGTERM)
+            signal.signal(signal.SIGTERM, _on_sigterm)
+        _pid = os.getpid()
+        _registered.add(obj)
+        return True
+
+
+def stop_flushing_on_sigterm(obj: _Flushable) -> None:
+    """Forget ``obj``; the last one to leave puts the previous handler back (if ours is current)."""
+    global _previous
+    with _lock:
+        _registered.discard(obj)
+        if _registered or signal.getsignal(signal.SIGTERM) is not _on_sigterm:
+            return
+        if threading.current_thread() is not threading.main_thread():
+            return  # signal.signal works in the main thread only; ours stays, harmless
+        signal.signal(signal.SIGTERM, _previous if _previous is not None else signal.SIG_DFL)
+        _previous = None

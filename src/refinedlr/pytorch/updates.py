@@ -1,0 +1,328 @@
+"""Norms of the update direction of Adam-type optimizers, from the optimizer's state after a step.
+
+For an Adam-type optimizer the step of parameter ``p`` is ``p <- p - lr * u_t`` (plus a decoupled
+weight decay ``p <- p * (1 - lr * wd)`` that is not part of ``u_t``). The *update direction*
+``u_t`` is what the paper's refinement uses for Adam: the record kinds ``update_l2 = ||u_t||_2``
+and ``update_l1 = ||u_t||_1`` over all parameters updated in the step. ``u_t`` is computed
+exactly as torch's optimizers compute their step (single-tensor, ``foreach`` and ``fused``
+implementations agree), from the state *after* the step (``t`` = the state's ``step``):
+
+``Adam``, ``AdamW`` (``m = exp_avg``, ``v = exp_avg_sq``, or ``max_exp_avg_sq`` with ``amsgrad``)
+    ``u = m_hat / (sqrt(v_hat) + eps)`` with ``m_hat = m / (1 - beta1^t)``,
+    ``v_hat = v / (1 - beta2^t)``: ``eps`` is added after the square root of the bias-corrected
+    ``v``. A coupled ``weight_decay`` (``Adam``) is in the gradient, hence in ``m`` and ``v``;
+    ``AdamW``'s decoupled decay is not part of ``u``.
+``RAdam``
+    the rectified step: with ``rho_inf = 2 / (1 - beta2) - 1`` and
+    ``rho_t = rho_inf - 2 t beta2^t / (1 - beta2^t)``, ``u = r_t * m_hat * sqrt(1 - beta2^t) /
+    (sqrt(v) + eps)`` when ``rho_t > 5`` (``r_t`` the variance rectification term; note ``eps``
+    is added to ``sqrt(v)`` *before* the bias correction, as torch does), and ``u = m_hat`` (no
+    adaptive denominator) in the first steps, when ``rho_t <= 5``.
+``NAdam``
+    Nesterov momentum with torch's momentum schedule ``mu_t = beta1 (1 - 0.5 * 0.96^(t psi))``
+    (``psi = momentum_decay``): ``u = (c1 g_t + c2 m) / (sqrt(v_hat) + eps)`` with
+    ``c1 = (1 - mu_t) / (1 - prod_{i<=t} mu_i)`` and ``c2 = mu_{t+1} / (1 - prod_{i<=t+1} mu_i)``.
+    It needs the step's gradient ``g_t``: the parameter's ``.grad`` (so compute before
+    ``zero_grad``; negated with ``maximize``). With a coupled ``weight_decay`` the gradient term
+    held ``wd * p`` of the parameter *before* the step; solving the step for it gives
+    ``u = (c1 (g + wd p) + c2 m) / (sqrt(v_hat) + eps - c1 wd lr)`` with ``p`` after the step:
+    exact, using the group's current ``lr``.
+
+So ``u`` is exactly ``-(parameter change) / lr`` without decoupled weight decay, for each of the
+four (the tests check this against the parameters' change). What "the update direction" of NAdam
+and RAdam should be is a choice: another reading takes Adam's ``m_hat / (sqrt(v_hat) + eps)`` from
+their moments; we take the step they actually make.
+
+Cost and memory: a few foreach kernels over the state, no host synchronisation (step counts on
+the device, as with ``fused=True`` or ``capturable=True``, stay there), and transient buffers of
+at most ``CHUNK_ELEMENTS`` elements (or the largest parameter) at a time. With FSDP2 the state is
+sharded like the parameters (``DTensor``); the norms are reduced over the mesh, so every rank gets
+the same global value (every rank must call); under DDP the states are equal on every rank.
+
+>>> import torch
+>>> p = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+>>> opt = torch.optim.Adam([p], lr=0.1, eps=0.0)
+>>> p.grad = torch.tensor([0.5, -3.0])
+>>> opt.step()
+>>> update_norms(opt, ("update_l2", "update_l1"))  # first step: u = sign(g)
+tensor([1.4142, 2.0000], dtype=torch.float64)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch.optim import Optimizer
+
+from .norms import _dtensor_type, _per_tensor, norms_of
+
+__all__ = [
+    "CHUNK_ELEMENTS",
+    "SUPPORTED_OPTIMIZERS",
+    "UPDATE_KINDS",
+    "UnsupportedOptimizerError",
+    "check_update_optimizer",
+    "update_norms",
+]
+
+#: The update-direction kinds and their orders.
+UPDATE_KINDS = {"update_l2": 2.0, "update_l1": 1.0}
+
+#: Optimizers whose state gives the update direction (and their subclasses).
+SUPPORTED_OPTIMIZERS: tuple[type[Optimizer], ...] = (
+    torch.optim.Adam,
+    torch.optim.AdamW,
+    torch.optim.NAdam,
+    torch.optim.RAdam,
+)
+
+#: At most this many elements of temporaries at a time (one parameter may exceed it).
+CHUNK_ELEMENTS = 1 << 25
+
+
+class UnsupportedOptimizerError(TypeError):
+    """The optimizer keeps no Adam-type state, so its update direction is not known here."""
+
+
+def _names() -> str:
+    return ", ".join(f"torch.optim.{c.__name__}" for c in SUPPORTED_OPTIMIZERS)
+
+
+def check_update_optimizer(optimizer: Any) -> Optimizer:
+    """The torch optimizer behind ``optimizer`` (unwrapping accelerate's / Lightning's wrappers)
+    if it is one of :data:`SUPPORTED_OPTIMIZERS`; otherwise :class:`UnsupportedOptimizerError`."""
+    inner = optimizer
+    for _ in range(4):
+        if isinstance(inner, SUPPORTED_OPTIMIZERS):
+            return inner
+        nested = getattr(inner, "optimizer", None)
+        if nested is None or nested is inner:
+            break
+        inner = nested
+    name = type(inner).__name__
+    if inner is not optimizer:
+        name += f" (in {type(optimizer).__name__})"
+    raise UnsupportedOptimizerError(
+        f"the kinds update_l2 / update_l1 need an Adam-type optimizer's state; {name} is not one "
+        f"of {_names()} (for other optimizers record l2 / l1, the gradient norms)"
+    )
+
+
+def _local(t: torch.Tensor) -> torch.Tensor:
+    dtensor = _dtensor_type()
+    if dtensor is not None and isinstance(t, dtensor):
+        return t.to_local()
+    return t
+
+
+def _real(t: torch.Tensor) -> torch.Tensor:
+    return torch.view_as_real(t) if t.is_complex() else t
+
+
+class _Coefficients:
+    """Per-tensor scalars of ``u = a * (m + c * g') / (w * sqrt(v) + e)`` for one param group.
+
+    ``c`` (NAdam only) weighs the gradient term ``g' = +-g (+ wd * p)``. Computed with numpy when
+    the step counts are on the CPU (python floats, no device work) and with torch when they are
+    on the device (``fused`` / ``capturable``: 0-d device tensors, no host synchronisation).
+    """
+
+    def __init__(self, kind: str, group: dict[str, Any], states: list[dict[str, Any]]) -> None:
+        steps = [s["step"] for s in states]
+        self.on_device = any(isinstance(s, torch.Tensor) and s.device.type != "cpu" for s in steps)
+        beta1, beta2 = (float(b) for b in group["betas"])
+        eps = float(group["eps"])
+        xp: Any = torch if self.on_device else np
+        t = self._vector(steps)
+        bc1 = 1.0 - beta1**t
+        bc2 = 1.0 - beta2**t
+        sq2 = xp.sqrt(bc2)
+        one = xp.ones_like(t)
+        self.c: Any = None
+        if kind == "adam":
+            self.a, self.w, self.e = sq2 / bc1, one, eps * sq2
+        elif kind == "radam":
+            rho_inf = 2.0 / (1.0 - beta2) - 1.0
+            rho_t = rho_inf - 2.0 * t * beta2**t / bc2
+            adaptive = rho_t > 5.0
+            rho = xp.where(adaptive, rho_t, 5.0 * one)  # (r is not used where rho_t <= 5)
+            r = xp.sqrt(
+                (rho - 4.0) * (rho - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho)
+            )
+            self.a = xp.where(adaptive, r * sq2 / bc1, 1.0 / bc1)
+            self.w = xp.where(adaptive, one, 0.0 * one)
+            self.e = xp.where(adaptive, eps * one, one)
+        else:  # nadam: u = (c1 g' + c2 m) / (sqrt(v) / sq2 + eps - c1 wd lr)
+            psi = float(group["momentum_decay"])
+            mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * psi))
+            mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1.0) * psi))
+            prod = self._vector([s["mu_product"] for s in states])
+            c1 = (1.0 - mu) / (1.0 - prod)
+            c2 = mu_next / (1.0 - prod * mu_next)
+            wd = float(group["weight_decay"])
+            coupled = wd != 0.0 and not group.get("decoupled_weight_decay", False)
+            shift = c1 * (wd * float(group["lr"])) if coupled else 0.0 * one
+            self.a, self.w, self.e, self.c = c2 * sq2, one, sq2 * (eps - shift), c1 / c2
+
+    def _vector(self, values: list[Any]) -> Any:
+        if self.on_device:
+            first = next(v for v in values if isinstance(v, torch.Tensor))
+            return torch.stack(
+                [torch.as_tensor(v, device=first.device).reshape(()).double() for v in values]
+            )
+        return np.array([float(v) for v in values], dtype=np.float64)
+
+    def take(self, values: Any, index: list[int], device: torch.device) -> list[Any]:
+        """The scalars of the tensors ``index``: python floats or 0-d tensors on ``device``."""
+        if not self.on_device:
+            return [float(values[i]) for i in index]
+        items = values.to(device, torch.float32).unbind()  # (no list indexing: no index upload)
+        return [items[i] for i in index]
+
+
+def _steps_on_device(steps: list[Any]) -> bool:
+    """Whether the step counts live on an accelerator (then the scalars are computed there)."""
+    return any(isinstance(s, torch.Tensor) and s.device.type != "cpu" for s in steps)
+
+
+def _group_kind(optimizer: Optimizer) -> str:
+    if isinstance(optimizer, torch.optim.RAdam):
+        return "radam"
+    if isinstance(optimizer, torch.optim.NAdam):
+        return "nadam"
+    return "adam"
+
+
+def _chunks(sizes: list[int], limit: int) -> list[list[int]]:
+    """Consecutive index lists whose sizes add up to at most ``limit`` (or one larger item)."""
+    out: list[list[int]] = []
+    total = 0
+    for i, n in enumerate(sizes):
+        if not out or (out[-1] and total + n > limit):
+            out.append([])
+            total = 0
+        out[-1].append(i)
+        total += n
+    return out
+
+
+def _unscaled(
+    optimizer: Any, chunk_elements: int
+) -> Iterator[tuple[list[torch.Tensor], list[Any], list[torch.Tensor], bool]]:
+    """Per chunk: ``u / a`` (local tensors), the factors ``a``, the ``exp_avg`` states (for their
+    DTensor placements) and whether they are DTensors. Scaling by ``a`` is left to the caller: a
+    norm takes it per tensor, without another pass over the elements."""
+    opt = check_update_optimizer(optimizer)
+    kind = _group_kind(opt)
+    dtensor = _dtensor_type()
+    for group in opt.param_groups:
+        params = [
+            p for p in group["params"] if p.grad is not None and "exp_avg" in opt.state.get(p, {})
+        ]
+        if not params:
+            continue
+        states = [opt.state[p] for p in params]
+        coef = _Coefficients(kind, group, states)
+        vkey = "max_exp_avg_sq" if group.get("amsgrad", False) else "exp_avg_sq"
+        wd = float(group.get("weight_decay", 0.0))
+        coupled = kind == "nadam" and wd != 0.0 and not group.get("decoupled_weight_decay", False)
+        for index in _chunks([p.numel() for p in params], chunk_elements):
+            firsts = [states[i]["exp_avg"] for i in index]
+            distributed = dtensor is not None and isinstance(firsts[0], dtensor)
+            if distributed and any(m.is_complex() for m in firsts):
+                raise NotImplementedError("update norms of complex DTensor parameters")
+            ms = [_real(_local(m)) for m in firsts]
+            device = ms[0].device
+            denom = list(torch._foreach_sqrt([_real(_local(states[i][vkey])) for i in index]))
+            w = coef.take(coef.w, index, device)
+            if not all(isinstance(x, float) and x == 1.0 for x in w):
+                torch._foreach_mul_(denom, w)
+            torch._foreach_add_(denom, coef.take(coef.e, index, device))
+            if kind == "nadam":
+                grads = [_real(_local(params[i].grad)) for i in index]
+                c = coef.take(coef.c, index, device)
+                num = list(torch._foreach_mul(grads, c))
+                if group.get("maximize", False):
+                    torch._foreach_neg_(num)
+                if coupled:
+                    ps = [_real(_local(params[i].detach())) for i in index]
+                    torch._foreach_add_(num, torch._foreach_mul(ps, [wd * x for x in c]))
+                torch._foreach_add_(num, ms)
+                torch._foreach_div_(num, denom)
+                del denom
+                u = num
+            else:
+                u = list(torch._foreach_div(ms, denom))
+                del denom
+            yield u, coef.take(coef.a, index, device), firsts, distributed
+
+
+def _as_dtensors(us: list[torch.Tensor], like: list[Any]) -> list[torch.Tensor]:
+    dtensor = _dtensor_type()
+    assert dtensor is not None
+    return [
+        dtensor.from_local(
+            u, m.device_mesh, m.placements, run_check=False, shape=m.shape, stride=m.stride()
+        )
+        for u, m in zip(us, like, strict=True)
+    ]
+
+
+@torch.no_grad()
+def update_directions(
+    optimizer: Any, chunk_elements: int = CHUNK_ELEMENTS
+) -> Iterator[list[torch.Tensor]]:
+    """The update directions ``u`` of the last step (module documentation), a chunk of parameters
+    at a time; with DTensor states (FSDP2) they are DTensors of the state's placements."""
+    for u, a, firsts, distributed in _unscaled(optimizer, chunk_elements):
+        torch._foreach_mul_(u, a)
+        yield _as_dtensors(u, firsts) if distributed else u
+
+
+def _per_tensor_norms(tensors: list[torch.Tensor], ord: float) -> list[torch.Tensor]:
+    """Each tensor's norm (0-d, float32 or wider), in order, whatever their devices and dtypes."""
+    out: list[torch.Tensor | None] = [None] * len(tensors)
+    groups: dict[tuple[torch.device, torch.dtype], list[int]] = {}
+    for i, t in enumerate(tensors):
+        groups.setdefault((t.device, t.dtype), []).append(i)
+    for (device, _), idx in groups.items():
+        for i, n in zip(idx, _per_tensor([tensors[i] for i in idx], ord, device), strict=True):
+            out[i] = n
+    return [n for n in out if n is not None]
+
+
+@torch.no_grad()
+def update_norms(
+    optimizer: Any, kinds: Sequence[str] = ("update_l2",), *, chunk_elements: int = CHUNK_ELEMENTS
+) -> torch.Tensor:
+    """The global norms of the last step's update direction, one per kind, as a device tensor.
+
+    ``optimizer``: a torch ``Adam``, ``AdamW``, ``NAdam`` or ``RAdam`` (or a wrapper of one, such
+    as accelerate's ``AcceleratedOptimizer``); call it after ``optimizer.step()`` and before
+    ``zero_grad()`` (parameters without a gradient were not updated and are left out). No host
+    synchronisation; with FSDP2 every rank must call it. Accumulated in float64.
+    """
+    ords = [UPDATE_KINDS[k] for k in kinds]
+    parts: list[torch.Tensor] = []  # per chunk: (sum of squares or of |u|, per kind)
+    for u, a, firsts, distributed in _unscaled(optimizer, chunk_elements):
+        if distributed:  # the global norms over the mesh (one all_reduce)
+            torch._foreach_mul_(u, a)
+            n = norms_of(_as_dtensors(u, firsts), ords).double()
+            parts.append(
+                torch.stack([x.square() if o == 2.0 else x for x, o in zip(n, ords, strict=True)])
+            )
+            continue
+        device = u[0].device
+        sums = []
+        for o in ords:  # ||a u'|| = a ||u'|| per tensor (a > 0)
+            scaled = torch._foreach_mul(_per_tensor_norms(u, o), a)
+            norms = torch.stack([x.to(device, torch.float64) for x in scaled])
+            sums.append(norms.square().sum() if o == 2.0 else norms.sum())
+        parts.append(torch.stack(sums))
+    if not parts:
+        return torch.zeros(len(ords), dtype=torch.float64)
+    total = torch.stack([p.to(parts[0].device) for p in parts]).sum(0)
+    return torch.stack([t.sqrt() if o == 2.0 else t for t, o in zip(total, ords, strict=True)])
