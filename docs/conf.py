@@ -74,6 +74,7 @@ nitpick_ignore_regex = [
 html_theme = "furo"
 html_title = f"refinedlr {release}"
 html_static_path = ["_static"]
+html_css_files = ["refinedlr.css"]
 html_favicon = "_static/favicon.svg"  # linked from every page (else browsers ask for /favicon.ico)
 html_show_sphinx = False
 html_copy_source = False
