@@ -415,14 +415,15 @@ def _undo_prose_type(
 
 # -- the evidence reports --------------------------------------------------------------------------
 
-_INCLUDE = re.compile(r"^(`{3,}|:{3,})\{include\}\s+(\S+)\s*$", re.M)
+_INCLUDE = re.compile(r"^(`{3,}|:{3,})\{include\}\s+(\S+)\s*\n(.*?)^\1\s*$", re.M | re.S)
+_PARTIAL = re.compile(r"^:(start-after|end-before|start-line|end-line):", re.M)
 # a Markdown link (not an image): [text](target) with a relative target
 _FIGURES = {".png", ".svg", ".jpg", ".jpeg", ".gif"}
 _LINK = re.compile(r"(?<!!)(\[[^\]\n]*\])\(([^)\s#:]+)(#[^)\s]*)?\)")
 
 
 def _included_reports(app: Sphinx) -> dict[Path, str]:
-    """Every Markdown file a page includes, resolved, mapped to that page's docname."""
+    """Every Markdown file a page includes whole, resolved, mapped to that page's docname."""
     src = Path(app.srcdir)
     out: dict[Path, str] = {}
     for page in src.rglob("*.md"):
@@ -430,7 +431,8 @@ def _included_reports(app: Sphinx) -> dict[Path, str]:
             continue
         docname = page.relative_to(src).with_suffix("").as_posix()
         for match in _INCLUDE.finditer(page.read_text(encoding="utf-8")):
-            out[(page.parent / match.group(2)).resolve()] = docname
+            if not _PARTIAL.search(match.group(3)):  # the page that shows the whole file
+                out[(page.parent / match.group(2)).resolve()] = docname
     return out
 
 
