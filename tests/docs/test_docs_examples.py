@@ -184,14 +184,19 @@ def test_torchrun_examples_run(block: Block, tmp_path: Path) -> None:
         "total_steps=1000", "total_steps=40"
     )
     (tmp_path / "train.py").write_text(code)
-    r = subprocess.run(
-        [str(torchrun), "--standalone", "--nproc-per-node", nproc, "train.py"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
+    # --standalone picks a free port before the processes bind it; on this shared machine another
+    # program may take it first: then (and only then) the launch is retried
+    for attempt in range(3):
+        r = subprocess.run(
+            [str(torchrun), "--standalone", "--nproc-per-node", nproc, "train.py"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
+        if r.returncode == 0 or "address already in use" not in r.stderr.lower() or attempt == 2:
+            break
     if r.returncode != 0:  # every rank's error lines, then the launcher's summary
         errors = [ln for ln in r.stderr.splitlines() if re.search(r"Error|error|what\(\)", ln)]
         pytest.fail("\n".join(errors[:40]) + "\n...\n" + r.stderr[-2000:])
