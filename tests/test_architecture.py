@@ -74,8 +74,7 @@ def _cycles(graph: grimp.ImportGraph) -> list[list[str]]:
 
 def test_no_import_cycles_anywhere_in_the_library() -> None:
     graph = grimp.build_graph("refinedlr")
-    # TRANSITIONAL: refinedlr.bench moves out into the research package (issue 10)
-    assert [c for c in _cycles(graph) if not c[0].startswith("refinedlr.bench")] == []
+    assert _cycles(graph) == []
 
 
 def test_the_cycle_check_can_fail() -> None:
@@ -91,7 +90,6 @@ def test_the_cycle_check_can_fail() -> None:
 def test_only_the_command_line_imports_the_package_root() -> None:
     graph = grimp.build_graph("refinedlr")
     importers = graph.find_modules_that_directly_import("refinedlr")
-    importers = {m for m in importers if not m.startswith("refinedlr.bench")}  # TRANSITIONAL
     assert importers <= {"refinedlr.cli"}, importers
 
 

@@ -1,0 +1,1 @@
+"""The suites' command lines: ``refinedlr bench convex|deep|study`` (one module each)."""

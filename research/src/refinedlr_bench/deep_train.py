@@ -1,0 +1,415 @@
+"""One training run of ``refinedlr bench deep``, written as a user of refinedlr would write it.
+
+Every run uses only refinedlr's public API: the learning rate follows
+:class:`refinedlr.pytorch.ScheduleLR` (stepped after every optimizer step) and the per-step
+gradient norms go to a CSV record through :class:`refinedlr.pytorch.GradNormRecorder`:
+
+* image task (SGD): ``recorder.attach(optimizer)`` records the l2 norm in a step pre-hook;
+* LM task (AdamW): ``recorder.clip_grad_norm_(params, max_norm)`` records the pre-clip l2 and
+  l1 norms and clips by the l2 norm (no clipping with ``clip=0``: ``recorder.record``).
+
+The model is initialised from ``torch.manual_seed(seed)`` and the data order comes from a
+generator seeded with ``seed`` (:mod:`refinedlr_bench.deep_data`), so for a given seed every
+schedule and learning rate starts from the same weights and sees the same batches.
+
+A run whose training loss becomes non-finite stops there and is marked ``diverged`` (its
+selection metric is ``inf``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import torch
+from refinedlr.pytorch import GradNormRecorder, ScheduleLR
+from torch.nn import functional as F
+
+from refinedlr_bench.deep_data import (
+    CharData,
+    ImageData,
+    image_batches,
+    lm_batches,
+    prepare_chars,
+    prepare_images,
+    synthetic_images,
+    synthetic_text,
+    val_offsets,
+)
+from refinedlr_bench.deep_models import SmallCNN, TinyGPT, count_parameters, nats_to_bits
+
+__all__ = [
+    "DataSource",
+    "ImageConfig",
+    "LMConfig",
+    "load_task_data",
+    "run_payload",
+    "train_image",
+    "train_lm",
+]
+
+#: Changing the training code invalidates cached results through this tag.
+TRAINER_VERSION = "deep-train-v1"
+
+#: Number of points of the stored training-loss curve (block means).
+CURVE_POINTS = 100
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageConfig:
+    """Sizes of the image task: a batch-norm CNN on 28x28 images, SGD with momentum."""
+
+    channels: tuple[int, ...] = (16, 32, 64)
+    batch_size: int = 128
+    steps: int = 800
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    train_size: int | None = None
+    eval_train_size: int | None = 10_000
+    eval_batch: int = 1000
+
+
+@dataclasses.dataclass(frozen=True)
+class LMConfig:
+    """Sizes of the LM task: a character-level GPT-style decoder, AdamW."""
+
+    n_layer: int = 3
+    n_head: int = 4
+    d_model: int = 64
+    context: int = 64
+    batch_size: int = 16
+    steps: int = 1200
+    weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.95)
+    eps: float = 1e-8
+    clip: float = 1.0
+    val_fraction: float = 0.1
+    val_windows: int = 2048
+    eval_batch: int = 64
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSource:
+    """Where a task's data comes from: the refinedlr dataset cache (``cache_dir``), a user file or
+    folder (``path``, passed to the loader's ``path=``), or a synthetic stand-in."""
+
+    task: str
+    path: str | None = None
+    cache_dir: str | None = None
+    synthetic: bool = False
+
+
+def load_task_data(source: DataSource, config: ImageConfig | LMConfig) -> ImageData | CharData:
+    """Load and prepare the data of ``source.task`` (raises the loader's ``DatasetNotCached``)."""
+    if source.task == "image":
+        assert isinstance(config, ImageConfig)
+        if source.synthetic:
+            arrays = synthetic_images(n_train=2000, n_test=500)
+        else:
+            from refinedlr_bench.data import load_fashion_mnist
+
+            arrays = load_fashion_mnist(cache_dir=source.cache_dir, path=source.path)
+        return prepare_images(
+            *arrays, train_size=config.train_size, eval_train_size=config.eval_train_size
+        )
+    assert isinstance(config, LMConfig)
+    if source.synthetic:
+        text = synthetic_text(60_000)
+    else:
+        from refinedlr_bench.data import load_shakespeare
+
+        text = load_shakespeare(cache_dir=source.cache_dir, path=source.path)
+    return prepare_chars(text, config.val_fraction)
+
+
+class _Curve:
+    """Block means of the training loss (``CURVE_POINTS`` blocks over the horizon)."""
+
+    def __init__(self, steps: int) -> None:
+        self.every = max(1, math.ceil(steps / CURVE_POINTS))
+        self.means: list[float] = []
+        self._sum = 0.0
+        self._n = 0
+        self.last: list[float] = []
+        self.tail = max(1, steps // 20)
+
+    def add(self, v: float) -> None:
+        self._sum += v
+        self._n += 1
+        self.last.append(v)
+        if len(self.last) > self.tail:
+            self.last.pop(0)
+        if self._n == self.every:
+            self.means.append(round(self._sum / self._n, 6))
+            self._sum, self._n = 0.0, 0
+
+    def doc(self) -> dict[str, Any]:
+        return {"every": self.every, "train_loss": self.means}
+
+
+def _optimize(
+    batches: Iterable[Any],
+    loss_of: Callable[[Any], torch.Tensor],
+    opt: torch.optim.Optimizer,
+    sched: ScheduleLR,
+    curve: _Curve,
+    after_backward: Callable[[], None] | None = None,
+) -> tuple[int, bool]:
+    """One optimizer step per batch (backward, ``after_backward``, step, schedule step) until a
+    non-finite loss; returns ``(steps done, diverged)``."""
+    steps_done = 0
+    for batch in batches:
+        opt.zero_grad(set_to_none=True)
+        loss = loss_of(batch)
+        loss.backward()  # type: ignore[no-untyped-call]
+        if after_backward is not None:
+            after_backward()
+        opt.step()
+        sched.step()
+        v = loss.item()
+        steps_done += 1
+        if not math.isfinite(v):
+            return steps_done, True
+        curve.add(v)
+    return steps_done, False
+
+
+def _finish(
+    t0: float, c0: float, steps_done: int, diverged: bool, curve: _Curve, metrics: dict[str, float]
+) -> dict[str, Any]:
+    return {
+        "steps_done": steps_done,
+        "diverged": diverged,
+        "metrics": metrics,
+        "curve": curve.doc(),
+        "seconds": round(time.perf_counter() - t0, 3),
+        "cpu_seconds": round(time.process_time() - c0, 3),
+        "threads": torch.get_num_threads(),
+        "load_end": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+    }
+
+
+@torch.no_grad()
+def _eval_images(
+    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int
+) -> tuple[float, float]:
+    model.eval()
+    total, correct = 0.0, 0
+    for i in range(0, x.shape[0], batch):
+        logits = model(x[i : i + batch])
+        yb = y[i : i + batch]
+        total += float(F.cross_entropy(logits, yb, reduction="sum"))
+        correct += int((logits.argmax(1) == yb).sum())
+    return total / x.shape[0], correct / x.shape[0]
+
+
+def train_image(
+    config: ImageConfig,
+    data: ImageData,
+    schedule: Mapping[str, Any],
+    lr: float,
+    seed: int,
+    record_path: str | os.PathLike[str] | None,
+) -> dict[str, Any]:
+    """Train the CNN with SGD (momentum, weight decay) on ``schedule`` (a spec) at peak ``lr``.
+
+    Metrics: ``train_loss`` / ``train_acc`` on the fixed training subset ``data.eval_idx`` and
+    ``test_loss`` / ``test_acc`` on the test set, all in eval mode after the last step.
+    """
+    t0, c0 = time.perf_counter(), time.process_time()
+    T = config.steps
+    torch.manual_seed(seed)
+    model = SmallCNN(config.channels, data.n_classes, image_size=int(data.x_train.shape[-1]))
+    opt = torch.optim.SGD(
+        model.parameters(), lr=lr, momentum=config.momentum, weight_decay=config.weight_decay
+    )
+    sched = ScheduleLR(opt, schedule)
+    rec = GradNormRecorder(record_path, kinds=("l2",), flush_every=200, fsync=False)
+    rec.attach(opt)
+    curve = _Curve(T)
+    model.train()
+    steps_done, diverged = _optimize(
+        image_batches(data.n_train, config.batch_size, T, seed),
+        lambda idx: F.cross_entropy(model(data.x_train[idx]), data.y_train[idx]),
+        opt,
+        sched,
+        curve,
+    )
+    rec.close()
+    if diverged:
+        metrics = {
+            "train_loss": math.inf,
+            "train_acc": math.nan,
+            "test_loss": math.inf,
+            "test_acc": math.nan,
+        }
+    else:
+        idx = data.eval_idx
+        tr_loss, tr_acc = _eval_images(
+            model, data.x_train[idx], data.y_train[idx], config.eval_batch
+        )
+        te_loss, te_acc = _eval_images(model, data.x_test, data.y_test, config.eval_batch)
+        metrics = {
+            "train_loss": tr_loss,
+            "train_acc": tr_acc,
+            "test_loss": te_loss,
+            "test_acc": te_acc,
+        }
+    out = _finish(t0, c0, steps_done, diverged, curve, metrics)
+    out["parameters"] = count_parameters(model)
+    return out
+
+
+@torch.no_grad()
+def eval_bits_per_char(
+    model: TinyGPT, ids: torch.Tensor, context: int, n_windows: int, batch: int
+) -> tuple[float, int]:
+    """Mean next-character cross-entropy in bits over fixed windows of ``ids``, and the number
+    of predicted characters (every position of every window counts)."""
+    model.eval()
+    offs = val_offsets(ids.numel(), context, n_windows)
+    cols = torch.arange(context + 1)
+    total, count = 0.0, 0
+    for i in range(0, offs.numel(), batch):
+        w = ids[offs[i : i + batch, None] + cols]
+        logits = model(w[:, :-1])
+        total += float(
+            F.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]), w[:, 1:].reshape(-1), reduction="sum"
+            )
+        )
+        count += w[:, 1:].numel()
+    return nats_to_bits(total / count), count
+
+
+def train_lm(
+    config: LMConfig,
+    data: CharData,
+    schedule: Mapping[str, Any],
+    lr: float,
+    seed: int,
+    record_path: str | os.PathLike[str] | None,
+) -> dict[str, Any]:
+    """Train the GPT with AdamW (decoupled weight decay on matrices and embeddings only).
+
+    Metrics: ``val_bpc`` (bits per character on fixed validation windows, eval mode) and
+    ``train_bpc`` (mean training loss of the last 5% of the steps, in bits).
+    """
+    t0, c0 = time.perf_counter(), time.process_time()
+    T = config.steps
+    torch.manual_seed(seed)
+    model = TinyGPT(data.vocab_size, config.context, config.n_layer, config.n_head, config.d_model)
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    other = [p for p in model.parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": config.weight_decay},
+            {"params": other, "weight_decay": 0.0},
+        ],
+        lr=lr,
+        betas=config.betas,
+        eps=config.eps,
+    )
+    sched = ScheduleLR(opt, schedule)
+    rec = GradNormRecorder(record_path, kinds=("l2", "l1"), flush_every=200, fsync=False)
+    curve = _Curve(T)
+
+    def record_and_clip() -> None:
+        if config.clip > 0:
+            rec.clip_grad_norm_(model.parameters(), max_norm=config.clip)
+        else:
+            rec.record(model.parameters())
+
+    model.train()
+    steps_done, diverged = _optimize(
+        lm_batches(data.train, config.context, config.batch_size, T, seed),
+        lambda batch: model.loss(*batch),
+        opt,
+        sched,
+        curve,
+        after_backward=record_and_clip,
+    )
+    rec.close()
+    if diverged:
+        metrics = {"val_bpc": math.inf, "train_bpc": math.inf}
+        n_val = 0
+    else:
+        val_bpc, n_val = eval_bits_per_char(
+            model, data.val, config.context, config.val_windows, config.eval_batch
+        )
+        metrics = {
+            "val_bpc": val_bpc,
+            "train_bpc": nats_to_bits(sum(curve.last) / len(curve.last)),
+        }
+    out = _finish(t0, c0, steps_done, diverged, curve, metrics)
+    out["parameters"] = count_parameters(model)
+    out["val_chars"] = n_val
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# worker processes
+
+_DATA: dict[str, ImageData | CharData] = {}
+
+
+def _data_key(source: DataSource, config: ImageConfig | LMConfig) -> str:
+    extra: tuple[object, ...]
+    if isinstance(config, ImageConfig):
+        extra = (config.train_size, config.eval_train_size)
+    else:
+        extra = (config.val_fraction,)
+    return repr((dataclasses.astuple(source), extra))
+
+
+def get_data(source: DataSource, config: ImageConfig | LMConfig) -> ImageData | CharData:
+    """The task data, loaded once per process."""
+    key = _data_key(source, config)
+    if key not in _DATA:
+        _DATA.clear()
+        _DATA[key] = load_task_data(source, config)
+    return _DATA[key]
+
+
+def set_data(
+    source: DataSource, config: ImageConfig | LMConfig, data: ImageData | CharData
+) -> None:
+    """Use ``data`` for ``source`` in this process (tests inject data this way)."""
+    _DATA.clear()
+    _DATA[_data_key(source, config)] = data
+
+
+def init_worker(threads: int) -> None:
+    """Process-pool initializer: torch threads of a worker."""
+    torch.set_num_threads(max(1, int(threads)))
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # pragma: no cover - already set in this process
+        pass
+
+
+def run_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """Run one job described by plain data (what the process pool sends to a worker)."""
+    source = DataSource(**payload["source"])
+    if payload["task"] == "image":
+        config: ImageConfig | LMConfig = ImageConfig(
+            **{**payload["config"], "channels": tuple(payload["config"]["channels"])}
+        )
+    else:
+        config = LMConfig(**{**payload["config"], "betas": tuple(payload["config"]["betas"])})
+    if payload.get("threads"):
+        torch.set_num_threads(int(payload["threads"]))
+    data = get_data(source, config)
+    if isinstance(config, ImageConfig):
+        assert isinstance(data, ImageData)
+        return train_image(
+            config, data, payload["schedule"], payload["lr"], payload["seed"], payload["record"]
+        )
+    assert isinstance(data, CharData)
+    return train_lm(
+        config, data, payload["schedule"], payload["lr"], payload["seed"], payload["record"]
+    )

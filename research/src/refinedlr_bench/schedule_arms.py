@@ -1,0 +1,335 @@
+"""The schedule arms of the convex suite: named ways to make a schedule, as one table.
+
+An *arm* turns an :class:`ArmContext` (the horizon, the optimizer and, for arms that need it, the
+record of the best linear-decay run) into a :class:`refinedlr.Schedule`. The convex suite tunes
+the peak LR of every arm on the same LR grid; arms with ``needs_linear=True`` are built once the
+linear-decay sweep has settled, from the per-step gradient norms of linear decay at its best LR
+(mean over seeds).
+
+:data:`SCHEDULE_ARMS` holds the table: :data:`DEFAULT_ARMS` (what ``refinedlr bench convex`` runs
+by default, linear decay being the reference) and :data:`CANDIDATE_ARMS` (the refinement study's
+candidate variants, run by the convex suite only when named with ``--methods``). Registering a
+new arm makes it available to ``refinedlr bench convex --methods ...``::
+
+    >>> from refinedlr import refine
+    >>> def make(ctx):
+    ...     return refine(ctx.linear_norms[ctx.norm_kind], tau=0.25, norm=ctx.norm_kind, power=1.5)
+    >>> arm = register_schedule_arm(ScheduleArm("refined-p1.5", make, needs_linear=True,
+    ...                                         description="refinement with weights g^-1.5"))
+    >>> ctx = ArmContext(total_steps=8, steps_per_epoch=4, optimizer="sgd",
+    ...                  linear_norms={"l1": np.ones(8), "l2": np.ones(8)}, linear_lr=0.1)
+    >>> get_schedule_arm("refined-p1.5").build(ctx).preview().round(3)
+    array([1.   , 0.857, 0.714, 0.571, 0.429, 0.286, 0.143, 0.   ])
+    >>> _ = unregister_schedule_arm("refined-p1.5")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from refinedlr import Schedule, Tabulated, get_schedule, refine_details
+from refinedlr.refinement import CollapseWarning
+
+from refinedlr_bench.refinement_variants import (
+    auto_tau,
+    bound_conservative,
+    bound_select,
+    variant_values,
+)
+
+__all__ = [
+    "CANDIDATE_ARMS",
+    "DEFAULT_ARMS",
+    "SCHEDULE_ARMS",
+    "ArmContext",
+    "ScheduleArm",
+    "bound_family",
+    "get_schedule_arm",
+    "register_schedule_arm",
+    "unregister_schedule_arm",
+]
+
+FloatArray = npt.NDArray[np.float64]
+Build = Callable[["ArmContext"], Schedule]
+
+
+@dataclasses.dataclass(frozen=True)
+class ArmContext:
+    """What an arm may use to build its schedule.
+
+    Attributes:
+        total_steps: the horizon ``T`` (optimizer steps).
+        steps_per_epoch: optimizer steps per epoch (for epoch-based schedules such as 1/t).
+        optimizer: ``"adam"`` or ``"sgd"``.
+        linear_norms: for ``needs_linear`` arms, the per-step gradient norms of the best
+            linear-decay run, mean over seeds: ``{"l1": [T], "l2": [T]}``; else ``None``.
+        linear_lr: that run's base LR.
+        linear_norms_per_seed: the same norms per seed, ``[S, T, 2]`` (l1, l2), if available.
+    """
+
+    total_steps: int
+    steps_per_epoch: int
+    optimizer: str
+    linear_norms: Mapping[str, FloatArray] | None = None
+    linear_lr: float | None = None
+    linear_norms_per_seed: npt.NDArray[np.floating[Any]] | None = None
+
+    @property
+    def norm_kind(self) -> str:
+        """The paper's norm for this optimizer: ``"l1"`` for Adam (Alg. 2), ``"l2"`` for SGD (Alg. 1)."""
+        return "l1" if self.optimizer == "adam" else "l2"
+
+    def linear_record(self) -> tuple[str, FloatArray]:
+        """``(norm kind, the linear run's mean norms of that kind)``."""
+        if self.linear_norms is None:
+            raise ValueError("refinement needs the norms of the best linear-decay run")
+        kind = self.norm_kind
+        return kind, np.asarray(self.linear_norms[kind], dtype=np.float64)
+
+
+@dataclasses.dataclass(frozen=True)
+class ScheduleArm:
+    """A named way to make a schedule.
+
+    Attributes:
+        name: table key and the label in reports.
+        build: ``ArmContext -> Schedule`` (its horizon must be ``ctx.total_steps``).
+        needs_linear: build only after the linear-decay sweep (gets ``linear_norms``).
+        description: one line for the report.
+    """
+
+    name: str
+    build: Build
+    needs_linear: bool = False
+    description: str = ""
+
+
+# ----------------------------------------------------------------------------------------------
+# how the arms make their schedules
+
+
+def _fixed(name: str, **kw: Any) -> Build:
+    return lambda ctx: get_schedule(name, ctx.total_steps, **kw)
+
+
+def _per_epoch(name: str) -> Build:
+    return lambda ctx: get_schedule(name, ctx.total_steps, offset=float(ctx.steps_per_epoch))
+
+
+def _refined(tau: float) -> Build:
+    """The paper's refinement of the linear run's record (collapse recorded in the provenance)."""
+
+    def build(ctx: ArmContext) -> Schedule:
+        kind, norms = ctx.linear_record()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", CollapseWarning)
+            details = refine_details(norms, tau=tau, norm=kind, total_steps=ctx.total_steps)  # type: ignore[arg-type]
+        s = details.schedule
+        collapse = any(issubclass(w.category, CollapseWarning) for w in caught)
+        return Tabulated(
+            total_steps=s.total_steps,
+            values=s.values,
+            provenance={**s.provenance, "collapse": collapse},
+        )
+
+    return build
+
+
+def _tabulated(ctx: ArmContext, values: FloatArray, **provenance: Any) -> Tabulated:
+    return Tabulated(total_steps=ctx.total_steps, values=values, provenance=provenance)
+
+
+def _variant(tau: float = 0.1, **kw: Any) -> Build:
+    """A variant of refinement (:func:`~.refinement_variants.variant_values`) of the record."""
+
+    def build(ctx: ArmContext) -> Schedule:
+        kind, n = ctx.linear_record()
+        v = variant_values(n, norm=kind, tau=tau, **kw)
+        return _tabulated(ctx, v, method="study-variant", norm=kind, tau=tau, **kw)
+
+    return build
+
+
+#: The shapes ``refined-bound-select`` chooses from: fixed schedules and variants of refinement.
+_BOUND_FAMILY_FIXED: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("linear", "linear", {}),
+    ("cosine", "cosine", {}),
+    ("constant", "constant", {}),
+    ("warmup_stable_decay", "warmup_stable_decay", {"decay": 0.2, "decay_shape": "linear"}),
+    *((f"poly-{p:g}", "polynomial", {"power": p}) for p in (0.5, 1.5, 2.0, 3.0)),
+)
+_BOUND_FAMILY_VARIANTS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("paper-0.1", {"tau": 0.1}),
+    ("paper-0.5", {"tau": 0.5}),
+    ("power-0.5", {"strength": 0.5}),
+    ("mix-0.5", {"mix": 0.5}),
+    ("floor-med", {"floor": 0.5}),
+    ("floor-q25", {"floor": 0.25}),
+    ("clip-2", {"clip": 2.0}),
+    ("warmup-linear", {"warmup_linear": True}),
+)
+
+
+def bound_family(ctx: ArmContext) -> dict[str, FloatArray]:
+    """The 16 shapes ``refined-bound-select`` chooses from (on the source record's length)."""
+    kind, n = ctx.linear_record()
+    T = n.shape[0]
+    shapes = {
+        label: get_schedule(name, T, **kw).preview() for label, name, kw in _BOUND_FAMILY_FIXED
+    }
+    for label, kw in _BOUND_FAMILY_VARIANTS:
+        shapes[label] = variant_values(n, norm=kind, **{"tau": 0.1, **kw})
+    return shapes
+
+
+def _bound_select(ctx: ArmContext) -> Schedule:
+    kind, n = ctx.linear_record()
+    shapes = bound_family(ctx)
+    name = bound_select(shapes, n)
+    return _tabulated(ctx, shapes[name], method="bound-select", norm=kind, selected=name)
+
+
+def _bound_kappa(kappa: float) -> Build:
+    def build(ctx: ArmContext) -> Schedule:
+        kind, n = ctx.linear_record()
+        q, v = bound_conservative(n, norm=kind, tau=0.1, kappa=kappa)
+        return _tabulated(ctx, v, method="bound-conservative", norm=kind, kappa=kappa, floor=q)
+
+    return build
+
+
+def _auto_tau(ctx: ArmContext) -> Schedule:
+    kind, n = ctx.linear_record()
+    if ctx.linear_norms_per_seed is None:
+        raise ValueError("auto-tau needs the per-seed norms of the linear run")
+    col = 0 if kind == "l1" else 1
+    per_seed = np.asarray(ctx.linear_norms_per_seed, dtype=np.float64)[:, :, col]
+    tau = auto_tau(per_seed, norm=kind)
+    return _tabulated(ctx, variant_values(n, norm=kind, tau=tau), method="auto-tau", tau=tau)
+
+
+# ----------------------------------------------------------------------------------------------
+# the table
+
+_REFINED = "refinement (Adam: Alg. 2, l1; SGD: Alg. 1, l2), tau = "
+
+#: name, how the schedule is made, description: schedules that need no record
+_FIXED_ROWS: tuple[tuple[str, Build, str], ...] = (
+    ("constant", _fixed("constant"), "s_t = 1"),
+    ("1/t", _per_epoch("1/t"), "s_t = 1 / (1 + t/E), E = steps per epoch (LR / (1 + epoch))"),
+    ("1/sqrt_t", _per_epoch("1/sqrt_t"), "s_t = 1 / sqrt(1 + t/E), E = steps per epoch"),
+    ("step", _fixed("step", milestones=(0.5, 0.75), factor=0.1), "x0.1 at 50% and 75% of training"),
+    ("cosine", _fixed("cosine"), "(1 + cos(pi t/T)) / 2"),
+    (
+        "wsd",
+        _fixed("warmup_stable_decay", decay=0.2, decay_shape="linear"),
+        "constant, then linear decay to 0 over the last 20% (no warm-up)",
+    ),
+    ("linear", _fixed("linear"), "1 - t/T (the paper's default)"),
+)
+
+#: the same for the schedules made from the linear run's record (the paper's refinement)
+_REFINED_ROWS: tuple[tuple[str, Build, str], ...] = (
+    ("refined-0.1", _refined(0.1), _REFINED + "0.1"),
+    ("refined-0.5", _refined(0.5), _REFINED + "0.5"),
+)
+
+#: the refinement study's candidate variants (issue 7), all made from the linear run's record
+_CANDIDATE_ROWS: tuple[tuple[str, Build, str], ...] = (
+    (
+        "refined-floor-med",
+        _variant(floor=0.5),
+        "bounded weights: smoothed norms floored at their median (tau 0.1)",
+    ),
+    (
+        "refined-floor-q25",
+        _variant(floor=0.25),
+        "bounded weights: smoothed norms floored at their 25% quantile (tau 0.1)",
+    ),
+    (
+        "refined-clip-2",
+        _variant(clip=2.0),
+        "bounded weights: smoothed norms clipped to [median/2, 2 median] (tau 0.1)",
+    ),
+    (
+        "refined-power-0.5",
+        _variant(strength=0.5),
+        "partial refinement: weights g^(-p/2) (half the paper's power; tau 0.1)",
+    ),
+    (
+        "refined-mix-0.5",
+        _variant(mix=0.5),
+        "partial refinement: (linear + refined) / 2, renormalised (tau 0.1)",
+    ),
+    (
+        "refined-warmup-linear",
+        _variant(warmup_linear=True),
+        "the refined warm-up (tau 0.1) up to its peak, then linear decay to 0",
+    ),
+    (
+        "refined-envelope",
+        _variant(envelope=True),
+        "the refined warm-up (tau 0.1) under linear decay's line: min(warm-up ramp, 1 - t/T)",
+    ),
+    (
+        "refined-anti",
+        _variant(strength=-1.0),
+        "anti-refinement: weights g^(+p) instead of g^(-p) (tau 0.1)",
+    ),
+    (
+        "refined-bound-select",
+        _bound_select,
+        "the shape with the smallest last-iterate bound on the record (16 shapes)",
+    ),
+    (
+        "refined-bound-kappa-0.5",
+        _bound_kappa(0.5),
+        "partial refinement chosen by the bound: the floor nearest to linear decay that "
+        "keeps half the paper's bound gain",
+    ),
+    ("refined-auto-tau", _auto_tau, "tau chosen by the bound across seeds (leave one seed out)"),
+)
+
+
+def _arms(rows: tuple[tuple[str, Build, str], ...], needs_linear: bool) -> dict[str, ScheduleArm]:
+    return {name: ScheduleArm(name, build, needs_linear, text) for name, build, text in rows}
+
+
+#: Every arm by name, in table order.
+SCHEDULE_ARMS: dict[str, ScheduleArm] = {
+    **_arms(_FIXED_ROWS, needs_linear=False),
+    **_arms(_REFINED_ROWS, needs_linear=True),
+    **_arms(_CANDIDATE_ROWS, needs_linear=True),
+}
+
+#: The arms ``refinedlr bench convex`` runs by default, in table order.
+DEFAULT_ARMS: tuple[str, ...] = tuple(r[0] for r in (*_FIXED_ROWS, *_REFINED_ROWS))
+
+#: The refinement study's candidates (built from the linear run's record only).
+CANDIDATE_ARMS: tuple[str, ...] = tuple(r[0] for r in _CANDIDATE_ROWS)
+
+
+def register_schedule_arm(arm: ScheduleArm, *, replace: bool = False) -> ScheduleArm:
+    """Add ``arm`` to :data:`SCHEDULE_ARMS` (``replace=True`` to overwrite a name)."""
+    if arm.name in SCHEDULE_ARMS and not replace:
+        raise ValueError(f"an arm named {arm.name!r} is already registered")
+    SCHEDULE_ARMS[arm.name] = arm
+    return arm
+
+
+def unregister_schedule_arm(name: str) -> ScheduleArm:
+    """Remove and return a registered arm."""
+    return SCHEDULE_ARMS.pop(name)
+
+
+def get_schedule_arm(name: str) -> ScheduleArm:
+    """The arm ``name`` (``KeyError`` listing the known names otherwise)."""
+    try:
+        return SCHEDULE_ARMS[name]
+    except KeyError:
+        raise KeyError(f"unknown method {name!r}; known: {', '.join(SCHEDULE_ARMS)}") from None

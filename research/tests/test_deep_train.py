@@ -1,0 +1,71 @@
+"""One tiny training run per task: the loss falls, the recorder writes one row per step."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+import torch
+from refinedlr import get_schedule, read_record
+
+from refinedlr_bench.deep_data import (
+    prepare_chars,
+    prepare_images,
+    synthetic_images,
+    synthetic_text,
+)
+from refinedlr_bench.deep_train import ImageConfig, LMConfig, train_image, train_lm
+
+IMAGE = ImageConfig(channels=(4, 8), batch_size=32, steps=40, eval_train_size=200)
+LM = LMConfig(n_layer=1, n_head=2, d_model=32, context=16, batch_size=8, steps=60, val_windows=32)
+
+
+@pytest.fixture(scope="module")
+def image_data():  # type: ignore[no-untyped-def]
+    return prepare_images(*synthetic_images(400, 100), eval_train_size=IMAGE.eval_train_size)
+
+
+@pytest.fixture(scope="module")
+def char_data():  # type: ignore[no-untyped-def]
+    return prepare_chars(synthetic_text(20_000), 0.1)
+
+
+def test_image_run_learns_and_records(tmp_path: Path, image_data) -> None:  # type: ignore[no-untyped-def]
+    torch.set_num_threads(1)
+    spec = get_schedule("linear", IMAGE.steps, warmup=0.05).to_spec()
+    rec = tmp_path / "norms.csv"
+    out = train_image(IMAGE, image_data, spec, 0.05, 0, rec)
+    assert out["steps_done"] == IMAGE.steps and not out["diverged"]
+    curve = out["curve"]["train_loss"]
+    assert curve[-1] < 0.7 * curve[0]
+    assert out["metrics"]["train_loss"] < math.log(10)  # better than chance
+    assert 0.0 <= out["metrics"]["test_acc"] <= 1.0
+    r = read_record(rec)
+    assert r.kinds == ("l2",)
+    assert r.steps.tolist() == list(range(IMAGE.steps))  # one row per optimizer step
+    assert np.all(np.isfinite(r.norms("l2"))) and np.all(r.norms("l2") > 0)
+    again = train_image(IMAGE, image_data, spec, 0.05, 0, tmp_path / "again.csv")
+    assert again["metrics"] == out["metrics"]  # same seed: same initialisation and data order
+    np.testing.assert_array_equal(read_record(tmp_path / "again.csv").norms("l2"), r.norms("l2"))
+
+
+def test_lm_run_learns_and_records(tmp_path: Path, char_data) -> None:  # type: ignore[no-untyped-def]
+    torch.set_num_threads(1)
+    spec = get_schedule("cosine", LM.steps, warmup=0.05).to_spec()
+    rec = tmp_path / "norms.csv"
+    out = train_lm(LM, char_data, spec, 0.01, 1, rec)
+    assert out["steps_done"] == LM.steps and not out["diverged"]
+    curve = out["curve"]["train_loss"]
+    assert curve[-1] < curve[0] - 0.3
+    start_bits = math.log2(char_data.vocab_size)
+    assert out["metrics"]["val_bpc"] < start_bits - 0.3
+    assert out["val_chars"] > 0
+    r = read_record(rec)
+    assert r.kinds == ("l2", "l1")
+    assert len(r) == LM.steps
+    assert np.all(r.norms("l1") > r.norms("l2"))  # l1 >= l2 for any vector (many entries)

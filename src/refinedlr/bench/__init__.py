@@ -1,1 +1,0 @@
-"""Benchmarks of the schedules on real data (datasets: :mod:`refinedlr.bench.data`)."""
