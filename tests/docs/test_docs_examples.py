@@ -184,9 +184,15 @@ def test_torchrun_examples_run(block: Block, tmp_path: Path) -> None:
         "total_steps=1000", "total_steps=40"
     )
     (tmp_path / "train.py").write_text(code)
-    # --standalone picks a free port before the processes bind it; on this shared machine another
-    # program may take it first: then (and only then) the launch is retried
-    for attempt in range(3):
+    # The launch is retried (4 tries) for two failures that are not the example's, and only them:
+    # - --standalone picks a free port before the processes bind it; on this shared machine another
+    #   program may take it first ("address already in use");
+    # - torch's gloo backend sometimes aborts a process while it exits, after its work is done
+    #   ("terminate called without an active exception"): measured here with plain torch DDP and
+    #   no refinedlr at all, 3 of 20 launches, 5 of 30 with a barrier before
+    #   destroy_process_group, 6 of 30 without destroy_process_group.
+    transient = ("address already in use", "terminate called without an active exception")
+    for attempt in range(4):
         r = subprocess.run(
             [str(torchrun), "--standalone", "--nproc-per-node", nproc, "train.py"],
             cwd=tmp_path,
@@ -195,7 +201,7 @@ def test_torchrun_examples_run(block: Block, tmp_path: Path) -> None:
             timeout=300,
             env={**os.environ, "OMP_NUM_THREADS": "1"},
         )
-        if r.returncode == 0 or "address already in use" not in r.stderr.lower() or attempt == 2:
+        if r.returncode == 0 or attempt == 3 or not any(t in r.stderr.lower() for t in transient):
             break
     if r.returncode != 0:  # every rank's error lines, then the launcher's summary
         errors = [ln for ln in r.stderr.splitlines() if re.search(r"Error|error|what\(\)", ln)]
