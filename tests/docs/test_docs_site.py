@@ -308,6 +308,11 @@ def test_site_in_a_browser(served: str, tmp_path: Path) -> None:
                 shot = tmp_path / f"{key}.png"
                 page.screenshot(path=str(shot), full_page=False)
                 shots.append(shot)
+                if images:  # and the first figure, in view
+                    page.locator("article img").first.scroll_into_view_if_needed()
+                    shot = tmp_path / f"{key}-figure.png"
+                    page.screenshot(path=str(shot), full_page=False)
+                    shots.append(shot)
             # the API page has an entry for GradNormRecorder, with its signature
             page.goto(f"{served}/reference/api/pytorch.html#refinedlr.pytorch.GradNormRecorder")
             entry = page.locator("dt#refinedlr\\.pytorch\\.GradNormRecorder")
