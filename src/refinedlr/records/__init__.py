@@ -22,17 +22,17 @@ rescale values; they only place them on steps.
 export, JSON lines, Hugging Face ``trainer_state.json``, ``.npy`` arrays and TensorBoard event
 files. Step conventions per format, in short (details in :func:`read_record`):
 
-==================  =========================================  ===============================
-format              step ``t`` of a value                      kind (name of the series)
-==================  =========================================  ===============================
-``csv`` (own)       the ``step`` column                        the header names (``l2``, ``l1``)
-``csv`` (other)     a ``step``-like column, else the row index the column name; headerless: ``l2``
-``npy``             the row index (or a ``step`` field)        ``l2`` (1-D), ``col0``.. (2-D)
-``wandb``           the ``Step`` column                        the metric
-``jsonl``           a ``step``-like key, else the line index   the key
-``trainer_state``   HF's ``step`` minus one                    ``l2`` (HF's ``grad_norm``)
-``tensorboard``     the event's step (1-based logs: minus one) the tag
-==================  =========================================  ===============================
+==================  ===========================================  ===============================
+format              step ``t`` of a value                        kind (name of the series)
+==================  ===========================================  ===============================
+``csv`` (own)       the ``step`` column                          the header names (``l2``, ``l1``)
+``csv`` (other)     a ``step``-like column, else the row index   the column name; headerless: ``l2``
+``npy``             the row index (or a ``step`` field)          ``l2`` (1-D), ``col0``.. (2-D)
+``wandb``           the ``Step`` column                          the metric
+``jsonl``           a ``step``-like key, else the line index     the key
+``trainer_state``   HF's ``step`` minus one                      ``l2`` (HF's ``grad_norm``)
+``tensorboard``     the event's step (1-based logs: minus one)   the tag
+==================  ===========================================  ===============================
 
 Every reader takes ``step_offset=`` (added to the steps as written, replacing the format's own
 convention) and ``max_steps=`` (a log whose steps reach beyond it is refused before anything is
