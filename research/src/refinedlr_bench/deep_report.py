@@ -34,8 +34,11 @@ __all__ = ["Comparison", "compare", "describe", "write_outputs"]
 LABELS = {
     "linear": "linear decay",
     "cosine": "cosine",
+    "cosine-10": "cosine to 10%",
     "wsd": "warmup-stable-decay",
+    "wsd-1sqrt": "WSD, 1-sqrt cooldown",
     "step": "step-wise",
+    "schedule-free": "schedule-free",
     "refined": "refined",
 }
 
@@ -376,13 +379,33 @@ def _setup_lines(suite: DeepSuite, data: ImageData | CharData, params: int | Non
         f"{p.wsd_decay:.0%}",
         "step": f"{p.warmup:.0%} warm-up, then x{p.step_factor} at "
         f"{', '.join(f'{m:.0%}' for m in p.step_milestones)} of training",
+        "cosine-10": f"cosine to {p.cosine_floor:.0%} of the peak after the same "
+        f"{p.warmup:.0%} warm-up",
+        "wsd-1sqrt": f"{p.warmup:.0%} warm-up, constant, 1-sqrt cooldown to 0 over the last "
+        f"{p.wsd_decay:.0%}",
+        "schedule-free": f"the `schedulefree` package's "
+        f"{'SGDScheduleFree' if isinstance(cfg, ImageConfig) else 'AdamWScheduleFree'} (the same "
+        f"{'momentum (as its beta) and weight decay' if isinstance(cfg, ImageConfig) else 'betas, eps, weight decay groups and clipping'}) "
+        f"with its own linear warm-up over {p.warmup_steps(spec.steps)} steps "
+        f"({p.warmup:.0%}, the same as the other arms; the package's README recommends a "
+        "warm-up without giving a length) and no schedule; `optimizer.eval()` before "
+        "evaluation, so every metric is at the averaged point x"
+        + (
+            "; batch-norm statistics recomputed at x as the package's README says (50 training "
+            "batches forward in train mode)"
+            if isinstance(cfg, ImageConfig)
+            else "; the training loss is measured at the gradient points y"
+        )
+        + f"; its LR grid starts at {2**p.sf_offset}x linear decay's chosen LR (the README's "
+        "starting point: "
+        + ("10x-50x for SGD)" if isinstance(cfg, ImageConfig) else "1x-10x for AdamW)"),
         "refined": f"refine(norms, tau={p.tau}, norm='{p.norm}') from the elementwise median "
         "over seeds of the per-step norms of linear decay at its chosen LR (all its seeds); "
         "no extra warm-up",
     }
     lines += [
-        "- Schedules (all through `refinedlr.get_schedule` / `refinedlr.refinement` and "
-        "`refinedlr.pytorch.ScheduleLR`): "
+        "- Schedules (all but schedule-free through `refinedlr.get_schedule` / "
+        "`refinedlr.refinement` and `refinedlr.pytorch.ScheduleLR`): "
         + "; ".join(f"**{s}**: {sched_desc[s]}" for s in p.schedules)
         + ".",
         f"- Peak-LR grid: `{p.base_lr:g} * 2^j`. Linear decay starts at j = "
