@@ -368,10 +368,12 @@ class DatasetOutcome:
 
     def bound(self, optimizer: str, method: str) -> float:
         """Last-iterate bound of the method's schedule at its best scale, from the norms of the
-        best linear run (l1 for Adam, l2 for SGD)."""
+        best linear run (l1 for Adam, l2 for SGD); NaN for schedule-free arms (the bound is that
+        of the last iterate of a scheduled optimizer, not of an average)."""
         sched = self.schedules.get((optimizer, method))
         norms = self.linear_norms.get(optimizer)
-        if sched is None or norms is None:
+        arm = SCHEDULE_ARMS.get(method)
+        if sched is None or norms is None or (arm is not None and arm.schedule_free):
             return math.nan
         col = 0 if optimizer == "adam" else 1
         try:
