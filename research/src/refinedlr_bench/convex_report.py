@@ -163,10 +163,10 @@ def analyze(
                 continue
             rs = []
             for d in names:
-                e, eb = entries.get((opt, d, m)), entries.get((opt, d, b))
-                if e is None or eb is None:
+                em, eb = entries.get((opt, d, m)), entries.get((opt, d, b))
+                if em is None or eb is None:
                     continue
-                r = paired_log_ratio(e.gaps, eb.gaps)
+                r = paired_log_ratio(em.gaps, eb.gaps)
                 vs_best_entries[(opt, d, m)] = r
                 rs.append(r)
             if rs:
