@@ -60,7 +60,7 @@ from refinedlr_bench.tables import (
     write_csv,
 )
 
-__all__ = ["SUITE_BASELINES", "add_suite_arms", "write_report"]
+__all__ = ["SUITE_BASELINES", "add_deep_suite_arms", "add_suite_arms", "write_report"]
 
 OPTS = ("adam", "sgd")
 #: The cheap variants compared by compute (with the paper's refinement and the verified arms).
@@ -149,6 +149,62 @@ def add_suite_arms(
                     "source": "convex suite",
                 }
     return mismatched
+
+
+#: The deep suite's schedules that are not a refinement (linear decay is the reference).
+DEEP_SUITE_BASELINES = ("cosine", "cosine-10", "wsd", "wsd-1sqrt", "step", "schedule-free")
+
+
+def add_deep_suite_arms(
+    digest: dict[str, Any], suite_dir: Path, arms: Sequence[str] = DEEP_SUITE_BASELINES
+) -> bool:
+    """Add the deep suite's runs of ``arms`` at their chosen LR (``suite_dir/runs.csv`` and the
+    cached run files it names, full precision) to a deep-task digest of the study, for the arms
+    it does not hold: per-seed values of the study's metric, the ratio to linear decay paired by
+    seed, the chosen LR and the compute (runs). Only if the suite's linear-decay runs at the
+    chosen LR are the study's (the same values); returns whether they were."""
+    import csv
+
+    path = suite_dir / "runs.csv"
+    if not path.exists():
+        return False
+    metric = digest["metric"]
+    with path.open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+
+    def values(name: str) -> dict[str, float]:
+        out = {}
+        for r in rows:
+            if r["schedule"] == name and r["chosen"] == "1":
+                doc = json.loads(
+                    (suite_dir / r["record"].replace(".norms.csv", ".json")).read_text("utf-8")
+                )
+                out[str(r["seed"])] = float(doc["metrics"][metric])
+        return out
+
+    lin = values("linear")
+    study_lin = {str(k): float(v) for k, v in digest["linear"]["values"].items()}
+    if not lin or lin != study_lin:
+        return False
+    seeds = sorted(lin)
+    for a in arms:
+        if a in digest["arms"]:
+            continue
+        v = values(a)
+        if sorted(v) != seeds:
+            continue
+        r = paired_log_ratio([v[k] for k in seeds], [lin[k] for k in seeds])
+        digest["arms"][a] = {
+            "values": v,
+            "ratio": r.ratio,
+            "low": r.low,
+            "high": r.high,
+            "outcome": r.outcome,
+            "cost": float(sum(1 for x in rows if x["schedule"] == a)),
+            "lr": float(next(x["lr"] for x in rows if x["schedule"] == a and x["chosen"] == "1")),
+            "source": "deep suite",
+        }
+    return True
 
 
 def _f(x: float | None, nd: int = 3) -> str:
@@ -416,6 +472,29 @@ def _deep_section(deep: Mapping[str, dict[str, Any]], L: list[str]) -> None:
         )
         pl = d["arms"].get("pilot-linear-0.1", {}).get("cost")
         L.append("")
+        base = {"linear": 0.0}
+        base.update(
+            {
+                a: math.log(d["arms"][a]["ratio"])
+                for a in DEEP_SUITE_BASELINES
+                if a in d["arms"] and d["arms"][a].get("ratio")
+            }
+        )
+        best = min(base, key=lambda a: base[a])
+        bv = lin if best == "linear" else d["arms"][best]["values"]
+        parts = []
+        for a in ("refined", "refined-verified"):
+            av = d["arms"].get(a, {}).get("values")
+            if av is None or sorted(av) != sorted(bv):
+                continue
+            r = paired_log_ratio([av[k] for k in sorted(av)], [bv[k] for k in sorted(av)])
+            parts.append(f"{a} / {best} = {fmt_ratio_ci(r)}")
+        L.append(
+            f"Best baseline (the schedule that is not a refinement with the smallest ratio, "
+            f"linear decay included): **{best}**"
+            + (f"; paired by seed: {'; '.join(parts)}." if parts else ".")
+        )
+        L.append("")
         L.append(
             f"Compute counts full-horizon runs (every LR and seed; the pilot's runs as "
             f"fractions: {_f(pl)} for its whole sweep). Wall time of the study's own runs: "
@@ -616,16 +695,19 @@ def _plots(
 # the report
 
 
-def write_report(out: Path, *, plots: bool = True, convex: Path | None = None) -> Path:
+def write_report(
+    out: Path, *, plots: bool = True, convex: Path | None = None, deep: Path | None = None
+) -> Path:
     """Write ``out/report.md``, ``out/summary.csv`` and the figures; returns the report path.
 
     ``convex``: the convex suite's output folder (its ``summary.json`` supplies the baselines
-    the study did not run itself; section 7)."""
+    the study did not run itself; section 7); ``deep``: the deep suite's output folder (its
+    ``<task>/runs.csv`` does the same for the deep tasks, section 6)."""
     with warnings.catch_warnings():
         # diverged runs leave non-finite values in the digests (logs of them warn) and some
         # figures have nothing to draw on a log axis; neither warning says anything new
         warnings.simplefilter("ignore")
-        return _write_report(out, plots, convex)
+        return _write_report(out, plots, convex, deep)
 
 
 def _alternatives_section(
@@ -703,7 +785,9 @@ def _alternatives_section(
     L.append("")
 
 
-def _write_report(out: Path, plots: bool, convex: Path | None = None) -> Path:
+def _write_report(
+    out: Path, plots: bool, convex: Path | None = None, deep_suite: Path | None = None
+) -> Path:
     dev = load_digests(out / "convex", DEV_DATASETS)
     held = load_digests(out / "convex", HELDOUT_DATASETS)
     add_verified_arms(dev)
@@ -718,6 +802,8 @@ def _write_report(out: Path, plots: bool, convex: Path | None = None) -> Path:
         p = out / "deep" / f"{task}.json"
         if p.exists():
             deep[task] = json.loads(p.read_text(encoding="utf-8"))
+            if deep_suite is not None:
+                add_deep_suite_arms(deep[task], deep_suite / task)
     _write_csv(out / "summary.csv", _summary_rows(dev, held, deep))
     figs = _plots(out, dev, held, deep) if plots else []
 

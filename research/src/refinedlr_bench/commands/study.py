@@ -124,7 +124,7 @@ def _deep(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    path = write_report(args.out, plots=not args.no_plots, convex=args.convex)
+    path = write_report(args.out, plots=not args.no_plots, convex=args.convex, deep=args.deep)
     print(f"wrote {path}", file=sys.stderr)
     return 0
 
@@ -177,6 +177,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=Path("research/results/convex"),
         help="the convex suite's output (its summary.json supplies the other baselines; "
         "default research/results/convex)",
+    )
+    r.add_argument(
+        "--deep",
+        type=Path,
+        default=Path("research/results/deep"),
+        help="the deep suite's output (TASK/runs.csv supplies the other baselines of the deep "
+        "tasks; default research/results/deep)",
     )
     r.set_defaults(func=_report)
     return p
