@@ -600,7 +600,7 @@ def write_report(
         )
         L.append("")
         L += markdown_table(
-            ["date", "command", "wall time", "runs trained", "training time"],
+            ["date", "command", "wall time", "runs trained", "training time", "load start → end"],
             [
                 [
                     str(e.get("date", "")),
@@ -608,6 +608,7 @@ def write_report(
                     _minutes(e, "wall_seconds"),
                     str(e.get("trained_runs", "")),
                     _minutes(e, "train_seconds"),
+                    f"{e['load_start']} → {e['load_end']}" if "load_start" in e else "not logged",
                 ]
                 for e in history
             ],
@@ -844,9 +845,19 @@ def write_report(
         L.append("")
         L.append(f"### {name}: theory vs practice (ranking by last-iterate bound vs observed)")
         L.append("")
+        L.append(
+            "Schedules only: schedule-free has no last-iterate bound of this kind and is left out "
+            "of both rankings."
+        )
+        L.append("")
         rows = []
         for d in a.datasets:
-            es = [a.entries[(opt, d, m)] for m in a.methods if (opt, d, m) in a.entries]
+            es = [
+                a.entries[(opt, d, m)]
+                for m in a.methods
+                if (opt, d, m) in a.entries
+                and not (m in SCHEDULE_ARMS and SCHEDULE_ARMS[m].schedule_free)
+            ]
             by_bound = sorted(es, key=lambda e: (not math.isfinite(e.bound), e.bound))
             by_obs = sorted(es, key=lambda e: e.gap[0])
             rows.append(
