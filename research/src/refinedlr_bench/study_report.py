@@ -345,7 +345,7 @@ def _mechanism(digests: Mapping[str, dict[str, Any]], L: list[str]) -> None:
                     _f(dg["lr_ratio_peak"]),
                     " / ".join(_f(x) for x in dg["lr_at"][1:4]),
                     _f(dg["late_mass"]),
-                    f"{dg['late_median']:.2f}",
+                    f"{dg['late_median']:.4f}",
                     f"{dg['bound_linrec']:.3f}",
                     _f(dg["bound_own"], 4),
                     _f(obs),
