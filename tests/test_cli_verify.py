@@ -141,3 +141,23 @@ def test_bad_input_is_refused_in_one_line(
     assert len(lines) == 1 and lines[0].startswith("refinedlr: error:"), err
     assert __import__("re").search(match, lines[0]), lines[0]
     assert not Path(out).exists()
+
+
+def test_run_1s_own_schedule_is_scored_and_is_the_fallback(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    a = write_csv(tmp_path / "run1.csv", l2=SOURCE)
+    b = write_csv(tmp_path / "run2.csv", l2=ROSE_LATE)
+    warm = tmp_path / "linear_warm.json"
+    save_schedule(LinearDecay(T, warmup=10), warm)
+    code, out, _ = run(
+        capsys, str(a), str(b), "--source-schedule", str(warm), "-o", str(tmp_path / "n.json")
+    )
+    assert code == 0 and "decision: fall back to linear decay" in out
+    assert load_schedule(tmp_path / "n.json") == LinearDecay(T, warmup=10)
+    code, plain, _ = run(capsys, str(a), str(b), "-o", str(tmp_path / "m.json"))
+    lines = [x for text in (out, plain) for x in text.splitlines()]
+    ratio = [float(x.split("= ")[1].split(",")[0]) for x in lines if "bound check (" in x]
+    assert ratio[0] != ratio[1]  # the bound of run 1 is that of the schedule it used
+    code, _, err = run(
+        capsys, str(a), str(b), "--source-schedule", "nonsense", "-o", str(tmp_path / "x.json")
+    )
+    assert code == 2 and "unknown schedule name 'nonsense'" in err

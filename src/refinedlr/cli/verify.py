@@ -13,13 +13,16 @@ from __future__ import annotations
 import argparse
 import math
 import re
+import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..records import GradNormRecord, RecordError, read_record
 from ..refinement import refine
-from ..schedules import Tabulated
+from ..schedule_io import as_schedule
+from ..schedules import Schedule
 from ..verify import VERIFY_THRESHOLD, verify_refinement
 from .common import (
     SCHEDULE_SUFFIXES,
@@ -74,6 +77,13 @@ def add_parser(sub: Any) -> None:
         metavar="FILE",
         help="the refined schedule run 2 used (default: refine RUN1 again with --tau/--norm)",
     )
+    p.add_argument(
+        "--source-schedule",
+        metavar="FILE|NAME",
+        default="linear",
+        help="the schedule run 1 used, a schedule file or a name (default: linear, no warm-up); "
+        "the bound check scores it, and it is the fallback",
+    )
     g = p.add_argument_group("the metric (optional; it decides when given)")
     g.add_argument("--metric1", type=float, help="run 1's validation metric")
     g.add_argument("--metric2", type=float, help="run 2's validation metric")
@@ -124,8 +134,20 @@ def _metrics(args: argparse.Namespace, rec1: GradNormRecord) -> tuple[float | No
     return given[0], given[1], None
 
 
+def _norm_hint(args: argparse.Namespace) -> str | None:
+    """The norm the user named with --norm (``None`` when not given)."""
+    return getattr(args, "norm", None)
+
+
+def _source_schedule(spec: str, total_steps: int) -> Schedule:
+    """Run 1's schedule: a schedule file, or a name (with its defaults) on run 1's horizon."""
+    if Path(spec).suffix.lower() in (".json", ".npy", ".csv") or Path(spec).exists():
+        return read_schedule(spec, total_steps=total_steps)
+    return as_schedule(spec, total_steps)
+
+
 def run(args: argparse.Namespace) -> int:
-    inputs = [args.run1, args.run2, args.schedule]
+    inputs = [args.run1, args.run2, args.schedule, args.source_schedule]
     out = check_output(args.output, inputs=inputs, suffixes=SCHEDULE_SUFFIXES)
     rec1 = read_log(args.run1, args)
     rec2 = read_log(args.run2, args)
@@ -151,16 +173,25 @@ def run(args: argparse.Namespace) -> int:
             )
         origin = f"refined again from run 1 (tau {args.tau}, {norm} norms)"
     print(f"verify: refined schedule: {origin}")
+    source = _source_schedule(args.source_schedule, rec1.total_steps)
     with about(args.run2), collect_warnings():
         v = verify_refinement(
             refined,
             rec2,
             rec1,
+            source_schedule=source,
             threshold=args.threshold,
             kind=args.check_kind,
             source_metric=m1,
             refined_metric=m2,
             higher_is_better=higher,
+        )
+    if v.kind == "l2" and (_norm_hint(args) == "l1" or "l1" in rec1.kinds):
+        print(
+            "refinedlr: warning: the bound check uses the gradient's l2 norms; for an Adam-type "
+            'optimizer record the update direction too (GradNormRecorder(kinds=("l1", '
+            '"update_l2"))): the gradient\'s norms did not predict the outcome there',
+            file=sys.stderr,
         )
     for line in v.reasons():
         print(f"verify: {line}")
@@ -169,10 +200,6 @@ def run(args: argparse.Namespace) -> int:
     T = v.schedule.total_steps
     print(f"wrote {out} ({T} steps, fingerprint {v.schedule.fingerprint()})")
     which = "run 2's (the refined run's)" if v.kept else "run 1's (the linear-decay run's)"
-    loader = (
-        f'ScheduleLR(optimizer, load_schedule("{out}", total_steps=T))'
-        if isinstance(v.schedule, Tabulated)
-        else 'ScheduleLR(optimizer, "linear", total_steps=T)'
-    )
+    loader = f'ScheduleLR(optimizer, load_schedule("{out}", total_steps=T))'
     print(f"next run: {loader}, at {which} peak learning rate")
     return 0
