@@ -659,8 +659,8 @@ def write_outputs(
         "interval; range, n; 95% Student-t interval when n >= 3). ★: the best baseline (the "
         f"schedule that is not a refinement with the best mean {sel.label})."
         + (
-            " refined-verified: the refinement study's verified refinement (`refine(..., "
-            "method='verified')`); it trains either the refined schedule or linear decay, so its "
+            " refined-verified: the refinement study's verified refinement ("
+            "`refinedlr.verify.verify_refinement`); it trains either the refined schedule or linear decay, so its "
             f"row repeats those runs (decision read from `{verified['source']}`)."
             if verified is not None and verified_as is not None
             else ""
