@@ -13,6 +13,7 @@ pytest.importorskip("sklearn")
 pytest.importorskip("matplotlib")
 
 from refinedlr_bench.commands.convex import main
+from refinedlr_bench.schedule_arms import DEFAULT_ARMS
 
 
 @pytest.mark.slow
@@ -34,14 +35,16 @@ def test_quick_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
         rows = list(csv.DictReader(fh))
     schedules = {r["schedule"] for r in rows}
     assert {"linear", "cosine", "refined-0.1", "refined-0.5", "1/t", "wsd"} <= schedules
+    assert {"cosine-10", "wsd-1sqrt", "schedule-free"} <= schedules
     assert {r["dataset"] for r in rows} == {"iris", "wine"}
     assert {r["seed"] for r in rows} == {"0", "1", "2"}
     chosen = [r for r in rows if r["chosen"] == "1"]
-    assert len(chosen) == 2 * 2 * 9 * 3  # datasets x optimizers x methods x seeds
+    assert len(DEFAULT_ARMS) == 12
+    assert len(chosen) == 2 * 2 * 12 * 3  # datasets x optimizers x methods x seeds
     assert all(float(r["gap"]) > -1e-9 for r in rows if r["gap"] not in ("inf", "nan"))
     report = (out / "report.md").read_text()
     assert "refinedlr bench convex --quick" in report
-    assert "Headline" in report and "Spearman" in report
+    assert "Headline" in report and "Spearman" in report and "vs best baseline" in report
     summary = json.loads((out / "summary.json").read_text())
     assert "adam|cosine" in summary["overall"]
     # a second invocation resumes from the cache and trains nothing

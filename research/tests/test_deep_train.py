@@ -69,3 +69,76 @@ def test_lm_run_learns_and_records(tmp_path: Path, char_data) -> None:  # type: 
     assert r.kinds == ("l2", "l1")
     assert len(r) == LM.steps
     assert np.all(r.norms("l1") > r.norms("l2"))  # l1 >= l2 for any vector (many entries)
+
+
+def _sf_reference_image(config: ImageConfig, data, lr: float, seed: int, warmup: int):  # type: ignore[no-untyped-def]
+    """The schedulefree README's recipe, written out here: train with SGDScheduleFree, then
+    ``optimizer.eval()``, 50 training batches forward in train mode, eval mode; the model."""
+    import schedulefree
+    from torch.nn import functional as F
+
+    from refinedlr_bench.deep_data import image_batches
+    from refinedlr_bench.deep_models import SmallCNN
+
+    torch.manual_seed(seed)
+    model = SmallCNN(config.channels, data.n_classes, image_size=int(data.x_train.shape[-1]))
+    opt = schedulefree.SGDScheduleFree(
+        model.parameters(),
+        lr=lr,
+        momentum=config.momentum,
+        weight_decay=config.weight_decay,
+        warmup_steps=warmup,
+    )
+    model.train()
+    opt.train()
+    for idx in image_batches(data.n_train, config.batch_size, config.steps, seed):
+        opt.zero_grad()
+        F.cross_entropy(model(data.x_train[idx]), data.y_train[idx]).backward()
+        opt.step()
+    opt.eval()
+    with torch.no_grad():
+        for idx in image_batches(data.n_train, config.batch_size, 50, seed):
+            model(data.x_train[idx])
+    model.eval()
+    return model
+
+
+def test_schedule_free_image_run_is_scored_at_the_averaged_point(
+    tmp_path: Path, image_data
+) -> None:  # type: ignore[no-untyped-def]
+    torch.set_num_threads(1)
+    spec = get_schedule("constant", IMAGE.steps, warmup=1).to_spec()  # documents the LR only
+    out = train_image(IMAGE, image_data, spec, 0.2, 0, tmp_path / "sf.csv", schedule_free_warmup=2)
+    assert out["steps_done"] == IMAGE.steps and not out["diverged"]
+    assert len(read_record(tmp_path / "sf.csv")) == IMAGE.steps
+    model = _sf_reference_image(IMAGE, image_data, 0.2, 0, 2)
+    idx = image_data.eval_idx
+    with torch.no_grad():
+        ref = float(
+            torch.nn.functional.cross_entropy(
+                model(image_data.x_train[idx]), image_data.y_train[idx]
+            )
+        )
+        # the same weights without the batch-norm recipe score differently (the recipe matters)
+        model.train()
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.reset_running_stats()
+        model.eval()
+        raw = float(
+            torch.nn.functional.cross_entropy(
+                model(image_data.x_train[idx]), image_data.y_train[idx]
+            )
+        )
+    assert out["metrics"]["train_loss"] == pytest.approx(ref, rel=1e-5)
+    assert abs(raw - ref) > 1e-3
+    assert out["metrics"]["train_loss"] < math.log(10)
+
+
+def test_schedule_free_lm_run_learns(tmp_path: Path, char_data) -> None:  # type: ignore[no-untyped-def]
+    torch.set_num_threads(1)
+    spec = get_schedule("constant", LM.steps, warmup=2).to_spec()
+    out = train_lm(LM, char_data, spec, 0.01, 1, tmp_path / "sf.csv", schedule_free_warmup=3)
+    assert out["steps_done"] == LM.steps and not out["diverged"]
+    assert out["metrics"]["val_bpc"] < math.log2(char_data.vocab_size) - 0.3
+    assert read_record(tmp_path / "sf.csv").kinds == ("l2", "l1")

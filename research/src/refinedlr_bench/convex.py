@@ -11,15 +11,17 @@ Protocol (arXiv 2310.07831, convex experiments, at this machine's scale):
 * Epochs per dataset: ``min(100, max(3, step_budget // steps_per_epoch))`` (100 epochs where that
   fits in the step budget, fewer for the large datasets), the same for every schedule.
 * Schedules: the arms of :mod:`refinedlr_bench.schedule_arms`: constant, 1/t, 1/sqrt t,
-  step-wise, cosine, warmup-stable-decay, linear decay and refinement (tau 0.1 and 0.5) from the
-  mean norms of the best linear-decay run.
+  step-wise, cosine, warmup-stable-decay, linear decay, cosine to 10%, WSD with a 1-sqrt
+  cooldown, schedule-free Adam / SGD, and refinement (tau 0.1 and 0.5) from the mean norms of the
+  best linear-decay run.
 * Peak LR tuned per (dataset, optimizer, schedule) on the grid ``2^(k/2)``, chosen by the mean
   over seeds of the final objective; an edge optimum extends the grid (:mod:`.grid`).
 * Metric: ``f(x_T) - f*`` in float64 (``f*``: L-BFGS + Newton, gradient norm < 1e-9) and held-out
   accuracy; statistics in :mod:`.stats`.
 
-All runs of one dataset and round (every optimizer, schedule, LR and seed) train as one batched
-tensor computation (:func:`refinedlr_bench.logreg.train_batched`). Results are cached per
+All runs of one dataset, round and batch group (every optimizer, schedule, LR and seed of the
+arms in that group, :attr:`~refinedlr_bench.schedule_arms.ScheduleArm.batch`) train as one
+batched tensor computation (:func:`refinedlr_bench.logreg.train_batched`). Results are cached per
 configuration under ``OUT/cache`` (JSON, and ``.npy`` norms of the linear-decay runs), so an
 interrupted run resumes where it stopped. The command line is :mod:`refinedlr_bench.commands.convex`.
 
@@ -366,10 +368,12 @@ class DatasetOutcome:
 
     def bound(self, optimizer: str, method: str) -> float:
         """Last-iterate bound of the method's schedule at its best scale, from the norms of the
-        best linear run (l1 for Adam, l2 for SGD)."""
+        best linear run (l1 for Adam, l2 for SGD); NaN for schedule-free arms (the bound is that
+        of the last iterate of a scheduled optimizer, not of an average)."""
         sched = self.schedules.get((optimizer, method))
         norms = self.linear_norms.get(optimizer)
-        if sched is None or norms is None:
+        arm = SCHEDULE_ARMS.get(method)
+        if sched is None or norms is None or (arm is not None and arm.schedule_free):
             return math.nan
         col = 0 if optimizer == "adam" else 1
         try:
@@ -446,10 +450,12 @@ def train_configs(
     record: Sequence[bool],
     record_adam: bool = False,
     progress: Callable[[int], Any] | None = None,
+    schedule_free: Sequence[bool] | None = None,
 ) -> tuple[list[dict[str, Any]], BatchResult]:
     """Train ``(optimizer, schedule, grid index)`` configurations over the protocol's seeds as one
     batch; returns each configuration's cache document (per-seed objectives, gaps, accuracies)
-    and the batch's result (for the recorded norms)."""
+    and the batch's result (for the recorded norms). ``schedule_free`` flags the configurations
+    that train the schedule-free form of their optimizer (scored at the averaged point)."""
     T = epochs * steps_per_epoch(data.X_train.shape[0], protocol.batch_size)
     lrs = np.empty((len(configs), T))
     for j, (_opt, schedule, k) in enumerate(configs):
@@ -469,6 +475,7 @@ def train_configs(
         record_norms=record,
         record_adam=record_adam,
         progress=progress,
+        schedule_free=False if schedule_free is None else list(schedule_free),
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -595,32 +602,42 @@ def run_dataset(
         if not pending:
             break
         rounds += 1
-        bar = _progress_bar(T, f"{data.name} r{rounds} ({len(pending) * S} runs)", progress)
-        try:
-            docs, res = train_configs(
-                data,
-                protocol,
-                [(opt, schedules[(opt, m)], k) for opt, m, k in pending],
-                epochs=epochs,
-                fstar=fstar,
-                round_no=rounds,
-                record=[m == "linear" for _, m, _ in pending],
-                progress=None if bar is None else bar.update,
+        # one batched tensor per batch group, in order of first appearance (the "main" group
+        # holds the same configurations in the same order as before other groups existed)
+        batches: dict[str, list[tuple[str, str, int]]] = {}
+        for item in pending:
+            batches.setdefault(SCHEDULE_ARMS[item[1]].batch, []).append(item)
+        for group, items in batches.items():
+            bar = _progress_bar(
+                T, f"{data.name} r{rounds} {group} ({len(items) * S} runs)", progress
             )
-        finally:
-            if bar is not None:
-                bar.close()
-        for j, ((opt, m, k), doc) in enumerate(zip(pending, docs, strict=True)):
-            store.put(store.key(opt, m, schedules[(opt, m)].fingerprint(), k), doc, res.norms_of(j))
-            cells[(opt, m, k)] = cell_from_doc(opt, m, k, doc, cached=False)
-        store.save()
-        train_seconds += res.seconds
-        trained_runs += len(pending) * S
-        if log is not None:
-            log(
-                f"  {data.name}: round {rounds}: {len(pending)} configs x {S} seeds, "
-                f"{res.seconds:.1f} s"
-            )
+            try:
+                docs, res = train_configs(
+                    data,
+                    protocol,
+                    [(opt, schedules[(opt, m)], k) for opt, m, k in items],
+                    epochs=epochs,
+                    fstar=fstar,
+                    round_no=rounds,
+                    record=[m == "linear" for _, m, _ in items],
+                    progress=None if bar is None else bar.update,
+                    schedule_free=[SCHEDULE_ARMS[m].schedule_free for _, m, _ in items],
+                )
+            finally:
+                if bar is not None:
+                    bar.close()
+            for j, ((opt, m, k), doc) in enumerate(zip(items, docs, strict=True)):
+                key = store.key(opt, m, schedules[(opt, m)].fingerprint(), k)
+                store.put(key, doc, res.norms_of(j))
+                cells[(opt, m, k)] = cell_from_doc(opt, m, k, doc, cached=False)
+            store.save()
+            train_seconds += res.seconds
+            trained_runs += len(items) * S
+            if log is not None:
+                log(
+                    f"  {data.name}: round {rounds} ({group}): {len(items)} configs x {S} "
+                    f"seeds, {res.seconds:.1f} s"
+                )
 
     # the linear norms, also when everything came from the cache
     for opt in optimizers:

@@ -3,8 +3,12 @@
 :func:`analyze` turns the per-dataset outcomes into comparisons with linear decay (paired by
 seed, :mod:`.stats`), geometric means over datasets, win/tie/loss counts and the bound-vs-practice
 rank correlations; :func:`write_report` writes ``report.md``, ``summary.json`` and the PNGs.
-A file ``discussion.md`` in the output directory, if present, is included verbatim under
-"Discussion" (hand-written interpretation survives regeneration).
+A file ``discussion.md`` in the output directory, if present, is the hand-written reading of the
+tables: the report links to it (one source; it is not copied into the report).
+
+Every table marks the *best baseline* of each optimizer: the schedule that is not a refinement
+(linear decay included) with the smallest geometric-mean gap ratio; refinement is also compared
+with it directly (paired by seed on every dataset), not only with linear decay.
 """
 
 from __future__ import annotations
@@ -48,6 +52,15 @@ __all__ = ["Analysis", "analyze", "write_report"]
 REFERENCE = "linear"
 
 
+def is_baseline(method: str) -> bool:
+    """A schedule a user could pick without refinement (not a ``refined*`` arm).
+
+    >>> is_baseline("cosine-10"), is_baseline("schedule-free"), is_baseline("refined-0.1")
+    (True, True, False)
+    """
+    return not method.startswith("refined")
+
+
 @dataclasses.dataclass
 class Entry:
     """One (dataset, optimizer, method) at its chosen LR."""
@@ -76,6 +89,10 @@ class Analysis:
     overall: dict[tuple[str, str], RatioCI]  # (optimizer, method): geometric mean over datasets
     wtl: dict[tuple[str, str], tuple[int, int, int]]
     spearman: dict[tuple[str, str], float]  # (optimizer, dataset)
+    best_baseline: dict[str, str]  # optimizer -> the baseline with the smallest geometric mean
+    vs_best: dict[tuple[str, str], RatioCI]  # (optimizer, refined method) -> geometric mean
+    vs_best_wtl: dict[tuple[str, str], tuple[int, int, int]]
+    vs_best_entries: dict[tuple[str, str, str], RatioCI]  # (optimizer, dataset, method)
 
 
 def analyze(
@@ -126,14 +143,47 @@ def analyze(
             if rs:
                 overall[(opt, m)] = geometric_mean_ratio(rs)
                 wtl[(opt, m)] = win_tie_loss(rs)
+    best: dict[str, str] = {}
+    vs_best: dict[tuple[str, str], RatioCI] = {}
+    vs_best_wtl: dict[tuple[str, str], tuple[int, int, int]] = {}
+    vs_best_entries: dict[tuple[str, str, str], RatioCI] = {}
+    names = [oc.name for oc in outcomes]
+    for opt in optimizers:
+        scores = {
+            m: (0.0 if m == REFERENCE else overall[(opt, m)].log_mean)
+            for m in methods
+            if is_baseline(m) and (m == REFERENCE or (opt, m) in overall)
+        }
+        if not scores:
+            continue
+        b = min(scores, key=lambda m: scores[m])
+        best[opt] = b
+        for m in methods:
+            if is_baseline(m):
+                continue
+            rs = []
+            for d in names:
+                em, eb = entries.get((opt, d, m)), entries.get((opt, d, b))
+                if em is None or eb is None:
+                    continue
+                r = paired_log_ratio(em.gaps, eb.gaps)
+                vs_best_entries[(opt, d, m)] = r
+                rs.append(r)
+            if rs:
+                vs_best[(opt, m)] = geometric_mean_ratio(rs)
+                vs_best_wtl[(opt, m)] = win_tie_loss(rs)
     return Analysis(
         methods=list(methods),
         optimizers=list(optimizers),
-        datasets=[oc.name for oc in outcomes],
+        datasets=names,
         entries=entries,
         overall=overall,
         wtl=wtl,
         spearman=spearman,
+        best_baseline=best,
+        vs_best=vs_best,
+        vs_best_wtl=vs_best_wtl,
+        vs_best_entries=vs_best_entries,
     )
 
 
@@ -174,6 +224,41 @@ def _factor(step: int) -> str:
     return {1: "√2", 2: "2"}.get(step, f"2^{step / 2:g}")
 
 
+def _headline(a: Analysis) -> list[str]:
+    """The geometric-mean table: every schedule against linear decay (★ = best baseline), then
+    each refinement against the best baseline."""
+    header = ["schedule"]
+    for opt in a.optimizers:
+        header += [
+            f"{OPTIMIZER_LABELS.get(opt, opt)} ratio [95% CI]",
+            f"{OPTIMIZER_LABELS.get(opt, opt)} W/T/L",
+        ]
+    rows = []
+    for m in a.methods:
+        row = [m + (" (reference)" if m == REFERENCE else "")]
+        for opt in a.optimizers:
+            star = " ★" if a.best_baseline.get(opt) == m else ""
+            if m == REFERENCE:
+                row += ["1" + star, "–"]
+                continue
+            row.append(fmt_ratio_ci(a.overall.get((opt, m))) + star)
+            w = a.wtl.get((opt, m))
+            row.append("–" if w is None else f"{w[0]}/{w[1]}/{w[2]}")
+        rows.append(row)
+    for m in a.methods:
+        if not any((opt, m) in a.vs_best for opt in a.optimizers):
+            continue
+        row = [f"{m} vs best baseline"]
+        for opt in a.optimizers:
+            r = a.vs_best.get((opt, m))
+            b = a.best_baseline.get(opt, "?")
+            row.append("–" if r is None else f"{fmt_ratio_ci(r)} vs {b}")
+            w = a.vs_best_wtl.get((opt, m))
+            row.append("–" if w is None else f"{w[0]}/{w[1]}/{w[2]}")
+        rows.append(row)
+    return markdown_table(header, rows)
+
+
 def _findings(a: Analysis) -> list[str]:
     """Plain statements derived from the numbers (no interpretation beyond them)."""
     lines = []
@@ -203,12 +288,27 @@ def _findings(a: Analysis) -> list[str]:
                 + ", ".join(f"{m} ({fmt_number(a.overall[(opt, m)].ratio)}x)" for m in better)
             )
         lines.append(f"- **{name}**: " + "; ".join(parts) + ".")
-        for m in ("cosine", "refined-0.1", "refined-0.5"):
+        for m in a.methods:
             if (opt, m) in a.wtl:
                 w, t, lo = a.wtl[(opt, m)]
                 lines.append(
                     f"  - {m} vs linear decay, per dataset (paired by seed): {w} wins, {t} ties, "
                     f"{lo} losses."
+                )
+        b = a.best_baseline.get(opt)
+        if b is not None:
+            lines.append(
+                f"  - Best baseline (smallest geometric mean among the schedules that are not a "
+                f"refinement, linear decay included): **{b}**."
+            )
+            for m in a.methods:
+                r = a.vs_best.get((opt, m))
+                if r is None:
+                    continue
+                w, t, lo = a.vs_best_wtl[(opt, m)]
+                lines.append(
+                    f"  - {m} vs the best baseline ({b}): geometric mean {fmt_ratio_ci(r)}; per "
+                    f"dataset {w} wins, {t} ties, {lo} losses."
                 )
         rhos = [v for (o, _), v in a.spearman.items() if o == opt and math.isfinite(v)]
         if rhos:
@@ -278,8 +378,9 @@ def _plot_ratios(outcomes: Sequence[DatasetOutcome], a: Analysis, opt: str, path
 
 
 def _colors(methods: Sequence[str]) -> dict[str, Any]:
-    cmap = colormaps["tab10"]
-    return {m: cmap(i % 10) for i, m in enumerate(methods)}
+    n = 10 if len(methods) <= 10 else 20
+    cmap = colormaps[f"tab{n}"]
+    return {m: cmap(i % n) for i, m in enumerate(methods)}
 
 
 def _plot_all(outcomes: Sequence[DatasetOutcome], a: Analysis, out: Path) -> list[tuple[str, str]]:
@@ -398,6 +499,11 @@ def _summary_json(a: Analysis, outcomes: Sequence[DatasetOutcome]) -> dict[str, 
             for e in a.entries.values()
         ],
         "spearman": {f"{o}|{d}": num(v) for (o, d), v in a.spearman.items()},
+        "best_baseline": a.best_baseline,
+        "vs_best_baseline": {
+            f"{o}|{m}": {**rc(r), "win_tie_loss": a.vs_best_wtl[(o, m)]}
+            for (o, m), r in a.vs_best.items()
+        },
         "datasets": [
             {
                 "name": oc.name,
@@ -494,7 +600,7 @@ def write_report(
         )
         L.append("")
         L += markdown_table(
-            ["date", "command", "wall time", "runs trained", "training time"],
+            ["date", "command", "wall time", "runs trained", "training time", "load start → end"],
             [
                 [
                     str(e.get("date", "")),
@@ -502,6 +608,7 @@ def write_report(
                     _minutes(e, "wall_seconds"),
                     str(e.get("trained_runs", "")),
                     _minutes(e, "train_seconds"),
+                    f"{e['load_start']} → {e['load_end']}" if "load_start" in e else "not logged",
                 ]
                 for e in history
             ],
@@ -530,6 +637,18 @@ def write_report(
         "l2 norms (Algorithm 1). Recorded norm: l1 / l2 norm of the mini-batch gradient over all "
         "parameters (penalty included), at every step."
     )
+    if any(SCHEDULE_ARMS[m].schedule_free for m in a.methods if m in SCHEDULE_ARMS):
+        L.append(
+            "- Schedule-free (Defazio et al. 2024): the update of the `schedulefree` package's "
+            "`AdamWScheduleFree` (betas as Adam's above, eps as above, weight decay 0: the "
+            "objective's penalty is in the gradient, as for Adam) and `SGDScheduleFree` "
+            "(beta 0.9), written into the batched trainer (`refinedlr_bench.logreg.train_batched`"
+            ") and tested against the package on unbatched runs (agreement to 1e-6 over 100 "
+            "steps with warm-up, `research/tests/test_schedule_free.py`). The gradient is taken "
+            "at y, and the final gap and accuracy at the averaged point x (the package's "
+            "`eval()`). Its LR is tuned on the same grid as every other arm. No last-iterate "
+            "bound is computed for it."
+        )
     L.append(
         f"- Epochs: min({protocol.max_epochs}, max({protocol.min_epochs}, "
         f"{protocol.step_budget} // steps per epoch))"
@@ -537,7 +656,7 @@ def write_report(
         + "; the same for every schedule (table below)."
     )
     L.append(
-        "- Schedules (no warm-up): "
+        "- Schedules (no warm-up unless stated): "
         + "; ".join(
             f"**{m}**: {SCHEDULE_ARMS[m].description}" for m in a.methods if m in SCHEDULE_ARMS
         )
@@ -564,7 +683,8 @@ def write_report(
         "always unimodal in the LR.)"
     )
     L.append(
-        "- Statistics: means over seeds ± half-width of the 95% Student-t interval. Ratios to "
+        "- Statistics: in this report ± is always the half-width of the 95% Student-t interval "
+        "over seeds (not a standard deviation). Ratios to "
         "linear decay are paired by seed: t interval on the per-seed log-ratios "
         "log(gap/gap_linear), shown as exp(mean) [exp(low), exp(high)]. Win / loss: the whole "
         "interval below / above 1 (▼ / ▲ in tables); tie otherwise. Across datasets: geometric "
@@ -581,10 +701,12 @@ def write_report(
         f"- Reproducibility: torch's CPU kernels are pinned to {machine.get('cpu_kernels')} "
         "(`refinedlr_bench.cpu_kernels`; AVX-512 kernels round differently), one torch thread. "
         "Rerunning the command, from scratch or resumed from its cache, reproduces every number "
-        "bit for bit. All configurations of a dataset and round train as one batched tensor, "
-        "and float32 rounding depends on a run's position in it: a configuration trained in "
-        "another batch (another `--methods` set, a study arm) agrees only to float32 rounding, "
-        "which chaotic runs (SGD near its largest stable LR) amplify."
+        "bit for bit. All configurations of a dataset, round and batch group train as one "
+        "batched tensor, and float32 rounding depends on a run's position in it: a "
+        "configuration trained in another batch (another `--methods` set, a study arm) agrees "
+        "only to float32 rounding, which chaotic runs (SGD near its largest stable LR) amplify. "
+        "The arms added later (cosine-10, wsd-1sqrt, schedule-free) train in a batch group of "
+        "their own, so the earlier arms' batches are the same as before they were added."
     )
     L.append("")
 
@@ -593,25 +715,14 @@ def write_report(
     L.append(
         "Geometric mean over datasets of each schedule's gap divided by linear decay's gap "
         "(each at its own tuned LR), 95% CI across datasets; W/T/L = per-dataset wins / ties / "
-        "losses against linear decay (paired by seed). Below 1 = better than linear decay."
+        "losses against linear decay (paired by seed). Below 1 = better than linear decay. "
+        "★ marks the best baseline of each optimizer (the smallest geometric mean among the "
+        "schedules that are not a refinement, linear decay included); the last rows compare "
+        "each refinement with that best baseline directly (the same statistics, paired by seed "
+        "with the best baseline instead of linear decay)."
     )
     L.append("")
-    header = ["schedule"]
-    for opt in a.optimizers:
-        header += [
-            f"{OPTIMIZER_LABELS.get(opt, opt)} ratio [95% CI]",
-            f"{OPTIMIZER_LABELS.get(opt, opt)} W/T/L",
-        ]
-    rows = []
-    for m in others:
-        row = [m]
-        for opt in a.optimizers:
-            r = a.overall.get((opt, m))
-            row.append(fmt_ratio_ci(r))
-            w = a.wtl.get((opt, m))
-            row.append("–" if w is None else f"{w[0]}/{w[1]}/{w[2]}")
-        rows.append(row)
-    L += markdown_table(header, rows)
+    L += _headline(a)
     L.append("")
     L.append("## Findings (computed from the tables)")
     L.append("")
@@ -621,7 +732,10 @@ def write_report(
     if disc.exists():
         L.append("## Discussion")
         L.append("")
-        L.append(disc.read_text(encoding="utf-8").strip())
+        L.append(
+            "The hand-written reading of these tables (what reproduced, what did not, "
+            "reproducibility and caveats) is in [discussion.md](discussion.md)."
+        )
         L.append("")
 
     L.append("## Datasets")
@@ -679,6 +793,31 @@ def write_report(
         mean_row = ["**geometric mean**", *(fmt_ratio_ci(a.overall.get((opt, m))) for m in others)]
         L += _per_dataset(a, opt, others, lambda e: fmt_ratio_ci(e.ratio), last_row=mean_row)
         L.append("")
+        b = a.best_baseline.get(opt)
+        refined = [m for m in a.methods if (opt, m) in a.vs_best]
+        if b is not None and refined:
+            L.append(
+                f"### {name}: refinement vs the best baseline ({b}) (paired by seed, 95% CI; "
+                "▼ win, ▲ loss)"
+            )
+            L.append("")
+            rows = [
+                [
+                    d,
+                    *(
+                        fmt_ratio_ci(a.vs_best_entries.get((opt, d, m)))
+                        if (opt, d, m) in a.vs_best_entries
+                        else "–"
+                        for m in refined
+                    ),
+                ]
+                for d in a.datasets
+            ]
+            rows.append(
+                ["**geometric mean**", *(fmt_ratio_ci(a.vs_best.get((opt, m))) for m in refined)]
+            )
+            L += markdown_table(["dataset", *(f"{m} / {b}" for m in refined)], rows)
+            L.append("")
         L.append(f"### {name}: final gap f(x_T) − f* (mean ± 95% CI half-width over seeds)")
         L.append("")
         L += _per_dataset(a, opt, a.methods, lambda e: _mean_ci(e.gap))
@@ -706,9 +845,19 @@ def write_report(
         L.append("")
         L.append(f"### {name}: theory vs practice (ranking by last-iterate bound vs observed)")
         L.append("")
+        L.append(
+            "Schedules only: schedule-free has no last-iterate bound of this kind and is left out "
+            "of both rankings."
+        )
+        L.append("")
         rows = []
         for d in a.datasets:
-            es = [a.entries[(opt, d, m)] for m in a.methods if (opt, d, m) in a.entries]
+            es = [
+                a.entries[(opt, d, m)]
+                for m in a.methods
+                if (opt, d, m) in a.entries
+                and not (m in SCHEDULE_ARMS and SCHEDULE_ARMS[m].schedule_free)
+            ]
             by_bound = sorted(es, key=lambda e: (not math.isfinite(e.bound), e.bound))
             by_obs = sorted(es, key=lambda e: e.gap[0])
             rows.append(
@@ -755,7 +904,7 @@ def write_report(
                         f"{y[int(0.5 * (T - 1))]:.2f}",
                         f"{y[int(0.75 * (T - 1))]:.2f}",
                         f"{y[int(0.9 * (T - 1))]:.2f}",
-                        fmt_number(late, ".2g"),
+                        fmt_number(late, ".4f"),
                         "yes" if prov.get("collapse") else "",
                         fmt_ratio_ci(ratio),
                     ]
@@ -767,7 +916,8 @@ def write_report(
             "Peak position (fraction of training) and the multiplier at 50%, 75% and 90% of "
             "training (linear decay: 0.50, 0.25, 0.10); `late/median`: median gradient norm "
             "(l1 for Adam, l2 for SGD, mean over seeds of the best linear run) over the last 10% "
-            "of training divided by its median over the whole run; `collapse`: the smoothed "
+            "of training divided by its median over the whole run (4 decimals, so counts against "
+            "a cut-off such as 0.95 can be rebuilt from the table); `collapse`: the smoothed "
             "version of that ratio is below 0.1 (the paper's degenerate case); last column: the "
             "gap ratio to linear decay (as above)."
         )

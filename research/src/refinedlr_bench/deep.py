@@ -11,12 +11,16 @@ Two tasks, each a full comparison of schedules at their own tuned peak learning 
   (Algorithm 2). Selection metric: validation bits per character on fixed windows.
 
 Protocol (both tasks): schedules ``linear`` (5% warm-up), ``cosine`` (same warm-up),
-``wsd`` (warm-up, constant, linear decay over the last 20%), ``step`` (image task only: x0.1 at
-50% and 75%, same warm-up) and ``refined`` (tau 0.1, from the elementwise median over seeds of the
-per-step norms of the best linear-decay runs). Peak LRs on a grid ``base_lr * 2^j``: linear decay
-starts from ``j = -1, 0, 1`` around the prior ``base_lr``, every other schedule from the three
-points around linear decay's best; a grid whose best mean lies on an edge gains one point beyond
-it (up to ``max_extensions`` times). The grid uses the ``grid_seeds``; the chosen LR is then also
+``cosine-10`` (cosine to 10% of the peak, same warm-up), ``wsd`` (warm-up, constant, linear decay
+over the last 20%), ``wsd-1sqrt`` (the same with the 1-sqrt cooldown), ``step`` (image task only:
+x0.1 at 50% and 75%, same warm-up), ``schedule-free`` (the ``schedulefree`` package's SGD or
+AdamW with its own linear warm-up over the same 5%, no schedule, evaluated at the averaged point)
+and ``refined`` (tau 0.1, from the elementwise median over seeds of the per-step norms of the best
+linear-decay runs). Peak LRs on a grid ``base_lr * 2^j``: linear decay starts from
+``j = -1, 0, 1`` around the prior ``base_lr``, every other schedule from the three points around
+linear decay's best (schedule-free: around linear decay's best times the factor the package's
+README suggests as a starting point, :attr:`DeepProtocol.sf_offset`); a grid whose best mean lies
+on an edge gains one point beyond it (up to ``max_extensions`` times). The grid uses the ``grid_seeds``; the chosen LR is then also
 run with the ``extra_seeds`` (reported numbers use all seeds at the chosen LR; the choice used
 the grid seeds only). Runs are cached as JSON (plus the CSV norm records) under ``OUT/cache``, so
 an interrupted run of the suite resumes where it stopped. :class:`DeepSuite` plans and runs one
@@ -54,6 +58,8 @@ from refinedlr_bench.machine import loadavg
 
 __all__ = [
     "ALL_SCHEDULES",
+    "FIXED_SCHEDULES",
+    "SCHEDULE_FREE",
     "TASKS",
     "TINY",
     "DeepProtocol",
@@ -83,7 +89,19 @@ TINY: dict[str, dict[str, Any]] = {
         "val_windows": 32,
     },
 }
-ALL_SCHEDULES = ("linear", "cosine", "wsd", "step", "refined")
+ALL_SCHEDULES = (
+    "linear",
+    "cosine",
+    "cosine-10",
+    "wsd",
+    "wsd-1sqrt",
+    "step",
+    "schedule-free",
+    "refined",
+)
+#: The schedule arms made by the library's ``get_schedule`` (not refined, not schedule-free).
+FIXED_SCHEDULES = ("linear", "cosine", "cosine-10", "wsd", "wsd-1sqrt", "step")
+SCHEDULE_FREE = "schedule-free"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -112,7 +130,11 @@ class Metric:
 
 @dataclasses.dataclass(frozen=True)
 class DeepProtocol:
-    """Schedules, grid, seeds and refinement settings of one task."""
+    """Schedules, grid, seeds and refinement settings of one task.
+
+    ``sf_offset``: the schedule-free grid starts ``2^sf_offset`` times linear decay's chosen LR
+    (the ``schedulefree`` README: SGD 10x-50x classical rates, AdamW 1x-10x).
+    """
 
     schedules: tuple[str, ...]
     base_lr: float
@@ -126,6 +148,16 @@ class DeepProtocol:
     step_milestones: tuple[float, ...] = (0.5, 0.75)
     step_factor: float = 0.1
     tau: float = 0.1
+    cosine_floor: float = 0.1
+    sf_offset: int = 0
+
+    def warmup_steps(self, total_steps: int) -> int:
+        """The warm-up of every arm in steps (``round(warmup * T)``, the library's rule).
+
+        >>> DeepProtocol(schedules=(), base_lr=0.1, norm="l2").warmup_steps(800)
+        40
+        """
+        return round(self.warmup * total_steps)
 
     @property
     def final_seeds(self) -> tuple[int, ...]:
@@ -174,6 +206,8 @@ def task_spec(task: str, quick: bool = False) -> TaskSpec:
 
     >>> task_spec("image").config.steps, task_spec("lm", quick=True).protocol.schedules
     (800, ('linear', 'cosine', 'wsd', 'refined'))
+    >>> task_spec("lm").protocol.schedules
+    ('linear', 'cosine', 'cosine-10', 'wsd', 'wsd-1sqrt', 'schedule-free', 'refined')
     """
     if task == "image":
         config: ImageConfig | LMConfig = (
@@ -188,11 +222,23 @@ def task_spec(task: str, quick: bool = False) -> TaskSpec:
             else ImageConfig()
         )
         protocol = DeepProtocol(
-            schedules=("linear", "cosine", "wsd", "step", "refined"),
+            schedules=("linear", "cosine", "wsd", "step", "refined")
+            if quick
+            else (
+                "linear",
+                "cosine",
+                "cosine-10",
+                "wsd",
+                "wsd-1sqrt",
+                "step",
+                "schedule-free",
+                "refined",
+            ),
             base_lr=0.05 if quick else 0.1,
             norm="l2",
             max_extensions=1 if quick else 3,
             extra_seeds=() if quick else (2,),
+            sf_offset=3,  # SGD: 8x (the README: 10x-50x)
         )
     elif task == "lm":
         config = (
@@ -209,11 +255,14 @@ def task_spec(task: str, quick: bool = False) -> TaskSpec:
             else LMConfig()
         )
         protocol = DeepProtocol(
-            schedules=("linear", "cosine", "wsd", "refined"),
+            schedules=("linear", "cosine", "wsd", "refined")
+            if quick
+            else ("linear", "cosine", "cosine-10", "wsd", "wsd-1sqrt", "schedule-free", "refined"),
             base_lr=0.008,
             norm="l1",
             max_extensions=1 if quick else 3,
             extra_seeds=() if quick else (2,),
+            sf_offset=1,  # AdamW: 2x (the README: 1x-10x)
         )
     else:
         raise ValueError(f"unknown task {task!r}; choose one of {TASKS}")
@@ -223,14 +272,22 @@ def task_spec(task: str, quick: bool = False) -> TaskSpec:
 def build_schedule(name: str, total_steps: int, protocol: DeepProtocol) -> Schedule:
     """A baseline schedule through :func:`refinedlr.get_schedule` (not ``refined``).
 
+    ``schedule-free`` gets the LR sequence its optimizer follows: constant after the package's
+    linear warm-up ``(k + 1) / W`` over ``W`` steps, which is the library's warm-up of ``W - 1``
+    steps (``(t + 1) / (W' + 1)``); the optimizer makes it itself (``warmup_steps=W``).
+
     >>> build_schedule("wsd", 100, task_spec("image").protocol).preview()[[0, 5, 79, 99]]
     array([0.16666667, 1.        , 1.        , 0.05      ])
+    >>> build_schedule("schedule-free", 100, task_spec("image").protocol).preview()[[0, 3, 4, 99]]
+    array([0.2, 0.8, 1. , 1. ])
     """
     p = protocol
     if name == "linear":
         return get_schedule("linear", total_steps, warmup=p.warmup)
     if name == "cosine":
         return get_schedule("cosine", total_steps, warmup=p.warmup)
+    if name == "cosine-10":
+        return get_schedule("cosine", total_steps, warmup=p.warmup, floor=p.cosine_floor)
     if name == "wsd":
         return get_schedule(
             "warmup_stable_decay",
@@ -239,6 +296,16 @@ def build_schedule(name: str, total_steps: int, protocol: DeepProtocol) -> Sched
             decay=p.wsd_decay,
             decay_shape="linear",
         )
+    if name == "wsd-1sqrt":
+        return get_schedule(
+            "warmup_stable_decay",
+            total_steps,
+            warmup=p.warmup,
+            decay=p.wsd_decay,
+            decay_shape="1-sqrt",
+        )
+    if name == SCHEDULE_FREE:
+        return get_schedule("constant", total_steps, warmup=max(p.warmup_steps(total_steps) - 1, 0))
     if name == "step":
         return get_schedule(
             "step",
@@ -476,11 +543,14 @@ class DeepSuite:
         return {j: float(np.mean(v)) for j, v in by_j.items() if len(v) == n}
 
     def center(self, schedule: str) -> int | None:
-        """Grid centre: 0 for linear decay, linear decay's best index for the others."""
+        """Grid centre: 0 for linear decay, linear decay's best index for the others (plus
+        ``sf_offset`` for schedule-free)."""
         if schedule == "linear":
             return 0
         lin = self.plan("linear")
-        return lin.best if lin is not None and lin.settled else None
+        if lin is None or not lin.settled or lin.best is None:
+            return None
+        return lin.best + (self.spec.protocol.sf_offset if schedule == SCHEDULE_FREE else 0)
 
     def plan(self, schedule: str) -> GridPlan | None:
         if self.schedule(schedule) is None:
@@ -577,7 +647,7 @@ class DeepSuite:
         rec.parent.mkdir(parents=True, exist_ok=True)
         for stale in (rec, self.run_path(job.schedule, job.j, job.seed)):
             stale.unlink(missing_ok=True)
-        return {
+        payload = {
             "task": self.spec.task,
             "config": dataclasses.asdict(self.spec.config),
             "source": dataclasses.asdict(self.source),
@@ -587,6 +657,9 @@ class DeepSuite:
             "record": str(rec),
             "threads": self.threads if self.workers == 0 else None,
         }
+        if job.schedule == SCHEDULE_FREE:
+            payload["schedule_free_warmup"] = self.spec.protocol.warmup_steps(self.spec.steps)
+        return payload
 
     def _store(self, job: Job, res: dict[str, Any]) -> dict[str, Any]:
         sched = self.schedule(job.schedule)

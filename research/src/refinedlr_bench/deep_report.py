@@ -5,6 +5,11 @@ Statistics (stated in the report): a metric at a schedule's chosen learning rate
 there are at least 3 seeds (:func:`refinedlr_bench.stats.t_interval`). Schedules are compared with
 linear decay *paired by seed* (same initialisation and data order): the per-seed differences get a
 t interval; a difference counts as real only when that interval excludes 0.
+
+The *best baseline* is the schedule that is not a refinement (linear decay and schedule-free
+included) with the best mean selection metric at its chosen LR; the refined schedule, and
+``refined-verified`` when the refinement study's decision for the task is given
+(``verified=``), are compared with it as well.
 """
 
 from __future__ import annotations
@@ -34,8 +39,11 @@ __all__ = ["Comparison", "compare", "describe", "write_outputs"]
 LABELS = {
     "linear": "linear decay",
     "cosine": "cosine",
+    "cosine-10": "cosine to 10%",
     "wsd": "warmup-stable-decay",
+    "wsd-1sqrt": "WSD, 1-sqrt cooldown",
     "step": "step-wise",
+    "schedule-free": "schedule-free",
     "refined": "refined",
 }
 
@@ -376,13 +384,33 @@ def _setup_lines(suite: DeepSuite, data: ImageData | CharData, params: int | Non
         f"{p.wsd_decay:.0%}",
         "step": f"{p.warmup:.0%} warm-up, then x{p.step_factor} at "
         f"{', '.join(f'{m:.0%}' for m in p.step_milestones)} of training",
+        "cosine-10": f"cosine to {p.cosine_floor:.0%} of the peak after the same "
+        f"{p.warmup:.0%} warm-up",
+        "wsd-1sqrt": f"{p.warmup:.0%} warm-up, constant, 1-sqrt cooldown to 0 over the last "
+        f"{p.wsd_decay:.0%}",
+        "schedule-free": f"the `schedulefree` package's "
+        f"{'SGDScheduleFree' if isinstance(cfg, ImageConfig) else 'AdamWScheduleFree'} (the same "
+        f"{'momentum (as its beta) and weight decay' if isinstance(cfg, ImageConfig) else 'betas, eps, weight decay groups and clipping'}) "
+        f"with its own linear warm-up over {p.warmup_steps(spec.steps)} steps "
+        f"({p.warmup:.0%}, the same as the other arms; the package's README recommends a "
+        "warm-up without giving a length) and no schedule; `optimizer.eval()` before "
+        "evaluation, so every metric is at the averaged point x"
+        + (
+            "; batch-norm statistics recomputed at x as the package's README says (50 training "
+            "batches forward in train mode)"
+            if isinstance(cfg, ImageConfig)
+            else "; the training loss is measured at the gradient points y"
+        )
+        + f"; its LR grid starts at {2**p.sf_offset}x linear decay's chosen LR (the README's "
+        "starting point: "
+        + ("10x-50x for SGD)" if isinstance(cfg, ImageConfig) else "1x-10x for AdamW)"),
         "refined": f"refine(norms, tau={p.tau}, norm='{p.norm}') from the elementwise median "
         "over seeds of the per-step norms of linear decay at its chosen LR (all its seeds); "
         "no extra warm-up",
     }
     lines += [
-        "- Schedules (all through `refinedlr.get_schedule` / `refinedlr.refinement` and "
-        "`refinedlr.pytorch.ScheduleLR`): "
+        "- Schedules (all but schedule-free through `refinedlr.get_schedule` / "
+        "`refinedlr.refinement` and `refinedlr.pytorch.ScheduleLR`): "
         + "; ".join(f"**{s}**: {sched_desc[s]}" for s in p.schedules)
         + ".",
         f"- Peak-LR grid: `{p.base_lr:g} * 2^j`. Linear decay starts at j = "
@@ -398,6 +426,36 @@ def _setup_lines(suite: DeepSuite, data: ImageData | CharData, params: int | Non
     return lines
 
 
+def read_verified(path: Path) -> dict[str, Any] | None:
+    """The refinement study's ``refined-verified`` decision for a deep task (its
+    ``refinement-study/deep/<task>.json``): ``{"kept", "bound_ratio", "source"}``, or ``None``
+    if the file is missing or holds no decision."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        d = doc["decisions"]["refined-verified"]
+        return {
+            "kept": bool(d["kept"]),
+            "bound_ratio": float(d["bound_ratio"]),
+            "source": str(path),
+        }
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def best_baseline(outcomes: Mapping[str, ScheduleOutcome], metric: Metric) -> str | None:
+    """The schedule that is not a refinement with the best mean ``metric`` at its chosen LR.
+
+    >>> best_baseline({}, Metric("loss", "loss", True)) is None
+    True
+    """
+    scores = {
+        name: metric.score(float(np.mean(v)))
+        for name, oc in outcomes.items()
+        if not name.startswith("refined") and (v := list(oc.values(metric.key).values()))
+    }
+    return min(scores, key=lambda n: scores[n]) if scores else None
+
+
 def write_outputs(
     suite: DeepSuite,
     data: ImageData | CharData,
@@ -405,8 +463,13 @@ def write_outputs(
     out: Path,
     machine: Mapping[str, Any],
     plots: bool = True,
+    verified: Mapping[str, Any] | None = None,
 ) -> None:
-    """Write runs.csv, summary.json, refinement files, plots and report.md to ``out``."""
+    """Write runs.csv, summary.json, refinement files, plots and report.md to ``out``.
+
+    ``verified``: the refinement study's decision for ``refined-verified`` on this task
+    (:func:`read_verified`); its row repeats the refined schedule's runs if the schedule was
+    kept, linear decay's otherwise."""
     spec = suite.spec
     outcomes = suite.outcomes()
     metrics = spec.metrics
@@ -476,6 +539,22 @@ def write_outputs(
             if c is not None:
                 comps[name][m.key] = c
     ref_vs_cos = {m.key: compare(outcomes, m, "refined", "cosine") for m in metrics}
+    best = best_baseline(outcomes, sel)
+    verified_as = None
+    if verified is not None:
+        verified_as = "refined" if verified["kept"] else "linear"
+        if verified_as not in outcomes:
+            verified_as = None
+    vs_best: dict[str, dict[str, Comparison]] = {}
+    if best is not None:
+        for other, label in (("refined", "refined"), (verified_as, "refined-verified")):
+            if other is None or other not in outcomes:
+                continue
+            vs_best[label] = {}
+            for m in metrics:
+                c = compare(outcomes, m, other, best)
+                if c is not None:
+                    vs_best[label][m.key] = c
 
     runlog = read_runlog(out)
     all_runs = [d for oc in outcomes.values() for d in oc.runs.values()]
@@ -507,6 +586,13 @@ def write_outputs(
         "schedules": table,
         "vs_linear": {n: {k: _comp_doc(c) for k, c in d.items()} for n, d in comps.items()},
         "refined_vs_cosine": {k: _comp_doc(c) for k, c in ref_vs_cos.items() if c is not None},
+        "best_baseline": best,
+        "refined_verified": None
+        if verified is None
+        else {**dict(verified), "same_runs_as": verified_as},
+        "vs_best_baseline": {
+            n: {k: _comp_doc(c) for k, c in d.items()} for n, d in vs_best.items()
+        },
         "emergent": emergent,
         "refine_source": {k: v for k, v in src.items() if k != "median_norms"},
         "timing": timing,
@@ -534,17 +620,27 @@ def write_outputs(
         "## Results at each schedule's chosen peak LR",
         "",
     ]
-    L += markdown_table(
-        ["schedule", "chosen LR", "grid (status)", *(m.label for m in metrics)],
+    result_rows = [
         [
+            LABELS[name] + (" ★" if name == best else ""),
+            _f(table[name]["best_lr"] or math.nan, ".4g"),
+            ", ".join(f"{suite.lr(j):.3g}" for j in oc.plan.ks) + f" ({oc.plan.status})",
+            *(table[name][m.key]["text"] for m in metrics),
+        ]
+        for name, oc in outcomes.items()
+    ]
+    if verified is not None and verified_as is not None:
+        result_rows.append(
             [
-                LABELS[name],
-                _f(table[name]["best_lr"] or math.nan, ".4g"),
-                ", ".join(f"{suite.lr(j):.3g}" for j in oc.plan.ks) + f" ({oc.plan.status})",
-                *(table[name][m.key]["text"] for m in metrics),
+                f"refined-verified (= {LABELS[verified_as]})",
+                _f(table[verified_as]["best_lr"] or math.nan, ".4g"),
+                f"the study's check: bound ratio {verified['bound_ratio']:.3f} → "
+                + ("refined schedule kept" if verified["kept"] else "fell back to linear decay"),
+                *(table[verified_as][m.key]["text"] for m in metrics),
             ]
-            for name, oc in outcomes.items()
-        ],
+        )
+    L += markdown_table(
+        ["schedule", "chosen LR", "grid (status)", *(m.label for m in metrics)], result_rows
     )
     comp_rows = [
         [LABELS[name], *(d[m.key].text() if m.key in d else "n/a" for m in metrics)]
@@ -559,7 +655,16 @@ def write_outputs(
         )
     L += [
         "",
-        "Values: mean ± sd over seeds (range, n; 95% Student-t interval when n >= 3).",
+        "Values: mean ± sd over seeds (± is the sample standard deviation here, not an "
+        "interval; range, n; 95% Student-t interval when n >= 3). ★: the best baseline (the "
+        f"schedule that is not a refinement with the best mean {sel.label})."
+        + (
+            " refined-verified: the refinement study's verified refinement ("
+            "`refinedlr.verify.verify_refinement`); it trains either the refined schedule or linear decay, so its "
+            f"row repeats those runs (decision read from `{verified['source']}`)."
+            if verified is not None and verified_as is not None
+            else ""
+        ),
         "",
         "## Paired comparisons with linear decay (same seeds, each at its chosen LR)",
         "",
@@ -571,6 +676,22 @@ def write_outputs(
         "or 'worse' only when the interval excludes 0 (with 2 seeds the interval is very wide).",
         "",
     ]
+    if best is not None and vs_best:
+        L += [
+            f"## Against the best baseline ({LABELS[best]}, same seeds, each at its chosen LR)",
+            "",
+        ]
+        L += markdown_table(
+            ["schedule", *(f"Δ {m.label}" for m in metrics)],
+            [
+                [
+                    f"{label} − {LABELS[best]}",
+                    *(d[m.key].text() if m.key in d else "n/a" for m in metrics),
+                ]
+                for label, d in vs_best.items()
+            ],
+        )
+        L += ["", f"Δ = schedule − {LABELS[best]} per seed (as above).", ""]
 
     L += ["## What reproduced", ""]
     L += _verdicts(outcomes, comps, ref_vs_cos, sel)
@@ -747,7 +868,7 @@ def _verdicts(
         lines.append("- Paper: refinement improves on linear decay. Measured here:")
         for c in comps["refined"].values():
             lines.append("  - " + sentence(c, "refined", "linear decay"))
-    for n in ("wsd", "step"):
+    for n in ("wsd", "step", "cosine-10", "wsd-1sqrt", "schedule-free"):
         if n in comps:
             cn = comps[n].get(sel.key)
             if cn is not None:

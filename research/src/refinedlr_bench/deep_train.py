@@ -14,6 +14,14 @@ schedule and learning rate starts from the same weights and sees the same batche
 
 A run whose training loss becomes non-finite stops there and is marked ``diverged`` (its
 selection metric is ``inf``).
+
+Schedule-free runs (payload key ``"schedule_free_warmup"``: the warm-up in steps) use the ``schedulefree`` package
+instead of an LR schedule: ``SGDScheduleFree`` (image task; its ``momentum`` is the interpolation
+constant beta) or ``AdamWScheduleFree`` (LM task), with the package's own linear warm-up
+(``warmup_steps``), ``optimizer.train()`` before training and ``optimizer.eval()`` before
+evaluation, so every metric is measured at the averaged point ``x``. For the batch-norm CNN the
+running statistics are then recomputed at ``x``, as the package's README says: 50 training
+batches forward in train mode (without gradients), then eval mode.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import schedulefree
 import torch
 from refinedlr.pytorch import GradNormRecorder, ScheduleLR
 from torch.nn import functional as F
@@ -57,6 +66,10 @@ TRAINER_VERSION = "deep-train-v1"
 
 #: Number of points of the stored training-loss curve (block means).
 CURVE_POINTS = 100
+
+#: Training batches run forward in train mode at the averaged point before a schedule-free
+#: CNN is evaluated (the ``schedulefree`` README's batch-norm recipe uses 50).
+SF_BN_BATCHES = 50
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,12 +168,13 @@ def _optimize(
     batches: Iterable[Any],
     loss_of: Callable[[Any], torch.Tensor],
     opt: torch.optim.Optimizer,
-    sched: ScheduleLR,
+    sched: ScheduleLR | None,
     curve: _Curve,
     after_backward: Callable[[], None] | None = None,
 ) -> tuple[int, bool]:
     """One optimizer step per batch (backward, ``after_backward``, step, schedule step) until a
-    non-finite loss; returns ``(steps done, diverged)``."""
+    non-finite loss; returns ``(steps done, diverged)``. ``sched=None``: the optimizer sets its
+    own learning rate (schedule-free)."""
     steps_done = 0
     for batch in batches:
         opt.zero_grad(set_to_none=True)
@@ -169,7 +183,8 @@ def _optimize(
         if after_backward is not None:
             after_backward()
         opt.step()
-        sched.step()
+        if sched is not None:
+            sched.step()
         v = loss.item()
         steps_done += 1
         if not math.isfinite(v):
@@ -207,6 +222,15 @@ def _eval_images(
     return total / x.shape[0], correct / x.shape[0]
 
 
+@torch.no_grad()
+def _recompute_batch_norm(model: torch.nn.Module, data: ImageData, batch: int, seed: int) -> None:
+    """Batch-norm running statistics at the current weights: :data:`SF_BN_BATCHES` training
+    batches (the first ones of the run's data order) forward in train mode, no gradients."""
+    model.train()
+    for idx in image_batches(data.n_train, batch, SF_BN_BATCHES, seed):
+        model(data.x_train[idx])
+
+
 def train_image(
     config: ImageConfig,
     data: ImageData,
@@ -214,8 +238,15 @@ def train_image(
     lr: float,
     seed: int,
     record_path: str | os.PathLike[str] | None,
+    *,
+    schedule_free_warmup: int | None = None,
 ) -> dict[str, Any]:
     """Train the CNN with SGD (momentum, weight decay) on ``schedule`` (a spec) at peak ``lr``.
+
+    With ``schedule_free_warmup`` (a step count) the optimizer is the package's
+    ``SGDScheduleFree`` (beta = ``config.momentum``, the same weight decay) with that linear
+    warm-up and no schedule (``schedule`` only documents the LR sequence); the model is evaluated
+    at the averaged point with recomputed batch-norm statistics.
 
     Metrics: ``train_loss`` / ``train_acc`` on the fixed training subset ``data.eval_idx`` and
     ``test_loss`` / ``test_acc`` on the test set, all in eval mode after the last step.
@@ -224,10 +255,24 @@ def train_image(
     T = config.steps
     torch.manual_seed(seed)
     model = SmallCNN(config.channels, data.n_classes, image_size=int(data.x_train.shape[-1]))
-    opt = torch.optim.SGD(
-        model.parameters(), lr=lr, momentum=config.momentum, weight_decay=config.weight_decay
-    )
-    sched = ScheduleLR(opt, schedule)
+    sf = schedule_free_warmup is not None
+    opt: torch.optim.Optimizer
+    sched: ScheduleLR | None
+    if sf:
+        opt = schedulefree.SGDScheduleFree(
+            model.parameters(),
+            lr=lr,
+            momentum=config.momentum,
+            weight_decay=config.weight_decay,
+            warmup_steps=int(schedule_free_warmup or 0),
+        )
+        opt.train()  # type: ignore[attr-defined]
+        sched = None
+    else:
+        opt = torch.optim.SGD(
+            model.parameters(), lr=lr, momentum=config.momentum, weight_decay=config.weight_decay
+        )
+        sched = ScheduleLR(opt, schedule)
     rec = GradNormRecorder(record_path, kinds=("l2",), flush_every=200, fsync=False)
     rec.attach(opt)
     curve = _Curve(T)
@@ -248,6 +293,9 @@ def train_image(
             "test_acc": math.nan,
         }
     else:
+        if sf:
+            opt.eval()  # type: ignore[attr-defined]  # parameters at the averaged point x
+            _recompute_batch_norm(model, data, config.batch_size, seed)
         idx = data.eval_idx
         tr_loss, tr_acc = _eval_images(
             model, data.x_train[idx], data.y_train[idx], config.eval_batch
@@ -293,11 +341,18 @@ def train_lm(
     lr: float,
     seed: int,
     record_path: str | os.PathLike[str] | None,
+    *,
+    schedule_free_warmup: int | None = None,
 ) -> dict[str, Any]:
     """Train the GPT with AdamW (decoupled weight decay on matrices and embeddings only).
 
+    With ``schedule_free_warmup`` (a step count) the optimizer is the package's
+    ``AdamWScheduleFree`` (the same parameter groups, betas, eps and weight decay) with that
+    linear warm-up and no schedule; validation is measured at the averaged point.
+
     Metrics: ``val_bpc`` (bits per character on fixed validation windows, eval mode) and
-    ``train_bpc`` (mean training loss of the last 5% of the steps, in bits).
+    ``train_bpc`` (mean training loss of the last 5% of the steps, in bits; for schedule-free
+    runs the loss at the gradient points y, not at the averaged point).
     """
     t0, c0 = time.perf_counter(), time.process_time()
     T = config.steps
@@ -305,16 +360,26 @@ def train_lm(
     model = TinyGPT(data.vocab_size, config.context, config.n_layer, config.n_head, config.d_model)
     decay = [p for p in model.parameters() if p.dim() >= 2]
     other = [p for p in model.parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW(
-        [
-            {"params": decay, "weight_decay": config.weight_decay},
-            {"params": other, "weight_decay": 0.0},
-        ],
-        lr=lr,
-        betas=config.betas,
-        eps=config.eps,
-    )
-    sched = ScheduleLR(opt, schedule)
+    groups = [
+        {"params": decay, "weight_decay": config.weight_decay},
+        {"params": other, "weight_decay": 0.0},
+    ]
+    sf = schedule_free_warmup is not None
+    opt: torch.optim.Optimizer
+    sched: ScheduleLR | None
+    if sf:
+        opt = schedulefree.AdamWScheduleFree(
+            groups,
+            lr=lr,
+            betas=config.betas,
+            eps=config.eps,
+            warmup_steps=int(schedule_free_warmup or 0),
+        )
+        opt.train()  # type: ignore[attr-defined]
+        sched = None
+    else:
+        opt = torch.optim.AdamW(groups, lr=lr, betas=config.betas, eps=config.eps)
+        sched = ScheduleLR(opt, schedule)
     rec = GradNormRecorder(record_path, kinds=("l2", "l1"), flush_every=200, fsync=False)
     curve = _Curve(T)
 
@@ -338,6 +403,8 @@ def train_lm(
         metrics = {"val_bpc": math.inf, "train_bpc": math.inf}
         n_val = 0
     else:
+        if sf:
+            opt.eval()  # type: ignore[attr-defined]  # parameters at the averaged point x
         val_bpc, n_val = eval_bits_per_char(
             model, data.val, config.context, config.val_windows, config.eval_batch
         )
@@ -404,12 +471,25 @@ def run_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
     if payload.get("threads"):
         torch.set_num_threads(int(payload["threads"]))
     data = get_data(source, config)
+    sf_warmup = payload.get("schedule_free_warmup")
     if isinstance(config, ImageConfig):
         assert isinstance(data, ImageData)
         return train_image(
-            config, data, payload["schedule"], payload["lr"], payload["seed"], payload["record"]
+            config,
+            data,
+            payload["schedule"],
+            payload["lr"],
+            payload["seed"],
+            payload["record"],
+            schedule_free_warmup=sf_warmup,
         )
     assert isinstance(data, CharData)
     return train_lm(
-        config, data, payload["schedule"], payload["lr"], payload["seed"], payload["record"]
+        config,
+        data,
+        payload["schedule"],
+        payload["lr"],
+        payload["seed"],
+        payload["record"],
+        schedule_free_warmup=sf_warmup,
     )

@@ -10,8 +10,9 @@ convex in the weights, so the optimum is attained even on separable data (where 
 objective has infimum 0 and no minimiser).
 
 :func:`train_batched` trains many runs at once: every run has its own per-step learning-rate
-vector (so runs may differ in base LR *and* schedule) and its optimizer (Adam or plain SGD); runs
-with the same seed see the same mini-batches (a paired design). Weights live in one tensor of shape
+vector (so runs may differ in base LR *and* schedule) and its optimizer (Adam or plain SGD, each
+also in its schedule-free form); runs with the same seed see the same mini-batches (a paired
+design). Weights live in one tensor of shape
 ``[S, D, K, C]`` (seeds x features x classes x configurations), so one step is two batched matrix
 products (``torch.bmm``), a softmax and a few element-wise updates for all ``S * C`` runs. The
 mini-batch gradient is in closed form, ``(1/B) X_b^T (softmax(X_b W) - Y_b) + lam W[:d]``, and the
@@ -47,6 +48,7 @@ import torch
 from scipy import optimize
 
 __all__ = [
+    "SF_MOMENTUM",
     "BatchResult",
     "Optimum",
     "accuracy",
@@ -54,6 +56,7 @@ __all__ = [
     "batch_indices",
     "full_gradient",
     "objective",
+    "schedule_free_averaging",
     "solve_optimum",
     "steps_per_epoch",
     "train_batched",
@@ -65,6 +68,10 @@ IntArray = npt.NDArray[np.int64]
 #: Adam's defaults in this benchmark (the issue's protocol).
 ADAM_BETAS = (0.9, 0.95)
 ADAM_EPS = 1e-8
+
+#: The interpolation constant beta of schedule-free SGD (``schedulefree.SGDScheduleFree``'s
+#: default ``momentum``).
+SF_MOMENTUM = 0.9
 
 
 def add_bias(X: npt.ArrayLike) -> FloatArray:
@@ -148,6 +155,35 @@ class BatchResult:
         return self.adam_norms[:, self.recorded.index(config)]
 
 
+def schedule_free_averaging(
+    lrs: npt.ArrayLike, *, weight_lr_power: float = 2.0, r: float = 0.0
+) -> FloatArray:
+    """The averaging weights ``c_{t+1}`` of schedule-free training, per config and step.
+
+    The averaged point is ``x_{t+1} = (1 - c_{t+1}) x_t + c_{t+1} z_{t+1}`` with
+    ``c_{t+1} = w_t / sum_{i<=t} w_i`` and ``w_t = (t + 1)^r * max_{i<=t}(lr_i)^p``
+    (Defazio et al. 2024; the ``schedulefree`` package's ``weight_lr_power`` p = 2 and ``r`` = 0
+    by default): during a warm-up the early points count less, ``c = lr_t^2 / sum_i lr_i^2``, and
+    with a constant LR ``c_{t+1} = 1 / (t + 1)``, the uniform average. ``c = 0`` while every
+    weight so far is 0. Computed in float64 in the package's order of operations.
+
+    >>> schedule_free_averaging([[1.0, 1.0, 1.0, 1.0]]).round(4)
+    array([[1.    , 0.5   , 0.3333, 0.25  ]])
+    >>> schedule_free_averaging([[0.5, 1.0, 1.0]]).round(4)  # warm-up: weights 0.25, 1, 1
+    array([[1.    , 0.8   , 0.4444]])
+    """
+    lr = np.asarray(lrs, dtype=np.float64)
+    if lr.ndim != 2:
+        raise ValueError(f"lrs must be [configs, steps], got shape {lr.shape}")
+    lr_max = np.maximum.accumulate(lr, axis=1)
+    k1 = np.arange(1, lr.shape[1] + 1, dtype=np.float64)
+    w = k1**r * lr_max**weight_lr_power
+    total = np.cumsum(w, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        c = np.where(total > 0, w / np.where(total > 0, total, 1.0), 0.0)
+    return np.asarray(c, dtype=np.float64)
+
+
 def train_batched(
     X: npt.ArrayLike,
     y: npt.ArrayLike,
@@ -166,6 +202,9 @@ def train_batched(
     progress: Callable[[int], Any] | None = None,
     progress_every: int = 256,
     record_adam: bool = False,
+    schedule_free: bool | Sequence[bool] | npt.ArrayLike = False,
+    sf_momentum: float = SF_MOMENTUM,
+    sf_weight_decay: float = 0.0,
 ) -> BatchResult:
     """Train ``len(seeds) * C`` logistic-regression runs from zero weights, all at once.
 
@@ -188,6 +227,19 @@ def train_batched(
             ``update``), every ``progress_every`` steps.
         record_adam: also record the norms of Adam's preconditioned step for the recorded Adam
             configs (:attr:`BatchResult.adam_norms`); off by default.
+        schedule_free: per config (or for all), train the schedule-free form of its optimizer
+            (Defazio et al. 2024, as ``schedulefree.SGDScheduleFree`` / ``AdamWScheduleFree``
+            compute it): the gradient is taken at ``y = (1 - beta) z + beta x``, the base step
+            moves ``z`` (SGD: ``z -= lr g``; Adam: ``z -= lr g / (sqrt(v / bc2) + eps)`` with the
+            bias-corrected second moment ``v`` of ``betas[1]`` and no first moment), and ``x`` is
+            the average of the ``z`` with the weights of :func:`schedule_free_averaging` (the LR
+            vector ``lrs`` includes any warm-up). beta is ``sf_momentum`` for SGD and
+            ``betas[0]`` for Adam. The returned weights are the averaged point ``x`` (the
+            package's ``optimizer.eval()``). Their norms are not recorded.
+        sf_momentum: beta of schedule-free SGD.
+        sf_weight_decay: the package's ``weight_decay`` for schedule-free configs, applied at
+            ``y``: SGD adds ``wd * y`` to the gradient, Adam (AdamW) adds it to the normalised
+            step (decoupled). 0 in the convex suite, whose objective already holds the penalty.
 
     Returns:
         A :class:`BatchResult`.
@@ -214,17 +266,30 @@ def train_batched(
         rec_mask = np.asarray(record_norms, dtype=bool).reshape(-1)
         if rec_mask.shape[0] != C:
             raise ValueError(f"record_norms has {rec_mask.shape[0]} entries for {C} configs")
+    if isinstance(schedule_free, (bool, np.bool_)):
+        sf_mask = np.full(C, bool(schedule_free))
+    else:
+        sf_mask = np.asarray(schedule_free, dtype=bool).reshape(-1)
+        if sf_mask.shape[0] != C:
+            raise ValueError(f"schedule_free has {sf_mask.shape[0]} entries for {C} configs")
+    rec_mask = rec_mask & ~sf_mask  # schedule-free runs are never recorded
     S = len(seeds)
-    # Internal order of the C axis: [Adam recorded | Adam | SGD | SGD recorded], so each
-    # optimizer updates one contiguous slice and the recorded configs are the two ends.
+    # Internal order of the C axis: [Adam recorded | Adam | SGD | SGD recorded | schedule-free
+    # Adam | schedule-free SGD], so each update rule works on one contiguous slice and the
+    # recorded configs are the two ends of the plain part [0, Cp).
+    plain = ~sf_mask
     groups = [
-        np.flatnonzero(is_adam & rec_mask),
-        np.flatnonzero(is_adam & ~rec_mask),
-        np.flatnonzero(~is_adam & ~rec_mask),
-        np.flatnonzero(~is_adam & rec_mask),
+        np.flatnonzero(plain & is_adam & rec_mask),
+        np.flatnonzero(plain & is_adam & ~rec_mask),
+        np.flatnonzero(plain & ~is_adam & ~rec_mask),
+        np.flatnonzero(plain & ~is_adam & rec_mask),
+        np.flatnonzero(sf_mask & is_adam),
+        np.flatnonzero(sf_mask & ~is_adam),
     ]
     order = np.concatenate(groups)
     Ra, Ca, Rs = len(groups[0]), len(groups[0]) + len(groups[1]), len(groups[3])
+    Cp = Ca + len(groups[2]) + Rs  # end of the plain configs
+    Cfa = Cp + len(groups[4])  # end of the schedule-free Adam configs
     b1, b2 = betas
     steps1 = np.arange(1, T + 1, dtype=np.float64)
     bc1 = 1.0 - b1**steps1
@@ -233,7 +298,21 @@ def train_batched(
     #                      = (lr sqrt(bc2) / bc1) * m / (sqrt(v) + eps sqrt(bc2))
     lr_adam = torch.as_tensor((lr_np[order[:Ca]] * (np.sqrt(bc2) / bc1)).T.copy(), dtype=dtype)
     eps_t = (eps * np.sqrt(bc2)).tolist()
-    lr_sgd = torch.as_tensor(lr_np[order[Ca:]].T.copy(), dtype=dtype)  # [T, Cs]
+    lr_sgd = torch.as_tensor(lr_np[order[Ca:Cp]].T.copy(), dtype=dtype)  # [T, Cs]
+    Cf = C - Cp
+    if Cf:
+        # schedule-free: per step and config the LR, the averaging weight c and the coefficient
+        # of the gradient in the in-place update of y (the package's arithmetic, in float64)
+        lr_f = lr_np[order[Cp:]]  # [Cf, T]
+        c_f = schedule_free_averaging(lr_f)
+        beta_f = np.where(np.arange(Cf) < Cfa - Cp, betas[0], sf_momentum)[:, None]
+        coef_f = lr_f * (beta_f * (1.0 - c_f) - 1.0)
+        sf_lr = torch.as_tensor(lr_f.T.copy(), dtype=dtype)  # [T, Cf]
+        sf_c = torch.as_tensor(c_f.T.copy(), dtype=dtype)
+        sf_coef = torch.as_tensor(coef_f.T.copy(), dtype=dtype)
+        Z = torch.zeros(S, D, K, Cf, dtype=dtype)  # z; W holds y for these configs
+        Vf = torch.zeros(S, D, K, Cfa - Cp, dtype=dtype)
+        sf_bc2 = (1.0 - b2**steps1).tolist()
     idx = torch.as_tensor(
         np.stack([batch_indices(n, batch_size, epochs, s) for s in seeds], axis=1)
     )  # [T, S, B]
@@ -273,7 +352,7 @@ def train_batched(
                     torch.sum(Gr.abs(), dim=1, out=rec_a[t, 0])
                     torch.sum(Gr * Gr, dim=1, out=rec_a[t, 1])
                 if rec_s is not None:
-                    Gr = G[..., C - Rs :].reshape(S, D * K, Rs)
+                    Gr = G[..., Cp - Rs : Cp].reshape(S, D * K, Rs)
                     torch.sum(Gr.abs(), dim=1, out=rec_s[t, 0])
                     torch.sum(Gr * Gr, dim=1, out=rec_s[t, 1])
                 if Ca:
@@ -291,14 +370,28 @@ def train_batched(
                         rec_u[t, 1].mul_(p_scale[t])
                     torch.mul(m, lr_adam[t], out=num)
                     W[..., :Ca].addcdiv_(num, den, value=-1.0)
-                if Ca < C:
-                    W[..., Ca:].addcmul_(G[..., Ca:], lr_sgd[t], value=-1.0)
+                if Ca < Cp:
+                    W[..., Ca:Cp].addcmul_(G[..., Ca:Cp], lr_sgd[t], value=-1.0)
+                if Cf:
+                    Yf, Gf = W[..., Cp:], G[..., Cp:]
+                    if Cfa > Cp:  # Adam: the gradient divided by sqrt(v / bc2) + eps, in place
+                        Ga = Gf[..., : Cfa - Cp]
+                        Vf.mul_(b2).addcmul_(Ga, Ga, value=1.0 - b2)
+                        Ga.div_(torch.div(Vf, sf_bc2[t]).sqrt_().add_(eps))
+                    if sf_weight_decay:
+                        Gf.add_(Yf, alpha=sf_weight_decay)
+                    Yf.lerp_(Z, sf_c[t])
+                    Yf.addcmul_(Gf, sf_coef[t])
+                    Z.addcmul_(Gf, sf_lr[t], value=-1.0)
                 if progress is not None and (t + 1) % progress_every == 0:
                     progress(progress_every)
     finally:
         torch.set_flush_denormal(False)
     if progress is not None and T % progress_every:
         progress(T % progress_every)
+    if Cf:  # the averaged point x = y + (1 - 1/beta) (z - y) (the package's eval())
+        beta_x = torch.as_tensor(1.0 - 1.0 / beta_f[:, 0], dtype=dtype)
+        W[..., Cp:].lerp_(Z, beta_x)
     seconds = time.perf_counter() - t0
     inv = np.argsort(order)
     weights = np.ascontiguousarray(W.permute(0, 3, 1, 2).numpy()[:, inv])  # [S, C, D, K]

@@ -8,7 +8,14 @@ linear-decay sweep has settled, from the per-step gradient norms of linear decay
 
 :data:`SCHEDULE_ARMS` holds the table: :data:`DEFAULT_ARMS` (what ``refinedlr bench convex`` runs
 by default, linear decay being the reference) and :data:`CANDIDATE_ARMS` (the refinement study's
-candidate variants, run by the convex suite only when named with ``--methods``). Registering a
+candidate variants, run by the convex suite only when named with ``--methods``).
+
+An arm may change the optimizer as well: ``schedule_free=True`` trains the schedule-free form of
+Adam or SGD (:func:`refinedlr_bench.logreg.train_batched`), and its "schedule" is the LR sequence
+that optimizer is given (constant after its warm-up). Arms train in batched tensors per
+``batch`` group: the arms added after the first committed results (:data:`ALTERNATIVE_ARMS`:
+schedule-free, cosine to 10%, WSD with a 1-sqrt cooldown) form their own group, so adding them
+left every earlier arm's batches, and so its numbers, bit for bit as they were. Registering a
 new arm makes it available to ``refinedlr bench convex --methods ...``::
 
     >>> from refinedlr import refine
@@ -43,9 +50,11 @@ from refinedlr_bench.refinement_variants import (
 )
 
 __all__ = [
+    "ALTERNATIVE_ARMS",
     "CANDIDATE_ARMS",
     "DEFAULT_ARMS",
     "SCHEDULE_ARMS",
+    "SF_WARMUP",
     "ArmContext",
     "ScheduleArm",
     "bound_family",
@@ -56,6 +65,10 @@ __all__ = [
 
 FloatArray = npt.NDArray[np.float64]
 Build = Callable[["ArmContext"], Schedule]
+
+#: The schedule-free arm's warm-up, a fraction of the horizon. The ``schedulefree`` README
+#: recommends a warm-up without giving a length; 5% is the deep suite's warm-up for every arm.
+SF_WARMUP = 0.05
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,12 +114,18 @@ class ScheduleArm:
         build: ``ArmContext -> Schedule`` (its horizon must be ``ctx.total_steps``).
         needs_linear: build only after the linear-decay sweep (gets ``linear_norms``).
         description: one line for the report.
+        schedule_free: train the schedule-free form of the optimizer; ``build`` gives its LR
+            sequence.
+        batch: the batch group: configurations of arms in different groups never share a
+            batched tensor.
     """
 
     name: str
     build: Build
     needs_linear: bool = False
     description: str = ""
+    schedule_free: bool = False
+    batch: str = "main"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -138,6 +157,14 @@ def _refined(tau: float) -> Build:
         )
 
     return build
+
+
+def _schedule_free_lrs(ctx: ArmContext) -> Schedule:
+    """The LR sequence of the package's schedule-free optimizers with ``warmup_steps = W``
+    (``round(SF_WARMUP * T)``): ``(k + 1) / W`` for ``k < W``, then 1, which is the library's
+    warm-up of ``W - 1`` steps (``(t + 1) / (W' + 1)``)."""
+    W = round(SF_WARMUP * ctx.total_steps)
+    return get_schedule("constant", ctx.total_steps, warmup=max(W - 1, 0))
 
 
 def _tabulated(ctx: ArmContext, values: FloatArray, **provenance: Any) -> Tabulated:
@@ -296,6 +323,34 @@ _CANDIDATE_ROWS: tuple[tuple[str, Build, str], ...] = (
 )
 
 
+#: what a user would pick instead of linear decay or refinement (issue 14): their own batch group
+_ALTERNATIVE_ROWS: tuple[ScheduleArm, ...] = (
+    ScheduleArm(
+        "cosine-10",
+        _fixed("cosine", floor=0.1),
+        description="cosine to 10% of the peak: 0.1 + 0.9 (1 + cos(pi t/T)) / 2 (no warm-up)",
+        batch="alternatives",
+    ),
+    ScheduleArm(
+        "wsd-1sqrt",
+        _fixed("warmup_stable_decay", decay=0.2, decay_shape="1-sqrt"),
+        description="constant, then the 1-sqrt cooldown 1 - sqrt(q) to 0 over the last 20% "
+        "(no warm-up)",
+        batch="alternatives",
+    ),
+    ScheduleArm(
+        "schedule-free",
+        _schedule_free_lrs,
+        description="schedule-free Adam / SGD (Defazio et al. 2024, as the `schedulefree` "
+        "package computes it; SGD beta 0.9, Adam beta = beta1) at a constant LR after the "
+        f"package's linear warm-up over {SF_WARMUP:.0%} of the steps, evaluated at the averaged "
+        "point x",
+        schedule_free=True,
+        batch="alternatives",
+    ),
+)
+
+
 def _arms(rows: tuple[tuple[str, Build, str], ...], needs_linear: bool) -> dict[str, ScheduleArm]:
     return {name: ScheduleArm(name, build, needs_linear, text) for name, build, text in rows}
 
@@ -303,12 +358,20 @@ def _arms(rows: tuple[tuple[str, Build, str], ...], needs_linear: bool) -> dict[
 #: Every arm by name, in table order.
 SCHEDULE_ARMS: dict[str, ScheduleArm] = {
     **_arms(_FIXED_ROWS, needs_linear=False),
+    **{a.name: a for a in _ALTERNATIVE_ROWS},
     **_arms(_REFINED_ROWS, needs_linear=True),
     **_arms(_CANDIDATE_ROWS, needs_linear=True),
 }
 
+#: The alternatives a user would pick instead (issue 14), trained in their own batches.
+ALTERNATIVE_ARMS: tuple[str, ...] = tuple(a.name for a in _ALTERNATIVE_ROWS)
+
 #: The arms ``refinedlr bench convex`` runs by default, in table order.
-DEFAULT_ARMS: tuple[str, ...] = tuple(r[0] for r in (*_FIXED_ROWS, *_REFINED_ROWS))
+DEFAULT_ARMS: tuple[str, ...] = (
+    *(r[0] for r in _FIXED_ROWS),
+    *ALTERNATIVE_ARMS,
+    *(r[0] for r in _REFINED_ROWS),
+)
 
 #: The refinement study's candidates (built from the linear run's record only).
 CANDIDATE_ARMS: tuple[str, ...] = tuple(r[0] for r in _CANDIDATE_ROWS)

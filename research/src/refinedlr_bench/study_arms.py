@@ -134,8 +134,11 @@ def _linear(inp: ArmInputs) -> Schedule:
 
 
 def _schedule_arm(name: str) -> Build:
-    """The convex suite's arm ``name``, from the linear run's record if it needs one."""
+    """The convex suite's arm ``name``, from the linear run's record if it needs one (a
+    schedule, not an optimizer change: the study's trainer has no schedule-free arms)."""
     arm = SCHEDULE_ARMS[name]
+    if arm.schedule_free:
+        raise ValueError(f"{name!r} changes the optimizer; the study only compares schedules")
     dep = "linear" if arm.needs_linear else None
     return lambda inp: arm.build(inp.arm_context(dep))
 

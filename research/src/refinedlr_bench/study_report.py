@@ -2,7 +2,13 @@
 
 Reads what ``refinedlr bench study convex|deep`` wrote (``OUT/convex/<dataset>.json``,
 ``OUT/deep/<task>.json``, ``OUT/runlog.jsonl``) and, for the mechanism figure, the cached runs.
-The hand-written discussion lives in ``OUT/discussion.md`` and is included verbatim.
+The hand-written summary lives in ``OUT/discussion.md``; the report links to it (one source).
+
+The convex suite's baselines that the study did not run itself (constant, 1/t, 1/sqrt t,
+step-wise, WSD, cosine to 10%, WSD with a 1-sqrt cooldown, schedule-free) are read from the
+convex suite's ``summary.json`` (:func:`add_suite_arms`): the study's linear decay is the convex
+suite's own runs, so their ratios pair with the same linear-decay runs. Section 7 compares
+``refined-verified`` with the best of them.
 """
 
 from __future__ import annotations
@@ -21,7 +27,12 @@ from refinedlr.verify import VERIFY_THRESHOLD
 
 from refinedlr_bench.figures import subplots
 from refinedlr_bench.runlog import read_runlog
-from refinedlr_bench.stats import rank_correlation
+from refinedlr_bench.stats import (
+    geometric_mean_ratio,
+    paired_log_ratio,
+    rank_correlation,
+    win_tie_loss,
+)
 from refinedlr_bench.study_arms import STUDY_ARMS
 from refinedlr_bench.study_design import (
     CHOSEN_CHEAP,
@@ -49,7 +60,7 @@ from refinedlr_bench.tables import (
     write_csv,
 )
 
-__all__ = ["write_report"]
+__all__ = ["SUITE_BASELINES", "add_deep_suite_arms", "add_suite_arms", "write_report"]
 
 OPTS = ("adam", "sgd")
 #: The cheap variants compared by compute (with the paper's refinement and the verified arms).
@@ -76,7 +87,124 @@ HELDOUT_SHOWN = (
     "refined-0.5",
     "pilot-0.1",
     "cosine",
+    "cosine-10",
+    "wsd-1sqrt",
+    "schedule-free",
 )
+#: The convex suite's schedules that are not a refinement (linear decay is the reference).
+SUITE_BASELINES = (
+    "constant",
+    "1/t",
+    "1/sqrt_t",
+    "step",
+    "cosine",
+    "wsd",
+    "cosine-10",
+    "wsd-1sqrt",
+    "schedule-free",
+)
+
+
+def add_suite_arms(
+    digests: Mapping[str, dict[str, Any]],
+    convex_summary: Mapping[str, Any],
+    arms: Sequence[str] = SUITE_BASELINES,
+) -> list[str]:
+    """Add the convex suite's chosen runs of ``arms`` to the study's digests (in place), for
+    the arms a digest does not hold.
+
+    Only where the suite's linear-decay runs are the digest's: the per-seed gaps may differ only
+    by one constant, the difference between the two float64 solutions for ``f*`` (about 1e-16;
+    the objectives are the same), and the added gaps are shifted by it, so they are the suite's
+    objectives minus the study's ``f*``. Returns the ``dataset/optimizer`` pairs where the
+    linear-decay runs differ (nothing is added there)."""
+    by_key = {
+        (e["dataset"], e["optimizer"], e["method"]): e for e in convex_summary.get("entries", [])
+    }
+    mismatched = []
+    for name, d in digests.items():
+        for opt in OPTS:
+            lin = d["arms"].get(f"{opt}|linear")
+            suite_lin = by_key.get((name, opt, "linear"))
+            if lin is None or suite_lin is None:
+                continue
+            diff = np.array(lin["gap"], dtype=np.float64) - np.array(
+                suite_lin["gaps"], dtype=np.float64
+            )
+            shift = float(np.mean(diff)) if diff.size else math.nan
+            if not (
+                np.all(np.isfinite(diff))
+                and np.max(np.abs(diff - shift)) <= 1e-15
+                and abs(shift) <= 1e-12
+            ):
+                mismatched.append(f"{name}/{opt}")
+                continue
+            for a in arms:
+                e = by_key.get((name, opt, a))
+                if e is None or f"{opt}|{a}" in d["arms"]:
+                    continue
+                d["arms"][f"{opt}|{a}"] = {
+                    "gap": [float(v) + shift for v in e["gaps"]],
+                    "lr": e["lr"],
+                    "source": "convex suite",
+                }
+    return mismatched
+
+
+#: The deep suite's schedules that are not a refinement (linear decay is the reference).
+DEEP_SUITE_BASELINES = ("cosine", "cosine-10", "wsd", "wsd-1sqrt", "step", "schedule-free")
+
+
+def add_deep_suite_arms(
+    digest: dict[str, Any], suite_dir: Path, arms: Sequence[str] = DEEP_SUITE_BASELINES
+) -> bool:
+    """Add the deep suite's runs of ``arms`` at their chosen LR (``suite_dir/runs.csv`` and the
+    cached run files it names, full precision) to a deep-task digest of the study, for the arms
+    it does not hold: per-seed values of the study's metric, the ratio to linear decay paired by
+    seed, the chosen LR and the compute (runs). Only if the suite's linear-decay runs at the
+    chosen LR are the study's (the same values); returns whether they were."""
+    import csv
+
+    path = suite_dir / "runs.csv"
+    if not path.exists():
+        return False
+    metric = digest["metric"]
+    with path.open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+
+    def values(name: str) -> dict[str, float]:
+        out = {}
+        for r in rows:
+            if r["schedule"] == name and r["chosen"] == "1":
+                doc = json.loads(
+                    (suite_dir / r["record"].replace(".norms.csv", ".json")).read_text("utf-8")
+                )
+                out[str(r["seed"])] = float(doc["metrics"][metric])
+        return out
+
+    lin = values("linear")
+    study_lin = {str(k): float(v) for k, v in digest["linear"]["values"].items()}
+    if not lin or lin != study_lin:
+        return False
+    seeds = sorted(lin)
+    for a in arms:
+        if a in digest["arms"]:
+            continue
+        v = values(a)
+        if sorted(v) != seeds:
+            continue
+        r = paired_log_ratio([v[k] for k in seeds], [lin[k] for k in seeds])
+        digest["arms"][a] = {
+            "values": v,
+            "ratio": r.ratio,
+            "low": r.low,
+            "high": r.high,
+            "outcome": r.outcome,
+            "cost": float(sum(1 for x in rows if x["schedule"] == a)),
+            "lr": float(next(x["lr"] for x in rows if x["schedule"] == a and x["chosen"] == "1")),
+            "source": "deep suite",
+        }
+    return True
 
 
 def _f(x: float | None, nd: int = 3) -> str:
@@ -217,7 +345,7 @@ def _mechanism(digests: Mapping[str, dict[str, Any]], L: list[str]) -> None:
                     _f(dg["lr_ratio_peak"]),
                     " / ".join(_f(x) for x in dg["lr_at"][1:4]),
                     _f(dg["late_mass"]),
-                    f"{dg['late_median']:.2f}",
+                    f"{dg['late_median']:.4f}",
                     f"{dg['bound_linrec']:.3f}",
                     _f(dg["bound_own"], 4),
                     _f(obs),
@@ -343,6 +471,29 @@ def _deep_section(deep: Mapping[str, dict[str, Any]], L: list[str]) -> None:
             rows,
         )
         pl = d["arms"].get("pilot-linear-0.1", {}).get("cost")
+        L.append("")
+        base = {"linear": 0.0}
+        base.update(
+            {
+                a: math.log(d["arms"][a]["ratio"])
+                for a in DEEP_SUITE_BASELINES
+                if a in d["arms"] and d["arms"][a].get("ratio")
+            }
+        )
+        best = min(base, key=lambda a: base[a])
+        bv = lin if best == "linear" else d["arms"][best]["values"]
+        parts = []
+        for a in ("refined", "refined-verified"):
+            av = d["arms"].get(a, {}).get("values")
+            if av is None or sorted(av) != sorted(bv):
+                continue
+            r = paired_log_ratio([av[k] for k in sorted(av)], [bv[k] for k in sorted(av)])
+            parts.append(f"{a} / {best} = {fmt_ratio_ci(r)}")
+        L.append(
+            f"Best baseline (the schedule that is not a refinement with the smallest ratio, "
+            f"linear decay included): **{best}**"
+            + (f"; paired by seed: {'; '.join(parts)}." if parts else ".")
+        )
         L.append("")
         L.append(
             f"Compute counts full-horizon runs (every LR and seed; the pilot's runs as "
@@ -544,25 +695,115 @@ def _plots(
 # the report
 
 
-def write_report(out: Path, *, plots: bool = True) -> Path:
-    """Write ``out/report.md``, ``out/summary.csv`` and the figures; returns the report path."""
+def write_report(
+    out: Path, *, plots: bool = True, convex: Path | None = None, deep: Path | None = None
+) -> Path:
+    """Write ``out/report.md``, ``out/summary.csv`` and the figures; returns the report path.
+
+    ``convex``: the convex suite's output folder (its ``summary.json`` supplies the baselines
+    the study did not run itself; section 7); ``deep``: the deep suite's output folder (its
+    ``<task>/runs.csv`` does the same for the deep tasks, section 6)."""
     with warnings.catch_warnings():
         # diverged runs leave non-finite values in the digests (logs of them warn) and some
         # figures have nothing to draw on a log axis; neither warning says anything new
         warnings.simplefilter("ignore")
-        return _write_report(out, plots)
+        return _write_report(out, plots, convex, deep)
 
 
-def _write_report(out: Path, plots: bool) -> Path:
+def _alternatives_section(
+    splits: Sequence[tuple[str, Mapping[str, dict[str, Any]]]],
+    mismatched: Sequence[str],
+    L: list[str],
+) -> None:
+    """Section 7: every baseline against linear decay, the best baseline marked (★), and
+    ``refined-verified`` (and the paper's refinement) against the best baseline, per split."""
+    L.append(
+        "Geometric mean over datasets of the final-gap ratio to linear decay [95% CI] and "
+        "per-dataset wins/ties/losses (paired by seed, as everywhere in this report). The "
+        "baselines other than linear decay and cosine come from the convex suite's runs "
+        "(`research/results/convex/summary.json`; the study's linear decay is the same runs). "
+        "★: the best baseline of the column (the smallest geometric mean among the schedules "
+        "that are not a refinement, linear decay included). The last rows compare each "
+        "refinement with that best baseline directly: per dataset the ratio of its gap to the "
+        "best baseline's, paired by seed."
+    )
+    if mismatched:
+        L.append(
+            "Not added (the convex suite's linear-decay runs differ from the study's): "
+            + ", ".join(mismatched)
+            + "."
+        )
+    L.append("")
+    refined = ("refined-0.1", "refined-verified")
+    header = ["schedule"]
+    cols: list[tuple[str, str, Mapping[str, dict[str, Any]]]] = []
+    for split, digests in splits:
+        for o in OPTS:
+            header.append(f"{OPTIMIZER_LABELS[o]}, {split}")
+            cols.append((split, o, digests))
+    summaries: dict[tuple[str, str], dict[str, ArmSummary]] = {}
+    best: dict[tuple[str, str], str] = {}
+    for split, o, digests in cols:
+        S = {a: summarize_arm(digests, o, a) for a in (*SUITE_BASELINES, *refined)}
+        summaries[(split, o)] = {a: s for a, s in S.items() if s is not None}
+        scores = {"linear": 0.0}
+        scores.update(
+            {a: s.overall.log_mean for a, s in summaries[(split, o)].items() if a not in refined}
+        )
+        best[(split, o)] = min(scores, key=lambda a: scores[a])
+    rows = [
+        [
+            "linear (reference)",
+            *("1" + (" ★" if best[(c[0], c[1])] == "linear" else "") for c in cols),
+        ]
+    ]
+    for a in (*SUITE_BASELINES, *refined):
+        row = [a]
+        for split, o, _ in cols:
+            sm = summaries[(split, o)].get(a)
+            star = " ★" if best[(split, o)] == a else ""
+            row.append("–" if sm is None else _wtl(sm) + star)
+        rows.append(row)
+    for a in refined:
+        row = [f"{a} vs best baseline"]
+        for split, o, digests in cols:
+            b = best[(split, o)]
+            rs = []
+            for d in digests.values():
+                g = d["arms"].get(f"{o}|{a}")
+                gb = d["arms"].get(f"{o}|{b}")
+                if g is None or gb is None or g.get("gap") is None or gb.get("gap") is None:
+                    continue
+                rs.append(paired_log_ratio(g["gap"], gb["gap"]))
+            if not rs:
+                row.append("–")
+                continue
+            w, t, lo = win_tie_loss(rs)
+            row.append(f"{fmt_ratio_ci(geometric_mean_ratio(rs))} ({w}/{t}/{lo}) vs {b}")
+        rows.append(row)
+    L += markdown_table(header, rows)
+    L.append("")
+
+
+def _write_report(
+    out: Path, plots: bool, convex: Path | None = None, deep_suite: Path | None = None
+) -> Path:
     dev = load_digests(out / "convex", DEV_DATASETS)
     held = load_digests(out / "convex", HELDOUT_DATASETS)
     add_verified_arms(dev)
     add_verified_arms(held)
+    mismatched: list[str] = []
+    suite_summary = None if convex is None else convex / "summary.json"
+    if suite_summary is not None and suite_summary.exists():
+        doc = json.loads(suite_summary.read_text(encoding="utf-8"))
+        mismatched = add_suite_arms(dev, doc) + add_suite_arms(held, doc)
     deep: dict[str, dict[str, Any]] = {}
     for task in (DEV_DEEP_TASK, HELDOUT_DEEP_TASK):
         p = out / "deep" / f"{task}.json"
         if p.exists():
             deep[task] = json.loads(p.read_text(encoding="utf-8"))
+            if deep_suite is not None:
+                add_deep_suite_arms(deep[task], deep_suite / task)
     _write_csv(out / "summary.csv", _summary_rows(dev, held, deep))
     figs = _plots(out, dev, held, deep) if plots else []
 
@@ -620,7 +861,12 @@ def _write_report(out: Path, plots: bool) -> Path:
     L.append("")
     disc = out / "discussion.md"
     if disc.exists():
-        L.append(disc.read_text(encoding="utf-8").strip())
+        L.append("## Summary")
+        L.append("")
+        L.append(
+            "The hand-written reading of the tables below (what held up, why refinement loses, "
+            "what did not fix it, what works, caveats) is in [discussion.md](discussion.md)."
+        )
         L.append("")
     L.append("## 1. The fragility, verified")
     L.append("")
@@ -741,6 +987,17 @@ def _write_report(out: Path, plots: bool) -> Path:
     L.append("## 6. Deep tasks")
     L.append("")
     _deep_section(deep, L)
+    L.append("")
+    L.append("## 7. Refinement against the alternatives users would pick (issue 14)")
+    L.append("")
+    _alternatives_section(
+        [("development", dev), ("held out", held), ("all 19", {**dev, **held})], mismatched, L
+    )
+    L.append(
+        "The deep tasks' comparison with their best baseline is in the deep suite's reports "
+        '(`research/results/deep/<task>/report.md`, section "Against the best baseline").'
+    )
+    L.append("")
     L += figure_list(figs)
     L.append(
         "Files: `summary.csv` (method, optimizer, split, dataset, ratio_vs_linear, ci_low, "

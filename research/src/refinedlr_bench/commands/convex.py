@@ -31,7 +31,7 @@ from refinedlr_bench.convex_report import write_report
 from refinedlr_bench.cpu_kernels import cpu_kernels, pin_cpu_kernels
 from refinedlr_bench.data import DEFAULT_SUITE
 from refinedlr_bench.grid import k_of, lr_of
-from refinedlr_bench.machine import machine_info
+from refinedlr_bench.machine import loadavg, machine_info
 from refinedlr_bench.schedule_arms import CANDIDATE_ARMS, DEFAULT_ARMS, get_schedule_arm
 
 __all__ = ["DEFAULT_OUT", "build_parser", "main", "protocol_from_args"]
@@ -153,6 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     pin_cpu_kernels()
     args = build_parser().parse_args(argv)
     t0 = time.perf_counter()
+    load_start = loadavg()
     protocol = protocol_from_args(args)
     if args.threads and args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -208,6 +209,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "datasets": [oc.name for oc in outcomes],
         "cores": os.cpu_count(),
         "cpu_kernels": cpu_kernels(),
+        "load_start": load_start,
+        "load_end": loadavg(),
     }
     write_report(
         outcomes,

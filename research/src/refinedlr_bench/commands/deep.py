@@ -26,7 +26,7 @@ from refinedlr_bench.deep import (
     measure_parallel,
     task_spec,
 )
-from refinedlr_bench.deep_report import write_outputs
+from refinedlr_bench.deep_report import read_verified, write_outputs
 from refinedlr_bench.deep_train import DataSource, load_task_data
 from refinedlr_bench.machine import loadavg, machine_info
 from refinedlr_bench.runlog import append_runlog
@@ -35,6 +35,9 @@ __all__ = ["DEFAULT_OUT", "build_parser", "main", "spec_from_args"]
 
 #: Where the results go by default (relative to the repository root): ``DEFAULT_OUT/TASK``.
 DEFAULT_OUT = Path("research/results/deep")
+
+#: The refinement study's deep results (its ``refined-verified`` decision per task).
+STUDY_DEEP = Path("research/results/refinement-study/deep")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -172,7 +175,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "cpu_kernels": cpu_kernels(),
     }
     append_runlog(out, entry)
-    write_outputs(suite, data, out=out, machine=machine_info(), plots=not args.no_plots)
+    verified = None
+    if not (args.quick or args.tiny or args.synthetic or args.steps is not None):
+        verified = read_verified(STUDY_DEEP / f"{args.task}.json")
+    write_outputs(
+        suite, data, out=out, machine=machine_info(), plots=not args.no_plots, verified=verified
+    )
     log(
         f"done: {len(suite.trained)} runs trained in {wall:.1f} s -> {out / 'report.md'}"
         if suite.trained

@@ -124,7 +124,7 @@ def _deep(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    path = write_report(args.out, plots=not args.no_plots)
+    path = write_report(args.out, plots=not args.no_plots, convex=args.convex, deep=args.deep)
     print(f"wrote {path}", file=sys.stderr)
     return 0
 
@@ -171,6 +171,20 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="write report.md, summary.csv and the figures")
     r.add_argument("--out", type=Path, default=DEFAULT_OUT)
     r.add_argument("--no-plots", action="store_true", help="skip the figures")
+    r.add_argument(
+        "--convex",
+        type=Path,
+        default=Path("research/results/convex"),
+        help="the convex suite's output (its summary.json supplies the other baselines; "
+        "default research/results/convex)",
+    )
+    r.add_argument(
+        "--deep",
+        type=Path,
+        default=Path("research/results/deep"),
+        help="the deep suite's output (TASK/runs.csv supplies the other baselines of the deep "
+        "tasks; default research/results/deep)",
+    )
     r.set_defaults(func=_report)
     return p
 
