@@ -107,6 +107,7 @@ positive_norms = arrays(
 )
 
 
+@pytest.mark.filterwarnings("ignore::refinedlr.refinement.CollapseWarning")
 @settings(max_examples=100, deadline=None)
 @given(positive_norms, st.floats(0.0, 1.0), st.sampled_from(["l1", "l2"]))
 def test_invariants(norms: np.ndarray, tau: float, norm: str) -> None:
@@ -242,6 +243,7 @@ def test_accepts_records() -> None:
     assert b.provenance["source_steps"] == 40 and b.provenance["source_coverage"] == 0.1
 
 
+@pytest.mark.filterwarnings("ignore::refinedlr.refinement.CollapseWarning")
 @settings(max_examples=30, deadline=None)
 @given(positive_norms)
 def test_no_schedule_value_out_of_range_with_extreme_norms(norms: np.ndarray) -> None:

@@ -9,9 +9,10 @@ divided by the median over the whole record,
 ``late_ratio = median(n[-LATE_WINDOW * T:]) / median(n)``,
 
 is below :data:`LATE_DECLINE_MODERATE` (``"moderate"``) or below :data:`LATE_DECLINE_HIGH`
-(``"high"``). The cut-offs are descriptive, not a guarantee: how often refinement lost on records
-of each level is measured in the refinement study (``research/results/refinement-study``; the
-docs page *When refinement helps*). A record without the pattern can still lose: check a refined
+(``"high"``). The cut-offs are descriptive, not a guarantee: they were chosen after looking at all
+38 convex cases of the refinement study (held-out datasets included) and were not tested on fresh
+data; how often refinement lost on records of each level is in the study
+(``research/results/refinement-study``; the docs page *When refinement helps*). A record without the pattern can still lose: check a refined
 schedule after one run with :func:`refinedlr.verify.verify_refinement`.
 
 Example:
