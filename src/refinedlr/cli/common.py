@@ -29,7 +29,7 @@ from ..fileio import atomic_write
 from ..records import FORMATS, GradNormRecord, RecordError, read_record
 from ..records.inputs import open_regular
 from ..refinement import RefineError
-from ..schedule_io import load_schedule, save_schedule
+from ..schedule_io import SCHEDULE_SUFFIXES, load_schedule, save_schedule
 from ..schedules import Schedule, ScheduleError
 
 __all__ = [
@@ -54,8 +54,7 @@ __all__ = [
     "write_schedule",
 ]
 
-#: Output file types of the commands that write a schedule, and of the figures.
-SCHEDULE_SUFFIXES = (".json", ".npy", ".csv")
+#: Output file types of the figures (schedules: :data:`refinedlr.schedule_io.SCHEDULE_SUFFIXES`).
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 #: Gradient norms outside this range cannot be scored: the bounds square the norms and the
 #: refinement weights take their inverse squares, which overflow float64 beyond it.

@@ -134,11 +134,6 @@ def _metrics(args: argparse.Namespace, rec1: GradNormRecord) -> tuple[float | No
     return given[0], given[1], None
 
 
-def _norm_hint(args: argparse.Namespace) -> str | None:
-    """The norm the user named with --norm (``None`` when not given)."""
-    return getattr(args, "norm", None)
-
-
 def _source_schedule(spec: str, total_steps: int) -> Schedule:
     """Run 1's schedule: a schedule file, or a name (with its defaults) on run 1's horizon."""
     if Path(spec).suffix.lower() in (".json", ".npy", ".csv") or Path(spec).exists():
@@ -186,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
             refined_metric=m2,
             higher_is_better=higher,
         )
-    if v.kind == "l2" and (_norm_hint(args) == "l1" or "l1" in rec1.kinds):
+    if v.kind == "l2" and (args.norm == "l1" or "l1" in rec1.kinds):
         print(
             "refinedlr: warning: the bound check uses the gradient's l2 norms; for an Adam-type "
             'optimizer record the update direction too (GradNormRecorder(kinds=("l1", '
