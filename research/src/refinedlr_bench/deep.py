@@ -222,18 +222,7 @@ def task_spec(task: str, quick: bool = False) -> TaskSpec:
             else ImageConfig()
         )
         protocol = DeepProtocol(
-            schedules=("linear", "cosine", "wsd", "step", "refined")
-            if quick
-            else (
-                "linear",
-                "cosine",
-                "cosine-10",
-                "wsd",
-                "wsd-1sqrt",
-                "step",
-                "schedule-free",
-                "refined",
-            ),
+            schedules=("linear", "cosine", "wsd", "step", "refined") if quick else ALL_SCHEDULES,
             base_lr=0.05 if quick else 0.1,
             norm="l2",
             max_extensions=1 if quick else 3,
