@@ -767,7 +767,9 @@ class Continuation(Schedule):
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Continuation):
             return NotImplemented
-        return self.fingerprint() == other.fingerprint() and self.after_horizon == other.after_horizon
+        return (
+            self.fingerprint() == other.fingerprint() and self.after_horizon == other.after_horizon
+        )
 
     def __hash__(self) -> int:
         return hash(self.fingerprint())
