@@ -183,6 +183,7 @@ def test_carry_norms():
         ),
         (lambda: transfer_lr(0.1, "linear", Cosine(10)), "source: .*total_steps"),
         (lambda: transfer_lr(0.1, LinearDecay(10), Cosine(10), norms=np.ones(9)), "hold 9 steps"),
+        (lambda: transfer_lr(0.1, LinearDecay(10), Cosine(9), norms=[1] * 10, carry="x"), "carry"),
         (lambda: transfer_lr(0.1, LinearDecay(3), Cosine(3), norms=[1, -1, 1]), "non-negative"),
         (lambda: transfer_lr(0.1, LinearDecay(3), Cosine(3), norms=[0, 0, 0]), "zero on every"),
         (lambda: transfer_lr(0.1, LinearDecay(3), Cosine(3), norms=[[1.0]]), "1-D"),

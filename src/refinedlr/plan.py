@@ -174,12 +174,14 @@ def _norms_on(norms: FloatArray | None, total_steps: int, carry: Carry) -> Float
     return np.ones(total_steps) if norms is None else carry_norms(norms, total_steps, carry)
 
 
-def _source_norms(norms: NormsLike, kind: str | None, source: Schedule) -> FloatArray | None:
-    """The source run's norms; a record or array must span the source's horizon."""
+def _source_norms(
+    norms: NormsLike, kind: str | None, source: Schedule, carry: Carry
+) -> FloatArray | None:
+    """The source run's norms; carried on normalised time, they must span the source's horizon."""
     if norms is None:
         return None
     g = _recorded(norms, kind)
-    if g.shape[0] != source.total_steps:
+    if carry == "fraction" and g.shape[0] != source.total_steps:
         raise PlanError(
             f"the norms hold {g.shape[0]} steps, but the source schedule spans "
             f"{source.total_steps}: give the record of the run that used it"
@@ -219,7 +221,8 @@ def transfer_lr(
     :func:`~refinedlr.schedule_io.as_schedule` accepts). ``norms=None``: constant norms (the
     worst case). Otherwise the source run's norms (a record, with ``kind`` choosing its series, or
     an array), one per step of ``source``, carried to the target's horizon by ``carry``
-    (:func:`carry_norms`).
+    (:func:`carry_norms`; ``"fraction"`` needs one norm per step of ``source``, ``"step"`` holds
+    the last tenth's median past the record's end).
 
     >>> from refinedlr import Cosine, LinearDecay
     >>> round(transfer_lr(0.1, LinearDecay(1000), Cosine(1000)), 4)
@@ -228,7 +231,7 @@ def transfer_lr(
     lr = _positive("lr", lr)
     src = _schedule("source", source)
     tgt = _schedule("target", target)
-    g = _source_norms(norms, kind, src)
+    g = _source_norms(norms, kind, src, carry)
     c_src = _best(src.preview(), _norms_on(g, src.total_steps, carry))
     c_tgt = _best(tgt.preview(), _norms_on(g, tgt.total_steps, carry))
     return lr * c_tgt / c_src
@@ -346,7 +349,15 @@ def extension_options(
     D = 1.0 / _best(s0, g[:T0])  # the tuned peak LR is the bound's best for the original run
     fresh = best_scale(base.with_horizon(T1).preview(), g[:T1], D)[1]
     search = _Search(base, s0, k, T1, g[:T1], D)
-    options = [search.best(family, shape, fresh) for family in families for shape in shapes]
+    options: list[ExtensionOption] = []
+    for family in families:
+        for shape in shapes:
+            option = search.best(family, shape, fresh)
+            same = [i for i, o in enumerate(options) if o.schedule == option.schedule]
+            if not same:
+                options.append(option)
+            elif family == "cooldown":  # a rescale to the level in use is no rescale
+                options[same[0]] = option
     return sorted(options, key=lambda o: o.bound_ratio)
 
 
@@ -558,6 +569,7 @@ def predict(
     carry: Carry = "fraction",
     points: int = 64,
     fit_from: float = 0.1,
+    same_lr: bool = False,
 ) -> Prediction:
     """The bound's curves for ``source`` at ``lr`` and for ``candidates`` at their transferred LRs.
 
@@ -566,7 +578,8 @@ def predict(
     :func:`transfer_lr`'s LR on the same norms. Given the source run's ``losses`` (one per step,
     ``NaN`` where missing), ``loss ~ C + M Omega_t`` is fitted by least squares on the steps after
     ``fit_from`` of training (the bound's first steps are dominated by ``D``), and each curve is
-    mapped through it. Candidates are ranked by their final predicted loss (by their final bound
+    mapped through it. With ``same_lr`` every candidate runs at ``lr`` itself (a run continued
+    from the source's checkpoint, :func:`extend`, keeps its base LR). Candidates are ranked by their final predicted loss (by their final bound
     without losses; the two orders agree when ``M > 0``). A fit with ``M <= 0`` (losses that do not
     fall as the bound does) is dropped with a :class:`PlanWarning`.
 
@@ -588,7 +601,7 @@ def predict(
         if isinstance(candidates, Mapping)
         else {_label(c, i): c for i, c in enumerate(candidates)}
     )
-    g = _source_norms(norms, kind, src)
+    g = _source_norms(norms, kind, src, carry)
     g_src = _norms_on(g, src.total_steps, carry)
     s_src = src.preview()
     D = lr / _best(s_src, g_src)
@@ -596,7 +609,7 @@ def predict(
     for name, cand in named.items():
         sched = _schedule(f"candidate {name!r}", cand)
         g_c = _norms_on(g, sched.total_steps, carry)
-        c_lr = D * _best(sched.preview(), g_c)
+        c_lr = lr if same_lr else D * _best(sched.preview(), g_c)
         forecasts.append(
             Forecast(name, sched, c_lr, *_curve(sched.preview(), c_lr, g_c, D, points))
         )

@@ -24,10 +24,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .plan import Prediction
 from .refinement import Refinement
 from .schedules import Schedule
 
-__all__ = ["plot_norms_and_schedules", "plot_refinement", "plot_schedules"]
+__all__ = ["plot_norms_and_schedules", "plot_plan", "plot_refinement", "plot_schedules"]
 
 
 def _figure(nrows: int, height: float) -> Any:
@@ -138,5 +139,49 @@ def plot_schedules(
     ax.legend(loc="best", fontsize=8)
     if title:
         ax.set_title(title)
+    _save(fig, path)
+    return fig
+
+
+def plot_plan(
+    prediction: Prediction,
+    *,
+    path: str | os.PathLike[str] | None = None,
+    title: str | None = None,
+) -> Any:
+    """A plan side by side: each schedule's learning rates (left) and the curve the bound
+    predicts for it (right: the fitted loss when :func:`refinedlr.plan.predict` had losses, else
+    the bound), the source run first, dashed.
+
+    >>> from refinedlr import Cosine, LinearDecay
+    >>> from refinedlr.plan import predict
+    >>> fig = plot_plan(predict(0.1, LinearDecay(100), {"cosine at 2x": Cosine(200)}))
+    >>> [ax.get_xlabel() for ax in fig.axes]
+    ['optimizer step', 'optimizer step']
+    """
+    fig, _ = _figure(1, 3.6)
+    fig.clear()
+    left, right = fig.subplots(1, 2)
+    for i, f in enumerate((prediction.source, *prediction.candidates)):
+        style = {"ls": "--", "color": "black"} if i == 0 else {}
+        label = f"{f.name}: peak LR {f.lr:.3g}"
+        left.plot(
+            np.arange(f.schedule.total_steps),
+            f.lr * f.schedule.preview(),
+            lw=1.4,
+            label=label,
+            **style,
+        )
+        right.plot(f.steps, f.bound if f.loss is None else f.loss, lw=1.4, **style)
+    left.set_ylabel("learning rate")
+    right.set_ylabel("predicted loss" if prediction.fit is not None else "bound (relative)")
+    if prediction.fit is None:
+        right.set_yscale("log")
+    for ax in (left, right):
+        ax.set_xlabel("optimizer step")
+        ax.grid(alpha=0.3)
+    right.legend(*left.get_legend_handles_labels(), loc="upper right", fontsize=7)
+    if title:
+        fig.suptitle(title)
     _save(fig, path)
     return fig
