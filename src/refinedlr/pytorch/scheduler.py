@@ -17,6 +17,11 @@ horizon or shape raises :class:`ScheduleMismatchError` unless ``on_mismatch`` sa
 * ``"use_new"``: the new schedule is used as it is from step ``k`` on, with a warning that gives the
   learning-rate jump at ``k``.
 
+A planned continuation of the checkpoint's schedule (a :class:`~refinedlr.schedules.Continuation`
+from :func:`refinedlr.plan.extend` whose base is that schedule, branching at or after the
+checkpoint's step) is not a mismatch: it resumes without an error or a warning, whatever
+``on_mismatch`` says. Any other change of horizon or shape is still refused.
+
 Example:
     >>> import torch
     >>> from refinedlr import LinearDecay
@@ -47,7 +52,7 @@ from torch.optim.lr_scheduler import LRScheduler
 
 from ..registry import schedule_from_spec
 from ..schedule_io import ScheduleLike, as_schedule
-from ..schedules import Schedule, ScheduleError
+from ..schedules import Continuation, Schedule, ScheduleError
 
 __all__ = ["OnMismatch", "ScheduleLR", "ScheduleMismatchError"]
 
@@ -188,6 +193,22 @@ def _default_lr(optimizer: Optimizer) -> float | None:
     return (
         float(lr) if isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > 0 else None
     )
+
+
+def _planned_from(new: Schedule, info: Mapping[str, Any], effective: Any, k: int) -> bool:
+    """Whether ``new`` is a planned continuation (:func:`refinedlr.plan.extend`) of the
+    checkpoint's schedule: its base is that schedule and it branches at or after step ``k``."""
+    if not isinstance(new, Continuation) or new.base.fingerprint() != info["fingerprint"]:
+        return False
+    if not (isinstance(effective, Mapping) and effective.get("kind") == "schedule"):
+        return False  # the checkpoint already followed a composed schedule: use on_mismatch
+    if k > new.at_step:
+        raise ScheduleMismatchError(
+            f"the checkpoint is at step {k}, past step {new.at_step} where the planned "
+            f"continuation leaves the original schedule; plan it from this checkpoint instead "
+            f"(refinedlr.plan.extend(..., at_step={k}))"
+        )
+    return True
 
 
 class ScheduleLR(LRScheduler):
@@ -344,7 +365,9 @@ class ScheduleLR(LRScheduler):
             )
         k = int(state.get("last_epoch", 0))
         new = self.schedule
-        if info["fingerprint"] != new.fingerprint():
+        if _planned_from(new, info, effective, k):
+            effective = {"kind": "schedule", "spec": _spec_to_state(new.to_spec())}
+        elif info["fingerprint"] != new.fingerprint():
             effective = self._reconcile(info, effective, k)
         self.__dict__.update(state)
         self._set_effective(effective)
