@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from refinedlr import Continuation, LinearDecay, WarmupStableDecay
+from refinedlr import Continuation, Cosine, LinearDecay, WarmupStableDecay
 from refinedlr.cli import main
 from refinedlr.plan import extend, predict, transfer_lr
 from refinedlr.schedule_io import load_schedule
@@ -68,8 +68,6 @@ def test_transfer_with_recorded_norms_and_losses(capsys, tmp_path):
         "--to", "cosine", "--norms", str(log), "--losses", str(log),
     )  # fmt: skip
     assert code == 0, err
-    from refinedlr import Cosine
-
     assert f"{transfer_lr(0.05, LinearDecay(T), Cosine(T), norms=norms):.4g}" in out
     assert re.search(r"fit: loss ~ \S+ \+ \S+ x bound", out)
     assert f"{log} ({T:,} steps)" in out
@@ -128,6 +126,11 @@ def test_extend_family_choice(capsys, tmp_path):
             "past the end",
         ),
         (["--lr", "1", "--from", "linear", "--steps", "10", "--at", "5"], "needs --to-steps"),
+        (
+            ["--lr", "1", "--from", "linear", "--steps", "10", "--at", "5", "--to-steps", "10" * 7],
+            "MAX_STEPS",
+        ),
+        (["--lr", "1", "--from", "linear", "--steps", "10" * 7, "--to", "cosine"], "MAX_STEPS"),
         (["--lr", "1", "--from", "nosuch", "--steps", "10", "--to", "cosine"], "unknown schedule"),
         (["--lr", "1", "--from", "linear", "--steps", "10", "--to", "cosine:floor"], "KEY=VALUE"),
         (["--lr", "1", "--from", "linear", "--steps", "10", "--to", "cosine:floor=2"], "floor"),
@@ -177,3 +180,12 @@ def test_zero_schedule_and_mismatched_record(capsys, tmp_path):
     )  # fmt: skip
     assert code == 2 and "hold 7 steps" in err and "spans 10" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_an_extreme_lr_scales_exactly(capsys):
+    code, out, err = _run(
+        capsys, "plan", "--lr", "1e300", "--from", "linear", "--steps", "1000", "--to", "cosine"
+    )
+    assert code == 0, err
+    assert f"{transfer_lr(1e300, LinearDecay(1000), Cosine(1000)):.4g}" in out
+    assert "inf" not in out and "nan" not in out

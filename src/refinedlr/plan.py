@@ -58,6 +58,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import optimize
 
+from . import limits
 from .bounds import BoundError, best_scale, last_iterate_bound
 from .records import GradNormRecord
 from .refinement import fill_missing
@@ -410,6 +411,11 @@ def extend(
 def _step(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < 1:
         raise PlanError(f"{name} must be a whole number of steps >= 1, got {value!r}")
+    if int(value) > limits.MAX_STEPS:
+        raise PlanError(
+            f"{name}={int(value):,} is more than refinedlr.limits.MAX_STEPS="
+            f"{limits.MAX_STEPS:,} optimizer steps; raise that limit if you really train longer"
+        )
     return int(value)
 
 
@@ -604,20 +610,25 @@ def predict(
     g = _source_norms(norms, kind, src, carry)
     g_src = _norms_on(g, src.total_steps, carry)
     s_src = src.preview()
-    D = lr / _best(s_src, g_src)
-    forecasts = [Forecast("source", src, lr, *_curve(s_src, lr, g_src, D, points))]
+    # the bound is homogeneous of degree 1 in (LRs, D): compute at peak 1 and scale by lr
+    D1 = 1.0 / _best(s_src, g_src)
+
+    def forecast(name: str, schedule: Schedule, norms: FloatArray, peak: float) -> Forecast:
+        steps, omega = _curve(schedule.preview(), peak, norms, D1, points)
+        return Forecast(name, schedule, lr * peak, steps, lr * omega)
+
+    forecasts = [forecast("source", src, g_src, 1.0)]
     for name, cand in named.items():
         sched = _schedule(f"candidate {name!r}", cand)
         g_c = _norms_on(g, sched.total_steps, carry)
-        c_lr = lr if same_lr else D * _best(sched.preview(), g_c)
         forecasts.append(
-            Forecast(name, sched, c_lr, *_curve(sched.preview(), c_lr, g_c, D, points))
+            forecast(name, sched, g_c, 1.0 if same_lr else D1 * _best(sched.preview(), g_c))
         )
     fit = None if losses is None else _fit(forecasts[0], losses, fit_from)
     if fit is not None:
         forecasts = [dataclasses.replace(f, loss=fit[0] + fit[1] * f.bound) for f in forecasts]
     ranked = sorted(forecasts[1:], key=lambda f: f.final)
-    return Prediction(forecasts[0], tuple(ranked), fit, D)
+    return Prediction(forecasts[0], tuple(ranked), fit, lr * D1)
 
 
 def _label(schedule: ScheduleLike, i: int) -> str:
