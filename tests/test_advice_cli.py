@@ -147,7 +147,8 @@ def test_the_adam_warning_fires_for_l1_checks(logs, capsys, tmp_path) -> None:  
     n = np.r_[np.full(20, 8.0), np.ones(180)]
     for path, scale in ((a, 1.0), (b, 1.01)):
         path.write_text(
-            "step,l2,l1\n" + "".join(f"{i},{v * scale},{30 * v}\n" for i, v in enumerate(n.tolist()))
+            "step,l2,l1\n"
+            + "".join(f"{i},{v * scale},{30 * v}\n" for i, v in enumerate(n.tolist()))
         )
     code, _, err = cli(capsys, "verify", str(a), str(b), "-o", str(tmp_path / "m.json"))
     assert code == 0 and "warning" not in err
@@ -197,3 +198,31 @@ def test_show_a_zero_schedule_is_one_line(tmp_path: Path, capsys) -> None:  # ty
     assert code == 2 and out == "" and err.count("\n") == 1
     assert err.startswith(f"refinedlr: error: {tmp_path / 'zeros.npy'}:")
     assert "zero everywhere" in err
+
+
+def test_the_troubleshooting_page_shows_the_messages_as_printed(logs, capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    page = (Path(__file__).resolve().parents[1] / "docs" / "troubleshooting.md").read_text()
+    blocks = re.findall(r"```text\n(.*?)```", page, re.S)
+    shown = "\n".join(
+        b
+        for b in blocks
+        if "refinedlr: warning: the bound check" in b or "norm: " in b or "bound vs linear" in b
+    )
+    printed = []
+    _, out, _ = cli(capsys, "show", str(logs["vit"]))
+    printed += out.splitlines()
+    _, out, _ = cli(capsys, "show", str(logs["roberta"]))
+    printed += out.splitlines()
+    np.save(tmp_path / "n.npy", roberta_norms(300))
+    _, out, _ = cli(capsys, "show", str(tmp_path / "n.npy"), "--as", "log")
+    printed += out.splitlines()
+    run2 = tmp_path / "r2.csv"
+    run2.write_text(logs["roberta"].read_text().replace(",4", ",5"))
+    _, _, err = cli(
+        capsys, "verify", str(logs["roberta"]), str(run2), "-o", str(tmp_path / "x.json")
+    )
+    printed += err.splitlines()
+    lines = [x for x in shown.splitlines() if x.strip()]
+    assert len(lines) == 5
+    for line in lines:
+        assert line in printed, line

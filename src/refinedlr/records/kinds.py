@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal, cast
 
 __all__ = ["NormChoice", "choose_norm", "describe_kind", "norm_kind"]
 
@@ -59,7 +59,7 @@ def describe_kind(column: str) -> str:
 class NormChoice:
     """The refinement's norm, the column it is read from (``None``: the record's choice) and why."""
 
-    norm: str
+    norm: Literal["l1", "l2"]
     column: str | None
     reason: str
     assumed: bool = False
@@ -83,7 +83,8 @@ def choose_norm(
         note = ""
         if held in ("l1", "l2") and held != requested:
             note = f"; the column {column!r} holds {held} norms by its name"
-        return NormChoice(requested, column, f"{requested}, as asked (--norm){note}")
+        norm = cast(Literal["l1", "l2"], requested)
+        return NormChoice(norm, column, f"{requested}, as asked (--norm){note}")
     unnamed = "column" not in (meta or {}) and (meta or {}).get("format") in ("csv", "tsv", "npy")
     if "l1" in kinds and any(norm_kind(k) in ("update_l1", "update_l2") for k in kinds):
         return NormChoice(
@@ -100,7 +101,8 @@ def choose_norm(
             else "Algorithm 1, for SGD-type optimizers; for an Adam-type run the paper refines "
             "l1 norms, which this log does not hold"
         )
-        return NormChoice(str(held), only, f"{held}, from the column name {only!r} ({how})")
+        norm = "l1" if held == "l1" else "l2"
+        return NormChoice(norm, only, f"{held}, from the column name {only!r} ({how})")
     column = "l2" if "l2" in kinds else only
     where = f"the column {column!r}" if column and not unnamed else "the log names no column and"
     return NormChoice(
