@@ -226,3 +226,63 @@ def test_the_troubleshooting_page_shows_the_messages_as_printed(logs, capsys, tm
     assert len(lines) == 5
     for line in lines:
         assert line in printed, line
+
+
+def test_plots_have_no_empty_panel_and_say_what_the_axis_is(logs, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("matplotlib")
+    from refinedlr.plot import plot_norms_and_schedules, plot_schedules
+    from refinedlr.registry import get_schedule
+
+    fig = plot_norms_and_schedules(
+        {}, {"a": get_schedule("linear", 100), "b": np.linspace(1, 0, 100)}
+    )
+    assert len(fig.axes) == 1 and fig.axes[0].get_xlabel() == "optimizer step"
+    assert len(plot_schedules({"a": get_schedule("cosine", 50)}).axes) == 1
+    fig = plot_norms_and_schedules(
+        {"raw a": np.ones(2760), "raw b": np.ones(500_501)}, {"linear": get_schedule("linear", 10)}
+    )
+    assert len(fig.axes) == 2
+    assert fig.axes[1].get_xlabel() == (
+        "fraction of training (t / T of each curve; T from 10 to 500,501 steps)"
+    )
+    line = fig.axes[0].get_lines()[1]
+    assert line.get_xdata()[-1] == pytest.approx(1 - 1 / 500_501)
+
+
+def test_plot_text_is_drawn_literally(logs, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("matplotlib")
+    from refinedlr.plot import plot_norms_and_schedules
+
+    fig = plot_norms_and_schedules(
+        {"raw $x_{": np.ones(20)}, {"$\\frac{": np.linspace(1, 0, 20)}, title="$\\frac{a"
+    )
+    texts = [t for ax in fig.axes for t in ax.get_legend().get_texts()] + [fig._suptitle]
+    assert texts and all(not t.get_parse_math() for t in texts)
+    odd = tmp_path / "$x_{.csv"
+    odd.write_text(logs["rcnn"].read_text())
+    png = tmp_path / "p.png"
+    code, out, _ = cli(capsys, "plot", str(odd), "--title", "$\\frac{a", "-o", str(png))
+    assert code == 0 and png.stat().st_size > 10_000
+    code, out, _ = cli(
+        capsys,
+        "refine",
+        str(odd),
+        "-o",
+        str(tmp_path / "r.json"),
+        "--plot",
+        str(tmp_path / "r.png"),
+    )
+    assert code == 0 and (tmp_path / "r.png").stat().st_size > 10_000
+    # logs of different lengths: the plot says so
+    code, out, _ = cli(
+        capsys,
+        "plot",
+        str(logs["roberta"]),
+        str(logs["rcnn"]),
+        "--baselines",
+        "linear",
+        "-o",
+        str(png),
+    )
+    assert code == 0
+    assert "roberta_l1.csv: norm l1, from the column name 'sched/gnorm_l1'" in out

@@ -9,11 +9,16 @@ images), for each optimizer arm (SGD with momentum; AdamW):
    Algorithm 2 (l1) for AdamW;
 3. the **risk diagnosis** of that record (:func:`refinedlr.refinement_risk`);
 4. **run 2**: the refined schedule over its own LR sweep (its peak LR re-tuned), recording;
-5. **verify** (:func:`refinedlr.verify_refinement`): the validation loss of the two runs decides,
-   and the last-iterate bound check on the runs' own records (l2 for SGD, the update direction's
-   ``update_l2`` for AdamW) is reported beside it;
-6. the **decision**: keep the refined schedule or fall back to linear decay;
+5. **verify** (:func:`refinedlr.verify_refinement`) with the rule of :mod:`refinedlr.decision`:
+   the validation loss of the two runs decides when it differs by more than its seed spread,
+   else the last-iterate bound check on the runs' own records (l2 for SGD, the update
+   direction's ``update_l2`` for AdamW) when it is outside its tie band, else it is a tie;
+6. the **decision**: keep the refined schedule or fall back to linear decay (a tie), with what
+   decided and how sure it is;
 7. a table with a row for the verified choice beside linear, refined, cosine and step-wise decay.
+
+Each step is a function (:func:`refine_run1`, :func:`verify_run2`); the runs are scheduled as
+soon as their inputs are ready, and the progress bar counts runs as they finish.
 
 Every fixed schedule (linear, cosine, step) runs without warm-up, so they compare on equal terms;
 the refined schedule grows its own. Each schedule is reported at the LR with the lowest mean
@@ -93,7 +98,7 @@ SCHEDULES = ("linear", "refined", "cosine", "step")
 
 @dataclasses.dataclass(frozen=True)
 class DemoConfig:
-    """Sizes of the demo (the defaults finish in about 40 s on 2 idle CPU cores)."""
+    """Sizes of the demo (the defaults need about 2 CPU-minutes: 144 short runs)."""
 
     epochs: int = 8
     seeds: int = 3

@@ -78,11 +78,11 @@ def choose_norm(
     kinds = list(kinds)
     only = kinds[0] if len(kinds) == 1 else None
     if requested is not None:
-        column = requested if requested in kinds else only
-        held = norm_kind(column) if column else None
+        column = requested if requested in kinds else None  # else the record resolves (warns)
+        held = norm_kind(only) if only else None
         note = ""
-        if held in ("l1", "l2") and held != requested:
-            note = f"; the column {column!r} holds {held} norms by its name"
+        if column is None and held in ("l1", "l2") and held != requested:
+            note = f"; the column {only!r} holds {held} norms by its name"
         norm = cast(Literal["l1", "l2"], requested)
         return NormChoice(norm, column, f"{requested}, as asked (--norm){note}")
     unnamed = "column" not in (meta or {}) and (meta or {}).get("format") in ("csv", "tsv", "npy")
