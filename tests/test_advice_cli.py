@@ -40,7 +40,7 @@ def test_an_l1_column_is_refined_as_l1_and_says_so(logs, capsys) -> None:  # typ
         "--norm l2 to change)"
     ) in out
     assert (
-        "refined with tau=0.1, l1 norms, from l1 gradient norms (column 'sched/gnorm_l1'):" in out
+        "refined with tau=0.1 and norm=l1, from l1 gradient norms (column 'sched/gnorm_l1'):" in out
     )
     _, explicit, _ = cli(capsys, "show", str(logs["roberta"]), "--norm", "l1")
     assert _peak(out) == _peak(explicit)
@@ -286,3 +286,17 @@ def test_plot_text_is_drawn_literally(logs, tmp_path, capsys) -> None:  # type: 
     )
     assert code == 0
     assert "roberta_l1.csv: norm l1, from the column name 'sched/gnorm_l1'" in out
+
+
+def test_setup_offers_a_light_install_and_refuses_unknown_options() -> None:
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run(
+        ["bash", str(root / "scripts" / "setup"), "--bogus"], capture_output=True, text=True
+    )
+    assert r.returncode == 2
+    assert r.stderr == "scripts/setup: unknown option --bogus (use --light, or nothing)\n"
+    script = (root / "scripts" / "setup").read_text()
+    assert "--light) EXTRAS=demo RESEARCH=() ;;" in script  # the demo extra only, no research
+    assert "./scripts/setup --light" in (root / "README.md").read_text()

@@ -65,7 +65,9 @@ def test_update_l2_is_preferred_and_named(tmp_path: Path, capsys) -> None:  # ty
     a = write_csv(tmp_path / "run1.csv", l2=SOURCE, l1=30 * SOURCE, update_l2=SOURCE)
     b = write_csv(tmp_path / "run2.csv", l2=ROSE_LATE, l1=30 * ROSE_LATE, update_l2=LIKE)
     code, out, err = run(capsys, str(a), str(b), "-o", str(tmp_path / "n.json"))
-    assert code == 0 and "bound check on l2 norms of the update direction (column 'update_l2')" in out
+    assert (
+        code == 0 and "bound check on l2 norms of the update direction (column 'update_l2')" in out
+    )
     assert "tau 0.1, l1 norms" in out  # records with update_l2 come from an Adam-type run
     assert "verify: norm: l1: the record has update-direction norms" in out
     assert "warning" not in err

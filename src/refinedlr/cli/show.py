@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     if risk is not None:
         print(f"refinedlr: warning: {risk.message()}", file=sys.stderr)
     column = d.schedule.provenance.get("kind", choice.column)
-    print(f"refined with tau={args.tau}, {choice.norm} norms, from {describe_kind(str(column))}:")
+    print(f"refined with tau={args.tau} and norm={choice.norm}, from {describe_kind(str(column))}:")
     print(refined)
     assert cosine.bound_ratio_to_linear is not None and refined.bound_ratio_to_linear is not None
     print(
