@@ -637,15 +637,16 @@ def _arm_report(o: ArmOutcome, cfg: DemoConfig) -> list[str]:
     acc = {n: [r.test_acc for r in o.rows(n)] for n in ("linear", "refined")}
     gap = float(np.mean(acc["refined"]) - np.mean(acc["linear"]))
     sds = [x for x in (_sd(acc["linear"]), _sd(acc["refined"])) if x is not None]
-    spread = "one seed: no spread"
-    if sds:
-        within = "within" if abs(gap) <= max(sds) else "beyond"
-        spread = f"{within} the seed spread (sd up to {max(sds):.4f})"
-    agrees = (gap > 0) == v.kept or gap == 0
+    agrees = "agrees with" if (gap > 0) == v.kept or gap == 0 else "goes against"
+    verdict = f"one seed, no spread: it {agrees} the decision"
+    if sds and abs(gap) <= max(sds):
+        verdict = f"within the seed spread (sd up to {max(sds):.4f}): no evidence either way"
+    elif sds:
+        verdict = f"beyond the seed spread (sd up to {max(sds):.4f}): it {agrees} the decision"
     lines += [
         "",
         f"Test accuracy, on images no choice looked at: refined minus linear decay {gap:+.4f}, "
-        f"{spread}; it {'agrees with' if agrees else 'goes against'} the decision.",
+        f"{verdict}.",
     ]
     return lines
 
