@@ -20,6 +20,7 @@ CORE = (
     "refinedlr.records",
     "refinedlr.registry",
     "refinedlr.refinement",
+    "refinedlr.decision",
     "refinedlr.schedule_io",
     "refinedlr.risk",
     "refinedlr.verify",

@@ -98,3 +98,99 @@ def test_demo_quick_end_to_end(tmp_path: Path) -> None:
         decision = next(x for x in v.stdout.splitlines() if "decision:" in x).split("decision: ")[1]
         assert f"**decision: {decision}**" in table
     assert "Risk diagnosis:" in table and "| **verified** (= " in table
+
+
+def test_the_progress_bar_counts_runs_as_they_finish(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slow group submitted first does not hold the bar: runs are counted as they finish."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from refinedlr import demo
+
+    release = threading.Event()
+
+    def task(arm, name, schedule, lr, seed, cfg, path):  # type: ignore[no-untyped-def]
+        if name == "linear":
+            release.wait(10)  # the first group submitted finishes last
+        return demo.Run(arm.name, name, lr, seed, 1.0, 1.0, 0.5, 0.0)
+
+    monkeypatch.setattr(demo, "_task", task)
+    counted: list[str] = []
+
+    class Bar:
+        def advance(self, run: demo.Run) -> None:
+            counted.append(run.schedule)
+
+    cfg = DemoConfig(seeds=2)
+    arm = ARMS[0]
+    with ThreadPoolExecutor(max_workers=4 * len(ARMS[0].lrs) * 2) as pool:
+        runs = demo._Runs(pool, cfg, Bar())  # type: ignore[arg-type]
+        runs.submit(arm, "linear", get_schedule("linear", 10), None)
+        runs.submit(arm, "cosine", get_schedule("cosine", 10), None)
+        finished = []
+        while len(finished) < 1:
+            finished += runs.finished_groups()
+        assert finished == [(arm.name, "cosine")]  # counted while linear still runs
+        assert counted == ["cosine"] * (2 * len(arm.lrs))
+        release.set()
+        while runs.pending:
+            finished += runs.finished_groups()
+        time.sleep(0)
+    assert finished[-1] == (arm.name, "linear") and len(counted) == 4 * len(arm.lrs)
+    assert [r.lr for r in runs.group(arm, "linear")] == sorted(
+        r.lr for r in runs.group(arm, "linear")
+    )
+
+
+def test_verify_follows_the_decision_rule_and_the_report_says_so(tmp_path: Path) -> None:
+    """Issue 18's SGD arm: a loss difference within the seed spread and a bound ratio inside the
+    tie band: a tie, so linear decay, and the report names what decided."""
+    from refinedlr.demo import ArmOutcome, FirstRun, Run, _arm_report, verify_run2
+    from refinedlr.records import GradNormRecord
+    from refinedlr.refinement import refine_details
+
+    arm = ARMS[0]
+    T = 200
+    t = np.arange(T)
+    rng = np.random.default_rng(0)
+
+    def record(seed: int) -> GradNormRecord:
+        r = np.random.default_rng(seed)
+        return GradNormRecord.from_arrays(
+            {"l2": (1 + 0.3 * np.exp(-t / 10)) * r.uniform(0.9, 1.1, T)}
+        )
+
+    runs = []
+    for name in SCHEDULES:
+        for lr in arm.lrs:
+            for seed in range(3):
+                val = 0.40 + 0.004 * rng.standard_normal() + (0.0 if lr == arm.lrs[2] else 0.1)
+                rec = (
+                    record(seed + 10 * (name == "refined"))
+                    if name in ("linear", "refined")
+                    else None
+                )
+                runs.append(Run(arm.name, name, lr, seed, val, val, 0.9, 0.0, rec))
+    run1 = GradNormRecord.from_arrays(
+        {"l2": np.median([record(s).norms("l2") for s in range(3)], axis=0)}
+    )
+    details = refine_details(run1, tau=0.1)
+    first = FirstRun(arm.lrs[2], run1, details, None)
+    o: ArmOutcome = verify_run2(arm, first, runs, tmp_path)
+    v = o.verification
+    assert 0.95 < v.bound_ratio < 1 / 0.95
+    assert v.decided_by == "tie" and not v.kept
+    assert "--metric-spread" in o.verify_command
+    text = "\n".join(_arm_report(o, DemoConfig()))
+    assert (
+        "- a tie (the metrics differ by no more than their seed spread; the bound ratio is inside its tie band); a tie goes to linear decay, the simpler schedule"
+        in text
+    )
+    assert "- **decision: fall back to linear decay**" in text
+    assert "the refined schedule rises from" in text or "the refined schedule starts" in text
+    assert "implied warm-up" not in text
+    assert "| **verified** (= linear) |" in text
+    assert (
+        "Test accuracy, on images no choice looked at: refined minus linear decay +0.0000" in text
+    )

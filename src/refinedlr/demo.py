@@ -9,11 +9,16 @@ images), for each optimizer arm (SGD with momentum; AdamW):
    Algorithm 2 (l1) for AdamW;
 3. the **risk diagnosis** of that record (:func:`refinedlr.refinement_risk`);
 4. **run 2**: the refined schedule over its own LR sweep (its peak LR re-tuned), recording;
-5. **verify** (:func:`refinedlr.verify_refinement`): the validation loss of the two runs decides,
-   and the last-iterate bound check on the runs' own records (l2 for SGD, the update direction's
-   ``update_l2`` for AdamW) is reported beside it;
-6. the **decision**: keep the refined schedule or fall back to linear decay;
+5. **verify** (:func:`refinedlr.verify_refinement`) with the rule of :mod:`refinedlr.decision`:
+   the validation loss of the two runs decides when it differs by more than its seed spread,
+   else the last-iterate bound check on the runs' own records (l2 for SGD, the update
+   direction's ``update_l2`` for AdamW) when it is outside its tie band, else it is a tie;
+6. the **decision**: keep the refined schedule or fall back to linear decay (a tie), with what
+   decided and how sure it is;
 7. a table with a row for the verified choice beside linear, refined, cosine and step-wise decay.
+
+Each step is a function (:func:`refine_run1`, :func:`verify_run2`); the runs are scheduled as
+soon as their inputs are ready, and the progress bar counts runs as they finish.
 
 Every fixed schedule (linear, cosine, step) runs without warm-up, so they compare on equal terms;
 the refined schedule grows its own. Each schedule is reported at the LR with the lowest mean
@@ -33,7 +38,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -45,13 +50,22 @@ from .pytorch import GradNormRecorder, ScheduleLR
 from .records import GradNormRecord, RecordWriter
 from .refinement import Refinement, refine_details
 from .registry import get_schedule
-from .risk import refinement_risk
+from .risk import RefinementRisk, refinement_risk
 from .schedule_io import save_schedule
 from .schedules import Schedule
 from .summary import summarize
 from .verify import Verification, verify_refinement
 
-__all__ = ["ARMS", "Arm", "DemoConfig", "load_digits_split", "run_demo", "train_one"]
+__all__ = [
+    "ARMS",
+    "Arm",
+    "DemoConfig",
+    "load_digits_split",
+    "refine_run1",
+    "run_demo",
+    "train_one",
+    "verify_run2",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +98,7 @@ SCHEDULES = ("linear", "refined", "cosine", "step")
 
 @dataclasses.dataclass(frozen=True)
 class DemoConfig:
-    """Sizes of the demo (the defaults finish in about 40 s on 2 idle CPU cores)."""
+    """Sizes of the demo (the defaults need about 2 CPU-minutes: 144 short runs)."""
 
     epochs: int = 8
     seeds: int = 3
@@ -265,6 +279,8 @@ def _task(
 
 
 class _Progress:
+    """One bar over every run, advanced as each run finishes (in whatever order they finish)."""
+
     def __init__(self, total: int, enabled: bool) -> None:
         self.bar: Any = None
         if enabled:
@@ -285,32 +301,44 @@ class _Progress:
             self.bar.close()
 
 
-def _submit(
-    pool: ProcessPoolExecutor,
-    arm: Arm,
-    name: str,
-    schedule: Schedule,
-    cfg: DemoConfig,
-    record_dir: Path | None,
-) -> list[Future[Run]]:
-    futures = []
-    for lr in arm.lrs:
-        for seed in range(cfg.seeds):
-            path = None
-            if record_dir is not None:
-                path = record_dir / f"{arm.name.lower()}_{name}_lr{lr:g}_seed{seed}.csv"
-                path.unlink(missing_ok=True)
-            futures.append(pool.submit(_task, arm, name, schedule, lr, seed, cfg, path))
-    return futures
+class _Runs:
+    """Training runs in worker processes: submit a group (an arm's LR sweep of one schedule over
+    its seeds), then wait for groups to finish; the progress bar counts finished runs."""
 
+    def __init__(self, pool: ProcessPoolExecutor, cfg: DemoConfig, bar: _Progress) -> None:
+        self.pool, self.cfg, self.bar = pool, cfg, bar
+        self.pending: dict[Future[Run], tuple[str, str]] = {}
+        self.left: dict[tuple[str, str], int] = {}
+        self.done: dict[tuple[str, str], list[Run]] = {}
 
-def _collect(futures: Sequence[Future[Run]], bar: _Progress) -> list[Run]:
-    runs = []
-    for fut in futures:
-        run = fut.result()
-        bar.advance(run)
-        runs.append(run)
-    return runs
+    def submit(self, arm: Arm, name: str, schedule: Schedule, record_dir: Path | None) -> None:
+        key = (arm.name, name)
+        self.left[key], self.done[key] = len(arm.lrs) * self.cfg.seeds, []
+        for lr in arm.lrs:
+            for seed in range(self.cfg.seeds):
+                path = None
+                if record_dir is not None:
+                    path = record_dir / f"{arm.name.lower()}_{name}_lr{lr:g}_seed{seed}.csv"
+                    path.unlink(missing_ok=True)
+                fut = self.pool.submit(_task, arm, name, schedule, lr, seed, self.cfg, path)
+                self.pending[fut] = key
+
+    def finished_groups(self) -> list[tuple[str, str]]:
+        """Wait for at least one run; return the groups whose last run just finished."""
+        done, _ = wait(self.pending, return_when=FIRST_COMPLETED)
+        groups = []
+        for fut in done:
+            key = self.pending.pop(fut)
+            run = fut.result()
+            self.bar.advance(run)
+            self.done[key].append(run)
+            self.left[key] -= 1
+            if self.left[key] == 0:
+                groups.append(key)
+        return groups
+
+    def group(self, arm: Arm, name: str) -> list[Run]:
+        return sorted(self.done[(arm.name, name)], key=lambda r: (r.lr, r.seed))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -344,6 +372,29 @@ def _mean_sd(x: Sequence[float]) -> str:
     return f"{a.mean():.4f} ± {float(a.std(ddof=1)):.4f}"
 
 
+def _sd(x: Sequence[float]) -> float | None:
+    return float(np.std(x, ddof=1)) if len(x) > 1 else None
+
+
+@dataclasses.dataclass
+class FirstRun:
+    """Steps 1 to 3 for one arm: run 1 (linear decay at its best LR), its refinement and risk."""
+
+    lr: float
+    record: GradNormRecord
+    refinement: Refinement
+    risk: RefinementRisk | None
+
+
+def refine_run1(arm: Arm, cfg: DemoConfig, linear_runs: Sequence[Run]) -> FirstRun:
+    """Refine the median record over seeds of linear decay's best LR, and diagnose the risk."""
+    lr = _best_lr(linear_runs)
+    best = [r for r in linear_runs if r.lr == lr]
+    record = _median_record(best, arm.kinds, f"{arm.name} run 1 (linear)")
+    details = refine_details(record, tau=cfg.tau, norm=arm.norm)  # type: ignore[arg-type]
+    return FirstRun(lr, record, details, refinement_risk(record.norms(arm.norm), norm=arm.norm))
+
+
 @dataclasses.dataclass
 class ArmOutcome:
     """What the demo found for one optimizer."""
@@ -360,17 +411,51 @@ class ArmOutcome:
         return [r for r in self.runs if r.schedule == name and r.lr == self.best[name]]
 
 
-def run_demo(
-    out: str | os.PathLike[str] = "refinedlr-demo",
-    *,
-    seeds: int | None = None,
-    epochs: int | None = None,
-    quick: bool = False,
-    progress: bool = True,
-    workers: int | None = None,
-    arms: Sequence[str] | None = None,
-) -> list[ArmOutcome]:
-    """Run the demo, print its table and decision, write its files; returns one outcome per arm."""
+def verify_run2(arm: Arm, first: FirstRun, runs: list[Run], out_dir: Path) -> ArmOutcome:
+    """Steps 5 and 6: verify run 2 against run 1 with the decision rule; write both records, the
+    refined and the chosen schedule; the ``refinedlr verify`` command that reproduces it."""
+    best = {name: _best_lr(r for r in runs if r.schedule == name) for name in SCHEDULES}
+    rows = {n: [r for r in runs if r.schedule == n and r.lr == best[n]] for n in SCHEDULES}
+    run2 = _median_record(rows["refined"], arm.kinds, f"{arm.name} run 2 (refined)")
+    val = {n: float(np.mean([r.val_loss for r in rows[n]])) for n in ("linear", "refined")}
+    sds = [_sd([r.val_loss for r in rows[n]]) for n in ("linear", "refined")]
+    spread = max(sds) if None not in sds else None  # type: ignore[type-var]
+    schedule = first.refinement.schedule
+    v = verify_refinement(
+        schedule,
+        run2,
+        first.record,
+        kind=arm.check_kind,
+        source_metric=val["linear"],
+        refined_metric=val["refined"],
+        metric_spread=spread,
+        adam_type=arm.norm == "l1",
+    )
+    base = out_dir / arm.name.lower()
+    _write_record(first.record, base.with_name(base.name + "_run1.csv"))
+    _write_record(run2, base.with_name(base.name + "_run2.csv"))
+    save_schedule(schedule, base.with_name(base.name + "_refined.json"))
+    save_schedule(v.schedule, base.with_name(base.name + "_next.json"))
+    command = (
+        f"refinedlr verify {base}_run1.csv {base}_run2.csv --schedule {base}_refined.json "
+        f"--metric1 {val['linear']:.17g} --metric2 {val['refined']:.17g}"
+        + (f" --metric-spread {spread:.17g}" if spread is not None else "")
+        + f" -o {base}_next.json"
+    )
+    return ArmOutcome(
+        arm=arm,
+        refinement=first.refinement,
+        verification=v,
+        best=best,
+        runs=runs,
+        risk_message=first.risk.message() if first.risk is not None else None,
+        verify_command=command,
+    )
+
+
+def _configure(
+    quick: bool, seeds: int | None, epochs: int | None, arms: Sequence[str] | None
+) -> DemoConfig:
     cfg = DemoConfig()
     if quick:
         cfg = dataclasses.replace(
@@ -388,6 +473,26 @@ def run_demo(
         cfg = dataclasses.replace(cfg, arms=tuple(a for a in cfg.arms if a.name.lower() in wanted))
     if cfg.seeds < 1 or cfg.epochs < 1 or not cfg.arms:
         raise ValueError("seeds and epochs must be at least 1, and at least one arm must run")
+    return cfg
+
+
+def run_demo(
+    out: str | os.PathLike[str] = "refinedlr-demo",
+    *,
+    seeds: int | None = None,
+    epochs: int | None = None,
+    quick: bool = False,
+    progress: bool = True,
+    workers: int | None = None,
+    arms: Sequence[str] | None = None,
+) -> list[ArmOutcome]:
+    """Run the demo, print its table and decision, write its files; returns one outcome per arm.
+
+    The steps run as soon as their inputs are ready: run 1 (linear decay) and the cosine and
+    step-wise baselines start together; each arm's refinement (:func:`refine_run1`) and run 2
+    start when its run 1 has finished; :func:`verify_run2` decides once everything has run.
+    """
+    cfg = _configure(quick, seeds, epochs, arms)
     workers = max(1, min(workers or (os.cpu_count() or 1), 8))
     out_dir = Path(out)
     record_dir = out_dir / "records"
@@ -402,89 +507,36 @@ def run_demo(
         flush=True,
     )
     started = time.perf_counter()
-    n_runs = sum(len(a.lrs) for a in cfg.arms) * cfg.seeds * len(SCHEDULES)
-    bar = _Progress(n_runs, progress)
-    pool = ProcessPoolExecutor(
-        max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_worker_init
-    )
+    bar = _Progress(sum(len(a.lrs) for a in cfg.arms) * cfg.seeds * len(SCHEDULES), progress)
     fixed: dict[str, Callable[[], Schedule]] = {
         "linear": lambda: get_schedule("linear", T),
         "cosine": lambda: get_schedule("cosine", T),
         "step": lambda: get_schedule("step", T, milestones=(0.5, 0.75), factor=0.1),
     }
-    # run 1 of every arm, together with the baselines (they do not depend on run 1)
-    linear_jobs = {
-        a.name: _submit(pool, a, "linear", fixed["linear"](), cfg, record_dir) for a in cfg.arms
-    }
-    baseline_jobs = {
-        a.name: [f for n in ("cosine", "step") for f in _submit(pool, a, n, fixed[n](), cfg, None)]
-        for a in cfg.arms
-    }
-    refined_jobs: dict[str, list[Future[Run]]] = {}
-    partial: dict[str, dict[str, Any]] = {}
-    for arm in cfg.arms:
-        linear_runs = _collect(linear_jobs[arm.name], bar)
-        lr1 = _best_lr(linear_runs)
-        run1 = _median_record(
-            [r for r in linear_runs if r.lr == lr1], arm.kinds, f"{arm.name} run 1 (linear)"
-        )
-        details = refine_details(run1, tau=cfg.tau, norm=arm.norm)  # type: ignore[arg-type]
-        risk = refinement_risk(run1.norms(arm.norm), norm=arm.norm)
-        refined_jobs[arm.name] = _submit(pool, arm, "refined", details.schedule, cfg, record_dir)
-        partial[arm.name] = {
-            "linear_runs": linear_runs,
-            "run1": run1,
-            "details": details,
-            "risk": risk,
-        }
-    outcomes = []
-    for arm in cfg.arms:
-        p = partial[arm.name]
-        refined_runs = _collect(refined_jobs[arm.name], bar)
-        runs = p["linear_runs"] + refined_runs + _collect(baseline_jobs[arm.name], bar)
-        best = {name: _best_lr(r for r in runs if r.schedule == name) for name in SCHEDULES}
-        run2 = _median_record(
-            [r for r in refined_runs if r.lr == best["refined"]],
-            arm.kinds,
-            f"{arm.name} run 2 (refined)",
-        )
-        val = {
-            name: float(
-                np.mean([r.val_loss for r in runs if r.schedule == name and r.lr == best[name]])
-            )
-            for name in ("linear", "refined")
-        }
-        v = verify_refinement(
-            p["details"].schedule,
-            run2,
-            p["run1"],
-            kind=arm.check_kind,
-            source_metric=val["linear"],
-            refined_metric=val["refined"],
-        )
-        base = out_dir / arm.name.lower()
-        _write_record(p["run1"], base.with_name(base.name + "_run1.csv"))
-        _write_record(run2, base.with_name(base.name + "_run2.csv"))
-        save_schedule(p["details"].schedule, base.with_name(base.name + "_refined.json"))
-        save_schedule(v.schedule, base.with_name(base.name + "_next.json"))
-        command = (
-            f"refinedlr verify {base}_run1.csv {base}_run2.csv --norm {arm.norm} "
-            f"--schedule {base}_refined.json --metric1 {val['linear']:.6g} "
-            f"--metric2 {val['refined']:.6g} -o {base}_next.json"
-        )
-        outcomes.append(
-            ArmOutcome(
-                arm=arm,
-                refinement=p["details"],
-                verification=v,
-                best=best,
-                runs=runs,
-                risk_message=p["risk"].message() if p["risk"] is not None else None,
-                verify_command=command,
-            )
-        )
-    pool.shutdown()
+    first: dict[str, FirstRun] = {}
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_worker_init
+    ) as pool:
+        runs = _Runs(pool, cfg, bar)
+        for arm in cfg.arms:
+            runs.submit(arm, "linear", fixed["linear"](), record_dir)
+        for arm in cfg.arms:
+            for name in ("cosine", "step"):
+                runs.submit(arm, name, fixed[name](), None)
+        by_name = {a.name: a for a in cfg.arms}
+        while runs.pending:
+            for arm_name, name in runs.finished_groups():
+                if name == "linear":
+                    arm = by_name[arm_name]
+                    first[arm_name] = refine_run1(arm, cfg, runs.group(arm, "linear"))
+                    runs.submit(arm, "refined", first[arm_name].refinement.schedule, record_dir)
     bar.close()
+    outcomes = [
+        verify_run2(
+            arm, first[arm.name], [r for n in SCHEDULES for r in runs.group(arm, n)], out_dir
+        )
+        for arm in cfg.arms
+    ]
     wall = time.perf_counter() - started
     _write_results(out_dir / "results.csv", [r for o in outcomes for r in o.runs])
     table = _report(outcomes, cfg, T, wall, workers, quick)
@@ -527,51 +579,7 @@ def _report(
         "its own). Mean ± sd over seeds; the test images were used by no choice.",
     ]
     for o in outcomes:
-        v = o.verification
-        chosen = "refined" if v.kept else "linear"
-        summ = summarize(o.refinement.schedule, o.refinement.norms, name="refined")
-        lines += [
-            "",
-            f"## {o.arm.name}",
-            "",
-            f"Refined from run 1 (linear decay, LR {o.best['linear']:g}, median norms over seeds) "
-            f"with tau {cfg.tau} and {o.arm.norm} norms: peak at {summ.peak_fraction:.0%} of "
-            f"training, implied warm-up {summ.warmup_steps} steps.",
-        ]
-        if o.risk_message:
-            lines += ["", f"Risk diagnosis: {o.risk_message}."]
-        else:
-            lines += ["", "Risk diagnosis: the norms do not decline late; no warning."]
-        lines += ["", "Verification (run 2 = the refined schedule at its re-tuned LR):", ""]
-        lines += [f"- {line}" for line in v.reasons()]
-        val = {n: [r.val_loss for r in o.rows(n)] for n in ("linear", "refined")}
-        spread = max(float(np.std(x, ddof=1)) if len(x) > 1 else 0.0 for x in val.values())
-        gap = abs(float(np.mean(val["refined"]) - np.mean(val["linear"])))
-        if gap < spread:
-            lines.append(
-                f"- the validation losses differ by {gap:.4f}, less than their seed-to-seed "
-                f"spread (sd up to {spread:.4f}): on this evidence the two schedules are even"
-            )
-        lines += [
-            f"- **decision: {v.decision()}**",
-            f"- the same from the command line: `{o.verify_command}`",
-            "",
-            "| schedule | best LR | final train loss | validation loss | test accuracy |",
-            "|---|---|---|---|---|",
-        ]
-        for name in SCHEDULES:
-            rows = o.rows(name)
-            edge = " (grid edge)" if o.best[name] in (min(o.arm.lrs), max(o.arm.lrs)) else ""
-            lines.append(
-                f"| {name} | {o.best[name]:g}{edge} | {_mean_sd([r.train_loss for r in rows])} | "
-                f"{_mean_sd([r.val_loss for r in rows])} | {_mean_sd([r.test_acc for r in rows])} |"
-            )
-        rows = o.rows(chosen)
-        lines.append(
-            f"| **verified** (= {chosen}) | {o.best[chosen]:g} | "
-            f"{_mean_sd([r.train_loss for r in rows])} | {_mean_sd([r.val_loss for r in rows])} | "
-            f"{_mean_sd([r.test_acc for r in rows])} |"
-        )
+        lines += _arm_report(o, cfg)
     lines += [
         "",
         f"Wall time {wall:.0f} s on {platform.machine()} with {workers} worker process(es) of one "
@@ -579,6 +587,68 @@ def _report(
         f"{' --quick' if quick else ''}`.",
     ]
     return "\n".join(lines) + "\n"
+
+
+#: One line on what the bound check's records hold, per check kind.
+_CHECK_NORMS = {
+    "l2": "the l2 norm of the gradient, the step direction of SGD",
+    "update_l2": "the l2 norm of AdamW's update direction m_hat / (sqrt(v_hat) + eps), the step "
+    "it takes before the learning rate scales it (in the refinement study, the gradient's norms "
+    "did not predict the outcome for Adam)",
+}
+
+
+def _arm_report(o: ArmOutcome, cfg: DemoConfig) -> list[str]:
+    """One arm's section: the refinement, the risk, the verification and decision, the table."""
+    v, arm, d = o.verification, o.arm, o.refinement
+    summ = summarize(d.schedule, d.norms, name="refined")
+    algo = "Algorithm 1, for SGD" if arm.norm == "l2" else "Algorithm 2, for Adam-type optimizers"
+    lines = [
+        "",
+        f"## {arm.name}",
+        "",
+        f"Run 1: linear decay at its best LR, {o.best['linear']:g}; its record is the median over "
+        f"seeds. Refined with tau {cfg.tau} from the {arm.norm} gradient norms ({algo}): the refined "
+        f"schedule {summ.shape()}.",
+        "",
+        f"Risk diagnosis: {o.risk_message}."
+        if o.risk_message
+        else "Risk diagnosis: the norms do not decline late; no warning.",
+        "",
+        "Verification (run 2 = the refined schedule at its re-tuned LR; the bound check's norms: "
+        f"{_CHECK_NORMS.get(arm.check_kind, arm.check_kind)}):",
+        "",
+        *[f"- {line}" for line in v.reasons()],
+        f"- **decision: {v.decision()}**",
+        f"- the same from the command line: `{o.verify_command}`",
+        "",
+        "| schedule | best LR | final train loss | validation loss | test accuracy |",
+        "|---|---|---|---|---|",
+    ]
+    chosen = "refined" if v.kept else "linear"
+    for i, name in enumerate((*SCHEDULES, chosen)):
+        rows = o.rows(name)
+        label = name if i < len(SCHEDULES) else f"**verified** (= {name})"
+        edge = " (grid edge)" if o.best[name] in (min(arm.lrs), max(arm.lrs)) else ""
+        lines.append(
+            f"| {label} | {o.best[name]:g}{edge} | {_mean_sd([r.train_loss for r in rows])} | "
+            f"{_mean_sd([r.val_loss for r in rows])} | {_mean_sd([r.test_acc for r in rows])} |"
+        )
+    acc = {n: [r.test_acc for r in o.rows(n)] for n in ("linear", "refined")}
+    gap = float(np.mean(acc["refined"]) - np.mean(acc["linear"]))
+    sds = [x for x in (_sd(acc["linear"]), _sd(acc["refined"])) if x is not None]
+    agrees = "agrees with" if (gap > 0) == v.kept or gap == 0 else "goes against"
+    verdict = f"one seed, no spread: it {agrees} the decision"
+    if sds and abs(gap) <= max(sds):
+        verdict = f"within the seed spread (sd up to {max(sds):.4f}): no evidence either way"
+    elif sds:
+        verdict = f"beyond the seed spread (sd up to {max(sds):.4f}): it {agrees} the decision"
+    lines += [
+        "",
+        f"Test accuracy, on images no choice looked at: refined minus linear decay {gap:+.4f}, "
+        f"{verdict}.",
+    ]
+    return lines
 
 
 def _plots(outcomes: Sequence[ArmOutcome], out_dir: Path, fixed: dict[str, Any]) -> str:

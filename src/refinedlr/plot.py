@@ -31,7 +31,7 @@ from .schedules import Schedule
 __all__ = ["plot_norms_and_schedules", "plot_plan", "plot_refinement", "plot_schedules"]
 
 
-def _figure(nrows: int, height: float) -> Any:
+def _figure(nrows: int, height: float, ncols: int = 1) -> Any:
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -39,7 +39,7 @@ def _figure(nrows: int, height: float) -> Any:
         raise ImportError("plotting needs matplotlib: pip install 'refinedlr[plot]'") from exc
     fig = Figure(figsize=(8.0, height), layout="constrained")
     FigureCanvasAgg(fig)
-    axes = fig.subplots(nrows, 1, sharex=True, squeeze=False)[:, 0]
+    axes = fig.subplots(nrows, ncols, sharex=ncols == 1, squeeze=False).ravel()
     return fig, axes
 
 
@@ -53,6 +53,18 @@ def _save(fig: Any, path: str | os.PathLike[str] | None) -> None:
         fig.savefig(path, dpi=120)
 
 
+def _legend(ax: Any, of: Any = None) -> None:
+    """A legend on ``ax`` of the lines of ``of`` (default ``ax``), its labels drawn as written
+    (never as mathtext: a label may hold ``$``)."""
+    for text in ax.legend(*(of or ax).get_legend_handles_labels(), fontsize=8).get_texts():
+        text.set_parse_math(False)
+
+
+def _title(fig: Any, title: str | None) -> None:
+    if title:
+        fig.suptitle(title, parse_math=False)
+
+
 def plot_norms_and_schedules(
     norms: Mapping[str, npt.ArrayLike],
     schedules: Mapping[str, Schedule | npt.ArrayLike],
@@ -64,34 +76,44 @@ def plot_norms_and_schedules(
 ) -> Any:
     """Top panel: named norm curves (log scale); bottom: named schedules (multipliers vs step).
 
-    Curves whose length differs from the longest are drawn on normalised time so they line up.
+    Without norms there is only the schedule panel. Curves of different lengths are drawn on the
+    fraction of training (``t / T`` of each curve's own horizon ``T``) and the axis says so;
+    otherwise the axis counts optimizer steps. Every label and the title are drawn literally.
     """
-    fig, (ax_n, ax_s) = _figure(2, 6.0)
-    lengths = [np.asarray(v).size for v in norms.values()]
-    lengths += [_values(s).size for s in schedules.values()]
-    T = max(lengths) if lengths else 1
-    for label, v in norms.items():
-        y = np.asarray(v, dtype=np.float64)
-        x = np.linspace(0, T - 1, y.size)
-        style: dict[str, Any] = {"lw": 0.8, "alpha": 0.5} if "raw" in label else {"lw": 1.8}
-        ax_n.plot(x, y, label=label, **style)
-    if log_norms and norms:
-        ax_n.set_yscale("log")
-    ax_n.set_ylabel(norm_label)
+    curves = [np.asarray(v, dtype=np.float64) for v in norms.values()]
+    shapes = [_values(s) for s in schedules.values()]
+    lengths = sorted({y.size for y in curves + shapes})
+    fig, axes = _figure(2 if norms else 1, 6.0 if norms else 3.5)
+    ax_s = axes[-1]
+
+    def xs(y: np.ndarray) -> np.ndarray:
+        return np.arange(y.size) / max(y.size, 1) if len(lengths) > 1 else np.arange(y.size)
+
     if norms:
-        ax_n.legend(loc="best", fontsize=8)
-    ax_n.grid(alpha=0.3)
-    for label, s in schedules.items():
-        y = _values(s)
-        ax_s.plot(np.linspace(0, T - 1, y.size), y, label=label, lw=1.6)
+        ax_n = axes[0]
+        for label, y in zip(norms, curves, strict=True):
+            style: dict[str, Any] = {"lw": 0.8, "alpha": 0.5} if "raw" in label else {"lw": 1.8}
+            ax_n.plot(xs(y), y, label=label, **style)
+        if log_norms:
+            ax_n.set_yscale("log")
+        ax_n.set_ylabel(norm_label, parse_math=False)
+        ax_n.grid(alpha=0.3)
+        _legend(ax_n)
+    for label, y in zip(schedules, shapes, strict=True):
+        ax_s.plot(xs(y), y, label=label, lw=1.6)
     ax_s.set_ylabel("LR multiplier")
-    ax_s.set_xlabel("optimizer step")
+    if len(lengths) > 1:
+        ax_s.set_xlabel(
+            f"fraction of training (t / T of each curve; T from {lengths[0]:,} to "
+            f"{lengths[-1]:,} steps)"
+        )
+    else:
+        ax_s.set_xlabel("optimizer step")
     ax_s.set_ylim(-0.02, 1.05)
     ax_s.grid(alpha=0.3)
     if schedules:
-        ax_s.legend(loc="best", fontsize=8)
-    if title:
-        fig.suptitle(title)
+        _legend(ax_s)
+    _title(fig, title)
     _save(fig, path)
     return fig
 
@@ -127,20 +149,8 @@ def plot_schedules(
     path: str | os.PathLike[str] | None = None,
     title: str | None = None,
 ) -> Any:
-    """Several schedules on one axis."""
-    fig, (ax,) = _figure(1, 3.5)
-    for label, s in schedules.items():
-        y = _values(s)
-        ax.plot(np.arange(y.size), y, label=label, lw=1.6)
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("LR multiplier")
-    ax.set_ylim(-0.02, 1.05)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
-    if title:
-        ax.set_title(title)
-    _save(fig, path)
-    return fig
+    """Several schedules on one axis (:func:`plot_norms_and_schedules` without norms)."""
+    return plot_norms_and_schedules({}, schedules, path=path, title=title)
 
 
 def plot_plan(
@@ -159,9 +169,7 @@ def plot_plan(
     >>> [ax.get_xlabel() for ax in fig.axes]
     ['optimizer step', 'optimizer step']
     """
-    fig, _ = _figure(1, 3.6)
-    fig.clear()
-    left, right = fig.subplots(1, 2)
+    fig, (left, right) = _figure(1, 3.6, ncols=2)
     for i, f in enumerate((prediction.source, *prediction.candidates)):
         style = {"ls": "--", "color": "black"} if i == 0 else {}
         label = f"{f.name}: peak LR {f.lr:.3g}"
@@ -180,8 +188,7 @@ def plot_plan(
     for ax in (left, right):
         ax.set_xlabel("optimizer step")
         ax.grid(alpha=0.3)
-    right.legend(*left.get_legend_handles_labels(), loc="upper right", fontsize=7)
-    if title:
-        fig.suptitle(title)
+    _legend(right, left)
+    _title(fig, title)
     _save(fig, path)
     return fig

@@ -7,11 +7,18 @@ one run with the refined schedule (run 2) and the linear-decay run it was refine
 
 * **bound check**: ``ratio = B*(refined, n2) / B*(linear, n1)``, where ``B*(s, n)`` is the
   last-iterate bound of shape ``s`` on norms ``n`` at its best scale
-  (:func:`refinedlr.bounds.best_scale`, so ``D`` and the learning rates cancel). The bound check
-  keeps the refined schedule when ``ratio < threshold`` (:data:`VERIFY_THRESHOLD`).
-* **metric**: a user who has both runs also has their validation metric; when it is given, the
-  better run decides (the refined schedule must be strictly better), and the bound check is
-  reported beside it, with whether the two agree.
+  (:func:`refinedlr.bounds.best_scale`, so ``D`` and the learning rates cancel).
+* **metric**: a user who has both runs also has their validation metric (and, with several seeds,
+  its seed-to-seed spread).
+
+The decision follows :mod:`refinedlr.decision`: the metric decides when it separates the runs by
+more than its spread; else the bound check when its ratio is outside the tie band
+``(threshold, 1/threshold)`` (:data:`VERIFY_THRESHOLD`) on records that make it informative;
+else it is a tie, and a tie goes to linear decay. The bound check cannot decide when the two
+records are the same (the source record favours refinement by construction), when a record makes
+the bound uninformative (:func:`refinedlr.decision.bound_caveat`), or for an Adam-type run
+checked with gradient norms (``adam_type=True`` without an ``update_*`` column: in the
+refinement study those did not predict the outcome).
 
 The norms are those of the optimizer's step direction: the l2 gradient norm for SGD; for Adam-type
 optimizers the l2 norm of the update direction ``m_hat / (sqrt(v_hat) + eps)`` (record it with the
@@ -23,12 +30,12 @@ Example:
     >>> from refinedlr.refinement import refine
     >>> run1 = np.r_[np.full(20, 8.0), np.ones(80)]          # large early norms
     >>> s = refine(run1, tau=0.1)
-    >>> verify_refinement(s, run1, run1).kept                  # run 2's norms look the same
-    True
     >>> run2 = np.r_[np.full(20, 8.0), np.ones(40), np.full(40, 6.0)]
     >>> v = verify_refinement(s, run2, run1)                   # run 2's norms rose late
-    >>> v.kept, v.schedule.preview()[:3].round(3)
-    (False, array([1.  , 0.99, 0.98]))
+    >>> v.kept, v.decided_by, v.schedule.preview()[:3].round(3)
+    (False, 'bound check', array([1.  , 0.99, 0.98]))
+    >>> print(v.explain())
+    decided by the bound check (how sure: clear): ratio 1.3476
 """
 
 from __future__ import annotations
@@ -41,14 +48,17 @@ import numpy as np
 import numpy.typing as npt
 
 from .bounds import best_scale
+from .decision import BOUND_MARGIN, Decision, bound_caveat, bound_verdict, decide, metric_verdict
 from .records import GradNormRecord, RecordError
+from .records.kinds import describe_kind, norm_kind
 from .refinement import MIN_STEPS, RefineError, fill_missing
 from .schedules import LinearDecay, Schedule, Tabulated
 
 __all__ = ["CHECK_KINDS", "VERIFY_THRESHOLD", "Verification", "check_kind", "verify_refinement"]
 
-#: The bound check keeps the refined schedule when its bound ratio is below this.
-VERIFY_THRESHOLD = 0.95
+#: The bound check favours the refined schedule below this ratio, linear decay above its inverse
+#: (:data:`refinedlr.decision.BOUND_MARGIN`: the tie band in between is the bound's uncertainty).
+VERIFY_THRESHOLD = BOUND_MARGIN
 
 #: Record columns the bound check uses, in order of preference.
 CHECK_KINDS: tuple[str, ...] = ("update_l2", "l2")
@@ -63,14 +73,17 @@ class Verification:
     Attributes:
         bound_ratio: the refined schedule's best-scale last-iterate bound on its own run's norms
             over the source schedule's bound on the source run's norms.
-        threshold: the bound check keeps the refined schedule below this ratio.
+        threshold: the bound check's tie band is ``(threshold, 1 / threshold)``.
         kind: the record column the bound check used (``None`` for plain arrays).
         source_metric, refined_metric: the runs' metric values, if given.
         higher_is_better: how to compare the metrics.
         kept: the decision: keep the refined schedule (else fall back to the source schedule).
-        decided_by: ``"metric"`` when both metrics were given, else ``"bound"``.
+        decided_by: ``"metric"``, ``"bound check"`` or ``"tie"`` (a tie goes to the source
+            schedule).
         schedule: the chosen schedule: the refined one, or the source schedule (linear decay
             unless another was given) on the same horizon.
+        outcome: the :class:`~refinedlr.decision.Decision` with every verdict.
+        caveat: why the bound check could not decide, if it could not.
     """
 
     bound_ratio: float
@@ -80,13 +93,15 @@ class Verification:
     refined_metric: float | None
     higher_is_better: bool
     kept: bool
-    decided_by: Literal["metric", "bound"]
+    decided_by: Literal["metric", "bound check", "tie"]
     schedule: Schedule
+    outcome: Decision
+    caveat: str | None = None
 
     @property
     def bound_keeps(self) -> bool:
-        """What the bound check alone says: ``bound_ratio < threshold``."""
-        return self.bound_ratio < self.threshold
+        """What the bound check alone says: it favours the refined schedule."""
+        return any(v.favours == "refined" for v in self.outcome.verdicts if v.evidence != "metric")
 
     @property
     def metric_keeps(self) -> bool | None:
@@ -105,30 +120,20 @@ class Verification:
 
     def decision(self) -> str:
         """``"keep the refined schedule"`` or ``"fall back to linear decay"``."""
-        return "keep the refined schedule" if self.kept else "fall back to linear decay"
+        return self.outcome.headline()
+
+    def explain(self) -> str:
+        """What decided and how sure it is (:meth:`refinedlr.decision.Decision.explain`)."""
+        return self.outcome.explain()
 
     def reasons(self) -> list[str]:
-        """Why, in a few lines: the bound check, the metric, and whether they agree."""
-        on = f" ({self.kind} norms)" if self.kind else ""
-        verdict = "supports" if self.bound_keeps else "does not support"
-        lines = [
-            f"bound check{on}: refined run / linear-decay run = {self.bound_ratio:.4f}, "
-            f"threshold {self.threshold:g}: {verdict} the refined schedule"
-        ]
-        if self.metric_keeps is not None:
-            better = "higher" if self.higher_is_better else "lower"
-            lines.append(
-                f"metric ({better} is better): linear-decay run {self.source_metric:.6g}, "
-                f"refined run {self.refined_metric:.6g}: the "
-                f"{'refined' if self.metric_keeps else 'linear-decay'} run is better"
-            )
-            lines.append(
-                "the metric and the bound check agree"
-                if self.agree
-                else "the metric and the bound check disagree; the metric decides"
-            )
-        else:
-            lines.append("no metric given: the bound check decides")
+        """Why, in a few lines: the bound check, the metric, and what decided."""
+        on = describe_kind(self.kind) if self.kind else "the norms given"
+        bound = next(v for v in self.outcome.verdicts if v.evidence == "bound check")
+        lines = [f"bound check on {on}, refined run / linear-decay run: {bound.text}"]
+        metric = [v for v in self.outcome.verdicts if v.evidence == "metric"]
+        lines.append(f"metric: {metric[0].text}" if metric else "metric: none given")
+        lines.append(self.explain())
         return lines
 
 
@@ -202,6 +207,8 @@ def verify_refinement(
     source_metric: float | None = None,
     refined_metric: float | None = None,
     higher_is_better: bool = False,
+    metric_spread: float | None = None,
+    adam_type: bool = False,
 ) -> Verification:
     """Keep ``refined`` only if its own run supports it (see the module documentation).
 
@@ -211,12 +218,15 @@ def verify_refinement(
         source_norms: run 1's per-step norms (the run ``refined`` was refined from).
         source_schedule: run 1's schedule (default: linear decay ``1 - t/T``); also the
             fallback.
-        threshold: the bound check keeps the refined schedule below this ratio.
+        threshold: the bound check's tie band is ``(threshold, 1 / threshold)``.
         kind: the record column for the bound check (default ``update_l2`` when both records
             have it, else ``l2``; :func:`check_kind`).
-        source_metric, refined_metric: the runs' validation metric (e.g. loss); when both are
-            given they decide.
+        source_metric, refined_metric: the runs' validation metric (e.g. loss).
         higher_is_better: the metric is an accuracy-like score.
+        metric_spread: the metric's seed-to-seed standard deviation (``None``: unknown); a
+            difference no larger is a tie.
+        adam_type: the runs used an Adam-type optimizer: a check on gradient norms (not an
+            ``update_*`` column) cannot decide.
 
     All three (the schedule and both records) must cover the same number of steps: the bound
     scales with the horizon, so runs of different lengths cannot be compared this way.
@@ -225,12 +235,17 @@ def verify_refinement(
         RefineError: mismatched lengths, bad norms, a bad threshold or metric.
         RecordError: a record lacks the column for the check.
     """
-    if not (isinstance(threshold, (int, float)) and math.isfinite(threshold) and threshold > 0):
-        raise RefineError(f"the verify threshold must be a positive number, got {threshold!r}")
+    if not (
+        isinstance(threshold, (int, float)) and math.isfinite(threshold) and 0 < threshold <= 1
+    ):
+        raise RefineError(f"the verify threshold must be in (0, 1], got {threshold!r}")
     m_src = _metric("source_metric", source_metric)
     m_ref = _metric("refined_metric", refined_metric)
+    spread = _metric("metric_spread", metric_spread)
     if (m_src is None) != (m_ref is None):
         raise RefineError("give both metrics (source_metric and refined_metric) or neither")
+    if spread is not None and spread < 0:
+        raise RefineError(f"metric_spread must be >= 0, got {spread}")
     used: str | None = None
     if isinstance(source_norms, GradNormRecord) and isinstance(refined_run_norms, GradNormRecord):
         used = check_kind(source_norms, refined_run_norms, kind)
@@ -260,12 +275,13 @@ def verify_refinement(
         base_schedule = Tabulated.from_values(arr, normalize=True, provenance={"role": "source"})
     ref_bound = best_scale(base_schedule.preview(), src)[1]
     ratio = float(best_scale(refined.preview(), own)[1] / ref_bound) if ref_bound > 0 else math.inf
-    bound_keeps = ratio < threshold
+    caveat = _caveat(own, src, used, adam_type)
+    bound = bound_verdict(ratio, caveat=caveat, margin=float(threshold))
+    metric = None
     if m_src is not None and m_ref is not None:
-        kept = m_ref > m_src if higher_is_better else m_ref < m_src
-        decided_by: Literal["metric", "bound"] = "metric"
-    else:
-        kept, decided_by = bound_keeps, "bound"
+        metric = metric_verdict(m_src, m_ref, higher_is_better=higher_is_better, spread=spread)
+    baseline = "linear decay" if isinstance(base_schedule, LinearDecay) else "the source schedule"
+    outcome = decide(bound, metric, baseline=baseline)
     return Verification(
         bound_ratio=ratio,
         threshold=float(threshold),
@@ -273,7 +289,28 @@ def verify_refinement(
         source_metric=m_src,
         refined_metric=m_ref,
         higher_is_better=higher_is_better,
-        kept=bool(kept),
-        decided_by=decided_by,
-        schedule=refined if kept else base_schedule,
+        kept=outcome.keep_refined,
+        decided_by=outcome.decided_by,
+        schedule=refined if outcome.keep_refined else base_schedule,
+        outcome=outcome,
+        caveat=caveat,
     )
+
+
+def _caveat(own: np.ndarray, src: np.ndarray, kind: str | None, adam_type: bool) -> str | None:
+    """Why the bound check cannot decide on these records (``None``: it can)."""
+    if own.shape == src.shape and np.array_equal(own, src):
+        return (
+            "run 1 and run 2 have identical norms (the same record twice?); on the record it was "
+            "refined from, the bound favours the refined schedule by construction"
+        )
+    if adam_type and norm_kind(kind or "") not in ("update_l1", "update_l2"):
+        return (
+            "gradient norms of an Adam-type run; in the refinement study they did not predict "
+            'the outcome: record the update direction (kinds=("l1", "update_l2"))'
+        )
+    for name, arr in (("run 1", src), ("run 2", own)):
+        why = bound_caveat(arr)
+        if why is not None:
+            return f"{name}: {why}"
+    return None

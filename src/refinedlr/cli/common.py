@@ -347,9 +347,10 @@ def add_refine_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--norm",
         choices=["l2", "l1"],
-        default="l2",
+        default=None,
         help="l2: SGD-type, weights norm^-2 (Algorithm 1); l1: Adam-type, weights norm^-1 "
-        "(Algorithm 2). Default l2. The log's column of that name is used when present.",
+        "(Algorithm 2). Default: the norm the log's column names (sched/gnorm_l1: l1), else l2, "
+        "assumed; the output says which. The log's column of that name is used when present.",
     )
     g.add_argument(
         "--power", type=_finite_float, help="weights norm^-POWER instead (overrides --norm)"

@@ -23,7 +23,7 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--out", default="refinedlr-demo", help="directory for the table and plots")
     p.add_argument("--seeds", type=int, default=None, help="seeds per configuration (default 3)")
-    p.add_argument("--epochs", type=int, default=None, help="epochs per run (default: 12)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs per run (default 8)")
     p.add_argument("--quick", action="store_true", help="a tiny run for smoke tests")
     p.add_argument("--no-progress", action="store_true", help="do not show progress bars")
     p.add_argument(

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from ..records.kinds import choose_norm
 from ..refinement import refine_details
 from ..registry import get_schedule
 from ..schedules import Schedule
@@ -61,11 +62,16 @@ def run(args: argparse.Namespace) -> int:
             T = max(T, s.total_steps)
             continue
         record = read_log(path, args)
+        choice = choose_norm(record.kinds, args.norm, meta=record.meta)
+        print(f"{path}: norm {choice.reason}")
         with about(path), collect_warnings():
-            d = refine_details(record, tau=args.tau, norm=args.norm, power=args.power)
-        norms[f"raw {name}"] = d.norms
-        norms[f"smoothed {name} (tau={args.tau})"] = d.smoothed
-        schedules[f"refined {name}"] = d.schedule
+            d = refine_details(
+                record, tau=args.tau, norm=choice.norm, power=args.power, kind=choice.column
+            )
+        norm = f"{choice.norm}{', assumed' if choice.assumed else ''}"
+        norms[f"raw {name} ({norm})"] = d.norms
+        norms[f"smoothed {name} (tau {args.tau})"] = d.smoothed
+        schedules[f"refined {name} ({norm})"] = d.schedule
         T = max(T, d.norms.size)
     for b in [x.strip() for x in (args.baselines or "").split(",") if x.strip()]:
         schedules[b] = get_schedule(b, max(T, 2))

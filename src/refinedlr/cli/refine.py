@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import limits
+from ..decision import advice_before_run, bound_verdict
+from ..records.kinds import choose_norm
 from ..refinement import refine_details
 from ..registry import get_schedule
 from ..risk import refinement_risk
@@ -29,6 +31,7 @@ from .common import (
     write_figure,
     write_schedule,
 )
+from .verify import refuse_same_record
 
 __all__ = ["add_parser"]
 
@@ -112,20 +115,33 @@ def run(args: argparse.Namespace) -> int:
                 "paper's refined schedule from this log"
             )
         check = read_log(args.check, args)
+        refuse_same_record(args.log, record, args.check, check, "--method verified")
     elif args.check:
         raise CLIError("--check is only used with --method verified")
+    choice = choose_norm(record.kinds, args.norm, meta=record.meta)
+    print(f"norm: {choice.reason}")
     with about(args.log), collect_warnings():
         d = refine_details(
-            record, tau=args.tau, norm=args.norm, power=args.power, total_steps=args.steps
+            record,
+            tau=args.tau,
+            norm=choice.norm,
+            power=args.power,
+            total_steps=args.steps,
+            kind=choice.column,
         )
-        risk = refinement_risk(d.norms, norm=args.norm)
+        risk = refinement_risk(d.norms, norm=choice.norm)
     if risk is not None:
         print(f"refinedlr: warning: {risk.message()}", file=sys.stderr)
     schedule: Schedule = d.schedule
     if check is not None:
-        with about(args.check):
+        with about(args.check), collect_warnings():
             v = verify_refinement(
-                schedule, check, record, threshold=args.verify_threshold, kind=args.check_kind
+                schedule,
+                check,
+                record,
+                threshold=args.verify_threshold,
+                kind=args.check_kind,
+                adam_type=choice.norm == "l1",
             )
         for line in v.reasons():
             print(f"verify: {line}")
@@ -148,6 +164,9 @@ def run(args: argparse.Namespace) -> int:
     write_schedule(schedule, out)
     print(f"wrote {out} ({schedule.total_steps} steps, fingerprint {schedule.fingerprint()})")
     print(summary)
+    if check is None and summary.bound_ratio_to_linear is not None:
+        verdict = bound_verdict(summary.bound_ratio_to_linear, caveat=summary.bound_caveat)
+        print(f"advice: {advice_before_run(verdict, risky=risk is not None)}")
     if png is not None:
         write_figure(fig, png)
         print(f"wrote {png}")

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from ..decision import advice_before_run, bound_verdict
+from ..records.kinds import choose_norm, describe_kind
 from ..refinement import refine_details
 from ..registry import get_schedule
 from ..risk import refinement_risk
@@ -57,17 +59,28 @@ def run(args: argparse.Namespace) -> int:
                 f"  {k}: first {finite[0]:.4g}, median {np.median(finite):.4g}, "
                 f"last {finite[-1]:.4g}, min {finite.min():.4g}, max {finite.max():.4g}"
             )
+    choice = choose_norm(record.kinds, args.norm, meta=record.meta)
+    print(f"norm: {choice.reason}")
     with about(args.path):
         with collect_warnings():
-            d = refine_details(record, tau=args.tau, norm=args.norm, power=args.power)
-            risk = refinement_risk(d.norms, norm=args.norm)
+            d = refine_details(
+                record, tau=args.tau, norm=choice.norm, power=args.power, kind=choice.column
+            )
+            risk = refinement_risk(d.norms, norm=choice.norm)
         refined = summarize(d.schedule, d.norms, name="refined")
-        r = summarize(get_schedule("cosine", d.norms.size), d.norms).bound_ratio_to_linear
+        cosine = summarize(get_schedule("cosine", d.norms.size), d.norms)
     if risk is not None:
         print(f"refinedlr: warning: {risk.message()}", file=sys.stderr)
-    print(f"refined with tau={args.tau}, norm={args.norm}:")
+    column = d.schedule.provenance.get("kind", choice.column)
+    print(f"refined with tau={args.tau} and norm={choice.norm}, from {describe_kind(str(column))}:")
     print(refined)
-    print(f"  for comparison : cosine has bound ratio {r:.4f} to linear decay on these norms")
+    assert cosine.bound_ratio_to_linear is not None and refined.bound_ratio_to_linear is not None
+    print(
+        "  for comparison : cosine, "
+        + bound_verdict(cosine.bound_ratio_to_linear, caveat=cosine.bound_caveat).text
+    )
+    verdict = bound_verdict(refined.bound_ratio_to_linear, caveat=refined.bound_caveat)
+    print(f"advice: {advice_before_run(verdict, risky=risk is not None)}")
     return 0
 
 
@@ -76,9 +89,12 @@ def _show_schedule(args: argparse.Namespace) -> int:
     norms = None
     if args.norms:
         rec = read_log(args.norms, args)
+        column = choose_norm(rec.kinds, args.norm, meta=rec.meta).column
         with about(args.norms):
-            norms = rec.norms(rec.resolve_kind(args.norm if args.norm in rec.kinds else None))
-    with about(args.norms or args.path):
+            column = rec.resolve_kind(column)
+            norms = rec.norms(column)
+        print(f"norms: {describe_kind(column)} of {args.norms}")
+    with about(args.path):
         summary = summarize(schedule, norms, name=f"{Path(args.path).name}:")
     print(summary)
     prov = getattr(schedule, "provenance", None)

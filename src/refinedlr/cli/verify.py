@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..records import GradNormRecord, RecordError, read_record
+from ..records.kinds import choose_norm
 from ..refinement import refine
 from ..schedule_io import as_schedule
 from ..schedules import Schedule
@@ -37,7 +38,7 @@ from .common import (
     write_schedule,
 )
 
-__all__ = ["add_parser", "final_metric", "higher_is_better"]
+__all__ = ["add_parser", "final_metric", "higher_is_better", "refuse_same_record"]
 
 #: Metric names taken as "higher is better" unless told otherwise.
 _HIGHER = re.compile(r"acc|f1|bleu|rouge|auc|precision|recall|exact_match|score|map\b", re.I)
@@ -57,6 +58,22 @@ def final_metric(path: str, name: str) -> float:
     if kind != name or finite.size == 0:
         raise RecordError(f"no value of the metric {name!r}", path=path)
     return float(finite[-1])
+
+
+def refuse_same_record(
+    path1: str, rec1: GradNormRecord, path2: str, rec2: GradNormRecord, what: str
+) -> None:
+    """Refuse two logs holding the same record (the same file twice, or a copy): the bound on
+    the record a schedule was refined from favours it by construction, so it decides nothing."""
+    same = rec1.kinds == rec2.kinds and np.array_equal(rec1.steps, rec2.steps)
+    same = same and all(
+        np.array_equal(rec1.values[k], rec2.values[k], equal_nan=True) for k in rec1.kinds
+    )
+    if same:
+        raise CLIError(
+            f"{path2}: the same record as {path1} (the same steps and norms): {what} needs the "
+            "record of a second run, one that used the refined schedule"
+        )
 
 
 def add_parser(sub: Any) -> None:
@@ -88,6 +105,13 @@ def add_parser(sub: Any) -> None:
     g.add_argument("--metric1", type=float, help="run 1's validation metric")
     g.add_argument("--metric2", type=float, help="run 2's validation metric")
     g.add_argument(
+        "--metric-spread",
+        type=float,
+        metavar="SD",
+        help="the metric's seed-to-seed standard deviation; a difference no larger is a tie "
+        "(default: unknown, and the output says so)",
+    )
+    g.add_argument(
         "--metric",
         metavar="NAME",
         help="read the metric NAME (its last value) from both logs, e.g. eval_loss",
@@ -103,10 +127,10 @@ def add_parser(sub: Any) -> None:
         "--threshold",
         type=float,
         default=VERIFY_THRESHOLD,
-        help=f"keep the refined schedule below this bound ratio (default {VERIFY_THRESHOLD})",
+        help="the bound check favours the refined schedule below this ratio and linear decay "
+        f"above its inverse; in between is a tie (default {VERIFY_THRESHOLD})",
     )
     add_refine_options(p)
-    p.set_defaults(norm=None)  # l1 for records with update_l2 and l1 columns (Adam-type), else l2
     add_log_options(p)
     p.set_defaults(func=run)
 
@@ -144,8 +168,13 @@ def _source_schedule(spec: str, total_steps: int) -> Schedule:
 def run(args: argparse.Namespace) -> int:
     inputs = [args.run1, args.run2, args.schedule, args.source_schedule]
     out = check_output(args.output, inputs=inputs, suffixes=SCHEDULE_SUFFIXES)
+    if args.metric_spread is not None and not (
+        math.isfinite(args.metric_spread) and args.metric_spread >= 0
+    ):
+        raise CLIError(f"--metric-spread must be a number >= 0, got {args.metric_spread}")
     rec1 = read_log(args.run1, args)
     rec2 = read_log(args.run2, args)
+    refuse_same_record(args.run1, rec1, args.run2, rec2, "verify")
     if rec1.total_steps != rec2.total_steps:
         raise CLIError(
             f"{args.run1} has {rec1.total_steps} steps and {args.run2} {rec2.total_steps}: verify "
@@ -157,15 +186,26 @@ def run(args: argparse.Namespace) -> int:
     higher = args.higher if args.higher is not None else bool(guessed_higher)
     if args.schedule is not None:
         refined = read_schedule(args.schedule, total_steps=rec2.total_steps)
+        if float(np.max(refined.preview())) <= 0:
+            raise CLIError(f"{args.schedule}: the schedule is zero everywhere: no run used it")
+        prov = getattr(refined, "provenance", None) or {}
+        norm = args.norm or str(prov.get("norm", "")) or None
         origin = f"{args.schedule}, on run 2's {rec2.total_steps} steps"
+        if norm:
+            origin += f", refined with {norm} norms"
     else:
-        norm = args.norm
-        if norm is None:  # update-direction norms are recorded for Adam-type runs: Algorithm 2
-            norm = "l1" if "update_l2" in rec1.kinds and "l1" in rec1.kinds else "l2"
+        choice = choose_norm(rec1.kinds, args.norm, meta=rec1.meta)
+        norm = choice.norm
         with about(args.run1), collect_warnings():
             refined = refine(
-                rec1, tau=args.tau, norm=norm, power=args.power, total_steps=rec2.total_steps
+                rec1,
+                tau=args.tau,
+                norm=norm,
+                power=args.power,
+                total_steps=rec2.total_steps,
+                kind=choice.column,
             )
+        print(f"verify: norm: {choice.reason}")
         origin = f"refined again from run 1 (tau {args.tau}, {norm} norms)"
     print(f"verify: refined schedule: {origin}")
     source = _source_schedule(args.source_schedule, rec1.total_steps)
@@ -180,12 +220,16 @@ def run(args: argparse.Namespace) -> int:
             source_metric=m1,
             refined_metric=m2,
             higher_is_better=higher,
+            metric_spread=args.metric_spread,
+            adam_type=norm == "l1",
         )
-    if v.kind == "l2" and (args.norm == "l1" or "l1" in rec1.kinds):
+    if norm == "l1" and not str(v.kind).startswith("update"):
         print(
-            "refinedlr: warning: the bound check uses the gradient's l2 norms; for an Adam-type "
-            'optimizer record the update direction too (GradNormRecorder(kinds=("l1", '
-            '"update_l2"))): the gradient\'s norms did not predict the outcome there',
+            f"refinedlr: warning: the bound check uses the gradient's norms (column {v.kind!r}) "
+            "of an Adam-type run (refined with l1 norms): they did not predict the outcome there, "
+            "so the bound check cannot decide; record the update direction too "
+            '(GradNormRecorder(kinds=("l1", "update_l2"))), and give the metric '
+            "(--metric1/--metric2)",
             file=sys.stderr,
         )
     for line in v.reasons():

@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .. import limits
+from .kinds import norm_kind
 
 __all__ = [
     "FloatArray",
@@ -38,9 +39,6 @@ __all__ = [
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-#: The norm each well-known series name holds: our own kinds, and Hugging Face's ``grad_norm``
-#: (the global l2 norm of the gradient before clipping) under the names its loggers use.
-_NORM_OF_NAME = {"l2": "l2", "l1": "l1", "grad_norm": "l2", "train/grad_norm": "l2"}
 _LIBRARY_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
@@ -63,7 +61,7 @@ def norm_type(kind: str) -> str | None:
     >>> norm_type("l1"), norm_type("train/grad_norm"), norm_type("loss")
     ('l1', 'l2', None)
     """
-    return _NORM_OF_NAME.get(kind)
+    return norm_kind(kind)  # by its name: see refinedlr.records.kinds
 
 
 def warn_at_caller(message: str, category: type[Warning] = UserWarning) -> None:
@@ -318,10 +316,16 @@ class GradNormRecord:
         parts = [f"{self.source}: {len(self)} rows over steps 0..{max(self.total_steps - 1, 0)}"]
         parts.append(f"kinds {', '.join(self.kinds)}")
         if self.coverage < 1.0 and len(self):
-            parts.append(
-                f"sparse: one row every {self.stride} steps ({self.coverage:.1%} of steps logged;"
-                " the rest are interpolated)"
-            )
+            first, missing = int(self.steps[0]), self.total_steps - len(self)
+            if self.stride > 1:
+                parts.append(
+                    f"sparse: one row every {self.stride} steps ({self.coverage:.1%} of steps "
+                    "logged; the rest are interpolated)"
+                )
+            elif missing > first:
+                parts.append(f"{missing - first} step(s) without a row, interpolated")
+            if first:
+                parts.append(f"no row before step {first}: steps 0..{first - 1} take its value")
         for k, v in self.values.items():
             missing = int(np.count_nonzero(~np.isfinite(v)))
             if missing:

@@ -33,7 +33,7 @@ def pick_series(
         if aliases and wanted in aliases:
             return aliases[wanted]
         raise RecordError(
-            f"no {what} {wanted!r}; the {what}s are {list(candidates)}",
+            f"no {what} {wanted!r}; the {what if what.endswith('s') else what + 's'} are {list(candidates)}",
             path=p,
             line=line,
             key=wanted,
