@@ -28,7 +28,13 @@ from .plan import Prediction
 from .refinement import Refinement
 from .schedules import Schedule
 
-__all__ = ["plot_norms_and_schedules", "plot_plan", "plot_refinement", "plot_schedules"]
+__all__ = [
+    "plot_lr_checks",
+    "plot_norms_and_schedules",
+    "plot_plan",
+    "plot_refinement",
+    "plot_schedules",
+]
 
 
 def _figure(nrows: int, height: float, ncols: int = 1) -> Any:
@@ -189,6 +195,34 @@ def plot_plan(
         ax.set_xlabel("optimizer step")
         ax.grid(alpha=0.3)
     _legend(right, left)
+    _title(fig, title)
+    _save(fig, path)
+    return fig
+
+
+def plot_lr_checks(
+    checks: Mapping[str, tuple[Mapping[float, float], float]],
+    *,
+    path: str | os.PathLike[str] | None = None,
+    title: str | None = None,
+) -> Any:
+    """A planned peak LR beside the sweep that checks it: for each label, ``({lr: loss}, planned
+    LR)``, the loss against the LR (log scale), the planned LR marked by a dashed line.
+
+    >>> fig = plot_lr_checks({"cosine": ({0.05: 0.3, 0.1: 0.2, 0.2: 0.4}, 0.1)})
+    >>> fig.axes[0].get_xscale()
+    'log'
+    """
+    fig, (ax,) = _figure(1, 3.4)
+    for label, (losses, planned) in checks.items():
+        lrs = sorted(losses)
+        (line,) = ax.plot(lrs, [losses[lr] for lr in lrs], marker="o", lw=1.4, label=label)
+        ax.axvline(planned, ls="--", color=line.get_color(), lw=1.0)
+    ax.set_xscale("log")
+    ax.set_xlabel("peak learning rate (dashed: planned from the tuned run)")
+    ax.set_ylabel("validation loss")
+    ax.grid(alpha=0.3)
+    _legend(ax)
     _title(fig, title)
     _save(fig, path)
     return fig
