@@ -467,10 +467,9 @@ class _Tab:
             ),
         )
 
-    def open(self, path: str) -> object:
-        response = self.page.goto(f"{self.served}/{path}")
+    def open(self, path: str, until: str = "networkidle") -> object:
+        response = self.page.goto(f"{self.served}/{path}", wait_until=until)
         assert response is not None and response.ok, f"{path}: HTTP {response and response.status}"
-        self.page.wait_for_load_state("networkidle")
         return self.page
 
     def close(self) -> None:
@@ -558,7 +557,7 @@ def test_code_blocks_fit_or_visibly_scroll(
     problems: list[str] = []
     scrolling = 0
     for path in _content_pages(site):
-        tab.open(path)
+        tab.open(path, until="load")  # the page's scripts have run, its figures are in
         for i, pre in enumerate(
             page.eval_on_selector_all("article div.highlight > pre", _PRE_STATE)
         ):
