@@ -21,43 +21,33 @@ then ``refinedlr refine refinedlr_norms.csv --norm l1 -o refined.json`` and, in 
 
 What is recorded:
     :class:`GradNormCallback` records in ``on_before_optimizer_step``, which Lightning calls once
-    per optimizer step, after the last backward of the step (so with ``accumulate_grad_batches``
-    the gradients are the accumulated ones, one row per optimizer step), after AMP's unscaling and
-    before gradient clipping (``gradient_clip_val``). So the record holds the global l2 / l1 norm
-    of the unscaled, unclipped gradient of the optimizer's parameters. Steps whose gradients are
-    not finite (skipped by the fp16 scaler) are written as missing values.
+    per optimizer step, after the last backward of the step (with ``accumulate_grad_batches``: the
+    accumulated gradient, one row per optimizer step), after AMP's unscaling and before gradient
+    clipping (``gradient_clip_val``): the global norms of the unscaled, unclipped gradient of the
+    optimizer's parameters. Steps the fp16 scaler skips are missing values.
 
 Checkpoints:
-    The callback's ``state_dict`` (saved in every Lightning checkpoint) holds the recorder's step
-    and first flushes the record, so the file holds every step up to the checkpoint. Resuming with
-    ``trainer.fit(model, ckpt_path=...)`` continues the record at that step (later rows are
-    replaced); the scheduler's state is restored by Lightning and the learning rates continue.
+    The callback's ``state_dict`` (in every Lightning checkpoint) holds the recorder's step and
+    first flushes the record; ``trainer.fit(model, ckpt_path=...)`` continues the record at that
+    step (later rows are replaced) and Lightning restores the scheduler.
 
 Manual optimization (``self.automatic_optimization = False``):
-    * Lightning calls ``on_before_optimizer_step`` inside ``opt.step()``, after any
-      ``self.clip_gradients(opt, ...)`` of the training step. The callback therefore also wraps
-      the precision plugin's ``clip_gradients`` during ``fit`` and records the norms *before* that
-      clip (unscaled, under an fp16 ``GradScaler``). A direct ``torch.nn.utils.clip_grad_norm_``
-      in ``training_step`` is invisible to Lightning: the record then holds the clipped norms.
-      Use ``self.clip_gradients``, or record yourself.
-    * With several optimizers ``trainer.global_step`` counts the steps of all of them. The record
-      counts the steps of ``trainer.optimizers[optimizer_index]`` only, and a resumed run
-      continues at the checkpoint's own count, so no steps are skipped.
-    * The horizon: ``estimated_stepping_batches`` follows ``max_steps``, which counts every
-      optimizer's steps. Pass ``lr_scheduler_config(..., num_optimizers=N)`` when each of the N
-      optimizers steps once per batch: the horizon becomes ``ceil(max_steps / N)``. Otherwise
-      pass ``total_steps=``. The callback warns at ``fit`` when a ``ScheduleLR`` horizon equals
-      ``max_steps`` under manual optimization with several optimizers.
+    * ``on_before_optimizer_step`` runs inside ``opt.step()``, after any ``self.clip_gradients``
+      of the training step, so the callback also wraps the precision plugin's ``clip_gradients``
+      during ``fit`` (seam: ``Precision.clip_gradients(optimizer, ...)``) and records the norms
+      *before* that clip (unscaled under an fp16 ``GradScaler``: seam ``_inverse_scale``); clip
+      once per step, before its ``opt.step()``. A direct ``torch.nn.utils.clip_grad_norm_`` is
+      invisible to Lightning: the record then holds the clipped norms.
+    * With several optimizers ``trainer.global_step`` counts the steps of all of them; the record
+      counts those of ``trainer.optimizers[optimizer_index]``, and a resume continues at the
+      checkpoint's own count. The horizon ``estimated_stepping_batches`` follows ``max_steps``:
+      pass ``lr_scheduler_config(..., num_optimizers=N)`` when N optimizers step once per batch
+      (horizon ``ceil(max_steps / N)``), or ``total_steps=``; the callback warns at ``fit`` when
+      a ``ScheduleLR`` horizon equals ``max_steps`` there.
 
-Settings:
-    * The horizon of the schedule is the number of optimizer steps:
-      ``trainer.estimated_stepping_batches`` (it accounts for ``max_steps``, ``max_epochs``,
-      ``accumulate_grad_batches`` and the number of devices), or ``total_steps=`` explicitly.
-    * The callback records the steps of ``trainer.optimizers[optimizer_index]``.
-    * Distributed: every process computes the norm (DDP gradients are already averaged in
-      ``on_before_optimizer_step``; ``ModelParallelStrategy``'s (FSDP2) DTensor gradients are
-      reduced); rank 0 writes. ``FSDPStrategy`` (FSDP1) and ``DeepSpeedStrategy`` hold flat
-      local shards of the gradient and are refused.
+Distributed: every process computes the norm (DDP gradients are already averaged;
+``ModelParallelStrategy``'s (FSDP2) DTensor gradients are reduced); rank 0 writes.
+``FSDPStrategy`` (FSDP1) and ``DeepSpeedStrategy`` hold flat local shards and are refused.
 """
 
 from __future__ import annotations
@@ -79,14 +69,11 @@ except ImportError as exc:
     ) from exc
 
 from ..pytorch import OnMismatch, ScheduleLR, grad_norms
-from ..pytorch.updates import UPDATE_KINDS, check_update_optimizer
+from ..pytorch.recorder import scaler_stage
 from ..schedule_io import ScheduleLike
-from ._recording import RecordingCallback
+from ._recording import NORMS_FILENAME, RecordingCallback, patch
 
 __all__ = ["NORMS_FILENAME", "GradNormCallback", "lr_scheduler_config"]
-
-#: The record's file name in the Trainer's ``default_root_dir`` when no path is given.
-NORMS_FILENAME = "refinedlr_norms.csv"
 
 
 def lr_scheduler_config(
@@ -106,11 +93,10 @@ def lr_scheduler_config(
 
     Args:
         optimizer: the optimizer to schedule (its ``lr`` is the peak learning rate).
-        schedule: anything :func:`~refinedlr.schedule_io.as_schedule` accepts: a name for
-            :func:`~refinedlr.schedules.get_schedule` (``"linear"``, ``"cosine"``, ``"refined"``
-            with ``path=...``; ``warmup=`` and other arguments go in ``**schedule_kwargs``), a
-            :class:`~refinedlr.schedules.Schedule`, a schedule file or a spec (put on the
-            horizon with :meth:`~refinedlr.schedules.Schedule.with_horizon`).
+        schedule: anything :func:`~refinedlr.schedule_io.as_schedule` accepts (a name for
+            :func:`~refinedlr.registry.get_schedule` with ``**schedule_kwargs`` such as
+            ``warmup=``, ``"refined"`` with ``path=...``, a :class:`~refinedlr.schedules.Schedule`,
+            a schedule file or a spec), put on the horizon.
         total_steps: the horizon in optimizer steps; default ``trainer.estimated_stepping_batches``
             (pass ``trainer=self.trainer`` inside ``configure_optimizers``).
         trainer: the Lightning Trainer, for the default horizon.
@@ -119,8 +105,7 @@ def lr_scheduler_config(
         name: the scheduler's name (as shown by ``LearningRateMonitor``); ``None`` for none.
         num_optimizers: under manual optimization, how many optimizers step once per batch:
             ``trainer.global_step`` (and so ``max_steps``) counts the steps of all of them, so the
-            default horizon becomes ``min(estimated_stepping_batches, ceil(max_steps / N))``,
-            the number of steps of each optimizer (and of a scheduler stepped once per batch).
+            default horizon becomes ``min(estimated_stepping_batches, ceil(max_steps / N))``.
 
     >>> import torch
     >>> opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
@@ -147,13 +132,9 @@ def lr_scheduler_config(
         if num_optimizers > 1 and trainer.max_steps > 0:
             total_steps = min(total_steps, math.ceil(trainer.max_steps / num_optimizers))
     scheduler = ScheduleLR(
-        optimizer, schedule, total_steps=total_steps, on_mismatch=on_mismatch, **schedule_kwargs
+        optimizer, schedule, total_steps, on_mismatch=on_mismatch, **schedule_kwargs
     )
-    config: dict[str, Any] = {
-        "scheduler": scheduler,
-        "interval": "step",
-        "frequency": 1,
-    }
+    config: dict[str, Any] = {"scheduler": scheduler, "interval": "step", "frequency": 1}
     if name is not None:
         config["name"] = name
     return config
@@ -164,18 +145,10 @@ class GradNormCallback(RecordingCallback, pl.Callback):
 
     Args:
         path: the record file; default ``<trainer.default_root_dir>/refinedlr_norms.csv``.
-        kinds: the record's columns: ``"l2"`` (SGD), ``"l1"`` (Adam-type optimizers), and
-            ``"update_l2"`` / ``"update_l1"``: the norms of the update direction of an Adam-type
-            optimizer (``Adam``, ``AdamW``, ``NAdam``, ``RAdam``) after its step, from its state
-            (:mod:`refinedlr.pytorch.updates`), for the verification of a refined schedule.
-        flush_every: steps between writes to the file (also flushed at every checkpoint).
+        kinds: the record's columns (``"l2"``, ``"l1"``, ``"update_l2"``, ``"update_l1"``).
         optimizer_index: which of ``trainer.optimizers`` to record.
-        keep_in_memory: also keep the values in memory (:meth:`to_record` with
-            ``source="memory"``).
-        fsync: ``fsync`` the file at every flush.
-
-    Attributes:
-        recorder: the :class:`~refinedlr.pytorch.GradNormRecorder` of the current ``fit``.
+        options: ``flush_every``, ``keep_in_memory``, ``fsync``
+            (:class:`~refinedlr.integrations._recording.RecordingCallback`).
 
     >>> cb = GradNormCallback(kinds=("l2", "l1"))
     >>> cb.state_dict()  # before training: the step to start from
@@ -187,17 +160,12 @@ class GradNormCallback(RecordingCallback, pl.Callback):
         path: str | os.PathLike[str] | None = None,
         kinds: Sequence[str] | str = ("l2",),
         *,
-        flush_every: int = 100,
         optimizer_index: int = 0,
-        keep_in_memory: bool = False,
-        fsync: bool = True,
+        **options: Any,
     ) -> None:
-        self._init_recording(kinds, path, flush_every, keep_in_memory, fsync)
-        self._grad_kinds = tuple(k for k in self.kinds if k not in UPDATE_KINDS)
+        RecordingCallback.__init__(self, kinds, path, **options)
         self.optimizer_index = optimizer_index
         self._loaded_step: int | None = None
-        self._pending: torch.Tensor | None = None  # manual optimization: norms before the clip
-        self._clip_wrap: tuple[Any, Any] | None = None
 
     @property
     def state_key(self) -> str:
@@ -227,29 +195,33 @@ class GradNormCallback(RecordingCallback, pl.Callback):
                 f"{len(trainer.optimizers)} optimizer(s)"
             )
         manual = not pl_module.automatic_optimization
-        target = trainer.optimizers[self.optimizer_index]
-        if any(k in UPDATE_KINDS for k in self.kinds):
-            check_update_optimizer(target)
-        rec = self._open_recorder(self.record_path(trainer), self._start_step(trainer, manual))
-        if any(k in UPDATE_KINDS for k in self.kinds):
-            # its post-hook adds the update part after each step; a step the fp16 scaler skips
-            # gets a missing update at the scaler's update()
-            # (gradients=False: Lightning runs the closure, and so on_before_optimizer_step,
-            # inside step(), after the step's pre-hooks)
-            rec.attach(
-                target, scaler=getattr(trainer.precision_plugin, "scaler", None), gradients=False
-            )
+        plugin = trainer.precision_plugin
+        # gradients=False: Lightning runs the closure, and so on_before_optimizer_step (the
+        # gradient source), inside step(), after the step's pre-hooks
+        rec = self._start(
+            self.record_path(trainer), self._start_step(trainer, manual),
+            trainer.optimizers[self.optimizer_index], getattr(plugin, "scaler", None),
+            gradients=False,
+        )  # fmt: skip
         self._loaded_step = None
-        self._pending = None
         if manual:
-            self._wrap_clip(trainer)
+            original = plugin.clip_gradients
+
+            def clip_gradients(optimizer: Any, *args: Any, **kwargs: Any) -> Any:
+                if self._grad_kinds and self._is_target(trainer, optimizer):
+                    values = grad_norms(optimizer.param_groups, self._grad_kinds)
+                    inv = _inverse_scale(plugin, optimizer)
+                    rec.record_norms(values if inv is None else values * inv.to(values))
+                return original(optimizer, *args, **kwargs)
+
+            self._undo = (patch(plugin, "clip_gradients", clip_gradients),)  # this fit only
             if len(trainer.optimizers) > 1:
                 _warn_horizons(trainer)
 
     def _start_step(self, trainer: pl.Trainer, manual: bool) -> int:
         """The step the record continues at: the checkpoint's own count of the recorded
         optimizer's steps (``global_step`` counts every optimizer's under manual optimization)."""
-        global_step = int(trainer.global_step)
+        global_step, n = int(trainer.global_step), len(trainer.optimizers)
         if self._loaded_step is not None:
             if not manual and self._loaded_step != global_step:
                 warnings.warn(
@@ -260,7 +232,6 @@ class GradNormCallback(RecordingCallback, pl.Callback):
                     stacklevel=3,
                 )
             return self._loaded_step
-        n = len(trainer.optimizers)
         if manual and n > 1 and global_step > 0:
             warnings.warn(
                 f"resuming at global_step {global_step} without this callback's state in the "
@@ -277,62 +248,19 @@ class GradNormCallback(RecordingCallback, pl.Callback):
         target = trainer.optimizers[self.optimizer_index]
         return optimizer is target or getattr(optimizer, "optimizer", None) is target
 
-    def _wrap_clip(self, trainer: pl.Trainer) -> None:
-        """Record the norms before ``self.clip_gradients`` (manual optimization) clips them."""
-        plugin = trainer.precision_plugin
-        original = plugin.clip_gradients
-        callback = self
-
-        def clip_gradients(optimizer: Any, *args: Any, **kwargs: Any) -> Any:
-            rec = callback.recorder
-            if (
-                rec is not None
-                and callback._grad_kinds
-                and callback._pending is None
-                and callback._is_target(trainer, optimizer)
-            ):
-                values = grad_norms(optimizer.param_groups, callback._grad_kinds)
-                inv = _inverse_scale(plugin, optimizer)
-                callback._pending = values if inv is None else values * inv.to(values)
-            return original(optimizer, *args, **kwargs)
-
-        plugin.clip_gradients = clip_gradients  # type: ignore[method-assign]  # this fit only
-        self._clip_wrap = (plugin, clip_gradients)
-
-    def _unwrap_clip(self) -> None:
-        if self._clip_wrap is not None:
-            plugin, wrapper = self._clip_wrap
-            if plugin.__dict__.get("clip_gradients") is wrapper:
-                del plugin.clip_gradients  # the class's method shows through again
-            self._clip_wrap = None
-
-    def on_train_batch_start(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
-    ) -> None:
-        self._pending = None  # a clip without a step does not carry over
-
     def on_before_optimizer_step(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: Any
     ) -> None:
-        rec = self.recorder
-        if rec is None or not self._is_target(trainer, optimizer):
-            return
-        if self._pending is not None:  # manual optimization: norms from before the clip
-            rec.record_norms(self._pending)
-            self._pending = None
-        elif self._grad_kinds:
-            rec.record(optimizer.param_groups)
-        # (update kinds only: the post-hook of the attached optimizer records the row)
+        if self.recorder is not None and self._is_target(trainer, optimizer):
+            self.recorder.record_step(optimizer.param_groups)  # unless clip_gradients recorded
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._close_recorder()
-        self._unwrap_clip()
+        self._stop()
 
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
     ) -> None:
-        self._close_recorder()
-        self._unwrap_clip()
+        self._stop()
 
     # -- checkpoints ----------------------------------------------------------------------------
 
@@ -354,16 +282,11 @@ class GradNormCallback(RecordingCallback, pl.Callback):
 
 def _inverse_scale(plugin: Any, optimizer: Any) -> torch.Tensor | None:
     """``1 / scale`` of an fp16 GradScaler whose gradients are still scaled, else ``None`` (no
-    host sync: the scale stays a device tensor)."""
+    host sync: the scale stays a device tensor). Seams (torch >= 2.4): ``GradScaler._scale``
+    and :func:`~refinedlr.pytorch.recorder.scaler_stage`."""
     scaler = getattr(plugin, "scaler", None)
-    if scaler is None or not scaler.is_enabled():
-        return None
-    from torch.amp.grad_scaler import OptState
-
-    raw = getattr(optimizer, "optimizer", optimizer)
-    state = scaler._per_optimizer_states.get(id(raw))
-    if state is not None and state["stage"] is not OptState.READY:
-        return None  # already unscaled
+    if scaler is None or not scaler.is_enabled() or scaler_stage(scaler, optimizer) != "READY":
+        return None  # no scaler, or the gradients are unscaled already
     scale = scaler._scale
     return None if scale is None else 1.0 / scale
 

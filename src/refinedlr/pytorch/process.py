@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import weakref
 from types import FrameType
@@ -75,8 +76,8 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
         for obj in list(_registered) if os.getpid() == _pid else ():
             try:
                 obj.flush()
-            except Exception:  # best effort: the other objects still flush
-                pass
+            except Exception as exc:  # the others still flush; say it on one line
+                print(f"refinedlr: on SIGTERM, {obj!r} could not write: {exc}", file=sys.stderr)
         previous = _previous
         if callable(previous):
             previous(signum, frame)

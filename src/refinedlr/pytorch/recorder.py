@@ -3,17 +3,20 @@
 What is recorded, per optimizer step ``t`` (0-based, counted after gradient accumulation), one row:
 
 * ``l2``: ``sqrt(sum over all parameters' gradients of g**2)``, torch's
-  ``clip_grad_norm_(norm_type=2)`` total norm; ``l1``: ``sum |g|``. Norms are computed on the
-  gradients' device with foreach kernels, accumulated in float32 (float64 for float64 gradients),
-  kept in a preallocated device buffer and copied to the host only every ``flush_every`` steps
-  (on CUDA: ``non_blocking`` into pinned memory, written once the copy has landed), so recording
-  adds no per-step ``.item()`` or device synchronisation.
+  ``clip_grad_norm_(norm_type=2)`` total norm; ``l1``: ``sum |g|`` (:mod:`.norms`: on the
+  gradients' device, accumulated in float32, float64 for float64 gradients, DTensor-aware).
 * ``update_l2`` / ``update_l1``: the norms of an Adam-type optimizer's update direction
   ``m_hat / (sqrt(v_hat) + eps)`` (the step divided by the learning rate), from its state after
-  the step (:mod:`refinedlr.pytorch.updates`; ``Adam``, ``AdamW``, ``NAdam``, ``RAdam``). They
-  need :meth:`GradNormRecorder.attach`: a step post-hook completes the row.
-* A non-finite norm (``inf``/``NaN`` gradients, i.e. a step that AMP's ``GradScaler`` skips) is
-  written as ``NaN``: a missing value, never a number; the step still has exactly one row.
+  the step (:mod:`.updates`; ``Adam``, ``AdamW``, ``NAdam``, ``RAdam``). They need
+  :meth:`GradNormRecorder.attach`: a step post-hook completes the row.
+* A missing value is ``NaN``, never a number: a non-finite norm (``inf``/``NaN`` gradients, a step
+  that AMP's ``GradScaler`` skips), and a step where no parameter has a gradient (with a warning
+  that names the step, once). The step still has exactly one row.
+
+The recorder is a :class:`~refinedlr.pytorch.sink.RowSink` (buffering, file, flushing, SIGTERM,
+ranks, resume) plus the sources below. Each source hands the sink its part of the step's row; the
+row is assembled in one place (``_put``) and written once every kind has a value, or when the step
+ends (an optimizer step, a scaler's ``update()``), its missing kinds ``NaN``.
 
 Three ways to record, and what each sees:
 
@@ -38,23 +41,18 @@ AMP: call ``scaler.unscale_(optimizer)`` first, then ``recorder.clip_grad_norm_`
 ``recorder.record``; then ``scaler.step(optimizer)``. With the hook alone, pass the scaler:
 ``recorder.attach(optimizer, scaler=scaler)``. A step the scaler skips never calls
 ``optimizer.step()``; the recorder then records it as missing at ``scaler.update()``, so rows stay
-aligned. A hook called from ``GradScaler.step`` without ``scaler=`` raises rather than shift rows.
+aligned. A hook called inside ``GradScaler.step`` without ``scaler=`` raises rather than shift
+rows (found through the scaler's per-optimizer state: the seam ``_in_grad_scaler_step``).
 
-Distributed: every process must record at the same steps (collectives may run). Under DDP the
-gradients are already averaged, so every rank computes the same norm locally. Gradients that are
-``DTensor`` s (FSDP2's ``fully_shard``, tensor parallel) are reduced exactly: local partial sums of
-squares (and of ``|g|``) on the local shards, divided by their replication factor, then one
-``all_reduce`` over the device mesh. Only rank ``write_rank`` (0) writes the file; the rank is
-``torch.distributed``'s (kept after ``destroy_process_group``) or, before the process group exists,
-the launcher's ``RANK`` / ``LOCAL_RANK`` (:mod:`refinedlr.pytorch.process`); other ranks never
-write or truncate it.
+Distributed: every process must record at the same steps (collectives may run). Under DDP every
+rank computes the same norm locally; ``DTensor`` gradients (FSDP2, tensor parallel) are reduced
+exactly over their mesh (:mod:`.norms`). Only rank ``write_rank`` (0) writes the file
+(:mod:`.process`); other ranks never write or truncate it.
 
-The file is the core format (:class:`refinedlr.records.RecordWriter`): ``step,<kind>...``. It is
-appended and flushed (``fsync`` by default) every ``flush_every`` steps, on :meth:`flush`,
-:meth:`state_dict`, :meth:`close`, on ``SIGTERM`` (then the signal goes on to the handler
-installed before) and, best effort, when the recorder is garbage-collected or at interpreter
-exit; a process killed by ``SIGKILL`` loses only the rows of its unflushed steps. :meth:`state_dict` / :meth:`load_state_dict` continue the
-same file at the right step on resume (rows at or after the resume step are replaced).
+The file is the core format (:class:`refinedlr.records.RecordWriter`): ``step,<kind>...``, flushed
+every ``flush_every`` steps and at checkpoints, exit and ``SIGTERM`` (a process killed by
+``SIGKILL`` loses only its unflushed steps). :meth:`~RowSink.state_dict` /
+:meth:`~RowSink.load_state_dict` continue the same file at the right step on resume.
 
 Example (explicit recording with clipping, kept in memory):
     >>> import torch
@@ -77,34 +75,25 @@ Example (explicit recording with clipping, kept in memory):
 
 from __future__ import annotations
 
-import atexit
-import functools
+import gc
 import math
 import os
-import sys
+import warnings
 import weakref
-from collections import deque
 from collections.abc import Mapping, Sequence
-from pathlib import Path
-from types import FrameType
 from typing import Any, Literal
 
-import numpy as np
-import numpy.typing as npt
 import torch
 from torch.optim import Optimizer
 from torch.utils.hooks import RemovableHandle
 
-from ..fileio import Closing
-from ..records import GradNormRecord, RecordError, RecordWriter, read_record
-from .norms import GRADIENT_KINDS, ParamsLike, grad_norms, grads_of, norms_of, params_of, scale_
-from .process import env_rank, flush_on_sigterm, process_rank, stop_flushing_on_sigterm
+from .norms import GRADIENT_KINDS, ParamsLike, grad_norms, grads_of, norms_of, scale_
+from .sink import RowSink
 from .updates import UPDATE_KINDS, check_update_optimizer, update_norms
 
-__all__ = ["GradNormRecorder", "check_kinds", "grad_norms"]
+__all__ = ["GradNormRecorder", "check_kinds", "grad_norms", "scaler_stage"]
 
 When = Literal["pre_clip", "post_clip"]
-_STATE_VERSION = 1
 
 
 def check_kinds(kinds: Sequence[str] | str) -> tuple[str, ...]:
@@ -120,64 +109,39 @@ def check_kinds(kinds: Sequence[str] | str) -> tuple[str, ...]:
     return out
 
 
-# ----------------------------------------------------------------------------------------------
-# the recorder
+def scaler_stage(scaler: Any, optimizer: Any) -> str:
+    """Where ``optimizer`` is in the step of a ``torch.amp.GradScaler``: ``"READY"`` (not
+    unscaled yet), ``"UNSCALED"`` or ``"STEPPED"`` (since the scaler's last ``update()``).
+
+    The one seam into the scaler's internals (torch >= 2.4, pinned by
+    tests/integrations/test_seams.py): ``GradScaler._per_optimizer_states[id(optimizer)]["stage"]``.
+    """
+    state = scaler._per_optimizer_states.get(id(getattr(optimizer, "optimizer", optimizer)))
+    return "READY" if state is None else str(state["stage"].name)
 
 
-def _close_at_exit(ref: weakref.ReferenceType[GradNormRecorder]) -> None:
-    rec = ref()
-    if rec is not None:
-        try:
-            rec.close()
-        except Exception:  # best effort at interpreter exit
-            pass
+def _in_grad_scaler_step(optimizer: Optimizer) -> bool:
+    """Whether a ``torch.amp.GradScaler`` has unscaled ``optimizer`` for the step now running
+    (the scalers are found through the garbage collector, once per recorder)."""
+    from torch.amp.grad_scaler import GradScaler
+
+    return any(
+        issubclass(type(o), GradScaler) and scaler_stage(o, optimizer) == "UNSCALED"
+        for o in gc.get_objects()
+    )
 
 
-def _called_by_grad_scaler(depth: int = 8) -> bool:
-    """Whether a ``GradScaler`` method is among the callers (the hook's, a few frames up)."""
-    grad_scaler = getattr(getattr(torch, "amp", None), "GradScaler", None)
-    if grad_scaler is None:  # pragma: no cover - torch without torch.amp
-        return False
-    frame: FrameType | None = sys._getframe(2)
-    for _ in range(depth):
-        if frame is None:
-            return False
-        if isinstance(frame.f_locals.get("self"), grad_scaler):
-            return True
-        frame = frame.f_back
-    return False
-
-
-class _Chunk:
-    __slots__ = ("event", "first_step", "host", "n")
-
-    def __init__(self, host: torch.Tensor, first_step: int, n: int, event: Any) -> None:
-        self.host, self.first_step, self.n, self.event = host, first_step, n, event
-
-
-class GradNormRecorder(Closing):
+class GradNormRecorder(RowSink):
     """Record per-step global gradient norms to a CSV record (or to memory with ``path=None``).
 
     Args:
         path: the record file (``step,<kind>...`` CSV, read back with
             :func:`refinedlr.records.read_record`); ``None`` keeps the values in memory only.
-        kinds: the columns of the file, in this order: ``"l2"``, ``"l1"`` (gradient norms) and
-            ``"update_l2"``, ``"update_l1"`` (norms of the update direction of an Adam-type
-            optimizer after its step, :mod:`refinedlr.pytorch.updates`; these need
-            :meth:`attach`).
-        flush_every: steps between copies of the device buffer to the host and the file.
+        kinds: the columns, in order: ``"l2"``, ``"l1"`` (gradient norms) and ``"update_l2"``,
+            ``"update_l1"`` (the update direction of an Adam-type optimizer; need :meth:`attach`).
         when: what :meth:`clip_grad_norm_` records: ``"pre_clip"`` (default) or ``"post_clip"``.
-        start_step: the step of the first row (0; :meth:`load_state_dict` sets it on resume).
-        write_rank: in a distributed run, the only rank that writes the file.
-        keep_in_memory: keep the rows in memory too (default: when this process writes no file).
-        fsync: ``fsync`` the file at every flush (durable against power loss, not only against a
-            killed process).
-        close_at_exit: flush and close at interpreter exit if not closed before, and flush when
-            the process gets ``SIGTERM`` (then the signal goes on to the handler installed
-            before, so the process still stops; see :mod:`refinedlr.pytorch.process`).
-
-    An existing file at ``path`` is continued: rows before the first step this recorder writes are
-    kept, later ones are replaced (a fresh run from step 0 overwrites the file).
+        flush_every, start_step, write_rank, keep_in_memory, fsync, close_at_exit: the file and
+            its lifetime (:class:`~refinedlr.pytorch.sink.RowSink`).
 
     >>> import torch, tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "norms.csv")
@@ -210,132 +174,90 @@ class GradNormRecorder(Closing):
         close_at_exit: bool = True,
     ) -> None:
         kinds = check_kinds(kinds)
-        if isinstance(flush_every, bool) or not isinstance(flush_every, int) or flush_every < 1:
-            raise ValueError(f"flush_every must be an int >= 1, got {flush_every!r}")
         if when not in ("pre_clip", "post_clip"):
             raise ValueError(f"when must be 'pre_clip' or 'post_clip', got {when!r}")
-        if isinstance(start_step, bool) or not isinstance(start_step, int) or start_step < 0:
-            raise ValueError(f"start_step must be an int >= 0, got {start_step!r}")
-        self.path = None if path is None else Path(path)
-        self.kinds: tuple[str, ...] = kinds
-        self.flush_every = flush_every
         self.when: When = when
-        self.write_rank = write_rank
-        self.keep_in_memory = keep_in_memory
-        self.fsync = fsync
-        grad_kinds = tuple(k for k in kinds if k in GRADIENT_KINDS)
+        self._grad_kinds = tuple(k for k in kinds if k in GRADIENT_KINDS)
         self._update_kinds = tuple(k for k in kinds if k in UPDATE_KINDS)
-        internal = (*grad_kinds, *self._update_kinds)  # the device buffer's column order
-        self._ords = tuple(GRADIENT_KINDS[k] for k in grad_kinds)
-        self._ng = len(grad_kinds)
-        self._from_user = [kinds.index(k) for k in internal]  # internal = user[_from_user]
-        self._to_user = [internal.index(k) for k in kinds]  # user = internal[_to_user]
-        self._open = False  # a row's gradient part is stored; its update part is not yet
-        self._step = start_step  # the next step to record
-        self._first_step = start_step  # first step this session writes (file continues before it)
-        self._chunk_start = start_step  # step of row 0 of the device buffer
-        self._n = 0  # rows in the device buffer
-        self._buf: torch.Tensor | None = None
-        self._rows: list[torch.Tensor] = []
-        self._pool: list[torch.Tensor] = []  # free pinned host buffers (CUDA)
-        self._pending: deque[_Chunk] = deque()
-        self._last_copy: Any = None  # CUDA event of the last device-to-host copy
-        self._memory: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = []
-        self._writer: RecordWriter | None = None
+        self._ords = tuple(GRADIENT_KINDS[k] for k in self._grad_kinds)
+        self._row: dict[str, Any] = {}  # this step's values so far
         self._explicit = False  # an explicit record since the last optimizer.step()
+        self._since_update = 0  # rows since the last GradScaler.update()
+        self._amp_checked = self._warned_empty = False
         self._handles: list[RemovableHandle] = []
         self._optimizers: list[weakref.ReferenceType[Optimizer]] = []
-        self._closed = False
-        self._rank: int | None = process_rank()  # fixed once a process group answers
-        self._env_rank = env_rank()
-        self._pid = os.getpid()  # a forked copy (a DataLoader worker) never writes the file
         self._scalers: list[tuple[Any, Any]] = []  # (GradScaler, its update wrapper)
-        self._rows_since_update = 0  # rows recorded since the last GradScaler.update()
-        self._amp_checked = False
-        self._atexit: functools.partial[None] | None = None
-        self._on_sigterm = False
-        if close_at_exit:
-            self._atexit = functools.partial(_close_at_exit, weakref.ref(self))
-            atexit.register(self._atexit)
-            self._on_sigterm = flush_on_sigterm(self)
+        super().__init__(
+            path, kinds, flush_every=flush_every, start_step=start_step, write_rank=write_rank,
+            keep_in_memory=keep_in_memory, fsync=fsync, close_at_exit=close_at_exit,
+        )  # fmt: skip
 
-    # -- properties -----------------------------------------------------------------------------
+    # -- the one place a row is assembled -------------------------------------------------------
 
-    @property
-    def step(self) -> int:
-        """The optimizer step the next record is for (= steps recorded so far, with resumes)."""
-        return self._step
+    def _put(self, kinds: tuple[str, ...], values: torch.Tensor | Sequence[Any]) -> None:
+        """Add ``values`` (one per kind of ``kinds``) to this step's row; write the row once it
+        has every kind. A kind given again means the earlier step has ended: its row goes first."""
+        if kinds == self.kinds and not self._row:  # a whole row at once: the common case
+            self._since_update += 1
+            self.put(values)
+            return
+        if any(k in self._row for k in kinds):
+            self.end_step()
+        parts = values.reshape(-1).unbind() if isinstance(values, torch.Tensor) else values
+        self._row.update(zip(kinds, parts, strict=True))
+        if len(self._row) == len(self.kinds):
+            self.end_step()
 
-    @property
-    def rank(self) -> int | None:
-        """This process's rank: ``torch.distributed``'s, fixed the first time a process group
-        answers (at creation or at any step, so it outlives ``destroy_process_group``); before
-        that the launcher's ``RANK`` / ``LOCAL_RANK``; ``None`` if nothing says (one process)."""
-        if self._rank is None:
-            self._rank = process_rank()
-        return self._rank if self._rank is not None else self._env_rank
+    def end_step(self) -> None:
+        """End the current optimizer step: write its row now, ``NaN`` for the kinds not given."""
+        row, self._row = self._row, {}
+        self._since_update += 1
+        self.put([row.get(k, math.nan) for k in self.kinds])
 
-    @property
-    def is_writer(self) -> bool:
-        """Whether this process writes the file: rank ``write_rank``, or a single process (no
-        process group and no ``RANK`` / ``LOCAL_RANK``). Other ranks never write or truncate."""
-        rank = self.rank
-        return (
-            self.path is not None
-            and (rank is None or rank == self.write_rank)
-            and os.getpid() == self._pid
-        )
+    @torch.no_grad()
+    def _gradient_norms(self, grads: list[torch.Tensor]) -> torch.Tensor:
+        if grads:
+            return norms_of(grads, self._ords)
+        if not self._warned_empty:
+            self._warned_empty = True
+            warnings.warn(
+                f"GradNormRecorder: no parameter has a gradient at step {self.step}; its "
+                f"{', '.join(self._grad_kinds)} are recorded as missing (said once)",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+        return torch.full((len(self._ords),), math.nan, dtype=torch.float64)
 
-    def _rank_known(self) -> bool:
-        return self.rank is not None
-
-    def _keeps_memory(self) -> bool:
-        if self.keep_in_memory is not None:
-            return self.keep_in_memory
-        return not self.is_writer
-
-    def __repr__(self) -> str:
-        return (
-            f"GradNormRecorder(path={None if self.path is None else str(self.path)!r}, "
-            f"kinds={self.kinds}, step={self._step}, flush_every={self.flush_every})"
-        )
-
-    # -- recording ------------------------------------------------------------------------------
+    # -- sources: the optimizer's hooks and the AMP scaler ------------------------------------
 
     def attach(
         self, optimizer: Optimizer, *, scaler: Any = None, gradients: bool = True
     ) -> RemovableHandle:
         """Record once per ``optimizer.step()`` (a step pre-hook); returns the hook's handle.
 
-        The hook records the gradients as ``step()`` sees them, unless an explicit
-        :meth:`record` / :meth:`clip_grad_norm_` / :meth:`record_norms` call already recorded
-        this step. ``gradients=False``: the hook never records gradients (you record them
-        explicitly every step, e.g. from a framework callback that runs inside ``step()``); the
-        optimizer then only provides the update kinds.
+        The hook records the gradients as ``step()`` sees them (:meth:`record_step`), unless an
+        explicit :meth:`record` / :meth:`clip_grad_norm_` / :meth:`record_norms` call already
+        recorded this step. ``gradients=False``: the hook never records gradients (you record
+        them every step, e.g. from a framework callback inside ``step()``). With update kinds a
+        step post-hook ends the row from the optimizer's state after the step (it must be one of
+        :data:`~refinedlr.pytorch.updates.SUPPORTED_OPTIMIZERS`).
 
-        With the kinds ``update_l2`` / ``update_l1`` a step post-hook completes the row from the
-        optimizer's state after the step (:func:`~refinedlr.pytorch.updates.update_norms`); the
-        optimizer must be Adam-type (:data:`~refinedlr.pytorch.updates.SUPPORTED_OPTIMIZERS`).
-
-        ``scaler``: the ``torch.amp.GradScaler`` that steps this optimizer, if any. A step it
-        skips (``inf``/``NaN`` gradients) never calls ``optimizer.step()``, so the hook alone
-        would not see it and every later row would move one step early. With ``scaler=`` each
-        ``scaler.update()`` that follows an iteration without a row records a missing value
-        (``NaN``) for it, so rows stay aligned with the optimizer steps. Without it, a hook that
-        finds itself called from ``GradScaler.step`` raises (pass the scaler, or record
-        explicitly: ``scaler.unscale_(opt)``, :meth:`clip_grad_norm_`, ``scaler.step(opt)``).
+        ``scaler``: the ``torch.amp.GradScaler`` that steps this optimizer, if any: a step it
+        skips never calls ``optimizer.step()``, so each ``scaler.update()`` after an iteration
+        without a row ends a row of missing values, keeping rows aligned with the steps.
         """
         self._check_open()
+        if self._update_kinds:
+            check_update_optimizer(optimizer)
+        if scaler is not None:
+            self._watch(scaler)
 
-        def hook(opt: Optimizer, args: Any, kwargs: Any) -> None:
+        def pre_hook(opt: Optimizer, args: Any, kwargs: Any) -> None:
             if not gradients:
                 return
-            if self._explicit:
-                self._explicit = False
-                return
-            if not self._amp_checked:
+            if not self._amp_checked and not self._explicit:
                 self._amp_checked = True
-                if not self._scalers and _called_by_grad_scaler():
+                if not self._scalers and _in_grad_scaler_step(opt):
                     raise RuntimeError(
                         "GradNormRecorder.attach(optimizer) alone cannot see the steps a "
                         "GradScaler skips (optimizer.step() is not called), so every later row "
@@ -343,30 +265,25 @@ class GradNormRecorder(Closing):
                         "explicitly (scaler.unscale_(optimizer); recorder.clip_grad_norm_(...) "
                         "or recorder.record(optimizer); scaler.step(optimizer))"
                     )
-            with torch.no_grad():
-                self._begin(self._norms_of(grads_of(opt)) if self._ng else None)
+            self.record_step(opt)
 
         def post_hook(opt: Optimizer, args: Any, kwargs: Any) -> None:
-            if self._closed:
-                return
-            if self._open:
-                self._finish(update_norms(opt, self._update_kinds))
-            elif not gradients and not self._ng:  # update kinds only: the row is this
-                self._begin(None)
-                self._finish(update_norms(opt, self._update_kinds))
+            if not self._closed:
+                u = update_norms(opt, self._update_kinds).unbind()
+                self._row.update(zip(self._update_kinds, u, strict=True))
+                self.end_step()
 
-        if self._update_kinds:
-            check_update_optimizer(optimizer)
-        if scaler is not None:
-            self._watch_scaler(scaler)
-        handle = optimizer.register_step_pre_hook(hook)
+        handle = optimizer.register_step_pre_hook(pre_hook)
         self._handles.append(handle)
         if self._update_kinds:
             self._handles.append(optimizer.register_step_post_hook(post_hook))
         self._optimizers.append(weakref.ref(optimizer))
         return handle
 
-    def _watch_scaler(self, scaler: Any) -> None:
+    def _watch(self, scaler: Any) -> None:
+        """Seam (torch >= 2.4): the instance attribute ``scaler.update`` is wrapped until
+        :meth:`detach`; after a ``scaler.step`` of an attached optimizer that left no row (a
+        skipped step), the wrapper ends a row of missing values."""
         if any(sc is scaler for sc, _ in self._scalers):
             return
         if not callable(getattr(scaler, "update", None)):
@@ -374,17 +291,16 @@ class GradNormRecorder(Closing):
         original = scaler.update
 
         def update(*args: Any, **kwargs: Any) -> Any:
-            if self._open and not self._closed:  # the step was skipped: no update
-                self._finish(None)
-            elif not self._closed and self._rows_since_update == 0:
-                self.record_norms([math.nan] * len(self.kinds))  # the step the scaler skipped
-                self._explicit = False
-            self._rows_since_update = 0
+            opts = (r() for r in self._optimizers)
+            if any(scaler_stage(scaler, o) == "STEPPED" for o in opts if o is not None):
+                if not self._closed and (self._row or self._since_update == 0):
+                    self.end_step()  # the step the scaler skipped (its gradient part, if any)
+                self._since_update, self._explicit = 0, False
             return original(*args, **kwargs)
 
         scaler.update = update
         self._scalers.append((scaler, update))
-        self._rows_since_update = 0
+        self._since_update = 0
 
     def detach(self) -> None:
         """Remove the hooks added by :meth:`attach` (and restore the scalers' ``update``)."""
@@ -397,17 +313,25 @@ class GradNormRecorder(Closing):
                 del scaler.update  # the class's method shows through again
         self._scalers.clear()
 
+    # -- sources: explicit calls --------------------------------------------------------------
+
+    @torch.no_grad()
+    def record_step(self, parameters: ParamsLike) -> None:
+        """What the attached hook does: record the gradients of ``parameters`` unless this step
+        was recorded explicitly already (for callbacks that run inside ``optimizer.step()``)."""
+        if self._explicit:
+            self._explicit = False
+        elif self._grad_kinds:
+            self._put(self._grad_kinds, self._gradient_norms(grads_of(parameters)))
+
     @torch.no_grad()
     def record(self, parameters: ParamsLike | None = None) -> torch.Tensor:
         """Record the current gradients' norms as the next step; returns them (device tensor).
 
         ``parameters``: tensors, a module, an optimizer, or ``None`` for the attached optimizer.
-        The returned tensor holds one value per gradient kind (``l2``, ``l1``, in ``kinds``
-        order; no synchronisation). The update kinds of this row are added after the step by the
-        attached optimizer's hook.
+        The returned tensor holds one value per gradient kind (in ``kinds`` order; no sync).
         """
-        self._check_open()
-        self._check_update_source()
+        self._check_sources()
         if parameters is None:
             opts = [o for o in (r() for r in self._optimizers) if o is not None]
             if not opts:
@@ -415,17 +339,18 @@ class GradNormRecorder(Closing):
             grads = [g for o in opts for g in grads_of(o)]
         else:
             grads = grads_of(parameters)
-        vals = self._norms_of(grads)
-        self._begin(vals)
+        vals = self._gradient_norms(grads)
+        self._put(self._grad_kinds, vals)
         self._explicit = bool(self._handles)  # the attached hook skips this step
         return vals
 
     @torch.no_grad()
-    def record_norms(self, values: torch.Tensor | float | Sequence[float]) -> None:
-        """Record norms computed elsewhere (one per kind; non-finite means missing) as the next step.
-
-        With update kinds, ``values`` may also hold only the gradient kinds (in ``kinds``
-        order); the attached optimizer's hook then adds the update part after the step.
+    def record_norms(
+        self, values: torch.Tensor | float | Sequence[float] | Mapping[str, Any]
+    ) -> None:
+        """Record norms computed elsewhere (one per kind; non-finite means missing) as the next
+        step; or only the gradient kinds (the attached optimizer's hook adds the update part);
+        or a mapping ``{kind: value}`` of some kinds.
 
         >>> rec = GradNormRecorder(kinds=("l2",))
         >>> rec.record_norms(2.5); rec.record_norms(float("inf"))
@@ -433,24 +358,23 @@ class GradNormRecorder(Closing):
         array([2.5, nan])
         """
         self._check_open()
-        if isinstance(values, torch.Tensor):
-            vals: torch.Tensor | list[float] = values.detach().reshape(-1)
-            count = values.numel()
+        vals: torch.Tensor | list[Any]
+        if isinstance(values, Mapping):
+            kinds, vals = tuple(values), list(values.values())
+            if not set(kinds) <= set(self.kinds):
+                raise ValueError(f"values for kinds {list(kinds)}; this recorder: {self.kinds}")
+        elif isinstance(values, torch.Tensor):
+            vals = values.detach().reshape(-1)
         else:
-            vals = (
-                [float(values)] if isinstance(values, (int, float)) else [float(v) for v in values]
-            )
-            count = len(vals)
-        if self._update_kinds and self._ng and count == self._ng != len(self.kinds):
-            self._check_update_source()
-            self._begin(vals)
-            self._explicit = bool(self._handles)
-            return
-        if count != len(self.kinds):
-            raise ValueError(f"{count} values for kinds {self.kinds}")
-        if self._open:  # an earlier row whose optimizer step never came
-            self._finish(None)
-        self._store(self._internal_order(vals))
+            vals = [float(v) for v in ([values] if isinstance(values, (int, float)) else values)]
+        if not isinstance(values, Mapping):
+            n = len(vals)
+            kinds = self.kinds if n == len(self.kinds) else self._grad_kinds
+            if not kinds or n != len(kinds):
+                raise ValueError(f"{n} values for kinds {self.kinds}")
+        if kinds != self.kinds:  # a part of the row: the optimizer's hook must add the rest
+            self._check_sources()
+        self._put(kinds, vals)
         self._explicit = bool(self._handles)  # the attached hook skips this step
 
     @torch.no_grad()
@@ -477,22 +401,21 @@ class GradNormRecorder(Closing):
         >>> p.grad, rec.to_record().values["l2"]
         (tensor([0.6000, 0.8000]), array([5.]))
         """
-        self._check_open()
-        self._check_update_source()
-        params = params_of(parameters)
-        grads = [p.grad for p in params if p.grad is not None]
-        nt = float(norm_type)
-        n = len(self._ords)
-        if nt in self._ords:
-            vals = self._norms_of(grads)
+        self._check_sources()
+        grads = grads_of(parameters)
+        nt, n = float(norm_type), len(self._ords)
+        if not grads:
+            vals, total = self._gradient_norms(grads), torch.zeros(())
+        elif nt in self._ords:
+            vals = norms_of(grads, self._ords)
             total = vals[self._ords.index(nt)]
         elif nt in (1.0, 2.0):
-            both = self._norms_of(grads, (*self._ords, nt))
+            both = norms_of(grads, (*self._ords, nt))
             vals, total = both[:n], both[n]
         else:
-            vals = self._norms_of(grads)
-            t = torch.nn.utils.get_total_norm(grads, nt) if grads else torch.zeros(())
-            full = getattr(t, "full_tensor", None)
+            vals = norms_of(grads, self._ords)
+            t = torch.nn.utils.get_total_norm(grads, nt)
+            full = getattr(t, "full_tensor", None)  # a DTensor: the norm over the mesh
             total = full() if full is not None else t
         if error_if_nonfinite and bool(torch.logical_or(total.isnan(), total.isinf())):
             raise RuntimeError(
@@ -503,271 +426,26 @@ class GradNormRecorder(Closing):
         coef = torch.clamp(float(max_norm) / (total + 1e-6), max=1.0)
         if grads:
             scale_(grads, coef)
-        self._begin(vals if self.when == "pre_clip" else vals * coef.to(vals.dtype))
+        self._put(self._grad_kinds, vals if self.when == "pre_clip" else vals * coef.to(vals))
         self._explicit = bool(self._handles)  # the attached hook skips this step
         return total
 
-    def _norms_of(
-        self, grads: list[torch.Tensor], ords: Sequence[float] | None = None
-    ) -> torch.Tensor:
-        # callers run under torch.no_grad()
-        device = self._buf.device if self._buf is not None else None
-        return norms_of(grads, self._ords if ords is None else ords, device)
-
-    # -- buffering and writing ------------------------------------------------------------------
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise RuntimeError("this GradNormRecorder is closed")
-
-    def _allocate(self, device: torch.device) -> None:
-        dtype = torch.float32 if device.type == "mps" else torch.float64
-        self._buf = torch.full(
-            (self.flush_every, len(self.kinds)), math.nan, dtype=dtype, device=device
-        )
-        self._rows = list(self._buf.unbind(0))
-
-    def _check_update_source(self) -> None:
+    def _check_sources(self) -> None:
+        self._check_open()
         if self._update_kinds and not self._handles:
             raise RuntimeError(
                 f"the kinds {list(self._update_kinds)} come from the optimizer after its step: "
                 "attach(optimizer) first (explicit records then get them from its hook)"
             )
 
-    def _internal_order(self, vals: torch.Tensor | list[float]) -> torch.Tensor | list[float]:
-        if self._from_user == list(range(len(self.kinds))):
-            return vals
-        if isinstance(vals, list):
-            return [vals[i] for i in self._from_user]
-        flat = vals.reshape(-1)
-        return torch.stack([flat[i] for i in self._from_user])  # views: no index upload
-
-    def _write(self, start: int, vals: torch.Tensor | list[float]) -> None:
-        """Write ``vals`` into columns ``start...`` of the current row (no host sync)."""
-        count = vals.numel() if isinstance(vals, torch.Tensor) else len(vals)
-        if count == 0:
-            return
-        if self._buf is None:
-            self._allocate(vals.device if isinstance(vals, torch.Tensor) else torch.device("cpu"))
-        assert self._buf is not None
-        if self._n == 0 and self._last_copy is not None:
-            # do not overwrite the buffer before the last copy out of it has read it
-            torch.cuda.current_stream(self._buf.device).wait_event(self._last_copy)
-        row = self._rows[self._n][start : start + count]
-        if isinstance(vals, torch.Tensor):
-            if vals.device != row.device:
-                vals = vals.to(row.device, non_blocking=True)
-            row.copy_(vals.reshape(-1))
-        else:  # python floats: fill kernels, no host-to-device copy
-            for j, v in enumerate(vals):
-                row[j].fill_(v)
-
-    def _store(self, vals: torch.Tensor | list[float]) -> None:
-        """Record a whole row (internal column order)."""
-        self._write(0, vals)
-        self._advance()
-
-    def _begin(self, grad_vals: torch.Tensor | list[float] | None) -> None:
-        """A step's gradient part; the row is complete now, or once :meth:`_finish` adds the
-        update part (a row left open by a step that never came gets NaN update values)."""
-        if self._open:
-            self._finish(None)
-        if not self._update_kinds:
-            assert grad_vals is not None
-            self._store(grad_vals)
-            return
-        if grad_vals is not None:
-            self._write(0, grad_vals)
-        self._open = True
-
-    def _finish(self, update_vals: torch.Tensor | None) -> None:
-        self._open = False
-        nu = len(self._update_kinds)
-        self._write(self._ng, [math.nan] * nu if update_vals is None else update_vals)
-        self._advance()
-
-    def _advance(self) -> None:
-        self._n += 1
-        self._step += 1
-        self._rows_since_update += 1
-        if self._rank is None:  # fix the rank while a process group exists
-            self._rank = process_rank()
-        if self._n == self.flush_every:
-            self._flush_buffer()
-            self._drain(block=False)
-        elif self._pending:
-            self._drain(block=False)
-
-    def _flush_buffer(self) -> None:
-        """Start copying the device buffer's rows to the host (no host sync on CUDA)."""
-        if self._buf is None or self._n == 0:
-            return
-        n, buf = self._n, self._buf
-        if buf.is_cuda:
-            host = (
-                self._pool.pop()
-                if self._pool
-                else torch.empty(buf.shape, dtype=buf.dtype, pin_memory=True)
-            )
-            host[:n].copy_(buf[:n], non_blocking=True)
-            event = torch.cuda.Event()  # type: ignore[no-untyped-call]  # unannotated in torch
-            event.record(torch.cuda.current_stream(buf.device))
-            self._last_copy = event
-            chunk = _Chunk(host, self._chunk_start, n, event)
-        elif buf.device.type == "cpu":
-            chunk = _Chunk(buf[:n].clone(), self._chunk_start, n, None)
-        else:
-            chunk = _Chunk(buf[:n].to("cpu"), self._chunk_start, n, None)
-        self._pending.append(chunk)
-        self._chunk_start += n
-        self._n = 0
-        if self._open:  # the open row moves to the front (after the copy, in stream order)
-            self._rows[0].copy_(self._rows[n])
-
-    def _drain(self, block: bool) -> None:
-        """Write the chunks whose copies have landed (all of them, waiting, with ``block``)."""
-        while self._pending:
-            chunk = self._pending[0]
-            if chunk.event is not None:
-                if block:
-                    chunk.event.synchronize()
-                elif not chunk.event.query():
-                    return
-            self._pending.popleft()
-            rows = chunk.host[: chunk.n].numpy().astype(np.float64, copy=True)
-            if chunk.event is not None:
-                self._pool.append(chunk.host)
-            self._emit(chunk.first_step, rows)
-
-    def _emit(self, first_step: int, rows: npt.NDArray[np.float64]) -> None:
-        rows = rows[:, self._to_user]
-        rows[~np.isfinite(rows)] = np.nan
-        steps = np.arange(first_step, first_step + rows.shape[0], dtype=np.int64)
-        if self._keeps_memory():
-            self._memory.append((steps, rows))
-        if self.is_writer:
-            writer = self._open_writer()
-            writer.write(steps, rows)
-            if self.fsync:
-                writer.flush(fsync=True)
-
-    def _open_writer(self) -> RecordWriter:
-        if self._writer is None:
-            assert self.path is not None
-            self._writer = RecordWriter(self.path, self.kinds, start_step=self._first_step)
-        return self._writer
-
-    def flush(self) -> None:
-        """Copy every recorded step to the host and write it now (waits for the device)."""
-        self._flush_buffer()
-        self._drain(block=True)
-        if self._writer is not None:
-            self._writer.flush(fsync=self.fsync)
-
     def close(self) -> None:
-        """Flush, close the file and remove the hooks; idempotent."""
-        if self._closed:
-            return
+        """Write the last row (a step left open gets missing values), flush, close the file and
+        remove the hooks; idempotent."""
         try:
-            if self._open:  # the last row's optimizer step never came
-                self._finish(None)
-            self.flush()
+            if not self._closed and self._row:
+                self.end_step()
         finally:
-            self._closed = True
-            if self._writer is not None:
-                self._writer.close()
-                self._writer = None
-            self.detach()
-            if self._atexit is not None:
-                atexit.unregister(self._atexit)
-                self._atexit = None
-            if self._on_sigterm:
-                stop_flushing_on_sigterm(self)
-                self._on_sigterm = False
-
-    def __del__(self) -> None:
-        # a recorder dropped without close() (e.g. a local of a finished function) still writes
-        # its last rows; best effort, like the atexit handler
-        if not getattr(self, "_closed", True):
             try:
-                self.close()
-            except Exception:
-                pass
-
-    # -- reading and checkpoints ----------------------------------------------------------------
-
-    def to_record(self, source: Literal["auto", "file", "memory"] = "auto") -> GradNormRecord:
-        """What was recorded so far as a :class:`~refinedlr.records.GradNormRecord` (flushes first).
-
-        ``source="auto"``: from the file where this process writes one (it includes the rows kept
-        from before a resume), otherwise from memory. ``"memory"``: the values kept in memory
-        (full precision; the steps recorded by this process since it started or resumed; needs
-        ``keep_in_memory``). ``"file"``: read the file. Missing values are ``NaN``.
-        """
-        if source not in ("auto", "file", "memory"):
-            raise ValueError(f"source must be 'auto', 'file' or 'memory', got {source!r}")
-        if not self._closed:
-            self.flush()
-            if self.is_writer and source != "memory":
-                self._open_writer()  # the file exists (and was continued at the right step)
-        if source == "memory" or (source == "auto" and not self.is_writer):
-            if not self._keeps_memory():
-                raise RecordError(
-                    "this recorder keeps no values in memory (pass keep_in_memory=True)",
-                    path=self.path,
-                )
-            return self._memory_record()
-        if self.path is None:
-            raise RecordError("this recorder has no file (path=None)")
-        return read_record(self.path)
-
-    def _memory_record(self) -> GradNormRecord:
-        if self._memory:
-            steps = np.concatenate([s for s, _ in self._memory])
-            rows = np.concatenate([r for _, r in self._memory])
-        else:
-            steps = np.zeros(0, dtype=np.int64)
-            rows = np.zeros((0, len(self.kinds)))
-        return GradNormRecord.from_arrays(
-            {k: rows[:, j] for j, k in enumerate(self.kinds)}, steps=steps, source="<memory>"
-        )
-
-    def state_dict(self) -> dict[str, Any]:
-        """The step to continue from and the kinds; flushes, so every earlier step is on disk.
-
-        >>> GradNormRecorder(kinds="l1").state_dict()
-        {'version': 1, 'step': 0, 'kinds': ['l1']}
-        """
-        if not self._closed:
-            self.flush()
-        return {"version": _STATE_VERSION, "step": self._step, "kinds": list(self.kinds)}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Continue at the checkpoint's step: the file keeps its rows before that step only.
-
-        Call it before recording anything in this process.
-        """
-        self._check_open()
-        kinds = tuple(state["kinds"])
-        if kinds != self.kinds:
-            raise RecordError(
-                f"the checkpoint recorded kinds {list(kinds)}, this recorder {list(self.kinds)}",
-                path=self.path,
-            )
-        if self._step != self._first_step or self._n or self._pending:
-            raise RuntimeError(
-                "load_state_dict must be called before this recorder records anything "
-                f"(it has recorded steps {self._first_step}..{self._step - 1})"
-            )
-        step = int(state["step"])
-        if step < 0:
-            raise ValueError(f"bad step {step} in a recorder state")
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
-        self._step = self._first_step = self._chunk_start = step
-        self._memory.clear()
-        if self.is_writer and self._rank_known():
-            self._open_writer()  # drops rows at or after `step` now
-        # with the rank not known yet (no process group, no RANK), the file is continued when
-        # this process first writes, once it knows whether it is the writer
+                super().close()
+            finally:
+                self.detach()
