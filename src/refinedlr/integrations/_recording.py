@@ -19,23 +19,10 @@ from ..pytorch.recorder import GradNormRecorder, check_kinds
 from ..pytorch.updates import UPDATE_KINDS, check_update_optimizer
 from ..records import GradNormRecord
 
-__all__ = ["NORMS_FILENAME", "RecordingCallback", "patch"]
+__all__ = ["NORMS_FILENAME", "RecordingCallback"]
 
 #: The record's file name in the run's directory when no path is given.
 NORMS_FILENAME = "refinedlr_norms.csv"
-
-
-def patch(obj: Any, name: str, wrapper: Callable[..., Any]) -> Callable[[], None]:
-    """Set the instance attribute ``obj.<name> = wrapper`` (a framework method the framework
-    calls through the instance: a seam); returns the undo, after which the class's method shows
-    through again."""
-    setattr(obj, name, wrapper)
-
-    def undo() -> None:
-        if obj.__dict__.get(name) is wrapper:
-            delattr(obj, name)
-
-    return undo
 
 
 class RecordingCallback:

@@ -2,16 +2,10 @@
 
 ::
 
-    import lightning as L
-    from refinedlr.integrations.lightning import GradNormCallback, lr_scheduler_config
-
-    class Model(L.LightningModule):
-        ...
-        def configure_optimizers(self):
-            opt = torch.optim.AdamW(self.parameters(), lr=1e-3)
-            # horizon: self.trainer.estimated_stepping_batches (optimizer steps, after accumulation)
-            return {"optimizer": opt,
-                    "lr_scheduler": lr_scheduler_config(opt, "linear", trainer=self.trainer)}
+    def configure_optimizers(self):  # in the LightningModule
+        opt = torch.optim.AdamW(self.parameters(), lr=1e-3)
+        return {"optimizer": opt,
+                "lr_scheduler": lr_scheduler_config(opt, "linear", trainer=self.trainer)}
 
     trainer = L.Trainer(max_steps=10_000, callbacks=[GradNormCallback(kinds=("l2", "l1"))])
     trainer.fit(Model())   # -> <default_root_dir>/refinedlr_norms.csv
@@ -19,35 +13,17 @@
 then ``refinedlr refine refinedlr_norms.csv --norm l1 -o refined.json`` and, in the next run,
 ``lr_scheduler_config(opt, "refined", path="refined.json", trainer=self.trainer)``.
 
-What is recorded:
-    :class:`GradNormCallback` records in ``on_before_optimizer_step``, which Lightning calls once
-    per optimizer step, after the last backward of the step (with ``accumulate_grad_batches``: the
-    accumulated gradient, one row per optimizer step), after AMP's unscaling and before gradient
-    clipping (``gradient_clip_val``): the global norms of the unscaled, unclipped gradient of the
-    optimizer's parameters. Steps the fp16 scaler skips are missing values.
-
-Checkpoints:
-    The callback's ``state_dict`` (in every Lightning checkpoint) holds the recorder's step and
-    first flushes the record; ``trainer.fit(model, ckpt_path=...)`` continues the record at that
-    step (later rows are replaced) and Lightning restores the scheduler.
-
-Manual optimization (``self.automatic_optimization = False``):
-    * ``on_before_optimizer_step`` runs inside ``opt.step()``, after any ``self.clip_gradients``
-      of the training step, so the callback also wraps the precision plugin's ``clip_gradients``
-      during ``fit`` (seam: ``Precision.clip_gradients(optimizer, ...)``) and records the norms
-      *before* that clip (unscaled under an fp16 ``GradScaler``: seam ``_inverse_scale``); clip
-      once per step, before its ``opt.step()``. A direct ``torch.nn.utils.clip_grad_norm_`` is
-      invisible to Lightning: the record then holds the clipped norms.
-    * With several optimizers ``trainer.global_step`` counts the steps of all of them; the record
-      counts those of ``trainer.optimizers[optimizer_index]``, and a resume continues at the
-      checkpoint's own count. The horizon ``estimated_stepping_batches`` follows ``max_steps``:
-      pass ``lr_scheduler_config(..., num_optimizers=N)`` when N optimizers step once per batch
-      (horizon ``ceil(max_steps / N)``), or ``total_steps=``; the callback warns at ``fit`` when
-      a ``ScheduleLR`` horizon equals ``max_steps`` there.
-
-Distributed: every process computes the norm (DDP gradients are already averaged;
-``ModelParallelStrategy``'s (FSDP2) DTensor gradients are reduced); rank 0 writes.
-``FSDPStrategy`` (FSDP1) and ``DeepSpeedStrategy`` hold flat local shards and are refused.
+:class:`GradNormCallback` records in ``on_before_optimizer_step``: once per optimizer step, after
+the last backward (with ``accumulate_grad_batches``, of the accumulated gradient) and AMP's
+unscaling, before clipping. Under manual optimization ``self.clip_gradients`` runs before that
+hook, so the callback wraps the precision plugin's ``clip_gradients`` for the ``fit``
+(:mod:`refinedlr.pytorch.seams`) and records the norms before the clip (clip once per step,
+before ``opt.step()``); with several optimizers the record counts the steps of
+``trainer.optimizers[optimizer_index]``, and ``lr_scheduler_config(..., num_optimizers=N)``
+gives each optimizer's horizon. The callback's ``state_dict`` (in every checkpoint) flushes the
+record and holds its step; resuming continues it. DDP and ``ModelParallelStrategy`` (FSDP2) work
+(rank 0 writes); FSDP1 and DeepSpeed (flat local shards) are refused. The documentation's
+Integrations page has every setting.
 """
 
 from __future__ import annotations
@@ -69,9 +45,9 @@ except ImportError as exc:
     ) from exc
 
 from ..pytorch import OnMismatch, ScheduleLR, grad_norms
-from ..pytorch.recorder import scaler_stage
+from ..pytorch.seams import inverse_scale, patch
 from ..schedule_io import ScheduleLike
-from ._recording import NORMS_FILENAME, RecordingCallback, patch
+from ._recording import NORMS_FILENAME, RecordingCallback
 
 __all__ = ["NORMS_FILENAME", "GradNormCallback", "lr_scheduler_config"]
 
@@ -93,15 +69,10 @@ def lr_scheduler_config(
 
     Args:
         optimizer: the optimizer to schedule (its ``lr`` is the peak learning rate).
-        schedule: anything :func:`~refinedlr.schedule_io.as_schedule` accepts (a name for
-            :func:`~refinedlr.registry.get_schedule` with ``**schedule_kwargs`` such as
-            ``warmup=``, ``"refined"`` with ``path=...``, a :class:`~refinedlr.schedules.Schedule`,
-            a schedule file or a spec), put on the horizon.
-        total_steps: the horizon in optimizer steps; default ``trainer.estimated_stepping_batches``
-            (pass ``trainer=self.trainer`` inside ``configure_optimizers``).
+        schedule, total_steps, on_mismatch, schedule_kwargs: those of
+            :class:`~refinedlr.pytorch.ScheduleLR`; ``total_steps`` defaults to
+            ``trainer.estimated_stepping_batches`` (pass ``trainer=self.trainer``).
         trainer: the Lightning Trainer, for the default horizon.
-        on_mismatch: what resuming from a checkpoint made with another schedule does
-            (:class:`~refinedlr.pytorch.ScheduleLR`).
         name: the scheduler's name (as shown by ``LearningRateMonitor``); ``None`` for none.
         num_optimizers: under manual optimization, how many optimizers step once per batch:
             ``trainer.global_step`` (and so ``max_steps``) counts the steps of all of them, so the
@@ -210,7 +181,7 @@ class GradNormCallback(RecordingCallback, pl.Callback):
             def clip_gradients(optimizer: Any, *args: Any, **kwargs: Any) -> Any:
                 if self._grad_kinds and self._is_target(trainer, optimizer):
                     values = grad_norms(optimizer.param_groups, self._grad_kinds)
-                    inv = _inverse_scale(plugin, optimizer)
+                    inv = inverse_scale(getattr(plugin, "scaler", None), optimizer)
                     rec.record_norms(values if inv is None else values * inv.to(values))
                 return original(optimizer, *args, **kwargs)
 
@@ -278,17 +249,6 @@ class GradNormCallback(RecordingCallback, pl.Callback):
                 f"the checkpoint recorded kinds {list(kinds)}, this callback {list(self.kinds)}"
             )
         self._loaded_step = int(state_dict["step"])
-
-
-def _inverse_scale(plugin: Any, optimizer: Any) -> torch.Tensor | None:
-    """``1 / scale`` of an fp16 GradScaler whose gradients are still scaled, else ``None`` (no
-    host sync: the scale stays a device tensor). Seams (torch >= 2.4): ``GradScaler._scale``
-    and :func:`~refinedlr.pytorch.recorder.scaler_stage`."""
-    scaler = getattr(plugin, "scaler", None)
-    if scaler is None or not scaler.is_enabled() or scaler_stage(scaler, optimizer) != "READY":
-        return None  # no scaler, or the gradients are unscaled already
-    scale = scaler._scale
-    return None if scale is None else 1.0 / scale
 
 
 def _warn_horizons(trainer: pl.Trainer) -> None:

@@ -1,43 +1,24 @@
 """Hugging Face ``transformers``: record gradient norms from a ``Trainer``; train on refinedlr schedules.
 
-Recording (the norms a later refinement needs, one row per optimizer step)::
-
-    from refinedlr.integrations.transformers import record_grad_norms, use_schedule
+::
 
     trainer = Trainer(model=model, args=args, train_dataset=train_ds)
     record_grad_norms(trainer, kinds=("l2", "l1"))  # -> <output_dir>/refinedlr_norms.csv
     trainer.train()
-
-then ``refinedlr refine <output_dir>/refinedlr_norms.csv --norm l1 -o refined.json`` (AdamW: l1;
-SGD: l2), and train the next run on the refined schedule::
-
+    # refinedlr refine <output_dir>/refinedlr_norms.csv --norm l1 -o refined.json
     trainer = Trainer(model=model, args=args, train_dataset=train_ds)
-    use_schedule(trainer, "refined", path="refined.json")
+    use_schedule(trainer, "refined", path="refined.json")  # the next run
     trainer.train()
 
-What is recorded (the documentation's Integrations page has the settings, one by one):
-    The Trainer clips before any callback event of the step, so the callback wraps the Trainer's
-    ``accelerator.clip_grad_norm_`` for the duration of ``train()`` (seam: accelerate's
-    ``Accelerator.clip_grad_norm_(parameters, max_norm, norm_type)``, called once per optimizer
-    step after accumulation and AMP unscaling). Its return value, the pre-clip total l2 norm, is
-    recorded as ``l2``: exactly the ``grad_norm`` the Trainer logs (HF step ``s`` is record step
-    ``s - 1``). ``l1`` is computed from the same gradients before clipping (under an fp16
-    ``GradScaler``, from the clipped gradients divided by the clip coefficient). When the Trainer
-    computes no norm (older transformers with ``max_grad_norm = 0``), the recorder's step pre-hook
-    records the gradients ``optimizer.step()`` uses. A step the fp16 scaler skips, or one in which
-    nothing ran, is a row of missing values. Resuming continues the record at the checkpoint's
-    ``global_step``; the record is flushed at every checkpoint save. DDP and FSDP2 work (the main
-    process writes); DeepSpeed and ``l1`` / the update kinds under FSDP1 are refused.
-
-Schedules: :func:`use_schedule` makes the Trainer build a :class:`~refinedlr.pytorch.ScheduleLR`
-in its ``create_scheduler`` hook (seam: ``Trainer.create_scheduler(num_training_steps,
-optimizer)`` and ``Trainer._created_lr_scheduler``), on the Trainer's own horizon and warm-up; the
-scheduler's state goes into each checkpoint's ``scheduler.pt`` and a resumed run continues the
-same schedule (a changed horizon raises unless ``on_mismatch`` says otherwise).
-:func:`make_scheduler` builds the scheduler for ``Trainer(optimizers=(optimizer, scheduler))``.
-
+The recorded ``l2`` is the pre-clip norm the Trainer computes for clipping, exactly the
+``grad_norm`` it logs (HF step ``s`` is record step ``s - 1``); ``l1`` comes from the same
+gradients. The callback wraps the Trainer's ``accelerator.clip_grad_norm_`` for one ``train()``
+(:mod:`refinedlr.pytorch.seams`); when the Trainer computes no norm, the recorder's optimizer hook
+records the gradients the step uses. Steps the fp16 scaler skips are missing values. The
+schedule of :func:`use_schedule` is built on the Trainer's own horizon and warm-up, saved in each
+checkpoint and continued on resume. The documentation's Integrations page has every setting.
 Warm-up note: refinedlr's warm-up gives step ``t < W`` the multiplier ``(t + 1) / (W + 1)``
-(never zero); Hugging Face's gives ``t / W`` (zero at step 0).
+(never zero); Hugging Face's gives ``t / W``.
 """
 
 from __future__ import annotations
@@ -60,9 +41,10 @@ except ImportError as exc:
     ) from exc
 
 from ..pytorch import OnMismatch, ScheduleLR, grad_norms
+from ..pytorch.seams import patch
 from ..schedule_io import SCHEDULE_SUFFIXES, ScheduleLike
 from ..schedules import ScheduleError
-from ._recording import NORMS_FILENAME, RecordingCallback, patch
+from ._recording import NORMS_FILENAME, RecordingCallback
 
 __all__ = [
     "NORMS_FILENAME",
@@ -71,19 +53,6 @@ __all__ = [
     "record_grad_norms",
     "use_schedule",
 ]
-
-
-# ----------------------------------------------------------------------------------------------
-# schedules
-
-
-def _warmup_steps(args: TrainingArguments, total: int) -> int:
-    get = getattr(args, "get_warmup_steps", None)
-    if get is not None:
-        return int(get(total))
-    ratio = float(getattr(args, "warmup_ratio", 0.0) or 0.0)  # pragma: no cover - old versions
-    steps = float(getattr(args, "warmup_steps", 0) or 0)  # pragma: no cover
-    return int(steps) if steps >= 1 else math.ceil(total * (steps or ratio))  # pragma: no cover
 
 
 def make_scheduler(
@@ -102,21 +71,16 @@ def make_scheduler(
     Args:
         args: the ``TrainingArguments`` (or the ``Trainer``, whose ``args`` are used).
         optimizer: the optimizer the scheduler drives.
-        schedule: anything :func:`~refinedlr.schedule_io.as_schedule` accepts (a name for
-            :func:`~refinedlr.registry.get_schedule` such as ``"linear"`` or ``"refined"`` with
-            ``path=``, a :class:`~refinedlr.schedules.Schedule`, a schedule file, a spec), put on
-            the Trainer's horizon; or ``None``: ``"refined"`` when ``path`` is given, else the
-            arguments' ``lr_scheduler_type`` and ``lr_scheduler_kwargs`` (refinedlr's equivalent
-            of Hugging Face's schedule of that name).
-        num_training_steps: the horizon in optimizer steps (after gradient accumulation). Default:
-            ``args.max_steps``; an epoch-based run (``max_steps=-1``) needs it, or use
-            :func:`use_schedule`, which gets it from the Trainer.
+        schedule: anything :func:`~refinedlr.schedule_io.as_schedule` accepts, put on the
+            horizon; ``None``: ``"refined"`` when ``path`` is given, else the arguments'
+            ``lr_scheduler_type`` and ``lr_scheduler_kwargs`` (refinedlr's equivalent of
+            Hugging Face's schedule of that name).
+        num_training_steps: the horizon in optimizer steps; default ``args.max_steps`` (an
+            epoch-based run needs it, or :func:`use_schedule`, which asks the Trainer).
         warmup: warm-up steps (``int``) or fraction (``float``) for a named schedule; default
             from the arguments (``warmup_steps``, ``warmup_ratio``).
-        path: the schedule file of ``schedule="refined"`` (``.json``/``.npy``/``.csv``, e.g. from
-            ``refinedlr refine``); it is resampled onto the horizon.
-        on_mismatch: what a resume from a checkpoint made with another schedule or horizon does
-            (see :class:`~refinedlr.pytorch.ScheduleLR`).
+        path: the schedule file of ``"refined"`` (e.g. from ``refinedlr refine``), resampled.
+        on_mismatch: what a resume with another schedule does (:class:`~refinedlr.pytorch.ScheduleLR`).
         **schedule_kwargs: more arguments of the named schedule (``floor=0.1``, ...).
 
     >>> import tempfile, torch
@@ -152,7 +116,7 @@ def make_scheduler(
     if warmup is not None:
         kwargs["warmup"] = warmup
     elif isinstance(schedule, str) and not schedule.lower().endswith(SCHEDULE_SUFFIXES):
-        kwargs["warmup"] = _warmup_steps(args, total)  # a schedule by name: the arguments' warm-up
+        kwargs["warmup"] = int(args.get_warmup_steps(total))  # a name: the arguments' warm-up
     kwargs.setdefault("base_lr", args.learning_rate)
     try:
         return ScheduleLR(optimizer, schedule, total, on_mismatch=on_mismatch, **kwargs)
@@ -171,12 +135,10 @@ def use_schedule(
 ) -> None:
     """Make ``trainer`` use a refinedlr schedule (a :class:`~refinedlr.pytorch.ScheduleLR`).
 
-    Replaces the Trainer's ``create_scheduler`` hook on this ``trainer`` object (works with any
-    ``Trainer`` subclass), so the scheduler is built when training starts, on the Trainer's
-    horizon (its ``max_steps``, or the number of optimizer steps of ``num_train_epochs``) and with
-    the arguments' warm-up; ``schedule`` and ``**kwargs`` (``warmup``, ``path``, schedule
-    arguments) are those of :func:`make_scheduler`. The scheduler is saved in every checkpoint
-    and ``trainer.train(resume_from_checkpoint=...)`` continues it.
+    Replaces ``create_scheduler`` on this ``trainer`` object (any ``Trainer`` subclass), so the
+    scheduler is built when training starts, on the Trainer's horizon (also of an epoch-based
+    run) and the arguments' warm-up; ``schedule`` and ``**kwargs`` (``warmup``, ``path``, schedule
+    arguments) are those of :func:`make_scheduler`. Checkpoints save it; resuming continues it.
 
     >>> import tempfile, torch
     >>> from transformers import Trainer, TrainingArguments
@@ -211,11 +173,7 @@ def use_schedule(
         sched: ScheduleLR = trainer.lr_scheduler  # type: ignore[assignment]
         return sched
 
-    trainer.create_scheduler = create_scheduler  # type: ignore[method-assign]
-
-
-# ----------------------------------------------------------------------------------------------
-# recording
+    patch(trainer, "create_scheduler", create_scheduler)
 
 
 def _pre_clip_norms(
@@ -249,11 +207,10 @@ def _pre_clip_norms(
 class GradNormCallback(RecordingCallback, TrainerCallback):
     """A ``TrainerCallback`` that records the pre-clip global gradient norm of every optimizer step.
 
-    Prefer :func:`record_grad_norms`, which creates it, binds it to the Trainer and adds it. The
-    callback needs the Trainer itself (callbacks are not given its accelerator): pass
-    ``trainer=`` or call :meth:`bind` before training. The other arguments (``kinds``, ``path``,
-    default ``<output_dir>/refinedlr_norms.csv``, ``flush_every``, ``keep_in_memory``,
-    ``fsync``) are those of :class:`~refinedlr.integrations._recording.RecordingCallback`.
+    Prefer :func:`record_grad_norms`. The callback needs the Trainer (callbacks are not given its
+    accelerator): pass ``trainer=`` or call :meth:`bind`. ``options``: ``kinds``, ``path``
+    (default ``<output_dir>/refinedlr_norms.csv``), ``flush_every``, ``keep_in_memory``,
+    ``fsync`` (:class:`~refinedlr.integrations._recording.RecordingCallback`).
     """
 
     def __init__(self, trainer: Trainer | None = None, **options: Any) -> None:
@@ -284,17 +241,12 @@ class GradNormCallback(RecordingCallback, TrainerCallback):
             )
         acc = trainer.accelerator
         dist = str(getattr(acc, "distributed_type", "")).upper()
-        if "DEEPSPEED" in dist:
+        fsdp1 = dist.endswith("FSDP") and not getattr(acc, "is_fsdp2", False)
+        if "DEEPSPEED" in dist or (fsdp1 and self.kinds != ("l2",)):
             raise NotImplementedError(
-                "recording gradient norms under DeepSpeed is not supported (DeepSpeed clips inside "
-                "its engine; the norm the Trainer gets is DeepSpeed's)"
+                "recording gradient norms under DeepSpeed (it clips inside its engine), or l1 and "
+                "the update kinds under FSDP1 (flat local shards), is not supported; use FSDP2"
             )
-        if dist.endswith("FSDP") and not getattr(acc, "is_fsdp2", False):
-            if "l1" in self.kinds or len(self._grad_kinds) < len(self.kinds):
-                raise NotImplementedError(
-                    "l1 and update_l2 / update_l1 under FSDP1 are not supported (flat local "
-                    "shards of the gradients and the optimizer state); use FSDP2 or l2"
-                )
         optimizer = kwargs.get("optimizer", trainer.optimizer)
         rec = self._start(
             self.record_path(args), int(state.global_step), optimizer,
@@ -340,11 +292,8 @@ def record_grad_norms(
 ) -> GradNormCallback:
     """Record the pre-clip gradient norms of every optimizer step of ``trainer`` to a CSV record.
 
-    Adds a bound :class:`GradNormCallback` to ``trainer`` and returns it. The record goes to
-    ``path=`` (default ``<output_dir>/refinedlr_norms.csv``), written by the main process only,
-    one row per optimizer step; ``l2`` equals the ``grad_norm`` the Trainer logs. ``options``:
-    those of :class:`GradNormCallback` (``path``, ``flush_every``, ``keep_in_memory``,
-    ``fsync``); the module documentation explains the settings.
+    Adds a bound :class:`GradNormCallback` (``options``: its own) to ``trainer`` and returns it.
+    The main process writes one row per optimizer step; ``l2`` is the Trainer's ``grad_norm``.
 
     >>> import tempfile, torch
     >>> from transformers import Trainer, TrainingArguments

@@ -1,58 +1,22 @@
 """``GradNormRecorder``: record the global gradient norm of every optimizer step, cheaply and durably.
 
-What is recorded, per optimizer step ``t`` (0-based, counted after gradient accumulation), one row:
+One row per optimizer step ``t`` (0-based, after gradient accumulation), with the kinds ``l2``
+(``sqrt(sum g**2)`` over all parameters' gradients, torch's ``clip_grad_norm_`` total norm) and
+``l1`` (``sum |g|``), computed on the gradients' device (:mod:`.norms`, DTensor-aware), and
+``update_l2`` / ``update_l1``, the norms of an Adam-type optimizer's update direction after its
+step (:mod:`.updates`). A missing value is ``NaN``, never a number: a non-finite norm (a step
+AMP's ``GradScaler`` skips), or a step where no parameter has a gradient (with a warning naming
+the step, once). The how-to page "A plain PyTorch loop" shows each use.
 
-* ``l2``: ``sqrt(sum over all parameters' gradients of g**2)``, torch's
-  ``clip_grad_norm_(norm_type=2)`` total norm; ``l1``: ``sum |g|`` (:mod:`.norms`: on the
-  gradients' device, accumulated in float32, float64 for float64 gradients, DTensor-aware).
-* ``update_l2`` / ``update_l1``: the norms of an Adam-type optimizer's update direction
-  ``m_hat / (sqrt(v_hat) + eps)`` (the step divided by the learning rate), from its state after
-  the step (:mod:`.updates`; ``Adam``, ``AdamW``, ``NAdam``, ``RAdam``). They need
-  :meth:`GradNormRecorder.attach`: a step post-hook completes the row.
-* A missing value is ``NaN``, never a number: a non-finite norm (``inf``/``NaN`` gradients, a step
-  that AMP's ``GradScaler`` skips), and a step where no parameter has a gradient (with a warning
-  that names the step, once). The step still has exactly one row.
-
-The recorder is a :class:`~refinedlr.pytorch.sink.RowSink` (buffering, file, flushing, SIGTERM,
-ranks, resume) plus the sources below. Each source hands the sink its part of the step's row; the
-row is assembled in one place (``_put``) and written once every kind has a value, or when the step
-ends (an optimizer step, a scaler's ``update()``), its missing kinds ``NaN``.
-
-Three ways to record, and what each sees:
-
-``recorder.attach(optimizer)``
-    a step pre-hook records the gradients as ``optimizer.step()`` sees them, once per step (so
-    gradient accumulation gives one row per optimizer step). If you clip with
-    ``torch.nn.utils.clip_grad_norm_`` before ``step()``, that is the *post-clip* norm.
-``recorder.clip_grad_norm_(parameters, max_norm)``
-    computes the total norm once, records it and clips the gradients with that same norm (as
-    ``torch.nn.utils.clip_grad_norm_`` does; it returns the norm too). With ``when="pre_clip"``
-    (default) the recorded value is the norm before clipping; with ``when="post_clip"`` it is the
-    norm after clipping, ``norm * min(1, max_norm / (norm + 1e-6))`` (for ``l1`` too: every
-    gradient is scaled by that factor). An attached hook does not record that step again.
-``recorder.record(parameters_or_optimizer)``
-    records the gradients as they are now (one call = one step); an attached hook does not
-    record that step again. :meth:`GradNormRecorder.record_norms` records values you computed.
-
-Use one style per run (explicit calls every step, or only the hook): the hook skips a step
-exactly when an explicit call was made since the previous ``optimizer.step()``.
-
-AMP: call ``scaler.unscale_(optimizer)`` first, then ``recorder.clip_grad_norm_`` or
-``recorder.record``; then ``scaler.step(optimizer)``. With the hook alone, pass the scaler:
-``recorder.attach(optimizer, scaler=scaler)``. A step the scaler skips never calls
-``optimizer.step()``; the recorder then records it as missing at ``scaler.update()``, so rows stay
-aligned. A hook called inside ``GradScaler.step`` without ``scaler=`` raises rather than shift
-rows (found through the scaler's per-optimizer state: the seam ``_in_grad_scaler_step``).
-
-Distributed: every process must record at the same steps (collectives may run). Under DDP every
-rank computes the same norm locally; ``DTensor`` gradients (FSDP2, tensor parallel) are reduced
-exactly over their mesh (:mod:`.norms`). Only rank ``write_rank`` (0) writes the file
-(:mod:`.process`); other ranks never write or truncate it.
-
-The file is the core format (:class:`refinedlr.records.RecordWriter`): ``step,<kind>...``, flushed
-every ``flush_every`` steps and at checkpoints, exit and ``SIGTERM`` (a process killed by
-``SIGKILL`` loses only its unflushed steps). :meth:`~RowSink.state_dict` /
-:meth:`~RowSink.load_state_dict` continue the same file at the right step on resume.
+The recorder is a :class:`~refinedlr.pytorch.sink.RowSink` (buffer, file, flushing, ``SIGTERM``,
+ranks, resume) fed by sources: the optimizer's step hooks (:meth:`GradNormRecorder.attach`), the
+AMP scaler's ``update()``, explicit calls (:meth:`~GradNormRecorder.record`,
+:meth:`~GradNormRecorder.clip_grad_norm_`, :meth:`~GradNormRecorder.record_norms`) and the
+framework callbacks (:mod:`refinedlr.integrations`). Each hands its part of the step's row to one
+place, ``_put``, which writes the row once every kind has a value; the end of a step (the
+optimizer's post-hook, a scaler's ``update()``, :meth:`~GradNormRecorder.end_step`) writes it
+with the kinds still missing as ``NaN``. Use one style per run: the hook skips a step exactly when
+an explicit call was made since the previous ``optimizer.step()``.
 
 Example (explicit recording with clipping, kept in memory):
     >>> import torch
@@ -75,23 +39,24 @@ Example (explicit recording with clipping, kept in memory):
 
 from __future__ import annotations
 
-import gc
 import math
 import os
 import warnings
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
+import numpy as np
 import torch
 from torch.optim import Optimizer
 from torch.utils.hooks import RemovableHandle
 
-from .norms import GRADIENT_KINDS, ParamsLike, grad_norms, grads_of, norms_of, scale_
+from .norms import GRADIENT_KINDS, ParamsLike, clip_, grad_norms, grads_of, norms_of
+from .seams import in_grad_scaler_step, patch, scaler_stage
 from .sink import RowSink
 from .updates import UPDATE_KINDS, check_update_optimizer, update_norms
 
-__all__ = ["GradNormRecorder", "check_kinds", "grad_norms", "scaler_stage"]
+__all__ = ["GradNormRecorder", "check_kinds", "grad_norms"]
 
 When = Literal["pre_clip", "post_clip"]
 
@@ -109,26 +74,14 @@ def check_kinds(kinds: Sequence[str] | str) -> tuple[str, ...]:
     return out
 
 
-def scaler_stage(scaler: Any, optimizer: Any) -> str:
-    """Where ``optimizer`` is in the step of a ``torch.amp.GradScaler``: ``"READY"`` (not
-    unscaled yet), ``"UNSCALED"`` or ``"STEPPED"`` (since the scaler's last ``update()``).
-
-    The one seam into the scaler's internals (torch >= 2.4, pinned by
-    tests/integrations/test_seams.py): ``GradScaler._per_optimizer_states[id(optimizer)]["stage"]``.
-    """
-    state = scaler._per_optimizer_states.get(id(getattr(optimizer, "optimizer", optimizer)))
-    return "READY" if state is None else str(state["stage"].name)
-
-
-def _in_grad_scaler_step(optimizer: Optimizer) -> bool:
-    """Whether a ``torch.amp.GradScaler`` has unscaled ``optimizer`` for the step now running
-    (the scalers are found through the garbage collector, once per recorder)."""
-    from torch.amp.grad_scaler import GradScaler
-
-    return any(
-        issubclass(type(o), GradScaler) and scaler_stage(o, optimizer) == "UNSCALED"
-        for o in gc.get_objects()
-    )
+def _refuse_grad_scaler_step(optimizer: Optimizer) -> None:
+    if in_grad_scaler_step(optimizer):
+        raise RuntimeError(
+            "GradNormRecorder.attach(optimizer) alone cannot see the steps a GradScaler skips "
+            "(optimizer.step() is not called), so every later row would be shifted: use "
+            "attach(optimizer, scaler=scaler), or record explicitly (scaler.unscale_(optimizer); "
+            "recorder.clip_grad_norm_(...) or recorder.record(optimizer); scaler.step(optimizer))"
+        )
 
 
 class GradNormRecorder(RowSink):
@@ -184,9 +137,9 @@ class GradNormRecorder(RowSink):
         self._explicit = False  # an explicit record since the last optimizer.step()
         self._since_update = 0  # rows since the last GradScaler.update()
         self._amp_checked = self._warned_empty = False
-        self._handles: list[RemovableHandle] = []
-        self._optimizers: list[weakref.ReferenceType[Optimizer]] = []
-        self._scalers: list[tuple[Any, Any]] = []  # (GradScaler, its update wrapper)
+        self._optimizers: list[weakref.ReferenceType[Optimizer]] = []  # attached
+        self._scalers: list[Any] = []  # watched GradScalers
+        self._undo: list[Callable[[], None]] = []  # removes the hooks, restores the scalers
         super().__init__(
             path, kinds, flush_every=flush_every, start_step=start_step, write_rank=write_rank,
             keep_in_memory=keep_in_memory, fsync=fsync, close_at_exit=close_at_exit,
@@ -249,23 +202,17 @@ class GradNormRecorder(RowSink):
         self._check_open()
         if self._update_kinds:
             check_update_optimizer(optimizer)
-        if scaler is not None:
-            self._watch(scaler)
+        if scaler is not None and all(sc is not scaler for sc in self._scalers):
+            self._scalers.append(scaler)
+            self._undo.append(patch(scaler, "update", self._after_update(scaler, scaler.update)))
+            self._since_update = 0
 
         def pre_hook(opt: Optimizer, args: Any, kwargs: Any) -> None:
-            if not gradients:
-                return
-            if not self._amp_checked and not self._explicit:
-                self._amp_checked = True
-                if not self._scalers and _in_grad_scaler_step(opt):
-                    raise RuntimeError(
-                        "GradNormRecorder.attach(optimizer) alone cannot see the steps a "
-                        "GradScaler skips (optimizer.step() is not called), so every later row "
-                        "would be shifted: use attach(optimizer, scaler=scaler), or record "
-                        "explicitly (scaler.unscale_(optimizer); recorder.clip_grad_norm_(...) "
-                        "or recorder.record(optimizer); scaler.step(optimizer))"
-                    )
-            self.record_step(opt)
+            if gradients:
+                if not (self._amp_checked or self._explicit or self._scalers):
+                    self._amp_checked = True  # (once: a scan of the live objects)
+                    _refuse_grad_scaler_step(opt)
+                self.record_step(opt)
 
         def post_hook(opt: Optimizer, args: Any, kwargs: Any) -> None:
             if not self._closed:
@@ -274,43 +221,32 @@ class GradNormRecorder(RowSink):
                 self.end_step()
 
         handle = optimizer.register_step_pre_hook(pre_hook)
-        self._handles.append(handle)
+        self._undo.append(handle.remove)
         if self._update_kinds:
-            self._handles.append(optimizer.register_step_post_hook(post_hook))
+            self._undo.append(optimizer.register_step_post_hook(post_hook).remove)
         self._optimizers.append(weakref.ref(optimizer))
         return handle
 
-    def _watch(self, scaler: Any) -> None:
-        """Seam (torch >= 2.4): the instance attribute ``scaler.update`` is wrapped until
-        :meth:`detach`; after a ``scaler.step`` of an attached optimizer that left no row (a
-        skipped step), the wrapper ends a row of missing values."""
-        if any(sc is scaler for sc, _ in self._scalers):
-            return
-        if not callable(getattr(scaler, "update", None)):
-            raise TypeError(f"scaler must be a torch.amp.GradScaler, got {type(scaler).__name__}")
-        original = scaler.update
+    def _after_update(self, scaler: Any, update: Callable[..., Any]) -> Callable[..., Any]:
+        """``scaler.update`` that first ends a row of missing values when an attached optimizer
+        went through ``scaler.step`` and left no row (a step the scaler skipped)."""
 
-        def update(*args: Any, **kwargs: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
             opts = (r() for r in self._optimizers)
             if any(scaler_stage(scaler, o) == "STEPPED" for o in opts if o is not None):
                 if not self._closed and (self._row or self._since_update == 0):
-                    self.end_step()  # the step the scaler skipped (its gradient part, if any)
+                    self.end_step()  # (with the step's gradient part, if any)
                 self._since_update, self._explicit = 0, False
-            return original(*args, **kwargs)
+            return update(*args, **kwargs)
 
-        scaler.update = update
-        self._scalers.append((scaler, update))
-        self._since_update = 0
+        return wrapper
 
     def detach(self) -> None:
         """Remove the hooks added by :meth:`attach` (and restore the scalers' ``update``)."""
-        for h in self._handles:
-            h.remove()
-        self._handles.clear()
+        undo, self._undo = self._undo, []
+        for u in undo:
+            u()
         self._optimizers.clear()
-        for scaler, wrapper in self._scalers:
-            if scaler.__dict__.get("update") is wrapper:
-                del scaler.update  # the class's method shows through again
         self._scalers.clear()
 
     # -- sources: explicit calls --------------------------------------------------------------
@@ -341,7 +277,7 @@ class GradNormRecorder(RowSink):
             grads = grads_of(parameters)
         vals = self._gradient_norms(grads)
         self._put(self._grad_kinds, vals)
-        self._explicit = bool(self._handles)  # the attached hook skips this step
+        self._explicit = bool(self._optimizers)  # the attached hook skips this step
         return vals
 
     @torch.no_grad()
@@ -361,21 +297,21 @@ class GradNormRecorder(RowSink):
         vals: torch.Tensor | list[Any]
         if isinstance(values, Mapping):
             kinds, vals = tuple(values), list(values.values())
-            if not set(kinds) <= set(self.kinds):
-                raise ValueError(f"values for kinds {list(kinds)}; this recorder: {self.kinds}")
-        elif isinstance(values, torch.Tensor):
-            vals = values.detach().reshape(-1)
         else:
-            vals = [float(v) for v in ([values] if isinstance(values, (int, float)) else values)]
-        if not isinstance(values, Mapping):
-            n = len(vals)
-            kinds = self.kinds if n == len(self.kinds) else self._grad_kinds
-            if not kinds or n != len(kinds):
-                raise ValueError(f"{n} values for kinds {self.kinds}")
+            vals = (
+                values.detach().reshape(-1)
+                if isinstance(values, torch.Tensor)
+                else np.atleast_1d(values).tolist()
+            )
+            kinds = self.kinds if len(vals) == len(self.kinds) else self._grad_kinds
+        if not kinds or len(vals) != len(kinds) or not set(kinds) <= set(self.kinds):
+            raise ValueError(
+                f"{len(vals)} values for kinds {list(kinds)}; this recorder: {self.kinds}"
+            )
         if kinds != self.kinds:  # a part of the row: the optimizer's hook must add the rest
             self._check_sources()
         self._put(kinds, vals)
-        self._explicit = bool(self._handles)  # the attached hook skips this step
+        self._explicit = bool(self._optimizers)  # the attached hook skips this step
 
     @torch.no_grad()
     def clip_grad_norm_(
@@ -403,36 +339,18 @@ class GradNormRecorder(RowSink):
         """
         self._check_sources()
         grads = grads_of(parameters)
-        nt, n = float(norm_type), len(self._ords)
-        if not grads:
-            vals, total = self._gradient_norms(grads), torch.zeros(())
-        elif nt in self._ords:
-            vals = norms_of(grads, self._ords)
-            total = vals[self._ords.index(nt)]
-        elif nt in (1.0, 2.0):
-            both = norms_of(grads, (*self._ords, nt))
-            vals, total = both[:n], both[n]
-        else:
-            vals = norms_of(grads, self._ords)
-            t = torch.nn.utils.get_total_norm(grads, nt)
-            full = getattr(t, "full_tensor", None)  # a DTensor: the norm over the mesh
-            total = full() if full is not None else t
-        if error_if_nonfinite and bool(torch.logical_or(total.isnan(), total.isinf())):
-            raise RuntimeError(
-                f"The total norm of order {nt} for gradients from `parameters` is non-finite, so "
-                "it cannot be clipped. To disable this error and scale the gradients by the "
-                "non-finite norm anyway, set `error_if_nonfinite=False`"
-            )
-        coef = torch.clamp(float(max_norm) / (total + 1e-6), max=1.0)
         if grads:
-            scale_(grads, coef)
-        self._put(self._grad_kinds, vals if self.when == "pre_clip" else vals * coef.to(vals))
-        self._explicit = bool(self._handles)  # the attached hook skips this step
+            vals, total, coef = clip_(grads, self._ords, max_norm, norm_type, error_if_nonfinite)
+            vals = vals if self.when == "pre_clip" else vals * coef.to(vals)
+        else:  # nothing to clip: missing values (and torch's zero norm)
+            vals, total = self._gradient_norms(grads), torch.zeros(())
+        self._put(self._grad_kinds, vals)
+        self._explicit = bool(self._optimizers)  # the attached hook skips this step
         return total
 
     def _check_sources(self) -> None:
         self._check_open()
-        if self._update_kinds and not self._handles:
+        if self._update_kinds and not self._optimizers:
             raise RuntimeError(
                 f"the kinds {list(self._update_kinds)} come from the optimizer after its step: "
                 "attach(optimizer) first (explicit records then get them from its hook)"

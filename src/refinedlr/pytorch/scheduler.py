@@ -1,30 +1,25 @@
 """``ScheduleLR``: drive any PyTorch optimizer from a refinedlr schedule.
 
 The learning rate of parameter group ``i`` at optimizer step ``t`` (0-based) is
-``base_lrs[i] * s_t`` where ``base_lrs[i]`` is the group's ``initial_lr`` (its ``lr`` when the
-scheduler was created) and ``s_t`` the schedule's multiplier. It is computed in closed form from the
-step counter at every :meth:`~ScheduleLR.step`, never by chained multiplication, so it does not
-drift and a restored scheduler continues exactly. The schedule is resolved once
-(:func:`~refinedlr.schedule_io.as_schedule`); its horizon is ``schedule.total_steps``, and what a
-step past it does (hold, or raise) is the schedule's own rule.
+``base_lrs[i] * s_t``: the group's ``initial_lr`` (its ``lr`` when the scheduler was created) times
+the schedule's multiplier, in closed form from the step counter (no drift; a restored scheduler
+continues exactly). The schedule is resolved once (:func:`~refinedlr.schedule_io.as_schedule`);
+its horizon is ``schedule.total_steps``, and a step past it does what the schedule says (hold,
+or raise).
 
 Checkpoints record the horizon, the schedule's fingerprints and its spec. Resuming with another
 horizon or shape raises :class:`ScheduleMismatchError` unless ``on_mismatch`` says what to do:
 
 * ``"rescale"``: the part of the *old* schedule after the resume step ``k`` is stretched onto the
   new remaining steps ``[k, T_new)`` by linear interpolation: step ``t >= k`` reads the old schedule
-  at ``k + (t - k) (T_old - 1 - k) / (T_new - 1 - k)``. It is continuous at ``k`` (same learning
-  rate as the interrupted run) and ends on the old schedule's last value at ``T_new - 1``. The new
-  schedule contributes only its horizon (a changed shape is ignored, with a warning).
-* ``"use_new"``: the new schedule is used as it is from step ``k`` on, with a warning that gives the
-  learning-rate jump at ``k``.
+  at ``k + (t - k) (T_old - 1 - k) / (T_new - 1 - k)``, continuous at ``k`` and ending on the old
+  schedule's last value at ``T_new - 1``. A changed shape is ignored, with a warning.
+* ``"use_new"``: the new schedule from step ``k`` on, with a warning that gives the jump at ``k``.
 
-The schedule actually followed after such resumes is kept in the state as a tree of plain dicts
-(``weights_only``-loadable, at most :data:`MAX_RESUMES` deep)::
-
-    {"kind": "schedule", "spec": spec}
-    {"kind": "rescaled", "at": k, "old_total": T_old, "new_total": T_new, "source": node}
-    {"kind": "switched", "at": k, "before": node, "after": node}
+The schedule followed after such resumes is a tree of plain dicts in the state (loadable with
+``weights_only=True``, at most :data:`MAX_RESUMES` deep): ``{"kind": "schedule", "spec": ...}``,
+``{"kind": "rescaled", "at": k, "old_total": ..., "new_total": ..., "source": node}`` or
+``{"kind": "switched", "at": k, "before": node, "after": node}``.
 
 Example:
     >>> import torch
@@ -43,6 +38,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 from collections.abc import Callable, Mapping
@@ -120,21 +116,16 @@ def _build(node: Any, budget: list[int], depth: int = 0) -> Callable[[IntArray],
 
 
 def _plain(obj: Any) -> Any:
-    """``obj`` with numpy scalars, arrays and tuples turned into Python scalars and lists."""
-    if isinstance(obj, Mapping):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
     if isinstance(obj, (np.ndarray, np.generic)):
         return obj.tolist()
-    if obj is None or isinstance(obj, (bool, int, float, str)):
-        return obj
     raise TypeError(f"cannot store {type(obj).__name__} in a scheduler state")
 
 
 def _spec_state(spec: Mapping[str, Any]) -> dict[str, Any]:
     """A spec as plain Python types (``values`` as a float64 tensor) for ``weights_only`` loads."""
-    out: dict[str, Any] = _plain({k: v for k, v in spec.items() if k != "values"})
+    out: dict[str, Any] = json.loads(
+        json.dumps({k: v for k, v in spec.items() if k != "values"}, default=_plain)
+    )
     if "values" in spec:
         out["values"] = torch.as_tensor(np.asarray(spec["values"], dtype=np.float64))
     return out
@@ -162,33 +153,26 @@ class ScheduleLR(LRScheduler):
     """A :class:`torch.optim.lr_scheduler.LRScheduler` that follows a refinedlr schedule.
 
     Args:
-        optimizer: any :class:`torch.optim.Optimizer`. Every parameter group is scheduled from its
-            own ``initial_lr`` (set to its ``lr`` on creation, as torch's schedulers do).
+        optimizer: any :class:`torch.optim.Optimizer`; each parameter group is scheduled from its
+            own ``initial_lr`` (its ``lr`` on creation, as torch's schedulers do).
         schedule: anything :func:`~refinedlr.schedule_io.as_schedule` accepts: a
             :class:`~refinedlr.schedules.Schedule`, a name for
-            :func:`~refinedlr.registry.get_schedule` (then ``**schedule_kwargs`` go to it, e.g.
+            :func:`~refinedlr.registry.get_schedule` (``**schedule_kwargs`` go to it, e.g.
             ``warmup=0.05, after_horizon="raise"``), ``"refined"`` with ``path=``, a schedule
             file, or a spec from :meth:`~refinedlr.schedules.Schedule.to_spec`.
-        total_steps: the horizon in optimizer steps (after gradient accumulation). A name needs
+        total_steps: the horizon in optimizer steps (after gradient accumulation): a name needs
             it; a ``Schedule``, a spec or a file is put on it when given (else keeps its own).
-        last_epoch: torch's convention: the index of the last step taken; ``-1`` starts fresh.
-            Prefer :meth:`load_state_dict` to resume.
-        on_mismatch: what :meth:`load_state_dict` does when the checkpoint's schedule differs
-            from this one: ``"raise"`` (default; :class:`ScheduleMismatchError`), ``"rescale"``
-            or ``"use_new"`` (see the module documentation).
+        last_epoch: torch's convention (``-1`` starts fresh); prefer :meth:`load_state_dict`.
+        on_mismatch: what :meth:`load_state_dict` does when the checkpoint's schedule differs:
+            ``"raise"`` (default), ``"rescale"`` or ``"use_new"`` (the module documentation).
 
-    Call :meth:`step` once per optimizer step, after ``optimizer.step()``; the learning rate for
-    step ``t`` is set when :attr:`last_epoch` becomes ``t`` (so right after creation the groups hold
-    the learning rate of step 0). With ``after_horizon="raise"`` step ``T`` is allowed (the loop's
-    last ``step()`` evaluates it, as torch's ``OneCycleLR`` allows) and later steps raise.
-    Learning rates held as tensors (``lr=torch.tensor(0.01)``, for compiled optimizers) are
-    updated in place, keeping the tensor object.
-
-    To resume: create the optimizer and this scheduler, then load the optimizer's state, then
-    ``scheduler.load_state_dict(...)``; the state loads with ``torch.load(weights_only=True)``.
-    It keeps torch's scheduler conventions (``last_epoch``, ``base_lrs``, ``get_last_lr()``,
-    ``step()`` without arguments), so it works unchanged as a Hugging Face ``Trainer``'s
-    scheduler and in Lightning's ``configure_optimizers`` with ``"interval": "step"``.
+    Call :meth:`step` once per optimizer step, after ``optimizer.step()``; right after creation
+    the groups hold the learning rate of step 0. With ``after_horizon="raise"`` step ``T`` is
+    allowed (the loop's last ``step()``, as torch's ``OneCycleLR`` allows), later steps raise.
+    Tensor learning rates (compiled optimizers) are updated in place. To resume: create the
+    optimizer and this scheduler, load the optimizer's state, then ``load_state_dict``. Torch's
+    conventions (``last_epoch``, ``base_lrs``, ``get_last_lr()``) are kept, so it also works as a
+    Hugging Face ``Trainer``'s scheduler and in Lightning with ``"interval": "step"``.
 
     >>> import torch
     >>> model = torch.nn.Linear(2, 1)

@@ -1,20 +1,13 @@
 """``RowSink``: complete rows of norms -> a device buffer -> the host -> a record file, durably.
 
-The sink knows nothing of gradients or optimizers: it takes complete rows (one value per kind, in
-``kinds`` order; a non-finite value means missing) from its sources (:mod:`.recorder`'s hooks and
-clipping, the framework callbacks) and owns everything after that:
-
-* **the device buffer**: rows are copied into a preallocated ``(flush_every, len(kinds))`` buffer
-  on the rows' device (float64; float32 on ``mps``, which has no float64), so recording adds no
-  per-step ``.item()`` or device synchronisation; every ``flush_every`` rows the buffer is copied
-  to the host (on CUDA ``non_blocking`` into pinned memory, written once the copy has landed);
-* **the file**: :class:`~refinedlr.records.RecordWriter` (``step,<kind>...``), appended and flushed
-  (``fsync`` by default) at every copy, on :meth:`~RowSink.flush`, :meth:`~RowSink.state_dict`,
-  :meth:`~RowSink.close`, on ``SIGTERM`` (:mod:`.process`) and, best effort, at garbage collection
-  or interpreter exit (an error there is printed on one line, never lost silently); an error of
-  the writer (a full disk, a deleted run directory) is raised to the caller of the step;
-* **rank ownership**: only rank ``write_rank`` writes (:mod:`.process`; a forked copy never does);
-* **resume**: :meth:`~RowSink.load_state_dict` continues the file at the checkpoint's step.
+The sink takes complete rows (a value per kind, in ``kinds`` order; non-finite means missing) from
+its sources (:mod:`.recorder`, the framework callbacks) and owns everything after that: a
+preallocated device buffer (float64, float32 on ``mps``; no per-step ``.item()`` or device sync),
+the copy to the host every ``flush_every`` rows (on CUDA ``non_blocking`` into pinned memory), the
+:class:`~refinedlr.records.RecordWriter` (flushed at every copy, checkpoint, close, ``SIGTERM``
+and exit), which rank writes (:mod:`.process`) and the resume. An error of the writer (a full
+disk, a deleted run directory) reaches the caller of the step; at exit or garbage collection,
+where nobody can catch it, it is printed on one line.
 """
 
 from __future__ import annotations
@@ -28,7 +21,7 @@ import weakref
 from collections import deque
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -36,6 +29,7 @@ import torch
 
 from ..fileio import Closing
 from ..records import GradNormRecord, RecordError, RecordWriter, read_record
+from .norms import float_dtype
 from .process import env_rank, flush_on_sigterm, process_rank, stop_flushing_on_sigterm
 
 __all__ = ["MAX_FLUSH_EVERY", "Row", "RowSink"]
@@ -67,27 +61,27 @@ def _close_at_exit(ref: weakref.ReferenceType[RowSink]) -> None:
         _close_quietly(sink, "at exit")
 
 
-class _Chunk:
-    __slots__ = ("event", "first_step", "host", "n")
-
-    def __init__(self, host: torch.Tensor, first_step: int, n: int, event: Any) -> None:
-        self.host, self.first_step, self.n, self.event = host, first_step, n, event
+class _Chunk(NamedTuple):  # rows on their way to the host
+    host: torch.Tensor
+    first_step: int
+    n: int
+    event: Any  # the CUDA event of the copy, or None
 
 
 class RowSink(Closing):
     """Write complete rows of norms, one per optimizer step, to a record (or to memory).
 
     Args:
-        path: the record file (``step,<kind>...`` CSV); ``None`` keeps the rows in memory only.
-            An existing file is continued: rows before the first step written here are kept,
-            later ones replaced (a fresh run from step 0 overwrites it).
+        path: the record file (``step,<kind>...`` CSV), or ``None`` (memory only). An existing
+            file is continued: rows before the first step written here are kept, later ones go
+            (a fresh run from step 0 overwrites it).
         kinds: the columns, in order.
         flush_every: rows between copies to the host and the file (1 to :data:`MAX_FLUSH_EVERY`).
-        start_step: the step of the first row (:meth:`load_state_dict` sets it on resume).
-        write_rank: in a distributed run, the only rank that writes the file.
+        start_step, write_rank: the first row's step (:meth:`load_state_dict` sets it on resume);
+            in a distributed run, the only rank that writes the file.
         keep_in_memory: keep the rows in memory too (default: when this process writes no file).
-        fsync: ``fsync`` the file at every flush (durable against power loss too).
-        close_at_exit: flush and close at interpreter exit, and flush on ``SIGTERM``.
+        fsync, close_at_exit: ``fsync`` at every flush (durable against power loss too); flush
+            and close at interpreter exit, and flush on ``SIGTERM``.
     """
 
     def __init__(
@@ -117,15 +111,12 @@ class RowSink(Closing):
         self._memory: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = []
         self._writer: RecordWriter | None = None
         self._closed = False
-        self._rank: int | None = process_rank()  # fixed once a process group answers
-        self._env_rank = env_rank()
+        self._rank, self._env_rank = process_rank(), env_rank()  # fixed once a group answers
         self._pid = os.getpid()  # a forked copy (a DataLoader worker) never writes the file
-        self._atexit: Any = None
-        self._on_sigterm = False
+        self._atexit = functools.partial(_close_at_exit, weakref.ref(self))
         if close_at_exit:
-            self._atexit = functools.partial(_close_at_exit, weakref.ref(self))
             atexit.register(self._atexit)
-            self._on_sigterm = flush_on_sigterm(self)
+            flush_on_sigterm(self)
 
     @property
     def step(self) -> int:
@@ -134,9 +125,7 @@ class RowSink(Closing):
 
     @property
     def rank(self) -> int | None:
-        """``torch.distributed``'s rank, fixed the first time a process group answers (so it
-        outlives ``destroy_process_group``); before that the launcher's ``RANK`` /
-        ``LOCAL_RANK``; ``None`` if nothing says (one process)."""
+        """This process's rank (:mod:`.process`); ``None`` for a single process."""
         if self._rank is None:
             self._rank = process_rank()
         return self._rank if self._rank is not None else self._env_rank
@@ -171,8 +160,8 @@ class RowSink(Closing):
             raise ValueError(f"{count} values for kinds {self.kinds}")
         if self._buf is None:
             device = row.device if isinstance(row, torch.Tensor) else torch.device("cpu")
-            dtype = torch.float32 if device.type == "mps" else torch.float64
-            self._buf = torch.full((self.flush_every, count), math.nan, dtype=dtype, device=device)
+            shape, dtype = (self.flush_every, count), float_dtype(device)
+            self._buf = torch.full(shape, math.nan, dtype=dtype, device=device)
             self._rows = list(self._buf.unbind(0))
         if self._n == 0 and self._last_copy is not None:
             # do not overwrite the buffer before the last copy out of it has read it
@@ -180,12 +169,9 @@ class RowSink(Closing):
         dest = self._rows[self._n]
         if isinstance(row, torch.Tensor):
             dest.copy_(row.reshape(-1).to(dest.device, non_blocking=True))
-        else:  # 0-d tensors and python floats (fill kernels: no host-to-device copy)
+        else:  # 0-d tensors (a copy on their device) and floats (no host-to-device copy)
             for j, v in enumerate(row):
-                if isinstance(v, torch.Tensor):
-                    dest[j].copy_(v)
-                else:
-                    dest[j].fill_(v)
+                dest[j].fill_(v)
         self._n += 1
         self._step += 1
         if self._rank is None:  # fix the rank while a process group exists
@@ -202,11 +188,9 @@ class RowSink(Closing):
         n, buf = self._n, self._buf
         event = None
         if buf.is_cuda:
-            host = (
-                self._pool.pop()
-                if self._pool
-                else torch.empty(buf.shape, dtype=buf.dtype, pin_memory=True)
-            )
+            if not self._pool:
+                self._pool.append(torch.empty(buf.shape, dtype=buf.dtype, pin_memory=True))
+            host = self._pool.pop()
             host[:n].copy_(buf[:n], non_blocking=True)
             event = torch.cuda.Event()  # type: ignore[no-untyped-call]  # unannotated in torch
             event.record(torch.cuda.current_stream(buf.device))
@@ -249,9 +233,7 @@ class RowSink(Closing):
     def flush(self) -> None:
         """Copy every row to the host and write it now (waits for the device)."""
         self._to_host()
-        self._drain(block=True)
-        if self._writer is not None:
-            self._writer.flush(fsync=self.fsync)
+        self._drain(block=True)  # (each write is flushed, and fsync'ed with fsync=True)
 
     def close(self) -> None:
         """Flush and close the file; idempotent."""
@@ -264,12 +246,8 @@ class RowSink(Closing):
             if self._writer is not None:
                 self._writer.close()
                 self._writer = None
-            if self._atexit is not None:
-                atexit.unregister(self._atexit)
-                self._atexit = None
-            if self._on_sigterm:
-                stop_flushing_on_sigterm(self)
-                self._on_sigterm = False
+            atexit.unregister(self._atexit)
+            stop_flushing_on_sigterm(self)
 
     def __del__(self) -> None:
         # dropped without close() (a local of a finished function): still write the last rows
@@ -297,13 +275,10 @@ class RowSink(Closing):
                     "this recorder keeps no values in memory (pass keep_in_memory=True)",
                     path=self.path,
                 )
-            steps = [s for s, _ in self._memory] or [np.zeros(0, np.int64)]
+            steps = np.concatenate([s for s, _ in self._memory] or [np.zeros(0, np.int64)])
             rows = np.concatenate([r for _, r in self._memory] or [np.zeros((0, len(self.kinds)))])
-            return GradNormRecord.from_arrays(
-                {k: rows[:, j] for j, k in enumerate(self.kinds)},
-                steps=np.concatenate(steps),
-                source="<memory>",
-            )
+            values = {k: rows[:, j] for j, k in enumerate(self.kinds)}
+            return GradNormRecord.from_arrays(values, steps=steps, source="<memory>")
         if self.path is None:
             raise RecordError("this recorder has no file (path=None)")
         return read_record(self.path)
@@ -339,7 +314,5 @@ class RowSink(Closing):
             self._writer = None
         self._step = self._first_step = self._chunk_start = step
         self._memory.clear()
-        if self.is_writer and self.rank is not None:
+        if self.is_writer and self.rank is not None:  # (else when it first writes, if it does)
             self._open_writer()  # drops rows at or after `step` now
-        # with the rank not known yet (no process group, no RANK), the file is continued when
-        # this process first writes, once it knows whether it is the writer
