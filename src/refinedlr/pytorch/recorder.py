@@ -93,8 +93,10 @@ class GradNormRecorder(RowSink):
         kinds: the columns, in order: ``"l2"``, ``"l1"`` (gradient norms) and ``"update_l2"``,
             ``"update_l1"`` (the update direction of an Adam-type optimizer; need :meth:`attach`).
         when: what :meth:`clip_grad_norm_` records: ``"pre_clip"`` (default) or ``"post_clip"``.
-        flush_every, start_step, write_rank, keep_in_memory, fsync, close_at_exit: the file and
-            its lifetime (:class:`~refinedlr.pytorch.sink.RowSink`).
+        options: the file and its lifetime, those of :class:`~refinedlr.pytorch.sink.RowSink`:
+            ``flush_every=100`` (steps between writes, at most 1,000,000), ``start_step=0``,
+            ``write_rank=0``, ``keep_in_memory=None`` (default: when this process writes no
+            file), ``fsync=True``, ``close_at_exit=True`` (and flush on ``SIGTERM``).
 
     >>> import torch, tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "norms.csv")
@@ -118,13 +120,8 @@ class GradNormRecorder(RowSink):
         path: str | os.PathLike[str] | None = None,
         kinds: Sequence[str] | str = ("l2",),
         *,
-        flush_every: int = 100,
         when: When = "pre_clip",
-        start_step: int = 0,
-        write_rank: int = 0,
-        keep_in_memory: bool | None = None,
-        fsync: bool = True,
-        close_at_exit: bool = True,
+        **options: Any,
     ) -> None:
         kinds = check_kinds(kinds)
         if when not in ("pre_clip", "post_clip"):
@@ -140,10 +137,7 @@ class GradNormRecorder(RowSink):
         self._optimizers: list[weakref.ReferenceType[Optimizer]] = []  # attached
         self._scalers: list[Any] = []  # watched GradScalers
         self._undo: list[Callable[[], None]] = []  # removes the hooks, restores the scalers
-        super().__init__(
-            path, kinds, flush_every=flush_every, start_step=start_step, write_rank=write_rank,
-            keep_in_memory=keep_in_memory, fsync=fsync, close_at_exit=close_at_exit,
-        )  # fmt: skip
+        super().__init__(path, kinds, **options)
 
     # -- the one place a row is assembled -------------------------------------------------------
 
