@@ -17,24 +17,6 @@ place, ``_put``, which writes the row once every kind has a value; the end of a 
 optimizer's post-hook, a scaler's ``update()``, :meth:`~GradNormRecorder.end_step`) writes it
 with the kinds still missing as ``NaN``. Use one style per run: the hook skips a step exactly when
 an explicit call was made since the previous ``optimizer.step()``.
-
-Example (explicit recording with clipping, kept in memory):
-    >>> import torch
-    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
-    <torch._C.Generator object at ...>
-    >>> model = torch.nn.Linear(4, 1)
-    >>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    >>> rec = GradNormRecorder(kinds=("l2", "l1"))
-    >>> for _ in range(3):
-    ...     opt.zero_grad()
-    ...     model(torch.randn(8, 4)).square().mean().backward()
-    ...     norm = rec.clip_grad_norm_(model.parameters(), max_norm=1.0)
-    ...     opt.step()
-    >>> r = rec.to_record()
-    >>> r.steps.tolist(), r.kinds
-    ([0, 1, 2], ('l2', 'l1'))
-    >>> bool(abs(r.values["l2"][-1] - norm.item()) < 1e-6)
-    True
 """
 
 from __future__ import annotations

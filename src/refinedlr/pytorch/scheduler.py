@@ -318,7 +318,6 @@ class ScheduleLR(LRScheduler):
                 "or on_mismatch='use_new' to switch to the new schedule from this step, or resume "
                 "with the original schedule"
             )
-        old_m = float(_build(tree, [10 * MAX_RESUMES])(np.asarray([k]))[0])
         if self.on_mismatch == "rescale":
             if shape_changed:
                 warnings.warn(
@@ -327,13 +326,9 @@ class ScheduleLR(LRScheduler):
                     UserWarning,
                     stacklevel=3,
                 )
-            return {
-                "kind": "rescaled",
-                "at": k,
-                "old_total": old_total,
-                "new_total": new.total_steps,
-                "source": tree,
-            }
+            total = new.total_steps
+            return dict(kind="rescaled", at=k, old_total=old_total, new_total=total, source=tree)
+        old_m = float(_build(tree, [10 * MAX_RESUMES])(np.asarray([k]))[0])
         new_m = float(new(k)) if k < new.total_steps or new.after_horizon == "hold" else math.nan
         warnings.warn(
             f"resuming at step {k} with on_mismatch='use_new' ({what}): the learning-rate "
