@@ -26,22 +26,9 @@ NORMS_FILENAME = "refinedlr_norms.csv"
 
 
 class RecordingCallback:
-    """The settings of the recorder a framework callback creates, and what it recorded.
-
-    Args:
-        kinds: the record's columns: ``"l2"`` (SGD), ``"l1"`` (Adam-type optimizers), and
-            ``"update_l2"`` / ``"update_l1"``: the norms of an Adam-type optimizer's update
-            direction after its step (:mod:`refinedlr.pytorch.updates`), for the verification
-            of a refined schedule; a step the fp16 scaler skipped is missing.
-        path: the record file; default ``refinedlr_norms.csv`` in the run's directory.
-        flush_every: steps between writes to the file (it is also flushed at every checkpoint).
-        keep_in_memory: also keep the values in memory (``to_record("memory")``).
-        fsync: ``fsync`` the file at every flush.
-
-    Attributes:
-        recorder: the :class:`~refinedlr.pytorch.GradNormRecorder` of the current run (``None``
-            before training).
-    """
+    """The settings of the recorder a framework callback creates (``kinds``, ``path``,
+    ``flush_every``, ``keep_in_memory``, ``fsync``: see each callback), and what it recorded:
+    :attr:`recorder`, the :class:`~refinedlr.pytorch.GradNormRecorder` of the current run."""
 
     recorder: GradNormRecorder | None = None
     _undo: tuple[Callable[[], None], ...] = ()  # the seams patched for the current run
@@ -59,6 +46,9 @@ class RecordingCallback:
         self.path = None if path is None else Path(path)
         self.flush_every, self.keep_in_memory, self.fsync = flush_every, keep_in_memory, fsync
         self._grad_kinds = tuple(k for k in self.kinds if k not in UPDATE_KINDS)
+
+    def _file_in(self, run_dir: str | os.PathLike[str]) -> Path:
+        return self.path if self.path is not None else Path(run_dir) / NORMS_FILENAME
 
     def _start(
         self, path: Path, start_step: int, optimizer: Any, scaler: Any, *, gradients: bool

@@ -116,10 +116,13 @@ class GradNormCallback(RecordingCallback, pl.Callback):
 
     Args:
         path: the record file; default ``<trainer.default_root_dir>/refinedlr_norms.csv``.
-        kinds: the record's columns (``"l2"``, ``"l1"``, ``"update_l2"``, ``"update_l1"``).
+        kinds: the record's columns: ``"l2"`` (SGD), ``"l1"`` (Adam-type optimizers),
+            ``"update_l2"`` / ``"update_l1"`` (an Adam-type optimizer's update direction, for
+            the bound check; a step the fp16 scaler skipped is missing).
         optimizer_index: which of ``trainer.optimizers`` to record.
-        options: ``flush_every``, ``keep_in_memory``, ``fsync``
-            (:class:`~refinedlr.integrations._recording.RecordingCallback`).
+        options: ``flush_every=100`` (steps between writes; checkpoints flush too),
+            ``keep_in_memory=False`` (also keep the values: ``to_record("memory")``),
+            ``fsync=True``.
 
     >>> cb = GradNormCallback(kinds=("l2", "l1"))
     >>> cb.state_dict()  # before training: the step to start from
@@ -146,9 +149,7 @@ class GradNormCallback(RecordingCallback, pl.Callback):
 
     def record_path(self, trainer: pl.Trainer) -> Path:
         """Where the record is written for this Trainer."""
-        return (
-            self.path if self.path is not None else Path(trainer.default_root_dir) / NORMS_FILENAME
-        )
+        return self._file_in(trainer.default_root_dir)
 
     # -- hooks ----------------------------------------------------------------------------------
 

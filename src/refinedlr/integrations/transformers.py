@@ -208,9 +208,10 @@ class GradNormCallback(RecordingCallback, TrainerCallback):
     """A ``TrainerCallback`` that records the pre-clip global gradient norm of every optimizer step.
 
     Prefer :func:`record_grad_norms`. The callback needs the Trainer (callbacks are not given its
-    accelerator): pass ``trainer=`` or call :meth:`bind`. ``options``: ``kinds``, ``path``
-    (default ``<output_dir>/refinedlr_norms.csv``), ``flush_every``, ``keep_in_memory``,
-    ``fsync`` (:class:`~refinedlr.integrations._recording.RecordingCallback`).
+    accelerator): pass ``trainer=`` or call :meth:`bind`. The ``options`` are ``kinds`` (``"l2"``
+    for SGD, ``"l1"`` for AdamW, ``"update_l2"`` / ``"update_l1"`` for the bound check), ``path``
+    (default ``<output_dir>/refinedlr_norms.csv``), ``flush_every=100`` (each save flushes too),
+    ``keep_in_memory=False`` (for ``to_record("memory")``) and ``fsync=True``.
     """
 
     def __init__(self, trainer: Trainer | None = None, **options: Any) -> None:
@@ -228,7 +229,7 @@ class GradNormCallback(RecordingCallback, TrainerCallback):
 
     def record_path(self, args: TrainingArguments) -> Path:
         """Where the record is written for these arguments."""
-        return self.path if self.path is not None else Path(str(args.output_dir)) / NORMS_FILENAME
+        return self._file_in(str(args.output_dir))
 
     def on_train_begin(
         self, args: TrainingArguments, state: Any, control: Any, **kwargs: Any

@@ -23,7 +23,6 @@ __all__ = [
     "GRADIENT_KINDS",
     "ParamsLike",
     "clip_",
-    "float_dtype",
     "grad_norms",
     "grads_of",
     "norms_of",
@@ -35,11 +34,6 @@ __all__ = [
 GRADIENT_KINDS = {"l2": 2.0, "l1": 1.0}
 
 ParamsLike = torch.Tensor | Iterable[torch.Tensor] | Optimizer | torch.nn.Module
-
-
-def float_dtype(device: torch.device) -> torch.dtype:
-    """float64, or float32 on a device without float64 (``mps``): the dtype rows are kept in."""
-    return torch.float32 if device.type == "mps" else torch.float64
 
 
 @functools.cache
@@ -91,18 +85,14 @@ def _local_norms(grads: list[torch.Tensor], ords: Sequence[float]) -> torch.Tens
     if len(groups) == 1:  # the common case, kept short: it runs every step
         totals = [_total(torch.stack(_same_kind_norms(grads, o, grads[0].device)), o) for o in ords]
         return totals[0].reshape(1) if len(totals) == 1 else torch.stack(totals)
-    first = grads[0].device
+    first = grads[0].device  # several devices or dtypes: gather the per-tensor norms there
     dtype = torch.float64 if any(dt == torch.float64 for _, dt in groups) else torch.float32
-    out = []
-    for o in ords:
-        parts = [
-            _total(torch.stack(_same_kind_norms([grads[i] for i in idx], o, dev)), o).to(
-                first, dtype
-            )
-            for (dev, _), idx in groups.items()
+    return torch.stack(
+        [
+            _total(torch.stack([n.to(first, dtype) for n in per_tensor_norms(grads, o)]), o)
+            for o in ords
         ]
-        out.append(_total(torch.stack(parts), o))
-    return torch.stack(out)
+    )
 
 
 def _replication(g: DTensor) -> int | None:

@@ -2,9 +2,9 @@
 
 One row per optimizer step ``t`` (0-based, after gradient accumulation), with the kinds ``l2``
 (``sqrt(sum g**2)`` over all parameters' gradients, torch's ``clip_grad_norm_`` total norm) and
-``l1`` (``sum |g|``), computed on the gradients' device (:mod:`.norms`, DTensor-aware), and
+``l1`` (``sum |g|``), computed on the gradients' device (``refinedlr.pytorch.norms``, DTensor-aware), and
 ``update_l2`` / ``update_l1``, the norms of an Adam-type optimizer's update direction after its
-step (:mod:`.updates`). A missing value is ``NaN``, never a number: a non-finite norm (a step
+step (``refinedlr.pytorch.updates``). A missing value is ``NaN``, never a number: a non-finite norm (a step
 AMP's ``GradScaler`` skips), or a step where no parameter has a gradient (with a warning naming
 the step, once). The how-to page "A plain PyTorch loop" shows each use.
 

@@ -7,7 +7,7 @@ its extra in ``pyproject.toml`` (a framework release that moves one fails that t
 * torch ``GradScaler`` (``torch>=2.4``): :func:`scaler_stage` reads
   ``_per_optimizer_states[id(optimizer)]["stage"]``, :func:`inverse_scale` reads ``_scale``;
   :meth:`~refinedlr.pytorch.GradNormRecorder.attach` wraps the instance's ``update`` with
-  :func:`patch`; :func:`in_grad_scaler_step` finds the live scalers through :mod:`gc`.
+  :func:`patch`; :func:`in_grad_scaler_step` finds the live scalers through ``gc``.
 * accelerate (``accelerate>=0.26``): the Trainer's ``Accelerator.clip_grad_norm_(parameters,
   max_norm, norm_type)`` is wrapped on the instance for one ``train()``.
 * transformers (``transformers>=4.40``): ``Trainer.create_scheduler(num_training_steps,

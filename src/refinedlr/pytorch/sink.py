@@ -1,11 +1,11 @@
 """``RowSink``: complete rows of norms -> a device buffer -> the host -> a record file, durably.
 
 The sink takes complete rows (a value per kind, in ``kinds`` order; non-finite means missing) from
-its sources (:mod:`.recorder`, the framework callbacks) and owns everything after that: a
+its sources (``refinedlr.pytorch.recorder``, the framework callbacks) and owns everything after that: a
 preallocated device buffer (float64, float32 on ``mps``; no per-step ``.item()`` or device sync),
 the copy to the host every ``flush_every`` rows (on CUDA ``non_blocking`` into pinned memory), the
 :class:`~refinedlr.records.RecordWriter` (flushed at every copy, checkpoint, close, ``SIGTERM``
-and exit), which rank writes (:mod:`.process`) and the resume. An error of the writer (a full
+and exit), which rank writes (``refinedlr.pytorch.process``) and the resume. An error of the writer (a full
 disk, a deleted run directory) reaches the caller of the step; at exit or garbage collection,
 where nobody can catch it, it is printed on one line.
 """
@@ -29,7 +29,6 @@ import torch
 
 from ..fileio import Closing
 from ..records import GradNormRecord, RecordError, RecordWriter, read_record
-from .norms import float_dtype
 from .process import env_rank, flush_on_sigterm, process_rank, stop_flushing_on_sigterm
 
 __all__ = ["MAX_FLUSH_EVERY", "Row", "RowSink"]
@@ -125,7 +124,7 @@ class RowSink(Closing):
 
     @property
     def rank(self) -> int | None:
-        """This process's rank (:mod:`.process`); ``None`` for a single process."""
+        """This process's rank (``refinedlr.pytorch.process``); ``None`` for a single process."""
         if self._rank is None:
             self._rank = process_rank()
         return self._rank if self._rank is not None else self._env_rank
@@ -160,7 +159,8 @@ class RowSink(Closing):
             raise ValueError(f"{count} values for kinds {self.kinds}")
         if self._buf is None:
             device = row.device if isinstance(row, torch.Tensor) else torch.device("cpu")
-            shape, dtype = (self.flush_every, count), float_dtype(device)
+            dtype = torch.float32 if device.type == "mps" else torch.float64  # (mps: no float64)
+            shape = (self.flush_every, count)
             self._buf = torch.full(shape, math.nan, dtype=dtype, device=device)
             self._rows = list(self._buf.unbind(0))
         if self._n == 0 and self._last_copy is not None:

@@ -57,7 +57,7 @@ import numpy as np
 import torch
 from torch.optim import Optimizer
 
-from .norms import dtensor_type, float_dtype, norms_of, per_tensor_norms
+from .norms import dtensor_type, norms_of, per_tensor_norms
 
 __all__ = [
     "CHUNK_ELEMENTS",
@@ -176,11 +176,12 @@ class _Coefficients:
             )
         return np.array([float(v) for v in values], dtype=np.float64)
 
-    def take(self, values: Any, index: list[int], device: torch.device) -> list[Any]:
-        """The scalars of the tensors ``index``: python floats or 0-d tensors on ``device``."""
+    def take(self, values: Any, index: list[int], like: torch.Tensor) -> list[Any]:
+        """The scalars of the tensors ``index``: python floats, or 0-d tensors of the device and
+        dtype of ``like`` (the state's: foreach kernels keep their fast path)."""
         if not self.on_device:
             return [float(values[i]) for i in index]
-        items = values.to(device, float_dtype(device)).unbind()  # (no index upload)
+        items = values.to(like.device, like.dtype).unbind()  # (no list indexing: no upload)
         return [items[i] for i in index]
 
 
@@ -231,15 +232,14 @@ def _unscaled(
             if distributed and any(m.is_complex() for m in firsts):
                 raise NotImplementedError("update norms of complex DTensor parameters")
             ms = [_real(m) for m in firsts]
-            device = ms[0].device
             denom = list(torch._foreach_sqrt([_real(states[i][vkey]) for i in index]))
-            w = coef.take(coef.w, index, device)
+            w = coef.take(coef.w, index, ms[0])
             if not all(isinstance(x, float) and x == 1.0 for x in w):
                 torch._foreach_mul_(denom, w)
-            torch._foreach_add_(denom, coef.take(coef.e, index, device))
+            torch._foreach_add_(denom, coef.take(coef.e, index, ms[0]))
             if kind == "nadam":
                 grads = [_real(params[i].grad) for i in index]
-                c = coef.take(coef.c, index, device)
+                c = coef.take(coef.c, index, ms[0])
                 num = list(torch._foreach_mul(grads, c))
                 if group.get("maximize", False):
                     torch._foreach_neg_(num)
@@ -253,7 +253,7 @@ def _unscaled(
             else:
                 u = list(torch._foreach_div(ms, denom))
                 del denom
-            yield u, coef.take(coef.a, index, device), firsts, distributed
+            yield u, coef.take(coef.a, index, ms[0]), firsts, distributed
 
 
 def _as_dtensors(us: list[torch.Tensor], like: list[Any]) -> list[torch.Tensor]:
