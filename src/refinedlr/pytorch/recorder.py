@@ -66,6 +66,44 @@ def _refuse_grad_scaler_step(optimizer: Optimizer) -> None:
         )
 
 
+Hook = Callable[[Optimizer, Any, Any], None]
+
+
+def _optimizer_source(rec: GradNormRecorder, gradients: bool) -> tuple[Hook, Hook]:
+    """The step hooks of :meth:`GradNormRecorder.attach`: before the step, the gradients as the
+    step sees them (unless recorded explicitly); after it, the update kinds, ending the row."""
+
+    def pre_hook(opt: Optimizer, args: Any, kwargs: Any) -> None:
+        if gradients:
+            if not (rec._amp_checked or rec._explicit or rec._scalers):
+                rec._amp_checked = True  # (once: a scan of the live objects)
+                _refuse_grad_scaler_step(opt)
+            rec.record_step(opt)
+
+    def post_hook(opt: Optimizer, args: Any, kwargs: Any) -> None:
+        if not rec._closed:
+            u = update_norms(opt, rec._update_kinds).unbind()
+            rec._row.update(zip(rec._update_kinds, u, strict=True))
+            rec.end_step()
+
+    return pre_hook, post_hook
+
+
+def _scaler_source(rec: GradNormRecorder, scaler: Any, update: Callable[..., Any]) -> Any:
+    """``scaler.update`` that first ends a row of missing values when an attached optimizer
+    went through ``scaler.step`` and left no row (a step the scaler skipped)."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        opts = (r() for r in rec._optimizers)
+        if any(scaler_stage(scaler, o) == "STEPPED" for o in opts if o is not None):
+            if not rec._closed and (rec._row or rec._since_update == 0):
+                rec.end_step()  # (with the step's gradient part, if any)
+            rec._since_update, rec._explicit = 0, False
+        return update(*args, **kwargs)
+
+    return wrapper
+
+
 class GradNormRecorder(RowSink):
     """Record per-step global gradient norms to a CSV record (or to memory with ``path=None``).
 
@@ -180,42 +218,15 @@ class GradNormRecorder(RowSink):
             check_update_optimizer(optimizer)
         if scaler is not None and all(sc is not scaler for sc in self._scalers):
             self._scalers.append(scaler)
-            self._undo.append(patch(scaler, "update", self._after_update(scaler, scaler.update)))
+            self._undo.append(patch(scaler, "update", _scaler_source(self, scaler, scaler.update)))
             self._since_update = 0
-
-        def pre_hook(opt: Optimizer, args: Any, kwargs: Any) -> None:
-            if gradients:
-                if not (self._amp_checked or self._explicit or self._scalers):
-                    self._amp_checked = True  # (once: a scan of the live objects)
-                    _refuse_grad_scaler_step(opt)
-                self.record_step(opt)
-
-        def post_hook(opt: Optimizer, args: Any, kwargs: Any) -> None:
-            if not self._closed:
-                u = update_norms(opt, self._update_kinds).unbind()
-                self._row.update(zip(self._update_kinds, u, strict=True))
-                self.end_step()
-
+        pre_hook, post_hook = _optimizer_source(self, gradients)
         handle = optimizer.register_step_pre_hook(pre_hook)
         self._undo.append(handle.remove)
         if self._update_kinds:
             self._undo.append(optimizer.register_step_post_hook(post_hook).remove)
         self._optimizers.append(weakref.ref(optimizer))
         return handle
-
-    def _after_update(self, scaler: Any, update: Callable[..., Any]) -> Callable[..., Any]:
-        """``scaler.update`` that first ends a row of missing values when an attached optimizer
-        went through ``scaler.step`` and left no row (a step the scaler skipped)."""
-
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            opts = (r() for r in self._optimizers)
-            if any(scaler_stage(scaler, o) == "STEPPED" for o in opts if o is not None):
-                if not self._closed and (self._row or self._since_update == 0):
-                    self.end_step()  # (with the step's gradient part, if any)
-                self._since_update, self._explicit = 0, False
-            return update(*args, **kwargs)
-
-        return wrapper
 
     def detach(self) -> None:
         """Remove the hooks added by :meth:`attach` (and restore the scalers' ``update``)."""
