@@ -47,9 +47,13 @@ except ImportError as exc:
 from ..pytorch import OnMismatch, ScheduleLR, grad_norms
 from ..pytorch.seams import inverse_scale, patch
 from ..schedule_io import ScheduleLike
-from ._recording import NORMS_FILENAME, RecordingCallback
+from . import _recording
+from ._recording import RecordingCallback
 
 __all__ = ["NORMS_FILENAME", "GradNormCallback", "lr_scheduler_config"]
+
+#: The record's file name in the Trainer's ``default_root_dir`` when no path is given.
+NORMS_FILENAME = _recording.NORMS_FILENAME
 
 
 def lr_scheduler_config(

@@ -44,7 +44,8 @@ from ..pytorch import OnMismatch, ScheduleLR, grad_norms
 from ..pytorch.seams import patch
 from ..schedule_io import SCHEDULE_SUFFIXES, ScheduleLike
 from ..schedules import ScheduleError
-from ._recording import NORMS_FILENAME, RecordingCallback
+from . import _recording
+from ._recording import RecordingCallback
 
 __all__ = [
     "NORMS_FILENAME",
@@ -53,6 +54,9 @@ __all__ = [
     "record_grad_norms",
     "use_schedule",
 ]
+
+#: The record's file name in the Trainer's ``output_dir`` when no path is given.
+NORMS_FILENAME = _recording.NORMS_FILENAME
 
 
 def make_scheduler(
