@@ -76,7 +76,7 @@ def trainer(
     return opt, step
 
 
-def block(step: Callable[[], None], n: int) -> float:
+def block(step: Callable[[], object], n: int) -> float:
     start = time.perf_counter()
     for _ in range(n):
         step()
@@ -165,6 +165,17 @@ def bench(
         "grad_norms l2": functools.partial(grad_norms, params, ("l2",)),
         "update_norms update_l2": functools.partial(update_norms, opt, ("update_l2",)),
     }
+    for kinds in (("l2",), ("l2", "l1")) if base is not None else ():  # record() alone, paired
+        new, old = (cls(None, kinds, close_at_exit=False) for cls in (GradNormRecorder, base))
+        calls = [functools.partial(r.record, params) for r in (new, old)]
+        pairs = [(block(calls[0], 20), block(calls[1], 20)) for _ in range(31)]
+        ratios = [x / y for x, y in pairs]
+        q = statistics.quantiles(ratios, n=4)
+        print(
+            f"  record({'+'.join(kinds)}) alone: new {statistics.median(p[0] for p in pairs) * 1e6:.1f}"
+            f" us, baseline {statistics.median(p[1] for p in pairs) * 1e6:.1f} us, new/baseline"
+            f" x{statistics.median(ratios):.3f} (IQR {q[0]:.3f}..{q[2]:.3f})"
+        )
     for label, fn in alone.items():
         cost = statistics.median(block(fn, 20) for _ in range(15))
         print(

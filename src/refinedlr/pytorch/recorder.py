@@ -181,8 +181,7 @@ class GradNormRecorder(RowSink):
         self._since_update += 1
         self.put([row.get(k, math.nan) for k in self.kinds])
 
-    @torch.no_grad()
-    def _gradient_norms(self, grads: list[torch.Tensor]) -> torch.Tensor:
+    def _gradient_norms(self, grads: list[torch.Tensor]) -> torch.Tensor:  # (under no_grad)
         if grads:
             return norms_of(grads, self._ords)
         if not self._warned_empty:

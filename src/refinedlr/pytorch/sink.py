@@ -151,8 +151,7 @@ class RowSink(Closing):
     # -- rows in ------------------------------------------------------------------------------
 
     def put(self, row: Row) -> None:
-        """Append one complete row as step :attr:`step`: a value per kind, in ``kinds`` order (a
-        1-D tensor, or 0-d tensors and floats; non-finite means missing). No host sync."""
+        """Append a complete row (a value per kind; non-finite: missing) as step :attr:`step`."""
         self._check_open()
         count = row.numel() if isinstance(row, torch.Tensor) else len(row)
         if count != len(self.kinds):
@@ -168,7 +167,9 @@ class RowSink(Closing):
             torch.cuda.current_stream(self._buf.device).wait_event(self._last_copy)
         dest = self._rows[self._n]
         if isinstance(row, torch.Tensor):
-            dest.copy_(row.reshape(-1).to(dest.device, non_blocking=True))
+            if row.device != dest.device:
+                row = row.to(dest.device, non_blocking=True)
+            dest.copy_(row.reshape(-1))
         else:  # 0-d tensors (a copy on their device) and floats (no host-to-device copy)
             for j, v in enumerate(row):
                 dest[j].fill_(v)
