@@ -28,6 +28,7 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
     "sphinx.ext.viewcode",
+    "sphinx_copybutton",
     "refinedlr_docs",
 ]
 
@@ -39,6 +40,19 @@ templates_path: list[str] = []
 # --- MyST (Markdown pages) ---
 myst_enable_extensions = ["colon_fence", "deflist", "attrs_inline"]
 myst_heading_anchors = 3  # `[text](page.md#a-heading)` links to headings down to ###
+
+# --- copy buttons (sphinx-copybutton): the prompts of pycon (``>>> ``, ``... ``) and console
+# (``$ ``) blocks are not copied, and neither is their output: only the lines after a prompt are.
+# Blocks without prompts (python, bash) are copied whole.
+copybutton_prompt_text = r">>> |\.\.\. |\$ "
+copybutton_prompt_is_regexp = True
+copybutton_only_copy_prompt_lines = True
+copybutton_remove_prompts = True
+
+# --- search: "warm-up", "warmup" and "warm up" find the same pages (refinedlr_docs' English
+# search language: every hyphenated word is also indexed joined, and these compounds in all three
+# spellings)
+html_search_options = {"compounds": ["warm-up"]}
 
 # --- API reference: autodoc + napoleon (the docstrings are Google style) ---
 autodoc_default_options = {"members": True, "member-order": "bysource"}
@@ -75,6 +89,7 @@ html_theme = "furo"
 html_title = f"refinedlr {release}"
 html_static_path = ["_static"]
 html_css_files = ["refinedlr.css"]
+html_js_files = ["refinedlr.js"]
 html_favicon = "_static/favicon.svg"  # linked from every page (else browsers ask for /favicon.ico)
 html_show_sphinx = False
 html_copy_source = False

@@ -247,3 +247,24 @@ def test_tabulated_and_polynomial_specs_round_trip() -> None:
     assert isinstance(t, Tabulated) and t(0) == 1.0 and t(9) == 0.0
     p = Polynomial(10, power=2.0, floor=0.1)
     assert schedule_from_spec(p.to_spec()) == p
+
+
+def test_the_registry_is_table_driven() -> None:
+    """Issue 21: no schedule name is special-cased in code and nothing private is imported:
+    Hugging Face's polynomial lr_end default is a field of its table row."""
+    import ast
+    import inspect
+
+    import refinedlr.registry as reg
+
+    tree = ast.parse(inspect.getsource(reg))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            assert not [a.name for a in node.names if a.name.startswith("_")], ast.unparse(node)
+        if isinstance(node, ast.Compare) and isinstance(node.left, ast.Attribute):
+            literal = any(isinstance(c, ast.Constant) for c in node.comparators)
+            assert not (node.left.attr == "name" and literal), ast.unparse(node)
+    poly = next(e for e in reg.schedule_names() if e.name == "polynomial")
+    assert poly.absolute_defaults == {"lr_end": 1e-7}
+    assert get_schedule("polynomial", 4, base_lr=1e-3).floor == pytest.approx(1e-4)
+    assert get_schedule("polynomial", 4).floor == 0.0  # no base LR known: no absolute default

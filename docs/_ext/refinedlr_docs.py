@@ -32,13 +32,36 @@ Events:
     The evidence pages ``{include}`` the committed reports of the research suite. A report's
     links to another report (``[...](image/report.md)``) are rewritten to the page that includes
     that report, so they stay internal links that the build checks; links to its figures become
-    the figures themselves; links to other files become downloads.
+    the figures themselves; links to other files become downloads. Python values a report prints
+    in its code blocks (``('pilot-envelope-0.25', 7, -0.02823175128177348)``) are shown as text
+    columns (``pilot-envelope-0.25  7  -0.0282``), so neither the pages nor the search results
+    show raw tuples. Issue numbers in headings ("Reproducibility (issue 10)") are dropped. An
+    evidence page gives the report its own, user-facing title by starting the
+    include after the report's title (``:start-line: 1``); the build fails if that line is not
+    the report's title.
+
+Post-transforms and search:
+
+figures
+    Every figure links to its file at full size (click to open it; the 19-panel grids of the
+    convex report are unreadable at page width). A figure much wider than tall (a strip such as
+    the convex report's 19-dataset gap plot) is shown at its natural size in a box that scrolls
+    sideways, like a wide code block.
+search
+    The English search index also holds every hyphenated word joined (``warm-up`` is found by
+    ``warmup``), and each compound of ``html_search_options["compounds"]`` in all three
+    spellings (``warm-up``, ``warmup``, ``warm up``), so the query finds the page whichever
+    spelling either uses. The browser's search stems and splits the query itself: ``warm-up``
+    and ``warm up`` become ``warm`` (``up`` is a stop word), ``warmup`` stays ``warmup``; both are
+    in the index of every page with any spelling.
 """
 
 from __future__ import annotations
 
+import ast
 import functools
 import os
+import posixpath
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -48,10 +71,12 @@ from docutils import nodes
 from sphinx import addnodes
 from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
+from sphinx.search.en import SearchEnglish
 from sphinx.transforms.post_transforms import SphinxPostTransform
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 from sphinx.util.nodes import make_refnode
+from sphinx.util.osutil import relative_uri
 
 logger = logging.getLogger(__name__)
 
@@ -416,7 +441,9 @@ def _undo_prose_type(
 # -- the evidence reports --------------------------------------------------------------------------
 
 _INCLUDE = re.compile(r"^(`{3,}|:{3,})\{include\}\s+(\S+)\s*\n(.*?)^\1\s*$", re.M | re.S)
-_PARTIAL = re.compile(r"^:(start-after|end-before|start-line|end-line):", re.M)
+# a part of a report (``:start-line: 1`` alone drops only its title: the page shows all the rest)
+_PARTIAL = re.compile(r"^:(start-after|end-before|end-line):|^:start-line:(?!\s*1\s*$)", re.M)
+_RETITLED = re.compile(r"^:start-line:\s*1\s*$", re.M)
 # a Markdown link (not an image): [text](target) with a relative target
 _FIGURES = {".png", ".svg", ".jpg", ".jpeg", ".gif"}
 _LINK = re.compile(r"(?<!!)(\[[^\]\n]*\])\(([^)\s#:]+)(#[^)\s]*)?\)")
@@ -424,15 +451,22 @@ _LINK = re.compile(r"(?<!!)(\[[^\]\n]*\])\(([^)\s#:]+)(#[^)\s]*)?\)")
 
 def _included_reports(app: Sphinx) -> dict[Path, str]:
     """Every Markdown file a page includes whole, resolved, mapped to that page's docname."""
+    return {path: docname for path, (docname, _) in _whole_includes(app).items()}
+
+
+def _whole_includes(app: Sphinx) -> dict[Path, tuple[str, bool]]:
+    """Every Markdown file a page includes whole: that page, and whether it drops the file's
+    title (``:start-line: 1``) to give its own."""
     src = Path(app.srcdir)
-    out: dict[Path, str] = {}
+    out: dict[Path, tuple[str, bool]] = {}
     for page in src.rglob("*.md"):
         if "_build" in page.parts:
             continue
         docname = page.relative_to(src).with_suffix("").as_posix()
         for match in _INCLUDE.finditer(page.read_text(encoding="utf-8")):
             if not _PARTIAL.search(match.group(3)):  # the page that shows the whole file
-                out[(page.parent / match.group(2)).resolve()] = docname
+                retitled = bool(_RETITLED.search(match.group(3)))
+                out[(page.parent / match.group(2)).resolve()] = (docname, retitled)
     return out
 
 
@@ -457,6 +491,106 @@ def _rewrite_report_links(
         return f"{m.group(1)}({rel}{m.group(3) or ''})"
 
     content[0] = _LINK.sub(link, content[0])
+    content[0] = _FENCED.sub(_readable_values, content[0])
+    # the project's issue numbers are not for readers: "## Reproducibility (issue 10)"
+    content[0] = _ISSUE_IN_HEADING.sub(r"\1", content[0])
+    # a page that retitles the report drops its first line: that line must be the title
+    docname, retitled = _whole_includes(app).get(included, ("", False))
+    if retitled and docname == app.env.docname and not content[0].startswith("# "):
+        first = content[0].split("\n", 1)[0]
+        logger.warning(
+            "%s: the page drops the first line of %s (:start-line: 1) to give its own title, "
+            "but that line is not the report's title: %r",
+            docname,
+            relative_path.as_posix(),
+            first[:80],
+            location=docname,
+        )
+
+
+_ISSUE_IN_HEADING = re.compile(r"^(#{1,6} .*?)\s*\((?:issues? [\d, and]+)\)", re.M)
+# a fenced code block of a Markdown report
+_FENCED = re.compile(
+    r"^(?P<fence>`{3,}|~{3,})(?P<info>[^\n]*)\n(?P<body>.*?)^(?P=fence)[ \t]*$", re.M | re.S
+)
+
+
+def _scalar_text(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}" if 1e-3 <= abs(value) < 1e4 else f"{value:.4g}"
+    return str(value)
+
+
+def _python_value(line: str) -> tuple[str, object] | None:
+    """``(text before, value)`` when ``line`` ends in a Python tuple or list that holds text or
+    floats (a report that printed Python values), else None."""
+    for m in re.finditer(r"[(\[]", line):
+        start = m.start()
+        if start and not line[start - 1].isspace():
+            continue
+        try:
+            value = ast.literal_eval(line[start:].strip())
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            continue
+        if isinstance(value, (tuple, list)) and value and _dump_like(value):
+            return line[:start].rstrip(), value
+    return None
+
+
+def _dump_like(value: object) -> bool:
+    if isinstance(value, (tuple, list)):
+        return all(_dump_like(v) or isinstance(v, (int, float, str)) for v in value) and any(
+            isinstance(v, (str, float, tuple, list)) for v in value
+        )
+    return False
+
+
+def _readable_values(m: re.Match[str]) -> str:
+    """A code block's lines of Python values as text: a run of tuple lines becomes aligned
+    columns, a list becomes its items separated by commas (tuples in it by semicolons), floats
+    get 4 decimals."""
+    out: list[str] = []
+    rows: list[list[str]] = []
+
+    def flush() -> None:
+        if not rows:
+            return
+        widths = [max(len(r[i]) for r in rows if i < len(r)) for i in range(max(map(len, rows)))]
+        for r in rows:
+            cells = [
+                c.rjust(w) if re.fullmatch(r"[-+\d.e]+", c) else c.ljust(w)
+                for c, w in zip(r, widths, strict=False)
+            ]
+            out.append("  ".join(cells).rstrip())
+        rows.clear()
+
+    for line in m.group("body").split("\n"):
+        found = _python_value(line)
+        if found is None:
+            flush()
+            out.append(line)
+            continue
+        before, value = found
+        if (
+            not before
+            and isinstance(value, tuple)
+            and not any(isinstance(v, (tuple, list)) for v in value)
+        ):
+            rows.append([_scalar_text(v) for v in value])
+            continue
+        flush()
+        items = value if isinstance(value, list) else [value]
+        nested = any(isinstance(v, (tuple, list)) for v in items)
+        text = ("; " if nested else ", ").join(
+            " ".join(_scalar_text(x) for x in v)
+            if isinstance(v, (tuple, list))
+            else _scalar_text(v)
+            for v in items
+        )
+        sep = " " if before.endswith(":") else ": "
+        out.append(f"{before}{sep}{text}" if before else text)
+    flush()
+    return f"{m.group('fence')}{m.group('info')}\n" + "\n".join(out) + m.group("fence")
 
 
 # -- viewcode --------------------------------------------------------------------------------------
@@ -497,6 +631,74 @@ class _DropSourceLinks(SphinxPostTransform):
                 node.parent.remove(node)
 
 
+# -- figures -------------------------------------------------------------------------------------
+
+WIDE_FIGURE = 3.0  # width / height above which a figure is a strip, shown at its natural size
+
+
+class _FiguresFullSize(SphinxPostTransform):
+    """Each figure links to its own file (Sphinx does this only for figures given a size); a
+    strip (much wider than tall) gets the class ``figure-strip``: the stylesheet shows it at its
+    natural size in a box that scrolls sideways."""
+
+    default_priority = 200
+    formats = ("html",)
+
+    def run(self, **kwargs: Any) -> None:
+        import imagesize
+
+        builder = self.app.builder
+        imagedir = getattr(builder, "imagedir", "_images")
+        imgpath = relative_uri(builder.get_target_uri(self.env.docname), imagedir)
+        for node in list(self.document.findall(nodes.image)):
+            uri = node["uri"]
+            if isinstance(node.parent, nodes.reference) or uri not in self.env.images:
+                continue  # already a link, or not a file of the site (external)
+            width, height = imagesize.get(os.path.join(self.env.srcdir, uri))
+            classes = ["figure-full-size"]
+            if width > 0 and height > 0 and width / height > WIDE_FIGURE:
+                node["classes"].append("figure-strip")
+                classes.append("figure-strip-box")
+            ref = nodes.reference(
+                "",
+                "",
+                internal=True,
+                refuri=posixpath.join(imgpath, self.env.images[uri][1]),
+                classes=classes,
+                reftitle="open the figure at full size",
+            )
+            node.replace_self(ref)
+            ref += node
+
+
+# -- search ----------------------------------------------------------------------------------------
+
+_HYPHENATED = re.compile(r"(?<![\w-])[^\W\d_]+(?:-[^\W\d_]+)+(?![\w-])")
+
+
+class SearchEnglishCompounds(SearchEnglish):
+    """English search, with hyphenated words also indexed joined (``warm-up``: ``warmup``) and
+    the compounds of ``html_search_options["compounds"]`` indexed in every spelling."""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        super().__init__(options)
+        self.compounds: list[tuple[re.Pattern[str], list[str]]] = []
+        for compound in options.get("compounds", []):
+            parts = compound.lower().split("-")
+            # "warm-up", "warm up", "warmup", also inside names such as warmup_steps
+            spelled = r"[-\s]?".join(map(re.escape, parts))
+            pattern = re.compile(rf"(?<![^\W_]){spelled}(?![^\W_])", re.I)
+            self.compounds.append((pattern, ["".join(parts), *parts]))
+
+    def split(self, input: str) -> list[str]:
+        words = super().split(input)
+        words += [w.replace("-", "") for w in _HYPHENATED.findall(input)]
+        for pattern, spellings in self.compounds:
+            if pattern.search(input):
+                words += spellings
+        return words
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("cli-help", CliHelp)
     app.add_directive("schedule-names", ScheduleNames)
@@ -511,4 +713,6 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("include-read", _rewrite_report_links)
     app.connect("env-updated", _drop_broken_source_backlinks)
     app.add_post_transform(_DropSourceLinks)
+    app.add_post_transform(_FiguresFullSize)
+    app.add_search_language(SearchEnglishCompounds)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

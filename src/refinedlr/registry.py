@@ -42,23 +42,8 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .schedules import (
-    AfterHorizon,
-    Constant,
-    Continuation,
-    Cosine,
-    CosineWithRestarts,
-    InverseSqrt,
-    InverseTime,
-    LinearDecay,
-    Polynomial,
-    Schedule,
-    ScheduleError,
-    StepWise,
-    Tabulated,
-    WarmupStableDecay,
-    _steps_from,
-)
+from . import schedules
+from .schedules import AfterHorizon, Schedule, ScheduleError
 
 __all__ = [
     "ScheduleName",
@@ -90,6 +75,8 @@ class ScheduleName:
             names are always accepted).
         absolute: arguments that are absolute learning rates, and the field they set divided by
             the base learning rate.
+        absolute_defaults: the values of such arguments when none is given and the base learning
+            rate is known (Hugging Face's ``lr_end=1e-7`` for ``polynomial``).
         required: groups of arguments of which exactly one must be given.
         aliases: other names for the same entry.
         nested: fields that hold a schedule, given in a spec as that schedule's own spec.
@@ -102,6 +89,7 @@ class ScheduleName:
     defaults: Defaults = _none
     arguments: Mapping[str, str] = dataclasses.field(default_factory=dict)
     absolute: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    absolute_defaults: Mapping[str, float] = dataclasses.field(default_factory=dict)
     required: tuple[tuple[str, ...], ...] = ()
     aliases: tuple[str, ...] = ()
     nested: tuple[str, ...] = ()
@@ -127,21 +115,21 @@ _HF = "Hugging Face"
 _TABLE: tuple[ScheduleName, ...] = (
     ScheduleName(
         "constant",
-        Constant,
+        schedules.Constant,
         _HF,
         "s = 1 (Hugging Face's `constant` ignores a warm-up; this one honours it)",
     ),
-    ScheduleName("constant_with_warmup", Constant, _HF, "warm-up, then s = 1"),
+    ScheduleName("constant_with_warmup", schedules.Constant, _HF, "warm-up, then s = 1"),
     ScheduleName(
         "linear",
-        LinearDecay,
+        schedules.LinearDecay,
         _HF,
         "linear decay 1 - t/T, the paper's worst-case optimal schedule (floor: refinedlr's)",
         aliases=("linear_decay",),
     ),
     ScheduleName(
         "cosine",
-        Cosine,
+        schedules.Cosine,
         _HF,
         "cosine annealing to 0 (floor: refinedlr's)",
         arguments={"num_cycles": "cycles"},
@@ -149,7 +137,7 @@ _TABLE: tuple[ScheduleName, ...] = (
     ),
     ScheduleName(
         "cosine_with_min_lr",
-        Cosine,
+        schedules.Cosine,
         _HF,
         "cosine annealing to a floor given as min_lr_rate (fraction) or min_lr (absolute)",
         arguments={"num_cycles": "cycles", "min_lr_rate": "floor"},
@@ -158,29 +146,30 @@ _TABLE: tuple[ScheduleName, ...] = (
     ),
     ScheduleName(
         "cosine_with_restarts",
-        CosineWithRestarts,
+        schedules.CosineWithRestarts,
         _HF,
         "cosine annealing with num_cycles hard restarts",
         arguments={"num_cycles": "cycles"},
     ),
     ScheduleName(
         "polynomial",
-        Polynomial,
+        schedules.Polynomial,
         _HF,
         "polynomial decay (1 - t/T)^power to a floor; lr_end is absolute (default 1e-7 when the "
         "base LR is known, as in Hugging Face)",
         absolute={"lr_end": "floor"},
+        absolute_defaults={"lr_end": 1e-7},
     ),
     ScheduleName(
         "inverse_sqrt",
-        InverseSqrt,
+        schedules.InverseSqrt,
         _HF,
         "sqrt(c / (c + t)), timescale c = the warm-up length, or 10000 without warm-up",
         defaults=_inverse_sqrt_hf,
     ),
     ScheduleName(
         "warmup_stable_decay",
-        WarmupStableDecay,
+        schedules.WarmupStableDecay,
         _HF,
         "warm-up, constant, then a cosine (decay_type) decay over num_decay_steps",
         arguments={
@@ -195,7 +184,7 @@ _TABLE: tuple[ScheduleName, ...] = (
     ),
     ScheduleName(
         "step",
-        StepWise,
+        schedules.StepWise,
         "refinedlr",
         "multiply by factor (gamma) at each milestone (torch's MultiStepLR)",
         arguments={"gamma": "factor"},
@@ -203,14 +192,14 @@ _TABLE: tuple[ScheduleName, ...] = (
     ),
     ScheduleName(
         "inverse_time",
-        InverseTime,
+        schedules.InverseTime,
         "paper",
         "the classical 1/t schedule: c / (c + t), offset c = 1",
         aliases=("1/t",),
     ),
     ScheduleName(
         "1/sqrt_t",
-        InverseSqrt,
+        schedules.InverseSqrt,
         "paper",
         "the classical 1/sqrt(t) schedule: sqrt(c / (c + t)), offset c = 1",
         defaults=lambda T, W: {"timescale": 1.0},
@@ -219,7 +208,7 @@ _TABLE: tuple[ScheduleName, ...] = (
     ),
     ScheduleName(
         "tabulated",
-        Tabulated,
+        schedules.Tabulated,
         "refinedlr",
         "a table of multipliers resampled onto the horizon (what refinement returns)",
         required=(("values",),),
@@ -227,7 +216,7 @@ _TABLE: tuple[ScheduleName, ...] = (
     ),
     ScheduleName(
         "continuation",
-        Continuation,
+        schedules.Continuation,
         "refinedlr",
         "a run continued from a checkpoint: its schedule, then a level and a cooldown "
         "(refinedlr.plan.extend)",
@@ -342,17 +331,16 @@ def get_schedule(
         raise ScheduleError(f"{twice} given twice (as keyword and in scheduler_specific_kwargs)")
     given.update(kwargs)
     params = _parameters(entry, given, base_lr)
-    if not any(k in given for k in entry.absolute) and entry.name == "polynomial":
-        if "floor" not in params and base_lr is not None:
-            params["floor"] = _absolute(entry, "lr_end", 1e-7, base_lr)  # Hugging Face's default
-    W = _steps_from("warmup", warmup, T) if T >= 1 else 0
-    for k, v in entry.defaults(T, W).items():
-        params.setdefault(k, v)
+    for arg, default in entry.absolute_defaults.items():
+        if entry.absolute[arg] not in params and base_lr is not None:
+            params[entry.absolute[arg]] = _absolute(entry, arg, default, base_lr)
     try:
         schedule: Schedule = entry.cls(T, warmup=warmup, after_horizon=after_horizon, **params)
-        return schedule
     except TypeError as exc:  # pragma: no cover - every argument is checked above
         raise ScheduleError(f"bad arguments for schedule {name!r}: {exc}") from None
+    implied = entry.defaults(T, schedule.warmup_steps)  # parameters that follow from T and W
+    implied = {k: v for k, v in implied.items() if k not in params}
+    return dataclasses.replace(schedule, **implied) if implied else schedule
 
 
 def _absolute(entry: ScheduleName, arg: str, value: object, base_lr: float | None) -> float:
@@ -423,6 +411,7 @@ def schedule_from_spec(spec: Mapping[str, Any]) -> Schedule:
     ``{"name": "inverse_sqrt", "total_steps": 100}`` means what ``get_schedule("inverse_sqrt",
     100)`` means, and :meth:`~refinedlr.schedules.Schedule.to_spec` output reads back exactly.
 
+    >>> from refinedlr.schedules import Cosine
     >>> s = Cosine(total_steps=100, warmup=0.05, floor=0.1)
     >>> schedule_from_spec(s.to_spec()) == s
     True

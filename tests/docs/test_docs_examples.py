@@ -8,10 +8,12 @@ by ``PAGE_INPUTS`` below before the page runs.
 
 from __future__ import annotations
 
+import doctest
 import importlib.util
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Callable
@@ -20,7 +22,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from _docs_snippets import DATA, DOCS, RUN, Block, blocks, pages, run_block
+from _docs_snippets import DATA, DOCS, RUN, Block, _console_steps, blocks, pages, run_block
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -138,8 +140,16 @@ def test_every_block_runs_or_says_why_not() -> None:
     assert not problems, "\n".join(problems)
 
 
+# The tutorial runs as its reader runs it (test_tutorial_runs_as_a_reader_runs_it), not here.
+TUTORIAL = "getting-started/first-schedule.md"
+
+
 def _runnable_pages() -> list[str]:
-    return [p for p in pages() if any(b.lang in RUN and b.mark is None for b in blocks(p))]
+    return [
+        p
+        for p in pages()
+        if p != TUTORIAL and any(b.lang in RUN and b.mark is None for b in blocks(p))
+    ]
 
 
 @pytest.mark.parametrize("page", _runnable_pages())
@@ -165,6 +175,62 @@ def test_page_examples_run(page: str, tmp_path: Path, monkeypatch: pytest.Monkey
     finally:
         if threads is not None:
             torch.set_num_threads(threads)
+
+
+def test_tutorial_runs_as_a_reader_runs_it(tmp_path: Path) -> None:
+    """The tutorial, done as it says: its Python blocks pasted in order into one script, run with
+    ``python first_schedule.py`` in an empty folder; then its terminal blocks (``$ ...``), typed
+    in the same folder, print what the page shows."""
+    for module in ("torch", "matplotlib"):
+        pytest.importorskip(module, reason=f"the tutorial needs {module} (its extra)")
+    page_blocks = [b for b in blocks(TUTORIAL) if b.mark is None]
+    langs = {b.lang for b in page_blocks}
+    assert langs == {"python", "console"}, (
+        f"{TUTORIAL}: the page promises Python blocks that make one script and optional $ "
+        f"blocks for a terminal; it has {sorted(langs)}"
+    )
+    script = "\n\n".join(b.code for b in page_blocks if b.lang == "python")
+    (tmp_path / "first_schedule.py").write_text(script, encoding="utf-8")
+    # a terminal: `refinedlr` on the PATH (the environment's scripts), output in the order printed
+    bindir = Path(sys.executable).parent
+    env = {
+        **os.environ,
+        "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PYTHONUNBUFFERED": "1",
+        "OMP_NUM_THREADS": "1",  # tiny models on a shared machine
+    }
+    r = subprocess.run(
+        [sys.executable, "first_schedule.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert r.returncode == 0, f"python first_schedule.py failed:\n{r.stdout}\n{r.stderr[-4000:]}"
+    for line in ("linear decay: best LR", "refined schedule over 400 steps", "refined: best LR"):
+        assert line in r.stdout, f"the script did not print {line!r}:\n{r.stdout}"
+    for made in ("run1/norms.csv", "run2/norms.csv", "refined.json", "refined.png"):
+        assert (tmp_path / made).is_file(), f"the script did not write {made}"
+    checker = doctest.OutputChecker()
+    flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+    for block in (b for b in page_blocks if b.lang == "console"):
+        for command, expected in _console_steps(block.code):
+            argv = shlex.split(command)
+            assert argv[0] == "refinedlr", f"{block.where}: not a refinedlr command: {command}"
+            out = subprocess.run(
+                argv,
+                cwd=tmp_path,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                timeout=300,
+            )
+            assert out.returncode == 0, f"{block.where}: `{command}` exited {out.returncode}"
+            assert checker.check_output(expected, out.stdout, flags), (
+                f"{block.where}: `{command}` printed\n{out.stdout}\nexpected\n{expected}"
+            )
 
 
 def _torchrun_blocks() -> list[Block]:

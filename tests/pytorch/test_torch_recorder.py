@@ -457,3 +457,110 @@ def test_sigterm_handler_is_removed_with_the_last_recorder() -> None:
         [sys.executable, "-c", SIGTERM_HANDLER_LIFETIME], capture_output=True, text=True
     )
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 19: bounded buffers, missing gradients, writer errors surface
+
+
+def test_flush_every_is_bounded() -> None:
+    from refinedlr.pytorch.sink import MAX_FLUSH_EVERY
+
+    for bad in (10**10, MAX_FLUSH_EVERY + 1, 0, -5, 2.5, True):
+        with pytest.raises(ValueError, match="flush_every") as e:
+            GradNormRecorder(flush_every=bad, close_at_exit=False)
+        assert "\n" not in str(e.value)
+    rec = GradNormRecorder(flush_every=MAX_FLUSH_EVERY, close_at_exit=False)  # allowed, lazily
+    assert rec._buf is None  # nothing is allocated before the first row
+    rec.record_norms(1.0)
+    assert rec._buf is not None and rec._buf.numel() == MAX_FLUSH_EVERY  # 8 MB for one kind
+
+
+def test_a_step_without_gradients_is_missing_with_one_warning(tmp_path: Path) -> None:
+    """Issue 19: a step where no parameter has a gradient was written as 0, and refine then
+    refused the whole record; it is now NaN (missing), with one warning naming the step."""
+    from refinedlr import refine
+
+    model, opt = model_and_opt()
+    path = tmp_path / "n.csv"
+    rec = GradNormRecorder(path, kinds=("l2", "l1"), flush_every=4)
+    rec.attach(opt)
+    with pytest.warns(RuntimeWarning, match=r"no parameter has a gradient at step 3") as seen:
+        for step in range(12):
+            opt.zero_grad(set_to_none=True)
+            if step not in (3, 7):  # two steps without a backward
+                loss_of(model, step).backward()
+            opt.step()
+            if step == 9:
+                rec.clip_grad_norm_([], max_norm=1.0)  # nothing to clip: missing (row 10),
+                # and the hook skips step 10, recorded explicitly
+    assert sum("no parameter has a gradient" in str(w.message) for w in seen) == 1  # once
+    rec.close()
+    r = read_record(path)
+    assert r.steps.tolist() == list(range(12))
+    missing = np.flatnonzero(np.isnan(r.values["l2"])).tolist()
+    assert missing == [3, 7, 10] and np.isnan(r.values["l1"][missing]).all()
+    assert (r.values["l2"][~np.isnan(r.values["l2"])] > 0).all()  # no zero rows
+    with pytest.warns(Warning, match="3 of 12 gradient norms are missing"):
+        refine(r, norm="l2")  # the record is usable: missing steps are interpolated
+
+
+def test_writer_errors_reach_the_training_loop(tmp_path: Path, monkeypatch) -> None:
+    """Issue 19: the run directory deleted mid-run must not go unnoticed. Whatever the writer
+    raises at a flush (here a simulated 'record file was deleted') reaches the caller of the
+    step that flushed, and close(); the rows are kept for a retry, not dropped silently."""
+    from refinedlr.records import RecordWriter
+
+    model, opt = model_and_opt()
+    rec = GradNormRecorder(tmp_path / "n.csv", flush_every=3)
+    rec.attach(opt)
+    broken = {"on": False}
+    original = RecordWriter.write
+
+    def write(self, steps, rows):
+        if broken["on"]:
+            raise RecordError("the record file was deleted", path=self.path)
+        return original(self, steps, rows)
+
+    monkeypatch.setattr(RecordWriter, "write", write)
+    for step in range(3):
+        loss_of(model, step).backward()
+        opt.step()
+    broken["on"] = True
+    with pytest.raises(RecordError, match="deleted"):
+        for step in range(3, 6):
+            loss_of(model, step).backward()
+            opt.step()  # the hook's third row starts a flush, which fails
+    with pytest.raises(RecordError, match="deleted"):
+        rec.close()
+    broken["on"] = False
+
+
+AT_EXIT_ERROR = """
+import sys
+from refinedlr.pytorch import GradNormRecorder
+from refinedlr.records import RecordError, RecordWriter
+rec = GradNormRecorder(sys.argv[1], flush_every=100)
+for v in range(5):
+    rec.record_norms(float(v))
+def write(self, steps, rows):
+    raise RecordError("the record file was deleted", path=self.path)
+RecordWriter.write = write
+print("ok")
+"""
+
+
+def test_a_writer_error_at_exit_is_printed_on_one_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", AT_EXIT_ERROR, str(tmp_path / "n.csv")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+    lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "at exit" in lines[0] and "deleted" in lines[0], out.stderr
+    assert "Traceback" not in out.stderr

@@ -363,3 +363,94 @@ def test_use_new_switches_with_a_warning() -> None:
     lrs = run_lrs(opt2, sched2, 150)
     np.testing.assert_allclose(lrs[:, 1], 0.02 * new.preview()[50:], rtol=1e-12)
     assert sched2.multiplier(10) == pytest.approx(0.9)  # the past still reads the old schedule
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 19 / 21: the horizon is explicit; a tampered state gives one clear error
+
+
+def test_total_steps_is_an_explicit_argument() -> None:
+    """ScheduleLR(optimizer, schedule, total_steps=None, ...): by keyword or third positional;
+    it puts a Schedule, a spec or a name on that horizon, resolved once."""
+    import inspect
+
+    assert list(inspect.signature(ScheduleLR).parameters)[:3] == [
+        "optimizer",
+        "schedule",
+        "total_steps",
+    ]
+    _, opt = make_opt()
+    by_name = ScheduleLR(opt, "cosine", 100, warmup=0.1).schedule
+    assert by_name == get_schedule("cosine", 100, warmup=0.1)
+    _, opt = make_opt()
+    assert ScheduleLR(opt, LinearDecay(50), total_steps=80).schedule == LinearDecay(80)
+    _, opt = make_opt()
+    spec = LinearDecay(50).to_spec()
+    assert ScheduleLR(opt, spec, 20).schedule.total_steps == 20
+    with pytest.raises(ScheduleError, match="total_steps"):
+        ScheduleLR(make_opt()[1], "linear")
+
+
+def test_past_the_horizon_is_the_schedules_own_rule() -> None:
+    """multiplier() asks the schedule: hold by default, raise past T with after_horizon='raise'
+    (also when following a composed schedule after a rescale)."""
+    _, opt = make_opt()
+    sched = ScheduleLR(opt, LinearDecay(10, after_horizon="raise"))
+    assert sched.multiplier(10) == sched.schedule(10)
+    with pytest.raises(ScheduleError, match="past the horizon"):
+        sched.multiplier(11)
+    advance(opt, sched, 4)
+    state = checkpoint(sched)
+    _, opt2 = make_opt()
+    longer = ScheduleLR(opt2, LinearDecay(20, after_horizon="raise"), on_mismatch="rescale")
+    longer.load_state_dict(state)
+    with pytest.raises(ScheduleError, match="past the horizon"):
+        longer.multiplier(21)
+    with pytest.raises(ScheduleError, match="counted from 0"):
+        longer.multiplier(-1)
+
+
+def _nested(depth: int) -> dict:
+    node: dict = {"kind": "schedule", "spec": LinearDecay(10).to_spec()}
+    for _ in range(depth):  # built iteratively: no recursion here
+        node = {"kind": "switched", "at": 1, "before": node, "after": node}
+    return node
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        pytest.param(lambda s: s.update(effective_schedule=_nested(100_000)), id="deep-100000"),
+        pytest.param(lambda s: s.update(effective_schedule=_nested(60)), id="shared-2^60"),
+        pytest.param(lambda s: s.update(effective_schedule={"kind": "rescaled"}), id="no-keys"),
+        pytest.param(lambda s: s.update(effective_schedule={"kind": "x", "at": 1}), id="kind"),
+        pytest.param(lambda s: s.update(effective_schedule=[1, 2]), id="not-a-dict"),
+        pytest.param(
+            lambda s: s["effective_schedule"].update(spec={"name": "x" * 10**6}), id="huge-name"
+        ),
+        pytest.param(lambda s: s["schedule"].update(total_steps="many"), id="total"),
+        pytest.param(lambda s: s.update(last_epoch="x"), id="last-epoch"),
+        pytest.param(lambda s: s.update(base_lrs=["a", "b"]), id="base-lrs"),
+    ],
+)
+def test_a_tampered_state_raises_one_clear_line(tamper) -> None:
+    """Issue 19: a state nested 100,000 deep (or a shared-subtree bomb, or any malformed field)
+    raises ScheduleMismatchError with one short line: never RecursionError, never a hang."""
+    import time
+
+    _, opt = make_opt()
+    sched = ScheduleLR(opt, LinearDecay(10), on_mismatch="use_new")
+    advance(opt, sched, 3)
+    state = checkpoint(sched)
+    state["schedule"]["fingerprint"] = "changed"  # so the tree is followed
+    tamper(state)
+    _, opt2 = make_opt()
+    fresh = ScheduleLR(opt2, LinearDecay(10), on_mismatch="use_new")
+    start = time.monotonic()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(ScheduleMismatchError) as e:
+            fresh.load_state_dict(state)
+    assert time.monotonic() - start < 5
+    assert "\n" not in str(e.value) and len(str(e.value)) < 400
+    assert fresh.last_epoch == 0 and fresh.get_last_lr() == [0.1, 0.02]  # left as it was

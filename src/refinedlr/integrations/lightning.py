@@ -2,16 +2,10 @@
 
 ::
 
-    import lightning as L
-    from refinedlr.integrations.lightning import GradNormCallback, lr_scheduler_config
-
-    class Model(L.LightningModule):
-        ...
-        def configure_optimizers(self):
-            opt = torch.optim.AdamW(self.parameters(), lr=1e-3)
-            # horizon: self.trainer.estimated_stepping_batches (optimizer steps, after accumulation)
-            return {"optimizer": opt,
-                    "lr_scheduler": lr_scheduler_config(opt, "linear", trainer=self.trainer)}
+    def configure_optimizers(self):  # in the LightningModule
+        opt = torch.optim.AdamW(self.parameters(), lr=1e-3)
+        return {"optimizer": opt,
+                "lr_scheduler": lr_scheduler_config(opt, "linear", trainer=self.trainer)}
 
     trainer = L.Trainer(max_steps=10_000, callbacks=[GradNormCallback(kinds=("l2", "l1"))])
     trainer.fit(Model())   # -> <default_root_dir>/refinedlr_norms.csv
@@ -19,45 +13,17 @@
 then ``refinedlr refine refinedlr_norms.csv --norm l1 -o refined.json`` and, in the next run,
 ``lr_scheduler_config(opt, "refined", path="refined.json", trainer=self.trainer)``.
 
-What is recorded:
-    :class:`GradNormCallback` records in ``on_before_optimizer_step``, which Lightning calls once
-    per optimizer step, after the last backward of the step (so with ``accumulate_grad_batches``
-    the gradients are the accumulated ones, one row per optimizer step), after AMP's unscaling and
-    before gradient clipping (``gradient_clip_val``). So the record holds the global l2 / l1 norm
-    of the unscaled, unclipped gradient of the optimizer's parameters. Steps whose gradients are
-    not finite (skipped by the fp16 scaler) are written as missing values.
-
-Checkpoints:
-    The callback's ``state_dict`` (saved in every Lightning checkpoint) holds the recorder's step
-    and first flushes the record, so the file holds every step up to the checkpoint. Resuming with
-    ``trainer.fit(model, ckpt_path=...)`` continues the record at that step (later rows are
-    replaced); the scheduler's state is restored by Lightning and the learning rates continue.
-
-Manual optimization (``self.automatic_optimization = False``):
-    * Lightning calls ``on_before_optimizer_step`` inside ``opt.step()``, after any
-      ``self.clip_gradients(opt, ...)`` of the training step. The callback therefore also wraps
-      the precision plugin's ``clip_gradients`` during ``fit`` and records the norms *before* that
-      clip (unscaled, under an fp16 ``GradScaler``). A direct ``torch.nn.utils.clip_grad_norm_``
-      in ``training_step`` is invisible to Lightning: the record then holds the clipped norms.
-      Use ``self.clip_gradients``, or record yourself.
-    * With several optimizers ``trainer.global_step`` counts the steps of all of them. The record
-      counts the steps of ``trainer.optimizers[optimizer_index]`` only, and a resumed run
-      continues at the checkpoint's own count, so no steps are skipped.
-    * The horizon: ``estimated_stepping_batches`` follows ``max_steps``, which counts every
-      optimizer's steps. Pass ``lr_scheduler_config(..., num_optimizers=N)`` when each of the N
-      optimizers steps once per batch: the horizon becomes ``ceil(max_steps / N)``. Otherwise
-      pass ``total_steps=``. The callback warns at ``fit`` when a ``ScheduleLR`` horizon equals
-      ``max_steps`` under manual optimization with several optimizers.
-
-Settings:
-    * The horizon of the schedule is the number of optimizer steps:
-      ``trainer.estimated_stepping_batches`` (it accounts for ``max_steps``, ``max_epochs``,
-      ``accumulate_grad_batches`` and the number of devices), or ``total_steps=`` explicitly.
-    * The callback records the steps of ``trainer.optimizers[optimizer_index]``.
-    * Distributed: every process computes the norm (DDP gradients are already averaged in
-      ``on_before_optimizer_step``; ``ModelParallelStrategy``'s (FSDP2) DTensor gradients are
-      reduced); rank 0 writes. ``FSDPStrategy`` (FSDP1) and ``DeepSpeedStrategy`` hold flat
-      local shards of the gradient and are refused.
+:class:`GradNormCallback` records in ``on_before_optimizer_step``: once per optimizer step, after
+the last backward (with ``accumulate_grad_batches``, of the accumulated gradient) and AMP's
+unscaling, before clipping. Under manual optimization ``self.clip_gradients`` runs before that
+hook, so the callback wraps the precision plugin's ``clip_gradients`` for the ``fit``
+(:mod:`refinedlr.pytorch.seams`) and records the norms before the clip (clip once per step,
+before ``opt.step()``); with several optimizers the record counts the steps of
+``trainer.optimizers[optimizer_index]``, and ``lr_scheduler_config(..., num_optimizers=N)``
+gives each optimizer's horizon. The callback's ``state_dict`` (in every checkpoint) flushes the
+record and holds its step; resuming continues it. DDP and ``ModelParallelStrategy`` (FSDP2) work
+(rank 0 writes); FSDP1 and DeepSpeed (flat local shards) are refused. The documentation's
+Integrations page has every setting.
 """
 
 from __future__ import annotations
@@ -79,14 +45,15 @@ except ImportError as exc:
     ) from exc
 
 from ..pytorch import OnMismatch, ScheduleLR, grad_norms
-from ..pytorch.updates import UPDATE_KINDS, check_update_optimizer
+from ..pytorch.seams import inverse_scale, patch
 from ..schedule_io import ScheduleLike
+from . import _recording
 from ._recording import RecordingCallback
 
 __all__ = ["NORMS_FILENAME", "GradNormCallback", "lr_scheduler_config"]
 
 #: The record's file name in the Trainer's ``default_root_dir`` when no path is given.
-NORMS_FILENAME = "refinedlr_norms.csv"
+NORMS_FILENAME = _recording.NORMS_FILENAME
 
 
 def lr_scheduler_config(
@@ -106,21 +73,14 @@ def lr_scheduler_config(
 
     Args:
         optimizer: the optimizer to schedule (its ``lr`` is the peak learning rate).
-        schedule: anything :func:`~refinedlr.schedule_io.as_schedule` accepts: a name for
-            :func:`~refinedlr.schedules.get_schedule` (``"linear"``, ``"cosine"``, ``"refined"``
-            with ``path=...``; ``warmup=`` and other arguments go in ``**schedule_kwargs``), a
-            :class:`~refinedlr.schedules.Schedule`, a schedule file or a spec (put on the
-            horizon with :meth:`~refinedlr.schedules.Schedule.with_horizon`).
-        total_steps: the horizon in optimizer steps; default ``trainer.estimated_stepping_batches``
-            (pass ``trainer=self.trainer`` inside ``configure_optimizers``).
+        schedule, total_steps, on_mismatch, schedule_kwargs: those of
+            :class:`~refinedlr.pytorch.ScheduleLR`; ``total_steps`` defaults to
+            ``trainer.estimated_stepping_batches`` (pass ``trainer=self.trainer``).
         trainer: the Lightning Trainer, for the default horizon.
-        on_mismatch: what resuming from a checkpoint made with another schedule does
-            (:class:`~refinedlr.pytorch.ScheduleLR`).
         name: the scheduler's name (as shown by ``LearningRateMonitor``); ``None`` for none.
         num_optimizers: under manual optimization, how many optimizers step once per batch:
             ``trainer.global_step`` (and so ``max_steps``) counts the steps of all of them, so the
-            default horizon becomes ``min(estimated_stepping_batches, ceil(max_steps / N))``,
-            the number of steps of each optimizer (and of a scheduler stepped once per batch).
+            default horizon becomes ``min(estimated_stepping_batches, ceil(max_steps / N))``.
 
     >>> import torch
     >>> opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
@@ -147,13 +107,9 @@ def lr_scheduler_config(
         if num_optimizers > 1 and trainer.max_steps > 0:
             total_steps = min(total_steps, math.ceil(trainer.max_steps / num_optimizers))
     scheduler = ScheduleLR(
-        optimizer, schedule, total_steps=total_steps, on_mismatch=on_mismatch, **schedule_kwargs
+        optimizer, schedule, total_steps, on_mismatch=on_mismatch, **schedule_kwargs
     )
-    config: dict[str, Any] = {
-        "scheduler": scheduler,
-        "interval": "step",
-        "frequency": 1,
-    }
+    config: dict[str, Any] = {"scheduler": scheduler, "interval": "step", "frequency": 1}
     if name is not None:
         config["name"] = name
     return config
@@ -164,18 +120,13 @@ class GradNormCallback(RecordingCallback, pl.Callback):
 
     Args:
         path: the record file; default ``<trainer.default_root_dir>/refinedlr_norms.csv``.
-        kinds: the record's columns: ``"l2"`` (SGD), ``"l1"`` (Adam-type optimizers), and
-            ``"update_l2"`` / ``"update_l1"``: the norms of the update direction of an Adam-type
-            optimizer (``Adam``, ``AdamW``, ``NAdam``, ``RAdam``) after its step, from its state
-            (:mod:`refinedlr.pytorch.updates`), for the verification of a refined schedule.
-        flush_every: steps between writes to the file (also flushed at every checkpoint).
+        kinds: the record's columns: ``"l2"`` (SGD), ``"l1"`` (Adam-type optimizers),
+            ``"update_l2"`` / ``"update_l1"`` (an Adam-type optimizer's update direction, for
+            the bound check; a step the fp16 scaler skipped is missing).
         optimizer_index: which of ``trainer.optimizers`` to record.
-        keep_in_memory: also keep the values in memory (:meth:`to_record` with
-            ``source="memory"``).
-        fsync: ``fsync`` the file at every flush.
-
-    Attributes:
-        recorder: the :class:`~refinedlr.pytorch.GradNormRecorder` of the current ``fit``.
+        options: ``flush_every=100`` (steps between writes; checkpoints flush too),
+            ``keep_in_memory=False`` (also keep the values: ``to_record("memory")``),
+            ``fsync=True``.
 
     >>> cb = GradNormCallback(kinds=("l2", "l1"))
     >>> cb.state_dict()  # before training: the step to start from
@@ -187,17 +138,12 @@ class GradNormCallback(RecordingCallback, pl.Callback):
         path: str | os.PathLike[str] | None = None,
         kinds: Sequence[str] | str = ("l2",),
         *,
-        flush_every: int = 100,
         optimizer_index: int = 0,
-        keep_in_memory: bool = False,
-        fsync: bool = True,
+        **options: Any,
     ) -> None:
-        self._init_recording(kinds, path, flush_every, keep_in_memory, fsync)
-        self._grad_kinds = tuple(k for k in self.kinds if k not in UPDATE_KINDS)
+        RecordingCallback.__init__(self, kinds, path, **options)
         self.optimizer_index = optimizer_index
         self._loaded_step: int | None = None
-        self._pending: torch.Tensor | None = None  # manual optimization: norms before the clip
-        self._clip_wrap: tuple[Any, Any] | None = None
 
     @property
     def state_key(self) -> str:
@@ -207,9 +153,7 @@ class GradNormCallback(RecordingCallback, pl.Callback):
 
     def record_path(self, trainer: pl.Trainer) -> Path:
         """Where the record is written for this Trainer."""
-        return (
-            self.path if self.path is not None else Path(trainer.default_root_dir) / NORMS_FILENAME
-        )
+        return self._file_in(trainer.default_root_dir)
 
     # -- hooks ----------------------------------------------------------------------------------
 
@@ -227,29 +171,33 @@ class GradNormCallback(RecordingCallback, pl.Callback):
                 f"{len(trainer.optimizers)} optimizer(s)"
             )
         manual = not pl_module.automatic_optimization
-        target = trainer.optimizers[self.optimizer_index]
-        if any(k in UPDATE_KINDS for k in self.kinds):
-            check_update_optimizer(target)
-        rec = self._open_recorder(self.record_path(trainer), self._start_step(trainer, manual))
-        if any(k in UPDATE_KINDS for k in self.kinds):
-            # its post-hook adds the update part after each step; a step the fp16 scaler skips
-            # gets a missing update at the scaler's update()
-            # (gradients=False: Lightning runs the closure, and so on_before_optimizer_step,
-            # inside step(), after the step's pre-hooks)
-            rec.attach(
-                target, scaler=getattr(trainer.precision_plugin, "scaler", None), gradients=False
-            )
+        plugin = trainer.precision_plugin
+        # gradients=False: Lightning runs the closure, and so on_before_optimizer_step (the
+        # gradient source), inside step(), after the step's pre-hooks
+        rec = self._start(
+            self.record_path(trainer), self._start_step(trainer, manual),
+            trainer.optimizers[self.optimizer_index], getattr(plugin, "scaler", None),
+            gradients=False,
+        )  # fmt: skip
         self._loaded_step = None
-        self._pending = None
         if manual:
-            self._wrap_clip(trainer)
+            original = plugin.clip_gradients
+
+            def clip_gradients(optimizer: Any, *args: Any, **kwargs: Any) -> Any:
+                if self._grad_kinds and self._is_target(trainer, optimizer):
+                    values = grad_norms(optimizer.param_groups, self._grad_kinds)
+                    inv = inverse_scale(getattr(plugin, "scaler", None), optimizer)
+                    rec.record_norms(values if inv is None else values * inv.to(values))
+                return original(optimizer, *args, **kwargs)
+
+            self._undo = (patch(plugin, "clip_gradients", clip_gradients),)  # this fit only
             if len(trainer.optimizers) > 1:
                 _warn_horizons(trainer)
 
     def _start_step(self, trainer: pl.Trainer, manual: bool) -> int:
         """The step the record continues at: the checkpoint's own count of the recorded
         optimizer's steps (``global_step`` counts every optimizer's under manual optimization)."""
-        global_step = int(trainer.global_step)
+        global_step, n = int(trainer.global_step), len(trainer.optimizers)
         if self._loaded_step is not None:
             if not manual and self._loaded_step != global_step:
                 warnings.warn(
@@ -260,7 +208,6 @@ class GradNormCallback(RecordingCallback, pl.Callback):
                     stacklevel=3,
                 )
             return self._loaded_step
-        n = len(trainer.optimizers)
         if manual and n > 1 and global_step > 0:
             warnings.warn(
                 f"resuming at global_step {global_step} without this callback's state in the "
@@ -277,62 +224,19 @@ class GradNormCallback(RecordingCallback, pl.Callback):
         target = trainer.optimizers[self.optimizer_index]
         return optimizer is target or getattr(optimizer, "optimizer", None) is target
 
-    def _wrap_clip(self, trainer: pl.Trainer) -> None:
-        """Record the norms before ``self.clip_gradients`` (manual optimization) clips them."""
-        plugin = trainer.precision_plugin
-        original = plugin.clip_gradients
-        callback = self
-
-        def clip_gradients(optimizer: Any, *args: Any, **kwargs: Any) -> Any:
-            rec = callback.recorder
-            if (
-                rec is not None
-                and callback._grad_kinds
-                and callback._pending is None
-                and callback._is_target(trainer, optimizer)
-            ):
-                values = grad_norms(optimizer.param_groups, callback._grad_kinds)
-                inv = _inverse_scale(plugin, optimizer)
-                callback._pending = values if inv is None else values * inv.to(values)
-            return original(optimizer, *args, **kwargs)
-
-        plugin.clip_gradients = clip_gradients  # type: ignore[method-assign]  # this fit only
-        self._clip_wrap = (plugin, clip_gradients)
-
-    def _unwrap_clip(self) -> None:
-        if self._clip_wrap is not None:
-            plugin, wrapper = self._clip_wrap
-            if plugin.__dict__.get("clip_gradients") is wrapper:
-                del plugin.clip_gradients  # the class's method shows through again
-            self._clip_wrap = None
-
-    def on_train_batch_start(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
-    ) -> None:
-        self._pending = None  # a clip without a step does not carry over
-
     def on_before_optimizer_step(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: Any
     ) -> None:
-        rec = self.recorder
-        if rec is None or not self._is_target(trainer, optimizer):
-            return
-        if self._pending is not None:  # manual optimization: norms from before the clip
-            rec.record_norms(self._pending)
-            self._pending = None
-        elif self._grad_kinds:
-            rec.record(optimizer.param_groups)
-        # (update kinds only: the post-hook of the attached optimizer records the row)
+        if self.recorder is not None and self._is_target(trainer, optimizer):
+            self.recorder.record_step(optimizer.param_groups)  # unless clip_gradients recorded
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._close_recorder()
-        self._unwrap_clip()
+        self._stop()
 
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
     ) -> None:
-        self._close_recorder()
-        self._unwrap_clip()
+        self._stop()
 
     # -- checkpoints ----------------------------------------------------------------------------
 
@@ -350,22 +254,6 @@ class GradNormCallback(RecordingCallback, pl.Callback):
                 f"the checkpoint recorded kinds {list(kinds)}, this callback {list(self.kinds)}"
             )
         self._loaded_step = int(state_dict["step"])
-
-
-def _inverse_scale(plugin: Any, optimizer: Any) -> torch.Tensor | None:
-    """``1 / scale`` of an fp16 GradScaler whose gradients are still scaled, else ``None`` (no
-    host sync: the scale stays a device tensor)."""
-    scaler = getattr(plugin, "scaler", None)
-    if scaler is None or not scaler.is_enabled():
-        return None
-    from torch.amp.grad_scaler import OptState
-
-    raw = getattr(optimizer, "optimizer", optimizer)
-    state = scaler._per_optimizer_states.get(id(raw))
-    if state is not None and state["stage"] is not OptState.READY:
-        return None  # already unscaled
-    scale = scaler._scale
-    return None if scale is None else 1.0 / scale
 
 
 def _warn_horizons(trainer: pl.Trainer) -> None:

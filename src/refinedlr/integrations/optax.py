@@ -2,58 +2,32 @@
 
 ::
 
-    import optax
-    from refinedlr import get_schedule
-    from refinedlr.integrations.optax import NormWriter, optax_schedule, record_norms
-
     lr = optax_schedule(get_schedule("linear", total_steps=10_000, warmup=0.02), peak_value=3e-4)
     tx = optax.chain(record_norms(("l2", "l1")),        # first: sees the raw gradients
                      optax.clip_by_global_norm(1.0),
                      optax.adamw(lr))
-    opt_state = tx.init(params)
-
-    @jax.jit
-    def train_step(params, opt_state, batch):
-        grads = jax.grad(loss_fn)(params, batch)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state
-
-    with NormWriter("norms.csv") as writer:
-        for step, batch in enumerate(batches):
-            params, opt_state = train_step(params, opt_state, batch)
-            if step % 100 == 99:
-                writer.write(opt_state)    # host side, outside jit: appends the new rows
-        writer.write(opt_state)
+    ...                                                 # jit-compiled steps: tx.update(...)
+    with NormWriter("norms.csv") as writer:             # host side, outside jit
+        writer.write(opt_state)                         # every <= buffer_size steps, and at the end
 
 then ``refinedlr refine norms.csv --norm l1 -o refined.json`` (Adam: l1; SGD: l2) and
 ``optax_schedule(load_schedule("refined.json", total_steps=T), peak_value=...)`` for the next run.
 
-Schedules:
-    :func:`optax_schedule` turns any :class:`~refinedlr.schedules.Schedule` into a pure function of
-    the step count, traceable under ``jax.jit``: the schedule's table of ``T`` multipliers
-    (:meth:`~refinedlr.schedules.Schedule.preview`) becomes a constant array; an integer count
-    ``t`` reads entry ``min(t, T - 1)`` exactly (the last value is held past the horizon), a
-    fractional count interpolates linearly between its two neighbours. Values are in the default
-    float dtype of JAX (float32 unless ``jax_enable_x64``).
+Schedules: :func:`optax_schedule` makes a schedule's table of ``T`` multipliers a constant of a
+pure, ``jit``-traceable function of the step count: an integer count ``t`` reads entry
+``min(t, T - 1)`` exactly, a fractional one interpolates (float32 unless ``jax_enable_x64``).
 
-Recording:
-    :func:`record_norms` is a ``GradientTransformation`` that leaves the updates unchanged and
-    writes their global norms (l2 as ``optax.tree.norm`` / ``optax.global_norm``, l1 = sum of absolute
-    values) into a
-    ring buffer of ``buffer_size`` rows in its state (:class:`NormRecordState`), next to a step
-    counter. Chain it *first*, so it sees the gradients before clipping or any other
-    transformation; inside ``optax.MultiSteps`` it sees the accumulated gradient once per
-    optimizer step. Nothing leaves the device inside the step: :class:`NormWriter` pulls the
-    state to the host (outside ``jit``) and appends the rows not yet written to a record in the
-    core CSV format (``step,l2,l1``, step = the counter, 0-based). Call it at least every
-    ``buffer_size`` steps (older rows are overwritten; they are then written as missing values,
-    with a warning).
+Recording: :func:`record_norms` is a ``GradientTransformation`` that leaves the updates unchanged
+and writes their global norms (l2 as ``optax.tree.norm``, l1 = sum of absolute values) into a ring
+buffer of ``buffer_size`` rows in its state, next to a step counter. Chain it *first* to see the
+gradients before clipping; inside ``optax.MultiSteps`` it sees the accumulated gradient once per
+optimizer step. Nothing leaves the device inside the step: :class:`NormWriter` pulls the state to
+the host and appends the rows not yet written to a record in the core CSV format (older rows
+overwritten in the buffer are written as missing values, with a warning).
 
-Checkpoints:
-    The counter and the buffer are part of ``opt_state``, so they are checkpointed with it. A
-    :class:`NormWriter` created with the restored state (``NormWriter(path, opt_state)``) continues
-    the file at the restored step: the file's rows before it are kept, later ones replaced, and
-    rows the previous process had not written yet are recovered from the restored buffer.
+Checkpoints: the counter and the buffer are part of ``opt_state``, checkpointed with it; a
+``NormWriter(path, restored_state)`` continues the file at the restored step (rows before it are
+kept, later ones replaced, and rows not yet written are recovered from the restored buffer).
 """
 
 from __future__ import annotations
@@ -96,10 +70,6 @@ _L2 = ("l2", "update_l2")
 _KINDS = {v: k for k, v in _CODES.items()}
 
 
-# ----------------------------------------------------------------------------------------------
-# schedules
-
-
 def optax_schedule(
     schedule: ScheduleLike,
     peak_value: float = 1.0,
@@ -110,17 +80,13 @@ def optax_schedule(
     """An optax schedule (``count -> learning rate``) following a refinedlr schedule.
 
     Args:
-        schedule: anything :func:`~refinedlr.schedule_io.as_schedule` accepts: a
-            :class:`~refinedlr.schedules.Schedule`, a name for
-            :func:`~refinedlr.schedules.get_schedule` (with ``total_steps`` and
-            ``**schedule_kwargs``, e.g. ``warmup=0.05`` or ``path=`` for ``"refined"``), a schedule
-            file or a spec.
+        schedule, total_steps, schedule_kwargs: anything
+            :func:`~refinedlr.schedule_io.as_schedule` accepts (a name with ``total_steps`` and
+            arguments such as ``warmup=0.05``, a Schedule, a file, a spec), on that horizon.
         peak_value: the peak learning rate; the result is ``peak_value * s_t``.
-        total_steps: the horizon (optimizer steps); a ``Schedule``, a file or a spec is put on
-            that horizon (:meth:`~refinedlr.schedules.Schedule.with_horizon`).
 
-    The returned function is pure and traceable under ``jax.jit``: integer counts are exact table
-    lookups (holding the last value past the horizon), fractional counts interpolate linearly.
+    The function is pure and ``jit``-traceable: integer counts are exact table lookups (holding
+    the last value past the horizon), fractional counts interpolate linearly.
 
     >>> import jax.numpy as jnp
     >>> from refinedlr import LinearDecay
@@ -149,10 +115,6 @@ def optax_schedule(
         return table[lo] + w * (table[hi] - table[lo])
 
     return lr
-
-
-# ----------------------------------------------------------------------------------------------
-# recording
 
 
 class NormRecordState(NamedTuple):
@@ -263,13 +225,8 @@ def record_norms(
 
 def find_norm_states(opt_state: Any) -> list[NormRecordState]:
     """The :class:`NormRecordState` s inside an optimizer state, in chain order."""
-    return [
-        s
-        for s in jax.tree_util.tree_leaves(
-            opt_state, is_leaf=lambda x: isinstance(x, NormRecordState)
-        )
-        if isinstance(s, NormRecordState)
-    ]
+    leaves = jax.tree_util.tree_leaves(opt_state, is_leaf=lambda x: isinstance(x, NormRecordState))
+    return [s for s in leaves if isinstance(s, NormRecordState)]
 
 
 def find_norm_state(opt_state: Any) -> NormRecordState:

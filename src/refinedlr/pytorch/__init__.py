@@ -2,9 +2,11 @@
 schedule) and :class:`GradNormRecorder` (per-step gradient norms for refinement, and the norms of
 an Adam-type optimizer's update direction for the bound check).
 
-Modules: ``scheduler`` (:class:`ScheduleLR`), ``recorder`` (:class:`GradNormRecorder`), ``norms``
-(gradient norms, DTensor-aware: :func:`grad_norms`), ``updates`` (update-direction norms of Adam,
-AdamW, NAdam, RAdam: :func:`update_norms`), ``process`` (the rank, flushing on SIGTERM).
+Modules: ``scheduler`` (:class:`ScheduleLR`), ``sink`` (the record's buffer, file and lifetime),
+``recorder`` (:class:`GradNormRecorder`: the sink and its sources), ``norms`` (gradient norms,
+DTensor-aware: :func:`grad_norms`), ``updates`` (update-direction norms of Adam, AdamW, NAdam,
+RAdam: :func:`update_norms`), ``process`` (the rank, flushing on SIGTERM), ``seams`` (the
+framework internals touched, in one place).
 
 A plain training loop that records the gradient norms a later refinement needs:
 

@@ -22,11 +22,12 @@ if TYPE_CHECKING:
 __all__ = [
     "GRADIENT_KINDS",
     "ParamsLike",
+    "clip_",
     "grad_norms",
     "grads_of",
     "norms_of",
     "params_of",
-    "scale_",
+    "per_tensor_norms",
 ]
 
 #: The gradient-norm kinds and their orders.
@@ -36,77 +37,72 @@ ParamsLike = torch.Tensor | Iterable[torch.Tensor] | Optimizer | torch.nn.Module
 
 
 @functools.cache
-def _dtensor_type() -> type[DTensor] | None:
+def dtensor_type() -> type[DTensor] | None:
+    """``torch.distributed.tensor.DTensor``, or ``None`` where torch has no distributed support."""
     if not torch.distributed.is_available():
         return None
-    try:
-        from torch.distributed.tensor import DTensor
-    except ImportError:  # pragma: no cover - very old torch
-        return None
+    from torch.distributed.tensor import DTensor
+
     return DTensor
 
 
-def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
-    return torch.float64 if dtype == torch.float64 else torch.float32
-
-
-def _per_tensor(
-    tensors: list[torch.Tensor], ord: float, device: torch.device
-) -> list[torch.Tensor]:
-    """Per-tensor norms (0-d, accumulation dtype) of same-device, same-dtype tensors."""
-    dtype = tensors[0].dtype
-    acc = _acc_dtype(dtype)
-    if device.type == "cpu" and ord == 1.0:
-        # on CPU abs().sum() is ~3x faster than the l1 norm kernel
-        return [t.abs().sum(dtype=acc) for t in tensors]
-    if device.type in ("cpu", "cuda"):
-        return list(torch._foreach_norm(tensors, ord, dtype=None if dtype == acc else acc))
-    return [torch.linalg.vector_norm(t, ord, dtype=acc) for t in tensors]
-
-
-def _group(
-    tensors: Iterable[torch.Tensor],
-) -> dict[tuple[torch.device, torch.dtype], list[torch.Tensor]]:
-    groups: dict[tuple[torch.device, torch.dtype], list[torch.Tensor]] = {}
-    for t in tensors:
-        groups.setdefault((t.device, t.dtype), []).append(t)
+def _group(tensors: Iterable[torch.Tensor]) -> dict[tuple[torch.device, torch.dtype], list[int]]:
+    groups: dict[tuple[torch.device, torch.dtype], list[int]] = {}
+    for i, t in enumerate(tensors):
+        groups.setdefault((t.device, t.dtype), []).append(i)
     return groups
 
 
+def _same_kind_norms(
+    ts: list[torch.Tensor], ord: float, device: torch.device
+) -> list[torch.Tensor]:
+    """Per-tensor norms (0-d, float32 or float64) of same-device, same-dtype tensors."""
+    dtype = ts[0].dtype
+    acc = torch.float64 if dtype == torch.float64 else torch.float32
+    if device.type == "cpu" and ord == 1.0:  # on CPU abs().sum() is ~3x faster than the kernel
+        return [t.abs().sum(dtype=acc) for t in ts]
+    if device.type in ("cpu", "cuda"):
+        return list(torch._foreach_norm(ts, ord, dtype=None if dtype == acc else acc))
+    return [torch.linalg.vector_norm(t, ord, dtype=acc) for t in ts]
+
+
+def per_tensor_norms(tensors: list[torch.Tensor], ord: float) -> list[torch.Tensor]:
+    """Each tensor's norm (0-d, float32 or wider), in order, whatever their devices and dtypes."""
+    out: list[torch.Tensor] = list(tensors)
+    for (device, _), idx in _group(tensors).items():
+        for i, n in zip(idx, _same_kind_norms([tensors[i] for i in idx], ord, device), strict=True):
+            out[i] = n
+    return out
+
+
+def _total(norms: torch.Tensor, ord: float) -> torch.Tensor:
+    return torch.linalg.vector_norm(norms) if ord == 2.0 else norms.sum()
+
+
 def _local_norms(grads: list[torch.Tensor], ords: Sequence[float]) -> torch.Tensor:
-    """Global norms of plain (non-distributed) tensors, one per ``ord`` (shape ``(len(ords),)``),
-    on the first tensor's device."""
+    """Global norms of plain tensors, one per ``ord``, on the first tensor's device."""
     groups = _group(grads)
     if len(groups) == 1:  # the common case, kept short: it runs every step
-        (((device, _), ts),) = groups.items()
-        totals = []
-        for ord in ords:
-            norms = torch.stack(_per_tensor(ts, ord, device))
-            totals.append(torch.linalg.vector_norm(norms) if ord == 2.0 else norms.sum())
+        totals = [_total(torch.stack(_same_kind_norms(grads, o, grads[0].device)), o) for o in ords]
         return totals[0].reshape(1) if len(totals) == 1 else torch.stack(totals)
-    first = grads[0].device
-    out_dtype = torch.float64 if any(dt == torch.float64 for _, dt in groups) else torch.float32
-    out: list[torch.Tensor] = []
-    for ord in ords:
-        parts = [
-            (torch.linalg.vector_norm(n) if ord == 2.0 else n.sum()).to(first, out_dtype)
-            for n in (torch.stack(_per_tensor(ts, ord, dev)) for (dev, _), ts in groups.items())
+    first = grads[0].device  # several devices or dtypes: gather the per-tensor norms there
+    dtype = torch.float64 if any(dt == torch.float64 for _, dt in groups) else torch.float32
+    return torch.stack(
+        [
+            _total(torch.stack([n.to(first, dtype) for n in per_tensor_norms(grads, o)]), o)
+            for o in ords
         ]
-        both = torch.stack(parts)
-        out.append(torch.linalg.vector_norm(both) if ord == 2.0 else both.sum())
-    return torch.stack(out)
+    )
 
 
 def _replication(g: DTensor) -> int | None:
     """How many ranks of the mesh hold each element of a DTensor; ``None`` if not Shard/Replicate."""
     rep = 1
     for i, p in enumerate(g.placements):
-        if p.is_shard():
-            continue
         if p.is_replicate():
             rep *= g.device_mesh.size(i)
-            continue
-        return None  # Partial: pending reduction
+        elif not p.is_shard():
+            return None  # Partial: pending reduction
     return rep
 
 
@@ -117,57 +113,39 @@ def _distributed_norms(
     import torch.distributed as dist
 
     dts: list[DTensor] = [g for g in grads if isinstance(g, dtensor)]
-    mesh = dts[0].device_mesh
-    reps = [_replication(g) for g in dts]
-    same_mesh = all(g.device_mesh == mesh for g in dts)
-    world = dist.get_world_size()
-    if mesh.ndim == 1:
-        group, group_size = mesh.get_group(), mesh.size()
-    elif mesh.size() == world:
-        group, group_size = None, world
-    else:
-        group, group_size = None, -1
     plain = [g for g in grads if not isinstance(g, dtensor)]
-    if not same_mesh or any(r is None for r in reps) or group_size < 0:
+    mesh, reps = dts[0].device_mesh, [_replication(g) for g in dts]
+    world = dist.get_world_size()
+    group, size = (mesh.get_group(), mesh.size()) if mesh.ndim == 1 else (None, world)
+    if any(g.device_mesh != mesh for g in dts) or None in reps or mesh.size() != size:
         if plain:
             raise NotImplementedError(
                 "gradient norms of a mix of plain tensors and DTensors on several meshes, or with "
                 "Partial placements, are not supported"
             )
-        return _fallback_norms(dts, ords)
+        outs = []  # DTensor's own operators (any placements); every rank must call
+        for o in ords:
+            total = torch.nn.utils.get_total_norm(dts, o)
+            full = getattr(total, "full_tensor", None)
+            outs.append((full() if full is not None else total).to(torch.float64))
+        return torch.stack(outs)
     # weight each tensor's contribution by 1/replication so one sum over the mesh counts it once
-    weighted: dict[float, list[torch.Tensor]] = {}
-    for g, r in zip(dts, reps, strict=True):
-        weighted.setdefault(1.0 / float(r or 1), []).append(g.to_local())
-    if plain:
-        weighted.setdefault(1.0 / group_size, []).extend(plain)
-    device = dts[0].to_local().device
-    sums: list[torch.Tensor] = []
-    for ord in ords:
-        acc: torch.Tensor | None = None
-        for w, ts in weighted.items():
-            for (dev, _), group_ts in _group(ts).items():
-                norms = torch.stack(_per_tensor(group_ts, ord, dev)).to(device, torch.float64)
-                s = norms.square().sum() if ord == 2.0 else norms.sum()
-                s = s * w if w != 1.0 else s
-                acc = s if acc is None else acc + s
-        if acc is None:  # this rank holds no local elements
-            acc = torch.zeros((), dtype=torch.float64, device=device)
+    local = [g.to_local() for g in dts] + plain
+    weights = [1.0 / float(r or 1) for r in reps] + [1.0 / size] * len(plain)
+    device = local[0].device
+    sums = []
+    for o in ords:
+        norms = [n.to(device, torch.float64) for n in per_tensor_norms(local, o)]
+        acc = torch.zeros((), dtype=torch.float64, device=device)
+        for w in dict.fromkeys(weights):  # one product per weight (no host-to-device copy)
+            part = torch.stack([n for n, wi in zip(norms, weights, strict=True) if wi == w])
+            acc = acc + (part.square() if o == 2.0 else part).sum() * w
         sums.append(acc)
     vals = torch.stack(sums)
     dist.all_reduce(vals, op=dist.ReduceOp.SUM, group=group)
-    outs = [vals[i].clamp_min(0.0).sqrt() if o == 2.0 else vals[i] for i, o in enumerate(ords)]
-    return torch.stack(outs)
-
-
-def _fallback_norms(dts: list[DTensor], ords: Sequence[float]) -> torch.Tensor:
-    """Norms through DTensor's own operators (any placements); every rank must call this."""
-    outs = []
-    for ord in ords:
-        total = torch.nn.utils.get_total_norm(dts, ord)
-        full = getattr(total, "full_tensor", None)
-        outs.append((full() if full is not None else total).to(torch.float64))
-    return torch.stack(outs)
+    return torch.stack(
+        [v.clamp_min(0.0).sqrt() if o == 2.0 else v for v, o in zip(vals, ords, strict=True)]
+    )
 
 
 @torch.no_grad()
@@ -186,8 +164,7 @@ def grad_norms(
     >>> grad_norms([p], ("l2", "l1"))
     tensor([5., 7.])
     """
-    ords = [GRADIENT_KINDS[k] for k in kinds]
-    return norms_of(grads_of(parameters), ords, device)
+    return norms_of(grads_of(parameters), [GRADIENT_KINDS[k] for k in kinds], device)
 
 
 def norms_of(
@@ -197,10 +174,53 @@ def norms_of(
     (``device`` only matters when ``grads`` is empty: zeros there)."""
     if not grads:
         return torch.zeros(len(ords), device=device)
-    dtensor = _dtensor_type()
+    dtensor = dtensor_type()
     if dtensor is not None and any(isinstance(g, dtensor) for g in grads):
         return _distributed_norms(grads, ords, dtensor)
     return _local_norms(grads, ords)
+
+
+@torch.no_grad()
+def clip_(
+    grads: list[torch.Tensor],
+    ords: Sequence[float],
+    max_norm: float,
+    norm_type: float = 2.0,
+    error_if_nonfinite: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``grads``' norms of the orders ``ords`` and their total norm of order ``norm_type``, computed
+    in one pass where the orders allow; then ``grads`` are clipped like
+    ``torch.nn.utils.clip_grad_norm_`` does, multiplied in place by
+    ``coef = min(1, max_norm / (total + 1e-6))``. Returns ``(norms, total, coef)``."""
+    nt, n = float(norm_type), len(ords)
+    if nt in ords:
+        norms = norms_of(grads, ords)
+        total = norms[list(ords).index(nt)]
+    elif nt in (1.0, 2.0):
+        both = norms_of(grads, (*ords, nt))
+        norms, total = both[:n], both[n]
+    else:
+        norms, total = norms_of(grads, ords), torch.nn.utils.get_total_norm(grads, nt)
+        full = getattr(total, "full_tensor", None)  # a DTensor: the norm over the mesh
+        total = full() if full is not None else total
+    if error_if_nonfinite and bool(torch.logical_or(total.isnan(), total.isinf())):
+        raise RuntimeError(
+            f"The total norm of order {nt} for gradients from `parameters` is non-finite, so "
+            "it cannot be clipped. To disable this error and scale the gradients by the "
+            "non-finite norm anyway, set `error_if_nonfinite=False`"
+        )
+    coef = torch.clamp(float(max_norm) / (total + 1e-6), max=1.0)
+    dtensor = dtensor_type()
+    local = [g.to_local() if dtensor is not None and isinstance(g, dtensor) else g for g in grads]
+    for (device, _), idx in _group(local).items():
+        ts = [local[i] for i in idx]
+        c = coef.to(device)
+        if device.type in ("cpu", "cuda"):
+            torch._foreach_mul_(ts, c)
+        else:
+            for t in ts:
+                t.mul_(c)
+    return norms, total, coef
 
 
 def params_of(obj: ParamsLike) -> list[torch.Tensor]:
@@ -213,26 +233,10 @@ def params_of(obj: ParamsLike) -> list[torch.Tensor]:
         return list(obj.parameters())
     out: list[torch.Tensor] = []
     for item in obj:
-        if isinstance(item, Mapping):  # a param group
-            out.extend(item["params"])
-        else:
-            out.append(item)
+        out.extend(item["params"] if isinstance(item, Mapping) else [item])  # a param group
     return out
 
 
 def grads_of(obj: ParamsLike) -> list[torch.Tensor]:
     """The gradients of the parameters of ``obj`` that have one."""
     return [p.grad for p in params_of(obj) if p.grad is not None]
-
-
-def scale_(grads: list[torch.Tensor], coef: torch.Tensor) -> None:
-    """Multiply every tensor of ``grads`` (plain or DTensor) by the 0-d tensor ``coef``, in place."""
-    dtensor = _dtensor_type()
-    local = [g.to_local() if dtensor is not None and isinstance(g, dtensor) else g for g in grads]
-    for (device, _), ts in _group(local).items():
-        c = coef.to(device)
-        if device.type in ("cpu", "cuda"):
-            torch._foreach_mul_(ts, c)
-        else:
-            for t in ts:
-                t.mul_(c)

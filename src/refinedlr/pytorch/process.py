@@ -1,28 +1,24 @@
 """What a recorder needs to know about its process: its rank, and when the process is told to stop.
 
-Rank:
-    :func:`process_rank` is ``torch.distributed``'s rank while a process group exists, otherwise
-    the launcher's ``RANK`` (``torchrun``, SLURM with torchrun, ...) or, without it,
-    ``LOCAL_RANK``; ``None`` when none of these says anything (a single process). A recorder asks
-    at creation and at every step until a process group answers, then keeps that rank: one built
-    before ``init_process_group`` and flushed after ``destroy_process_group`` still knows it.
+Rank: :func:`process_rank` is ``torch.distributed``'s rank while a process group exists, otherwise
+the launcher's ``RANK`` or ``LOCAL_RANK`` (:func:`env_rank`); ``None`` when nothing says (one
+process). A recorder asks until a process group answers, then keeps that rank, so one built
+before ``init_process_group`` and flushed after ``destroy_process_group`` still knows it.
 
-SIGTERM:
-    Batch schedulers (SLURM, Kubernetes, torchrun when another worker failed) send ``SIGTERM``
-    before they kill; ``atexit`` handlers do not run then. A forked child (a ``DataLoader``
-    worker) inherits the handler but flushes nothing: its copies of the objects are the parent's. :func:`flush_on_sigterm` registers an
-    object whose ``flush()`` runs on ``SIGTERM``; the handler then passes the signal on to the
-    handler that was installed before it (a Python function is called; ``SIG_IGN`` keeps
-    ignoring; the default handler, or one installed from C, is restored and the signal sent
-    again, so the process still terminates by ``SIGTERM``, as it would have). The handler is
-    installed while at least one object is registered and only from the main thread (Python
-    runs signal handlers there); the previous handler is put back when the last object leaves.
+SIGTERM: batch schedulers send it before they kill, and ``atexit`` handlers do not run then.
+:func:`flush_on_sigterm` registers an object whose ``flush()`` runs on ``SIGTERM`` (not in a forked
+child such as a ``DataLoader`` worker, whose copies are the parent's); the signal then goes on to
+the handler installed before (a Python function is called, ``SIG_IGN`` keeps ignoring, the default
+one is restored and the signal sent again, so the process still stops by ``SIGTERM``). The handler
+is installed from the main thread while an object is registered, and the previous one is put back
+when the last leaves.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import weakref
 from types import FrameType
@@ -75,8 +71,8 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
         for obj in list(_registered) if os.getpid() == _pid else ():
             try:
                 obj.flush()
-            except Exception:  # best effort: the other objects still flush
-                pass
+            except Exception as exc:  # the others still flush; say it on one line
+                print(f"refinedlr: on SIGTERM, {obj!r} could not write: {exc}", file=sys.stderr)
         previous = _previous
         if callable(previous):
             previous(signum, frame)

@@ -1,21 +1,25 @@
 """``ScheduleLR``: drive any PyTorch optimizer from a refinedlr schedule.
 
 The learning rate of parameter group ``i`` at optimizer step ``t`` (0-based) is
-``base_lrs[i] * s_t`` where ``base_lrs[i]`` is the group's ``initial_lr`` (its ``lr`` when the
-scheduler was created) and ``s_t`` the schedule's multiplier. It is computed in closed form from the
-step counter at every :meth:`~ScheduleLR.step`, never by chained multiplication, so it does not
-drift and a restored scheduler continues exactly.
+``base_lrs[i] * s_t``: the group's ``initial_lr`` (its ``lr`` when the scheduler was created) times
+the schedule's multiplier, in closed form from the step counter (no drift; a restored scheduler
+continues exactly). The schedule is resolved once (:func:`~refinedlr.schedule_io.as_schedule`);
+its horizon is ``schedule.total_steps``, and a step past it does what the schedule says (hold,
+or raise).
 
 Checkpoints record the horizon, the schedule's fingerprints and its spec. Resuming with another
 horizon or shape raises :class:`ScheduleMismatchError` unless ``on_mismatch`` says what to do:
 
 * ``"rescale"``: the part of the *old* schedule after the resume step ``k`` is stretched onto the
   new remaining steps ``[k, T_new)`` by linear interpolation: step ``t >= k`` reads the old schedule
-  at ``k + (t - k) (T_old - 1 - k) / (T_new - 1 - k)``. It is continuous at ``k`` (same learning
-  rate as the interrupted run) and ends on the old schedule's last value at ``T_new - 1``. The new
-  schedule contributes only its horizon (a changed shape is ignored, with a warning).
-* ``"use_new"``: the new schedule is used as it is from step ``k`` on, with a warning that gives the
-  learning-rate jump at ``k``.
+  at ``k + (t - k) (T_old - 1 - k) / (T_new - 1 - k)``, continuous at ``k`` and ending on the old
+  schedule's last value at ``T_new - 1``. A changed shape is ignored, with a warning.
+* ``"use_new"``: the new schedule from step ``k`` on, with a warning that gives the jump at ``k``.
+
+The schedule followed after such resumes is a tree of plain dicts in the state (loadable with
+``weights_only=True``, at most :data:`MAX_RESUMES` deep): ``{"kind": "schedule", "spec": ...}``,
+``{"kind": "rescaled", "at": k, "old_total": ..., "new_total": ..., "source": node}`` or
+``{"kind": "switched", "at": k, "before": node, "after": node}``.
 
 A planned continuation of the checkpoint's schedule (a :class:`~refinedlr.schedules.Continuation`
 from :func:`refinedlr.plan.extend` whose base is that schedule, branching at or after the
@@ -39,9 +43,10 @@ Example:
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import numpy as np
@@ -54,133 +59,87 @@ from ..registry import schedule_from_spec
 from ..schedule_io import ScheduleLike, as_schedule
 from ..schedules import Continuation, Schedule, ScheduleError
 
-__all__ = ["OnMismatch", "ScheduleLR", "ScheduleMismatchError"]
+__all__ = ["MAX_RESUMES", "OnMismatch", "ScheduleLR", "ScheduleMismatchError"]
 
 OnMismatch = Literal["raise", "rescale", "use_new"]
 _POLICIES = ("raise", "rescale", "use_new")
 _STATE_VERSION = 1
+#: The deepest effective-schedule tree a state may hold (one level per resume that changed it).
+MAX_RESUMES = 100
 # instance attributes that are configuration of this process, not state of the run
-_NOT_STATE = ("optimizer", "schedule", "on_mismatch", "_effective", "_effective_state")
+_NOT_STATE = ("optimizer", "schedule", "on_mismatch", "_effective", "_tree")
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 
 class ScheduleMismatchError(ScheduleError):
-    """A checkpoint was saved with another schedule (horizon or shape) than the one given now."""
+    """A checkpoint was saved with another schedule (horizon or shape) than the one given now, or
+    its schedule state is not one this scheduler wrote."""
 
 
-# ----------------------------------------------------------------------------------------------
-# the effective schedule: the user's schedule, or a composition left by earlier resumes
-#
-# Its state is a tree of plain dicts (weights_only-loadable):
-#   {"kind": "schedule", "spec": spec}
-#   {"kind": "rescaled", "at": k, "old_total": T_old, "new_total": T_new, "source": node}
-#   {"kind": "switched", "at": k, "before": node, "after": node}
+def _build(node: Any, budget: list[int], depth: int = 0) -> Callable[[IntArray], FloatArray]:
+    """The multipliers of an effective-schedule tree as a function of steps (each schedule holds
+    its last value past its horizon); every node is evaluated once per call."""
+    budget[0] -= 1
+    if depth > MAX_RESUMES or budget[0] < 0 or not isinstance(node, Mapping):
+        raise ScheduleMismatchError(
+            f"a ScheduleLR state whose effective schedule is not a tree of at most {MAX_RESUMES} "
+            "resumes: it was not saved by ScheduleLR"
+        )
+    kind = node.get("kind")
+    if kind == "schedule":
+        spec = dict(node["spec"])
+        if isinstance(spec.get("values"), torch.Tensor):
+            spec["values"] = spec["values"].detach().cpu().double().numpy()
+        s = schedule_from_spec(spec)
+        return lambda t: np.asarray(s(np.minimum(t, s.total_steps - 1)), dtype=np.float64)
+    k = int(node["at"])
+    if kind == "switched":
+        before, after = (_build(node[n], budget, depth + 1) for n in ("before", "after"))
+        return lambda t: np.where(t < k, before(t), after(t))
+    if kind != "rescaled":
+        raise ScheduleMismatchError(f"unknown node {kind!r} in a ScheduleLR state")
+    old, new = int(node["old_total"]), int(node["new_total"])
+    source = _build(node["source"], budget, depth + 1)
 
-
-class _Node:
-    total: int
-
-    def at(self, t: IntArray) -> FloatArray:  # pragma: no cover - interface
-        raise NotImplementedError
-
-    def at_position(self, x: FloatArray) -> FloatArray:
-        """Linear interpolation between the integer steps around the real positions ``x``."""
-        x = np.clip(x, 0.0, self.total - 1.0)
-        lo = np.floor(x).astype(np.int64)
-        hi = np.minimum(lo + 1, self.total - 1)
-        w = x - lo
-        a = self.at(lo)
-        b = self.at(hi)
-        return np.asarray(np.where(w == 0.0, a, (1.0 - w) * a + w * b), dtype=np.float64)
-
-
-class _Plain(_Node):
-    def __init__(self, schedule: Schedule) -> None:
-        self.schedule = schedule
-        self.total = schedule.total_steps
-
-    def at(self, t: IntArray) -> FloatArray:
-        return np.asarray(self.schedule(np.minimum(t, self.total - 1)), dtype=np.float64)
-
-
-class _Rescaled(_Node):
-    def __init__(self, source: _Node, at: int, old_total: int, new_total: int) -> None:
-        self.source, self.k, self.old_total, self.total = source, at, old_total, new_total
-
-    def at(self, t: IntArray) -> FloatArray:
-        k = self.k
-        old_rest = max(self.old_total - 1 - k, 0)
-        new_rest = self.total - 1 - k
-        tt = np.minimum(t, max(self.total - 1, k)).astype(np.float64)
-        if new_rest > 0:
-            x = k + (tt - k) * old_rest / new_rest
+    def rescaled(t: IntArray) -> FloatArray:
+        tt = np.minimum(t, max(new - 1, k)).astype(np.float64)
+        if new - 1 - k > 0:
+            x = k + (tt - k) * max(old - 1 - k, 0) / (new - 1 - k)
         else:  # the new horizon ends at or before k: hold the value at k
             x = np.full(tt.shape, float(k))
-        before = self.source.at(np.minimum(t, k))
-        after = self.source.at_position(np.maximum(x, float(k)))
-        return np.asarray(np.where(t < k, before, after), dtype=np.float64)
+        x = np.clip(np.maximum(x, float(k)), 0.0, old - 1.0)  # between two steps of the old one
+        lo = np.floor(x).astype(np.int64)
+        w = x - lo
+        here, a, b = np.split(
+            source(np.concatenate([np.minimum(t, k), lo, np.minimum(lo + 1, old - 1)])), 3
+        )
+        return np.where(t < k, here, np.where(w == 0.0, a, (1.0 - w) * a + w * b))
 
-
-class _Switched(_Node):
-    def __init__(self, before: _Node, at: int, after: _Node) -> None:
-        self.before, self.k, self.after = before, at, after
-        self.total = after.total
-
-    def at(self, t: IntArray) -> FloatArray:
-        return np.asarray(np.where(t < self.k, self.before.at(t), self.after.at(t)), np.float64)
+    return rescaled
 
 
 def _plain(obj: Any) -> Any:
-    """``obj`` with numpy scalars, arrays and tuples turned into Python scalars and lists."""
-    if isinstance(obj, Mapping):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.ndarray):
+    if isinstance(obj, (np.ndarray, np.generic)):
         return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if obj is None or isinstance(obj, (bool, int, float, str)):
-        return obj
     raise TypeError(f"cannot store {type(obj).__name__} in a scheduler state")
 
 
-def _spec_to_state(spec: Mapping[str, Any]) -> dict[str, Any]:
+def _spec_state(spec: Mapping[str, Any]) -> dict[str, Any]:
     """A spec as plain Python types (``values`` as a float64 tensor) for ``weights_only`` loads."""
-    out: dict[str, Any] = _plain({k: v for k, v in spec.items() if k != "values"})
+    out: dict[str, Any] = json.loads(
+        json.dumps({k: v for k, v in spec.items() if k != "values"}, default=_plain)
+    )
     if "values" in spec:
         out["values"] = torch.as_tensor(np.asarray(spec["values"], dtype=np.float64))
     return out
 
 
-def _spec_from_state(spec: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(spec)
-    if isinstance(out.get("values"), torch.Tensor):
-        out["values"] = out["values"].detach().cpu().numpy().astype(np.float64).tolist()
-    return out
-
-
-def _build(node: Mapping[str, Any]) -> _Node:
-    kind = node.get("kind")
-    if kind == "schedule":
-        return _Plain(schedule_from_spec(_spec_from_state(node["spec"])))
-    if kind == "rescaled":
-        return _Rescaled(
-            _build(node["source"]), int(node["at"]), int(node["old_total"]), int(node["new_total"])
-        )
-    if kind == "switched":
-        return _Switched(_build(node["before"]), int(node["at"]), _build(node["after"]))
-    raise ScheduleError(f"unknown node {kind!r} in a ScheduleLR state")
-
-
 def _describe(spec: Mapping[str, Any]) -> str:
     shown = {k: v for k, v in spec.items() if k not in ("values", "provenance", "total_steps")}
     if "values" in spec:
-        v = spec["values"]
-        n = int(v.numel()) if isinstance(v, torch.Tensor) else len(v)
-        shown["values"] = f"<{n} values>"
+        shown["values"] = f"<{len(spec['values'])} values>"
     return ", ".join(f"{k}={v!r}" for k, v in shown.items())
 
 
@@ -215,35 +174,26 @@ class ScheduleLR(LRScheduler):
     """A :class:`torch.optim.lr_scheduler.LRScheduler` that follows a refinedlr schedule.
 
     Args:
-        optimizer: any :class:`torch.optim.Optimizer`. Every parameter group is scheduled from its
-            own ``initial_lr`` (set to its ``lr`` on creation, as torch's schedulers do).
+        optimizer: any :class:`torch.optim.Optimizer`; each parameter group is scheduled from its
+            own ``initial_lr`` (its ``lr`` on creation, as torch's schedulers do).
         schedule: anything :func:`~refinedlr.schedule_io.as_schedule` accepts: a
             :class:`~refinedlr.schedules.Schedule`, a name for
-            :func:`~refinedlr.schedules.get_schedule` (then ``**schedule_kwargs`` go to it, e.g.
-            ``total_steps=1000, warmup=0.05, after_horizon="raise"``), ``"refined"`` with
-            ``path=`` and ``total_steps=``, a schedule file, or a spec from
-            :meth:`~refinedlr.schedules.Schedule.to_spec`. ``total_steps=`` also puts a
-            ``Schedule``, a spec or a file on that horizon.
-        last_epoch: torch's convention: the index of the last step taken; ``-1`` starts fresh.
-            Prefer :meth:`load_state_dict` to resume.
-        on_mismatch: what :meth:`load_state_dict` does when the checkpoint's schedule differs
-            from this one: ``"raise"`` (default; :class:`ScheduleMismatchError`), ``"rescale"``
-            or ``"use_new"`` (see the module documentation).
+            :func:`~refinedlr.registry.get_schedule` (``**schedule_kwargs`` go to it, e.g.
+            ``warmup=0.05, after_horizon="raise"``), ``"refined"`` with ``path=``, a schedule
+            file, or a spec from :meth:`~refinedlr.schedules.Schedule.to_spec`.
+        total_steps: the horizon in optimizer steps (after gradient accumulation): a name needs
+            it; a ``Schedule``, a spec or a file is put on it when given (else keeps its own).
+        last_epoch: torch's convention (``-1`` starts fresh); prefer :meth:`load_state_dict`.
+        on_mismatch: what :meth:`load_state_dict` does when the checkpoint's schedule differs:
+            ``"raise"`` (default), ``"rescale"`` or ``"use_new"`` (the module documentation).
 
-    Call :meth:`step` once per optimizer step, after ``optimizer.step()``; the learning rate for
-    step ``t`` is set when :attr:`last_epoch` becomes ``t`` (so right after creation the groups hold
-    the learning rate of step 0). Learning rates held as tensors (``lr=torch.tensor(0.01)``, for
-    compiled optimizers) are updated in place, keeping the tensor object.
-
-    To resume: create the optimizer and this scheduler, then load the optimizer's state, then
-    ``scheduler.load_state_dict(...)``; the state loads with ``torch.load(weights_only=True)``.
-
-    It keeps torch's scheduler conventions (``last_epoch``, ``base_lrs``, ``_last_lr``,
-    ``get_last_lr()``, ``step()`` without arguments), so it works unchanged as a Hugging Face
-    ``Trainer``'s scheduler (``optimizers=(optimizer, scheduler)``, stepped once per optimizer
-    step) and in Lightning's ``configure_optimizers`` as
-    ``{"scheduler": scheduler, "interval": "step"}``. Give the horizon in optimizer steps (after
-    gradient accumulation).
+    Call :meth:`step` once per optimizer step, after ``optimizer.step()``; right after creation
+    the groups hold the learning rate of step 0. With ``after_horizon="raise"`` step ``T`` is
+    allowed (the loop's last ``step()``, as torch's ``OneCycleLR`` allows), later steps raise.
+    Tensor learning rates (compiled optimizers) are updated in place. To resume: create the
+    optimizer and this scheduler, load the optimizer's state, then ``load_state_dict``. Torch's
+    conventions (``last_epoch``, ``base_lrs``, ``get_last_lr()``) are kept, so it also works as a
+    Hugging Face ``Trainer``'s scheduler and in Lightning with ``"interval": "step"``.
 
     >>> import torch
     >>> model = torch.nn.Linear(2, 1)
@@ -262,6 +212,7 @@ class ScheduleLR(LRScheduler):
         self,
         optimizer: Optimizer,
         schedule: ScheduleLike,
+        total_steps: int | None = None,
         *,
         last_epoch: int = -1,
         on_mismatch: OnMismatch = "raise",
@@ -270,43 +221,19 @@ class ScheduleLR(LRScheduler):
         if on_mismatch not in _POLICIES:
             raise ValueError(f"on_mismatch must be one of {_POLICIES}, got {on_mismatch!r}")
         schedule_kwargs.setdefault("base_lr", _default_lr(optimizer))
-        self.schedule = as_schedule(schedule, **schedule_kwargs)
+        self.schedule = as_schedule(schedule, total_steps, **schedule_kwargs)
         self.on_mismatch = on_mismatch
-        self._set_effective({"kind": "schedule", "spec": _spec_to_state(self.schedule.to_spec())})
+        self._tree: dict[str, Any] | None = None  # what earlier resumes composed (None: nothing)
+        self._effective: Callable[[IntArray], FloatArray] | None = None  # ... as a function
         super().__init__(optimizer, last_epoch)
 
-    # -- evaluation -----------------------------------------------------------------------------
-
-    def _set_effective(self, state: dict[str, Any]) -> None:
-        self._effective_state = state
-        self._effective: _Node = (
-            _Plain(self.schedule) if state["kind"] == "schedule" else _build(state)
-        )
-
     def multiplier(self, step: int | None = None) -> float:
-        """The schedule's multiplier at ``step`` (default: the current step :attr:`last_epoch`).
-
-        After a resume with ``on_mismatch="rescale"`` or ``"use_new"`` this is the composed
-        schedule actually followed.
-
-        With ``after_horizon="raise"`` step ``T`` (``total_steps``) is allowed and holds the last
-        value: the documented loop's last ``step()``, after the last optimizer step, evaluates it
-        although no optimizer step uses it (as torch's ``OneCycleLR`` allows). Steps after ``T``
-        raise :class:`~refinedlr.schedules.ScheduleError`.
-        """
+        """The multiplier at ``step`` (default: :attr:`last_epoch`): the schedule's own answer,
+        its rule past the horizon included; after a resume with ``on_mismatch="rescale"`` or
+        ``"use_new"``, the value of the composed schedule actually followed."""
         t = self.last_epoch if step is None else int(step)
-        if t < 0:
-            raise ScheduleError(f"steps are counted from 0; got {t}")
-        total = self.schedule.total_steps
-        if self.schedule.after_horizon == "raise" and t > total:
-            raise ScheduleError(
-                f"step {t} is past the horizon total_steps={total} (after_horizon='raise'; "
-                f"steps 0..{total - 1} are scheduled, and step {total} is the loop's last "
-                "scheduler.step())"
-            )
-        if isinstance(self._effective, _Plain):
-            return float(self.schedule(min(t, total - 1)))
-        return float(self._effective.at(np.asarray([t], dtype=np.int64))[0])
+        m = self.schedule(t)
+        return m if self._effective is None else float(self._effective(np.asarray([t]))[0])
 
     def _lrs_at(self, step: int) -> list[float | torch.Tensor]:
         m = self.multiplier(step)
@@ -330,20 +257,17 @@ class ScheduleLR(LRScheduler):
     # -- checkpoints ----------------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        """The scheduler's state: torch's fields plus the schedule's horizon, fingerprints and spec.
-
-        Holds only ``int``/``float``/``str``/``bool``/``None``, lists, dicts and tensors, so it
-        loads with ``torch.load(..., weights_only=True)``.
-        """
+        """The scheduler's state: torch's fields plus the schedule's horizon, fingerprints and spec
+        (only plain types, lists, dicts and tensors: it loads with ``weights_only=True``)."""
         state = {k: v for k, v in self.__dict__.items() if k not in _NOT_STATE}
-        state["schedule"] = {
+        state["schedule"] = info = {
             "version": _STATE_VERSION,
             "total_steps": self.schedule.total_steps,
             "fingerprint": self.schedule.fingerprint(),
             "shape_fingerprint": self.schedule.shape_fingerprint(),
-            "spec": _spec_to_state(self.schedule.to_spec()),
+            "spec": _spec_state(self.schedule.to_spec()),
         }
-        state["effective_schedule"] = self._effective_state
+        state["effective_schedule"] = self._tree or {"kind": "schedule", "spec": info["spec"]}
         return state
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
@@ -351,29 +275,41 @@ class ScheduleLR(LRScheduler):
 
         A checkpoint with the same schedule (horizon and shape) continues exactly. Otherwise the
         policy ``on_mismatch`` applies: ``"raise"`` names what changed (``horizon T_old ->
-        T_new`` and/or the shapes), ``"rescale"`` stretches the rest of the old schedule onto the new
-        horizon, ``"use_new"`` switches to the new schedule with a warning. The groups' learning
-        rates are then set for the current step.
+        T_new`` and/or the shapes), ``"rescale"`` stretches the rest of the old schedule onto the
+        new horizon, ``"use_new"`` switches to the new schedule with a warning. A state this
+        scheduler did not write (a tampered or foreign one) raises :class:`ScheduleMismatchError`.
+        The groups' learning rates are then set for the current step.
         """
         state = dict(state_dict)
         info = state.pop("schedule", None)
-        effective = state.pop("effective_schedule", None)
-        if not isinstance(info, Mapping) or effective is None:
+        tree = state.pop("effective_schedule", None)
+        if not isinstance(info, Mapping) or tree is None:
             raise ScheduleMismatchError(
                 "this state was not saved by refinedlr's ScheduleLR (it has no schedule "
                 "fingerprint); cannot check that the schedule matches"
             )
-        k = int(state.get("last_epoch", 0))
-        new = self.schedule
-        if _planned_from(new, info, effective, k):
-            effective = {"kind": "schedule", "spec": _spec_to_state(new.to_spec())}
-        elif info["fingerprint"] != new.fingerprint():
-            effective = self._reconcile(info, effective, k)
+        try:
+            k = int(state.get("last_epoch", 0))
+            if _planned_from(self.schedule, info, tree, k):
+                tree = {"kind": "schedule"}  # the plan itself, from the first step
+            elif info["fingerprint"] != self.schedule.fingerprint():
+                tree = self._reconcile(info, tree, k)
+            if tree["kind"] == "schedule":
+                tree, effective = None, None
+            else:
+                effective = _build(tree, [10 * MAX_RESUMES])
+            m = self.schedule(k) if effective is None else float(effective(np.asarray([k]))[0])
+            lrs = [base * m for base in state.get("base_lrs", self.base_lrs)]
+        except ScheduleMismatchError:
+            raise
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError) as exc:
+            raise ScheduleMismatchError(
+                f"a damaged ScheduleLR state, or not one ScheduleLR saved ({type(exc).__name__}: "
+                f"{str(exc)[:120]})"
+            ) from None
         self.__dict__.update(state)
-        self._set_effective(effective)
-        for group, lr in zip(
-            self.optimizer.param_groups, self._lrs_at(self.last_epoch), strict=True
-        ):
+        self._tree, self._effective = tree, effective
+        for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
             if isinstance(group["lr"], torch.Tensor):
                 group["lr"].fill_(lr)
             else:
@@ -383,13 +319,12 @@ class ScheduleLR(LRScheduler):
             for g in self.optimizer.param_groups
         ]
 
-    def _reconcile(self, info: Mapping[str, Any], effective: dict[str, Any], k: int) -> Any:
+    def _reconcile(self, info: Mapping[str, Any], tree: dict[str, Any], k: int) -> dict[str, Any]:
         new = self.schedule
         old_total = int(info["total_steps"])
-        horizon_changed = old_total != new.total_steps
         shape_changed = info["shape_fingerprint"] != new.shape_fingerprint()
         changes = []
-        if horizon_changed:
+        if old_total != new.total_steps:
             changes.append(f"horizon {old_total} -> {new.total_steps} steps")
         if shape_changed:
             changes.append(
@@ -406,8 +341,6 @@ class ScheduleLR(LRScheduler):
                 "or on_mismatch='use_new' to switch to the new schedule from this step, or resume "
                 "with the original schedule"
             )
-        old_node = _build(effective)
-        old_m = float(old_node.at(np.asarray([k], dtype=np.int64))[0])
         if self.on_mismatch == "rescale":
             if shape_changed:
                 warnings.warn(
@@ -416,13 +349,9 @@ class ScheduleLR(LRScheduler):
                     UserWarning,
                     stacklevel=3,
                 )
-            return {
-                "kind": "rescaled",
-                "at": k,
-                "old_total": int(old_node.total),
-                "new_total": new.total_steps,
-                "source": effective,
-            }
+            total = new.total_steps
+            return dict(kind="rescaled", at=k, old_total=old_total, new_total=total, source=tree)
+        old_m = float(_build(tree, [10 * MAX_RESUMES])(np.asarray([k]))[0])
         new_m = float(new(k)) if k < new.total_steps or new.after_horizon == "hold" else math.nan
         warnings.warn(
             f"resuming at step {k} with on_mismatch='use_new' ({what}): the learning-rate "
@@ -430,9 +359,5 @@ class ScheduleLR(LRScheduler):
             UserWarning,
             stacklevel=3,
         )
-        return {
-            "kind": "switched",
-            "at": k,
-            "before": effective,
-            "after": {"kind": "schedule", "spec": _spec_to_state(new.to_spec())},
-        }
+        after = {"kind": "schedule", "spec": _spec_state(new.to_spec())}
+        return {"kind": "switched", "at": k, "before": tree, "after": after}

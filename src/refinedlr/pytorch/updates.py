@@ -57,7 +57,7 @@ import numpy as np
 import torch
 from torch.optim import Optimizer
 
-from .norms import _dtensor_type, _per_tensor, norms_of
+from .norms import dtensor_type, norms_of, per_tensor_norms
 
 __all__ = [
     "CHUNK_ELEMENTS",
@@ -111,15 +111,16 @@ def check_update_optimizer(optimizer: Any) -> Optimizer:
     )
 
 
-def _local(t: torch.Tensor) -> torch.Tensor:
-    dtensor = _dtensor_type()
-    if dtensor is not None and isinstance(t, dtensor):
-        return t.to_local()
-    return t
-
-
 def _real(t: torch.Tensor) -> torch.Tensor:
+    """The local shard of a DTensor, as a real view of a complex tensor."""
+    dtensor = dtensor_type()
+    t = t.to_local() if dtensor is not None and isinstance(t, dtensor) else t
     return torch.view_as_real(t) if t.is_complex() else t
+
+
+def _steps_on_device(steps: list[Any]) -> bool:
+    """Whether the step counts live on an accelerator (then the scalars are computed there)."""
+    return any(isinstance(s, torch.Tensor) and s.device.type != "cpu" for s in steps)
 
 
 class _Coefficients:
@@ -132,7 +133,7 @@ class _Coefficients:
 
     def __init__(self, kind: str, group: dict[str, Any], states: list[dict[str, Any]]) -> None:
         steps = [s["step"] for s in states]
-        self.on_device = any(isinstance(s, torch.Tensor) and s.device.type != "cpu" for s in steps)
+        self.on_device = _steps_on_device(steps)
         beta1, beta2 = (float(b) for b in group["betas"])
         eps = float(group["eps"])
         xp: Any = torch if self.on_device else np
@@ -175,17 +176,13 @@ class _Coefficients:
             )
         return np.array([float(v) for v in values], dtype=np.float64)
 
-    def take(self, values: Any, index: list[int], device: torch.device) -> list[Any]:
-        """The scalars of the tensors ``index``: python floats or 0-d tensors on ``device``."""
+    def take(self, values: Any, index: list[int], like: torch.Tensor) -> list[Any]:
+        """The scalars of the tensors ``index``: python floats, or 0-d tensors of the device and
+        dtype of ``like`` (the state's: foreach kernels keep their fast path)."""
         if not self.on_device:
             return [float(values[i]) for i in index]
-        items = values.to(device, torch.float32).unbind()  # (no list indexing: no index upload)
+        items = values.to(like.device, like.dtype).unbind()  # (no list indexing: no upload)
         return [items[i] for i in index]
-
-
-def _steps_on_device(steps: list[Any]) -> bool:
-    """Whether the step counts live on an accelerator (then the scalars are computed there)."""
-    return any(isinstance(s, torch.Tensor) and s.device.type != "cpu" for s in steps)
 
 
 def _group_kind(optimizer: Optimizer) -> str:
@@ -217,7 +214,7 @@ def _unscaled(
     norm takes it per tensor, without another pass over the elements."""
     opt = check_update_optimizer(optimizer)
     kind = _group_kind(opt)
-    dtensor = _dtensor_type()
+    dtensor = dtensor_type()
     for group in opt.param_groups:
         params = [
             p for p in group["params"] if p.grad is not None and "exp_avg" in opt.state.get(p, {})
@@ -234,21 +231,20 @@ def _unscaled(
             distributed = dtensor is not None and isinstance(firsts[0], dtensor)
             if distributed and any(m.is_complex() for m in firsts):
                 raise NotImplementedError("update norms of complex DTensor parameters")
-            ms = [_real(_local(m)) for m in firsts]
-            device = ms[0].device
-            denom = list(torch._foreach_sqrt([_real(_local(states[i][vkey])) for i in index]))
-            w = coef.take(coef.w, index, device)
+            ms = [_real(m) for m in firsts]
+            denom = list(torch._foreach_sqrt([_real(states[i][vkey]) for i in index]))
+            w = coef.take(coef.w, index, ms[0])
             if not all(isinstance(x, float) and x == 1.0 for x in w):
                 torch._foreach_mul_(denom, w)
-            torch._foreach_add_(denom, coef.take(coef.e, index, device))
+            torch._foreach_add_(denom, coef.take(coef.e, index, ms[0]))
             if kind == "nadam":
-                grads = [_real(_local(params[i].grad)) for i in index]
-                c = coef.take(coef.c, index, device)
+                grads = [_real(params[i].grad) for i in index]
+                c = coef.take(coef.c, index, ms[0])
                 num = list(torch._foreach_mul(grads, c))
                 if group.get("maximize", False):
                     torch._foreach_neg_(num)
                 if coupled:
-                    ps = [_real(_local(params[i].detach())) for i in index]
+                    ps = [_real(params[i].detach()) for i in index]
                     torch._foreach_add_(num, torch._foreach_mul(ps, [wd * x for x in c]))
                 torch._foreach_add_(num, ms)
                 torch._foreach_div_(num, denom)
@@ -257,11 +253,11 @@ def _unscaled(
             else:
                 u = list(torch._foreach_div(ms, denom))
                 del denom
-            yield u, coef.take(coef.a, index, device), firsts, distributed
+            yield u, coef.take(coef.a, index, ms[0]), firsts, distributed
 
 
 def _as_dtensors(us: list[torch.Tensor], like: list[Any]) -> list[torch.Tensor]:
-    dtensor = _dtensor_type()
+    dtensor = dtensor_type()
     assert dtensor is not None
     return [
         dtensor.from_local(
@@ -269,29 +265,6 @@ def _as_dtensors(us: list[torch.Tensor], like: list[Any]) -> list[torch.Tensor]:
         )
         for u, m in zip(us, like, strict=True)
     ]
-
-
-@torch.no_grad()
-def update_directions(
-    optimizer: Any, chunk_elements: int = CHUNK_ELEMENTS
-) -> Iterator[list[torch.Tensor]]:
-    """The update directions ``u`` of the last step (module documentation), a chunk of parameters
-    at a time; with DTensor states (FSDP2) they are DTensors of the state's placements."""
-    for u, a, firsts, distributed in _unscaled(optimizer, chunk_elements):
-        torch._foreach_mul_(u, a)
-        yield _as_dtensors(u, firsts) if distributed else u
-
-
-def _per_tensor_norms(tensors: list[torch.Tensor], ord: float) -> list[torch.Tensor]:
-    """Each tensor's norm (0-d, float32 or wider), in order, whatever their devices and dtypes."""
-    out: list[torch.Tensor | None] = [None] * len(tensors)
-    groups: dict[tuple[torch.device, torch.dtype], list[int]] = {}
-    for i, t in enumerate(tensors):
-        groups.setdefault((t.device, t.dtype), []).append(i)
-    for (device, _), idx in groups.items():
-        for i, n in zip(idx, _per_tensor([tensors[i] for i in idx], ord, device), strict=True):
-            out[i] = n
-    return [n for n in out if n is not None]
 
 
 @torch.no_grad()
@@ -318,7 +291,7 @@ def update_norms(
         device = u[0].device
         sums = []
         for o in ords:  # ||a u'|| = a ||u'|| per tensor (a > 0)
-            scaled = torch._foreach_mul(_per_tensor_norms(u, o), a)
+            scaled = torch._foreach_mul(per_tensor_norms(u, o), a)
             norms = torch.stack([x.to(device, torch.float64) for x in scaled])
             sums.append(norms.square().sum() if o == 2.0 else norms.sum())
         parts.append(torch.stack(sums))
