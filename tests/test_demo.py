@@ -15,12 +15,14 @@ pytest.importorskip("sklearn")
 
 from refinedlr.demo import (  # noqa: E402
     ARMS,
+    PLANS,
     SCHEDULES,
     DemoConfig,
     load_digits_split,
     steps_per_run,
     train_one,
 )
+from refinedlr.plan import transfer_lr  # noqa: E402
 from refinedlr.records import read_record  # noqa: E402
 from refinedlr.registry import get_schedule  # noqa: E402
 
@@ -75,9 +77,11 @@ def test_demo_quick_end_to_end(tmp_path: Path) -> None:
     assert "| schedule | best LR | final train loss | validation loss | test accuracy |" in r.stdout
     with open(out / "results.csv") as f:
         rows = list(csv.DictReader(f))
-    assert {row["schedule"] for row in rows} == set(SCHEDULES)
+    plan_names = {f"{name} (plan)" for name in PLANS}
+    assert {row["schedule"] for row in rows} == set(SCHEDULES) | plan_names
     assert {row["arm"] for row in rows} == {a.name for a in ARMS}
-    assert len(rows) == len(ARMS) * len(SCHEDULES) * 2  # x 2 LRs x 1 seed in quick mode
+    checks = sum(len(m) for _, m in PLANS.values())
+    assert len(rows) == len(ARMS) * (len(SCHEDULES) * 2 + checks)  # 2 LRs x 1 seed when quick
     assert all(np.isfinite(float(row["val_loss"])) for row in rows)
     table = (out / "table.md").read_text()
     for arm in ARMS:
@@ -98,6 +102,23 @@ def test_demo_quick_end_to_end(tmp_path: Path) -> None:
         decision = next(x for x in v.stdout.splitlines() if "decision:" in x).split("decision: ")[1]
         assert f"**decision: {decision}**" in table
     assert "Risk diagnosis:" in table and "| **verified** (= " in table
+    # the planning step: each planned LR is transfer_lr's from linear decay's best LR, and ran
+    for arm in ARMS:
+        assert (out / f"{arm.name.lower()}_plan.png").stat().st_size > 10_000
+        linear = {float(r["lr"]): float(r["val_loss"]) for r in rows
+                  if r["arm"] == arm.name and r["schedule"] == "linear"}  # fmt: skip
+        best = min(linear, key=linear.__getitem__)
+        section = table.split(f"## {arm.name}")[1]
+        assert f"Planning from run 1's tuned LR {best:g}" in section
+        for name, (factor, multiples) in PLANS.items():
+            ran = sorted(float(r["lr"]) for r in rows
+                         if r["arm"] == arm.name and r["schedule"] == f"{name} (plan)")  # fmt: skip
+            steps = 33  # the quick demo's horizon: one epoch of 33 batches
+            want = transfer_lr(
+                best, get_schedule("linear", steps), get_schedule(name.split()[0], factor * steps)
+            )
+            assert ran == pytest.approx(sorted(want * m for m in multiples), rel=1e-12)
+            assert f"| {name}, {factor * steps} steps | {want:.3g} |" in section
 
 
 def test_the_progress_bar_counts_runs_as_they_finish(monkeypatch: pytest.MonkeyPatch) -> None:

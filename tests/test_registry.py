@@ -29,6 +29,8 @@ from refinedlr.schedules import (
 REQUIRED = {
     "cosine_with_min_lr": {"min_lr_rate": 0.1},
     "tabulated": {"values": [0.2, 1.0, 0.5, 0.0]},
+    # a spec nests the base's spec; the base keeps its own warm-up, the continuation has none
+    "continuation": {"base": {"name": "wsd", "total_steps": 30}, "at_step": 20, "level": 0.5},
 }
 
 
@@ -46,6 +48,10 @@ def test_every_name_means_the_same_through_every_door(
 ) -> None:
     T = 40
     kw = _required(name)
+    if name == "continuation" and warmup:
+        with pytest.raises(ScheduleError, match="no warm-up of its own"):
+            get_schedule(name, T, warmup=warmup, **kw)
+        return
     direct = get_schedule(name, T, warmup=warmup, **kw)
     spec = {"name": name, "total_steps": T, "warmup": warmup, **kw}
     from_spec = schedule_from_spec(spec)

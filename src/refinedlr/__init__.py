@@ -2,7 +2,9 @@
 
 The pure core (numpy/scipy): :mod:`~refinedlr.schedules` (schedules as vectorised functions of
 the step), :mod:`~refinedlr.refinement` (refinement from gradient norms), :mod:`~refinedlr.bounds`
-(last-iterate bounds), :mod:`~refinedlr.records` (gradient-norm logs), :mod:`~refinedlr.summary`.
+(last-iterate bounds), :mod:`~refinedlr.plan` (the next run's peak LR, continuations and
+predicted curves, from the bound), :mod:`~refinedlr.records` (gradient-norm logs),
+:mod:`~refinedlr.summary`.
 Adapters: :mod:`refinedlr.pytorch` (scheduler and recorder), :mod:`refinedlr.integrations`
 (Hugging Face, Lightning, optax), :mod:`refinedlr.plot`, :mod:`refinedlr.cli`.
 
@@ -27,6 +29,7 @@ from .risk import RefinementRisk, refinement_risk
 from .schedule_io import as_schedule, load_schedule, save_schedule
 from .schedules import (
     Constant,
+    Continuation,
     Cosine,
     CosineWithRestarts,
     InverseSqrt,
@@ -51,6 +54,7 @@ __all__ = [
     "VERIFY_THRESHOLD",
     "CollapseWarning",
     "Constant",
+    "Continuation",
     "Cosine",
     "CosineWithRestarts",
     "GradNormRecord",

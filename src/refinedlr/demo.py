@@ -15,7 +15,11 @@ images), for each optimizer arm (SGD with momentum; AdamW):
    direction's ``update_l2`` for AdamW) when it is outside its tie band, else it is a tie;
 6. the **decision**: keep the refined schedule or fall back to linear decay (a tie), with what
    decided and how sure it is;
-7. a table with a row for the verified choice beside linear, refined, cosine and step-wise decay.
+7. **plan** (:func:`refinedlr.plan.transfer_lr`): from run 1's tuned LR alone, the peak LR of
+   cosine at the same horizon and of linear decay at twice the horizon, each beside a short check
+   sweep (cosine's is its own full sweep);
+8. a table with a row for the verified choice beside linear, refined, cosine and step-wise decay,
+   and the planned LRs beside their check sweeps.
 
 Each step is a function (:func:`refine_run1`, :func:`verify_run2`); the runs are scheduled as
 soon as their inputs are ready, and the progress bar counts runs as they finish.
@@ -46,6 +50,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .plan import transfer_lr
 from .pytorch import GradNormRecorder, ScheduleLR
 from .records import GradNormRecord, RecordWriter
 from .refinement import Refinement, refine_details
@@ -61,6 +66,7 @@ __all__ = [
     "Arm",
     "DemoConfig",
     "load_digits_split",
+    "plan_run1",
     "refine_run1",
     "run_demo",
     "train_one",
@@ -224,7 +230,7 @@ def train_one(
     loss_fn = nn.CrossEntropyLoss()
     start = time.perf_counter()
     model.train()
-    for _ in range(cfg.epochs):
+    for _ in range(schedule.total_steps // (n // cfg.batch_size)):  # epochs (2x for the plan)
         perm = torch.randperm(n, generator=gen)
         for i in range(n // cfg.batch_size):
             idx = perm[i * cfg.batch_size : (i + 1) * cfg.batch_size]
@@ -311,10 +317,18 @@ class _Runs:
         self.left: dict[tuple[str, str], int] = {}
         self.done: dict[tuple[str, str], list[Run]] = {}
 
-    def submit(self, arm: Arm, name: str, schedule: Schedule, record_dir: Path | None) -> None:
+    def submit(
+        self,
+        arm: Arm,
+        name: str,
+        schedule: Schedule,
+        record_dir: Path | None,
+        lrs: Sequence[float] | None = None,
+    ) -> None:
         key = (arm.name, name)
-        self.left[key], self.done[key] = len(arm.lrs) * self.cfg.seeds, []
-        for lr in arm.lrs:
+        lrs = arm.lrs if lrs is None else lrs
+        self.left[key], self.done[key] = len(lrs) * self.cfg.seeds, []
+        for lr in lrs:
             for seed in range(self.cfg.seeds):
                 path = None
                 if record_dir is not None:
@@ -345,10 +359,16 @@ class _Runs:
 # choosing and reporting
 
 
-def _best_lr(runs: Iterable[Run]) -> float:
-    by_lr: dict[float, list[float]] = {}
+def _by_lr(runs: Iterable[Run]) -> dict[float, list[float]]:
+    """The validation losses of ``runs`` by LR, in increasing LR."""
+    out: dict[float, list[float]] = {}
     for r in runs:
-        by_lr.setdefault(r.lr, []).append(r.val_loss)
+        out.setdefault(r.lr, []).append(r.val_loss)
+    return dict(sorted(out.items()))
+
+
+def _best_lr(runs: Iterable[Run]) -> float:
+    by_lr = _by_lr(runs)
     return min(by_lr, key=lambda lr: float(np.mean(by_lr[lr])))
 
 
@@ -395,6 +415,33 @@ def refine_run1(arm: Arm, cfg: DemoConfig, linear_runs: Sequence[Run]) -> FirstR
     return FirstRun(lr, record, details, refinement_risk(record.norms(arm.norm), norm=arm.norm))
 
 
+#: The demo's planning step: a schedule planned from run 1's tuned LR (name -> horizon factor, the
+#: LR multiples of its short check sweep). Cosine's check is its own full sweep, among the baselines.
+PLANS = {"cosine": (1, (1.0,)), "linear 2x": (2, (2**-0.5, 1.0, 2**0.5))}
+
+
+@dataclasses.dataclass
+class PlanCheck:
+    """One planned schedule: its LR from run 1's (:func:`refinedlr.plan.transfer_lr`, constant
+    norms), and the validation losses of its check sweep."""
+
+    name: str
+    schedule: Schedule
+    planned_lr: float
+    runs: list[Run] = dataclasses.field(default_factory=list)
+
+
+def plan_run1(arm: Arm, lr: float, T: int) -> list[PlanCheck]:
+    """Step 7: plan cosine at the same horizon and linear decay at twice the horizon from run 1's
+    tuned LR, without a sweep (their check sweeps then run)."""
+    linear = get_schedule("linear", T)
+    out = []
+    for name, (factor, _) in PLANS.items():
+        target = get_schedule(name.split()[0], factor * T)
+        out.append(PlanCheck(name, target, transfer_lr(lr, linear, target)))
+    return out
+
+
 @dataclasses.dataclass
 class ArmOutcome:
     """What the demo found for one optimizer."""
@@ -406,9 +453,13 @@ class ArmOutcome:
     runs: list[Run]
     risk_message: str | None
     verify_command: str
+    plans: list[PlanCheck] = dataclasses.field(default_factory=list)
 
     def rows(self, name: str) -> list[Run]:
-        return [r for r in self.runs if r.schedule == name and r.lr == self.best[name]]
+        return [r for r in self.rows_of(name) if r.lr == self.best[name]]
+
+    def rows_of(self, name: str) -> list[Run]:
+        return [r for r in self.runs if r.schedule == name]
 
 
 def verify_run2(arm: Arm, first: FirstRun, runs: list[Run], out_dir: Path) -> ArmOutcome:
@@ -507,13 +558,17 @@ def run_demo(
         flush=True,
     )
     started = time.perf_counter()
-    bar = _Progress(sum(len(a.lrs) for a in cfg.arms) * cfg.seeds * len(SCHEDULES), progress)
+    checks = sum(len(m) for _, m in PLANS.values())
+    bar = _Progress(
+        sum(len(a.lrs) * len(SCHEDULES) + checks for a in cfg.arms) * cfg.seeds, progress
+    )
     fixed: dict[str, Callable[[], Schedule]] = {
         "linear": lambda: get_schedule("linear", T),
         "cosine": lambda: get_schedule("cosine", T),
         "step": lambda: get_schedule("step", T, milestones=(0.5, 0.75), factor=0.1),
     }
     first: dict[str, FirstRun] = {}
+    plans: dict[str, list[PlanCheck]] = {}
     with ProcessPoolExecutor(
         max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_worker_init
     ) as pool:
@@ -530,15 +585,24 @@ def run_demo(
                     arm = by_name[arm_name]
                     first[arm_name] = refine_run1(arm, cfg, runs.group(arm, "linear"))
                     runs.submit(arm, "refined", first[arm_name].refinement.schedule, record_dir)
+                    plans[arm_name] = plan_run1(arm, first[arm_name].lr, T)
+                    for p in plans[arm_name]:
+                        lrs = [p.planned_lr * m for m in PLANS[p.name][1]]
+                        runs.submit(arm, f"{p.name} (plan)", p.schedule, None, lrs)
     bar.close()
-    outcomes = [
-        verify_run2(
+    outcomes = []
+    for arm in cfg.arms:
+        o = verify_run2(
             arm, first[arm.name], [r for n in SCHEDULES for r in runs.group(arm, n)], out_dir
         )
-        for arm in cfg.arms
-    ]
+        for p in plans[arm.name]:
+            p.runs = runs.group(arm, f"{p.name} (plan)")
+        outcomes.append(dataclasses.replace(o, plans=plans[arm.name]))
     wall = time.perf_counter() - started
-    _write_results(out_dir / "results.csv", [r for o in outcomes for r in o.runs])
+    _write_results(
+        out_dir / "results.csv",
+        [r for o in outcomes for r in (*o.runs, *(r for p in o.plans for r in p.runs))],
+    )
     table = _report(outcomes, cfg, T, wall, workers, quick)
     (out_dir / "table.md").write_text(table, encoding="utf-8")
     plot_note = _plots(outcomes, out_dir, fixed)
@@ -634,6 +698,7 @@ def _arm_report(o: ArmOutcome, cfg: DemoConfig) -> list[str]:
             f"| {label} | {o.best[name]:g}{edge} | {_mean_sd([r.train_loss for r in rows])} | "
             f"{_mean_sd([r.val_loss for r in rows])} | {_mean_sd([r.test_acc for r in rows])} |"
         )
+    lines += _plan_report(o)
     acc = {n: [r.test_acc for r in o.rows(n)] for n in ("linear", "refined")}
     gap = float(np.mean(acc["refined"]) - np.mean(acc["linear"]))
     sds = [x for x in (_sd(acc["linear"]), _sd(acc["refined"])) if x is not None]
@@ -651,14 +716,51 @@ def _arm_report(o: ArmOutcome, cfg: DemoConfig) -> list[str]:
     return lines
 
 
+def _plan_sweep(o: ArmOutcome, p: PlanCheck) -> dict[float, list[float]]:
+    return _by_lr(p.runs if p.name != "cosine" else [*p.runs, *o.rows_of("cosine")])
+
+
+def _plan_report(o: ArmOutcome) -> list[str]:
+    """The planning step: each planned LR beside its check sweep (cosine: its full sweep)."""
+    lines = [
+        "",
+        f"Planning from run 1's tuned LR {o.best['linear']:g}, without a sweep "
+        "(`refinedlr plan`, constant norms), then a check sweep:",
+        "",
+        "| planned schedule | planned LR | validation loss at the planned LR | check sweep: "
+        "LR (validation loss) | its best LR |",
+        "|---|---|---|---|---|",
+    ]
+    for p in o.plans:
+        sweep = _plan_sweep(o, p)
+        at_plan = [r.val_loss for r in p.runs if r.lr == p.planned_lr]
+        best = min(sweep, key=lambda lr: float(np.mean(sweep[lr])))
+        cells = ", ".join(f"{lr:.3g} ({np.mean(v):.4f})" for lr, v in sweep.items())
+        lines.append(
+            f"| {p.name}, {p.schedule.total_steps} steps | {p.planned_lr:.3g} | "
+            f"{_mean_sd(at_plan)} | {cells} | {best:.3g} |"
+        )
+    return lines
+
+
 def _plots(outcomes: Sequence[ArmOutcome], out_dir: Path, fixed: dict[str, Any]) -> str:
     try:
-        from .plot import plot_norms_and_schedules
+        from .plot import plot_lr_checks, plot_norms_and_schedules
     except ImportError:  # pragma: no cover - plot imports matplotlib lazily
         return "no plots"
     written = []
     try:
         for o in outcomes:
+            path = out_dir / f"{o.arm.name.lower()}_plan.png"
+            checks = {
+                f"{p.name}, {p.schedule.total_steps} steps": (
+                    {lr: float(np.mean(v)) for lr, v in _plan_sweep(o, p).items()},
+                    p.planned_lr,
+                )
+                for p in o.plans
+            }
+            plot_lr_checks(checks, path=path, title=f"refinedlr demo: planned LRs, {o.arm.name}")
+            written.append(str(path))
             d = o.refinement
             path = out_dir / f"{o.arm.name.lower()}_norms_and_schedules.png"
             plot_norms_and_schedules(

@@ -24,13 +24,20 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .plan import Prediction
 from .refinement import Refinement
 from .schedules import Schedule
 
-__all__ = ["plot_norms_and_schedules", "plot_refinement", "plot_schedules"]
+__all__ = [
+    "plot_lr_checks",
+    "plot_norms_and_schedules",
+    "plot_plan",
+    "plot_refinement",
+    "plot_schedules",
+]
 
 
-def _figure(nrows: int, height: float) -> Any:
+def _figure(nrows: int, height: float, ncols: int = 1) -> Any:
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -38,7 +45,7 @@ def _figure(nrows: int, height: float) -> Any:
         raise ImportError("plotting needs matplotlib: pip install 'refinedlr[plot]'") from exc
     fig = Figure(figsize=(8.0, height), layout="constrained")
     FigureCanvasAgg(fig)
-    axes = fig.subplots(nrows, 1, sharex=True, squeeze=False)[:, 0]
+    axes = fig.subplots(nrows, ncols, sharex=ncols == 1, squeeze=False).ravel()
     return fig, axes
 
 
@@ -52,9 +59,10 @@ def _save(fig: Any, path: str | os.PathLike[str] | None) -> None:
         fig.savefig(path, dpi=120)
 
 
-def _legend(ax: Any) -> None:
-    """A legend whose labels are drawn as written (never as mathtext: a label may hold ``$``)."""
-    for text in ax.legend(loc="best", fontsize=8).get_texts():
+def _legend(ax: Any, of: Any = None) -> None:
+    """A legend on ``ax`` of the lines of ``of`` (default ``ax``), its labels drawn as written
+    (never as mathtext: a label may hold ``$``)."""
+    for text in ax.legend(*(of or ax).get_legend_handles_labels(), fontsize=8).get_texts():
         text.set_parse_math(False)
 
 
@@ -149,3 +157,72 @@ def plot_schedules(
 ) -> Any:
     """Several schedules on one axis (:func:`plot_norms_and_schedules` without norms)."""
     return plot_norms_and_schedules({}, schedules, path=path, title=title)
+
+
+def plot_plan(
+    prediction: Prediction,
+    *,
+    path: str | os.PathLike[str] | None = None,
+    title: str | None = None,
+) -> Any:
+    """A plan side by side: each schedule's learning rates (left) and the curve the bound
+    predicts for it (right: the fitted loss when :func:`refinedlr.plan.predict` had losses, else
+    the bound), the source run first, dashed.
+
+    >>> from refinedlr import Cosine, LinearDecay
+    >>> from refinedlr.plan import predict
+    >>> fig = plot_plan(predict(0.1, LinearDecay(100), {"cosine at 2x": Cosine(200)}))
+    >>> [ax.get_xlabel() for ax in fig.axes]
+    ['optimizer step', 'optimizer step']
+    """
+    fig, (left, right) = _figure(1, 3.6, ncols=2)
+    for i, f in enumerate((prediction.source, *prediction.candidates)):
+        style = {"ls": "--", "color": "black"} if i == 0 else {}
+        label = f"{f.name}: peak LR {f.lr:.3g}"
+        left.plot(
+            np.arange(f.schedule.total_steps),
+            f.lr * f.schedule.preview(),
+            lw=1.4,
+            label=label,
+            **style,
+        )
+        right.plot(f.steps, f.bound if f.loss is None else f.loss, lw=1.4, **style)
+    left.set_ylabel("learning rate")
+    right.set_ylabel("predicted loss" if prediction.fit is not None else "bound (relative)")
+    if prediction.fit is None:
+        right.set_yscale("log")
+    for ax in (left, right):
+        ax.set_xlabel("optimizer step")
+        ax.grid(alpha=0.3)
+    _legend(right, left)
+    _title(fig, title)
+    _save(fig, path)
+    return fig
+
+
+def plot_lr_checks(
+    checks: Mapping[str, tuple[Mapping[float, float], float]],
+    *,
+    path: str | os.PathLike[str] | None = None,
+    title: str | None = None,
+) -> Any:
+    """A planned peak LR beside the sweep that checks it: for each label, ``({lr: loss}, planned
+    LR)``, the loss against the LR (log scale), the planned LR marked by a dashed line.
+
+    >>> fig = plot_lr_checks({"cosine": ({0.05: 0.3, 0.1: 0.2, 0.2: 0.4}, 0.1)})
+    >>> fig.axes[0].get_xscale()
+    'log'
+    """
+    fig, (ax,) = _figure(1, 3.4)
+    for label, (losses, planned) in checks.items():
+        lrs = sorted(losses)
+        (line,) = ax.plot(lrs, [losses[lr] for lr in lrs], marker="o", lw=1.4, label=label)
+        ax.axvline(planned, ls="--", color=line.get_color(), lw=1.0)
+    ax.set_xscale("log")
+    ax.set_xlabel("peak learning rate (dashed: planned from the tuned run)")
+    ax.set_ylabel("validation loss")
+    ax.grid(alpha=0.3)
+    _legend(ax)
+    _title(fig, title)
+    _save(fig, path)
+    return fig

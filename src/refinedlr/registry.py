@@ -79,6 +79,7 @@ class ScheduleName:
             rate is known (Hugging Face's ``lr_end=1e-7`` for ``polynomial``).
         required: groups of arguments of which exactly one must be given.
         aliases: other names for the same entry.
+        nested: fields that hold a schedule, given in a spec as that schedule's own spec.
     """
 
     name: str
@@ -91,6 +92,7 @@ class ScheduleName:
     absolute_defaults: Mapping[str, float] = dataclasses.field(default_factory=dict)
     required: tuple[tuple[str, ...], ...] = ()
     aliases: tuple[str, ...] = ()
+    nested: tuple[str, ...] = ()
 
     def fields(self) -> list[str]:
         """The class's own parameter names (besides ``total_steps``, ``warmup``, ``after_horizon``)."""
@@ -211,6 +213,15 @@ _TABLE: tuple[ScheduleName, ...] = (
         "a table of multipliers resampled onto the horizon (what refinement returns)",
         required=(("values",),),
         aliases=("refined",),
+    ),
+    ScheduleName(
+        "continuation",
+        schedules.Continuation,
+        "refinedlr",
+        "a run continued from a checkpoint: its schedule, then a level and a cooldown "
+        "(refinedlr.plan.extend)",
+        required=(("base",),),
+        nested=("base",),
     ),
 )
 
@@ -376,6 +387,8 @@ def _parameters(
         field = accepted[arg]
         if arg in entry.absolute:
             value = _absolute(entry, arg, value, base_lr)
+        if field in entry.nested and isinstance(value, Mapping):
+            value = schedule_from_spec(value)
         if field in params:
             raise ScheduleError(
                 f"schedule {entry.name!r} got {field} twice (from {arg} and another name for it)"

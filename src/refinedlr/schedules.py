@@ -55,6 +55,7 @@ from . import limits
 
 __all__ = [
     "Constant",
+    "Continuation",
     "Cosine",
     "CosineWithRestarts",
     "InverseSqrt",
@@ -684,3 +685,91 @@ class Tabulated(Schedule):
         more = f" ... ({v.size} values)" if v.size > 4 else ""
         prov = f", provenance={dict(self.provenance)!r}" if self.provenance else ""
         return f"Tabulated(total_steps={self.total_steps}, values={head}{more}{prov})"
+
+
+# --------------------------------------------------------------------------------------------
+# a run continued from a checkpoint (what refinedlr.plan.extend returns)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Continuation(Schedule):
+    """A run continued from a checkpoint at step ``k`` onto a longer horizon ``T``.
+
+    Steps before ``k`` follow ``base`` (the schedule the run was started with, on its own
+    horizon), so the steps already taken are unchanged. From ``k`` on the multiplier holds
+    ``level``, then a cooldown of ``L = min(cooldown, T - k)`` steps brings it down:
+    ``s_t = level * shape((t - (T - L)) / L)`` for ``t >= T - L``, with ``shape`` one of ``1 - p``
+    (``linear``), ``1 - sqrt(p)`` (``1-sqrt``) or ``(1 + cos(pi p)) / 2`` (``cosine``), as in
+    :class:`WarmupStableDecay`'s decay. :func:`refinedlr.plan.extend` chooses ``level``,
+    ``cooldown`` and the shape from the last-iterate bound; ``provenance`` says how (kept in specs,
+    not in fingerprints). ``ScheduleLR`` resumes a checkpoint of ``base`` onto it without a
+    horizon-mismatch error.
+
+    >>> base = WarmupStableDecay(total_steps=10, decay=0.2, decay_shape="linear")
+    >>> Continuation(total_steps=16, base=base, at_step=8, level=0.5, cooldown=4).preview()
+    array([1.   , 1.   , 1.   , 1.   , 1.   , 1.   , 1.   , 1.   , 0.5  , 0.5  , 0.5  , 0.5  ,
+           0.5  , 0.375, 0.25 , 0.125])
+    """
+
+    base: Schedule = dataclasses.field(default_factory=lambda: Constant(1), kw_only=True)
+    at_step: int = dataclasses.field(default=1, kw_only=True)
+    level: float = dataclasses.field(default=1.0, kw_only=True)
+    cooldown: int = dataclasses.field(default=1, kw_only=True)
+    cooldown_shape: Shape = dataclasses.field(default="linear", kw_only=True)
+    provenance: Mapping[str, Any] = dataclasses.field(default_factory=dict, kw_only=True)
+    kind: ClassVar[str] = "continuation"
+
+    def _validate(self) -> None:
+        if not isinstance(self.base, Schedule):
+            raise ScheduleError(f"base must be a Schedule, got {type(self.base).__name__}")
+        k = _check_int("at_step", self.at_step, minimum=1)
+        if k >= self.total_steps:
+            raise ScheduleError(
+                f"at_step={k} must come before the new horizon total_steps={self.total_steps}"
+            )
+        if k > self.base.total_steps:
+            raise ScheduleError(
+                f"at_step={k} is past the end of the run being continued "
+                f"({self.base.total_steps} steps)"
+            )
+        if self.warmup:
+            raise ScheduleError("a continuation has no warm-up of its own (its base has one)")
+        _check_real("level", self.level, low=0.0, high=1.0, low_open=True)
+        _check_int("cooldown", self.cooldown, minimum=1)
+        if self.cooldown_shape not in _SHAPES:
+            raise ScheduleError(
+                f"cooldown_shape must be 'linear', 'cosine' or '1-sqrt', got {self.cooldown_shape!r}"
+            )
+        object.__setattr__(self, "provenance", dict(self.provenance))
+
+    @property
+    def cooldown_steps(self) -> int:
+        """The cooldown length ``L`` in steps (at most the steps after the checkpoint)."""
+        return min(self.cooldown, self.total_steps - self.at_step)
+
+    def _decay(self, u: IntArray, horizon: int) -> FloatArray:
+        k, L = self.at_step, self.cooldown_steps
+        start = self.total_steps - L
+        before = np.asarray(self.base(np.minimum(u, k - 1)), dtype=np.float64)
+        cool = self.level * _shape(self.cooldown_shape, np.clip((u - start) / L, 0.0, 1.0))
+        return np.where(u < k, before, np.where(u < start, self.level, cool))
+
+    def _params(self) -> dict[str, Any]:
+        return {
+            "base": self.base.to_spec(),
+            "at_step": self.at_step,
+            "level": self.level,
+            "cooldown": self.cooldown,
+            "cooldown_shape": self.cooldown_shape,
+            "provenance": dict(self.provenance),
+        }
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Continuation):
+            return NotImplemented
+        return (
+            self.fingerprint() == other.fingerprint() and self.after_horizon == other.after_horizon
+        )
+
+    def __hash__(self) -> int:
+        return hash(self.fingerprint())

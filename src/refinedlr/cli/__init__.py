@@ -5,6 +5,8 @@ Commands::
     refinedlr refine LOG -o schedule.json   refine a gradient-norm log into a schedule
     refinedlr verify RUN1 RUN2 -o next.json keep the refined schedule or fall back to linear decay
     refinedlr show SCHEDULE|LOG             readable summary (and bound versus linear decay)
+    refinedlr plan --lr LR --from S --to T  the peak LR for another schedule or horizon, or
+                                            (--at STEP) the rest of a continued run
     refinedlr plot LOG|SCHEDULE... -o f.png norms, smoothed norms and schedules on one figure
     refinedlr demo                          the whole workflow on built-in data (needs torch)
     refinedlr bench ... / refinedlr data ...  the research suite, when installed (plugins)
@@ -22,11 +24,12 @@ from collections.abc import Callable, Sequence
 
 from .. import __version__
 from ..bounds import BoundError
+from ..plan import PlanError
 from ..records import RecordError
 from ..records.record import MissingExtraError
 from ..refinement import RefineError
 from ..schedules import ScheduleError
-from . import demo, plot, plugins, refine, show, verify
+from . import demo, plan, plot, plugins, refine, show, verify
 from .common import CLIError, MissingExtra, Parser, step_limit
 
 __all__ = ["build_parser", "main"]
@@ -44,12 +47,13 @@ examples:
   refinedlr refine runs/norms.csv --norm l1 -o refined.json --plot refined.png
   refinedlr refine output/trainer_state.json --steps 20000 -o refined.npy
   refinedlr verify run1/norms.csv run2/norms.csv --metric eval_loss -o next.json
+  refinedlr plan --lr 3e-4 --from linear --steps 10000 --to wsd:decay=0.2 --to-steps 40000
   refinedlr show refined.json --norms runs/norms.csv
   refinedlr plot runs/norms.csv --baselines linear,cosine -o norms.png
   refinedlr demo --out demo-results
 """
 
-_COMMANDS = (refine, verify, show, plot, demo)
+_COMMANDS = (refine, verify, plan, show, plot, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return func(args)
     except (MissingExtra, MissingExtraError) as exc:
         return _fail(exc, 3)
-    except (CLIError, RecordError, ScheduleError, RefineError, BoundError) as exc:
+    except (CLIError, RecordError, ScheduleError, RefineError, BoundError, PlanError) as exc:
         return _fail(exc, 2)
     except BrokenPipeError:  # output piped into e.g. `head`
         sys.stdout = open(os.devnull, "w")  # silence the flush at exit

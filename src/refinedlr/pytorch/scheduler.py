@@ -21,6 +21,11 @@ The schedule followed after such resumes is a tree of plain dicts in the state (
 ``{"kind": "rescaled", "at": k, "old_total": ..., "new_total": ..., "source": node}`` or
 ``{"kind": "switched", "at": k, "before": node, "after": node}``.
 
+A planned continuation of the checkpoint's schedule (a :class:`~refinedlr.schedules.Continuation`
+from :func:`refinedlr.plan.extend` whose base is that schedule, branching at or after the
+checkpoint's step) is not a mismatch: it resumes without an error or a warning, whatever
+``on_mismatch`` says. Any other change of horizon or shape is still refused.
+
 Example:
     >>> import torch
     >>> from refinedlr import LinearDecay
@@ -52,7 +57,7 @@ from torch.optim.lr_scheduler import LRScheduler
 
 from ..registry import schedule_from_spec
 from ..schedule_io import ScheduleLike, as_schedule
-from ..schedules import Schedule, ScheduleError
+from ..schedules import Continuation, Schedule, ScheduleError
 
 __all__ = ["MAX_RESUMES", "OnMismatch", "ScheduleLR", "ScheduleMismatchError"]
 
@@ -147,6 +152,22 @@ def _default_lr(optimizer: Optimizer) -> float | None:
     return (
         float(lr) if isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > 0 else None
     )
+
+
+def _planned_from(new: Schedule, info: Mapping[str, Any], effective: Any, k: int) -> bool:
+    """Whether ``new`` is a planned continuation (:func:`refinedlr.plan.extend`) of the
+    checkpoint's schedule: its base is that schedule and it branches at or after step ``k``."""
+    if not isinstance(new, Continuation) or new.base.fingerprint() != info["fingerprint"]:
+        return False
+    if not (isinstance(effective, Mapping) and effective.get("kind") == "schedule"):
+        return False  # the checkpoint already followed a composed schedule: use on_mismatch
+    if k > new.at_step:
+        raise ScheduleMismatchError(
+            f"the checkpoint is at step {k}, past step {new.at_step} where the planned "
+            f"continuation leaves the original schedule; plan it from this checkpoint instead "
+            f"(refinedlr.plan.extend(..., at_step={k}))"
+        )
+    return True
 
 
 class ScheduleLR(LRScheduler):
@@ -269,7 +290,9 @@ class ScheduleLR(LRScheduler):
             )
         try:
             k = int(state.get("last_epoch", 0))
-            if info["fingerprint"] != self.schedule.fingerprint():
+            if _planned_from(self.schedule, info, tree, k):
+                tree = {"kind": "schedule"}  # the plan itself, from the first step
+            elif info["fingerprint"] != self.schedule.fingerprint():
                 tree = self._reconcile(info, tree, k)
             if tree["kind"] == "schedule":
                 tree, effective = None, None

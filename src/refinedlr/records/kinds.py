@@ -72,7 +72,7 @@ def choose_norm(
     norm its column names say (update-direction columns are recorded only for Adam-type
     optimizers: l1), else l2, assumed, with how to change it.
 
-    ``meta`` is the record's :attr:`~refinedlr.records.GradNormRecord.meta`: a plain array or a
+    ``meta`` is the record's ``meta`` (:class:`~refinedlr.records.GradNormRecord`): a plain array or a
     headerless CSV names no column (its reader calls the series ``l2`` by convention).
     """
     kinds = list(kinds)

@@ -1,0 +1,294 @@
+"""``refinedlr plan``: the peak LR for another schedule or horizon, or a continued run.
+
+Two forms, both from the last-iterate bound (:mod:`refinedlr.plan`):
+
+* transfer: ``refinedlr plan --lr 3e-4 --from linear --steps 10000 --to
+  wsd:decay=0.2,decay_shape=1-sqrt --to-steps 40000`` prints each target's peak LR and the bound's
+  predicted final value against the source (ranked), and writes the target's schedule (``-o``)
+  and a figure (``--plot``);
+* extend: ``refinedlr plan --lr 3e-4 --from wsd --steps 10000 --at 8000 --to-steps 20000 -o
+  longer.json`` continues a run from its checkpoint at step 8000 to 20000 steps along the
+  continuation with the lowest bound, and prints the options it compared.
+
+A schedule is a name with optional arguments, ``NAME[:KEY=VALUE,...]`` (values read as JSON
+where they parse, else as text), or a schedule file (.json, .npy, .csv).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from ..plan import extension_options, predict
+from ..records import read_record
+from ..schedule_io import SCHEDULE_SUFFIXES, as_schedule
+from ..schedules import Schedule
+from .common import (
+    FIGURE_SUFFIXES,
+    CLIError,
+    about,
+    add_log_options,
+    check_output,
+    collect_warnings,
+    positive_int,
+    print_warnings,
+    read_log,
+    read_schedule,
+    require,
+    write_figure,
+    write_schedule,
+)
+
+__all__ = ["add_parser"]
+
+
+def _positive_lr(text: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(x) and x > 0.0):
+        raise argparse.ArgumentTypeError(f"must be a positive finite learning rate, got {text!r}")
+    return x
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "plan",
+        help="the peak LR for another schedule or horizon, or a continued run, from the bound",
+        description="Plan the next run from the last-iterate bound (Schaipp et al. 2025): the "
+        "peak LR of another schedule or horizon from one you tuned (--to), or the rest of a run "
+        "continued from a checkpoint to a longer horizon (--at). Schedules are NAME[:KEY=VALUE,"
+        "...] (e.g. linear, cosine, wsd:decay=0.2,decay_shape=1-sqrt) or schedule files.",
+        epilog="examples:\n"
+        "  refinedlr plan --lr 3e-4 --from linear --steps 10000 "
+        "--to wsd:decay=0.2,decay_shape=1-sqrt --to-steps 40000\n"
+        "  refinedlr plan --lr 0.1 --from linear --steps 5000 --to cosine --to linear@20000 "
+        "--norms run1/norms.csv --plot plan.png\n"
+        "  refinedlr plan --lr 3e-4 --from wsd:decay=0.2 --steps 10000 --at 8000 --to-steps "
+        "20000 -o longer.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--lr", type=_positive_lr, required=True, help="the peak LR tuned for --from")
+    p.add_argument("--from", dest="source", required=True, metavar="SCHEDULE", help="its schedule")
+    p.add_argument(
+        "--steps",
+        type=positive_int,
+        help="its horizon in optimizer steps (a file's own if omitted)",
+    )
+    p.add_argument(
+        "--to",
+        action="append",
+        default=[],
+        metavar="SCHEDULE[@STEPS]",
+        help="a schedule to plan for (repeatable); @STEPS gives its own horizon",
+    )
+    p.add_argument(
+        "--to-steps",
+        type=positive_int,
+        help="the new horizon: of every --to without @STEPS (default: the --from horizon), or of the "
+        "continued run with --at",
+    )
+    p.add_argument(
+        "--at",
+        type=positive_int,
+        metavar="STEP",
+        help="continue the --from run from its checkpoint after STEP optimizer steps to "
+        "--to-steps (the extend form; no --to)",
+    )
+    p.add_argument(
+        "--family",
+        choices=["best", "rescale", "cooldown"],
+        default="best",
+        help="with --at: rescale (a new LR level, then a cooldown), cooldown (keep the LR in use, "
+        "no re-warm-up) or best (default: the lower bound of the two)",
+    )
+    p.add_argument(
+        "--norms",
+        metavar="LOG",
+        help="the --from run's gradient-norm log (default: constant norms, the worst case)",
+    )
+    p.add_argument("--kind", help="which series of --norms to use (default: l2, or its only one)")
+    p.add_argument(
+        "--losses",
+        metavar="LOG",
+        help="the --from run's loss log: fits loss ~ C + M x bound and predicts each target's "
+        "final loss",
+    )
+    p.add_argument(
+        "--loss-column", default="loss", help="the column of --losses holding the loss (loss)"
+    )
+    p.add_argument("-o", "--output", help="write the planned schedule (.json, .npy or .csv)")
+    p.add_argument("--plot", metavar="PNG", help="write a figure of the LRs and predicted curves")
+    add_log_options(p)
+    p.set_defaults(func=run)
+
+
+def parse_schedule(text: str, total_steps: int | None, what: str) -> Schedule:
+    """``NAME[:KEY=VALUE,...]`` or a schedule file, on ``total_steps`` when given."""
+    if Path(text).suffix.lower() in SCHEDULE_SUFFIXES or Path(text).exists():
+        return read_schedule(text, total_steps=total_steps)
+    name, _, rest = text.partition(":")
+    kwargs: dict[str, Any] = {}
+    for item in filter(None, (x.strip() for x in rest.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise CLIError(f"{what} {text!r}: expected NAME:KEY=VALUE,..., got {item!r}")
+        try:
+            kwargs[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            kwargs[key.strip()] = value.strip()
+    if total_steps is None:
+        raise CLIError(f"{what} {text!r}: a schedule given by name needs its horizon (--steps)")
+    try:
+        return as_schedule(name.strip(), total_steps, **kwargs)
+    except (TypeError, ValueError) as exc:
+        raise CLIError(f"{what} {text!r}: {exc}") from None
+
+
+def _targets(args: argparse.Namespace, source: Schedule) -> dict[str, Schedule]:
+    out: dict[str, Schedule] = {}
+    for text in args.to:
+        spec, at, steps = text.rpartition("@") if "@" in text else (text, "", "")
+        horizon = args.to_steps or source.total_steps
+        if at:
+            try:
+                horizon = positive_int(steps)
+            except argparse.ArgumentTypeError as exc:
+                raise CLIError(f"--to {text!r}: the horizon after @ {exc}") from None
+        out[text] = parse_schedule(spec, horizon, "--to")
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    inputs = [args.norms, args.losses]
+    outputs = [(args.output, SCHEDULE_SUFFIXES, "-o"), (args.plot, FIGURE_SUFFIXES, "--plot")]
+    out, png = (
+        check_output(x, inputs=inputs, suffixes=s, option=o) if x else None for x, s, o in outputs
+    )
+    if out is not None and png is not None and out.absolute() == png.absolute():
+        raise CLIError(f"{png}: --plot and -o name the same file")
+    if png is not None:
+        require("matplotlib", "--plot", "plot")
+    if (args.at is None) == (not args.to):
+        raise CLIError("give either --to SCHEDULE (transfer) or --at STEP (extend), not both")
+    if out is not None and len(args.to) > 1:
+        raise CLIError("-o writes one planned schedule: give a single --to")
+    source = parse_schedule(args.source, args.steps, "--from")
+    norms = None
+    if args.norms:
+        record = read_log(args.norms, args)
+        kind = args.kind or ("l2" if "l2" in record.kinds else None)
+        with about(args.norms):
+            norms = record.norms(record.resolve_kind(kind))
+    print(
+        f"source: {_describe(source)}, peak LR {args.lr:.4g} (tuned); norms: "
+        + (f"{args.norms} ({len(norms):,} steps)" if norms is not None else _CONSTANT)
+    )
+    with collect_warnings() as caught:
+        if args.at is not None:
+            status = _extend(args, source, norms, out, png)
+        else:
+            status = _transfer(args, source, norms, out, png)
+    print_warnings(caught)
+    return status
+
+
+_CONSTANT = "constant (the bound's worst case; --norms LOG uses the run's record)"
+
+
+def _describe(s: Schedule) -> str:
+    params = {k: v for k, v in s.to_spec().items() if k not in ("name", "total_steps", "values")}
+    params.pop("provenance", None)
+    shown = ", ".join(f"{k}={v}" for k, v in params.items() if k != "base")
+    return f"{s.kind}{f' ({shown})' if shown else ''}, {s.total_steps:,} steps"
+
+
+def _transfer(
+    args: argparse.Namespace, source: Schedule, norms: Any, out: Path | None, png: Path | None
+) -> int:
+    targets = _targets(args, source)
+    losses = None
+    if args.losses:
+        losses = read_record(args.losses, column=args.loss_column).norms()
+    with about(args.norms or args.losses or args.source):
+        p = predict(args.lr, source, targets, norms=norms, losses=losses)
+    what = "final loss" if p.fit is not None else "final bound"
+    print(
+        f"{'target':<40} {'steps':>10} {'peak LR':>10} {'x source LR':>12} {what + ' vs source':>22}"
+    )
+    for c in p.candidates:
+        print(
+            f"{c.name:<40} {c.schedule.total_steps:>10,} {c.lr:>10.4g} "
+            f"{c.lr / args.lr:>12.4g} {p.ratio(c):>22.4f}"
+        )
+    if p.fit is not None:
+        C, M = p.fit
+        print(
+            f"fit: loss ~ {C:.4g} + {M:.4g} x bound on {args.losses}; predicted final loss: "
+            f"source {p.source.final:.4g}, "
+            + ", ".join(f"{c.name} {c.final:.4g}" for c in p.candidates)
+        )
+    else:
+        print(
+            "the bound ranks the targets; below 1, the bound expects a lower final loss than the "
+            "source's (--losses LOG predicts losses)"
+        )
+    if out is not None:
+        write_schedule(p.candidates[0].schedule, out)
+        print(f"wrote {out}: train it with peak LR {p.candidates[0].lr:.4g}")
+    if png is not None:
+        from ..plot import plot_plan
+
+        write_figure(plot_plan(p), png)
+        print(f"wrote {png}")
+    return 0
+
+
+def _extend(
+    args: argparse.Namespace, source: Schedule, norms: Any, out: Path | None, png: Path | None
+) -> int:
+    if args.to_steps is None:
+        raise CLIError("--at needs --to-steps: the new horizon of the continued run")
+    families = ("rescale", "cooldown") if args.family == "best" else (args.family,)
+    with about(args.norms or args.source):
+        options = extension_options(
+            source, at_step=args.at, total_steps=args.to_steps, norms=norms, families=families
+        )
+    print(
+        f"continue from step {args.at:,} to {args.to_steps:,} steps; LR in use "
+        f"{args.lr * float(source(args.at - 1)):.4g}"
+    )
+    print(
+        f"  {'family':<9} {'cooldown':<8} {'LR after step ' + format(args.at, ','):>22} "
+        f"{'cooldown steps':>15} {'bound vs fresh tuned run':>25}"
+    )
+    for i, o in enumerate(options):
+        s = o.schedule
+        print(
+            f"{'*' if i == 0 else ' '} {o.family:<9} {s.cooldown_shape:<8} "
+            f"{args.lr * s.level:>22.4g} {s.cooldown_steps:>15,} {o.bound_ratio:>25.4f}"
+        )
+    chosen = options[0].schedule
+    print(
+        f"chosen: {options[0].family}: hold LR {args.lr * chosen.level:.4g} from step {args.at:,}, "
+        f"then a {chosen.cooldown_shape} cooldown over the last {chosen.cooldown_steps:,} steps "
+        "(same base LR; the first steps are unchanged)"
+    )
+    if out is not None:
+        write_schedule(chosen, out)
+        print(
+            f"wrote {out}: resume the checkpoint with ScheduleLR(optimizer, "
+            f'load_schedule("{out}")); it accepts this planned extension'
+        )
+    if png is not None:
+        from ..plot import plot_plan
+
+        named = {f"{o.family} ({o.schedule.cooldown_shape})": o.schedule for o in options}
+        p = predict(args.lr, source, named, norms=norms, carry="step", same_lr=True)
+        write_figure(plot_plan(p), png)
+        print(f"wrote {png}")
+    return 0
