@@ -13,6 +13,7 @@ from hypothesis.extra.numpy import arrays
 
 from refinedlr.records import GradNormRecord
 from refinedlr.refinement import (
+    MIN_STEPS,
     CollapseWarning,
     MissingNormsWarning,
     RefineError,
@@ -140,7 +141,7 @@ def test_constant_norms_give_linear_decay(T: int, c: float, tau: float, norm: st
 
 @pytest.mark.filterwarnings("ignore::refinedlr.refinement.CollapseWarning")
 @settings(max_examples=40, deadline=None)
-@given(positive_norms, st.integers(2, 2000))
+@given(positive_norms, st.integers(MIN_STEPS, 2000))
 def test_resampling_consistency(norms: np.ndarray, horizon: int) -> None:
     base = refine(norms)
     other = refine(norms, total_steps=horizon)

@@ -329,7 +329,10 @@ def refine(
         norm: ``"l2"`` (SGD; weights ``g^-2``) or ``"l1"`` (Adam-type; weights ``g^-1``).
         power: use weights ``g^-power`` instead.
         total_steps: horizon of the run that will use the schedule (default: the record length);
-            the table is resampled on normalised time.
+            the table is resampled on normalised time. At least :data:`MIN_STEPS`: on fewer steps
+            the resampled table would keep only its first values (a one-step schedule would be
+            the warm-up's first multiplier, not the peak), so a shorter horizon is refused; a run
+            that short wants a constant learning rate.
         kind: which column of a multi-kind record to use (default: ``norm``).
 
     Returns:
@@ -337,8 +340,9 @@ def refine(
         whose ``provenance`` records tau, norm, power, window, source length and filled steps.
 
     Raises:
-        RefineError: fewer than :data:`MIN_STEPS` steps, all values missing, a zero or negative
-            norm, weights that over- or underflow, or a bad ``tau``/``norm``/``power``.
+        RefineError: fewer than :data:`MIN_STEPS` steps (in the record, or ``total_steps``), all
+            values missing, a zero or negative norm, weights that over- or underflow, or a bad
+            ``tau``/``norm``/``power``.
 
     Warns:
         MissingNormsWarning: when NaN/inf entries were filled (the count is in the message).
@@ -389,6 +393,16 @@ def _refine(
     kind: str | None,
 ) -> Refinement:
     p = _power(norm, power)
+    if (
+        isinstance(total_steps, int)
+        and not isinstance(total_steps, bool)
+        and total_steps < MIN_STEPS
+    ):
+        raise RefineError(
+            f"total_steps={total_steps} (--steps): a refined schedule needs a horizon of at least "
+            f"{MIN_STEPS} steps to keep its shape (warm-up, peak, anneal); for a run this short "
+            "use a constant learning rate"
+        )
     arr, info = _as_norms(norms, norm, kind)
     T = arr.shape[0]
     if T < MIN_STEPS:

@@ -239,7 +239,7 @@ def _fast_table(p: Path, ct: CsvText) -> Table | None:
         return None
     columns: list[FloatArray | None] = [None] * ncol
     for i, j in enumerate(use):
-        columns[j] = np.ascontiguousarray(arr[:, i])
+        columns[j] = arr[:, i]  # views: the record copies what it keeps
     names = [""] if ct.header is None else list(ct.header)
     first_line = ct.first_body_line
     return Table(

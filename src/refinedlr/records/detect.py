@@ -10,7 +10,15 @@ from pathlib import Path
 
 from .. import limits
 from .delimited import read_delimited
-from .inputs import decode_text, load_json, open_regular, read_bytes, read_head, uncompressed_name
+from .inputs import (
+    JsonLimitError,
+    decode_text,
+    load_json,
+    open_regular,
+    read_bytes,
+    read_head,
+    uncompressed_name,
+)
 from .jsonl import read_jsonl
 from .npy import read_npy
 from .record import GradNormRecord, RecordError, brief, warn_at_caller
@@ -189,6 +197,8 @@ def _guess_json(p: Path, head: bytes) -> str:
             break
     try:
         obj = load_json(p, first)
+    except JsonLimitError:
+        raise
     except RecordError:
         obj = None  # a pretty-printed (multi-line) document, or not JSON at all
     if isinstance(obj, dict):
@@ -198,6 +208,8 @@ def _guess_json(p: Path, head: bytes) -> str:
     data = read_bytes(p, budget=limits.max_bytes() // 2)  # over budget: refused, not guessed
     try:
         doc = load_json(p, decode_text(p, data))
+    except JsonLimitError:
+        raise
     except RecordError:
         doc = None
     if isinstance(doc, dict) and "log_history" in doc:

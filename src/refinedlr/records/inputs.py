@@ -27,6 +27,7 @@ from .record import RecordError, brief
 
 __all__ = [
     "COMPRESSED_SUFFIXES",
+    "JsonLimitError",
     "binary_stream",
     "compression",
     "decode_text",
@@ -293,11 +294,16 @@ def _depth(doc: Any) -> int:
     return deepest
 
 
+class JsonLimitError(RecordError):
+    """JSON over a limit of :mod:`refinedlr.limits` (nesting, number length): not a log, whatever
+    else it might be."""
+
+
 def load_json(p: Path, text: str, *, line: int | None = None) -> Any:
     """``text`` (the whole of ``p``, or its ``line``) as JSON, within the limits of
     :mod:`refinedlr.limits`: nesting at most :data:`~refinedlr.limits.MAX_JSON_DEPTH` deep, numbers
     at most :data:`~refinedlr.limits.MAX_NUMBER_CHARS` characters long. Errors name the line."""
-    too_deep = RecordError(
+    too_deep = JsonLimitError(
         f"JSON nested more than {limits.MAX_JSON_DEPTH} levels deep (a log or a schedule needs "
         "a few)",
         path=p,
@@ -306,7 +312,7 @@ def load_json(p: Path, text: str, *, line: int | None = None) -> Any:
     try:
         doc = _DECODER.decode(text)
     except _LongNumber as exc:
-        raise RecordError(
+        raise JsonLimitError(
             f"a number {exc.length:,} characters long (at most {limits.MAX_NUMBER_CHARS} are "
             "read): not a gradient norm or a step",
             path=p,
