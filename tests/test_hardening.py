@@ -158,9 +158,12 @@ def test_budgets_follow_the_one_step_limit(monkeypatch: pytest.MonkeyPatch) -> N
     assert limits.max_lines() == 1 << 20 and limits.max_bytes() == 64 << 20
 
 
-def test_too_many_values_are_refused_before_parsing(tmp_path: Path) -> None:
+def test_too_many_values_are_refused_before_parsing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(limits, "MAX_STEPS", 1)  # the floor of the value budget: 8 Mi values
     p = tmp_path / "wide.csv"
-    ncol = 2000
+    ncol = 1000
     rows = limits.max_cells() // ncol + 1
     line = ",".join("1" for _ in range(ncol)) + "\n"
     p.write_text(",".join(f"c{j}" for j in range(ncol)) + "\n" + line * rows)
@@ -194,7 +197,9 @@ def test_huge_step_offset_is_refused_not_overflowed(tmp_path: Path, offset: int)
 @pytest.mark.parametrize("offset", [-(10**30), -(2**63) - 1, -1])
 def test_hugely_negative_step_offset_is_refused(tmp_path: Path, offset: int) -> None:
     p = good_csv(tmp_path / "n.csv")
-    with pytest.raises(RecordError, match=f"step 0 shifted by the step offset {offset} is negative"):
+    with pytest.raises(
+        RecordError, match=f"step 0 shifted by the step offset {offset} is negative"
+    ):
         read_record(p, step_offset=offset)
 
 
@@ -204,7 +209,9 @@ def test_step_offset_just_inside_the_limit(tmp_path: Path) -> None:
     assert rec.total_steps == limits.MAX_STEPS and int(rec.steps[0]) == limits.MAX_STEPS - 400
 
 
-def test_step_offset_on_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_step_offset_on_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     p = good_csv(tmp_path / "n.csv")
     for value in ("100000000000000000000000", "-" + "9" * 40, "1e23"):
         status, _, err = cli(capsys, "refine", str(p), "--step-offset", value, "-o", "o.json")
@@ -301,7 +308,17 @@ def test_a_full_disk_during_plot_leaves_no_output(tmp_path: Path) -> None:
 
     before = listing(tmp_path)
     r = subprocess.run(
-        [sys.executable, "-m", "refinedlr.cli", "refine", str(p), "-o", str(out), "--plot", str(png)],
+        [
+            sys.executable,
+            "-m",
+            "refinedlr.cli",
+            "refine",
+            str(p),
+            "-o",
+            str(out),
+            "--plot",
+            str(png),
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -428,11 +445,25 @@ def test_truncated_event_file_is_reported(tmp_path: Path, fraction: float) -> No
     assert 0 < rec.total_steps < 400
     messages = [str(w.message) for w in caught]
     assert len(messages) == 1 and str(f) in messages[0], messages
-    assert "cut off in the middle of an event" in messages[0]
-    assert f"{len(rec)} value(s) of the tag 'grad_norm' read, steps 0..{rec.total_steps - 1}" in (
-        messages[0]
+    assert "not read to its end: cut off in the middle of an event" in messages[0]
+    assert (
+        f"{len(rec)} value(s) of the tag 'grad_norm' read, steps 0..{rec.total_steps - 1}"
+        in (messages[0])
     )
     assert rec.meta["warnings"] == messages
+
+
+def test_damaged_event_is_reported(tmp_path: Path) -> None:
+    f = _event_file(tmp_path / "run")
+    data = bytearray(f.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # a bit flip inside a record: its checksum fails
+    f.write_bytes(bytes(data))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rec = read_record(tmp_path / "run")
+    assert 100 < rec.total_steps < 400
+    [message] = [str(w.message) for w in caught]
+    assert str(f) in message and "401 complete event(s), but the reader stopped after" in message
 
 
 def test_complete_event_file_gives_no_warning(tmp_path: Path) -> None:
@@ -590,7 +621,11 @@ def test_load_schedule_refuses_a_named_pipe(tmp_path: Path, suffix: str) -> None
     fifo = tmp_path / f"s{suffix}"
     os.mkfifo(fifo)
     r = subprocess.run(  # a hang would fail here rather than block the suite
-        [sys.executable, "-c", f"from refinedlr import load_schedule; load_schedule({str(fifo)!r})"],
+        [
+            sys.executable,
+            "-c",
+            f"from refinedlr import load_schedule; load_schedule({str(fifo)!r})",
+        ],
         capture_output=True,
         text=True,
         timeout=60,
@@ -608,7 +643,9 @@ def test_load_schedule_refuses_a_directory(tmp_path: Path) -> None:
 # -- short error lines ---------------------------------------------------------------------------------------
 
 
-def test_huge_schedule_name_is_not_echoed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_huge_schedule_name_is_not_echoed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     p = tmp_path / "s.json"
     p.write_text(json.dumps({"spec": {"name": "x" * 10_000_000, "total_steps": 10}}))
     status, _, err = cli(capsys, "show", str(p))
@@ -617,7 +654,9 @@ def test_huge_schedule_name_is_not_echoed(tmp_path: Path, capsys: pytest.Capture
     assert len(line) <= len(str(p)) + 250
 
 
-def test_ten_thousand_columns_are_not_listed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_ten_thousand_columns_are_not_listed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     p = tmp_path / "wide.csv"
     p.write_text(",".join(f"c{i}" for i in range(10_000)) + "\n" + ",".join(["1"] * 10_000) + "\n")
     with pytest.raises(RecordError) as info:

@@ -108,7 +108,10 @@ def load_schedule(path: str | os.PathLike[str], total_steps: int | None = None) 
     except RecordError as exc:  # the file could not be read: not regular, too large, not JSON
         raise ScheduleError(str(exc)) from None
     if total_steps is not None:
-        schedule = schedule.with_horizon(total_steps)
+        try:
+            schedule = schedule.with_horizon(total_steps)
+        except ScheduleError as exc:
+            raise ScheduleError(f"{p}: {exc}") from None
     return schedule
 
 
@@ -149,6 +152,11 @@ def _load_json(p: Path) -> Schedule:
 
 def _read_csv_values(p: Path) -> np.ndarray[Any, Any]:
     text = decode_text(p, read_bytes(p))
+    if text.count("\n") > limits.MAX_STEPS + 1:  # a header and a multiplier per step at most
+        raise ScheduleError(
+            f"{p}: more than {limits.MAX_STEPS + 1:,} lines, more steps than the limit of "
+            f"{limits.MAX_STEPS:,} (raise refinedlr.limits.MAX_STEPS or --max-steps)"
+        )
     pos, i, col, first = 0, 0, 0, True
     values = array("d")
     while pos < len(text):

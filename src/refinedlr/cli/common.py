@@ -30,6 +30,7 @@ from ..bounds import BoundError
 from ..fileio import atomic_write
 from ..records import FORMATS, GradNormRecord, RecordError, read_record
 from ..records.inputs import load_json, open_regular
+from ..records.record import brief
 from ..refinement import RefineError
 from ..schedule_io import SCHEDULE_SUFFIXES, load_schedule, save_schedule
 from ..schedules import Schedule, ScheduleError
@@ -270,8 +271,10 @@ def write_figure(fig: Any, out: Path) -> None:
     except OSError as exc:
         raise CLIError(f"{out}: cannot write: {exc.strerror or exc}; nothing written") from None
     except (ValueError, RuntimeError, OverflowError, MemoryError) as exc:
+        what = " ".join(str(exc).split())
         raise CLIError(
-            f"{out}: cannot draw the figure ({type(exc).__name__}: {exc}); nothing written"
+            f"{out}: cannot draw the figure ({type(exc).__name__}: {brief(what, 100)}); nothing "
+            "written"
         ) from None
 
 

@@ -309,15 +309,17 @@ class GradNormRecord:
     def describe(self) -> str:
         """One paragraph a person can read: source, kinds, steps, sparsity, missing values."""
         parts = [f"{self.source}: {len(self)} rows over steps 0..{max(self.total_steps - 1, 0)}"]
-        parts.append(f"kinds {', '.join(self.kinds)}")
+        kinds = [brief(k, 40) for k in self.kinds[:8]]
+        more = f" and {len(self.kinds) - 8:,} more" if len(self.kinds) > 8 else ""
+        parts.append(f"kinds {', '.join(kinds)}{more}")
         if self.coverage < 1.0 and len(self):
             parts.append(
                 f"sparse: one row every {self.stride} steps ({self.coverage:.1%} of steps logged;"
                 " the rest are interpolated)"
             )
-        for k, v in self.values.items():
+        for k, v in list(self.values.items())[:8]:
             missing = int(np.count_nonzero(~np.isfinite(v)))
             if missing:
-                parts.append(f"{missing} missing {k} value(s)")
+                parts.append(f"{missing} missing {brief(k, 40)} value(s)")
         parts.extend(str(note) for note in self.meta.get("notes", ()))
         return "; ".join(parts)

@@ -152,7 +152,10 @@ def make_record(
         i = int(np.flatnonzero(steps >= max(limits.MAX_STEPS - step_offset, 0))[0])
         s = int(steps[i]) + step_offset
         raise RecordError(
-            f"step {s}: the record would span {limits.steps_problem(s + 1)}", path=p, **where(i)
+            f"step {s}: more than the limit of {limits.MAX_STEPS:,} steps (raise "
+            "refinedlr.limits.MAX_STEPS or --max-steps if the run was that long)",
+            path=p,
+            **where(i),
         )
     if step_offset:
         steps = steps + step_offset

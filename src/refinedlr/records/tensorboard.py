@@ -46,9 +46,8 @@ def _cut_warning(scalars: _Scalars, name: str, steps: IntArray | None) -> str:
         f"{int(steps.max())} as written"
     )
     return (
-        f"{scalars.file}: the event file is cut off in the middle of an event (a writer stopped "
-        f"mid-write, or a partial copy); read the {scalars.events} complete event(s) before the "
-        f"cut: {read}; the steps after it are missing"
+        f"{scalars.file}: the event file is not read to its end: {scalars.cut}; read the "
+        f"{scalars.events} event(s) before that: {read}; the steps after it are missing"
     )
 
 
@@ -149,8 +148,17 @@ class _Scalars:
                 "no TensorBoard event could be read (an empty, corrupt or foreign file)", path=f
             )
         self.events = events
-        complete, self.cut = _complete_events(f)
-        self.cut = self.cut or complete > events
+        complete, cut = _complete_events(f)
+        self.cut: str | None = None  # why the file was not read to its end
+        if complete > events:
+            self.cut = (
+                f"{complete} complete event(s), but the reader stopped after {events} (a damaged "
+                "event: its checksum fails)"
+            )
+        elif cut:
+            self.cut = (
+                "cut off in the middle of an event (a writer stopped mid-write, or a partial copy)"
+            )
 
 
 def one_based_offset(steps: IntArray) -> tuple[int, str | None]:
