@@ -125,25 +125,20 @@ def gz_stream(chunk: bytes, times: int, head: bytes = b"") -> Callable[[Path], N
 
 
 def bz2_lines(n: int) -> Callable[[Path], None]:
+    """A bzip2 file expanding to ``n`` (and a few more) lines: concatenated streams, each of a
+    million lines, compressed once."""
+
     def write(p: Path) -> None:
-        z = bz2.BZ2Compressor(9)
-        with open(p, "wb") as f:
-            block = b"1\n" * 1_000_000
-            for _ in range(n // 1_000_000 + 1):
-                f.write(z.compress(block))
-            f.write(z.flush())
+        block = bz2.compress(b"1\n" * 1_000_000, 9)
+        p.write_bytes(block * (n // 1_000_000 + 1))
 
     return write
 
 
 def xz_lines(n: int) -> Callable[[Path], None]:
     def write(p: Path) -> None:
-        z = lzma.LZMACompressor(preset=1)
-        with open(p, "wb") as f:
-            block = b"1\n" * 1_000_000
-            for _ in range(n // 1_000_000 + 1):
-                f.write(z.compress(block))
-            f.write(z.flush())
+        block = lzma.compress(b"1\n" * 1_000_000, preset=1)
+        p.write_bytes(block * (n // 1_000_000 + 1))
 
     return write
 
@@ -231,7 +226,7 @@ def schedule_written(
         s = load_schedule(subs[key])
         values = s.preview()
         assert s.total_steps == steps, s.total_steps
-        assert np.all(np.isfinite(values)) and values.max() == 1.0
+        assert np.all(np.isfinite(values)) and 0 < values.max() <= 1.0
         assert values[-1] == 0.0 or not last_zero, values[-1]
 
     return check
