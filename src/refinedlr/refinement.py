@@ -138,10 +138,10 @@ def smooth_norms(norms: npt.ArrayLike, tau: float = 0.1) -> FloatArray:
     h = k // 2
     if h == 0:
         return np.array(x, dtype=np.float64)
-    right = np.pad(x, (0, h), mode="reflect")[T:] if T > 1 else np.repeat(x, h)
-    padded = np.concatenate([np.full(h, x[0]), x, right])
-    out = ndimage.median_filter(padded, size=k, mode="nearest")
-    return np.asarray(out[h : h + T], dtype=np.float64)
+    # h >= 1 needs T >= 2; every window of the output lies inside the padded record
+    padded = np.concatenate([np.full(h, x[0]), x, np.pad(x, (0, h), mode="reflect")[T:]])
+    out: FloatArray = ndimage.median_filter(padded, size=k)
+    return out[h : h + T]
 
 
 def refinement_weights(
@@ -155,8 +155,9 @@ def refinement_weights(
     array([1.    , 0.25  , 0.0625])
     """
     p = _power(norm, power)
-    g = np.asarray(smoothed, dtype=np.float64)
-    return np.asarray(g**-p, dtype=np.float64)
+    g: FloatArray = np.asarray(smoothed, dtype=np.float64)
+    with np.errstate(over="ignore", divide="ignore"):  # an overflow is refused by the caller
+        return g**-p
 
 
 def refined_multipliers(weights: npt.ArrayLike) -> FloatArray:
@@ -176,7 +177,8 @@ def refined_multipliers(weights: npt.ArrayLike) -> FloatArray:
             f"the refined schedule has no positive finite value (max {top}); "
             "the weights over- or underflowed: are the norms within a sane range?"
         )
-    return np.asarray(s / top, dtype=np.float64)
+    normalised: FloatArray = s / top
+    return normalised
 
 
 # ----------------------------------------------------------------------------------------------
