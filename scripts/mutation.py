@@ -28,7 +28,11 @@ ROOT = Path(__file__).resolve().parent.parent
 TESTS: dict[str, list[str]] = {
     "bounds": ["tests/test_bounds.py", "tests/test_core_contracts.py"],
     "refinement": ["tests/test_refine.py", "tests/test_core_contracts.py"],
-    "schedules": ["tests/test_schedules.py", "tests/test_core_contracts.py"],
+    "schedules": [
+        "tests/test_schedules.py",
+        "tests/test_registry.py",
+        "tests/test_core_contracts.py",
+    ],
     "risk": ["tests/test_risk.py", "tests/test_verify.py"],
     "verify": ["tests/test_verify.py", "tests/test_cli_verify.py"],
 }
@@ -101,8 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     ).stdout
     survivors = [line.strip() for line in results.splitlines() if line.strip()]
     if survivors:
-        print(f"surviving mutants ({len(survivors)}; `cd {work.relative_to(ROOT)} && "
-              f"mutmut show NAME`):")
+        print(
+            f"surviving mutants ({len(survivors)}; `cd {work.relative_to(ROOT)} && "
+            f"mutmut show NAME`):"
+        )
         for line in survivors:
             print(f"  {line}")
     return 1 if score < args.min else 0

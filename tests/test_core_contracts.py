@@ -10,10 +10,12 @@ import inspect
 import math
 import statistics
 import warnings
+from typing import Any
 
 import numpy as np
 import pytest
 
+from refinedlr import limits
 from refinedlr.bounds import (
     BoundError,
     all_tail_sum,
@@ -37,6 +39,18 @@ from refinedlr.refinement import (
     refined_multipliers,
     refinement_weights,
     smooth_norms,
+)
+from refinedlr.schedules import (
+    Cosine,
+    CosineWithRestarts,
+    InverseSqrt,
+    InverseTime,
+    LinearDecay,
+    Polynomial,
+    ScheduleError,
+    StepWise,
+    Tabulated,
+    WarmupStableDecay,
 )
 
 # -- bounds ------------------------------------------------------------------------------------------
@@ -329,3 +343,230 @@ def test_refine_reads_the_kind_asked_of_a_record() -> None:
     assert "source_coverage" not in l1.provenance  # a dense record
     sparse = GradNormRecord.from_arrays({"l2": [2.0, 1.0, 1.5, 1.2]}, steps=[0, 1, 2, 5])
     assert refine(sparse).provenance["source_coverage"] == 0.666667
+
+
+# -- schedules ------------------------------------------------------------------------------------------
+
+FLOORED = [
+    lambda f: LinearDecay(10, floor=f),
+    lambda f: Cosine(10, floor=f),
+    lambda f: CosineWithRestarts(10, cycles=2, floor=f),
+    lambda f: Polynomial(10, power=2.0, floor=f),
+    lambda f: WarmupStableDecay(10, floor=f),
+]
+
+
+@pytest.mark.parametrize("make", FLOORED)
+def test_floor_range(make: Any) -> None:
+    for bad, message in [
+        (-0.1, r"^floor must be >= 0.0, got -0.1$"),
+        (1.5, r"^floor must be <= 1.0, got 1.5$"),
+        (float("nan"), r"^floor must be finite, got nan$"),
+        ("0.1", r"^floor must be a number, got '0.1'$"),
+        (True, r"^floor must be a number, got True$"),
+    ]:
+        with pytest.raises(ScheduleError, match=message):
+            make(bad)
+    assert make(1.0).preview().tolist() == [1.0] * 10  # both ends of the range are allowed
+    assert make(0.0).preview()[0] == 1.0
+
+
+def test_open_and_closed_bounds_say_so() -> None:
+    with pytest.raises(ScheduleError, match=r"^timescale must be > 0.0, got 0$"):
+        InverseSqrt(10, timescale=0)
+    assert InverseSqrt(4, timescale=1e-9).preview()[0] == 1.0
+    with pytest.raises(ScheduleError, match=r"^offset must be > 0.0, got -1$"):
+        InverseTime(10, offset=-1)
+    with pytest.raises(ScheduleError, match=r"^cycles must be > 0.0, got 0.0$"):
+        Cosine(10, cycles=0.0)
+    with pytest.raises(ScheduleError, match=r"^cycles must be > 0.0, got 0$"):
+        WarmupStableDecay(10, cycles=0)
+    with pytest.raises(ScheduleError, match=r"^cycles must be >= 1, got 0$"):
+        CosineWithRestarts(10, cycles=0)
+    with pytest.raises(ScheduleError, match=r"^cycles must be an integer, got 1.5$"):
+        CosineWithRestarts(10, cycles=1.5)  # type: ignore[arg-type]
+    assert CosineWithRestarts(4, cycles=1).preview()[0] == 1.0
+    with pytest.raises(ScheduleError, match=r"^power must be > 0.0, got 0$"):
+        Polynomial(10, power=0)
+    with pytest.raises(ScheduleError, match=r"^factor must be <= 1.0, got 1.5$"):
+        StepWise(10, factor=1.5)
+    with pytest.raises(ScheduleError, match=r"^factor must be >= 0.0, got -0.5$"):
+        StepWise(10, factor=-0.5)
+    assert StepWise(4, milestones=(2,), factor=0.0).preview().tolist() == [1, 1, 0, 0]
+
+
+def test_warmup_arguments() -> None:
+    for bad in (True, "3", None):
+        with pytest.raises(
+            ScheduleError, match=r"^warmup must be an int \(steps\) or a float fraction, got "
+        ):
+            LinearDecay(10, warmup=bad)  # type: ignore[arg-type]
+    with pytest.raises(ScheduleError, match=r"^warmup must be >= 0, got -1$"):
+        LinearDecay(10, warmup=-1)
+    with pytest.raises(ScheduleError, match=r"^warmup must be >= 0.0, got -0.1$"):
+        LinearDecay(10, warmup=-0.1)
+    with pytest.raises(ScheduleError, match=r"^warmup must be < 1.0, got 1.0$"):
+        LinearDecay(10, warmup=1.0)
+    assert LinearDecay(10, warmup=0.25).warmup_steps == 2  # round(2.5): to even
+    assert LinearDecay(10, warmup=0.35).warmup_steps == 4
+
+
+def test_steps_a_schedule_takes() -> None:
+    s = LinearDecay(4)
+    np.testing.assert_array_equal(s(np.array([1.0, 2.0])), [0.75, 0.5])  # whole floats
+    for bad, message in [
+        (True, r"^step must be an integer, got True$"),
+        (1.5, r"^steps must be integers \(optimizer steps counted from 0\), got 1.5$"),
+        (np.array([1.0, np.inf]), r"^steps must be integers \(optimizer steps counted from 0\)"),
+        ("3", r"^steps must be integers, got '3' of type str$"),
+        (-1, r"^steps are counted from 0; got a negative step -1$"),
+    ]:
+        with pytest.raises(ScheduleError, match=message):
+            s(bad)
+    strict = LinearDecay(4, after_horizon="raise")
+    assert strict(4) == 0.25  # the step after the last (a scheduler's final call) holds
+    with pytest.raises(
+        ScheduleError,
+        match=r"^step 5 is past the horizon total_steps=4 \(after_horizon='raise'\); steps run "
+        r"from 0 to total_steps - 1$",
+    ):
+        strict(5)
+    with pytest.raises(
+        ScheduleError, match=r"^after_horizon must be 'hold' or 'raise', got 'wrap'$"
+    ):
+        LinearDecay(4, after_horizon="wrap")  # type: ignore[arg-type]
+
+
+def test_the_step_limit_is_inclusive(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(limits, "MAX_STEPS", 100)
+    assert LinearDecay(100).total_steps == 100
+    with pytest.raises(ScheduleError, match="MAX_STEPS=100"):
+        LinearDecay(101)
+
+
+def test_cosine_with_restarts_and_a_floor_closed_form() -> None:
+    T, c, f = 12, 3, 0.2
+    expected = [f + (1 - f) * 0.5 * (1 + math.cos(math.pi * ((c * t / T) % 1.0))) for t in range(T)]
+    np.testing.assert_allclose(CosineWithRestarts(T, cycles=c, floor=f).preview(), expected)
+    wave = [0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 3.0 * t / 8)) for t in range(8)]
+    np.testing.assert_allclose(Cosine(8, floor=0.1, cycles=1.5).preview(), wave)
+
+
+def test_stepwise_milestones() -> None:
+    assert StepWise(10, milestones=[3, 6]) == StepWise(10, milestones=(3, 6))  # type: ignore[arg-type]
+    assert StepWise(10, milestones=np.array([3, 6])).milestones == (3, 6)  # type: ignore[arg-type]
+    assert StepWise(4, milestones=(1, 3), factor=0.5).preview().tolist() == [1, 0.5, 0.5, 0.25]
+    for bad in ((0,), (10,), (0.0,), (1.0,)):
+        with pytest.raises(
+            ScheduleError, match=r"must lie inside the horizon \(0, 10\)|> 0.0|< 1.0"
+        ):
+            StepWise(10, milestones=bad)
+    with pytest.raises(ScheduleError, match=r"^milestones must be a sequence, got 3$"):
+        StepWise(10, milestones=3)  # type: ignore[arg-type]
+    with pytest.raises(ScheduleError, match=r"^milestones must increase, got \[6, 3\]$"):
+        StepWise(10, milestones=(6, 3))
+    with pytest.raises(ScheduleError, match=r"^milestones mix steps \(ints\) and fractions"):
+        StepWise(10, milestones=(3, 0.8))
+
+
+def test_warmup_stable_decay_shapes() -> None:
+    T, W, f = 12, 3, 0.1
+    s = WarmupStableDecay(T, warmup=W, decay=4, floor=f, warmup_shape="cosine", stable=2,
+                          decay_shape="cosine", cycles=1.5)  # fmt: skip
+    q = [(t + 1) / (W + 1) for t in range(W)]
+    ramp = [f + (1 - f) * 0.5 * (1 - math.cos(math.pi * x)) for x in q]
+    # after the warm-up: 2 stable steps, then 4 decay steps, then the floor
+    decay = [f + (1 - f) * 0.5 * (1 + math.cos(math.pi * 3.0 * p / 4)) for p in range(4)]
+    np.testing.assert_allclose(s.preview(), [*ramp, 1.0, 1.0, *decay, f, f, f])
+    root = WarmupStableDecay(8, warmup=3, decay=2, warmup_shape="1-sqrt", decay_shape="1-sqrt")
+    q = [0.25, 0.5, 0.75]
+    np.testing.assert_allclose(
+        root.preview(), [*(1 - math.sqrt(1 - x) for x in q), 1.0, 1.0, 1.0, 1.0, 1 - math.sqrt(0.5)]
+    )
+    assert WarmupStableDecay(10, warmup=6, decay=4).decay_steps == 4  # they may fill the horizon
+    with pytest.raises(ScheduleError, match=r"^warm-up \(6\) plus decay \(5\) steps exceed the "):
+        WarmupStableDecay(10, warmup=6, decay=5)
+    with pytest.raises(
+        ScheduleError, match=r"^warmup_shape must be 'linear', 'cosine' or '1-sqrt', got 'x'$"
+    ):
+        WarmupStableDecay(10, warmup_shape="x")  # type: ignore[arg-type]
+    with pytest.raises(ScheduleError, match=r"^decay_shape must be"):
+        WarmupStableDecay(10, decay_shape="x")  # type: ignore[arg-type]
+
+
+def test_specs_hold_what_differs_from_the_defaults() -> None:
+    assert LinearDecay(10).to_spec() == {"name": "linear", "total_steps": 10, "floor": 0.0}
+    assert LinearDecay(10, warmup=2, after_horizon="raise").to_spec() == {
+        "name": "linear",
+        "total_steps": 10,
+        "warmup": 2,
+        "after_horizon": "raise",
+        "floor": 0.0,
+    }
+    assert (
+        "cycles" not in Cosine(10).to_spec() and Cosine(10, cycles=1.5).to_spec()["cycles"] == 1.5
+    )
+    spec = WarmupStableDecay(10, warmup_shape="cosine").to_spec()
+    assert spec["warmup_shape"] == "cosine" and "stable" not in spec and "cycles" not in spec
+    milestones = StepWise(10, milestones=(3, 6)).to_spec()["milestones"]
+    assert milestones == [3, 6] and isinstance(milestones, list)
+
+
+def test_fingerprints_are_stable_across_versions() -> None:
+    """Saved schedule files store their fingerprint; it must not change between releases."""
+    pinned = [
+        (LinearDecay(100), "49e9158ed1d0a566", "04c810b909c0b9a7"),
+        (Cosine(100, warmup=10, floor=0.1), "d14869b82f39a7e3", "015d6b09153e9b3d"),
+        (StepWise(50, milestones=(10, 30), factor=0.5), "dc1fc8bd08e1cfde", "3600afaa9e991069"),
+        (Tabulated(4, values=[0.5, 1.0, 0.25, 0.0]), "d34125003a378f39", "69a19daf1a28ef53"),
+        (
+            WarmupStableDecay(100, warmup=5, decay=0.3, decay_shape="1-sqrt",
+                              warmup_shape="cosine", cycles=1.0),
+            "b73042bbc1460e2e",
+            "c448cbfce15a0967",
+        ),
+    ]  # fmt: skip
+    for schedule, fingerprint, shape in pinned:
+        assert (schedule.fingerprint(), schedule.shape_fingerprint()) == (fingerprint, shape)
+    table = Tabulated(4, values=[0.5, 1.0, 0.25, 0.0], provenance={"tau": 0.1})
+    assert table.fingerprint() == "d34125003a378f39"  # provenance is not part of it
+    assert LinearDecay(100, after_horizon="raise").fingerprint() == "49e9158ed1d0a566"
+
+
+def test_tabulated_tables() -> None:
+    source = np.array([1.0, 0.5, 0.0])
+    s = Tabulated(3, values=source)
+    source[0] = 0.25  # the caller's array stays the caller's
+    assert s.values.tolist() == [1.0, 0.5, 0.0] and source.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        s.values[0] = 0.0
+    assert Tabulated(2, values=[1, 0]).values.dtype == np.float64
+    provenance = {"tau": 0.1}
+    t = Tabulated(3, values=[1.0, 0.5, 0.0], provenance=provenance)
+    provenance["tau"] = 0.9
+    assert t.provenance == {"tau": 0.1}
+    assert Tabulated(1, values=[0.7]).preview().tolist() == [0.7]
+    assert Tabulated(5, values=[0.8, 0.4, 0.0]).with_horizon(1).preview().tolist() == [0.8]
+    assert Tabulated(3, values=[0.9]).preview().tolist() == [0.9] * 3
+    for bad, message in [
+        ([[1.0, 0.5]], r"^values must be a non-empty 1-D array, got shape \(1, 2\)$"),
+        ([], r"^values must be a non-empty 1-D array, got shape \(0,\)$"),
+        (["a"], r"^values must be numbers: "),
+        ([1.0, 1.5, -1.0], r"^multipliers must lie in \[0, 1\]; values\[1\] = 1.5 \(2 bad entries"),
+    ]:
+        with pytest.raises(ScheduleError, match=message):
+            Tabulated(3, values=bad)
+
+
+def test_tabulated_equality_field_by_field() -> None:
+    base = Tabulated(4, values=[1.0, 0.5, 0.25, 0.0])
+    assert base == Tabulated(4, values=[1.0, 0.5, 0.25, 0.0], provenance={"x": 1})
+    assert hash(base) == hash(Tabulated(4, values=[1.0, 0.5, 0.25, 0.0]))
+    for other in (
+        Tabulated(5, values=[1.0, 0.5, 0.25, 0.0]),
+        Tabulated(4, values=[1.0, 0.5, 0.25, 0.0], warmup=1),
+        Tabulated(4, values=[1.0, 0.5, 0.25, 0.0], after_horizon="raise"),
+        Tabulated(4, values=[1.0, 0.5, 0.2, 0.0]),
+    ):
+        assert base != other and other != base
+    assert base != LinearDecay(4) and (base == "table") is False
