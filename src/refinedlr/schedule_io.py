@@ -40,7 +40,7 @@ from .fileio import atomic_write
 from .records import RecordError
 from .records.inputs import decode_text, load_json, read_bytes
 from .records.npy import load_array
-from .records.record import brief
+from .records.record import brief, elide
 from .registry import get_schedule, schedule_from_spec
 from .schedules import Schedule, ScheduleError, Tabulated
 
@@ -122,15 +122,6 @@ def _tabulated(p: Path, arr: np.ndarray[Any, Any], provenance: dict[str, Any]) -
         raise ScheduleError(f"{p}: {exc}") from None
 
 
-def _elide(text: str, width: int = 200) -> str:
-    """``text`` with its middle cut out when it is longer than ``width`` (an error quoting a
-    huge value keeps its start and its advice)."""
-    if len(text) <= width:
-        return text
-    head = width * 2 // 3
-    return f"{text[:head]} ... {text[-(width - head - 5) :]}"
-
-
 def _load_json(p: Path) -> Schedule:
     doc = load_json(p, decode_text(p, read_bytes(p, budget=limits.max_bytes() // 2)))
     if not isinstance(doc, dict):
@@ -139,7 +130,7 @@ def _load_json(p: Path) -> Schedule:
     try:
         schedule = schedule_from_spec(spec)
     except ScheduleError as exc:
-        raise ScheduleError(f"{p}: {_elide(str(exc))}") from None
+        raise ScheduleError(f"{p}: {elide(str(exc))}") from None
     stored = doc.get("fingerprint")
     if stored is not None and stored != schedule.fingerprint():
         warnings.warn(
@@ -169,7 +160,9 @@ def _read_csv_values(p: Path) -> np.ndarray[Any, Any]:
         if first:
             first = False
             header = [h.strip() for h in fields]
-            if not all(_is_number(h) for h in header):  # a header: choose the column
+            try:
+                [float(h) for h in header]
+            except ValueError:  # a header: choose the column
                 col = header.index("multiplier") if "multiplier" in header else len(header) - 1
                 continue
         try:
@@ -181,14 +174,6 @@ def _read_csv_values(p: Path) -> np.ndarray[Any, Any]:
     if not values:
         raise ScheduleError(f"{p}: {'empty file' if not text.strip() else 'no values'}")
     return np.array(values, dtype=np.float64)
-
-
-def _is_number(s: str) -> bool:
-    try:
-        float(s)
-    except ValueError:
-        return False
-    return True
 
 
 ScheduleLike = Schedule | str | os.PathLike[str] | Mapping[str, Any]

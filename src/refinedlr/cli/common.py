@@ -30,7 +30,7 @@ from ..bounds import BoundError
 from ..fileio import atomic_write
 from ..records import FORMATS, GradNormRecord, RecordError, read_record
 from ..records.inputs import load_json, open_regular
-from ..records.record import brief
+from ..records.record import brief, elide
 from ..refinement import RefineError
 from ..schedule_io import SCHEDULE_SUFFIXES, load_schedule, save_schedule
 from ..schedules import Schedule, ScheduleError
@@ -81,11 +81,7 @@ def one_line(text: str, width: int = LINE_WIDTH) -> str:
     start = _PREAMBLE.match(line).end()  # type: ignore[union-attr]  # it matches ""
     colon = line.find(": ", start, start + 4100)
     keep = start if colon < 0 else colon + 2
-    rest = line[keep:]
-    if len(rest) <= width:
-        return line
-    head = width * 2 // 3
-    return f"{line[:keep]}{rest[:head]} ... {rest[-(width - head - 5) :]}"
+    return line[:keep] + elide(line[keep:], width)
 
 
 class CLIError(Exception):

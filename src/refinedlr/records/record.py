@@ -31,6 +31,7 @@ __all__ = [
     "RecordError",
     "brief",
     "brief_list",
+    "elide",
     "norm_type",
     "warn_at_caller",
 ]
@@ -52,6 +53,19 @@ def brief(text: str, width: int = 60) -> str:
     'xxxxxxx...'
     """
     return text if len(text) <= width else text[: max(width - 3, 1)] + "..."
+
+
+def elide(text: str, width: int = 200) -> str:
+    """``text`` with its middle cut out when it is longer than ``width``: a message quoting a huge
+    value keeps its start (what and where) and its end (the advice).
+
+    >>> elide("a" * 10 + "b" * 10, 11)
+    'aaaaaaa ... b'
+    """
+    if len(text) <= width:
+        return text
+    head = width * 2 // 3
+    return f"{text[:head]} ... {text[len(text) - max(width - head - 5, 1) :]}"
 
 
 def brief_list(names: Sequence[str], shown: int = 6) -> str:
