@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import math
+import os
 import statistics
 import warnings
 from typing import Any
@@ -298,7 +299,8 @@ def test_warnings_point_at_the_caller() -> None:
     missing = [w for w in caught if issubclass(w.category, MissingNormsWarning)]
     collapse = [w for w in caught if issubclass(w.category, CollapseWarning)]
     assert len(missing) == 2 and len(collapse) == 2
-    assert all(w.filename == __file__ for w in caught), [w.filename for w in caught]
+    if "MUTANT_UNDER_TEST" not in os.environ:  # mutmut's trampoline adds frames in between
+        assert all(w.filename == __file__ for w in caught), [w.filename for w in caught]
     assert str(missing[0].message).startswith(
         "2 of 37 gradient norms are missing (NaN/inf, e.g. steps skipped by the AMP scaler; "
         "first at step 5); filled by interpolation between neighbours"
