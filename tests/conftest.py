@@ -20,6 +20,9 @@ settings.register_profile(
 settings.register_profile("dev", max_examples=500, derandomize=False)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+# the hostile corpus's machinery runs in its own process (tests/test_hostile_corpus.py starts it)
+collect_ignore = ["hostile"]
+
 
 def pytest_terminal_summary(
     terminalreporter: pytest.TerminalReporter, config: pytest.Config

@@ -572,3 +572,30 @@ def test_tabulated_equality_field_by_field() -> None:
     ):
         assert base != other and other != base
     assert base != LinearDecay(4) and (base == "table") is False
+
+
+def test_tabulated_from_values() -> None:
+    s = Tabulated.from_values([2.0, 4.0, 1.0, 0.0], normalize=True, provenance={"from": "lrs"})
+    assert s.values.tolist() == [0.5, 1.0, 0.25, 0.0] and s.total_steps == 4
+    assert s.provenance == {"from": "lrs"}
+    assert Tabulated.from_values([1.0, 0.5], total_steps=6).total_steps == 6
+    assert Tabulated.from_values([1.0, 0.5]).provenance == {}
+    assert Tabulated.from_values(np.array([0.25])).total_steps == 1
+    message = r"^normalize needs a non-empty 1-D array of finite values >= 0$"
+    for bad in ([], [[1.0]], [1.0, np.nan], [1.0, -1.0]):
+        with pytest.raises(ScheduleError, match=message):
+            Tabulated.from_values(bad, normalize=True)
+    with pytest.raises(ScheduleError, match=r"^normalize needs at least one positive value$"):
+        Tabulated.from_values([0.0, 0.0], normalize=True)
+    with pytest.raises(ScheduleError, match=r"multipliers must lie in \[0, 1\]; values\[0\] = 2.0"):
+        Tabulated.from_values([2.0, 1.0])  # raw learning rates need normalize=True
+
+
+def test_tabulated_repr() -> None:
+    short = Tabulated(3, values=[1.0, 0.5, 0.0])
+    assert repr(short) == "Tabulated(total_steps=3, values=[1. , 0.5, 0. ])"
+    long = Tabulated(10, values=np.linspace(1.0, 0.0, 6), provenance={"tau": 0.1})
+    assert repr(long) == (
+        "Tabulated(total_steps=10, values=[1. , 0.8, 0.6, 0.4] ... (6 values), "
+        "provenance={'tau': 0.1})"
+    )
