@@ -1,6 +1,6 @@
 """Mutation score of one library module (``scripts/mutation MODULE [TEST ...]``).
 
-Runs mutmut (pinned in constraints.txt; the ``mutation`` extra) on ``src/refinedlr/MODULE.py``
+Runs mutmut (pinned in constraints.txt, installed by scripts/mutation) on ``src/refinedlr/MODULE.py``
 against the module's own tests (:data:`TESTS`, or the test files given) and its doctests, in a
 scratch copy of the project (``.mutation/MODULE/``), and prints
 

@@ -48,6 +48,11 @@ def _preload() -> None:
         import refinedlr.pytorch  # noqa: F401
 
 
+def _rss_kb() -> int:
+    with open("/proc/self/status", encoding="ascii") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
 def _available(needs: tuple[str, ...]) -> bool:
     return all(importlib.util.find_spec(m) is not None for m in needs)
 
@@ -129,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     _preload()
     from cases import CASES
 
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    baseline = _rss_kb()  # what every child starts with (ru_maxrss would carry the parent's)
     only = set(args.only.split(",")) if args.only else None
     cap = int(args.cap_gib * 2**30)
     base = Path(tempfile.mkdtemp(prefix="refinedlr-hostile-"))

@@ -11,7 +11,7 @@ from pathlib import Path
 from .. import limits
 from .delimited import read_delimited
 from .inputs import (
-    JsonLimitError,
+    _JsonLimit,
     decode_text,
     load_json,
     open_regular,
@@ -197,7 +197,7 @@ def _guess_json(p: Path, head: bytes) -> str:
             break
     try:
         obj = load_json(p, first)
-    except JsonLimitError:
+    except _JsonLimit:
         raise
     except RecordError:
         obj = None  # a pretty-printed (multi-line) document, or not JSON at all
@@ -208,7 +208,7 @@ def _guess_json(p: Path, head: bytes) -> str:
     data = read_bytes(p, budget=limits.max_bytes() // 2)  # over budget: refused, not guessed
     try:
         doc = load_json(p, decode_text(p, data))
-    except JsonLimitError:
+    except _JsonLimit:
         raise
     except RecordError:
         doc = None

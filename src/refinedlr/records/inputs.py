@@ -27,7 +27,6 @@ from .record import RecordError, brief
 
 __all__ = [
     "COMPRESSED_SUFFIXES",
-    "JsonLimitError",
     "binary_stream",
     "compression",
     "decode_text",
@@ -294,7 +293,7 @@ def _depth(doc: Any) -> int:
     return deepest
 
 
-class JsonLimitError(RecordError):
+class _JsonLimit(RecordError):
     """JSON over a limit of :mod:`refinedlr.limits` (nesting, number length): not a log, whatever
     else it might be."""
 
@@ -303,7 +302,7 @@ def load_json(p: Path, text: str, *, line: int | None = None) -> Any:
     """``text`` (the whole of ``p``, or its ``line``) as JSON, within the limits of
     :mod:`refinedlr.limits`: nesting at most :data:`~refinedlr.limits.MAX_JSON_DEPTH` deep, numbers
     at most :data:`~refinedlr.limits.MAX_NUMBER_CHARS` characters long. Errors name the line."""
-    too_deep = JsonLimitError(
+    too_deep = _JsonLimit(
         f"JSON nested more than {limits.MAX_JSON_DEPTH} levels deep (a log or a schedule needs "
         "a few)",
         path=p,
@@ -312,7 +311,7 @@ def load_json(p: Path, text: str, *, line: int | None = None) -> Any:
     try:
         doc = _DECODER.decode(text)
     except _LongNumber as exc:
-        raise JsonLimitError(
+        raise _JsonLimit(
             f"a number {exc.length:,} characters long (at most {limits.MAX_NUMBER_CHARS} are "
             "read): not a gradient norm or a step",
             path=p,
