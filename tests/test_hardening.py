@@ -9,8 +9,6 @@ import gzip
 import inspect
 import json
 import os
-import resource
-import signal
 import subprocess
 import sys
 import textwrap
@@ -302,38 +300,24 @@ def test_a_full_disk_during_plot_leaves_no_output(tmp_path: Path) -> None:
     p = good_csv(tmp_path / "n.csv")
     out, png = tmp_path / "o.json", tmp_path / "f.png"
 
-    def limit() -> None:
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (30_000, 30_000))
+    def limited(*argv: str) -> subprocess.CompletedProcess[str]:
+        code = (
+            "import resource, signal, sys\n"
+            "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+            "resource.setrlimit(resource.RLIMIT_FSIZE, (30_000, 30_000))\n"
+            "from refinedlr.cli import main\n"
+            "sys.exit(main(sys.argv[1:]))\n"
+        )
+        return subprocess.run(
+            [sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120
+        )
 
     before = listing(tmp_path)
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "refinedlr.cli",
-            "refine",
-            str(p),
-            "-o",
-            str(out),
-            "--plot",
-            str(png),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        preexec_fn=limit,
-    )
+    r = limited("refine", str(p), "-o", str(out), "--plot", str(png))
     assert r.returncode == 2, r.stderr
     assert "File too large" in one_error_line(r.stderr, str(png))
     assert listing(tmp_path) == before
-    r = subprocess.run(  # without the figure, the same limit writes the schedule
-        [sys.executable, "-m", "refinedlr.cli", "refine", str(p), "-o", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        preexec_fn=limit,
-    )
+    r = limited("refine", str(p), "-o", str(out))  # without the figure, the schedule fits
     assert r.returncode == 0 and out.exists(), r.stderr
 
 
