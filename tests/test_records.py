@@ -12,12 +12,14 @@ import time
 import warnings
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from refinedlr import limits
 from refinedlr.records import GradNormRecord, RecordError, RecordWriter, read_record
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -807,7 +809,10 @@ def test_writer_reader_round_trip(steps: list[int], data: st.DataObject, two: bo
             half = len(steps) // 2
             w.write(steps[:half], rows[:half])
             w.write(steps[half:], rows[half:])
-        rec = read_record(p, max_steps=2 * 10**9)  # steps up to 10^9: over the default limit
+        with mock.patch.object(
+            limits, "MAX_STEPS", 2 * 10**9
+        ):  # steps up to 10^9: over the default
+            rec = read_record(p)
     assert rec.kinds == kinds
     assert rec.steps.tolist() == steps
     expected = np.asarray(rows, dtype=np.float64)

@@ -7,12 +7,13 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from refinedlr.records import GradNormRecord
 from refinedlr.refinement import (
+    MIN_STEPS,
     CollapseWarning,
     MissingNormsWarning,
     RefineError,
@@ -83,6 +84,10 @@ def slow_refine(norms: list[float], tau: float, p: float) -> list[float]:
     st.sampled_from([0.0, 0.05, 0.1, 0.25, 0.5, 0.9, 1.0]),
     st.sampled_from(["l1", "l2"]),
 )
+# the smoothing pad, pinned: windows of 5 and 9 reach past both ends
+@example(np.array([9.0, 1.0, 7.0, 3.0, 5.0, 2.0, 8.0]), 0.6, "l2")
+@example(np.array([2.0, 9.0, 4.0, 6.0, 1.0, 3.0, 8.0, 5.0, 7.0]), 1.0, "l1")
+@example(np.array([4.0, 1.0, 3.0, 2.0]), 1.0, "l2")
 def test_matches_plain_python_reference(norms: np.ndarray, tau: float, norm: str) -> None:
     expected = slow_refine(norms.tolist(), tau, 2.0 if norm == "l2" else 1.0)
     np.testing.assert_allclose(
@@ -140,7 +145,7 @@ def test_constant_norms_give_linear_decay(T: int, c: float, tau: float, norm: st
 
 @pytest.mark.filterwarnings("ignore::refinedlr.refinement.CollapseWarning")
 @settings(max_examples=40, deadline=None)
-@given(positive_norms, st.integers(2, 2000))
+@given(positive_norms, st.integers(MIN_STEPS, 2000))
 def test_resampling_consistency(norms: np.ndarray, horizon: int) -> None:
     base = refine(norms)
     other = refine(norms, total_steps=horizon)

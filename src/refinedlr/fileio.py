@@ -1,9 +1,16 @@
-"""Writing files safely: atomic replacement, and the ``with`` protocol of the library's writers.
+"""Writing files safely: atomic replacement, all-or-none groups of files, and the ``with``
+protocol of the library's writers.
 
-Every file the library writes whole (schedules, refined tables, rewritten records) goes through
-:func:`atomic_write`: the content is written to a temporary file in the same directory, flushed to
-disk and renamed over the target, so a reader (or a crash) never sees half a file. Files that grow
-while training (gradient-norm records) are appended instead; their writers share :class:`Closing`.
+Every file the library writes whole (schedules, refined tables, figures of the command line) goes
+through :func:`atomic_write`: the content is written to a temporary file in the same directory,
+flushed to disk and renamed over the target, so a reader (or a crash) never sees half a file.
+Inside :func:`transaction` the renames wait until the block ends: the files written in it appear
+together or not at all (the command line runs each command in one). Files that grow while training
+(gradient-norm records) are appended instead; their writers share :class:`Closing`.
+
+A file whose permissions allow no writing (``chmod a-w``) is never replaced: writing over it
+raises :class:`PermissionError`, as opening it for writing would, even for a user (such as root)
+whom the permissions do not stop.
 
 Example:
     >>> import os, tempfile
@@ -17,30 +24,106 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import errno
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, TypeVar
 
-__all__ = ["Closing", "atomic_write"]
+__all__ = ["Closing", "atomic_write", "check_replaceable", "transaction"]
 
 _C = TypeVar("_C", bound="Closing")
+
+
+class _Staged:
+    """Temporary files written and flushed, waiting to be renamed over their targets."""
+
+    def __init__(self) -> None:
+        self.files: list[tuple[Path, Path, int]] = []  # (temporary, target, mode)
+
+    def commit(self) -> None:
+        while self.files:
+            tmp, target, mode = self.files[0]
+            os.chmod(tmp, mode)
+            os.replace(tmp, target)
+            self.files.pop(0)
+
+    def discard(self) -> None:
+        for tmp, _, _ in self.files:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        self.files.clear()
+
+
+_CURRENT: contextvars.ContextVar[_Staged | None] = contextvars.ContextVar(
+    "refinedlr_transaction", default=None
+)
+
+
+def check_replaceable(path: str | os.PathLike[str]) -> None:
+    """Raise :class:`PermissionError` when ``path`` is an existing file whose permission bits
+    allow no writing (it is not replaced, even by a user whom the permissions do not stop)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if stat.S_ISREG(mode) and not mode & 0o222:
+        raise PermissionError(
+            errno.EACCES, "a read-only file (no write permission): not replaced", os.fspath(path)
+        )
+
+
+@contextlib.contextmanager
+def transaction() -> Iterator[None]:
+    """Write every file of the block all or none: :func:`atomic_write` inside it writes and
+    flushes each file beside its target, and the block's end renames them all; an exception
+    removes them all, leaving every target as it was. Nested blocks join the outer one.
+
+    >>> import os, tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> try:
+    ...     with transaction():
+    ...         with atomic_write(os.path.join(d, "a.txt")) as f:
+    ...             _ = f.write("a")
+    ...         raise RuntimeError("the second file failed")
+    ... except RuntimeError:
+    ...     pass
+    >>> os.listdir(d)
+    []
+    """
+    if _CURRENT.get() is not None:
+        yield
+        return
+    staged = _Staged()
+    token = _CURRENT.set(staged)
+    try:
+        yield
+        staged.commit()
+    finally:
+        _CURRENT.reset(token)
+        staged.discard()
 
 
 @contextlib.contextmanager
 def atomic_write(
     path: str | os.PathLike[str], *, binary: bool = False, fsync: bool = True
 ) -> Iterator[IO[Any]]:
-    """Open a temporary file beside ``path``; on success rename it over ``path``.
+    """Open a temporary file beside ``path``; on success rename it over ``path`` (at the end of
+    the enclosing :func:`transaction`, if there is one).
 
     Missing parent directories are created. On an exception the temporary file is removed and
-    ``path`` is left as it was. ``binary`` opens the file in binary mode (text is UTF-8).
+    ``path`` is left as it was. ``binary`` opens the file in binary mode (text is UTF-8). A
+    read-only ``path`` is refused (:func:`check_replaceable`).
     """
     target = Path(path)
+    check_replaceable(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    tmp = Path(name)
     try:
         f: IO[Any] = os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8")
         with f:
@@ -52,8 +135,12 @@ def atomic_write(
             mode = target.stat().st_mode & 0o777  # keep an existing file's permissions
         except OSError:
             mode = 0o644
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
+        staged = _CURRENT.get()
+        if staged is None:
+            os.chmod(tmp, mode)
+            os.replace(tmp, target)
+        else:
+            staged.files.append((tmp, target, mode))
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

@@ -138,10 +138,10 @@ def smooth_norms(norms: npt.ArrayLike, tau: float = 0.1) -> FloatArray:
     h = k // 2
     if h == 0:
         return np.array(x, dtype=np.float64)
-    right = np.pad(x, (0, h), mode="reflect")[T:] if T > 1 else np.repeat(x, h)
-    padded = np.concatenate([np.full(h, x[0]), x, right])
-    out = ndimage.median_filter(padded, size=k, mode="nearest")
-    return np.asarray(out[h : h + T], dtype=np.float64)
+    # h >= 1 needs T >= 2; every window of the output lies inside the padded record
+    padded = np.concatenate([np.full(h, x[0]), x, np.pad(x, (0, h), mode="reflect")[T:]])
+    out: FloatArray = ndimage.median_filter(padded, size=k)
+    return out[h : h + T]
 
 
 def refinement_weights(
@@ -155,8 +155,9 @@ def refinement_weights(
     array([1.    , 0.25  , 0.0625])
     """
     p = _power(norm, power)
-    g = np.asarray(smoothed, dtype=np.float64)
-    return np.asarray(g**-p, dtype=np.float64)
+    g: FloatArray = np.asarray(smoothed, dtype=np.float64)
+    with np.errstate(over="ignore", divide="ignore"):  # an overflow is refused by the caller
+        return g**-p
 
 
 def refined_multipliers(weights: npt.ArrayLike) -> FloatArray:
@@ -176,7 +177,8 @@ def refined_multipliers(weights: npt.ArrayLike) -> FloatArray:
             f"the refined schedule has no positive finite value (max {top}); "
             "the weights over- or underflowed: are the norms within a sane range?"
         )
-    return np.asarray(s / top, dtype=np.float64)
+    normalised: FloatArray = s / top
+    return normalised
 
 
 # ----------------------------------------------------------------------------------------------
@@ -329,7 +331,10 @@ def refine(
         norm: ``"l2"`` (SGD; weights ``g^-2``) or ``"l1"`` (Adam-type; weights ``g^-1``).
         power: use weights ``g^-power`` instead.
         total_steps: horizon of the run that will use the schedule (default: the record length);
-            the table is resampled on normalised time.
+            the table is resampled on normalised time. At least :data:`MIN_STEPS`: on fewer steps
+            the resampled table would keep only its first values (a one-step schedule would be
+            the warm-up's first multiplier, not the peak), so a shorter horizon is refused; a run
+            that short wants a constant learning rate.
         kind: which column of a multi-kind record to use (default: ``norm``).
 
     Returns:
@@ -337,8 +342,9 @@ def refine(
         whose ``provenance`` records tau, norm, power, window, source length and filled steps.
 
     Raises:
-        RefineError: fewer than :data:`MIN_STEPS` steps, all values missing, a zero or negative
-            norm, weights that over- or underflow, or a bad ``tau``/``norm``/``power``.
+        RefineError: fewer than :data:`MIN_STEPS` steps (in the record, or ``total_steps``), all
+            values missing, a zero or negative norm, weights that over- or underflow, or a bad
+            ``tau``/``norm``/``power``.
 
     Warns:
         MissingNormsWarning: when NaN/inf entries were filled (the count is in the message).
@@ -389,6 +395,16 @@ def _refine(
     kind: str | None,
 ) -> Refinement:
     p = _power(norm, power)
+    if (
+        isinstance(total_steps, int)
+        and not isinstance(total_steps, bool)
+        and total_steps < MIN_STEPS
+    ):
+        raise RefineError(
+            f"total_steps={total_steps} (--steps): a refined schedule needs a horizon of at least "
+            f"{MIN_STEPS} steps to keep its shape (warm-up, peak, anneal); for a run this short "
+            "use a constant learning rate"
+        )
     arr, info = _as_norms(norms, norm, kind)
     T = arr.shape[0]
     if T < MIN_STEPS:

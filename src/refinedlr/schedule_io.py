@@ -6,6 +6,10 @@
   without pickles.
 * ``.csv`` holds ``step,multiplier`` rows, one per step.
 
+Loading reads only regular files (a named pipe or a device is refused, never waited on), within the
+budgets of :mod:`refinedlr.limits` (bytes, lines, JSON nesting and number length), and never
+unpickles anything.
+
 Example:
     >>> import os, tempfile
     >>> from refinedlr.schedules import Cosine
@@ -24,15 +28,19 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from array import array
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from . import limits
 from .fileio import atomic_write
 from .records import RecordError
+from .records.inputs import decode_text, load_json, read_bytes
 from .records.npy import load_array
+from .records.record import brief, elide
 from .registry import get_schedule, schedule_from_spec
 from .schedules import Schedule, ScheduleError, Tabulated
 
@@ -72,29 +80,38 @@ def load_schedule(path: str | os.PathLike[str], total_steps: int | None = None) 
     """Read a schedule written by :func:`save_schedule` (or any array of multipliers).
 
     ``total_steps`` puts the loaded schedule on another horizon (a tabulated schedule is resampled
-    on normalised time); by default the file's own horizon is kept.
+    on normalised time); by default the file's own horizon is kept. Every problem with the file
+    (missing, not a regular file, too large, malformed) raises
+    :class:`~refinedlr.schedules.ScheduleError` naming it.
     """
     p = Path(path)
     if not p.exists():
         raise ScheduleError(f"{p}: no such schedule file")
     suffix = p.suffix.lower()
     schedule: Schedule
-    if suffix == ".json":
-        schedule = _load_json(p)
-    elif suffix == ".npy":
-        try:
+    try:
+        if suffix == ".json":
+            schedule = _load_json(p)
+        elif suffix == ".npy":
             arr = load_array(p)  # the header is checked first; pickles are never loaded
-        except RecordError as exc:
-            raise ScheduleError(str(exc)) from None
-        if arr.ndim != 1 or arr.dtype.kind not in "fiu":
-            raise ScheduleError(f"{p}: expected a 1-D numeric array, got {arr.dtype} {arr.shape}")
-        schedule = _tabulated(p, arr, {"source_file": str(p)})
-    elif suffix == ".csv":
-        schedule = _tabulated(p, _read_csv_values(p), {"source_file": str(p)})
-    else:
-        raise ScheduleError(f"{p}: unknown schedule file type {suffix!r}; use .json, .npy or .csv")
+            if arr.ndim != 1 or arr.dtype.kind not in "fiu":
+                raise ScheduleError(
+                    f"{p}: expected a 1-D numeric array, got {arr.dtype} {brief(str(arr.shape))}"
+                )
+            schedule = _tabulated(p, arr, {"source_file": str(p)})
+        elif suffix == ".csv":
+            schedule = _tabulated(p, _read_csv_values(p), {"source_file": str(p)})
+        else:
+            raise ScheduleError(
+                f"{p}: unknown schedule file type {brief(suffix)!r}; use .json, .npy or .csv"
+            )
+    except RecordError as exc:  # the file could not be read: not regular, too large, not JSON
+        raise ScheduleError(str(exc)) from None
     if total_steps is not None:
-        schedule = schedule.with_horizon(total_steps)
+        try:
+            schedule = schedule.with_horizon(total_steps)
+        except ScheduleError as exc:
+            raise ScheduleError(f"{p}: {exc}") from None
     return schedule
 
 
@@ -106,51 +123,57 @@ def _tabulated(p: Path, arr: np.ndarray[Any, Any], provenance: dict[str, Any]) -
 
 
 def _load_json(p: Path) -> Schedule:
-    try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ScheduleError(f"{p}, line {exc.lineno}: not valid JSON ({exc.msg})") from None
+    doc = load_json(p, decode_text(p, read_bytes(p, budget=limits.max_bytes() // 2)))
     if not isinstance(doc, dict):
-        raise ScheduleError(f"{p}: expected a JSON object")
+        raise ScheduleError(f"{p}: expected a JSON object, got {type(doc).__name__}")
     spec = doc.get("spec", doc)  # also accept a bare spec
     try:
         schedule = schedule_from_spec(spec)
     except ScheduleError as exc:
-        raise ScheduleError(f"{p}: {exc}") from None
+        raise ScheduleError(f"{p}: {elide(str(exc))}") from None
     stored = doc.get("fingerprint")
     if stored is not None and stored != schedule.fingerprint():
         warnings.warn(
             f"{p}: the schedule's fingerprint {schedule.fingerprint()} differs from the one stored "
-            f"in the file ({stored}); the spec was edited after it was saved",
+            f"in the file ({brief(repr(stored), 40)}); the spec was edited after it was saved",
             stacklevel=3,
         )
     return schedule
 
 
 def _read_csv_values(p: Path) -> np.ndarray[Any, Any]:
-    lines = p.read_text(encoding="utf-8").splitlines()
-    if not lines:
-        raise ScheduleError(f"{p}: empty file")
-    start = 0
-    col = 0
-    header = [h.strip() for h in lines[0].split(",")]
-    try:
-        [float(h) for h in header]
-    except ValueError:
-        start = 1
-        col = header.index("multiplier") if "multiplier" in header else len(header) - 1
-    values: list[float] = []
-    for i, line in enumerate(lines[start:], start=start + 1):
+    text = decode_text(p, read_bytes(p))
+    if text.count("\n") > limits.MAX_STEPS + 1:  # a header and a multiplier per step at most
+        raise ScheduleError(
+            f"{p}: more than {limits.MAX_STEPS + 1:,} lines, more steps than the limit of "
+            f"{limits.MAX_STEPS:,} (raise refinedlr.limits.MAX_STEPS or --max-steps)"
+        )
+    pos, i, col, first = 0, 0, 0, True
+    values = array("d")
+    while pos < len(text):
+        end = text.find("\n", pos)
+        end = len(text) if end < 0 else end
+        line, pos, i = text[pos:end], end + 1, i + 1
         if not line.strip():
             continue
         fields = line.split(",")
+        if first:
+            first = False
+            header = [h.strip() for h in fields]
+            try:
+                [float(h) for h in header]
+            except ValueError:  # a header: choose the column
+                col = header.index("multiplier") if "multiplier" in header else len(header) - 1
+                continue
         try:
             values.append(float(fields[col]))
         except (ValueError, IndexError):
-            raise ScheduleError(f"{p}, line {i}: expected a number, got {line!r}") from None
+            raise ScheduleError(
+                f"{p}, line {i}: expected a number, got {brief(repr(line))}"
+            ) from None
     if not values:
-        raise ScheduleError(f"{p}: no values")
-    return np.asarray(values, dtype=np.float64)
+        raise ScheduleError(f"{p}: {'empty file' if not text.strip() else 'no values'}")
+    return np.array(values, dtype=np.float64)
 
 
 ScheduleLike = Schedule | str | os.PathLike[str] | Mapping[str, Any]

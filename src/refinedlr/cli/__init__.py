@@ -11,26 +11,30 @@ Commands::
     refinedlr demo                          the whole workflow on built-in data (needs torch)
     refinedlr bench ... / refinedlr data ...  the research suite, when installed (plugins)
 
-Exit status: 0 on success, 2 on bad input (one line on stderr naming the problem), 3 when an
-optional dependency is missing (one line naming the extra to install).
+Exit status: 0 on success, 2 on bad input (one line on stderr naming the file and the problem, at
+most about 200 characters), 3 when an optional dependency is missing (one line naming the extra to
+install). The commands that write files (refine, verify, plot) write them in one transaction: all
+of their outputs, or none (:func:`refinedlr.fileio.transaction`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Sequence
 
 from .. import __version__
 from ..bounds import BoundError
+from ..fileio import transaction
 from ..plan import PlanError
 from ..records import RecordError
 from ..records.record import MissingExtraError
 from ..refinement import RefineError
 from ..schedules import ScheduleError
 from . import demo, plan, plot, plugins, refine, show, verify
-from .common import CLIError, MissingExtra, Parser, step_limit
+from .common import CLIError, MissingExtra, Parser, one_line, step_limit
 
 __all__ = ["build_parser", "main"]
 
@@ -54,6 +58,15 @@ examples:
 """
 
 _COMMANDS = (refine, verify, plan, show, plot, demo)
+#: The commands whose outputs are written in one transaction (the demo and the plugins, which
+#: read back what they write, are not)
+_TRANSACTIONAL = frozenset({"refine", "verify", "plan", "show", "plot"})
+
+
+class _Failed(Exception):
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,19 +87,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _fail(exc: BaseException, status: int) -> int:
-    message = " ".join(str(exc).split())  # one line, whatever the message holds
-    print(f"refinedlr: error: {message}", file=sys.stderr)
+    print(one_line(f"refinedlr: error: {exc}"), file=sys.stderr)  # one line, whatever it holds
     return status
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    for stream in (sys.stdout, sys.stderr):  # a log's odd names never stop a report
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            getattr(stream, "reconfigure")(errors="backslashreplace")  # noqa: B009
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
+    outputs = transaction() if args.command in _TRANSACTIONAL else contextlib.nullcontext()
     try:
-        with step_limit(getattr(args, "max_steps", None)):
-            return func(args)
+        with step_limit(getattr(args, "max_steps", None)), outputs:
+            status = func(args)
+            if status != 0:
+                raise _Failed(status)  # leaves the transaction: nothing is written
+            return status
+    except _Failed as failed:
+        return failed.status
     except (MissingExtra, MissingExtraError) as exc:
         return _fail(exc, 3)
     except (CLIError, RecordError, ScheduleError, RefineError, BoundError, PlanError) as exc:
@@ -96,6 +117,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except OSError as exc:  # a file that cannot be read or written
         return _fail(exc, 2)
+    except MemoryError:
+        return _fail(
+            MemoryError(
+                "out of memory: the input is too large for this machine (is --max-steps "
+                "higher than the run was long?)"
+            ),
+            2,
+        )
     except KeyboardInterrupt:
         print("refinedlr: interrupted", file=sys.stderr)
         return 130

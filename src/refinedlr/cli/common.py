@@ -2,17 +2,19 @@
 telling schedules from logs, option groups.
 
 Bad input is reported as one line naming the file and the problem (:class:`CLIError`, exit status
-2); outputs are checked before any work is done and written atomically, so a refused command
-writes nothing.
+2), at most about :data:`LINE_WIDTH` characters; outputs are checked before any work is done
+(an existing output file must be writable: a read-only file is never replaced) and written in one
+transaction per command (:func:`refinedlr.fileio.transaction`), so a refused or failed command
+writes nothing: all of its outputs or none.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import math
 import os
+import re
 import stat
 import sys
 import warnings
@@ -27,13 +29,15 @@ from .. import limits
 from ..bounds import BoundError
 from ..fileio import atomic_write
 from ..records import FORMATS, GradNormRecord, RecordError, read_record
-from ..records.inputs import open_regular
+from ..records.inputs import load_json, open_regular
+from ..records.record import brief, elide
 from ..refinement import RefineError
 from ..schedule_io import SCHEDULE_SUFFIXES, load_schedule, save_schedule
 from ..schedules import Schedule, ScheduleError
 
 __all__ = [
     "FIGURE_SUFFIXES",
+    "LINE_WIDTH",
     "NORM_RANGE",
     "SCHEDULE_SUFFIXES",
     "CLIError",
@@ -45,6 +49,7 @@ __all__ = [
     "check_output",
     "collect_warnings",
     "kind_of",
+    "one_line",
     "positive_int",
     "read_log",
     "read_schedule",
@@ -59,6 +64,24 @@ FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 #: Gradient norms outside this range cannot be scored: the bounds square the norms and the
 #: refinement weights take their inverse squares, which overflow float64 beyond it.
 NORM_RANGE = (1e-150, 1e150)
+#: The longest error line, not counting the file it names first: a longer message keeps its start
+#: (the file and the problem) and its end (the advice), and loses its middle.
+LINE_WIDTH = 200
+_PREAMBLE = re.compile(r"(?:[\w.-]+: (?:error|warning): )?")
+
+
+def one_line(text: str, width: int = LINE_WIDTH) -> str:
+    """``text`` on one line: the file (or option) it names first, up to ``": "``, then at most
+    about ``width`` characters (a longer rest loses its middle).
+
+    >>> one_line("a.csv: bad\\n  value " + "x" * 300 + " (use --column)", 60)
+    'a.csv: bad value xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx ...  (use --column)'
+    """
+    line = " ".join(text.split())
+    start = _PREAMBLE.match(line).end()  # type: ignore[union-attr]  # it matches ""
+    colon = line.find(": ", start, start + 4100)
+    keep = start if colon < 0 else colon + 2
+    return line[:keep] + elide(line[keep:], width)
 
 
 class CLIError(Exception):
@@ -73,7 +96,7 @@ class Parser(argparse.ArgumentParser):
     """argparse, reporting a bad argument as one line (with where to find help)."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, one_line(f"{self.prog}: error: {message} (see {self.prog} --help)") + "\n")
 
 
 def require(module: str, what: str, extra: str) -> None:
@@ -89,8 +112,9 @@ def require(module: str, what: str, extra: str) -> None:
 
 @contextmanager
 def step_limit(max_steps: int | None) -> Iterator[None]:
-    """``--max-steps``: :data:`refinedlr.limits.MAX_STEPS` for the duration of a command (the
-    readers and the schedules read it when they check a horizon)."""
+    """``--max-steps``: the one step limit, :data:`refinedlr.limits.MAX_STEPS`, for the duration
+    of a command (the readers and the schedules read it when they check a size); restored after,
+    for a caller that runs commands in its own process."""
     saved = limits.MAX_STEPS
     if max_steps is not None:
         limits.MAX_STEPS = max_steps
@@ -131,14 +155,15 @@ def _check_norm_range(path: str, record: GradNormRecord) -> None:
 def read_log(path: str, args: argparse.Namespace) -> GradNormRecord:
     """Read a gradient-norm log with the command's ``--format``/``--column``/``--tag`` and
     ``--step-offset`` options (``--max-steps`` acts through :func:`step_limit`), refusing values
-    no gradient norm can take."""
-    record = read_record(
-        path,
-        format=getattr(args, "format", None),
-        column=getattr(args, "column", None),
-        tag=getattr(args, "tag", None),
-        step_offset=getattr(args, "step_offset", None),
-    )
+    no gradient norm can take; what the reader worked around is printed as warnings."""
+    with collect_warnings():
+        record = read_record(
+            path,
+            format=getattr(args, "format", None),
+            column=getattr(args, "column", None),
+            tag=getattr(args, "tag", None),
+            step_offset=getattr(args, "step_offset", None),
+        )
     _check_norm_range(path, record)
     return record
 
@@ -180,7 +205,8 @@ def check_output(
     path: str, *, inputs: Sequence[str | None] = (), suffixes: Sequence[str], option: str = "-o"
 ) -> Path:
     """Refuse an output path before any work is done: an unknown file type, a directory, a
-    device or pipe, a path under a regular file, or one of the command's input files."""
+    device or pipe, a read-only file, a path under a regular file, or one of the command's input
+    files."""
     out = Path(path)
     if out.suffix.lower() not in suffixes:
         choices = ", ".join(suffixes[:-1]) + f" or {suffixes[-1]}"
@@ -197,6 +223,11 @@ def check_output(
         raise CLIError(f"{path}: cannot use as output: {exc.strerror or exc}") from None
     if st is not None and not stat.S_ISREG(st.st_mode):
         raise CLIError(f"{path}: {_mode_name(st.st_mode)}; {option} needs a file name")
+    if st is not None and not st.st_mode & 0o222:
+        raise CLIError(
+            f"{path}: a read-only file, which {option} never replaces; remove it, make it "
+            f"writable (chmod u+w) or choose another {option}"
+        )
     for parent in out.absolute().parents:
         if parent.exists():
             if not parent.is_dir():
@@ -220,20 +251,27 @@ def check_output(
 
 
 def write_schedule(schedule: Schedule, out: Path) -> None:
-    """Save a schedule (atomically: a reader never sees half a file)."""
+    """Save a schedule (atomically, and with the command's other outputs: all or none)."""
     try:
         save_schedule(schedule, out)
     except OSError as exc:
-        raise CLIError(f"{out}: cannot write: {exc.strerror or exc}") from None
+        raise CLIError(f"{out}: cannot write: {exc.strerror or exc}; nothing written") from None
 
 
 def write_figure(fig: Any, out: Path) -> None:
-    """Save a matplotlib figure atomically, in the format its name says."""
+    """Save a matplotlib figure, in the format its name says (atomically, and with the command's
+    other outputs: all or none). A figure that cannot be drawn is an error naming the file."""
     try:
         with atomic_write(out, binary=True) as f:
             fig.savefig(f, format=out.suffix.lower().lstrip("."), dpi=120)
     except OSError as exc:
-        raise CLIError(f"{out}: cannot write: {exc.strerror or exc}") from None
+        raise CLIError(f"{out}: cannot write: {exc.strerror or exc}; nothing written") from None
+    except (ValueError, RuntimeError, OverflowError, MemoryError) as exc:
+        what = " ".join(str(exc).split())
+        raise CLIError(
+            f"{out}: cannot draw the figure ({type(exc).__name__}: {brief(what, 100)}); nothing "
+            "written"
+        ) from None
 
 
 def _looks_like_schedule(path: Path) -> bool:
@@ -242,8 +280,10 @@ def _looks_like_schedule(path: Path) -> bool:
         if path.name == "trainer_state.json":
             return False
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            with open_regular(path) as f:
+                text = f.read(limits.max_bytes() // 2 + 1).decode("utf-8")
+            doc = load_json(path, text)
+        except (OSError, UnicodeDecodeError, RecordError):
             return False
         return isinstance(doc, dict) and (
             "spec" in doc or "refinedlr_schedule" in doc or "name" in doc
@@ -251,7 +291,7 @@ def _looks_like_schedule(path: Path) -> bool:
     if suffix == ".csv":
         try:
             with open(path, encoding="utf-8") as f:
-                header = f.readline()
+                header = f.readline(4096)
         except (OSError, UnicodeDecodeError):
             return False
         return "multiplier" in header
@@ -291,16 +331,44 @@ def collect_warnings() -> Iterator[list[warnings.WarningMessage]]:
 
 def print_warnings(caught: Sequence[warnings.WarningMessage]) -> None:
     for w in caught:
-        print(f"refinedlr: warning: {w.message}", file=sys.stderr)
+        print(one_line(f"refinedlr: warning: {w.message}", 2 * LINE_WIDTH), file=sys.stderr)
+
+
+def _int(text: str) -> int:
+    if len(text) > 30:
+        raise argparse.ArgumentTypeError(
+            f"not a whole number of at most 30 digits: {text[:20]!r}..."
+        )
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
 
 
 def positive_int(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    n = _int(text)
     if n < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
+def step_count(text: str) -> int:
+    """A number of steps (``--max-steps``): at least 1, and not more than memory can hold
+    (:func:`refinedlr.limits.steps_problem`)."""
+    n = positive_int(text)
+    problem = limits.steps_problem(n, limit=n)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return n
+
+
+def step_offset(text: str) -> int:
+    """``--step-offset``: a whole number within the range of step numbers (+-2^53)."""
+    n = _int(text)
+    if abs(n) > 2**53:
+        raise argparse.ArgumentTypeError(
+            f"{n:,} is out of the range of step numbers (at most 2^53 either way)"
+        )
     return n
 
 
@@ -321,17 +389,18 @@ def add_log_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--tag", help="TensorBoard scalar tag (default: grad_norm or train/grad_norm)")
     g.add_argument(
         "--step-offset",
-        type=int,
+        type=step_offset,
         metavar="N",
         help="add N to every step as written in the log (default: the format's convention: -1 "
         "for trainer_state.json, -1 for a 1-based TensorBoard log, else 0)",
     )
     g.add_argument(
         "--max-steps",
-        type=positive_int,
+        type=step_count,
         metavar="N",
         help=f"refuse logs and schedules spanning more than N steps (default "
-        f"{limits.MAX_STEPS:,}); raise it if a run really was longer",
+        f"{limits.MAX_STEPS:,}; the byte and line budgets of a log follow it); raise it if a "
+        "run really was longer, up to what this machine's memory holds",
     )
 
 

@@ -35,9 +35,13 @@ format              step ``t`` of a value                        kind (name of t
 ==================  ===========================================  ===============================
 
 Every reader takes ``step_offset=`` (added to the steps as written, replacing the format's own
-convention) and ``max_steps=`` (a log whose steps reach beyond it is refused before anything is
-allocated; default :data:`refinedlr.limits.MAX_STEPS`). Only regular files are read (a named pipe
-is refused, not waited on); gzip, bzip2 and xz files are read as the file they hold.
+convention; checked in Python integers, so no offset overflows). Sizes are bounded by
+:mod:`refinedlr.limits`, whose one setting is :data:`refinedlr.limits.MAX_STEPS`: a log whose steps
+reach it is refused before anything is allocated, and a file over its byte, line or value budget
+is refused while it is read (decompressed), before it is parsed. JSON is read with bounded nesting
+and number length. Only regular files are read (a named pipe or a device is refused, not waited
+on); gzip, bzip2 and xz files are read as the file they hold. A series named as a gradient norm
+(``grad_norm``, ``l2``...) that holds no numbers is an error, never replaced by another column.
 
 Modules: :mod:`.record` (the record type and :class:`RecordError`), :mod:`.writer`
 (:class:`RecordWriter`), :mod:`.detect` (:func:`read_record`: format guessing and dispatch),

@@ -4,25 +4,27 @@ header, and a single headerless column of numbers.
 Two parsers share one result (:class:`Table`): numpy's C parser for clean rectangular files (fast,
 no line numbers) and a line-by-line parser that accepts gaps and text columns and names bad lines.
 When an error found on the fast path needs a line number, the file is parsed again line by line
-(:func:`with_lines`).
+(:func:`with_lines`). Neither copies the text: both walk its lines in place, and the number of
+values (lines times columns) is checked against :func:`refinedlr.limits.max_cells` first.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
-import io
 import math
 import warnings
-from collections.abc import Callable
+from array import array
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from .. import limits
 from .inputs import compression, read_text
-from .record import FloatArray, GradNormRecord, IntArray, RecordError
+from .record import FloatArray, GradNormRecord, IntArray, RecordError, brief, norm_type
 from .series import INDEX_NAMES, pick_series
 from .steps import Placement, ReadRequest, find_step_column, int_steps, make_record
 
@@ -83,22 +85,48 @@ def _is_number(s: str) -> bool:
 
 @dataclasses.dataclass
 class CsvText:
-    """The text of a delimited file split into header and body, ready for either parser."""
+    """The text of a delimited file split into header and body (``text[body_start:body_end]``,
+    not copied), ready for either parser."""
 
     header: list[str] | None  # None: headerless
     header_line: int | None
     delimiter: str
     first_body_line: int  # 1-based line number of the first body line
-    body: str
+    text: str
+    body_start: int
+    body_end: int
     own_format: bool  # this library's ``step,<kind>...`` format
-    to_end: bool = True  # the body runs to the end of the file (no cut-off line removed)
     dropped: str | None = None  # the warning about a cut-off last line that was removed
     plain: bool = True  # the file holds this text as is (not compressed): numpy may read it
+
+    @property
+    def to_end(self) -> bool:
+        """The body runs to the end of the file (no cut-off line removed)."""
+        return self.body_end == len(self.text)
+
+    def body_is_blank(self) -> bool:
+        return (
+            self.body_start >= self.body_end
+            or not self.text[self.body_start : self.body_end].strip()
+        )
+
+    def lines(self) -> Iterator[tuple[int, str]]:
+        """``(line number, line)`` of the body, one at a time."""
+        text, pos, end, i = self.text, self.body_start, self.body_end, self.first_body_line
+        while pos < end:
+            nl = text.find("\n", pos, end)
+            stop = end if nl < 0 else nl
+            yield i, text[pos:stop]
+            pos, i = stop + 1, i + 1
+
+    def count_lines(self) -> int:
+        n = self.text.count("\n", self.body_start, self.body_end)
+        return n + (0 if self.text.endswith("\n", self.body_start, self.body_end) else 1)
 
 
 def _split_csv_text(p: Path, text: str) -> CsvText:
     # find the header (the first line that is neither blank nor a '#' comment) without
-    # splitting the whole text: a million-line body is handed to the parser as one string
+    # splitting the whole text: a million-line body is handed to the parser in place
     pos, k = 0, 0
     while pos < len(text):
         end = text.find("\n", pos)
@@ -112,6 +140,12 @@ def _split_csv_text(p: Path, text: str) -> CsvText:
     first = line
     body_start = min(end + 1, len(text))
     delimiter = _sniff_delimiter(first)
+    if first.count(delimiter) >= limits.MAX_COLUMNS:
+        raise RecordError(
+            f"more than {limits.MAX_COLUMNS:,} columns in the first line: not a log",
+            path=p,
+            line=k + 1,
+        )
     try:
         fields = split_header(first, delimiter)
     except csv.Error as exc:
@@ -124,13 +158,13 @@ def _split_csv_text(p: Path, text: str) -> CsvText:
                 path=p,
                 line=k + 1,
             )
-        return CsvText(None, None, delimiter, k + 1, text[pos:], own_format=False)
+        return CsvText(None, None, delimiter, k + 1, text, pos, len(text), own_format=False)
     seen: set[str] = set()
     for f in fields:
         if not f:
             raise RecordError("an empty column name in the header", path=p, line=k + 1)
         if f in seen:
-            raise RecordError(f"column {f!r} appears twice", path=p, line=k + 1, key=f)
+            raise RecordError(f"column {brief(f)!r} appears twice", path=p, line=k + 1, key=f)
         seen.add(f)
     own = k == 0 and delimiter == "," and first.startswith("step,") and '"' not in first
     body_end = len(text)
@@ -140,19 +174,19 @@ def _split_csv_text(p: Path, text: str) -> CsvText:
         if last_nl >= body_start - 1 and text[last_nl + 1 :].strip():
             cut = text.count("\n") + 1
             dropped = (
-                f"{p}, line {cut}: dropped the last line {text[last_nl + 1 :]!r}: it has no "
-                "end of line, so the writer was stopped in the middle of it"
+                f"{p}, line {cut}: dropped the last line {brief(text[last_nl + 1 :])!r}: it has "
+                "no end of line, so the writer was stopped in the middle of it"
             )
             body_end = last_nl + 1
-    body = text[body_start:body_end] if body_start < body_end else ""
     return CsvText(
         fields,
         k + 1,
         delimiter,
         k + 2,
-        body,
+        text,
+        body_start,
+        max(body_start, body_end),
         own_format=own,
-        to_end=body_end == len(text),
         dropped=dropped,
     )
 
@@ -163,10 +197,9 @@ def _fast_table(p: Path, ct: CsvText) -> Table | None:
     Columns whose first cell is text are left out (as the line-by-line parser would leave them).
     """
     ncol = 1 if ct.header is None else len(ct.header)
-    if not ct.body or ct.body.isspace():
+    if ct.body_is_blank():
         return None
-    nl = ct.body.find("\n")
-    first = ct.body[: nl if nl >= 0 else len(ct.body)]
+    _, first = next(ct.lines())
     try:
         cells = next(csv.reader([first], delimiter=ct.delimiter))
     except (csv.Error, StopIteration):
@@ -180,11 +213,11 @@ def _fast_table(p: Path, ct: CsvText) -> Table | None:
     if not use:
         return None
     # numpy's reader is quickest on the file itself (opened here: given a path, numpy would
-    # decompress by the name's suffix); the text serves a cut or a compressed file
+    # decompress by the name's suffix); a cut or a compressed file is fed line by line
     whole = ct.to_end and ct.plain
-    source: IO[str] = open(p, encoding="utf-8") if whole else io.StringIO(ct.body)
+    source: Iterable[str] = open(p, encoding="utf-8") if whole else (line for _, line in ct.lines())
     try:
-        with source, warnings.catch_warnings():
+        with warnings.catch_warnings():
             warnings.simplefilter("error")
             arr = np.loadtxt(
                 source,
@@ -199,11 +232,14 @@ def _fast_table(p: Path, ct: CsvText) -> Table | None:
             )
     except (ValueError, TypeError, OverflowError, UserWarning):
         return None  # the line-by-line parser will say what is wrong, and where
+    finally:
+        if whole:
+            source.close()  # type: ignore[attr-defined]
     if arr.shape[1] != len(use):
         return None
     columns: list[FloatArray | None] = [None] * ncol
     for i, j in enumerate(use):
-        columns[j] = np.ascontiguousarray(arr[:, i])
+        columns[j] = arr[:, i]  # views: the record copies what it keeps
     names = [""] if ct.header is None else list(ct.header)
     first_line = ct.first_body_line
     return Table(
@@ -221,13 +257,13 @@ def _slow_table(p: Path, ct: CsvText) -> Table:
     """Line by line, keeping line numbers, to accept gaps and text and to name bad lines."""
     ncol = 1 if ct.header is None else len(ct.header)
     names = [""] if ct.header is None else list(ct.header)
-    cells: list[list[float]] = [[] for _ in range(ncol)]
-    filled: list[list[bool]] = [[] for _ in range(ncol)]
+    cells = [array("d") for _ in range(ncol)]
+    filled = [bytearray() for _ in range(ncol)]
     kind: list[str | None] = [None] * ncol  # "num" | "text" | None (not decided yet)
     text_at: dict[int, tuple[int, str]] = {}
-    line_numbers: list[int] = []
+    line_numbers = array("q")
     d = ct.delimiter
-    for i, line in enumerate(ct.body.split("\n"), start=ct.first_body_line):
+    for i, line in ct.lines():
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         if '"' in line:
@@ -238,20 +274,18 @@ def _slow_table(p: Path, ct: CsvText) -> Table:
         else:
             fields = line.split(d)
         if len(fields) != ncol:
-            hint = f" (header: {d.join(names)})" if ct.header is not None else ""
+            hint = f" (header: {brief(d.join(names), 60)})" if ct.header is not None else ""
             raise RecordError(
-                f"expected {ncol} field(s){hint}, got {len(fields)}: {line!r}", path=p, line=i
+                f"expected {ncol} field(s){hint}, got {len(fields)}: {brief(line)!r}",
+                path=p,
+                line=i,
             )
         line_numbers.append(i)
         for j, raw in enumerate(fields):
             s = raw.strip()
-            if not s:
+            if not s or kind[j] == "text":
                 cells[j].append(math.nan)
-                filled[j].append(False)
-                continue
-            if kind[j] == "text":
-                cells[j].append(math.nan)
-                filled[j].append(False)
+                filled[j].append(0)
                 continue
             try:
                 x = float(s)
@@ -260,21 +294,21 @@ def _slow_table(p: Path, ct: CsvText) -> Table:
                     kind[j] = "text"
                     text_at[j] = (i, s)
                     cells[j].append(math.nan)
-                    filled[j].append(False)
+                    filled[j].append(0)
                     continue
-                col = f"column {names[j]!r}" if ct.header is not None else "the column"
+                col = f"column {brief(names[j])!r}" if ct.header is not None else "the column"
                 hint = ""
                 if d == ";" and "," in s and _is_number(s.replace(",", ".")):
                     hint = " (a decimal comma? use '.' as decimal point)"
                 raise RecordError(
-                    f"not a number: {s!r} in {col}{hint}",
+                    f"not a number: {brief(s)!r} in {col}{hint}",
                     path=p,
                     line=i,
                     key=None if ct.header is None else names[j],
                 ) from None
             kind[j] = "num"
             cells[j].append(x)
-            filled[j].append(True)
+            filled[j].append(1)
     columns: list[FloatArray | None] = []
     present: list[npt.NDArray[np.bool_] | None] = []
     for j in range(ncol):
@@ -282,15 +316,16 @@ def _slow_table(p: Path, ct: CsvText) -> Table:
             columns.append(None)
             present.append(None)
         else:
-            columns.append(np.asarray(cells[j], dtype=np.float64))
-            mask = np.asarray(filled[j], dtype=bool)
+            columns.append(np.array(cells[j], dtype=np.float64))
+            mask = np.frombuffer(filled[j], dtype=np.uint8).astype(bool)
             present.append(None if mask.all() else mask)
+        cells[j] = filled[j] = None  # type: ignore[call-overload]  # free as we go
     return Table(
         names=names,
         header_line=ct.header_line,
         columns=columns,
         present=present,
-        lines=np.asarray(line_numbers, dtype=np.int64),
+        lines=np.array(line_numbers, dtype=np.int64),
         text_at=text_at,
         rows=len(line_numbers),
     )
@@ -320,16 +355,21 @@ def _assemble_csv(
     js = find_step_column(names)
     if js is not None and t.columns[js] is None:
         line, cell = t.text_at[js]
-        raise RecordError(f"not a step number: {cell!r}", path=p, line=line, key=names[js])
+        raise RecordError(f"not a step number: {brief(cell)!r}", path=p, line=line, key=names[js])
     numeric = [names[j] for j in range(len(names)) if j != js and t.has_values(j)]
     if wanted is not None and wanted in names and wanted not in numeric:
         j = names.index(wanted)
         if j == js:
-            raise RecordError(f"{wanted!r} is the step column", path=p, key=wanted)
+            raise RecordError(f"{brief(wanted)!r} is the step column", path=p, key=wanted)
         if j in t.text_at:
             line, cell = t.text_at[j]
-            raise RecordError(f"not a number: {cell!r}", path=p, line=line, key=wanted)
+            raise RecordError(f"not a number: {brief(cell)!r}", path=p, line=line, key=wanted)
         raise RecordError("the column has no values", path=p, key=wanted)
+    unparsed = {
+        names[j]: _unparsed(t, j)
+        for j in range(len(names))
+        if j != js and not t.has_values(j) and norm_type(names[j]) is not None
+    }
     candidates = [c for c in numeric if c.lower() not in INDEX_NAMES]
     own_format = js == 0 and names[0] == "step" and not t.text_at
     if wanted is None and own_format and len(candidates) > 1:
@@ -343,6 +383,7 @@ def _assemble_csv(
                 p,
                 "column",
                 line=t.header_line,
+                unparsed=unparsed,
             )
         ]
     idx = [names.index(c) for c in chosen]
@@ -381,12 +422,29 @@ def _assemble_csv(
     return make_record(p, steps, values, meta, where, **place)
 
 
+def _unparsed(t: Table, j: int) -> str:
+    """What column ``j``, which holds no numbers, holds instead."""
+    if j in t.text_at:
+        line, cell = t.text_at[j]
+        return f"not a number: {brief(cell)!r} on line {line}"
+    return "the column has no values"
+
+
 def _parse(p: Path) -> tuple[CsvText, Table]:
     text = read_text(p)
     if not text or text.isspace():
         raise RecordError("empty file", path=p)
     ct = _split_csv_text(p, text)
+    del text
     ct.plain = compression(p) is None
+    ncol = 1 if ct.header is None else len(ct.header)
+    lines = ct.count_lines()
+    if lines * ncol > limits.max_cells():
+        raise RecordError(
+            f"{lines:,} lines of {ncol:,} columns: more than the {limits.max_cells():,} values a "
+            "log may hold (raise refinedlr.limits.MAX_STEPS or --max-steps if it really is one)",
+            path=p,
+        )
     table = _fast_table(p, ct)
     return ct, table if table is not None else _slow_table(p, ct)
 

@@ -3,17 +3,25 @@ content and hands it to the reader of that format (one module per format in this
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Callable
 from pathlib import Path
 
+from .. import limits
 from .delimited import read_delimited
-from .inputs import decode_text, open_regular, read_bytes, read_head, uncompressed_name
+from .inputs import (
+    _JsonLimit,
+    decode_text,
+    load_json,
+    open_regular,
+    read_bytes,
+    read_head,
+    uncompressed_name,
+)
 from .jsonl import read_jsonl
 from .npy import read_npy
-from .record import GradNormRecord, RecordError, warn_at_caller
+from .record import GradNormRecord, RecordError, brief, warn_at_caller
 from .steps import ReadRequest
 from .tensorboard import event_files, read_tensorboard
 from .trainer_state import read_trainer_state
@@ -32,7 +40,6 @@ def read_record(
     column: str | None = None,
     tag: str | None = None,
     step_offset: int | None = None,
-    max_steps: int | None = None,
 ) -> GradNormRecord:
     """Read a gradient-norm log; the format is guessed from the name and content unless given.
 
@@ -92,10 +99,11 @@ def read_record(
 
     ``step_offset`` is added to every step as written in the file, replacing the format's own
     convention (-1 for ``trainer_state``, automatic for ``tensorboard``, 0 otherwise).
-    ``max_steps`` refuses a log whose steps reach ``max_steps`` or beyond (the record would span
-    more steps than that) before anything is allocated; by default (``None``) the limit is
-    :data:`refinedlr.limits.MAX_STEPS`. The record keeps the limit for
-    :meth:`GradNormRecord.norms`.
+
+    Sizes are bounded by :mod:`refinedlr.limits` (the one setting is
+    :data:`refinedlr.limits.MAX_STEPS`): a log whose steps reach the limit is refused before
+    anything is allocated, and so is a file over its byte, line or value budget (counted while it
+    is read and decompressed) and JSON nested too deeply or holding an overlong number.
 
     Only regular files are read (a named pipe or a device is refused, never waited on). Files
     compressed with gzip, bzip2 or xz are read as the file they hold (``norms.csv.gz`` is read as
@@ -122,25 +130,17 @@ def read_record(
     if step_offset is not None and (
         isinstance(step_offset, bool) or not isinstance(step_offset, int)
     ):
-        raise RecordError(f"step_offset must be an integer, got {step_offset!r}", path=p)
-    if max_steps is not None and (
-        isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1
-    ):
-        raise RecordError(
-            f"max_steps must be a positive integer (or None for the default limit), got "
-            f"{max_steps!r}",
-            path=p,
-        )
+        raise RecordError(f"step_offset must be an integer, got {brief(repr(step_offset))}", path=p)
     if format is None:
         fmt = guess_format(p)
     else:
         fmt = _ALIASES.get(format.lower(), format.lower())
     reader = _READERS.get(fmt)
     if reader is None:
-        raise RecordError(f"unknown format {format!r}; known: {list(FORMATS)}", path=p)
+        raise RecordError(f"unknown format {brief(str(format))!r}; known: {list(FORMATS)}", path=p)
     if p.is_dir() and fmt not in ("tensorboard", "trainer_state"):
         raise RecordError(f"a directory, not a {fmt} file", path=p)
-    request = ReadRequest(column=column, tag=tag, step_offset=step_offset, max_steps=max_steps)
+    request = ReadRequest(column=column, tag=tag, step_offset=step_offset)
     record = reader(p, request)
     # readers never warn themselves: what they would say is in meta["warnings"], said here and
     # attributed to the first caller outside the library, however deep the reader's calls go
@@ -196,16 +196,21 @@ def _guess_json(p: Path, head: bytes) -> str:
         if first.strip():
             break
     try:
-        obj = json.loads(first)
-    except ValueError:
+        obj = load_json(p, first)
+    except _JsonLimit:
+        raise
+    except RecordError:
         obj = None  # a pretty-printed (multi-line) document, or not JSON at all
     if isinstance(obj, dict):
         return "trainer_state" if "log_history" in obj else "jsonl"
     if b'"log_history"' in head:
         return "trainer_state"
+    data = read_bytes(p, budget=limits.max_bytes() // 2)  # over budget: refused, not guessed
     try:
-        doc = json.loads(decode_text(p, read_bytes(p)))
-    except (ValueError, RecordError):
+        doc = load_json(p, decode_text(p, data))
+    except _JsonLimit:
+        raise
+    except RecordError:
         doc = None
     if isinstance(doc, dict) and "log_history" in doc:
         return "trainer_state"

@@ -1,63 +1,88 @@
-"""JSON lines logs: one JSON object per line (a step-like key, and the norm under some key)."""
+"""JSON lines logs: one JSON object per line (a step-like key, and the norm under some key).
+
+The lines are parsed one at a time and only the chosen key's numbers are kept (choosing the key
+without ``column=`` takes a first pass that keeps only the names of the numeric keys), so memory
+stays proportional to the rows, whatever the lines hold.
+"""
 
 from __future__ import annotations
 
-import json
+from array import array
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .inputs import json_number, read_text
-from .record import GradNormRecord, RecordError
+from .. import limits
+from .inputs import json_number, load_json, read_text
+from .record import GradNormRecord, RecordError, brief, brief_list, norm_type
 from .series import INDEX_NAMES, pick_series
 from .steps import STEP_NAMES, ReadRequest, find_step_column, int_steps, make_record
 
 __all__ = ["read_jsonl"]
 
 
-def read_jsonl(p: Path, request: ReadRequest) -> GradNormRecord:
-    """A JSON lines log (see :func:`~refinedlr.records.read_record`, format ``jsonl``)."""
-    wanted = request.wanted
-    text = read_text(p)
-    objs: list[tuple[int, dict[str, Any]]] = []
-    for i, line in enumerate(text.split("\n"), start=1):
+def _objects(p: Path, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` for every non-blank line, parsed one at a time."""
+    pos, i = 0, 0
+    while pos < len(text):
+        end = text.find("\n", pos)
+        end = len(text) if end < 0 else end
+        line, pos, i = text[pos:end], end + 1, i + 1
         if not line.strip():
             continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise RecordError(
-                f"not JSON ({exc.msg} at column {exc.colno}); a cut-off line?", path=p, line=i
-            ) from None
+        obj = load_json(p, line, line=i)
         if not isinstance(obj, dict):
             raise RecordError(f"expected a JSON object, got {type(obj).__name__}", path=p, line=i)
-        objs.append((i, obj))
-    if not objs:
-        raise RecordError("empty file", path=p)
+        yield i, obj
+
+
+def _numeric_keys(p: Path, text: str) -> tuple[list[str], dict[str, str]]:
+    """The keys holding a number on some line (in order of appearance), and the keys named as a
+    gradient norm that hold none (with what they hold)."""
     step_keys = set(STEP_NAMES)
     numeric: dict[str, None] = {}
-    for _, obj in objs:
+    other: dict[str, str] = {}
+    lines = 0
+    for i, obj in _objects(p, text):
+        lines += 1
         for k, v in obj.items():
-            if k.lower() not in step_keys and json_number(v) is not None and v is not None:
-                numeric.setdefault(k, None)
-    if wanted is not None:
-        key = wanted
+            if k in numeric or k.lower() in step_keys:
+                continue
+            if v is not None and json_number(v) is not None:
+                numeric[k] = None
+                other.pop(k, None)
+                if len(numeric) > limits.MAX_COLUMNS:
+                    raise RecordError(
+                        f"more than {limits.MAX_COLUMNS:,} numeric keys: not a log", path=p
+                    )
+            elif k not in other and norm_type(k) is not None:
+                other[k] = f"line {i}: {brief(repr(v), 40)}"
+    if not lines:
+        raise RecordError("empty file", path=p)
+    return list(numeric), other
+
+
+def read_jsonl(p: Path, request: ReadRequest) -> GradNormRecord:
+    """A JSON lines log (see :func:`~refinedlr.records.read_record`, format ``jsonl``)."""
+    text = read_text(p)
+    if request.wanted is not None:
+        key = request.wanted
     else:
+        numeric, unparsed = _numeric_keys(p, text)
         candidates = [k for k in numeric if k.lower() not in INDEX_NAMES]
-        key = pick_series(candidates, None, p, "key")
-    steps: list[float] = []
-    vals: list[float] = []
-    lines: list[int] = []
+        key = pick_series(candidates, None, p, "key", unparsed=unparsed)
+    steps, vals, lines = array("d"), array("d"), array("q")
     step_key: str | None = None
     skipped = 0
-    for i, obj in objs:
+    for i, obj in _objects(p, text):
         if key not in obj:
             skipped += 1
             continue
         x = json_number(obj[key])
         if x is None:
-            raise RecordError(f"not a number: {obj[key]!r:.40}", path=p, line=i, key=key)
+            raise RecordError(f"not a number: {brief(repr(obj[key]), 40)}", path=p, line=i, key=key)
         if not lines:
             found = find_step_column(list(obj))
             step_key = None if found is None else list(obj)[found]
@@ -72,7 +97,10 @@ def read_jsonl(p: Path, request: ReadRequest) -> GradNormRecord:
             s = json_number(obj[step_key])
             if s is None or obj[step_key] is None:
                 raise RecordError(
-                    f"not a step number: {obj[step_key]!r:.40}", path=p, line=i, key=step_key
+                    f"not a step number: {brief(repr(obj[step_key]), 40)}",
+                    path=p,
+                    line=i,
+                    key=step_key,
                 )
             steps.append(s)
         else:
@@ -80,17 +108,21 @@ def read_jsonl(p: Path, request: ReadRequest) -> GradNormRecord:
         vals.append(x)
         lines.append(i)
     if not lines:
+        if skipped == 0:
+            raise RecordError("empty file", path=p)
+        seen = brief_list(_numeric_keys(p, text)[0])
         raise RecordError(
-            f"no line has the key {key!r}; numeric keys seen: {list(numeric)}", path=p, key=key
+            f"no line has the key {brief(key)!r}; numeric keys seen: {seen}", path=p, key=key
         )
+    del text
 
     def where(i: int) -> dict[str, Any]:
         return {"line": lines[i], "key": step_key}
 
-    st = int_steps(np.asarray(steps, dtype=np.float64), where, p, "step")
+    st = int_steps(np.frombuffer(steps, dtype=np.float64), where, p, "step")
     meta: dict[str, Any] = {"format": "jsonl", "column": key, "skipped": skipped}
     meta["step_key"] = step_key if step_key is not None else "line index"
     if skipped:
-        meta["notes"] = [f"{skipped} line(s) without {key!r} skipped"]
-    values = {key: np.asarray(vals, dtype=np.float64)}
+        meta["notes"] = [f"{skipped} line(s) without {brief(key)!r} skipped"]
+    values = {key: np.array(vals, dtype=np.float64)}
     return make_record(p, st, values, meta, where, **request.placement())

@@ -11,9 +11,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .. import limits
 from .inputs import binary_stream
-from .record import GradNormRecord, RecordError
-from .series import pick_series
+from .record import GradNormRecord, RecordError, brief
+from .series import pick_series, refuse_unparsed_norms
 from .steps import ReadRequest, find_step_column, int_steps, make_record
 
 __all__ = ["load_array", "read_npy"]
@@ -56,7 +57,9 @@ def load_array(p: Path) -> npt.NDArray[Any]:
             raise
         except Exception as exc:  # numpy's header parser raises assorted errors on garbage
             raise RecordError(
-                f"cannot read the array: a broken header ({type(exc).__name__}: {exc})", path=p
+                f"cannot read the array: a broken header ({type(exc).__name__}: "
+                f"{brief(str(exc), 80)})",
+                path=p,
             ) from None
         if dtype.hasobject:
             raise RecordError(_OBJECT_ARRAY, path=p, key="dtype")
@@ -65,8 +68,15 @@ def load_array(p: Path) -> npt.NDArray[Any]:
         have = f.seek(0, io.SEEK_END) - data_start
         if have < need:
             raise RecordError(
-                f"cannot read the array: not fully written (its header says shape {shape}, "
-                f"{need:,} bytes of data, but the file holds {have:,})",
+                f"cannot read the array: not fully written (its header says shape "
+                f"{brief(str(shape))}, {need:,} bytes of data, but the file holds {have:,})",
+                path=p,
+            )
+        if need > limits.max_bytes():
+            raise RecordError(
+                f"its header says shape {brief(str(shape))}, {need:,} bytes of data: more than "
+                f"the {limits.max_bytes():,} bytes a log may hold (raise "
+                "refinedlr.limits.MAX_STEPS or --max-steps if it really is one)",
                 path=p,
             )
         f.seek(0)
@@ -76,9 +86,9 @@ def load_array(p: Path) -> npt.NDArray[Any]:
             msg = str(exc)
             if "pickle" in msg.lower() or "object" in msg.lower():
                 raise RecordError(_OBJECT_ARRAY, path=p, key="dtype") from None
-            raise RecordError(f"cannot read the array: {msg}", path=p) from None
+            raise RecordError(f"cannot read the array: {brief(msg, 80)}", path=p) from None
         except (OSError, EOFError) as exc:
-            raise RecordError(f"cannot read the array: {exc}", path=p) from None
+            raise RecordError(f"cannot read the array: {brief(str(exc), 80)}", path=p) from None
     if not isinstance(arr, np.ndarray):
         raise RecordError(f"not an array but {type(arr).__name__}", path=p)
     return arr
@@ -112,6 +122,8 @@ def read_npy(p: Path, request: ReadRequest) -> GradNormRecord:
                 check_dtype(arr.dtype[wanted], f"field {wanted!r}")
             chosen = [pick_series(numeric, wanted, p, "field")]
         else:
+            unparsed = {f: f"dtype {arr.dtype[f]}" for f in fields if f not in numeric}
+            refuse_unparsed_norms(unparsed, p, "field")
             chosen = numeric or [pick_series(numeric, None, p, "field")]
         if arr.size == 0:
             raise RecordError("empty array", path=p)

@@ -5,7 +5,7 @@ writer raises (:class:`RecordError`) and the warning for a norm kind the record 
 A record holds, per optimizer step ``t`` (0-based, after gradient accumulation), one value per norm
 kind (``"l2"``, ``"l1"``, or a column name taken from a foreign log). A missing value is ``NaN``.
 Sparse logs keep only the logged steps; :meth:`GradNormRecord.norms` places them on every step,
-up to :data:`refinedlr.limits.MAX_STEPS` steps unless the record allows more.
+up to :data:`refinedlr.limits.MAX_STEPS` steps.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import dataclasses
 import os
 import sys
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -30,9 +30,10 @@ __all__ = [
     "MissingExtraError",
     "NormKindWarning",
     "RecordError",
+    "brief",
+    "brief_list",
+    "elide",
     "norm_type",
-    "step_limit",
-    "too_many_steps",
     "warn_at_caller",
 ]
 
@@ -42,17 +43,38 @@ IntArray = npt.NDArray[np.int64]
 _LIBRARY_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
-def step_limit(max_steps: int | None) -> int:
-    """``max_steps``, or :data:`refinedlr.limits.MAX_STEPS` (read now) when it is ``None``."""
-    return limits.MAX_STEPS if max_steps is None else max_steps
+def brief(text: str, width: int = 60) -> str:
+    """``text`` cut to about ``width`` characters (``...`` marks the cut), for error messages that
+    quote what a file holds.
+
+    >>> brief("x" * 100, 10)
+    'xxxxxxx...'
+    """
+    return text if len(text) <= width else text[: max(width - 3, 1)] + "..."
 
 
-def too_many_steps(total_steps: int, max_steps: int) -> str:
-    """The message for a record that would span ``total_steps`` steps, over the limit."""
-    return (
-        f"{total_steps:,} steps, more than the limit of {max_steps:,} (if the run really was "
-        "that long, raise it: max_steps=... or --max-steps)"
-    )
+def elide(text: str, width: int = 200) -> str:
+    """``text`` with its middle cut out when it is longer than ``width``: a message quoting a huge
+    value keeps its start (what and where) and its end (the advice).
+
+    >>> elide("a" * 10 + "b" * 10, 11)
+    'aaaaaaa ... b'
+    """
+    if len(text) <= width:
+        return text
+    head = width * 2 // 3
+    return f"{text[:head]} ... {text[len(text) - max(width - head - 5, 1) :]}"
+
+
+def brief_list(names: Sequence[str], shown: int = 6) -> str:
+    """The first ``shown`` of ``names`` as a list, and how many more there are.
+
+    >>> brief_list(["a", "b", "c"], 2)
+    "['a', 'b', ... (1 more)]"
+    """
+    head = ", ".join(repr(brief(n, 40)) for n in names[:shown])
+    more = f", ... ({len(names) - shown:,} more)" if len(names) > shown else ""
+    return f"[{head}{more}]"
 
 
 def norm_type(kind: str) -> str | None:
@@ -104,7 +126,7 @@ class RecordError(ValueError):
             if line is not None:
                 where += f", line {line}"
             if key is not None:
-                where += f", {key}"
+                where += f", {brief(key, 80)}"
             where += ": "
         super().__init__(where + message)
 
@@ -127,8 +149,6 @@ class GradNormRecord:
         values: norm kind -> float64 array aligned with ``steps``; ``NaN`` marks a missing value.
         source: where the record came from (a path, or ``"<memory>"``).
         meta: free-form details from the reader (format, column, tag, notes).
-        max_steps: the most steps :meth:`norms` expands the record to; ``None`` (the default):
-            :data:`refinedlr.limits.MAX_STEPS` at the time of the call.
 
     >>> rec = GradNormRecord.from_arrays({"l2": [4.0, 2.0, 1.0]})
     >>> rec.kinds, rec.total_steps
@@ -139,19 +159,8 @@ class GradNormRecord:
     values: Mapping[str, FloatArray]
     source: str = "<memory>"
     meta: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    max_steps: int | None = None
 
     def __post_init__(self) -> None:
-        if self.max_steps is not None and (
-            isinstance(self.max_steps, bool)
-            or not isinstance(self.max_steps, (int, np.integer))
-            or self.max_steps < 1
-        ):
-            raise RecordError(
-                f"max_steps must be a positive integer (or None for the default limit), got "
-                f"{self.max_steps!r}",
-                path=self.source,
-            )
         steps = np.asarray(self.steps)
         if steps.ndim != 1:
             raise RecordError(f"steps must be 1-D, got shape {steps.shape}", path=self.source)
@@ -200,15 +209,12 @@ class GradNormRecord:
         *,
         source: str = "<memory>",
         meta: Mapping[str, Any] | None = None,
-        max_steps: int | None = None,
     ) -> GradNormRecord:
         """Build a record from arrays; ``steps`` defaults to ``0 .. n-1``."""
         arrays = {k: np.asarray(v, dtype=np.float64) for k, v in values.items()}
         n = next(iter(arrays.values())).shape[0] if arrays else 0
         st = np.arange(n, dtype=np.int64) if steps is None else np.asarray(steps)
-        return cls(
-            steps=st, values=arrays, source=source, meta=dict(meta or {}), max_steps=max_steps
-        )
+        return cls(steps=st, values=arrays, source=source, meta=dict(meta or {}))
 
     # -- shape --------------------------------------------------------------------------------
 
@@ -255,13 +261,14 @@ class GradNormRecord:
                     warn_at_caller(self._kind_mismatch(kind, only, held), NormKindWarning)
                 return only
             raise RecordError(
-                f"no norm kind {kind!r} in this record; it has {list(self.values)}",
+                f"no norm kind {brief(kind)!r} in this record; it has {brief_list(self.kinds)}",
                 path=self.source,
             )
         if len(self.values) == 1:
             return next(iter(self.values))
         raise RecordError(
-            f"the record has several norm kinds {list(self.values)}: choose one", path=self.source
+            f"the record has several norm kinds {brief_list(self.kinds)}: choose one",
+            path=self.source,
         )
 
     def _kind_mismatch(self, kind: str, only: str, held: str) -> str:
@@ -277,7 +284,7 @@ class GradNormRecord:
             f"{kind} was asked for; to refine with {kind} norms, {how}"
         )
 
-    def norms(self, kind: str | None = None, *, max_steps: int | None = None) -> FloatArray:
+    def norms(self, kind: str | None = None) -> FloatArray:
         """Values of ``kind`` on every step ``0 .. total_steps-1``.
 
         Steps with a row keep their value (``NaN`` stays ``NaN``: a missing value for
@@ -285,9 +292,9 @@ class GradNormRecord:
         logs) are interpolated linearly between the nearest logged finite values; steps before
         the first logged one take its value.
 
-        A record longer than ``max_steps`` (default: the record's :attr:`max_steps`, else
-        :data:`refinedlr.limits.MAX_STEPS`) is refused with a :class:`RecordError` before
-        anything is allocated.
+        A record longer than :data:`refinedlr.limits.MAX_STEPS`, or too long for this machine's
+        memory (:func:`refinedlr.limits.steps_problem`), is refused with a :class:`RecordError`
+        before anything is allocated.
 
         >>> GradNormRecord.from_arrays({"l2": [4.0, 2.0]}, steps=[1, 3]).norms()
         array([4., 4., 3., 2.])
@@ -299,9 +306,9 @@ class GradNormRecord:
         k = self.resolve_kind(kind)
         v = self.values[k]
         n = self.total_steps
-        limit = step_limit(self.max_steps if max_steps is None else max_steps)
-        if n > limit:
-            raise RecordError(f"the record spans {too_many_steps(n, limit)}", path=self.source)
+        problem = limits.steps_problem(n)
+        if problem is not None:
+            raise RecordError(f"the record spans {problem}", path=self.source)
         if len(self) == n:
             return np.array(v, dtype=np.float64)
         out = np.full(n, np.nan, dtype=np.float64)
@@ -314,7 +321,9 @@ class GradNormRecord:
     def describe(self) -> str:
         """One paragraph a person can read: source, kinds, steps, sparsity, missing values."""
         parts = [f"{self.source}: {len(self)} rows over steps 0..{max(self.total_steps - 1, 0)}"]
-        parts.append(f"kinds {', '.join(self.kinds)}")
+        kinds = [brief(k, 40) for k in self.kinds[:8]]
+        more = f" and {len(self.kinds) - 8:,} more" if len(self.kinds) > 8 else ""
+        parts.append(f"kinds {', '.join(kinds)}{more}")
         if self.coverage < 1.0 and len(self):
             first, missing = int(self.steps[0]), self.total_steps - len(self)
             if self.stride > 1:
@@ -326,9 +335,9 @@ class GradNormRecord:
                 parts.append(f"{missing - first} step(s) without a row, interpolated")
             if first:
                 parts.append(f"no row before step {first}: steps 0..{first - 1} take its value")
-        for k, v in self.values.items():
+        for k, v in list(self.values.items())[:8]:
             missing = int(np.count_nonzero(~np.isfinite(v)))
             if missing:
-                parts.append(f"{missing} missing {k} value(s)")
+                parts.append(f"{missing} missing {brief(k, 40)} value(s)")
         parts.extend(str(note) for note in self.meta.get("notes", ()))
         return "; ".join(parts)

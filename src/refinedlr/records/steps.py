@@ -10,14 +10,8 @@ from typing import Any, TypedDict
 
 import numpy as np
 
-from .record import (
-    FloatArray,
-    GradNormRecord,
-    IntArray,
-    RecordError,
-    step_limit,
-    too_many_steps,
-)
+from .. import limits
+from .record import FloatArray, GradNormRecord, IntArray, RecordError
 
 __all__ = [
     "STEP_NAMES",
@@ -105,10 +99,9 @@ def order_steps(
 
 
 class Placement(TypedDict):
-    """How a reader places its steps: the shift of the steps as written, and the limit."""
+    """How a reader places its steps: the shift of the steps as written."""
 
     step_offset: int
-    max_steps: int | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,7 +111,6 @@ class ReadRequest:
     column: str | None = None
     tag: str | None = None
     step_offset: int | None = None
-    max_steps: int | None = None
 
     @property
     def wanted(self) -> str | None:
@@ -127,8 +119,7 @@ class ReadRequest:
 
     def placement(self) -> Placement:
         """For a format whose own step convention is ``t = s``: no shift unless asked."""
-        offset = 0 if self.step_offset is None else self.step_offset
-        return {"step_offset": offset, "max_steps": self.max_steps}
+        return {"step_offset": 0 if self.step_offset is None else self.step_offset}
 
 
 def make_record(
@@ -140,35 +131,36 @@ def make_record(
     *,
     step_offset: int = 0,
     offset_reason: str | None = None,
-    max_steps: int | None = None,
 ) -> GradNormRecord:
     """The record of a reader: ``steps`` (as read, in file order) shifted by ``step_offset``,
-    checked against ``max_steps`` (before anything is allocated), repeated steps resolved, the
-    stride noted. ``offset_reason`` explains a shift in the record's notes."""
+    checked against the step limit (before anything is allocated; the shift is checked in Python
+    integers, so no offset overflows), repeated steps resolved, the stride noted.
+    ``offset_reason`` explains a shift in the record's notes."""
     if steps.size == 0:
         raise RecordError("no rows with a value", path=p)
     notes = list(meta.pop("notes", []))
+    # the shift is checked in Python integers before numpy adds it: no offset can overflow
+    first, last = int(steps.min()), int(steps.max())
+    if first + step_offset < 0:
+        i = int(np.flatnonzero(steps < min(-step_offset, 2**62))[0])
+        raise RecordError(
+            f"step {int(steps[i])} shifted by the step offset {step_offset} is negative",
+            path=p,
+            **where(i),
+        )
+    if last + step_offset >= limits.MAX_STEPS:  # reading is cheap; norms() checks memory
+        i = int(np.flatnonzero(steps >= max(limits.MAX_STEPS - step_offset, 0))[0])
+        s = int(steps[i]) + step_offset
+        raise RecordError(
+            f"step {s}: more than the limit of {limits.MAX_STEPS:,} steps (raise "
+            "refinedlr.limits.MAX_STEPS or --max-steps if the run was that long)",
+            path=p,
+            **where(i),
+        )
     if step_offset:
-        shifted = steps + step_offset
-        negative = np.flatnonzero(shifted < 0)
-        if negative.size:
-            i = int(negative[0])
-            raise RecordError(
-                f"step {int(steps[i])} shifted by the step offset {step_offset} is negative",
-                path=p,
-                **where(i),
-            )
-        steps = shifted
+        steps = steps + step_offset
         meta["step_offset"] = step_offset
         notes.append(offset_reason or f"steps as written shifted by {step_offset:+d} (step_offset)")
-    limit = step_limit(max_steps)
-    beyond = np.flatnonzero(steps >= limit)
-    if beyond.size:
-        i = int(beyond[0])
-        s = int(steps[i])
-        raise RecordError(
-            f"step {s}: the record would span {too_many_steps(s + 1, limit)}", path=p, **where(i)
-        )
     steps, values, extra = order_steps(steps, values, where, p)
     notes.extend(extra.pop("notes", []))
     meta.update(extra)
@@ -179,4 +171,4 @@ def make_record(
         meta["stride"] = 1
     if notes:
         meta["notes"] = notes
-    return GradNormRecord(steps=steps, values=values, source=str(p), meta=meta, max_steps=max_steps)
+    return GradNormRecord(steps=steps, values=values, source=str(p), meta=meta)

@@ -3,16 +3,53 @@ optional ``tensorboard`` package, imported only when an event file is read."""
 
 from __future__ import annotations
 
+import os
+import struct
+from array import array
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .record import FloatArray, GradNormRecord, IntArray, MissingExtraError, RecordError
+from .. import limits
+from .inputs import open_regular
+from .record import (
+    FloatArray,
+    GradNormRecord,
+    IntArray,
+    MissingExtraError,
+    RecordError,
+    brief,
+    brief_list,
+)
 from .series import DEFAULT_NAMES
 from .steps import ReadRequest, make_record, order_steps
 
 __all__ = ["event_files", "one_based_offset", "read_tensorboard"]
+
+_KEEP_DEFAULT = frozenset(DEFAULT_NAMES)
+
+
+def _keeper(wanted: str | None) -> Callable[[str], bool]:
+    """Which tags' values to keep while reading: the one asked for, else the default names."""
+    if wanted is None:
+        return _KEEP_DEFAULT.__contains__
+    return wanted.__eq__
+
+
+def _cut_warning(scalars: _Scalars, name: str, steps: IntArray | None) -> str:
+    read = (
+        f"no value of the tag {name!r} before the cut"
+        if steps is None or steps.size == 0
+        else f"{steps.size} value(s) of the tag {name!r} read, steps {int(steps.min())}.."
+        f"{int(steps.max())} as written"
+    )
+    return (
+        f"{scalars.file}: the event file is not read to its end: {scalars.cut}; read the "
+        f"{scalars.events} event(s) before that: {read}; the steps after it are missing"
+    )
+
 
 _TB_HINT = "pip install 'refinedlr[tensorboard]'"
 
@@ -25,52 +62,103 @@ def event_files(d: Path) -> list[Path]:
     return sorted(f for f in d.rglob("events.out.tfevents.*") if f.is_file())
 
 
-def _tb_scalars(p: Path, f: Path) -> dict[str, tuple[list[int], list[float]]]:
-    """Every scalar series in one event file: tag -> (steps, values) in file order."""
-    try:
-        from tensorboard.backend.event_processing.event_file_loader import (
-            EventFileLoader,
-        )
-        from tensorboard.util import tensor_util
-    except ImportError:
-        raise MissingExtraError(
-            f"reading TensorBoard event files needs the tensorboard package: {_TB_HINT}",
-            path=p,
-            extra="tensorboard",
-        ) from None
-    out: dict[str, tuple[list[int], list[float]]] = {}
-    events = 0
-    try:
-        for event in EventFileLoader(str(f)).Load():
-            events += 1
-            if not event.HasField("summary"):
-                continue
-            for v in event.summary.value:
-                which = v.WhichOneof("value")
-                if which == "simple_value":
-                    x = float(v.simple_value)
-                elif which == "tensor":
-                    plugin = v.metadata.plugin_data.plugin_name
-                    if plugin and plugin != "scalars":
-                        continue
-                    a = tensor_util.make_ndarray(v.tensor)
-                    if a.size != 1 or a.dtype.kind not in "iuf":
-                        continue
-                    x = float(a.reshape(-1)[0])
-                else:
+def _complete_events(f: Path) -> tuple[int, bool]:
+    """How many complete records the event file ``f`` holds, and whether it ends in the middle of
+    one (a writer stopped mid-write, or a partial copy). Walks the TFRecord framing (an 8-byte
+    length, a 4-byte checksum, the data, a 4-byte checksum) without reading the data."""
+    n = pos = 0
+    with open_regular(f) as fh:
+        size = os.fstat(fh.fileno()).st_size
+        while pos + 12 <= size:
+            fh.seek(pos)
+            (length,) = struct.unpack("<Q", fh.read(8))
+            if pos + 16 + length > size:
+                break
+            n, pos = n + 1, pos + 16 + length
+    return n, pos < size
+
+
+class _Scalars:
+    """The scalars of one event file: values of the tags kept (tag -> (steps, values), in file
+    order) and the names of every scalar tag."""
+
+    def __init__(self, p: Path, f: Path, keep: Callable[[str], bool]) -> None:
+        try:
+            from tensorboard.backend.event_processing.event_file_loader import (
+                EventFileLoader,
+            )
+            from tensorboard.util import tensor_util
+        except ImportError:
+            raise MissingExtraError(
+                f"reading TensorBoard event files needs the tensorboard package: {_TB_HINT}",
+                path=p,
+                extra="tensorboard",
+            ) from None
+        self.file = f
+        self.series: dict[str, tuple[array[int], array[float]]] = {}
+        self.tags: dict[str, None] = {}
+        budget = limits.max_lines()
+        kept = events = 0
+        try:
+            for event in EventFileLoader(str(f)).Load():
+                events += 1
+                if not event.HasField("summary"):
                     continue
-                steps, vals = out.setdefault(v.tag, ([], []))
-                steps.append(int(event.step))
-                vals.append(x)
-    except Exception as exc:  # the reader raises assorted protobuf / IO errors
-        raise RecordError(
-            f"cannot read the event file: {type(exc).__name__}: {exc}", path=f
-        ) from None
-    if events == 0:
-        raise RecordError(
-            "no TensorBoard event could be read (an empty, corrupt or foreign file)", path=f
-        )
-    return out
+                for v in event.summary.value:
+                    which = v.WhichOneof("value")
+                    if which == "simple_value":
+                        x = float(v.simple_value)
+                    elif which == "tensor":
+                        plugin = v.metadata.plugin_data.plugin_name
+                        if plugin and plugin != "scalars":
+                            continue
+                        a = tensor_util.make_ndarray(v.tensor)
+                        if a.size != 1 or a.dtype.kind not in "iuf":
+                            continue
+                        x = float(a.reshape(-1)[0])
+                    else:
+                        continue
+                    if v.tag not in self.tags:
+                        if len(self.tags) >= limits.MAX_COLUMNS:
+                            raise RecordError(
+                                f"more than {limits.MAX_COLUMNS:,} scalar tags: not a log", path=f
+                            )
+                        self.tags[v.tag] = None
+                    if not keep(v.tag):
+                        continue
+                    kept += 1
+                    if kept > budget:
+                        raise RecordError(
+                            f"more than {budget:,} values of the tag(s) read, over the size "
+                            "limit for a log (raise refinedlr.limits.MAX_STEPS or --max-steps "
+                            "if it really is one)",
+                            path=f,
+                        )
+                    steps, vals = self.series.setdefault(v.tag, (array("q"), array("d")))
+                    steps.append(int(event.step))
+                    vals.append(x)
+        except RecordError:
+            raise
+        except Exception as exc:  # the reader raises assorted protobuf / IO errors
+            raise RecordError(
+                f"cannot read the event file: {type(exc).__name__}: {brief(str(exc), 80)}", path=f
+            ) from None
+        if events == 0:
+            raise RecordError(
+                "no TensorBoard event could be read (an empty, corrupt or foreign file)", path=f
+            )
+        self.events = events
+        complete, cut = _complete_events(f)
+        self.cut: str | None = None  # why the file was not read to its end
+        if complete > events:
+            self.cut = (
+                f"{complete} complete event(s), but the reader stopped after {events} (a damaged "
+                "event: its checksum fails)"
+            )
+        elif cut:
+            self.cut = (
+                "cut off in the middle of an event (a writer stopped mid-write, or a partial copy)"
+            )
 
 
 def one_based_offset(steps: IntArray) -> tuple[int, str | None]:
@@ -121,11 +209,10 @@ def read_tensorboard(p: Path, request: ReadRequest) -> GradNormRecord:
         return int(stamp), f.name
 
     files.sort(key=order)
-    per_file = [(f, _tb_scalars(p, f)) for f in files]
+    per_file = [_Scalars(p, f, _keeper(wanted)) for f in files]
     tags: dict[str, None] = {}
-    for _, series in per_file:
-        for t in series:
-            tags.setdefault(t, None)
+    for scalars in per_file:
+        tags.update(scalars.tags)
     if not tags:
         raise RecordError("no scalar summaries in the event file(s)", path=p)
     if wanted is None:
@@ -133,7 +220,7 @@ def read_tensorboard(p: Path, request: ReadRequest) -> GradNormRecord:
         if not found:
             raise RecordError(
                 f"no scalar tagged {' or '.join(DEFAULT_NAMES)}; choose one with tag=... "
-                f"(--tag) among {sorted(tags)}",
+                f"(--tag) among {brief_list(sorted(tags))}",
                 path=p,
             )
         name = found[0]
@@ -141,17 +228,25 @@ def read_tensorboard(p: Path, request: ReadRequest) -> GradNormRecord:
         name = wanted
     else:
         raise RecordError(
-            f"no scalar tag {wanted!r}; the tags are {sorted(tags)}", path=p, key=wanted
+            f"no scalar tag {brief(wanted)!r}; the tags are {brief_list(sorted(tags))}",
+            path=p,
+            key=wanted,
         )
     all_steps: list[IntArray] = []
     all_vals: list[FloatArray] = []
     notes: list[str] = []
     repeated = 0
-    for f, series in per_file:
-        if name not in series:
+    warned: list[str] = []
+    for scalars in per_file:
+        f = scalars.file
+        if name not in scalars.series:
+            if scalars.cut:
+                warned.append(_cut_warning(scalars, name, None))
             continue
-        s_raw, v_raw = series[name]
-        st = np.asarray(s_raw, dtype=np.int64)
+        s_raw, v_raw = scalars.series[name]
+        st = np.frombuffer(s_raw, dtype=np.int64)
+        if scalars.cut:
+            warned.append(_cut_warning(scalars, name, st))
         bad = np.flatnonzero(st < 0)
         if bad.size:
             raise RecordError(
@@ -161,7 +256,7 @@ def read_tensorboard(p: Path, request: ReadRequest) -> GradNormRecord:
         def where(i: int, s: IntArray = st) -> dict[str, Any]:
             return {"key": f"tag {name!r}, step {int(s[i])} (event {i})"}
 
-        st2, vals, extra = order_steps(st, {name: np.asarray(v_raw, np.float64)}, where, f)
+        st2, vals, extra = order_steps(st, {name: np.array(v_raw, np.float64)}, where, f)
         repeated += int(extra.get("repeated_steps", 0))
         notes.extend(extra.get("notes", []))
         all_steps.append(st2)
@@ -183,6 +278,8 @@ def read_tensorboard(p: Path, request: ReadRequest) -> GradNormRecord:
         "files": [str(f) for f in files],
         "notes": notes,
     }
+    if warned:
+        meta["warnings"] = warned
     if repeated:
         meta["repeated_steps"] = repeated
 
@@ -198,5 +295,4 @@ def read_tensorboard(p: Path, request: ReadRequest) -> GradNormRecord:
         where_all,
         step_offset=offset if request.step_offset is None else request.step_offset,
         offset_reason=reason,
-        max_steps=request.max_steps,
     )

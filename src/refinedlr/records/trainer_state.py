@@ -3,14 +3,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .inputs import json_number, read_text
-from .record import GradNormRecord, RecordError
+from .. import limits
+from .inputs import decode_text, json_number, load_json, read_bytes
+from .record import GradNormRecord, RecordError, brief
 from .steps import ReadRequest, int_steps, make_record
 
 __all__ = ["read_trainer_state"]
@@ -22,17 +22,11 @@ def read_trainer_state(p: Path, request: ReadRequest) -> GradNormRecord:
     if p.is_dir():
         p = p / "trainer_state.json"
     key = request.wanted if request.wanted is not None else "grad_norm"
-    text = read_text(p)
+    text = decode_text(p, read_bytes(p, budget=limits.max_bytes() // 2))
     if not text.strip():
         raise RecordError("empty file", path=p)
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise RecordError(
-            f"not valid JSON ({exc.msg} at column {exc.colno}); a truncated file?",
-            path=p,
-            line=exc.lineno,
-        ) from None
+    doc = load_json(p, text)
+    del text
     if not isinstance(doc, dict) or "log_history" not in doc:
         raise RecordError(
             "not a Hugging Face trainer_state.json: no top-level 'log_history'",
@@ -49,17 +43,23 @@ def read_trainer_state(p: Path, request: ReadRequest) -> GradNormRecord:
     for i, entry in enumerate(history):
         where_i = f"log_history[{i}]"
         if not isinstance(entry, dict):
-            raise RecordError(f"expected an object, got {entry!r:.40}", path=p, key=where_i)
+            raise RecordError(
+                f"expected an object, got {brief(repr(entry), 40)}", path=p, key=where_i
+            )
         if key not in entry:
             skipped += 1
             continue
         x = json_number(entry[key])
         if x is None:
-            raise RecordError(f"not a number: {entry[key]!r:.40}", path=p, key=f"{where_i}.{key}")
+            raise RecordError(
+                f"not a number: {brief(repr(entry[key]), 40)}", path=p, key=f"{where_i}.{key}"
+            )
         s = json_number(entry.get("step"))
         if s is None or entry.get("step") is None:
             raise RecordError(
-                f"no step number (got {entry.get('step')!r:.40})", path=p, key=f"{where_i}.step"
+                f"no step number (got {brief(repr(entry.get('step')), 40)})",
+                path=p,
+                key=f"{where_i}.step",
             )
         if s < 1 and request.step_offset is None:
             raise RecordError(
@@ -72,7 +72,7 @@ def read_trainer_state(p: Path, request: ReadRequest) -> GradNormRecord:
         keys.append(where_i)
     if not keys:
         raise RecordError(
-            f"no log_history entry has {key!r} ({len(history)} entries; was gradient clipping "
+            f"no log_history entry has {brief(key)!r} ({len(history)} entries; was gradient clipping "
             "off, or logging_steps larger than the run?)",
             path=p,
             key="log_history",
@@ -104,5 +104,4 @@ def read_trainer_state(p: Path, request: ReadRequest) -> GradNormRecord:
             if request.step_offset is None
             else None
         ),
-        max_steps=request.max_steps,
     )

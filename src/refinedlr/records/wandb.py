@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .delimited import CsvText, Table, split_header, with_lines
-from .record import GradNormRecord, RecordError
+from .record import GradNormRecord, RecordError, brief, brief_list
 from .series import DEFAULT_NAMES, pick_series
 from .steps import ReadRequest, int_steps, make_record
 
@@ -51,7 +51,7 @@ def read_wandb(p: Path, request: ReadRequest) -> GradNormRecord:
             choice = defaults[0]
         if choice is None and len(series) > 1:
             raise RecordError(
-                f"{len(series)} series in this export {series}: choose one with column=... "
+                f"{len(series)} series in this export {brief_list(series)}: choose one with column=... "
                 "(the full column name, its run or its metric)",
                 path=p,
                 line=ct.header_line,
@@ -62,11 +62,11 @@ def read_wandb(p: Path, request: ReadRequest) -> GradNormRecord:
         col = t.columns[j]
         if col is None:
             line, cell = t.text_at[j]
-            raise RecordError(f"not a number: {cell!r}", path=p, line=line, key=name)
+            raise RecordError(f"not a number: {brief(cell)!r}", path=p, line=line, key=name)
         sc = t.columns[0]
         if sc is None:
             line, cell = t.text_at[0]
-            raise RecordError(f"not a step number: {cell!r}", path=p, line=line, key="Step")
+            raise RecordError(f"not a step number: {brief(cell)!r}", path=p, line=line, key="Step")
         sm = t.present[0]
         if sm is not None:
             i = int(np.flatnonzero(~sm)[0])

@@ -6,37 +6,78 @@ flushed in chunks so a killed process loses only the rows it had not flushed::
     step,l2,l1
     0,12.5,30110.2
     1,11.875,29870.4
+
+One writer owns a record file at a time: it holds an exclusive lock on it (``flock``) while it is
+open, so a second writer, in this process or another, is refused with an error instead of
+interleaving rows; and each write checks that the file is still there (a run directory deleted
+mid-run is reported, not written into the void).
 """
 
 from __future__ import annotations
 
-import io
+import errno
 import math
 import os
+import re
+import stat
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import numpy.typing as npt
 
-from ..fileio import Closing, atomic_write
-from .record import RecordError
+from ..fileio import Closing
+from .record import RecordError, brief
+from .series import INDEX_NAMES
+from .steps import STEP_NAMES
 
-__all__ = ["RecordWriter"]
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: no locking
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["KIND_PATTERN", "RecordWriter"]
+
+#: The characters a norm kind may hold: a letter, digit or ``_`` first, then also ``. : / @ + -``
+#: (no space, comma, quote or line break), at most 100 in all; so that every record written is read
+#: back with the same kinds.
+KIND_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:/@+\-]{0,99}")
+_RESERVED = frozenset(STEP_NAMES) | INDEX_NAMES
+#: errno values of file systems without ``flock``: the file is written without a lock there
+_NO_LOCKS = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL}
 
 
 def _format_value(v: float) -> str:
     return "nan" if not math.isfinite(v) else format(v, ".9g")
 
 
+def _check_kind(kind: object, path: Path) -> str:
+    if not isinstance(kind, str) or not KIND_PATTERN.fullmatch(kind):
+        raise RecordError(
+            f"bad norm kind name {brief(repr(kind))}: use letters, digits and _ . : / @ + - "
+            "(a letter, digit or _ first; at most 100 characters)",
+            path=path,
+        )
+    if kind.lower() in _RESERVED:
+        raise RecordError(
+            f"bad norm kind name {kind!r}: readers take it for a step or time column", path=path
+        )
+    return kind
+
+
 class RecordWriter(Closing):
     """Append rows ``step,<kind>...`` to a CSV record, durably.
 
-    Rows are buffered by the caller's rhythm: every :meth:`write` goes to the OS at once
-    (``flush``); :meth:`flush` with ``fsync=True`` also asks the OS to put them on disk. Opening an
-    existing file continues it: the header must name the same kinds, a truncated last line (a
-    process killed mid-write) is dropped, and with ``start_step`` rows at or after that step are
-    removed so a resumed run neither duplicates nor skips steps.
+    Every :meth:`write` goes to the OS at once; :meth:`flush` with ``fsync=True`` also asks the OS
+    to put the rows on disk. Opening an existing file continues it: the header must name the same
+    kinds, a truncated last line (a process killed mid-write) is dropped, and with ``start_step``
+    rows at or after that step are removed so a resumed run neither duplicates nor skips steps.
+
+    The writer locks the file until :meth:`close`; a second writer on it raises
+    :class:`RecordError`. So does a write after the file was deleted or replaced, and a write the
+    OS refuses (a full disk, a file-size limit): the error names the file and the steps lost, and
+    a partly written row is removed again.
 
     >>> import tempfile, os
     >>> p = os.path.join(tempfile.mkdtemp(), "r.csv")
@@ -58,62 +99,156 @@ class RecordWriter(Closing):
         start_step: int | None = None,
     ) -> None:
         self.path = Path(path)
-        self.kinds = tuple(kinds)
+        self._file: IO[bytes] | None = None
+        if isinstance(kinds, str):
+            raise RecordError(
+                f"kinds must be a sequence of names, not the string {brief(kinds)!r}",
+                path=self.path,
+            )
+        self.kinds = tuple(_check_kind(k, self.path) for k in kinds)
         if not self.kinds:
             raise RecordError("a record needs at least one norm kind", path=self.path)
-        for k in self.kinds:
-            if not k or "," in k or k == "step" or k != k.strip():
-                raise RecordError(f"bad norm kind name {k!r}", path=self.path)
+        if len(set(self.kinds)) != len(self.kinds):
+            raise RecordError(f"a norm kind appears twice in {list(self.kinds)}", path=self.path)
+        if start_step is not None and (
+            isinstance(start_step, bool) or not isinstance(start_step, int) or start_step < 0
+        ):
+            raise RecordError(
+                f"start_step must be an integer >= 0, got {brief(repr(start_step))}", path=self.path
+            )
         self.header = ",".join(("step", *self.kinds))
         self.last_step: int | None = None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.path.exists() and self.path.stat().st_size > 0:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self._open_locked()
             self._continue_existing(start_step)
-        else:
-            with open(self.path, "w", encoding="utf-8") as f:
-                f.write(self.header + "\n")
-        self._file: io.TextIOWrapper | None = open(self.path, "a", encoding="utf-8")
+        except OSError as exc:
+            self._abandon()
+            raise RecordError(f"cannot write: {exc.strerror or exc}", path=self.path) from None
+        except BaseException:
+            self._abandon()
+            raise
+        self._good = os.fstat(self._file.fileno()).st_size  # the end of the last complete row
+
+    def _open_locked(self) -> IO[bytes]:
+        flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_NONBLOCK", 0)
+        fd = os.open(self.path, flags | getattr(os, "O_CLOEXEC", 0), 0o644)
+        f = os.fdopen(fd, "rb+", buffering=0)
+        try:
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
+                raise RecordError(
+                    "not a regular file (a named pipe, a device?): a record is written to a file",
+                    path=self.path,
+                )
+            if hasattr(os, "set_blocking"):
+                os.set_blocking(fd, True)
+            if fcntl is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    raise RecordError(
+                        "another writer is recording to this file (a second recorder or "
+                        "RecordWriter on the same path, in this process or another); give each "
+                        "run or rank its own file",
+                        path=self.path,
+                    ) from None
+                except OSError as exc:
+                    if exc.errno not in _NO_LOCKS:
+                        raise
+            return f
+        except BaseException:
+            f.close()
+            raise
+
+    def _abandon(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
     def _continue_existing(self, start_step: int | None) -> None:
-        with open(self.path, encoding="utf-8") as f:
-            text = f.read()
-        lines = text.split("\n")
-        if lines[0].strip() != self.header:
+        """Check an existing record and cut it back to its last complete row (before
+        ``start_step``), in place: the file, and the lock on it, stay the same."""
+        assert self._file is not None
+        fd = self._file.fileno()
+        os.lseek(fd, 0, os.SEEK_SET)
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        data = b"".join(chunks)
+        if not data:
+            self._append((self.header + "\n").encode())
+            return
+        nl = data.find(b"\n")
+        first = (data if nl < 0 else data[:nl]).decode("utf-8", "replace").strip()
+        if first != self.header:
             raise RecordError(
-                f"existing record has header {lines[0].strip()!r}, expected {self.header!r}; "
+                f"existing record has header {brief(first)!r}, expected {self.header!r}; "
                 "write to a new file or record the same norm kinds",
                 path=self.path,
                 line=1,
             )
-        complete = text.endswith("\n")
-        body = lines[1:-1]  # without a final newline the last piece was cut mid-write: drop it
-        kept: list[str] = []
-        for i, line in enumerate(body, start=2):
-            if not line.strip():
-                continue
-            try:
-                step = int(line.split(",", 1)[0])
-            except ValueError:
-                raise RecordError(
-                    f"cannot continue the record: bad step in {line!r}", path=self.path, line=i
-                ) from None
-            if start_step is not None and step >= start_step:
-                break
-            kept.append(line)
-        if len(kept) != len([b for b in body if b.strip()]) or not complete:
-            with atomic_write(self.path) as f:
-                f.write("\n".join([self.header, *kept]) + "\n")
-        if kept:
-            self.last_step = int(kept[-1].split(",", 1)[0])
+        if nl < 0:  # only the header, cut before its end of line
+            self._append(b"\n")
+            return
+        keep = pos = nl + 1
+        line_no = 1
+        while pos < len(data):
+            end = data.find(b"\n", pos)
+            if end < 0:
+                break  # a last line without its end: cut mid-write, dropped
+            line_no += 1
+            line = data[pos:end]
+            if line.strip():
+                try:
+                    step = int(line.split(b",", 1)[0])
+                except ValueError:
+                    raise RecordError(
+                        f"cannot continue the record: bad step in {brief(repr(line))}",
+                        path=self.path,
+                        line=line_no,
+                    ) from None
+                if start_step is not None and step >= start_step:
+                    break
+                self.last_step = step
+            keep = pos = end + 1
+        if keep < len(data):
+            os.ftruncate(fd, keep)
+
+    def _append(self, data: bytes) -> None:
+        assert self._file is not None
+        view = memoryview(data)
+        while view:
+            view = view[self._file.write(view) or 0 :]
+
+    def _check_still_there(self) -> None:
+        assert self._file is not None
+        own = os.fstat(self._file.fileno())
+        try:
+            now = os.stat(self.path)
+        except OSError:
+            now = None
+        if now is None or (now.st_ino, now.st_dev) != (own.st_ino, own.st_dev):
+            raise RecordError(
+                "the record file was deleted or replaced while recording (its directory removed "
+                "or cleaned up?); the rows from here on cannot be saved to it",
+                path=self.path,
+            )
 
     def write(self, steps: Iterable[int], rows: npt.ArrayLike) -> None:
         """Append rows: ``steps[i]`` with ``rows[i]`` (one value per kind; NaN for missing)."""
         if self._file is None:
             raise RecordError("the writer is closed", path=self.path)
-        st = np.asarray(list(steps) if not isinstance(steps, np.ndarray) else steps, np.int64)
+        try:
+            st = np.asarray(list(steps) if not isinstance(steps, np.ndarray) else steps, np.int64)
+            vals = np.asarray(rows, dtype=np.float64)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise RecordError(
+                f"steps must be integers below 2^63 and rows numbers ({brief(str(exc), 80)})",
+                path=self.path,
+            ) from None
         if st.ndim != 1:
             raise RecordError(f"steps must be 1-D, got shape {st.shape}", path=self.path)
-        vals = np.asarray(rows, dtype=np.float64)
         if st.size == 0 and vals.size == 0:
             return
         if vals.size != st.size * len(self.kinds):
@@ -132,20 +267,36 @@ class RecordWriter(Closing):
             ",".join((str(int(s)), *(_format_value(float(x)) for x in row)))
             for s, row in zip(st, vals, strict=True)
         ]
-        self._file.write("\n".join(lines) + "\n")
-        self._file.flush()
+        self._check_still_there()
+        lost = f"steps {int(st[0])}..{int(st[-1])}"
+        try:
+            self._append(("\n".join(lines) + "\n").encode())
+        except OSError as exc:
+            try:  # remove a partly written row, so the record stays well formed
+                os.ftruncate(self._file.fileno(), self._good)
+            except OSError:
+                pass
+            raise RecordError(
+                f"cannot write {lost}: {exc.strerror or exc} (errno {exc.errno})", path=self.path
+            ) from None
+        self._good = os.fstat(self._file.fileno()).st_size
         self.last_step = int(st[-1])
 
     def flush(self, fsync: bool = True) -> None:
-        """Push written rows to the OS, and with ``fsync`` to the disk."""
-        if self._file is None:
+        """Rows already reach the OS at each :meth:`write`; with ``fsync``, also the disk."""
+        if self._file is None or not fsync:
             return
-        self._file.flush()
-        if fsync:
+        try:
             os.fsync(self._file.fileno())
+        except OSError as exc:
+            raise RecordError(
+                f"cannot save to disk: {exc.strerror or exc}", path=self.path
+            ) from None
 
     def close(self) -> None:
+        """Save to disk and release the file (and its lock); idempotent."""
         if self._file is not None:
-            self.flush(fsync=True)
-            self._file.close()
-            self._file = None
+            try:
+                self.flush(fsync=True)
+            finally:
+                self._abandon()
