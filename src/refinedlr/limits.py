@@ -20,7 +20,8 @@ Every other budget follows from it, so raising the one setting raises them all:
   (:data:`BYTES_PER_STEP` per step) would not fit in this machine's memory (or the process's
   address-space limit), whatever :data:`MAX_STEPS` says;
 * JSON is nested at most :data:`MAX_JSON_DEPTH` levels and a number is at most
-  :data:`MAX_NUMBER_CHARS` characters long.
+  :data:`MAX_NUMBER_CHARS` characters long; a run is continued at most
+  :data:`MAX_CONTINUATIONS` times in one schedule.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import os
 __all__ = [
     "BYTES_PER_STEP",
     "MAX_COLUMNS",
+    "MAX_CONTINUATIONS",
     "MAX_JSON_DEPTH",
     "MAX_NUMBER_CHARS",
     "MAX_STEPS",
@@ -48,6 +50,9 @@ MAX_STEPS: int = 10_000_000
 BYTES_PER_STEP = 128
 #: The deepest nesting of JSON arrays and objects read (a log or schedule needs 3 or 4 levels).
 MAX_JSON_DEPTH = 64
+#: The most continuations (:func:`refinedlr.plan.extend`) one schedule may nest: each is a level of
+#: a schedule file's spec, which must stay within :data:`MAX_JSON_DEPTH`.
+MAX_CONTINUATIONS = 16
 #: The longest number read from JSON, in characters (a float64 needs at most 24).
 MAX_NUMBER_CHARS = 100
 #: The most columns a delimited log may have.

@@ -42,7 +42,8 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from . import schedules
+from . import limits, schedules
+from .records.record import brief
 from .schedules import AfterHorizon, Schedule, ScheduleError
 
 __all__ = [
@@ -257,6 +258,12 @@ def available_schedules() -> list[str]:
     return sorted({n for e in _TABLE for n in (e.name, *e.aliases)})
 
 
+def _nested_fields(name: str) -> tuple[str, ...]:
+    """The nested fields of the entry called ``name`` (none for an unknown name)."""
+    entry = _BY_NAME.get(_key(name))
+    return entry.nested if entry is not None else ()
+
+
 def _entry(name: object) -> ScheduleName:
     if not isinstance(name, str):
         raise ScheduleError(f"a schedule name is a string, got {name!r}")
@@ -266,7 +273,8 @@ def _entry(name: object) -> ScheduleName:
     entry = _BY_NAME.get(key)
     if entry is None:
         raise ScheduleError(
-            f"unknown schedule name {name!r}; choose one of {', '.join(available_schedules())}"
+            f"unknown schedule name {brief(name)!r}; choose one of "
+            f"{', '.join(available_schedules())}"
         )
     return entry
 
@@ -418,6 +426,17 @@ def schedule_from_spec(spec: Mapping[str, Any]) -> Schedule:
     """
     if not isinstance(spec, Mapping) or "name" not in spec:
         raise ScheduleError(f"a schedule spec is a mapping with a 'name' key, got {spec!r}")
+    depth, node = 0, spec
+    while isinstance(node, Mapping) and isinstance(node.get("name"), str):
+        inner = [node[f] for f in _nested_fields(node["name"]) if isinstance(node.get(f), Mapping)]
+        if not inner:
+            break
+        depth, node = depth + 1, inner[0]
+        if depth > limits.MAX_CONTINUATIONS:
+            raise ScheduleError(
+                f"schedule specs nested more than refinedlr.limits.MAX_CONTINUATIONS="
+                f"{limits.MAX_CONTINUATIONS} deep"
+            )
     params = {str(k): v for k, v in spec.items() if k != "name"}
     if "total_steps" not in params and "num_training_steps" not in params:
         raise ScheduleError(f"the spec of {spec['name']!r} has no total_steps")

@@ -722,6 +722,14 @@ class Continuation(Schedule):
     def _validate(self) -> None:
         if not isinstance(self.base, Schedule):
             raise ScheduleError(f"base must be a Schedule, got {type(self.base).__name__}")
+        depth, base = 1, self.base
+        while isinstance(base, Continuation):
+            depth, base = depth + 1, base.base
+        if depth > limits.MAX_CONTINUATIONS:
+            raise ScheduleError(
+                f"continuations nested {depth} deep: at most refinedlr.limits.MAX_CONTINUATIONS="
+                f"{limits.MAX_CONTINUATIONS} (plan the extension from the original schedule)"
+            )
         k = _check_int("at_step", self.at_step, minimum=1)
         if k >= self.total_steps:
             raise ScheduleError(

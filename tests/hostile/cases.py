@@ -62,6 +62,8 @@ def put(name: str, content: str | bytes | Callable[[Path], None], **more: Any) -
 
 
 def flat(name: str = "norms.csv", **more: Any) -> Make:
+    """A plain record, and a second run's (``{run2}``: verify refuses the same record twice)."""
+    more.setdefault("run2__csv", csv_text([1.01 * v for v in FLAT]))
     return put(name, csv_text(FLAT), **more)
 
 
@@ -289,9 +291,9 @@ CLI: list[Case] = [
     Case("cli-schedule-json-nested-show", put("s.json", '{"spec": ' + DEEP + "}"), ("show", "{in}")),
     Case("cli-schedule-json-nested-as", put("s.json", '{"spec": ' + DEEP + "}"), ("show", "{in}", "--as", "schedule")),
     Case("cli-verify-schedule-nested", flat(s__json='{"spec": ' + DEEP + "}"),
-         ("verify", "{in}", "{in}", "--schedule", "{s}", "-o", "{dir}/o.json"), names="{s}"),
+         ("verify", "{in}", "{run2}", "--schedule", "{s}", "-o", "{dir}/o.json"), names="{s}"),
     Case("cli-verify-source-nested", flat(s__json='{"spec": ' + DEEP + "}"),
-         ("verify", "{in}", "{in}", "--source-schedule", "{s}", "-o", "{dir}/o.json"), names="{s}"),
+         ("verify", "{in}", "{run2}", "--source-schedule", "{s}", "-o", "{dir}/o.json"), names="{s}"),
     Case("cli-plot-schedule-nested", put("s.json", '{"spec": ' + DEEP + "}"),
          ("plot", "{in}", "--as", "schedule", "-o", "{dir}/f.png"), needs=MPL),
     Case("cli-jsonl-5000-digits", put("log.jsonl", jsonl(FLAT[:5]) + '{"step": 5, "grad_norm": ' + "9" * 5000 + "}\n"), R),
@@ -357,12 +359,12 @@ CLI: list[Case] = [
     # -- outputs: read-only files, full disks, all or none
     Case("cli-output-read-only", flat(out__json=lambda p: (p.write_text("keep\n"), p.chmod(0o444))), ("refine", "{in}", "-o", "{out}"), names="{out}"),
     Case("cli-plot-output-read-only", flat(f__png=lambda p: (p.write_bytes(b"keep"), p.chmod(0o444))), ("refine", "{in}", "-o", "{dir}/o.json", "--plot", "{f}"), names="{f}", needs=MPL),
-    Case("cli-verify-output-read-only", flat(out__json=lambda p: (p.write_text("keep\n"), p.chmod(0o400))), ("verify", "{in}", "{in}", "-o", "{out}"), names="{out}"),
+    Case("cli-verify-output-read-only", flat(out__json=lambda p: (p.write_text("keep\n"), p.chmod(0o400))), ("verify", "{in}", "{run2}", "-o", "{out}"), names="{out}"),
     Case("cli-plot-command-read-only", flat(f__png=lambda p: (p.write_bytes(b"keep"), p.chmod(0o444))), ("plot", "{in}", "-o", "{f}"), names="{f}", needs=MPL),
     Case("cli-full-disk-during-plot", flat(), ("refine", "{in}", "-o", "{dir}/o.json", "--plot", "{dir}/f.png"), names="{dir}/f.png", fsize=30_000, needs=MPL),
     Case("cli-full-disk-schedule", flat(), ("refine", "{in}", "-o", "{dir}/o.json"), names="{dir}/o.json", fsize=4_000),
     Case("cli-full-disk-npy-schedule", flat(), ("refine", "{in}", "-o", "{dir}/o.npy", "--steps", "100000"), names="{dir}/o.npy", fsize=100_000),
-    Case("cli-full-disk-verify", flat(), ("verify", "{in}", "{in}", "-o", "{dir}/o.json"), names="{dir}/o.json", fsize=100),
+    Case("cli-full-disk-verify", flat(), ("verify", "{in}", "{run2}", "-o", "{dir}/o.json"), names="{dir}/o.json", fsize=100),
     Case("cli-full-disk-plot-command", flat(), ("plot", "{in}", "-o", "{dir}/f.png"), names="{dir}/f.png", fsize=10_000, needs=MPL),
     Case("cli-full-disk-existing-output-kept", flat(out__json="previous\n"), ("refine", "{in}", "-o", "{out}", "--plot", "{dir}/f.png"),
          names="{dir}/f.png", fsize=30_000, needs=MPL),
@@ -414,8 +416,8 @@ CLI: list[Case] = [
     Case("cli-dev-zero-show", lambda d: {"in": "/dev/zero"}, ("show", "{in}")),
     Case("cli-dev-null-refine", lambda d: {"in": "/dev/null"}, R),
     Case("cli-dev-zero-as-schedule", lambda d: {"in": "/dev/zero"}, ("show", "{in}", "--as", "schedule")),
-    Case("cli-verify-schedule-fifo", with_fifo("s.json", flat()), ("verify", "{in}", "{in}", "--schedule", "{fifo}", "-o", "{dir}/o.json"), names="{fifo}"),
-    Case("cli-verify-source-fifo", with_fifo("s.npy", flat()), ("verify", "{in}", "{in}", "--source-schedule", "{fifo}", "-o", "{dir}/o.json"), names="{fifo}"),
+    Case("cli-verify-schedule-fifo", with_fifo("s.json", flat()), ("verify", "{in}", "{run2}", "--schedule", "{fifo}", "-o", "{dir}/o.json"), names="{fifo}"),
+    Case("cli-verify-source-fifo", with_fifo("s.npy", flat()), ("verify", "{in}", "{run2}", "--source-schedule", "{fifo}", "-o", "{dir}/o.json"), names="{fifo}"),
     Case("cli-plot-fifo-schedule", with_fifo("s.npy"), ("plot", "{in}", "--as", "schedule", "-o", "{dir}/f.png"), needs=MPL),
     Case("cli-show-norms-fifo", with_fifo("n.csv", put("s.json", spec_json({"name": "linear", "total_steps": 400}))), ("show", "{in}", "--norms", "{fifo}"), names="{fifo}"),
     Case("cli-check-log-fifo", with_fifo("c.csv", flat()), ("refine", "{in}", "--method", "verified", "--check", "{fifo}", "-o", "{dir}/o.json"), names="{fifo}"),
@@ -432,7 +434,7 @@ CLI: list[Case] = [
     Case("cli-ok-jsonl", put("log.jsonl", jsonl(FLAT)), ("show", "{in}"), expect="accepted", check=stdout_has("400 rows")),
     Case("cli-ok-npy", put("n.npy", npy_bytes(np.asarray(FLAT))), ("show", "{in}"), expect="accepted", check=stdout_has("400 rows")),
     Case("cli-ok-tensorboard", put("events.out.tfevents.9.host", events([(s, v) for s, v in enumerate(FLAT)])), ("show", "{in}"), expect="accepted", check=stdout_has("400 rows"), needs=TB),
-    Case("cli-ok-verify", flat(), ("verify", "{in}", "{in}", "-o", "{dir}/o.json"), expect="accepted",
+    Case("cli-ok-verify", flat(), ("verify", "{in}", "{run2}", "-o", "{dir}/o.json"), expect="accepted",
          check=lambda d, s, r: schedule_written(last_zero=False)(d, {"out": s["dir"] + "/o.json"}, r)),
     Case("cli-ok-plot", flat(), ("plot", "{in}", "-o", "{dir}/f.png"), expect="accepted", check=lambda d, s, r: files_exist("f")(d, {"f": s["dir"] + "/f.png"}, r), needs=MPL),
     Case("cli-ok-unicode-path", put("日本/é ñ.csv", csv_text(FLAT)), ("show", "{in}"), expect="accepted", check=stdout_has("400 rows")),
@@ -858,5 +860,414 @@ RECORDER: list[Case] = [
 for _c in [*WRITER, *RECORDER]:
     _c.may_write = not _c.id.startswith(("writer-kind", "writer-start-step"))
 
-CASES: list[Case] = [*_from_test_hostile_inputs(), *CLI, *API, *WRITER, *RECORDER]
+# -- refinedlr plan (issue 17): the command line and the library ---------------------------------
+
+P = ("plan", "--lr", "0.1", "--from", "linear", "--steps", "400")
+
+
+def planned(call: str, *args: Any, **kw: Any) -> Callable[[Path, dict[str, str]], Any]:
+    """A call of refinedlr.plan; ``"{in}"`` among the arguments is the case's input file."""
+
+    def run(d: Path, subs: dict[str, str]) -> Any:
+        from refinedlr import plan
+
+        given = [subs["in"] if a == "{in}" else a for a in args]
+        named = {k: subs["in"] if v == "{in}" else v for k, v in kw.items()}
+        return getattr(plan, call)(*given, **named)
+
+    return run
+
+
+PLAN_CLI: list[Case] = [
+    Case(
+        "plan-from-nested-json",
+        put("s.json", '{"spec": ' + DEEP + "}"),
+        ("plan", "--lr", "0.1", "--from", "{in}", "--to", "cosine"),
+    ),
+    Case("plan-to-nested-json", put("s.json", '{"spec": ' + DEEP + "}"), (*P, "--to", "{in}")),
+    Case(
+        "plan-from-5000-digits",
+        put("s.json", '{"spec": {"name": "linear", "total_steps": ' + "9" * 5000 + "}}"),
+        ("plan", "--lr", "0.1", "--from", "{in}", "--to", "cosine"),
+    ),
+    Case(
+        "plan-from-fifo",
+        with_fifo("s.json"),
+        ("plan", "--lr", "0.1", "--from", "{in}", "--to", "cosine"),
+    ),
+    Case(
+        "plan-from-dev-zero",
+        lambda d: {"in": "/dev/zero"},
+        ("plan", "--lr", "0.1", "--from", "{in}", "--to", "cosine"),
+    ),
+    Case(
+        "plan-from-npy-pickle",
+        put("s.npy", pickle.dumps([1.0, 2.0])),
+        ("plan", "--lr", "0.1", "--from", "{in}", "--to", "cosine"),
+    ),
+    Case(
+        "plan-from-zeros",
+        put("z.npy", npy_bytes(np.zeros(50))),
+        ("plan", "--lr", "0.1", "--from", "{in}", "--to", "cosine"),
+    ),
+    Case("plan-to-zeros", put("z.npy", npy_bytes(np.zeros(50))), (*P, "--to", "{in}")),
+    Case(
+        "plan-from-lying-npy",
+        put("s.npy", lying_npy((10**12,))),
+        ("plan", "--lr", "0.1", "--from", "{in}", "--to", "cosine"),
+    ),
+    Case(
+        "plan-norms-gzip-bomb",
+        put("n.csv.gz", gz_stream(b"1\n" * 500_000, 45)),
+        (*P, "--to", "cosine", "--norms", "{in}"),
+    ),
+    Case(
+        "plan-norms-nested-jsonl",
+        put("log.jsonl", jsonl(FLAT[:5]) + '{"a": ' + DEEP + "}\n"),
+        (*P, "--to", "cosine", "--norms", "{in}"),
+    ),
+    Case(
+        "plan-norms-text-column",
+        put(
+            "n.csv", "step,loss,grad_norm\n" + "".join(f"{i},{v},abc\n" for i, v in enumerate(FLAT))
+        ),
+        (*P, "--to", "cosine", "--norms", "{in}"),
+    ),
+    Case(
+        "plan-norms-other-horizon",
+        put("n.csv", csv_text(FLAT[:300])),
+        (*P, "--to", "cosine", "--norms", "{in}"),
+    ),
+    Case(
+        "plan-norms-unknown-kind",
+        flat(),
+        (*P, "--to", "cosine", "--norms", "{in}", "--kind", "l7"),
+        names="l7",
+    ),
+    Case("plan-norms-fifo", with_fifo("n.csv"), (*P, "--to", "cosine", "--norms", "{in}")),
+    Case(
+        "plan-losses-other-horizon",
+        put("n.csv", csv_text(FLAT[:300], header="step,loss")),
+        (*P, "--to", "cosine", "--losses", "{in}"),
+        names="300",
+    ),
+    Case("plan-losses-no-column", flat(), (*P, "--to", "cosine", "--losses", "{in}")),
+    Case(
+        "plan-losses-rise",
+        put("n.csv", csv_text([1.0 + i / 400 for i in range(400)], header="step,loss")),
+        (*P, "--to", "cosine", "--losses", "{in}"),
+        expect="warned",
+        warns="do not fall",
+    ),
+    Case(
+        "plan-lr-zero",
+        nothing,
+        ("plan", "--lr", "0", "--from", "linear", "--steps", "10", "--to", "cosine"),
+        names="--lr",
+    ),
+    Case(
+        "plan-lr-nan",
+        nothing,
+        ("plan", "--lr", "nan", "--from", "linear", "--steps", "10", "--to", "cosine"),
+        names="--lr",
+    ),
+    Case(
+        "plan-lr-1e400",
+        nothing,
+        ("plan", "--lr", "1e400", "--from", "linear", "--steps", "10", "--to", "cosine"),
+        names="--lr",
+    ),
+    Case(
+        "plan-lr-text",
+        nothing,
+        ("plan", "--lr", "fast", "--from", "linear", "--steps", "10", "--to", "cosine"),
+        names="--lr",
+    ),
+    Case(
+        "plan-steps-1e13",
+        nothing,
+        ("plan", "--lr", "0.1", "--from", "linear", "--steps", "10000000000000", "--to", "cosine"),
+        names="10,000,000,000,000",
+    ),
+    Case(
+        "plan-steps-5000-digits",
+        nothing,
+        ("plan", "--lr", "0.1", "--from", "linear", "--steps", "9" * 5000, "--to", "cosine"),
+        names="--steps",
+    ),
+    Case(
+        "plan-to-steps-1e13",
+        nothing,
+        (*P, "--at", "200", "--to-steps", "10000000000000"),
+        names="10,000,000,000,000",
+    ),
+    Case(
+        "plan-at-past-end", nothing, (*P, "--at", "500", "--to-steps", "800"), names="at_step=500"
+    ),
+    Case(
+        "plan-at-at-horizon", nothing, (*P, "--at", "400", "--to-steps", "400"), names="at_step=400"
+    ),
+    Case(
+        "plan-at-zero-lr",
+        put("s.npy", npy_bytes(np.array([1.0, 0.5, 0.0, 0.0]))),
+        ("plan", "--lr", "0.1", "--from", "{in}", "--at", "4", "--to-steps", "8"),
+    ),
+    Case("plan-to-at-text", nothing, (*P, "--to", "cosine@many"), names="cosine@many"),
+    Case("plan-to-at-zero", nothing, (*P, "--to", "cosine@0"), names="cosine@0"),
+    Case("plan-to-bad-argument", nothing, (*P, "--to", "cosine:floor=2"), names="floor"),
+    Case("plan-to-deep-value", nothing, (*P, "--to", "cosine:floor=" + "[" * 50_000), names="--to"),
+    Case("plan-to-long-number", nothing, (*P, "--to", "cosine:floor=" + "9" * 5000), names="--to"),
+    Case("plan-to-huge-name", nothing, (*P, "--to", "x" * 100_000), names="--to"),
+    Case("plan-to-unknown-name", nothing, (*P, "--to", "cosin"), names="cosin"),
+    Case(
+        "plan-to-and-at",
+        nothing,
+        (*P, "--to", "cosine", "--at", "100", "--to-steps", "800"),
+        names="--at",
+    ),
+    Case(
+        "plan-output-read-only",
+        lambda d: (
+            d.joinpath("o.json").write_text("keep\n"),
+            d.joinpath("o.json").chmod(0o400),
+            {"in": str(d / "o.json")},
+        )[-1],
+        (*P, "--to", "cosine", "-o", "{in}"),
+    ),
+    Case("plan-output-under-file", put("f.txt", "x"), (*P, "--to", "cosine", "-o", "{in}/o.json")),
+    Case(
+        "plan-output-is-norms",
+        flat(),
+        (*P, "--to", "cosine", "--norms", "{in}", "-o", "{in}"),
+        names="{in}",
+    ),
+    Case(
+        "plan-full-disk-plot",
+        nothing,
+        (*P, "--to", "cosine", "-o", "{dir}/o.json", "--plot", "{dir}/f.png"),
+        names="{dir}",
+        fsize=100,
+        needs=MPL,
+    ),
+    Case(
+        "plan-ok-transfer",
+        nothing,
+        (
+            *P,
+            "--to",
+            "wsd:decay=0.2,decay_shape=1-sqrt",
+            "--to-steps",
+            "1600",
+            "-o",
+            "{dir}/o.json",
+        ),
+        expect="accepted",
+        check=lambda d, s, r: schedule_written(steps=1600, last_zero=False)(
+            d, {"out": s["dir"] + "/o.json"}, r
+        ),
+    ),
+    Case(
+        "plan-ok-extend-mathtext",
+        nothing,
+        (
+            "plan",
+            "--lr",
+            "0.1",
+            "--from",
+            "wsd:decay=0.2",
+            "--steps",
+            "400",
+            "--at",
+            "320",
+            "--to-steps",
+            "800",
+            "-o",
+            "{dir}/o.json",
+            "--plot",
+            "{dir}/$x^$.png",
+        ),
+        expect="accepted",
+        check=lambda d, s, r: files_exist("o", "f")(
+            d, {"o": s["dir"] + "/o.json", "f": s["dir"] + "/$x^$.png"}, r
+        ),
+        needs=MPL,
+    ),
+    Case(
+        "plan-ok-norms-sparse",
+        put("n.csv", "step,l2\n0,5\n399,1\n"),
+        (*P, "--to", "cosine", "--norms", "{in}"),
+        expect="accepted",
+        check=stdout_has("cosine"),
+    ),
+]
+
+PLAN_API: list[Case] = [
+    Case(
+        "api-plan-transfer-nested",
+        put("s.json", '{"spec": ' + DEEP + "}"),
+        api=planned("transfer_lr", 0.1, "{in}", "{in}"),
+    ),
+    Case(
+        "api-plan-transfer-fifo",
+        with_fifo("s.json"),
+        api=planned("transfer_lr", 0.1, "{in}", "{in}"),
+    ),
+    Case(
+        "api-plan-transfer-lr-inf",
+        nothing,
+        api=planned(
+            "transfer_lr",
+            float("inf"),
+            {"name": "linear", "total_steps": 9},
+            {"name": "cosine", "total_steps": 9},
+        ),
+    ),
+    Case(
+        "api-plan-transfer-norms-object",
+        nothing,
+        api=planned(
+            "transfer_lr",
+            0.1,
+            {"name": "linear", "total_steps": 3},
+            {"name": "cosine", "total_steps": 3},
+            norms=[object()] * 3,
+        ),
+    ),
+    Case(
+        "api-plan-transfer-norms-2d",
+        nothing,
+        api=planned(
+            "transfer_lr",
+            0.1,
+            {"name": "linear", "total_steps": 3},
+            {"name": "cosine", "total_steps": 3},
+            norms=[[1.0, 2.0, 3.0]],
+        ),
+    ),
+    Case(
+        "api-plan-transfer-norms-inf",
+        nothing,
+        api=planned(
+            "transfer_lr",
+            0.1,
+            {"name": "linear", "total_steps": 3},
+            {"name": "cosine", "total_steps": 3},
+            norms=[float("inf")] * 3,
+        ),
+    ),
+    Case(
+        "api-plan-transfer-spec-huge",
+        nothing,
+        api=planned(
+            "transfer_lr",
+            0.1,
+            {"name": "linear", "total_steps": 10**13},
+            {"name": "cosine", "total_steps": 9},
+        ),
+    ),
+    Case(
+        "api-plan-extend-huge",
+        nothing,
+        api=planned("extend", {"name": "linear", "total_steps": 9}, at_step=5, total_steps=10**13),
+    ),
+    Case(
+        "api-plan-extend-float-step",
+        nothing,
+        api=planned("extend", {"name": "linear", "total_steps": 9}, at_step=5.5, total_steps=20),
+    ),
+    Case(
+        "api-plan-extend-bool-step",
+        nothing,
+        api=planned("extend", {"name": "linear", "total_steps": 9}, at_step=True, total_steps=20),
+    ),
+    Case(
+        "api-plan-extend-family",
+        nothing,
+        api=planned(
+            "extend",
+            {"name": "linear", "total_steps": 9},
+            at_step=5,
+            total_steps=20,
+            family="restart",
+        ),
+    ),
+    Case(
+        "api-plan-extend-nested-spec",
+        nothing,
+        api=planned(
+            "extend",
+            {"name": "continuation", "total_steps": 9, "base": {"name": "continuation"}},
+            at_step=5,
+            total_steps=20,
+        ),
+    ),
+    Case(
+        "api-plan-predict-points",
+        nothing,
+        api=planned(
+            "predict",
+            0.1,
+            {"name": "linear", "total_steps": 9},
+            [{"name": "cosine", "total_steps": 9}],
+            points=10**12,
+        ),
+    ),
+    Case(
+        "api-plan-predict-losses-text",
+        nothing,
+        api=planned(
+            "predict",
+            0.1,
+            {"name": "linear", "total_steps": 3},
+            [{"name": "cosine", "total_steps": 3}],
+            losses=["a", "b", "c"],
+        ),
+    ),
+    Case(
+        "api-plan-continuation-deep-spec",
+        nothing,
+        api=lambda d, s: __import__("refinedlr").schedule_from_spec(_deep_continuation(2_000)),
+    ),
+]
+
+#: What the error of each library call must name (the library's errors name no file here).
+_PLAN_EXPECT = {
+    "plan-steps-1e13": ("refused", "MAX_STEPS"),
+    "plan-to-steps-1e13": ("refused", "MAX_STEPS"),
+    "plan-to-huge-name": ("refused", "unknown schedule name"),
+    "api-plan-transfer-lr-inf": ("refused", "lr must be"),
+    "api-plan-transfer-norms-object": ("refused", "norms"),
+    "api-plan-transfer-norms-2d": ("refused", "norms"),
+    "api-plan-transfer-norms-inf": ("refused", "norms"),
+    "api-plan-transfer-spec-huge": ("refused", "MAX_STEPS"),
+    "api-plan-extend-huge": ("refused", "MAX_STEPS"),
+    "api-plan-extend-float-step": ("refused", "at_step"),
+    "api-plan-extend-bool-step": ("refused", "at_step"),
+    "api-plan-extend-family": ("refused", "restart"),
+    "api-plan-extend-nested-spec": ("refused", "total_steps"),
+    "api-plan-predict-points": ("accepted", "{in}"),
+    "api-plan-predict-losses-text": ("refused", "losses"),
+    "api-plan-continuation-deep-spec": ("refused", "nested"),
+}
+
+
+def _deep_continuation(depth: int) -> dict[str, Any]:
+    spec: dict[str, Any] = {"name": "linear", "total_steps": 10}
+    for i in range(depth):
+        spec = {"name": "continuation", "total_steps": 12 + i, "base": spec, "at_step": 10 + i}
+    return spec
+
+
+for _c in [*PLAN_CLI, *PLAN_API]:
+    _c.expect, _c.names = _PLAN_EXPECT.get(_c.id, (_c.expect, _c.names))
+
+CASES: list[Case] = [
+    *_from_test_hostile_inputs(),
+    *CLI,
+    *API,
+    *WRITER,
+    *RECORDER,
+    *PLAN_CLI,
+    *PLAN_API,
+]
 assert len({c.id for c in CASES}) == len(CASES), "case ids must be unique"

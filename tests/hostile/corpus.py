@@ -104,11 +104,12 @@ def _listing(d: Path) -> dict[str, int]:
 
 def _library_errors() -> tuple[type[BaseException], ...]:
     from refinedlr.bounds import BoundError
+    from refinedlr.plan import PlanError
     from refinedlr.records import RecordError
     from refinedlr.refinement import RefineError
     from refinedlr.schedules import ScheduleError
 
-    return (RecordError, ScheduleError, RefineError, BoundError)
+    return (RecordError, ScheduleError, RefineError, BoundError, PlanError)
 
 
 def _short(line: str, work: Path) -> bool:

@@ -28,6 +28,7 @@ import numpy as np
 from .. import limits
 from ..bounds import BoundError
 from ..fileio import atomic_write
+from ..plan import PlanError
 from ..records import FORMATS, GradNormRecord, RecordError, read_record
 from ..records.inputs import load_json, open_regular
 from ..records.record import brief, elide
@@ -130,7 +131,7 @@ def about(path: str | os.PathLike[str]) -> Iterator[None]:
     not name ``path`` are reported as ``path: problem``."""
     try:
         yield
-    except (RecordError, RefineError, ScheduleError, BoundError) as exc:
+    except (RecordError, RefineError, ScheduleError, BoundError, PlanError) as exc:
         if str(path) in str(exc):
             raise
         raise CLIError(f"{path}: {exc}") from None

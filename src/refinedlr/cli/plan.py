@@ -10,20 +10,23 @@ Two forms, both from the last-iterate bound (:mod:`refinedlr.plan`):
   longer.json`` continues a run from its checkpoint at step 8000 to 20000 steps along the
   continuation with the lowest bound, and prints the options it compared.
 
-A schedule is a name with optional arguments, ``NAME[:KEY=VALUE,...]`` (values read as JSON
-where they parse, else as text), or a schedule file (.json, .npy, .csv).
+A schedule is a name with optional arguments, ``NAME[:KEY=VALUE,...]`` (a value is a number,
+``true``/``false``, numbers separated by ``/`` for a sequence, or text), or a schedule file
+(.json, .npy, .csv).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..plan import extension_options, predict
 from ..records import read_record
+from ..records.record import brief
 from ..schedule_io import SCHEDULE_SUFFIXES, as_schedule
 from ..schedules import Schedule
 from .common import (
@@ -127,26 +130,58 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
+def _is_file(text: str) -> bool:
+    if Path(text).suffix.lower() in SCHEDULE_SUFFIXES:
+        return True
+    try:
+        return Path(text).exists()
+    except OSError:  # e.g. a name too long to be a file: then it is a schedule name
+        return False
+
+
 def parse_schedule(text: str, total_steps: int | None, what: str) -> Schedule:
     """``NAME[:KEY=VALUE,...]`` or a schedule file, on ``total_steps`` when given."""
-    if Path(text).suffix.lower() in SCHEDULE_SUFFIXES or Path(text).exists():
-        return read_schedule(text, total_steps=total_steps)
+    if _is_file(text):
+        schedule = read_schedule(text, total_steps=total_steps)
+        if not np.any(schedule.preview() > 0.0):
+            raise CLIError(f"{text}: the schedule is zero on every step; it trains nothing")
+        return schedule
     name, _, rest = text.partition(":")
     kwargs: dict[str, Any] = {}
     for item in filter(None, (x.strip() for x in rest.split(","))):
         key, eq, value = item.partition("=")
         if not eq or not key.strip():
-            raise CLIError(f"{what} {text!r}: expected NAME:KEY=VALUE,..., got {item!r}")
-        try:
-            kwargs[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            kwargs[key.strip()] = value.strip()
+            raise CLIError(
+                f"{what} {brief(text)!r}: expected NAME:KEY=VALUE,..., got {brief(item)!r}"
+            )
+        kwargs[key.strip()] = _value(value.strip())
     if total_steps is None:
-        raise CLIError(f"{what} {text!r}: a schedule given by name needs its horizon (--steps)")
+        raise CLIError(
+            f"{what} {brief(text)!r}: a schedule given by name needs its horizon (--steps)"
+        )
     try:
         return as_schedule(name.strip(), total_steps, **kwargs)
     except (TypeError, ValueError) as exc:
-        raise CLIError(f"{what} {text!r}: {exc}") from None
+        raise CLIError(f"{what} {brief(text, 24)!r}: {exc}") from None
+
+
+def _value(text: str) -> Any:
+    """A schedule argument as written: a number, true/false, numbers separated by ``/`` (a
+    sequence, e.g. ``milestones=0.5/0.75``), or else text."""
+    words = {"true": True, "false": False, "none": None, "null": None}
+    if text.lower() in words:
+        return words[text.lower()]
+    parts = text.split("/") if "/" in text and len(text) <= 1000 else [text]
+    numbers: list[int | float] = []
+    for part in parts:
+        try:
+            numbers.append(int(part) if len(part) <= 30 else float("nan"))
+        except ValueError:
+            try:
+                numbers.append(float(part) if len(part) <= 30 else float("nan"))
+            except ValueError:
+                return text
+    return tuple(numbers) if len(parts) > 1 else numbers[0]
 
 
 def _targets(args: argparse.Namespace, source: Schedule) -> dict[str, Schedule]:
@@ -158,7 +193,7 @@ def _targets(args: argparse.Namespace, source: Schedule) -> dict[str, Schedule]:
             try:
                 horizon = positive_int(steps)
             except argparse.ArgumentTypeError as exc:
-                raise CLIError(f"--to {text!r}: the horizon after @ {exc}") from None
+                raise CLIError(f"--to {brief(text)!r}: the horizon after @ {exc}") from None
         out[text] = parse_schedule(spec, horizon, "--to")
     return out
 
@@ -181,9 +216,20 @@ def run(args: argparse.Namespace) -> int:
     norms = None
     if args.norms:
         record = read_log(args.norms, args)
+        if args.kind is not None and args.kind not in record.kinds:
+            raise CLIError(
+                f"{args.norms}: no series {brief(args.kind)!r} (--kind); it has "
+                + ", ".join(brief(k) for k in record.kinds[:6])
+            )
         kind = args.kind or ("l2" if "l2" in record.kinds else None)
         with about(args.norms):
             norms = record.norms(record.resolve_kind(kind))
+        horizon = source.total_steps
+        if (args.at is None and len(norms) != horizon) or (
+            args.at is not None and len(norms) < args.at
+        ):
+            need = f"{horizon:,} (--from's horizon)" if args.at is None else f"{args.at:,} (--at)"
+            raise CLIError(f"{args.norms}: {len(norms):,} steps of norms; the plan needs {need}")
     print(
         f"source: {_describe(source)}, peak LR {args.lr:.4g} (tuned); norms: "
         + (f"{args.norms} ({len(norms):,} steps)" if norms is not None else _CONSTANT)
@@ -214,7 +260,12 @@ def _transfer(
     losses = None
     if args.losses:
         losses = read_record(args.losses, column=args.loss_column).norms()
-    with about(args.norms or args.losses or args.source):
+        if len(losses) != source.total_steps:
+            raise CLIError(
+                f"{args.losses}: {len(losses):,} steps of losses; the plan needs one per step of "
+                f"--from ({source.total_steps:,})"
+            )
+    with about(args.source):
         p = predict(args.lr, source, targets, norms=norms, losses=losses)
     what = "final loss" if p.fit is not None else "final bound"
     print(
@@ -254,7 +305,7 @@ def _extend(
     if args.to_steps is None:
         raise CLIError("--at needs --to-steps: the new horizon of the continued run")
     families = ("rescale", "cooldown") if args.family == "best" else (args.family,)
-    with about(args.norms or args.source):
+    with about(args.source):
         options = extension_options(
             source, at_step=args.at, total_steps=args.to_steps, norms=norms, families=families
         )
