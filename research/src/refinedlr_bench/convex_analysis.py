@@ -17,24 +17,32 @@ from collections.abc import Sequence
 import numpy as np
 
 from refinedlr_bench.convex import DatasetOutcome
+from refinedlr_bench.schedule_arms import SCHEDULE_ARMS
 from refinedlr_bench.stats import (
     RatioCI,
     geometric_mean_ratio,
     paired_log_ratio,
     rank_correlation,
+    share_of_gain,
     t_interval,
     win_tie_loss,
 )
 
 __all__ = [
     "REFERENCE",
+    "SCHEDULE_FREE",
     "Analysis",
     "Entry",
+    "EqualTermsRow",
     "RefinedShape",
     "analyze",
+    "equal_terms",
     "is_baseline",
+    "is_default",
     "late_ratio",
     "refined_shapes",
+    "schedule_free_gain",
+    "share_of_schedule_free",
 ]
 
 REFERENCE = "linear"
@@ -47,6 +55,17 @@ def is_baseline(method: str) -> bool:
     (True, True, False)
     """
     return not method.startswith("refined")
+
+
+def is_default(method: str) -> bool:
+    """One of the suite's default schedules (not an equal-terms arm of issue 20: momentum,
+    averaging, schedule-free's parts, Adam's beta2).
+
+    >>> is_default("schedule-free"), is_default("sf-beta-0.5"), is_default("my-arm")
+    (True, False, True)
+    """
+    arm = SCHEDULE_ARMS.get(method)
+    return arm is None or arm.family == "default"
 
 
 @dataclasses.dataclass
@@ -165,11 +184,12 @@ def analyze(
 
 
 def _versus_best(a: Analysis, opt: str) -> None:
-    """Find the best baseline of ``opt`` and compare every refinement with it (in place)."""
+    """Find the best baseline of ``opt`` among the default schedules and compare every
+    refinement with it (in place)."""
     scores = {
         m: (0.0 if m == REFERENCE else a.overall[(opt, m)].log_mean)
         for m in a.methods
-        if is_baseline(m) and (m == REFERENCE or (opt, m) in a.overall)
+        if is_baseline(m) and is_default(m) and (m == REFERENCE or (opt, m) in a.overall)
     }
     if not scores:
         return
@@ -245,3 +265,87 @@ def refined_shapes(outcomes: Sequence[DatasetOutcome], a: Analysis) -> list[Refi
                     )
                 )
     return out
+
+
+# ----------------------------------------------------------------------------------------------
+# equal terms (issue 20): momentum, averaging and schedule-free's parts
+
+
+SCHEDULE_FREE = "schedule-free"
+
+WTL = tuple[int, int, int]
+
+
+@dataclasses.dataclass(frozen=True)
+class EqualTermsRow:
+    """An equal-terms arm against its counterpart (the default arm it varies), linear decay,
+    the best baseline and schedule-free (each a geometric mean over datasets of ratios paired
+    by seed, with win/tie/loss counts), and the share of schedule-free's gain over linear decay
+    that it recovers (``share``: the mean over datasets of its log-ratio to linear decay over
+    schedule-free's, with a bootstrap interval; ``None`` where schedule-free does not beat
+    linear decay significantly)."""
+
+    method: str
+    optimizer: str
+    versus: str
+    vs_counterpart: tuple[RatioCI, WTL] | None
+    vs_linear: tuple[RatioCI, WTL] | None
+    vs_best: tuple[RatioCI, WTL] | None
+    vs_schedule_free: tuple[RatioCI, WTL] | None
+    share: tuple[float, float, float] | None
+
+
+def _versus(a: Analysis, opt: str, m: str, other: str) -> tuple[RatioCI, WTL] | None:
+    if not any((opt, d, m) in a.entries and (opt, d, other) in a.entries for d in a.datasets):
+        return None
+    return a.versus(opt, m, other)
+
+
+def schedule_free_gain(a: Analysis, opt: str) -> bool:
+    """Whether schedule-free beats linear decay significantly (the whole interval below 1)."""
+    r = a.overall.get((opt, SCHEDULE_FREE))
+    return r is not None and r.log_high < 0
+
+
+def share_of_schedule_free(a: Analysis, opt: str, m: str) -> tuple[float, float, float] | None:
+    """The share of schedule-free's log gain over linear decay that ``m`` recovers, over the
+    datasets where both ran (:func:`~refinedlr_bench.stats.share_of_gain`)."""
+    if not schedule_free_gain(a, opt):
+        return None
+    pairs = [
+        (em.ratio.log_mean, es.ratio.log_mean)
+        for d in a.datasets
+        if (em := a.entries.get((opt, d, m))) is not None
+        and (es := a.entries.get((opt, d, SCHEDULE_FREE))) is not None
+        and em.ratio is not None
+        and es.ratio is not None
+    ]
+    if len(pairs) < 3:
+        return None
+    return share_of_gain([p[0] for p in pairs], [p[1] for p in pairs])
+
+
+def equal_terms(a: Analysis, opt: str) -> list[EqualTermsRow]:
+    """Every equal-terms arm that ran with ``opt``, in table order."""
+    best = a.best_baseline.get(opt)
+    rows = []
+    for m in a.methods:
+        arm = SCHEDULE_ARMS.get(m)
+        if arm is None or arm.family != "equal-terms":
+            continue
+        if not any((opt, d, m) in a.entries for d in a.datasets):
+            continue
+        lin = a.overall.get((opt, m))
+        rows.append(
+            EqualTermsRow(
+                method=m,
+                optimizer=opt,
+                versus=arm.versus,
+                vs_counterpart=_versus(a, opt, m, arm.versus) if arm.versus else None,
+                vs_linear=None if lin is None else (lin, a.wtl[(opt, m)]),
+                vs_best=None if best is None else _versus(a, opt, m, best),
+                vs_schedule_free=_versus(a, opt, m, SCHEDULE_FREE),
+                share=share_of_schedule_free(a, opt, m),
+            )
+        )
+    return rows

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -13,7 +14,7 @@ from matplotlib import colormaps
 from refinedlr.refinement import smooth_norms
 
 from refinedlr_bench.convex import DatasetOutcome
-from refinedlr_bench.convex_analysis import REFERENCE, Analysis
+from refinedlr_bench.convex_analysis import REFERENCE, Analysis, is_default
 from refinedlr_bench.figures import new_figure
 from refinedlr_bench.tables import OPTIMIZER_LABELS
 
@@ -128,7 +129,9 @@ def _draw_sweeps(a: Analysis, opt: str, ax: Any, oc: DatasetOutcome) -> None:
 
 
 def plot_all(outcomes: Sequence[DatasetOutcome], a: Analysis, out: Path) -> list[tuple[str, str]]:
-    """Every figure of the report into ``out``; returns ``(file, caption)`` pairs."""
+    """Every figure of the report into ``out``; returns ``(file, caption)`` pairs. The figures
+    show the default arms (the equal-terms arms of issue 20 are in the tables only)."""
+    a = dataclasses.replace(a, methods=[m for m in a.methods if is_default(m)])
     made: list[tuple[str, str]] = []
     for opt in a.optimizers:
         name = OPTIMIZER_LABELS.get(opt, opt)

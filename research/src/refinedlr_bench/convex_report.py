@@ -28,10 +28,16 @@ from refinedlr.fileio import atomic_write
 from refinedlr_bench.convex import ConvexProtocol, DatasetOutcome
 from refinedlr_bench.convex_analysis import (
     REFERENCE,
+    SCHEDULE_FREE,
+    WTL,
     Analysis,
     Entry,
+    EqualTermsRow,
     analyze,
+    equal_terms,
+    is_default,
     refined_shapes,
+    schedule_free_gain,
 )
 from refinedlr_bench.convex_figures import plot_all
 from refinedlr_bench.runlog import append_runlog, read_runlog
@@ -191,6 +197,21 @@ def _summary_json(a: Analysis, outcomes: Sequence[DatasetOutcome]) -> dict[str, 
     def num(x: float) -> Any:
         return x if math.isfinite(x) else str(x)
 
+    def pair(r: tuple[RatioCI, WTL] | None) -> Any:
+        return None if r is None else {**rc(r[0]), "win_tie_loss": r[1]}
+
+    equal = {
+        f"{r.optimizer}|{r.method}": {
+            "versus": r.versus,
+            "vs_counterpart": pair(r.vs_counterpart),
+            "vs_linear": pair(r.vs_linear),
+            "vs_best_baseline": pair(r.vs_best),
+            "vs_schedule_free": pair(r.vs_schedule_free),
+            "share_of_schedule_free_gain": None if r.share is None else [num(v) for v in r.share],
+        }
+        for opt in a.optimizers
+        for r in equal_terms(a, opt)
+    }
     return {
         "overall": {
             f"{o}|{m}": {**rc(r), "win_tie_loss": a.wtl[(o, m)]} for (o, m), r in a.overall.items()
@@ -212,6 +233,7 @@ def _summary_json(a: Analysis, outcomes: Sequence[DatasetOutcome]) -> dict[str, 
         ],
         "spearman": {f"{o}|{d}": num(v) for (o, d), v in a.spearman.items()},
         "best_baseline": a.best_baseline,
+        **({"equal_terms": equal} if equal else {}),
         "vs_best_baseline": {
             f"{o}|{m}": {**rc(r), "win_tie_loss": a.vs_best_wtl[(o, m)]}
             for (o, m), r in a.vs_best.items()
@@ -346,7 +368,9 @@ def _protocol_model(a: Analysis, protocol: ConvexProtocol) -> list[str]:
     L.append(
         "- Schedules (no warm-up unless stated): "
         + "; ".join(
-            f"**{m}**: {SCHEDULE_ARMS[m].description}" for m in a.methods if m in SCHEDULE_ARMS
+            f"**{m}**: {SCHEDULE_ARMS[m].description}"
+            for m in a.methods
+            if m in SCHEDULE_ARMS and is_default(m)
         )
         + ". Refined schedules are computed from the per-step norms of the best linear-decay run "
         "(mean over seeds at its chosen LR), then their peak LR is tuned on their own grid."
@@ -376,8 +400,9 @@ _REPRODUCIBILITY = (
     "batched tensor, and float32 rounding depends on a run's position in it: a "
     "configuration trained in another batch (another `--methods` set, a study arm) agrees "
     "only to float32 rounding, which chaotic runs (SGD near its largest stable LR) amplify. "
-    "The arms added later (cosine-10, wsd-1sqrt, schedule-free) train in a batch group of "
-    "their own, so the earlier arms' batches are the same as before they were added."
+    "The arms added later (cosine-10, wsd-1sqrt, schedule-free; the equal-terms arms of "
+    "issue 20) train in batch groups of their own, so the earlier arms' batches are the "
+    "same as before they were added."
 )
 
 
@@ -414,7 +439,8 @@ _HEADLINE = (
     "(each at its own tuned LR), 95% CI across datasets; W/T/L = per-dataset wins / ties / "
     "losses against linear decay (paired by seed). Below 1 = better than linear decay. "
     "★ marks the best baseline of each optimizer (the smallest geometric mean among the "
-    "schedules that are not a refinement, linear decay included); the last rows compare "
+    "default schedules that are not a refinement, linear decay included; the equal-terms "
+    "arms of issue 20 are compared with it in their own section); the last rows compare "
     "each refinement with that best baseline directly (the same statistics, paired by seed "
     "with the best baseline instead of linear decay)."
 )
@@ -603,6 +629,141 @@ def _diagnostics_section(outcomes: Sequence[DatasetOutcome], a: Analysis) -> lis
     return [*L, ""]
 
 
+# ----------------------------------------------------------------------------------------------
+# equal terms (issue 20)
+
+
+_EQUAL_TERMS = (
+    "The suite's scheduled SGD has no momentum and no averaging, while schedule-free SGD has "
+    "both (its interpolation with beta 0.9 acts like momentum, and it is scored at an "
+    "averaged point). These arms put the parts on equal terms: scheduled SGD with heavy-ball "
+    "momentum 0.9; iterate averaging (a tail average over the last half of the steps, an EMA "
+    "with a time constant of 10% of the steps) on linear decay and on a constant LR; "
+    "schedule-free taken apart (beta 0: its average without the interpolated gradient point; "
+    "other betas; scored at z: the interpolation without the average); schedule-free's "
+    "warm-up; and Adam's beta2 at 0.999 (the `schedulefree` package's default) for scheduled "
+    "Adam and schedule-free AdamW. Every arm tunes its own peak LR on the same grid as every "
+    "other arm; the averaging, the betas and the warm-ups are fixed, not tuned. They train "
+    "in batch groups of their own, so the default arms' runs are the same bits as without them. "
+    "Momentum and averaging are written into the batched trainer and tested against "
+    "`torch.optim.SGD(momentum=0.9)`, explicit averages of saved iterates and "
+    "`torch.optim.swa_utils`' EMA (`research/tests/test_convex_variants.py`); schedule-free's "
+    "other betas, its z and its beta-0 limit against the package "
+    "(`research/tests/test_schedule_free.py`). Like schedule-free, these arms have no "
+    "last-iterate bound and are left out of the bound rankings."
+)
+_EQUAL_TERMS_COLUMNS = (
+    "Each cell: the geometric mean over datasets of the per-dataset gap ratios (paired by "
+    "seed) with its 95% interval over datasets, and the per-dataset wins/ties/losses. "
+    "*counterpart*: the default arm this one varies (the same schedule without momentum or "
+    "averaging, schedule-free with its defaults, Adam with beta2 0.95). *share of "
+    "schedule-free's gain*: the mean over datasets of the arm's log gap ratio to linear decay "
+    "divided by schedule-free's (1 = all of schedule-free's gain, 0 = none, below 0 = worse "
+    "than linear decay), with a 95% percentile bootstrap interval over datasets (10,000 "
+    "resamples, seed 0); only where schedule-free beats linear decay significantly."
+)
+
+
+def _ratio_wtl(r: tuple[Any, WTL] | None) -> str:
+    if r is None:
+        return "–"
+    w, t, lo = r[1]
+    return f"{fmt_ratio_ci(r[0])} ({w}/{t}/{lo})"
+
+
+def _share(s: tuple[float, float, float] | None) -> str:
+    if s is None:
+        return "–"
+    return f"{fmt_number(s[0], '.2f')} [{fmt_number(s[1], '.2f')}, {fmt_number(s[2], '.2f')}]"
+
+
+def _equal_terms_table(a: Analysis, opt: str, rows: Sequence[EqualTermsRow]) -> list[str]:
+    best = a.best_baseline.get(opt, "?")
+    header = ["arm", "counterpart", "vs counterpart", "vs linear decay"]
+    header += [f"vs best baseline ({best})", "vs schedule-free", "share of schedule-free's gain"]
+    return markdown_table(
+        header,
+        [
+            [
+                r.method,
+                r.versus or "–",
+                _ratio_wtl(r.vs_counterpart),
+                _ratio_wtl(r.vs_linear),
+                _ratio_wtl(r.vs_best),
+                _ratio_wtl(r.vs_schedule_free),
+                _share(r.share),
+            ]
+            for r in rows
+        ],
+    )
+
+
+def _equal_terms_section(a: Analysis) -> list[str]:
+    """The equal-terms arms against their counterparts, linear decay, the best baseline and
+    schedule-free, per optimizer, with the decomposition of schedule-free's gain."""
+    tables = {opt: equal_terms(a, opt) for opt in a.optimizers}
+    if not any(tables.values()):
+        return []
+    L = ["## Equal terms: momentum, averaging and schedule-free's parts (issue 20)", ""]
+    L += [_EQUAL_TERMS, "", _EQUAL_TERMS_COLUMNS, ""]
+    arms = [m for m in a.methods if not is_default(m) and m in SCHEDULE_ARMS]
+    L += [
+        "Arms: " + "; ".join(f"**{m}**: {SCHEDULE_ARMS[m].description}" for m in arms) + ".",
+        "",
+    ]
+    for opt, rows in tables.items():
+        if not rows:
+            continue
+        name = OPTIMIZER_LABELS.get(opt, opt)
+        L += [f"### {name}", "", *_equal_terms_table(a, opt, rows), ""]
+        L += [*_decomposition(a, opt, rows), ""]
+        methods = [r.method for r in rows]
+        view = dataclasses.replace(a, methods=methods)
+        L += [f"{name}, per dataset: gap ratio to linear decay (paired by seed, 95% CI)", ""]
+        L += [*_per_dataset(view, opt, methods, lambda e: fmt_ratio_ci(e.ratio)), ""]
+        L += [f"{name}, per dataset: chosen peak LR (⚠ = best on a grid edge at a hard limit)", ""]
+        L += _per_dataset(
+            view, opt, methods, lambda e: f"{e.lr:.3g}" + ("" if e.status == "interior" else " ⚠")
+        )
+        L.append("")
+    return L
+
+
+def _decomposition(a: Analysis, opt: str, rows: Sequence[EqualTermsRow]) -> list[str]:
+    """Plain statements on schedule-free's gain and the parts that recover it."""
+    sf = a.overall.get((opt, SCHEDULE_FREE))
+    if sf is None:
+        return []
+    by = {r.method: r for r in rows}
+    head = f"Schedule-free against linear decay: {fmt_ratio_ci(sf)}" + (
+        "; the shares below are of that gain."
+        if schedule_free_gain(a, opt)
+        else "; schedule-free does not beat linear decay significantly here, so no share "
+        "of its gain is computed."
+    )
+    parts = [
+        ("momentum on the reference schedule", "linear-mom"),
+        ("an EMA of the weights on the reference schedule", "linear-ema"),
+        ("a tail average on the reference schedule", "linear-tail"),
+        ("a tail average of a constant LR", "constant-tail"),
+        ("an EMA of a constant LR", "constant-ema"),
+        ("schedule-free's own average without its interpolation (beta 0)", "sf-beta-0"),
+        ("schedule-free's interpolation without its average (scored at z)", "sf-at-z"),
+    ]
+    L = [f"- {head}"]
+    for text, m in parts:
+        r = by.get(m)
+        if r is None:
+            continue
+        L.append(
+            f"  - {text} (**{m}**): {_ratio_wtl(r.vs_linear)} of linear decay's gap, "
+            f"{_ratio_wtl(r.vs_schedule_free)} of schedule-free's"
+            + ("" if r.share is None else f"; share of schedule-free's gain {_share(r.share)}")
+            + "."
+        )
+    return L
+
+
 _FILES = (
     "Files: `runs.csv` (every run: dataset, optimizer, schedule, LR, seed, objective, gap, "
     "accuracies, chosen flag, batch wall time), `summary.json` (the tables above), "
@@ -641,10 +802,12 @@ def write_report(
     inv = Invocations(read_runlog(out), command, wall, sum(oc.trained_runs for oc in outcomes))
     L = _title(inv, protocol, machine)
     L += _protocol_model(a, protocol) + _protocol_tuning(protocol, machine)
-    L += _headline_section(a, out) + _datasets_section(outcomes)
+    L += _headline_section(a, out) + _equal_terms_section(a) + _datasets_section(outcomes)
+    default = dataclasses.replace(a, methods=[m for m in a.methods if is_default(m)])
     for opt in a.optimizers:
-        L += _ratio_tables(a, opt) + _level_tables(a, opt) + _ranking_table(a, opt)
-    L += _diagnostics_section(outcomes, a)
+        L += _ratio_tables(default, opt) + _level_tables(default, opt)
+        L += _ranking_table(default, opt)
+    L += _diagnostics_section(outcomes, default)
     L += [*figure_list(figures), _FILES, ""]
     with atomic_write(out / "report.md") as fh:
         fh.write("\n".join(L))

@@ -25,7 +25,7 @@ import numpy as np
 from refinedlr import read_record, summarize
 from refinedlr.refinement import Refinement
 
-from refinedlr_bench.deep import DeepSuite, Metric, ScheduleOutcome
+from refinedlr_bench.deep import EMA_SCHEDULES, SCHEDULE_FREE, DeepSuite, Metric, ScheduleOutcome
 from refinedlr_bench.runlog import read_runlog
 from refinedlr_bench.stats import t_interval
 from refinedlr_bench.tables import fmt_number
@@ -50,6 +50,8 @@ LABELS = {
     "step": "step-wise",
     "schedule-free": "schedule-free",
     "refined": "refined",
+    "linear-ema": "linear decay + weight EMA",
+    "cosine-ema": "cosine + weight EMA",
 }
 
 
@@ -195,7 +197,8 @@ def _summary_doc(s: Any) -> dict[str, Any]:
 
 
 def best_baseline(outcomes: Mapping[str, ScheduleOutcome], metric: Metric) -> str | None:
-    """The schedule that is not a refinement with the best mean ``metric`` at its chosen LR.
+    """The schedule that is not a refinement with the best mean ``metric`` at its chosen LR
+    (among the default arms: issue 20's EMA arms are compared with it, not candidates for it).
 
     >>> best_baseline({}, Metric("loss", "loss", True)) is None
     True
@@ -203,7 +206,9 @@ def best_baseline(outcomes: Mapping[str, ScheduleOutcome], metric: Metric) -> st
     scores = {
         name: metric.score(float(np.mean(v)))
         for name, oc in outcomes.items()
-        if not name.startswith("refined") and (v := list(oc.values(metric.key).values()))
+        if not name.startswith("refined")
+        and name not in EMA_SCHEDULES
+        and (v := list(oc.values(metric.key).values()))
     }
     return min(scores, key=lambda n: scores[n]) if scores else None
 
@@ -246,6 +251,9 @@ class DeepAnalysis:
     emergent: dict[str, Any]
     timing: dict[str, Any]
     loads: list[float]
+    equal_terms: dict[str, dict[str, dict[str, Comparison]]] = dataclasses.field(
+        default_factory=dict
+    )
 
     @property
     def selection(self) -> Metric:
@@ -376,4 +384,22 @@ def analyze_deep(
         emergent=_emergent(suite, outcomes, ref),
         timing=timing,
         loads=loads,
+        equal_terms=_equal_terms(outcomes, metrics, best),
     )
+
+
+def _equal_terms(
+    outcomes: Mapping[str, ScheduleOutcome], metrics: Sequence[Metric], best: str | None
+) -> dict[str, dict[str, dict[str, Comparison]]]:
+    """Issue 20: each EMA arm against its own schedule (the last iterate of the same schedule
+    tuned on its own), the best baseline and schedule-free: ``{arm: {label: {metric: c}}}``."""
+    out = {}
+    for arm in EMA_SCHEDULES:
+        if arm not in outcomes:
+            continue
+        own = arm.removesuffix("-ema")
+        pairs = [(f"{arm} − {own}", arm, own), (f"{arm} − {SCHEDULE_FREE}", arm, SCHEDULE_FREE)]
+        if best not in (None, SCHEDULE_FREE, "linear"):
+            pairs.append((f"{arm} − {best}", arm, best))
+        out[arm] = _comparisons(outcomes, metrics, pairs)
+    return out

@@ -149,6 +149,9 @@ def _summary_json(suite: DeepSuite, a: DeepAnalysis, machine: Mapping[str, Any])
         if a.verified is None
         else {**dict(a.verified), "same_runs_as": a.verified_as},
         "vs_best_baseline": docs(a.vs_best),
+        **(
+            {"equal_terms": {n: docs(d) for n, d in a.equal_terms.items()}} if a.equal_terms else {}
+        ),
         "emergent": a.emergent,
         "refine_source": {k: v for k, v in a.refine_source.items() if k != "median_norms"},
         "timing": a.timing,
@@ -249,6 +252,20 @@ def _schedule_descriptions(suite: DeepSuite) -> dict[str, str]:
         "refined": f"refine(norms, tau={p.tau}, norm='{p.norm}') from the elementwise median "
         "over seeds of the per-step norms of linear decay at its chosen LR (all its seeds); "
         "no extra warm-up",
+        **{
+            f"{n}-ema": f"the {n} arm's training, scored at an exponential moving average of the "
+            "weights (`torch.optim.swa_utils.AveragedModel` with `get_ema_multi_avg_fn("
+            f"{suite.ema_decay(f'{n}-ema'):.6g})`, updated after every step: a time constant of "
+            f"{p.ema_fraction:.0%} of the steps, fixed, not tuned"
+            + (
+                "; batch-norm statistics then recomputed with `update_bn` on the same 50 "
+                "training batches as schedule-free's)"
+                if isinstance(suite.spec.config, ImageConfig)
+                else ")"
+            )
+            + "; its own LR grid"
+            for n in ("linear", "cosine")
+        },
     }
 
 
@@ -367,6 +384,47 @@ def _comparison_sections(a: DeepAnalysis) -> list[str]:
         ],
     )
     return [*L, "", f"Δ = schedule − {best} per seed (as above).", ""]
+
+
+_EQUAL_TERMS = (
+    "Schedule-free is scored at an average of its iterates, the scheduled arms at their last "
+    "iterate. These arms put averaging on equal terms: linear decay and cosine, each "
+    "scored at an EMA of its weights (`torch.optim.swa_utils`), on its own LR grid. The "
+    "image task's scheduled SGD already has momentum 0.9 (as schedule-free SGD's "
+    "interpolation beta), so averaging is the part left."
+)
+
+
+def _equal_terms_section(a: DeepAnalysis) -> list[str]:
+    """Issue 20: the EMA arms against their own schedule, schedule-free and the best baseline."""
+    if not a.equal_terms:
+        return []
+    L = ["## Equal terms: a weight EMA beside schedule-free (issue 20)", "", _EQUAL_TERMS, ""]
+    rows = [
+        [label, *(d[m.key].text() if m.key in d else "n/a" for m in a.metrics)]
+        for pairs in a.equal_terms.values()
+        for label, d in pairs.items()
+    ]
+    L += markdown_table(["comparison", *(f"Δ {m.label}" for m in a.metrics)], rows)
+    L += ["", "Δ per seed, mean and 95% t interval over the seeds (as above).", ""]
+    sf = a.comps.get("schedule-free", {}).get(a.selection.key)
+    for arm in a.equal_terms:
+        own, ema = a.comps.get(arm.removesuffix("-ema"), {}), a.comps.get(arm, {})
+        c_own, c_ema = own.get(a.selection.key), ema.get(a.selection.key)
+        if arm.startswith("linear"):
+            c_own = None  # linear decay is the reference itself
+        better = sf is not None and (sf.mean < 0) == a.selection.lower_is_better
+        if c_ema is None or sf is None or sf.mean == 0 or not better:
+            continue
+        gain = c_ema.mean - (c_own.mean if c_own is not None else 0.0)
+        L.append(
+            f"- {LABELS[arm]}: {a.selection.label} {_f(c_ema.mean, '+' + a.selection.fmt)} "
+            f"against linear decay (schedule-free: {_f(sf.mean, '+' + a.selection.fmt)}); the "
+            f"EMA itself moves its schedule by {_f(gain, '+' + a.selection.fmt)}, "
+            f"{gain / sf.mean:.0%} of schedule-free's difference from linear decay (means over "
+            "seeds; the paired intervals are in the table)."
+        )
+    return [*L, ""]
 
 
 def _emergent_section(suite: DeepSuite, a: DeepAnalysis, figs: list[str]) -> list[str]:
@@ -537,6 +595,7 @@ def write_outputs(
         fh.write(json.dumps(to_jsonable(_summary_json(suite, a, machine)), indent=1) + "\n")
     figs = plot_all(suite, a, out) if plots and a.outcomes else []
     L = _setup_section(suite, data, a) + _results_section(suite, a) + _comparison_sections(a)
+    L += _equal_terms_section(a)
     L += ["## What reproduced", "", *_verdicts(a.outcomes, a.comps, a.ref_vs_cos, a.selection), ""]
     L += _emergent_section(suite, a, figs) + _sweep_section(suite, a, figs)
     L += _timing_section(a, out, machine) + _files_section(suite)
