@@ -103,4 +103,4 @@ def test_the_equal_terms_arms_leave_the_other_arms_bits_alone(tmp_path: Path) ->
     ran = {(o, m) for o, m, _k in cells}
     assert ("sgd", "refined-0.1-mom") in ran and ("sgd", "linear-b2-0.999") not in ran
     assert ("adam", "linear-mom") not in ran and ("adam", "sf-beta-0") in ran
-    assert len(ran) == len({(o, m) for o, m, _k in _cells(alone)}) + 14 + 15
+    assert len(ran) == len({(o, m) for o, m, _k in _cells(alone)}) + 14 + 17

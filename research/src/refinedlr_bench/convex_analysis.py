@@ -278,8 +278,8 @@ WTL = tuple[int, int, int]
 
 @dataclasses.dataclass(frozen=True)
 class EqualTermsRow:
-    """An equal-terms arm against its counterpart (the default arm it varies), linear decay,
-    the best baseline and schedule-free (each a geometric mean over datasets of ratios paired
+    """An equal-terms arm against its counterpart (the arm it varies), linear decay (plain, and
+    with the arm's optimizer settings: ``reference``), the best baseline and schedule-free (each a geometric mean over datasets of ratios paired
     by seed, with win/tie/loss counts), and the share of schedule-free's gain over linear decay
     that it recovers (``share``: the mean over datasets of its log-ratio to linear decay over
     schedule-free's, with a bootstrap interval; ``None`` where schedule-free does not beat
@@ -290,6 +290,8 @@ class EqualTermsRow:
     versus: str
     vs_counterpart: tuple[RatioCI, WTL] | None
     vs_linear: tuple[RatioCI, WTL] | None
+    reference: str
+    vs_reference: tuple[RatioCI, WTL] | None
     vs_best: tuple[RatioCI, WTL] | None
     vs_schedule_free: tuple[RatioCI, WTL] | None
     share: tuple[float, float, float] | None
@@ -343,6 +345,10 @@ def equal_terms(a: Analysis, opt: str) -> list[EqualTermsRow]:
                 versus=arm.versus,
                 vs_counterpart=_versus(a, opt, m, arm.versus) if arm.versus else None,
                 vs_linear=None if lin is None else (lin, a.wtl[(opt, m)]),
+                reference=arm.reference,
+                vs_reference=None
+                if arm.reference in (REFERENCE, m)
+                else _versus(a, opt, m, arm.reference),
                 vs_best=None if best is None else _versus(a, opt, m, best),
                 vs_schedule_free=_versus(a, opt, m, SCHEDULE_FREE),
                 share=share_of_schedule_free(a, opt, m),

@@ -165,8 +165,8 @@ def _findings(a: Analysis) -> list[str]:
         b = a.best_baseline.get(opt)
         if b is not None:
             lines.append(
-                f"  - Best baseline (smallest geometric mean among the schedules that are not a "
-                f"refinement, linear decay included): **{b}**."
+                f"  - Best baseline (smallest geometric mean among the default schedules that "
+                f"are not a refinement, linear decay included): **{b}**."
             )
             for m in a.methods:
                 r = a.vs_best.get((opt, m))
@@ -207,6 +207,8 @@ def _summary_json(a: Analysis, outcomes: Sequence[DatasetOutcome]) -> dict[str, 
             "vs_linear": pair(r.vs_linear),
             "vs_best_baseline": pair(r.vs_best),
             "vs_schedule_free": pair(r.vs_schedule_free),
+            "vs_reference": pair(r.vs_reference),
+            "reference": r.reference,
             "share_of_schedule_free_gain": None if r.share is None else [num(v) for v in r.share],
         }
         for opt in a.optimizers
@@ -655,8 +657,10 @@ _EQUAL_TERMS = (
 _EQUAL_TERMS_COLUMNS = (
     "Each cell: the geometric mean over datasets of the per-dataset gap ratios (paired by "
     "seed) with its 95% interval over datasets, and the per-dataset wins/ties/losses. "
-    "*counterpart*: the default arm this one varies (the same schedule without momentum or "
-    "averaging, schedule-free with its defaults, Adam with beta2 0.95). *share of "
+    "*counterpart*: the arm this one varies (the same schedule without momentum or "
+    "averaging, schedule-free with its defaults, Adam with beta2 0.95). *same settings*: "
+    "against linear decay with the arm's own optimizer settings (`linear-mom`: momentum; "
+    "`linear-b2-0.999`: Adam's beta2 0.999). *share of "
     "schedule-free's gain*: the mean over datasets of the arm's log gap ratio to linear decay "
     "divided by schedule-free's (1 = all of schedule-free's gain, 0 = none, below 0 = worse "
     "than linear decay), with a 95% percentile bootstrap interval over datasets (10,000 "
@@ -680,6 +684,7 @@ def _share(s: tuple[float, float, float] | None) -> str:
 def _equal_terms_table(a: Analysis, opt: str, rows: Sequence[EqualTermsRow]) -> list[str]:
     best = a.best_baseline.get(opt, "?")
     header = ["arm", "counterpart", "vs counterpart", "vs linear decay"]
+    header += ["vs linear decay, same settings"]
     header += [f"vs best baseline ({best})", "vs schedule-free", "share of schedule-free's gain"]
     return markdown_table(
         header,
@@ -689,6 +694,7 @@ def _equal_terms_table(a: Analysis, opt: str, rows: Sequence[EqualTermsRow]) -> 
                 r.versus or "–",
                 _ratio_wtl(r.vs_counterpart),
                 _ratio_wtl(r.vs_linear),
+                "–" if r.vs_reference is None else f"{_ratio_wtl(r.vs_reference)} vs {r.reference}",
                 _ratio_wtl(r.vs_best),
                 _ratio_wtl(r.vs_schedule_free),
                 _share(r.share),
@@ -743,10 +749,13 @@ def _decomposition(a: Analysis, opt: str, rows: Sequence[EqualTermsRow]) -> list
     )
     parts = [
         ("momentum on the reference schedule", "linear-mom"),
+        ("momentum on cosine", "cosine-mom"),
         ("an EMA of the weights on the reference schedule", "linear-ema"),
         ("a tail average on the reference schedule", "linear-tail"),
         ("a tail average of a constant LR", "constant-tail"),
         ("an EMA of a constant LR", "constant-ema"),
+        ("momentum and an EMA together, linear decay", "linear-mom-ema"),
+        ("momentum and an EMA together, constant LR", "constant-mom-ema"),
         ("schedule-free's own average without its interpolation (beta 0)", "sf-beta-0"),
         ("schedule-free's interpolation without its average (scored at z)", "sf-at-z"),
     ]

@@ -336,7 +336,12 @@ def _results_section(suite: DeepSuite, a: DeepAnalysis) -> list[str]:
         "",
         "Values: mean ± sd over seeds (± is the sample standard deviation here, not an "
         "interval; range, n; 95% Student-t interval when n >= 3). ★: the best baseline (the "
-        f"schedule that is not a refinement with the best mean {a.selection.label})."
+        f"schedule that is not a refinement with the best mean {a.selection.label}"
+        + (
+            "; the EMA arms of issue 20 are compared with it in their own section)."
+            if a.equal_terms
+            else ")."
+        )
         + (
             " refined-verified: the refinement study's verified refinement ("
             "`refinedlr.verify.verify_refinement`); it trains either the refined schedule or linear decay, so its "
@@ -389,17 +394,24 @@ def _comparison_sections(a: DeepAnalysis) -> list[str]:
 _EQUAL_TERMS = (
     "Schedule-free is scored at an average of its iterates, the scheduled arms at their last "
     "iterate. These arms put averaging on equal terms: linear decay and cosine, each "
-    "scored at an EMA of its weights (`torch.optim.swa_utils`), on its own LR grid. The "
-    "image task's scheduled SGD already has momentum 0.9 (as schedule-free SGD's "
-    "interpolation beta), so averaging is the part left."
+    "scored at an EMA of its weights (`torch.optim.swa_utils`), on its own LR grid; the "
+    "run itself is the scheduled arm's run (its last iterate is kept in the run's JSON and "
+    "equals that arm's run at the same LR and seed). "
 )
+_MOMENTUM = {
+    "image": "The image task's scheduled SGD already has momentum 0.9 (as schedule-free SGD's "
+    "interpolation beta), so averaging is the part left.",
+    "lm": "AdamW already has its first moment (beta1 0.9, as schedule-free AdamW's "
+    "interpolation beta), so averaging is the part left.",
+}
 
 
-def _equal_terms_section(a: DeepAnalysis) -> list[str]:
+def _equal_terms_section(a: DeepAnalysis, task: str) -> list[str]:
     """Issue 20: the EMA arms against their own schedule, schedule-free and the best baseline."""
     if not a.equal_terms:
         return []
-    L = ["## Equal terms: a weight EMA beside schedule-free (issue 20)", "", _EQUAL_TERMS, ""]
+    L = ["## Equal terms: a weight EMA beside schedule-free (issue 20)", ""]
+    L += [_EQUAL_TERMS + _MOMENTUM.get(task, ""), ""]
     rows = [
         [label, *(d[m.key].text() if m.key in d else "n/a" for m in a.metrics)]
         for pairs in a.equal_terms.values()
@@ -595,7 +607,7 @@ def write_outputs(
         fh.write(json.dumps(to_jsonable(_summary_json(suite, a, machine)), indent=1) + "\n")
     figs = plot_all(suite, a, out) if plots and a.outcomes else []
     L = _setup_section(suite, data, a) + _results_section(suite, a) + _comparison_sections(a)
-    L += _equal_terms_section(a)
+    L += _equal_terms_section(a, suite.spec.task)
     L += ["## What reproduced", "", *_verdicts(a.outcomes, a.comps, a.ref_vs_cos, a.selection), ""]
     L += _emergent_section(suite, a, figs) + _sweep_section(suite, a, figs)
     L += _timing_section(a, out, machine) + _files_section(suite)

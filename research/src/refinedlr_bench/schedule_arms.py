@@ -141,7 +141,8 @@ class ScheduleArm:
             batch group of their own.
         family: ``"default"`` for the schedules the suite compares, ``"equal-terms"`` for the
             momentum, averaging and schedule-free variants of issue 20 (reported apart).
-        versus: the default arm this one varies (reports compare the two directly).
+        versus: the arm this one varies (reports compare the two directly).
+        reference: linear decay with this arm's optimizer settings (reports compare the two).
     """
 
     name: str
@@ -159,6 +160,7 @@ class ScheduleArm:
     betas: tuple[float, float] | None = None
     family: str = "default"
     versus: str = ""
+    reference: str = "linear"
 
     @property
     def plain(self) -> bool:
@@ -463,6 +465,7 @@ _EQUAL_TERMS_ROWS: tuple[ScheduleArm, ...] = (
             momentum=0.9,
             family="equal-terms",
             versus=name,
+            reference="linear-mom",
         )
         for name, sched, kw, text in (
             ("linear", "linear", {}, "linear decay"),
@@ -555,6 +558,7 @@ _EQUAL_TERMS_ROWS: tuple[ScheduleArm, ...] = (
             betas=(ADAM_BETAS[0], 0.999),
             family="equal-terms",
             versus=name,
+            reference="linear-b2-0.999",
         )
         for name, build, text in (
             ("linear", _fixed("linear"), "linear decay"),
@@ -577,6 +581,25 @@ _EQUAL_TERMS_REFINED = ScheduleArm(
     momentum=0.9,
     family="equal-terms",
     versus="refined-0.1",
+    reference="linear-mom",
+)
+
+#: momentum and averaging together, outside schedule-free (SGD; a batch group of their own)
+_EQUAL_TERMS_COMBINED: tuple[ScheduleArm, ...] = tuple(
+    ScheduleArm(
+        f"{name}-mom-ema",
+        _fixed(name),
+        description=f"{_MOMENTUM}, {name} LR, scored at the EMA of the `{name}-ema` arm "
+        "(momentum and averaging together)",
+        batch="equal-terms-combined",
+        optimizers=("sgd",),
+        momentum=0.9,
+        averaging=_EMA,
+        family="equal-terms",
+        versus=f"{name}-ema",
+        reference="linear-mom",
+    )
+    for name in ("linear", "constant")
 )
 
 
@@ -589,13 +612,13 @@ SCHEDULE_ARMS: dict[str, ScheduleArm] = {
     **_arms(_FIXED_ROWS, needs_linear=False),
     **{a.name: a for a in _ALTERNATIVE_ROWS},
     **_arms(_REFINED_ROWS, needs_linear=True),
-    **{a.name: a for a in (*_EQUAL_TERMS_ROWS, _EQUAL_TERMS_REFINED)},
+    **{a.name: a for a in (*_EQUAL_TERMS_ROWS, *_EQUAL_TERMS_COMBINED, _EQUAL_TERMS_REFINED)},
     **_arms(_CANDIDATE_ROWS, needs_linear=True),
 }
 
 #: Momentum, averaging and schedule-free's parts (issue 20), trained in their own batches.
 EQUAL_TERMS_ARMS: tuple[str, ...] = tuple(
-    a.name for a in (*_EQUAL_TERMS_ROWS, _EQUAL_TERMS_REFINED)
+    a.name for a in (*_EQUAL_TERMS_ROWS, *_EQUAL_TERMS_COMBINED, _EQUAL_TERMS_REFINED)
 )
 
 #: The alternatives a user would pick instead (issue 14), trained in their own batches.
