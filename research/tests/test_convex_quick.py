@@ -13,7 +13,7 @@ pytest.importorskip("sklearn")
 pytest.importorskip("matplotlib")
 
 from refinedlr_bench.commands.convex import main
-from refinedlr_bench.schedule_arms import DEFAULT_ARMS
+from refinedlr_bench.schedule_arms import DEFAULT_ARMS, EQUAL_TERMS_ARMS, SCHEDULE_ARMS
 
 
 @pytest.mark.slow
@@ -38,9 +38,12 @@ def test_quick_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert {"cosine-10", "wsd-1sqrt", "schedule-free"} <= schedules
     assert {r["dataset"] for r in rows} == {"iris", "wine"}
     assert {r["seed"] for r in rows} == {"0", "1", "2"}
+    assert set(EQUAL_TERMS_ARMS) <= schedules
     chosen = [r for r in rows if r["chosen"] == "1"]
-    assert len(DEFAULT_ARMS) == 12
-    assert len(chosen) == 2 * 2 * 12 * 3  # datasets x optimizers x methods x seeds
+    assert len(DEFAULT_ARMS) == 12 + len(EQUAL_TERMS_ARMS) == 32
+    per_opt = sum(SCHEDULE_ARMS[m].runs_with(o) for m in DEFAULT_ARMS for o in ("adam", "sgd"))
+    assert per_opt == 2 * 12 + 14 + 17  # 6 arms are SGD's only, 3 Adam's only
+    assert len(chosen) == 2 * per_opt * 3  # datasets x (optimizer, method) x seeds
     assert all(float(r["gap"]) > -1e-9 for r in rows if r["gap"] not in ("inf", "nan"))
     report = (out / "report.md").read_text()
     assert "refinedlr bench convex --quick" in report

@@ -38,6 +38,7 @@ def _reference(
     epochs: int,
     l2: float,
     batch_size: int,
+    betas: tuple[float, float] = (0.9, 0.95),
 ) -> tuple[np.ndarray, np.ndarray]:
     """One run with torch autograd and torch.optim (float64): final weights and per-step norms."""
     Xa = torch.tensor(add_bias(X))
@@ -45,7 +46,7 @@ def _reference(
     D = Xa.shape[1]
     W = torch.zeros(D, K, dtype=torch.float64, requires_grad=True)
     if adam:
-        opt = torch.optim.Adam([W], lr=1.0, betas=(0.9, 0.95), eps=1e-8)
+        opt = torch.optim.Adam([W], lr=1.0, betas=betas, eps=1e-8)
     else:
         opt = torch.optim.SGD([W], lr=1.0)
     order = batch_indices(len(X), batch_size, epochs, seed)
@@ -64,8 +65,11 @@ def _reference(
     return W.detach().numpy(), np.array(norms)
 
 
-@pytest.mark.parametrize("batch_size", [16, 5])
-def test_batched_equals_reference_adam_and_sgd(batch_size: int) -> None:
+@pytest.mark.parametrize(
+    ("batch_size", "betas"),
+    [(16, (0.9, 0.95)), (5, (0.9, 0.95)), (16, (0.9, 0.999)), (5, (0.0, 0.95))],
+)
+def test_batched_equals_reference_adam_and_sgd(batch_size: int, betas: tuple[float, float]) -> None:
     X, y = _data()
     K, epochs, l2 = 3, 3, 1e-2
     T = epochs * steps_per_epoch(len(X), batch_size)
@@ -95,6 +99,7 @@ def test_batched_equals_reference_adam_and_sgd(batch_size: int) -> None:
         l2=l2,
         batch_size=batch_size,
         dtype=torch.float64,
+        betas=betas,
     )
     assert res.weights.shape == (2, 5, 5, 3)
     assert res.norms is not None and res.norms.shape == (2, 5, T, 2)
@@ -110,6 +115,7 @@ def test_batched_equals_reference_adam_and_sgd(batch_size: int) -> None:
                 epochs=epochs,
                 l2=l2,
                 batch_size=batch_size,
+                betas=betas,
             )
             np.testing.assert_allclose(res.weights[s_i, c], W, rtol=1e-9, atol=1e-11)
             np.testing.assert_allclose(res.norms[s_i, c], norms, rtol=1e-9, atol=1e-12)

@@ -142,3 +142,34 @@ def test_schedule_free_lm_run_learns(tmp_path: Path, char_data) -> None:  # type
     assert out["steps_done"] == LM.steps and not out["diverged"]
     assert out["metrics"]["val_bpc"] < math.log2(char_data.vocab_size) - 0.3
     assert read_record(tmp_path / "sf.csv").kinds == ("l2", "l1")
+
+
+def test_an_ema_run_is_the_scheduled_run_scored_at_its_weight_ema(
+    tmp_path: Path, image_data
+) -> None:  # type: ignore[no-untyped-def]
+    """Issue 20's EMA arms: the run's trajectory (its last iterate and its record) is the
+    scheduled run's, and its metrics are those of the torch.optim.swa_utils EMA of its weights
+    (here with decay 0: the EMA is the last iterate, with batch-norm statistics from update_bn)."""
+    torch.set_num_threads(1)
+    spec = get_schedule("linear", IMAGE.steps, warmup=0.05).to_spec()
+    plain = train_image(IMAGE, image_data, spec, 0.05, 1, tmp_path / "plain.csv")
+    ema = train_image(IMAGE, image_data, spec, 0.05, 1, tmp_path / "ema.csv", ema_decay=0.8)
+    assert ema["last_iterate"] == plain["metrics"] and ema["ema_decay"] == 0.8
+    assert ema["metrics"] != plain["metrics"]
+    same = read_record(tmp_path / "plain.csv").norms("l2")
+    np.testing.assert_array_equal(read_record(tmp_path / "ema.csv").norms("l2"), same)
+    zero = train_image(IMAGE, image_data, spec, 0.05, 1, tmp_path / "zero.csv", ema_decay=0.0)
+    # the same weights; only the batch-norm statistics differ (update_bn's 50 batches)
+    assert zero["metrics"]["train_acc"] == pytest.approx(plain["metrics"]["train_acc"], abs=0.05)
+
+
+def test_an_lm_ema_run(tmp_path: Path, char_data) -> None:  # type: ignore[no-untyped-def]
+    torch.set_num_threads(1)
+    spec = get_schedule("cosine", LM.steps, warmup=0.05).to_spec()
+    plain = train_lm(LM, char_data, spec, 0.01, 0, tmp_path / "plain.csv")
+    ema = train_lm(LM, char_data, spec, 0.01, 0, tmp_path / "ema.csv", ema_decay=0.9)
+    assert ema["last_iterate"] == plain["metrics"]
+    assert ema["metrics"]["train_bpc"] == plain["metrics"]["train_bpc"]
+    assert ema["metrics"]["val_bpc"] != plain["metrics"]["val_bpc"]
+    zero = train_lm(LM, char_data, spec, 0.01, 0, tmp_path / "zero.csv", ema_decay=0.0)
+    assert zero["metrics"] == plain["metrics"]  # decay 0: the EMA is the last iterate

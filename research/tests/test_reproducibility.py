@@ -17,6 +17,7 @@ pytest.importorskip("torch")
 
 from refinedlr_bench.convex import ConvexProtocol, DatasetOutcome, TabularData, run_dataset
 from refinedlr_bench.logreg import train_batched
+from refinedlr_bench.schedule_arms import EQUAL_TERMS_ARMS
 
 PROTOCOL = ConvexProtocol(
     seeds=(0, 1, 2),
@@ -85,3 +86,21 @@ def test_a_run_resumed_after_a_crash_gives_the_same_bits(tmp_path: Path) -> None
     resumed = run_dataset(data, PROTOCOL, methods=ARMS, cache_root=tmp_path / "b", progress=False)
     assert resumed.rounds == 1 and resumed.trained_runs < full.trained_runs
     assert _cells(resumed) == _cells(full)
+
+
+def test_the_equal_terms_arms_leave_the_other_arms_bits_alone(tmp_path: Path) -> None:
+    """Issue 20's arms train in batch groups of their own: adding them changes no bit of the
+    other arms' results (so the committed runs stay as they were)."""
+    data = _data()
+    arms = (*ARMS, "schedule-free")
+    alone = run_dataset(data, PROTOCOL, methods=arms, cache_root=tmp_path / "a", progress=False)
+    both = run_dataset(
+        data, PROTOCOL, methods=(*arms, *EQUAL_TERMS_ARMS), cache_root=tmp_path / "b",
+        progress=False,
+    )  # fmt: skip
+    cells = _cells(both)
+    assert {k: cells[k] for k in _cells(alone)} == _cells(alone)
+    ran = {(o, m) for o, m, _k in cells}
+    assert ("sgd", "refined-0.1-mom") in ran and ("sgd", "linear-b2-0.999") not in ran
+    assert ("adam", "linear-mom") not in ran and ("adam", "sf-beta-0") in ran
+    assert len(ran) == len({(o, m) for o, m, _k in _cells(alone)}) + 14 + 17

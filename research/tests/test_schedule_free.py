@@ -54,8 +54,11 @@ def _package_run(
     epochs: int,
     l2: float,
     batch_size: int,
+    beta: float | None = None,
+    at_z: bool = False,
 ) -> np.ndarray:
-    """One run with the package's optimizer (float64, autograd): the weights in eval mode."""
+    """One run with the package's optimizer (float64, autograd): the weights in eval mode (its
+    ``z`` with ``at_z``); ``beta``: the interpolation constant (default: the suite's)."""
     Xa = torch.tensor(add_bias(X))
     yt = torch.tensor(y)
     D = Xa.shape[1]
@@ -64,14 +67,18 @@ def _package_run(
         opt = schedulefree.AdamWScheduleFree(
             [W],
             lr=lr,
-            betas=ADAM_BETAS,
+            betas=ADAM_BETAS if beta is None else (beta, ADAM_BETAS[1]),
             eps=ADAM_EPS,
             weight_decay=weight_decay,
             warmup_steps=warmup_steps,
         )
     else:
         opt = schedulefree.SGDScheduleFree(
-            [W], lr=lr, momentum=SF_MOMENTUM, weight_decay=weight_decay, warmup_steps=warmup_steps
+            [W],
+            lr=lr,
+            momentum=SF_MOMENTUM if beta is None else beta,
+            weight_decay=weight_decay,
+            warmup_steps=warmup_steps,
         )
     opt.train()
     for idx in batch_indices(len(X), batch_size, epochs, seed):
@@ -81,6 +88,8 @@ def _package_run(
         loss = loss + 0.5 * l2 * (W[: D - 1] ** 2).sum()
         loss.backward()
         opt.step()
+    if at_z:
+        return opt.state[W]["z"].detach().numpy().copy()
     opt.eval()
     return W.detach().numpy().copy()
 
@@ -143,6 +152,62 @@ def test_batched_schedule_free_equals_the_package(weight_decay: float) -> None:
             )
             assert np.abs(ref).max() > 0.05  # the runs moved
             np.testing.assert_allclose(res.weights[s_i, c], ref, rtol=0, atol=TOL)
+
+
+def test_other_betas_and_the_base_sequence_z_equal_the_package() -> None:
+    """The equal-terms arms of issue 20: schedule-free with other betas (``sf_beta``) and scored
+    at z (``sf_eval``), beside default schedule-free configs in one batch."""
+    X, y = _data(seed=1)
+    K, l2, B, epochs = 3, 1e-2, 16, 20
+    T = epochs * steps_per_epoch(len(X), B)
+    # (adam, peak lr, beta, scored at z)
+    cfg = [(False, 0.5, 0.5, False), (True, 0.05, 0.95, False), (False, 1.0, None, True)]
+    cfg += [(True, 0.1, 0.5, True), (False, 0.5, None, False)]
+    res = train_batched(
+        X,
+        y,
+        K,
+        np.stack([_warmup_lrs(lr, T, 5) for _, lr, _, _ in cfg]),
+        adam=[a for a, _, _, _ in cfg],
+        seeds=[1],
+        epochs=epochs,
+        l2=l2,
+        batch_size=B,
+        dtype=torch.float64,
+        schedule_free=True,
+        sf_beta=[b for _, _, b, _ in cfg],
+        sf_eval=["z" if z else "x" for *_, z in cfg],
+    )
+    for c, (is_adam, lr, beta, z) in enumerate(cfg):
+        ref = _package_run(
+            X, y, K, adam=is_adam, lr=lr, warmup_steps=5, weight_decay=0.0, seed=1,
+            epochs=epochs, l2=l2, batch_size=B, beta=beta, at_z=z,
+        )  # fmt: skip
+        np.testing.assert_allclose(res.weights[0, c], ref, rtol=0, atol=TOL)
+    assert np.abs(res.weights[0, 0] - res.weights[0, 4]).max() > 1e-3  # beta matters
+
+
+@pytest.mark.parametrize("adam", [False, True])
+def test_the_beta_0_arm_is_schedule_free_with_beta_0(adam: bool) -> None:
+    """``sf-beta-0``: the plain optimizer (Adam with beta1 = 0) with schedule-free's average of
+    its iterates equals the package with beta -> 0 (1e-7; the package cannot evaluate beta 0)."""
+    arm = get_schedule_arm("sf-beta-0")
+    assert arm.averaging is not None and not arm.schedule_free and arm.betas == (0.0, 0.95)
+    X, y = _data(seed=4)
+    K, l2, B, epochs = 3, 1e-2, 16, 20
+    T = epochs * steps_per_epoch(len(X), B)
+    mult = arm.build(ArmContext(total_steps=T, steps_per_epoch=T // epochs, optimizer="sgd"))
+    lr = 0.05 if adam else 0.5
+    res = train_batched(
+        X, y, K, lr * mult.preview()[None], adam=[adam], seeds=[2], epochs=epochs, l2=l2,
+        batch_size=B, dtype=torch.float64, betas=arm.betas,
+        averaging=arm.averaging.weights(mult.preview())[None],
+    )  # fmt: skip
+    ref = _package_run(
+        X, y, K, adam=adam, lr=lr, warmup_steps=round(0.05 * T), weight_decay=0.0, seed=2,
+        epochs=epochs, l2=l2, batch_size=B, beta=1e-7,
+    )  # fmt: skip
+    np.testing.assert_allclose(res.weights[0, 0], ref, rtol=0, atol=1e-5)
 
 
 def test_plain_configs_are_unchanged_by_schedule_free_neighbours() -> None:

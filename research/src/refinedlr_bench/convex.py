@@ -66,7 +66,7 @@ from refinedlr_bench.logreg import (
     steps_per_epoch,
     train_batched,
 )
-from refinedlr_bench.schedule_arms import DEFAULT_ARMS, SCHEDULE_ARMS, ArmContext
+from refinedlr_bench.schedule_arms import DEFAULT_ARMS, SCHEDULE_ARMS, ArmContext, ScheduleArm
 from refinedlr_bench.tables import write_csv
 
 __all__ = [
@@ -368,12 +368,13 @@ class DatasetOutcome:
 
     def bound(self, optimizer: str, method: str) -> float:
         """Last-iterate bound of the method's schedule at its best scale, from the norms of the
-        best linear run (l1 for Adam, l2 for SGD); NaN for schedule-free arms (the bound is that
-        of the last iterate of a scheduled optimizer, not of an average)."""
+        best linear run (l1 for Adam, l2 for SGD); NaN for the arms that are not a schedule of
+        the plain optimizer scored at its last iterate (schedule-free, momentum, averaging,
+        other betas: the bound is that of the plain optimizer's last iterate)."""
         sched = self.schedules.get((optimizer, method))
         norms = self.linear_norms.get(optimizer)
         arm = SCHEDULE_ARMS.get(method)
-        if sched is None or norms is None or (arm is not None and arm.schedule_free):
+        if sched is None or norms is None or (arm is not None and not arm.plain):
             return math.nan
         col = 0 if optimizer == "adam" else 1
         try:
@@ -451,15 +452,35 @@ def train_configs(
     record_adam: bool = False,
     progress: Callable[[int], Any] | None = None,
     schedule_free: Sequence[bool] | None = None,
+    arms: Sequence[ScheduleArm] | None = None,
 ) -> tuple[list[dict[str, Any]], BatchResult]:
     """Train ``(optimizer, schedule, grid index)`` configurations over the protocol's seeds as one
     batch; returns each configuration's cache document (per-seed objectives, gaps, accuracies)
     and the batch's result (for the recorded norms). ``schedule_free`` flags the configurations
-    that train the schedule-free form of their optimizer (scored at the averaged point)."""
+    that train the schedule-free form of their optimizer (scored at the averaged point);
+    ``arms``, one per configuration, give it and the arms' other settings (momentum, averaging,
+    schedule-free's beta and scoring point, Adam's betas: the same for the whole batch)."""
     T = epochs * steps_per_epoch(data.X_train.shape[0], protocol.batch_size)
     lrs = np.empty((len(configs), T))
     for j, (_opt, schedule, k) in enumerate(configs):
         lrs[j] = lr_of(k) * schedule.preview()
+    options: dict[str, Any] = {}
+    betas = protocol.betas
+    if arms is not None:
+        schedule_free = [a.schedule_free for a in arms]
+        betas = _batch_betas(arms, protocol.betas)
+        options = {
+            "momentum": [a.momentum for a in arms],
+            "sf_beta": [a.sf_beta for a in arms],
+            "sf_eval": [a.sf_eval for a in arms],
+        }
+        if any(a.averaging for a in arms):
+            options["averaging"] = np.stack(
+                [
+                    np.ones(T) if a.averaging is None else a.averaging.weights(s.preview())
+                    for a, (_o, s, _k) in zip(arms, configs, strict=True)
+                ]
+            )
     res = train_batched(
         data.X_train,
         data.y_train,
@@ -470,12 +491,13 @@ def train_configs(
         epochs=epochs,
         l2=protocol.l2,
         batch_size=protocol.batch_size,
-        betas=protocol.betas,
+        betas=betas,
         eps=protocol.eps,
         record_norms=record,
         record_adam=record_adam,
         progress=progress,
         schedule_free=False if schedule_free is None else list(schedule_free),
+        **options,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -496,6 +518,14 @@ def train_configs(
         for j, (_opt, _s, k) in enumerate(configs)
     ]
     return docs, res
+
+
+def _batch_betas(arms: Sequence[ScheduleArm], default: tuple[float, float]) -> tuple[float, float]:
+    """Adam's betas of a batch: every arm's own (``None``: ``default``), the same for all."""
+    found = {a.betas or default for a in arms}
+    if len(found) > 1:
+        raise ValueError(f"arms with different Adam betas in one batch: {sorted(found)}")
+    return found.pop() if found else default
 
 
 # ----------------------------------------------------------------------------------------------
@@ -528,10 +558,13 @@ def run_dataset(
     S = len(protocol.seeds)
 
     mlist = list(dict.fromkeys(methods))
-    if any(SCHEDULE_ARMS[m].needs_linear for m in mlist) and "linear" not in mlist:
-        mlist.insert(0, "linear")
-    # arms built from the linear run come after the others
+    sources = dict.fromkeys(SCHEDULE_ARMS[m].source for m in mlist if SCHEDULE_ARMS[m].needs_linear)
+    for src in sources:
+        if src not in mlist:
+            mlist.insert(0, src)
+    # arms built from a run's record come after the others
     mlist.sort(key=lambda m: SCHEDULE_ARMS[m].needs_linear)
+    recorded = {"linear", *sources}
 
     grids: dict[tuple[str, str], LRGrid] = {}
     schedules: dict[tuple[str, str], Schedule] = {}
@@ -543,35 +576,39 @@ def run_dataset(
     def means(opt: str, m: str) -> dict[int, float]:
         return {k: c.mean_objective for (o, mm, k), c in cells.items() if o == opt and mm == m}
 
+    def key(opt: str, m: str, k: int) -> str:
+        settings = SCHEDULE_ARMS[m].settings  # what the arm changes besides its schedule
+        fp = schedules[(opt, m)].fingerprint() + (f"|{settings}" if settings else "")
+        return store.key(opt, m, fp, k)
+
     def load_cached(opt: str, m: str) -> None:
-        sched = schedules[(opt, m)]
         for k in grids[(opt, m)].ks:
             if (opt, m, k) in cells:
                 continue
-            doc = store.get(store.key(opt, m, sched.fingerprint(), k))
+            doc = store.get(key(opt, m, k))
             if doc is not None:
                 cells[(opt, m, k)] = cell_from_doc(opt, m, k, doc)
 
-    def linear_ready(opt: str) -> int | None:
-        g = grids.get((opt, "linear"))
+    def source_ready(opt: str, source: str = "linear") -> int | None:
+        g = grids.get((opt, source))
         if g is None:
             return None
-        mm = means(opt, "linear")
+        mm = means(opt, source)
         if not g.settled(mm):
             return None
         return g.best(mm)
 
-    def make_context(opt: str, needs_linear: bool) -> ArmContext:
-        if not needs_linear:
+    def make_context(opt: str, source: str | None) -> ArmContext:
+        if source is None:
             return ArmContext(total_steps=T, steps_per_epoch=spe, optimizer=opt)
-        k = linear_ready(opt)
+        k = source_ready(opt, source)
         assert k is not None
-        key = store.key(opt, "linear", schedules[(opt, "linear")].fingerprint(), k)
-        per_seed = store.norms(key)
+        per_seed = store.norms(key(opt, source, k))
         if per_seed is None:
-            raise RuntimeError(f"norms of the linear run {key} are missing from the cache")
+            raise RuntimeError(f"norms of the {source} run {key(opt, source, k)} are missing")
         mean = per_seed.astype(np.float64).mean(axis=0)
-        lin_norms[opt] = mean
+        if source == "linear":
+            lin_norms[opt] = mean
         return ArmContext(
             total_steps=T,
             steps_per_epoch=spe,
@@ -587,11 +624,14 @@ def run_dataset(
         for opt in optimizers:
             for m in mlist:
                 arm = SCHEDULE_ARMS[m]
+                if not arm.runs_with(opt):
+                    continue
                 g = grids.get((opt, m))
                 if g is None:
-                    if arm.needs_linear and linear_ready(opt) is None:
+                    if arm.needs_linear and source_ready(opt, arm.source) is None:
                         continue
-                    schedules[(opt, m)] = arm.build(make_context(opt, arm.needs_linear))
+                    source = arm.source if arm.needs_linear else None
+                    schedules[(opt, m)] = arm.build(make_context(opt, source))
                     g = grids[(opt, m)] = protocol.first_grid(opt)
                     load_cached(opt, m)
                 while True:  # extensions and refinements already in the cache cost nothing
@@ -619,16 +659,15 @@ def run_dataset(
                     epochs=epochs,
                     fstar=fstar,
                     round_no=rounds,
-                    record=[m == "linear" for _, m, _ in items],
+                    record=[m in recorded for _, m, _ in items],
                     progress=None if bar is None else bar.update,
-                    schedule_free=[SCHEDULE_ARMS[m].schedule_free for _, m, _ in items],
+                    arms=[SCHEDULE_ARMS[m] for _, m, _ in items],
                 )
             finally:
                 if bar is not None:
                     bar.close()
             for j, ((opt, m, k), doc) in enumerate(zip(items, docs, strict=True)):
-                key = store.key(opt, m, schedules[(opt, m)].fingerprint(), k)
-                store.put(key, doc, res.norms_of(j))
+                store.put(key(opt, m, k), doc, res.norms_of(j))
                 cells[(opt, m, k)] = cell_from_doc(opt, m, k, doc, cached=False)
             store.save()
             train_seconds += res.seconds
@@ -641,8 +680,8 @@ def run_dataset(
 
     # the linear norms, also when everything came from the cache
     for opt in optimizers:
-        if opt not in lin_norms and linear_ready(opt) is not None:
-            make_context(opt, True)
+        if opt not in lin_norms and source_ready(opt) is not None:
+            make_context(opt, "linear")
 
     return DatasetOutcome(
         name=data.name,

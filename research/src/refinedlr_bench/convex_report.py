@@ -1,9 +1,9 @@
-"""The convex benchmark's report: tables (markdown), a JSON summary and figures.
+"""The convex benchmark's report: ``report.md`` (prose and tables), ``summary.json`` and figures.
 
-:func:`analyze` turns the per-dataset outcomes into comparisons with linear decay (paired by
-seed, :mod:`.stats`), geometric means over datasets, win/tie/loss counts and the bound-vs-practice
-rank correlations; :func:`write_report` writes ``report.md``, ``summary.json`` and the PNGs.
-A file ``discussion.md`` in the output directory, if present, is the hand-written reading of the
+The numbers come from :mod:`.convex_analysis` (an :class:`~.convex_analysis.Analysis`), the
+figures from :mod:`.convex_figures`; this module turns them into the report, one small function
+per section. :func:`write_report` writes ``report.md``, ``summary.json`` and the PNGs. A file
+``discussion.md`` in the output directory, if present, is the hand-written reading of the
 tables: the report links to it (one source; it is not copied into the report).
 
 Every table marks the *best baseline* of each optimizer: the schedule that is not a refinement
@@ -23,22 +23,26 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib import colormaps
 from refinedlr.fileio import atomic_write
-from refinedlr.refinement import smooth_norms
 
 from refinedlr_bench.convex import ConvexProtocol, DatasetOutcome
-from refinedlr_bench.figures import new_figure
+from refinedlr_bench.convex_analysis import (
+    REFERENCE,
+    SCHEDULE_FREE,
+    WTL,
+    Analysis,
+    Entry,
+    EqualTermsRow,
+    analyze,
+    equal_terms,
+    is_default,
+    refined_shapes,
+    schedule_free_gain,
+)
+from refinedlr_bench.convex_figures import plot_all
 from refinedlr_bench.runlog import append_runlog, read_runlog
 from refinedlr_bench.schedule_arms import SCHEDULE_ARMS
-from refinedlr_bench.stats import (
-    RatioCI,
-    geometric_mean_ratio,
-    paired_log_ratio,
-    rank_correlation,
-    t_interval,
-    win_tie_loss,
-)
+from refinedlr_bench.stats import RatioCI, rank_correlation, t_interval
 from refinedlr_bench.tables import (
     OPTIMIZER_LABELS,
     figure_list,
@@ -48,143 +52,6 @@ from refinedlr_bench.tables import (
 )
 
 __all__ = ["Analysis", "analyze", "write_report"]
-
-REFERENCE = "linear"
-
-
-def is_baseline(method: str) -> bool:
-    """A schedule a user could pick without refinement (not a ``refined*`` arm).
-
-    >>> is_baseline("cosine-10"), is_baseline("schedule-free"), is_baseline("refined-0.1")
-    (True, True, False)
-    """
-    return not method.startswith("refined")
-
-
-@dataclasses.dataclass
-class Entry:
-    """One (dataset, optimizer, method) at its chosen LR."""
-
-    dataset: str
-    optimizer: str
-    method: str
-    lr: float
-    k: int
-    status: str
-    gap: tuple[float, float, float]  # mean, low, high over seeds
-    test_acc: tuple[float, float, float]
-    ratio: RatioCI | None  # to linear decay, paired by seed
-    bound: float
-    gaps: list[float]
-
-
-@dataclasses.dataclass
-class Analysis:
-    """Everything the report shows, per optimizer."""
-
-    methods: list[str]
-    optimizers: list[str]
-    datasets: list[str]
-    entries: dict[tuple[str, str, str], Entry]  # (optimizer, dataset, method)
-    overall: dict[tuple[str, str], RatioCI]  # (optimizer, method): geometric mean over datasets
-    wtl: dict[tuple[str, str], tuple[int, int, int]]
-    spearman: dict[tuple[str, str], float]  # (optimizer, dataset)
-    best_baseline: dict[str, str]  # optimizer -> the baseline with the smallest geometric mean
-    vs_best: dict[tuple[str, str], RatioCI]  # (optimizer, refined method) -> geometric mean
-    vs_best_wtl: dict[tuple[str, str], tuple[int, int, int]]
-    vs_best_entries: dict[tuple[str, str, str], RatioCI]  # (optimizer, dataset, method)
-
-
-def analyze(
-    outcomes: Sequence[DatasetOutcome], methods: Sequence[str], optimizers: Sequence[str]
-) -> Analysis:
-    """Comparisons with linear decay, geometric means, win/tie/loss and rank correlations."""
-    entries: dict[tuple[str, str, str], Entry] = {}
-    spearman: dict[tuple[str, str], float] = {}
-    for oc in outcomes:
-        for opt in optimizers:
-            ref = oc.chosen(opt, REFERENCE)
-            obs, bnd = [], []
-            for m in methods:
-                c = oc.chosen(opt, m)
-                if c is None:
-                    continue
-                ratio = None
-                if ref is not None and m != REFERENCE:
-                    ratio = paired_log_ratio(c.gap, ref.gap)
-                e = Entry(
-                    dataset=oc.name,
-                    optimizer=opt,
-                    method=m,
-                    lr=c.lr,
-                    k=c.k,
-                    status=oc.status(opt, m),
-                    gap=t_interval(c.gap),
-                    test_acc=t_interval(c.test_acc),
-                    ratio=ratio,
-                    bound=oc.bound(opt, m),
-                    gaps=[float(g) for g in c.gap],
-                )
-                entries[(opt, oc.name, m)] = e
-                obs.append(e.gap[0])
-                bnd.append(e.bound)
-            spearman[(opt, oc.name)] = rank_correlation(bnd, obs)
-    overall: dict[tuple[str, str], RatioCI] = {}
-    wtl: dict[tuple[str, str], tuple[int, int, int]] = {}
-    for opt in optimizers:
-        for m in methods:
-            if m == REFERENCE:
-                continue
-            rs = [
-                e.ratio
-                for (o, _, mm), e in entries.items()
-                if o == opt and mm == m and e.ratio is not None
-            ]
-            if rs:
-                overall[(opt, m)] = geometric_mean_ratio(rs)
-                wtl[(opt, m)] = win_tie_loss(rs)
-    best: dict[str, str] = {}
-    vs_best: dict[tuple[str, str], RatioCI] = {}
-    vs_best_wtl: dict[tuple[str, str], tuple[int, int, int]] = {}
-    vs_best_entries: dict[tuple[str, str, str], RatioCI] = {}
-    names = [oc.name for oc in outcomes]
-    for opt in optimizers:
-        scores = {
-            m: (0.0 if m == REFERENCE else overall[(opt, m)].log_mean)
-            for m in methods
-            if is_baseline(m) and (m == REFERENCE or (opt, m) in overall)
-        }
-        if not scores:
-            continue
-        b = min(scores, key=lambda m: scores[m])
-        best[opt] = b
-        for m in methods:
-            if is_baseline(m):
-                continue
-            rs = []
-            for d in names:
-                em, eb = entries.get((opt, d, m)), entries.get((opt, d, b))
-                if em is None or eb is None:
-                    continue
-                r = paired_log_ratio(em.gaps, eb.gaps)
-                vs_best_entries[(opt, d, m)] = r
-                rs.append(r)
-            if rs:
-                vs_best[(opt, m)] = geometric_mean_ratio(rs)
-                vs_best_wtl[(opt, m)] = win_tie_loss(rs)
-    return Analysis(
-        methods=list(methods),
-        optimizers=list(optimizers),
-        datasets=names,
-        entries=entries,
-        overall=overall,
-        wtl=wtl,
-        spearman=spearman,
-        best_baseline=best,
-        vs_best=vs_best,
-        vs_best_wtl=vs_best_wtl,
-        vs_best_entries=vs_best_entries,
-    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -298,8 +165,8 @@ def _findings(a: Analysis) -> list[str]:
         b = a.best_baseline.get(opt)
         if b is not None:
             lines.append(
-                f"  - Best baseline (smallest geometric mean among the schedules that are not a "
-                f"refinement, linear decay included): **{b}**."
+                f"  - Best baseline (smallest geometric mean among the default schedules that "
+                f"are not a refinement, linear decay included): **{b}**."
             )
             for m in a.methods:
                 r = a.vs_best.get((opt, m))
@@ -320,155 +187,6 @@ def _findings(a: Analysis) -> list[str]:
 
 
 # ----------------------------------------------------------------------------------------------
-# figures
-
-
-def _per_dataset_figure(
-    outcomes: Sequence[DatasetOutcome],
-    draw: Callable[[Any, DatasetOutcome], None],
-    *,
-    title: str,
-    path: Path,
-    ncols: int = 4,
-) -> None:
-    """One small panel per dataset (``draw(ax, outcome)``), legend in the first, saved to ``path``."""
-    n = len(outcomes)
-    nrows = max(1, math.ceil(n / ncols))
-    ncols = min(ncols, max(n, 1))
-    fig = new_figure((3.2 * ncols, 2.5 * nrows))
-    axes = fig.subplots(nrows, ncols, squeeze=False).reshape(-1)
-    for ax in axes[n:]:
-        ax.set_visible(False)
-    for ax, oc in zip(axes, outcomes, strict=False):
-        draw(ax, oc)
-        ax.tick_params(labelsize=7)
-    axes[0].legend(fontsize=6)
-    fig.suptitle(title)
-    fig.savefig(path, dpi=80)
-
-
-def _plot_ratios(outcomes: Sequence[DatasetOutcome], a: Analysis, opt: str, path: Path) -> None:
-    """Gap ratio to linear decay per dataset and schedule, with intervals."""
-    colors = _colors(a.methods)
-    n = len(outcomes)
-    others = [m for m in a.methods if m != REFERENCE]
-    fig = new_figure((max(8.0, 0.55 * n * len(others) / 4 + 4), 4.5))
-    ax = fig.subplots()
-    width = 0.8 / max(len(others), 1)
-    for j, m in enumerate(others):
-        xs, ys, lo, hi = [], [], [], []
-        for i, oc in enumerate(outcomes):
-            e = a.entries.get((opt, oc.name, m))
-            if e is None or e.ratio is None or not math.isfinite(e.ratio.ratio):
-                continue
-            xs.append(i - 0.4 + width * (j + 0.5))
-            ys.append(e.ratio.ratio)
-            lo.append(e.ratio.ratio - max(e.ratio.low, 1e-6))
-            hi.append(min(e.ratio.high, 1e6) - e.ratio.ratio)
-        ax.errorbar(xs, ys, yerr=[lo, hi], fmt="o", ms=3.5, lw=0.8, color=colors[m], label=m)
-    ax.axhline(1.0, color="k", lw=0.8)
-    ax.set_yscale("log")
-    ax.set_xticks(range(n), [oc.name for oc in outcomes], rotation=45, ha="right")
-    ax.set_ylabel("gap / gap of linear decay")
-    name = OPTIMIZER_LABELS.get(opt, opt)
-    ax.set_title(f"{name}: final objective gap relative to linear decay (95% CI, paired)")
-    ax.grid(alpha=0.3, axis="y")
-    ax.legend(fontsize=7, ncol=4, loc="best")
-    fig.savefig(path, dpi=90)
-
-
-def _colors(methods: Sequence[str]) -> dict[str, Any]:
-    n = 10 if len(methods) <= 10 else 20
-    cmap = colormaps[f"tab{n}"]
-    return {m: cmap(i % n) for i, m in enumerate(methods)}
-
-
-def _plot_all(outcomes: Sequence[DatasetOutcome], a: Analysis, out: Path) -> list[tuple[str, str]]:
-    made: list[tuple[str, str]] = []
-    colors = _colors(a.methods)
-    for opt in a.optimizers:
-        name = OPTIMIZER_LABELS.get(opt, opt)
-        col, kind = (0, "l1") if opt == "adam" else (1, "l2")
-
-        def schedules(ax: Any, oc: DatasetOutcome, opt: str = opt) -> None:
-            for m in a.methods:
-                s = oc.schedules.get((opt, m))
-                if s is None:
-                    continue
-                y = s.preview()
-                bold = m.startswith("refined") or m == REFERENCE
-                ax.plot(
-                    np.linspace(0, 1, y.size),
-                    y,
-                    lw=1.6 if bold else 0.8,
-                    alpha=1 if bold else 0.6,
-                    color=colors[m],
-                    label=m,
-                )
-            ax.set_title(f"{oc.name} (T={oc.total_steps})", fontsize=9)
-            ax.set_ylim(-0.02, 1.05)
-
-        def norms(
-            ax: Any, oc: DatasetOutcome, opt: str = opt, col: int = col, kind: str = kind
-        ) -> None:
-            n = oc.linear_norms.get(opt)
-            if n is None:
-                return
-            g = n[:, col]
-            x = np.linspace(0, 1, g.size)
-            ax.plot(x, g, lw=0.5, alpha=0.5, color="0.4", label=f"{kind} (mean of seeds)")
-            for tau, c in ((0.1, "C0"), (0.5, "C3")):
-                ax.plot(x, smooth_norms(g, tau), lw=1.4, color=c, label=f"median, tau={tau}")
-            ax.set_yscale("log")
-            ax.set_title(oc.name, fontsize=9)
-
-        def sweeps(ax: Any, oc: DatasetOutcome, opt: str = opt) -> None:
-            for m in a.methods:
-                cs = oc.cells_of(opt, m)
-                if not cs:
-                    continue
-                ys = [
-                    float(np.mean(np.maximum(c.gap, 1e-12)))
-                    if np.all(np.isfinite(c.gap))
-                    else np.nan
-                    for c in cs
-                ]
-                ax.plot([c.lr for c in cs], ys, "-o", ms=2, lw=1.0, color=colors[m], label=m)
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.set_title(oc.name, fontsize=9)
-
-        _plot_ratios(outcomes, a, opt, out / f"gaps_{opt}.png")
-        made.append(
-            (f"gaps_{opt}.png", f"{name}: gap ratio to linear decay per dataset and schedule")
-        )
-        for stem, draw, title, caption in (
-            (
-                "schedules",
-                schedules,
-                f"{name}: schedules (x: fraction of training); refined from the best linear run",
-                f"{name}: schedules per dataset, refined ones included",
-            ),
-            (
-                "norms",
-                norms,
-                f"{name}: {kind} norms of the mini-batch gradient, best linear-decay run",
-                f"{name}: gradient norms of the best linear-decay runs",
-            ),
-            (
-                "lr_sweeps",
-                sweeps,
-                f"{name}: mean final gap vs peak LR (every grid point)",
-                f"{name}: LR sweeps (mean gap over seeds vs LR)",
-            ),
-        ):
-            fn = f"{stem}_{opt}.png"
-            _per_dataset_figure(outcomes, draw, title=title, path=out / fn)
-            made.append((fn, caption))
-    return made
-
-
-# ----------------------------------------------------------------------------------------------
 # the report
 
 
@@ -479,6 +197,23 @@ def _summary_json(a: Analysis, outcomes: Sequence[DatasetOutcome]) -> dict[str, 
     def num(x: float) -> Any:
         return x if math.isfinite(x) else str(x)
 
+    def pair(r: tuple[RatioCI, WTL] | None) -> Any:
+        return None if r is None else {**rc(r[0]), "win_tie_loss": r[1]}
+
+    equal = {
+        f"{r.optimizer}|{r.method}": {
+            "versus": r.versus,
+            "vs_counterpart": pair(r.vs_counterpart),
+            "vs_linear": pair(r.vs_linear),
+            "vs_best_baseline": pair(r.vs_best),
+            "vs_schedule_free": pair(r.vs_schedule_free),
+            "vs_reference": pair(r.vs_reference),
+            "reference": r.reference,
+            "share_of_schedule_free_gain": None if r.share is None else [num(v) for v in r.share],
+        }
+        for opt in a.optimizers
+        for r in equal_terms(a, opt)
+    }
     return {
         "overall": {
             f"{o}|{m}": {**rc(r), "win_tie_loss": a.wtl[(o, m)]} for (o, m), r in a.overall.items()
@@ -500,6 +235,7 @@ def _summary_json(a: Analysis, outcomes: Sequence[DatasetOutcome]) -> dict[str, 
         ],
         "spearman": {f"{o}|{d}": num(v) for (o, d), v in a.spearman.items()},
         "best_baseline": a.best_baseline,
+        **({"equal_terms": equal} if equal else {}),
         "vs_best_baseline": {
             f"{o}|{m}": {**rc(r), "win_tie_loss": a.vs_best_wtl[(o, m)]}
             for (o, m), r in a.vs_best.items()
@@ -524,18 +260,524 @@ def _summary_json(a: Analysis, outcomes: Sequence[DatasetOutcome]) -> dict[str, 
     }
 
 
-def _late_ratio(oc: DatasetOutcome, optimizer: str, late_fraction: float = 0.1) -> float:
-    """Median norm over the last ``late_fraction`` of the best linear run / median overall."""
-    norms = oc.linear_norms.get(optimizer)
-    if norms is None:
-        return math.nan
-    g = norms[:, 0 if optimizer == "adam" else 1]
-    n_late = max(1, round(late_fraction * g.size))
-    return float(np.median(g[-n_late:]) / np.median(g))
-
-
 def _minutes(e: Mapping[str, Any], key: str) -> str:
     return f"{float(e.get(key, math.nan)) / 60:.1f} min"
+
+
+@dataclasses.dataclass(frozen=True)
+class Invocations:
+    """The invocations logged in the output folder (``runlog.jsonl``) and this one.
+
+    ``main_run``: the logged invocation that trained the most runs (its cost is the real one).
+    """
+
+    history: list[dict[str, Any]]
+    command: str
+    wall: float
+    trained_runs: int
+
+    @property
+    def main_run(self) -> dict[str, Any] | None:
+        return max(self.history, key=lambda e: int(e.get("trained_runs", 0)), default=None)
+
+
+def _title(inv: Invocations, protocol: ConvexProtocol, machine: Mapping[str, Any]) -> list[str]:
+    main_run, history = inv.main_run, inv.history
+    L = ["# Convex benchmark: multinomial logistic regression (arXiv 2310.07831)", ""]
+    if main_run is not None and int(main_run.get("trained_runs", 0)) > 0:
+        L.append(
+            f"- Made by: `{main_run.get('command')}` on {main_run.get('date')}: wall time "
+            f"{_minutes(main_run, 'wall_seconds')} for the whole command (training "
+            f"{_minutes(main_run, 'train_seconds')}, {main_run.get('trained_runs')} runs)"
+        )
+    if main_run is None or main_run.get("command") != inv.command or len(history) > 1:
+        L.append(
+            f"- This report: `{inv.command}` on {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} "
+            f"({inv.trained_runs} runs trained, the rest from the cache; "
+            f"{inv.wall / 60:.1f} min)"
+        )
+    L.append(
+        f"- Machine: {machine.get('cpu')}, {machine.get('cores')} cores, {machine.get('platform')}; "
+        f"Python {machine.get('python')}, torch {machine.get('torch')} "
+        f"({machine.get('torch_threads')} threads, {machine.get('cpu_kernels')} kernels), "
+        f"numpy {machine.get('numpy')}"
+    )
+    L += [f"- Seeds (data order): {', '.join(map(str, protocol.seeds))}", ""]
+    if len(history) > 1:
+        L += [
+            "Invocations logged in this directory (`runlog.jsonl`; a rerun reuses cached "
+            "results, so the run that trained them carries the real cost):",
+            "",
+        ]
+        L += markdown_table(
+            ["date", "command", "wall time", "runs trained", "training time", "load start → end"],
+            [
+                [
+                    str(e.get("date", "")),
+                    f"`{e.get('command', '')}`",
+                    _minutes(e, "wall_seconds"),
+                    str(e.get("trained_runs", "")),
+                    _minutes(e, "train_seconds"),
+                    f"{e['load_start']} → {e['load_end']}" if "load_start" in e else "not logged",
+                ]
+                for e in history
+            ],
+        )
+        L.append("")
+    return L
+
+
+_SCHEDULE_FREE_PROTOCOL = (
+    "- Schedule-free (Defazio et al. 2024): the update of the `schedulefree` package's "
+    "`AdamWScheduleFree` (betas as Adam's above, eps as above, weight decay 0: the "
+    "objective's penalty is in the gradient, as for Adam) and `SGDScheduleFree` "
+    "(beta 0.9), written into the batched trainer (`refinedlr_bench.logreg.train_batched`"
+    ") and tested against the package on unbatched runs (agreement to 1e-6 over 100 "
+    "steps with warm-up, `research/tests/test_schedule_free.py`). The gradient is taken "
+    "at y, and the final gap and accuracy at the averaged point x (the package's "
+    "`eval()`). Its LR is tuned on the same grid as every other arm. No last-iterate "
+    "bound is computed for it."
+)
+
+
+def _protocol_model(a: Analysis, protocol: ConvexProtocol) -> list[str]:
+    """The model, objective, batches, optimizers and epochs."""
+    L = [
+        "## Protocol",
+        "",
+        "- Model: multinomial logistic regression with biases, zero initialisation, "
+        "features standardised on the training split (fixed stratified 80/20 split).",
+        f"- Objective: mean cross-entropy + (λ/2)·‖W‖² on the weights (not the biases), "
+        f"λ = {protocol.l2:g}, identical in training and in f*. The penalty makes the optimum "
+        "exist on separable data; f* is computed in float64 (scipy L-BFGS, then Newton steps) "
+        "and verified by the full-gradient norm (column ‖∇f(x*)‖ below, required < 1e-9).",
+        f"- Mini-batch {protocol.batch_size} (each epoch a fresh permutation per seed; the "
+        "incomplete last batch is dropped). Runs with the same seed see the same batches, so "
+        "comparisons are paired by seed.",
+        f"- Adam: betas {protocol.betas}, eps {protocol.eps:g}, bias-corrected (as "
+        "torch.optim.Adam), refinement with l1 norms (Algorithm 2). SGD: plain, refinement with "
+        "l2 norms (Algorithm 1). Recorded norm: l1 / l2 norm of the mini-batch gradient over all "
+        "parameters (penalty included), at every step.",
+    ]
+    if any(SCHEDULE_ARMS[m].schedule_free for m in a.methods if m in SCHEDULE_ARMS):
+        L.append(_SCHEDULE_FREE_PROTOCOL)
+    L.append(
+        f"- Epochs: min({protocol.max_epochs}, max({protocol.min_epochs}, "
+        f"{protocol.step_budget} // steps per epoch))"
+        + (f" overridden to {protocol.epochs}" if protocol.epochs else "")
+        + "; the same for every schedule (table below)."
+    )
+    L.append(
+        "- Schedules (no warm-up unless stated): "
+        + "; ".join(
+            f"**{m}**: {SCHEDULE_ARMS[m].description}"
+            for m in a.methods
+            if m in SCHEDULE_ARMS and is_default(m)
+        )
+        + ". Refined schedules are computed from the per-step norms of the best linear-decay run "
+        "(mean over seeds at its chosen LR), then their peak LR is tuned on their own grid."
+    )
+    return L
+
+
+_STATISTICS = (
+    "- Statistics: in this report ± is always the half-width of the 95% Student-t interval "
+    "over seeds (not a standard deviation). Ratios to "
+    "linear decay are paired by seed: t interval on the per-seed log-ratios "
+    "log(gap/gap_linear), shown as exp(mean) [exp(low), exp(high)]. Win / loss: the whole "
+    "interval below / above 1 (▼ / ▲ in tables); tie otherwise. Across datasets: geometric "
+    "mean of the per-dataset ratios with a t interval over datasets (datasets are the "
+    "sampling unit). Gaps below 1e-12 are floored before logs."
+)
+_THEORY = (
+    "- Theory vs practice: each schedule's last-iterate bound at its best scale "
+    "(`refinedlr.bounds.best_scale`) from the mean norms of the best linear-decay run "
+    "(l2 norms for SGD; for Adam the l1 norms, the dual-norm analogue Algorithm 2 uses), "
+    "ranked against the observed mean gaps (Spearman)."
+)
+_REPRODUCIBILITY = (
+    "(`refinedlr_bench.cpu_kernels`; AVX-512 kernels round differently), one torch thread. "
+    "Rerunning the command, from scratch or resumed from its cache, reproduces every number "
+    "bit for bit. All configurations of a dataset, round and batch group train as one "
+    "batched tensor, and float32 rounding depends on a run's position in it: a "
+    "configuration trained in another batch (another `--methods` set, a study arm) agrees "
+    "only to float32 rounding, which chaotic runs (SGD near its largest stable LR) amplify. "
+    "The arms added later (cosine-10, wsd-1sqrt, schedule-free; the equal-terms arms of "
+    "issue 20) train in batch groups of their own, so the earlier arms' batches are the "
+    "same as before they were added."
+)
+
+
+def _protocol_tuning(protocol: ConvexProtocol, machine: Mapping[str, Any]) -> list[str]:
+    """The LR grid, the statistics, the bounds and reproducibility."""
+    return [
+        "- Peak LR: every schedule (refined ones included) starts on the same wide grid, "
+        + "; ".join(
+            f"{OPTIMIZER_LABELS.get(o, o)} {_lr(lo)} to {_lr(hi)}" for o, lo, hi in protocol.grid
+        )
+        + f", points a factor {_factor(protocol.grid_step)} apart. The LR with the smallest mean "
+        "final objective over seeds is chosen. If it lies on an edge of the grid, "
+        f"{protocol.extend_points} more points are added beyond it (repeated until interior or "
+        f"a hard limit: {protocol.max_extensions} extensions, LR in [{_lr(protocol.k_min)}, "
+        f"{_lr(protocol.k_max)}])"
+        + (
+            f"; once interior, its neighbours a factor {_factor(protocol.fine_step)} away are "
+            "added, so the chosen LR is a local minimum on that finer grid"
+            if protocol.fine_step < protocol.grid_step
+            else ""
+        )
+        + ". Diverged runs count as +∞. (A wide first grid matters: the final gap is not "
+        "always unimodal in the LR.)",
+        _STATISTICS,
+        _THEORY,
+        f"- Reproducibility: torch's CPU kernels are pinned to {machine.get('cpu_kernels')} "
+        + _REPRODUCIBILITY,
+        "",
+    ]
+
+
+_HEADLINE = (
+    "Geometric mean over datasets of each schedule's gap divided by linear decay's gap "
+    "(each at its own tuned LR), 95% CI across datasets; W/T/L = per-dataset wins / ties / "
+    "losses against linear decay (paired by seed). Below 1 = better than linear decay. "
+    "★ marks the best baseline of each optimizer (the smallest geometric mean among the "
+    "default schedules that are not a refinement, linear decay included; the equal-terms "
+    "arms of issue 20 are compared with it in their own section); the last rows compare "
+    "each refinement with that best baseline directly (the same statistics, paired by seed "
+    "with the best baseline instead of linear decay)."
+)
+
+
+def _headline_section(a: Analysis, out: Path) -> list[str]:
+    """The headline table, the findings and the link to the discussion."""
+    L = ["## Headline: final objective gap relative to linear decay", "", _HEADLINE, ""]
+    L += [*_headline(a), "", "## Findings (computed from the tables)", "", *_findings(a), ""]
+    if (out / "discussion.md").exists():
+        L += [
+            "## Discussion",
+            "",
+            "The hand-written reading of these tables (what reproduced, what did not, "
+            "reproducibility and caveats) is in [discussion.md](discussion.md).",
+            "",
+        ]
+    return L
+
+
+def _datasets_section(outcomes: Sequence[DatasetOutcome]) -> list[str]:
+    header = ["dataset", "n train", "n test", "d", "K", "steps/epoch", "epochs", "T", "f*"]
+    header += ["‖∇f(x*)‖", "acc at x* (train / test)", "rounds", "time (s)"]
+    rows = [
+        [
+            oc.name,
+            *(str(v) for v in (oc.n_train, oc.n_test, oc.n_features, oc.n_classes)),
+            *(str(v) for v in (oc.steps_per_epoch, oc.epochs, oc.total_steps)),
+            f"{oc.fstar:.10g}",
+            f"{oc.fstar_grad_norm:.1e}",
+            f"{oc.fstar_train_acc:.3f} / {oc.fstar_test_acc:.3f}",
+            str(oc.rounds),
+            f"{oc.seconds:.0f}",
+        ]
+        for oc in outcomes
+    ]
+    return [
+        "## Datasets",
+        "",
+        *markdown_table(header, rows),
+        "",
+        "`rounds`: batched training passes this invocation needed for the dataset (0 = all "
+        "results from the cache).",
+        "",
+    ]
+
+
+def _ratio_tables(a: Analysis, opt: str) -> list[str]:
+    """Per dataset: every schedule against linear decay, each refinement against the best
+    baseline."""
+    name = OPTIMIZER_LABELS.get(opt, opt)
+    others = [m for m in a.methods if m != REFERENCE]
+    L = [
+        f"## {name}: per-dataset results",
+        "",
+        f"### {name}: gap ratio to linear decay (paired by seed, 95% CI; ▼ win, ▲ loss)",
+        "",
+    ]
+    mean_row = ["**geometric mean**", *(fmt_ratio_ci(a.overall.get((opt, m))) for m in others)]
+    L += _per_dataset(a, opt, others, lambda e: fmt_ratio_ci(e.ratio), last_row=mean_row)
+    L.append("")
+    b = a.best_baseline.get(opt)
+    refined = [m for m in a.methods if (opt, m) in a.vs_best]
+    if b is None or not refined:
+        return L
+    L += [
+        f"### {name}: refinement vs the best baseline ({b}) (paired by seed, 95% CI; "
+        "▼ win, ▲ loss)",
+        "",
+    ]
+    rows = [
+        [d, *(fmt_ratio_ci(a.vs_best_entries.get((opt, d, m))) for m in refined)]
+        for d in a.datasets
+    ]
+    rows.append(["**geometric mean**", *(fmt_ratio_ci(a.vs_best.get((opt, m))) for m in refined)])
+    return [*L, *markdown_table(["dataset", *(f"{m} / {b}" for m in refined)], rows), ""]
+
+
+def _level_tables(a: Analysis, opt: str) -> list[str]:
+    """Per dataset: final gaps, accuracies and chosen LRs (with unresolved grid edges)."""
+    name = OPTIMIZER_LABELS.get(opt, opt)
+    L = [f"### {name}: final gap f(x_T) − f* (mean ± 95% CI half-width over seeds)", ""]
+    L += [*_per_dataset(a, opt, a.methods, lambda e: _mean_ci(e.gap)), ""]
+    L += [f"### {name}: held-out accuracy (mean ± 95% CI half-width)", ""]
+    L += [*_per_dataset(a, opt, a.methods, lambda e: _mean_ci(e.test_acc, 4)), ""]
+    L += [f"### {name}: chosen peak LR (⚠ = best on the grid's edge at a hard limit)", ""]
+    L += _per_dataset(
+        a, opt, a.methods, lambda e: f"{e.lr:.3g}" + ("" if e.status == "interior" else " ⚠")
+    )
+    L.append("")
+    edge_notes = [
+        f"{e.dataset}/{e.method}: {e.status}"
+        for d in a.datasets
+        for m in a.methods
+        if (e := a.entries.get((opt, d, m))) is not None and e.status != "interior"
+    ]
+    if edge_notes:
+        L.append("Grid edges not resolved: " + "; ".join(edge_notes) + ".")
+    else:
+        L.append("Every chosen LR is interior to its (possibly extended) grid.")
+    return [*L, ""]
+
+
+def _ranking_table(a: Analysis, opt: str) -> list[str]:
+    """Per dataset: the schedules ranked by their bound and by their observed gap."""
+    name = OPTIMIZER_LABELS.get(opt, opt)
+    L = [
+        f"### {name}: theory vs practice (ranking by last-iterate bound vs observed)",
+        "",
+        "Schedules only: schedule-free has no last-iterate bound of this kind and is left out "
+        "of both rankings.",
+        "",
+    ]
+    rows = []
+    for d in a.datasets:
+        es = [
+            a.entries[(opt, d, m)]
+            for m in a.methods
+            if (opt, d, m) in a.entries
+            and not (m in SCHEDULE_ARMS and SCHEDULE_ARMS[m].schedule_free)
+        ]
+        by_bound = sorted(es, key=lambda e: (not math.isfinite(e.bound), e.bound))
+        by_obs = sorted(es, key=lambda e: e.gap[0])
+        rows.append(
+            [
+                d,
+                ", ".join(e.method for e in by_bound),
+                ", ".join(e.method for e in by_obs),
+                fmt_number(a.spearman.get((opt, d), math.nan), ".2g"),
+            ]
+        )
+    L += markdown_table(
+        ["dataset", "by bound (best first)", "observed (best first)", "Spearman ρ"], rows
+    )
+    rhos = [v for (o, _), v in a.spearman.items() if o == opt and math.isfinite(v)]
+    if rhos:
+        m_, lo_, hi_ = t_interval(rhos)
+        L += ["", f"Mean Spearman ρ over datasets: {m_:.2f} (95% CI {lo_:.2f} to {hi_:.2f})."]
+    return [*L, ""]
+
+
+_DIAGNOSTICS = (
+    "Peak position (fraction of training) and the multiplier at 50%, 75% and 90% of "
+    "training (linear decay: 0.50, 0.25, 0.10); `late/median`: median gradient norm "
+    "(l1 for Adam, l2 for SGD, mean over seeds of the best linear run) over the last 10% "
+    "of training divided by its median over the whole run (4 decimals, so counts against "
+    "a cut-off such as 0.95 can be rebuilt from the table); `collapse`: the smoothed "
+    "version of that ratio is below 0.1 (the paper's degenerate case); last column: the "
+    "gap ratio to linear decay (as above)."
+)
+
+
+def _diagnostics_section(outcomes: Sequence[DatasetOutcome], a: Analysis) -> list[str]:
+    """The shapes of the refined schedules and how their late norms relate to the outcome."""
+    shapes = refined_shapes(outcomes, a)
+    if not shapes:
+        return []
+    rows = [
+        [
+            s.dataset,
+            OPTIMIZER_LABELS.get(s.optimizer, s.optimizer),
+            s.method,
+            f"{s.peak_at:.2f}",
+            *(f"{v:.2f}" for v in s.at),
+            fmt_number(s.late_ratio, ".4f"),
+            "yes" if s.collapse else "",
+            fmt_ratio_ci(s.ratio),
+        ]
+        for s in shapes
+    ]
+    header = ["dataset", "optimizer", "method", "peak at", "s(0.5)", "s(0.75)", "s(0.9)"]
+    header += ["late/median", "collapse", "gap / linear"]
+    L = ["## Refined schedules: shape diagnostics", "", _DIAGNOSTICS, ""]
+    L += [*markdown_table(header, rows), ""]
+    trend: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for s in shapes:
+        if s.ratio is not None and math.isfinite(s.late_ratio):
+            trend.setdefault((s.optimizer, s.method), []).append((s.late_ratio, s.ratio.log_mean))
+    for (opt, m), pts in trend.items():
+        if len(pts) >= 3:
+            rho = rank_correlation([p[0] for p in pts], [p[1] for p in pts])
+            L.append(
+                f"- {OPTIMIZER_LABELS.get(opt, opt)}, {m}: Spearman ρ between late/median norm and "
+                f"the gap ratio to linear decay over {len(pts)} datasets: {fmt_number(rho, '.2g')}."
+            )
+    return [*L, ""]
+
+
+# ----------------------------------------------------------------------------------------------
+# equal terms (issue 20)
+
+
+_EQUAL_TERMS = (
+    "The suite's scheduled SGD has no momentum and no averaging, while schedule-free SGD has "
+    "both (its interpolation with beta 0.9 acts like momentum, and it is scored at an "
+    "averaged point). These arms put the parts on equal terms: scheduled SGD with heavy-ball "
+    "momentum 0.9; iterate averaging (a tail average over the last half of the steps, an EMA "
+    "with a time constant of 10% of the steps) on linear decay and on a constant LR; "
+    "schedule-free taken apart (beta 0: its average without the interpolated gradient point; "
+    "other betas; scored at z: the interpolation without the average); schedule-free's "
+    "warm-up; and Adam's beta2 at 0.999 (the `schedulefree` package's default) for scheduled "
+    "Adam and schedule-free AdamW. Every arm tunes its own peak LR on the same grid as every "
+    "other arm; the averaging, the betas and the warm-ups are fixed, not tuned. They train "
+    "in batch groups of their own, so the default arms' runs are the same bits as without them. "
+    "Momentum and averaging are written into the batched trainer and tested against "
+    "`torch.optim.SGD(momentum=0.9)`, explicit averages of saved iterates and "
+    "`torch.optim.swa_utils`' EMA (`research/tests/test_convex_variants.py`); schedule-free's "
+    "other betas, its z and its beta-0 limit against the package "
+    "(`research/tests/test_schedule_free.py`). Like schedule-free, these arms have no "
+    "last-iterate bound and are left out of the bound rankings."
+)
+_EQUAL_TERMS_COLUMNS = (
+    "Each cell: the geometric mean over datasets of the per-dataset gap ratios (paired by "
+    "seed) with its 95% interval over datasets, and the per-dataset wins/ties/losses. "
+    "*counterpart*: the arm this one varies (the same schedule without momentum or "
+    "averaging, schedule-free with its defaults, Adam with beta2 0.95). *same settings*: "
+    "against linear decay with the arm's own optimizer settings (`linear-mom`: momentum; "
+    "`linear-b2-0.999`: Adam's beta2 0.999). *share of "
+    "schedule-free's gain*: the mean over datasets of the arm's log gap ratio to linear decay "
+    "divided by schedule-free's (1 = all of schedule-free's gain, 0 = none, below 0 = worse "
+    "than linear decay), with a 95% percentile bootstrap interval over datasets (10,000 "
+    "resamples, seed 0); only where schedule-free beats linear decay significantly."
+)
+
+
+def _ratio_wtl(r: tuple[Any, WTL] | None) -> str:
+    if r is None:
+        return "–"
+    w, t, lo = r[1]
+    return f"{fmt_ratio_ci(r[0])} ({w}/{t}/{lo})"
+
+
+def _share(s: tuple[float, float, float] | None) -> str:
+    if s is None:
+        return "–"
+    return f"{fmt_number(s[0], '.2f')} [{fmt_number(s[1], '.2f')}, {fmt_number(s[2], '.2f')}]"
+
+
+def _equal_terms_table(a: Analysis, opt: str, rows: Sequence[EqualTermsRow]) -> list[str]:
+    best = a.best_baseline.get(opt, "?")
+    header = ["arm", "counterpart", "vs counterpart", "vs linear decay"]
+    header += ["vs linear decay, same settings"]
+    header += [f"vs best baseline ({best})", "vs schedule-free", "share of schedule-free's gain"]
+    return markdown_table(
+        header,
+        [
+            [
+                r.method,
+                r.versus or "–",
+                _ratio_wtl(r.vs_counterpart),
+                _ratio_wtl(r.vs_linear),
+                "–" if r.vs_reference is None else f"{_ratio_wtl(r.vs_reference)} vs {r.reference}",
+                _ratio_wtl(r.vs_best),
+                _ratio_wtl(r.vs_schedule_free),
+                _share(r.share),
+            ]
+            for r in rows
+        ],
+    )
+
+
+def _equal_terms_section(a: Analysis) -> list[str]:
+    """The equal-terms arms against their counterparts, linear decay, the best baseline and
+    schedule-free, per optimizer, with the decomposition of schedule-free's gain."""
+    tables = {opt: equal_terms(a, opt) for opt in a.optimizers}
+    if not any(tables.values()):
+        return []
+    L = ["## Equal terms: momentum, averaging and schedule-free's parts (issue 20)", ""]
+    L += [_EQUAL_TERMS, "", _EQUAL_TERMS_COLUMNS, ""]
+    arms = [m for m in a.methods if not is_default(m) and m in SCHEDULE_ARMS]
+    L += [
+        "Arms: " + "; ".join(f"**{m}**: {SCHEDULE_ARMS[m].description}" for m in arms) + ".",
+        "",
+    ]
+    for opt, rows in tables.items():
+        if not rows:
+            continue
+        name = OPTIMIZER_LABELS.get(opt, opt)
+        L += [f"### {name}", "", *_equal_terms_table(a, opt, rows), ""]
+        L += [*_decomposition(a, opt, rows), ""]
+        methods = [r.method for r in rows]
+        view = dataclasses.replace(a, methods=methods)
+        L += [f"{name}, per dataset: gap ratio to linear decay (paired by seed, 95% CI)", ""]
+        L += [*_per_dataset(view, opt, methods, lambda e: fmt_ratio_ci(e.ratio)), ""]
+        L += [f"{name}, per dataset: chosen peak LR (⚠ = best on a grid edge at a hard limit)", ""]
+        L += _per_dataset(
+            view, opt, methods, lambda e: f"{e.lr:.3g}" + ("" if e.status == "interior" else " ⚠")
+        )
+        L.append("")
+    return L
+
+
+def _decomposition(a: Analysis, opt: str, rows: Sequence[EqualTermsRow]) -> list[str]:
+    """Plain statements on schedule-free's gain and the parts that recover it."""
+    sf = a.overall.get((opt, SCHEDULE_FREE))
+    if sf is None:
+        return []
+    by = {r.method: r for r in rows}
+    head = f"Schedule-free against linear decay: {fmt_ratio_ci(sf)}" + (
+        "; the shares below are of that gain."
+        if schedule_free_gain(a, opt)
+        else "; schedule-free does not beat linear decay significantly here, so no share "
+        "of its gain is computed."
+    )
+    parts = [
+        ("momentum on the reference schedule", "linear-mom"),
+        ("momentum on cosine", "cosine-mom"),
+        ("an EMA of the weights on the reference schedule", "linear-ema"),
+        ("a tail average on the reference schedule", "linear-tail"),
+        ("a tail average of a constant LR", "constant-tail"),
+        ("an EMA of a constant LR", "constant-ema"),
+        ("momentum and an EMA together, linear decay", "linear-mom-ema"),
+        ("momentum and an EMA together, constant LR", "constant-mom-ema"),
+        ("schedule-free's own average without its interpolation (beta 0)", "sf-beta-0"),
+        ("schedule-free's interpolation without its average (scored at z)", "sf-at-z"),
+    ]
+    L = [f"- {head}"]
+    for text, m in parts:
+        r = by.get(m)
+        if r is None:
+            continue
+        L.append(
+            f"  - {text} (**{m}**): {_ratio_wtl(r.vs_linear)} of linear decay's gap, "
+            f"{_ratio_wtl(r.vs_schedule_free)} of schedule-free's"
+            + ("" if r.share is None else f"; share of schedule-free's gain {_share(r.share)}")
+            + "."
+        )
+    return L
+
+
+_FILES = (
+    "Files: `runs.csv` (every run: dataset, optimizer, schedule, LR, seed, objective, gap, "
+    "accuracies, chosen flag, batch wall time), `summary.json` (the tables above), "
+    "`cache/` (per-configuration results for resuming; not meant for version control)."
+)
 
 
 def write_report(
@@ -560,399 +802,22 @@ def write_report(
     mlist = [m for m in SCHEDULE_ARMS if m in methods or m == REFERENCE]
     mlist += [m for m in methods if m not in mlist]
     a = analyze(outcomes, mlist, optimizers)
-    figures = _plot_all(outcomes, a, out) if plots and outcomes else []
+    figures = plot_all(outcomes, a, out) if plots and outcomes else []
     with atomic_write(out / "summary.json") as fh:
         fh.write(json.dumps(_summary_json(a, outcomes), indent=1))
     wall = math.nan if started is None else time.perf_counter() - started
     if run_entry is not None:
         append_runlog(out, {**run_entry, "wall_seconds": round(wall, 1)})
-    history = read_runlog(out)
-    main_run = max(history, key=lambda e: int(e.get("trained_runs", 0)), default=None)
-
-    others = [m for m in a.methods if m != REFERENCE]
-    L: list[str] = []
-    L.append("# Convex benchmark: multinomial logistic regression (arXiv 2310.07831)")
-    L.append("")
-    if main_run is not None and int(main_run.get("trained_runs", 0)) > 0:
-        L.append(
-            f"- Made by: `{main_run.get('command')}` on {main_run.get('date')}: wall time "
-            f"{_minutes(main_run, 'wall_seconds')} for the whole command (training "
-            f"{_minutes(main_run, 'train_seconds')}, {main_run.get('trained_runs')} runs)"
-        )
-    if main_run is None or main_run.get("command") != command or len(history) > 1:
-        L.append(
-            f"- This report: `{command}` on {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} "
-            f"({sum(oc.trained_runs for oc in outcomes)} runs trained, the rest from the cache; "
-            f"{wall / 60:.1f} min)"
-        )
-    L.append(
-        f"- Machine: {machine.get('cpu')}, {machine.get('cores')} cores, {machine.get('platform')}; "
-        f"Python {machine.get('python')}, torch {machine.get('torch')} "
-        f"({machine.get('torch_threads')} threads, {machine.get('cpu_kernels')} kernels), "
-        f"numpy {machine.get('numpy')}"
-    )
-    L.append(f"- Seeds (data order): {', '.join(map(str, protocol.seeds))}")
-    L.append("")
-    if len(history) > 1:
-        L.append(
-            "Invocations logged in this directory (`runlog.jsonl`; a rerun reuses cached "
-            "results, so the run that trained them carries the real cost):"
-        )
-        L.append("")
-        L += markdown_table(
-            ["date", "command", "wall time", "runs trained", "training time", "load start → end"],
-            [
-                [
-                    str(e.get("date", "")),
-                    f"`{e.get('command', '')}`",
-                    _minutes(e, "wall_seconds"),
-                    str(e.get("trained_runs", "")),
-                    _minutes(e, "train_seconds"),
-                    f"{e['load_start']} → {e['load_end']}" if "load_start" in e else "not logged",
-                ]
-                for e in history
-            ],
-        )
-        L.append("")
-    L.append("## Protocol")
-    L.append("")
-    L.append(
-        "- Model: multinomial logistic regression with biases, zero initialisation, "
-        "features standardised on the training split (fixed stratified 80/20 split)."
-    )
-    L.append(
-        f"- Objective: mean cross-entropy + (λ/2)·‖W‖² on the weights (not the biases), "
-        f"λ = {protocol.l2:g}, identical in training and in f*. The penalty makes the optimum "
-        "exist on separable data; f* is computed in float64 (scipy L-BFGS, then Newton steps) "
-        "and verified by the full-gradient norm (column ‖∇f(x*)‖ below, required < 1e-9)."
-    )
-    L.append(
-        f"- Mini-batch {protocol.batch_size} (each epoch a fresh permutation per seed; the "
-        "incomplete last batch is dropped). Runs with the same seed see the same batches, so "
-        "comparisons are paired by seed."
-    )
-    L.append(
-        f"- Adam: betas {protocol.betas}, eps {protocol.eps:g}, bias-corrected (as "
-        "torch.optim.Adam), refinement with l1 norms (Algorithm 2). SGD: plain, refinement with "
-        "l2 norms (Algorithm 1). Recorded norm: l1 / l2 norm of the mini-batch gradient over all "
-        "parameters (penalty included), at every step."
-    )
-    if any(SCHEDULE_ARMS[m].schedule_free for m in a.methods if m in SCHEDULE_ARMS):
-        L.append(
-            "- Schedule-free (Defazio et al. 2024): the update of the `schedulefree` package's "
-            "`AdamWScheduleFree` (betas as Adam's above, eps as above, weight decay 0: the "
-            "objective's penalty is in the gradient, as for Adam) and `SGDScheduleFree` "
-            "(beta 0.9), written into the batched trainer (`refinedlr_bench.logreg.train_batched`"
-            ") and tested against the package on unbatched runs (agreement to 1e-6 over 100 "
-            "steps with warm-up, `research/tests/test_schedule_free.py`). The gradient is taken "
-            "at y, and the final gap and accuracy at the averaged point x (the package's "
-            "`eval()`). Its LR is tuned on the same grid as every other arm. No last-iterate "
-            "bound is computed for it."
-        )
-    L.append(
-        f"- Epochs: min({protocol.max_epochs}, max({protocol.min_epochs}, "
-        f"{protocol.step_budget} // steps per epoch))"
-        + (f" overridden to {protocol.epochs}" if protocol.epochs else "")
-        + "; the same for every schedule (table below)."
-    )
-    L.append(
-        "- Schedules (no warm-up unless stated): "
-        + "; ".join(
-            f"**{m}**: {SCHEDULE_ARMS[m].description}" for m in a.methods if m in SCHEDULE_ARMS
-        )
-        + ". Refined schedules are computed from the per-step norms of the best linear-decay run "
-        "(mean over seeds at its chosen LR), then their peak LR is tuned on their own grid."
-    )
-    L.append(
-        "- Peak LR: every schedule (refined ones included) starts on the same wide grid, "
-        + "; ".join(
-            f"{OPTIMIZER_LABELS.get(o, o)} {_lr(lo)} to {_lr(hi)}" for o, lo, hi in protocol.grid
-        )
-        + f", points a factor {_factor(protocol.grid_step)} apart. The LR with the smallest mean "
-        "final objective over seeds is chosen. If it lies on an edge of the grid, "
-        f"{protocol.extend_points} more points are added beyond it (repeated until interior or "
-        f"a hard limit: {protocol.max_extensions} extensions, LR in [{_lr(protocol.k_min)}, "
-        f"{_lr(protocol.k_max)}])"
-        + (
-            f"; once interior, its neighbours a factor {_factor(protocol.fine_step)} away are "
-            "added, so the chosen LR is a local minimum on that finer grid"
-            if protocol.fine_step < protocol.grid_step
-            else ""
-        )
-        + ". Diverged runs count as +∞. (A wide first grid matters: the final gap is not "
-        "always unimodal in the LR.)"
-    )
-    L.append(
-        "- Statistics: in this report ± is always the half-width of the 95% Student-t interval "
-        "over seeds (not a standard deviation). Ratios to "
-        "linear decay are paired by seed: t interval on the per-seed log-ratios "
-        "log(gap/gap_linear), shown as exp(mean) [exp(low), exp(high)]. Win / loss: the whole "
-        "interval below / above 1 (▼ / ▲ in tables); tie otherwise. Across datasets: geometric "
-        "mean of the per-dataset ratios with a t interval over datasets (datasets are the "
-        "sampling unit). Gaps below 1e-12 are floored before logs."
-    )
-    L.append(
-        "- Theory vs practice: each schedule's last-iterate bound at its best scale "
-        "(`refinedlr.bounds.best_scale`) from the mean norms of the best linear-decay run "
-        "(l2 norms for SGD; for Adam the l1 norms, the dual-norm analogue Algorithm 2 uses), "
-        "ranked against the observed mean gaps (Spearman)."
-    )
-    L.append(
-        f"- Reproducibility: torch's CPU kernels are pinned to {machine.get('cpu_kernels')} "
-        "(`refinedlr_bench.cpu_kernels`; AVX-512 kernels round differently), one torch thread. "
-        "Rerunning the command, from scratch or resumed from its cache, reproduces every number "
-        "bit for bit. All configurations of a dataset, round and batch group train as one "
-        "batched tensor, and float32 rounding depends on a run's position in it: a "
-        "configuration trained in another batch (another `--methods` set, a study arm) agrees "
-        "only to float32 rounding, which chaotic runs (SGD near its largest stable LR) amplify. "
-        "The arms added later (cosine-10, wsd-1sqrt, schedule-free) train in a batch group of "
-        "their own, so the earlier arms' batches are the same as before they were added."
-    )
-    L.append("")
-
-    L.append("## Headline: final objective gap relative to linear decay")
-    L.append("")
-    L.append(
-        "Geometric mean over datasets of each schedule's gap divided by linear decay's gap "
-        "(each at its own tuned LR), 95% CI across datasets; W/T/L = per-dataset wins / ties / "
-        "losses against linear decay (paired by seed). Below 1 = better than linear decay. "
-        "★ marks the best baseline of each optimizer (the smallest geometric mean among the "
-        "schedules that are not a refinement, linear decay included); the last rows compare "
-        "each refinement with that best baseline directly (the same statistics, paired by seed "
-        "with the best baseline instead of linear decay)."
-    )
-    L.append("")
-    L += _headline(a)
-    L.append("")
-    L.append("## Findings (computed from the tables)")
-    L.append("")
-    L += _findings(a)
-    L.append("")
-    disc = out / "discussion.md"
-    if disc.exists():
-        L.append("## Discussion")
-        L.append("")
-        L.append(
-            "The hand-written reading of these tables (what reproduced, what did not, "
-            "reproducibility and caveats) is in [discussion.md](discussion.md)."
-        )
-        L.append("")
-
-    L.append("## Datasets")
-    L.append("")
-    rows = []
-    for oc in outcomes:
-        rows.append(
-            [
-                oc.name,
-                str(oc.n_train),
-                str(oc.n_test),
-                str(oc.n_features),
-                str(oc.n_classes),
-                str(oc.steps_per_epoch),
-                str(oc.epochs),
-                str(oc.total_steps),
-                f"{oc.fstar:.10g}",
-                f"{oc.fstar_grad_norm:.1e}",
-                f"{oc.fstar_train_acc:.3f} / {oc.fstar_test_acc:.3f}",
-                str(oc.rounds),
-                f"{oc.seconds:.0f}",
-            ]
-        )
-    L += markdown_table(
-        [
-            "dataset",
-            "n train",
-            "n test",
-            "d",
-            "K",
-            "steps/epoch",
-            "epochs",
-            "T",
-            "f*",
-            "‖∇f(x*)‖",
-            "acc at x* (train / test)",
-            "rounds",
-            "time (s)",
-        ],
-        rows,
-    )
-    L.append("")
-    L.append(
-        "`rounds`: batched training passes this invocation needed for the dataset (0 = all "
-        "results from the cache)."
-    )
-    L.append("")
-
+    inv = Invocations(read_runlog(out), command, wall, sum(oc.trained_runs for oc in outcomes))
+    L = _title(inv, protocol, machine)
+    L += _protocol_model(a, protocol) + _protocol_tuning(protocol, machine)
+    L += _headline_section(a, out) + _equal_terms_section(a) + _datasets_section(outcomes)
+    default = dataclasses.replace(a, methods=[m for m in a.methods if is_default(m)])
     for opt in a.optimizers:
-        name = OPTIMIZER_LABELS.get(opt, opt)
-        L.append(f"## {name}: per-dataset results")
-        L.append("")
-        L.append(f"### {name}: gap ratio to linear decay (paired by seed, 95% CI; ▼ win, ▲ loss)")
-        L.append("")
-        mean_row = ["**geometric mean**", *(fmt_ratio_ci(a.overall.get((opt, m))) for m in others)]
-        L += _per_dataset(a, opt, others, lambda e: fmt_ratio_ci(e.ratio), last_row=mean_row)
-        L.append("")
-        b = a.best_baseline.get(opt)
-        refined = [m for m in a.methods if (opt, m) in a.vs_best]
-        if b is not None and refined:
-            L.append(
-                f"### {name}: refinement vs the best baseline ({b}) (paired by seed, 95% CI; "
-                "▼ win, ▲ loss)"
-            )
-            L.append("")
-            rows = [
-                [
-                    d,
-                    *(
-                        fmt_ratio_ci(a.vs_best_entries.get((opt, d, m)))
-                        if (opt, d, m) in a.vs_best_entries
-                        else "–"
-                        for m in refined
-                    ),
-                ]
-                for d in a.datasets
-            ]
-            rows.append(
-                ["**geometric mean**", *(fmt_ratio_ci(a.vs_best.get((opt, m))) for m in refined)]
-            )
-            L += markdown_table(["dataset", *(f"{m} / {b}" for m in refined)], rows)
-            L.append("")
-        L.append(f"### {name}: final gap f(x_T) − f* (mean ± 95% CI half-width over seeds)")
-        L.append("")
-        L += _per_dataset(a, opt, a.methods, lambda e: _mean_ci(e.gap))
-        L.append("")
-        L.append(f"### {name}: held-out accuracy (mean ± 95% CI half-width)")
-        L.append("")
-        L += _per_dataset(a, opt, a.methods, lambda e: _mean_ci(e.test_acc, 4))
-        L.append("")
-        L.append(f"### {name}: chosen peak LR (⚠ = best on the grid's edge at a hard limit)")
-        L.append("")
-        L += _per_dataset(
-            a, opt, a.methods, lambda e: f"{e.lr:.3g}" + ("" if e.status == "interior" else " ⚠")
-        )
-        L.append("")
-        edge_notes = [
-            f"{e.dataset}/{e.method}: {e.status}"
-            for d in a.datasets
-            for m in a.methods
-            if (e := a.entries.get((opt, d, m))) is not None and e.status != "interior"
-        ]
-        if edge_notes:
-            L.append("Grid edges not resolved: " + "; ".join(edge_notes) + ".")
-        else:
-            L.append("Every chosen LR is interior to its (possibly extended) grid.")
-        L.append("")
-        L.append(f"### {name}: theory vs practice (ranking by last-iterate bound vs observed)")
-        L.append("")
-        L.append(
-            "Schedules only: schedule-free has no last-iterate bound of this kind and is left out "
-            "of both rankings."
-        )
-        L.append("")
-        rows = []
-        for d in a.datasets:
-            es = [
-                a.entries[(opt, d, m)]
-                for m in a.methods
-                if (opt, d, m) in a.entries
-                and not (m in SCHEDULE_ARMS and SCHEDULE_ARMS[m].schedule_free)
-            ]
-            by_bound = sorted(es, key=lambda e: (not math.isfinite(e.bound), e.bound))
-            by_obs = sorted(es, key=lambda e: e.gap[0])
-            rows.append(
-                [
-                    d,
-                    ", ".join(e.method for e in by_bound),
-                    ", ".join(e.method for e in by_obs),
-                    fmt_number(a.spearman.get((opt, d), math.nan), ".2g"),
-                ]
-            )
-        L += markdown_table(
-            ["dataset", "by bound (best first)", "observed (best first)", "Spearman ρ"], rows
-        )
-        rhos = [v for (o, _), v in a.spearman.items() if o == opt and math.isfinite(v)]
-        if rhos:
-            L.append("")
-            m_, lo_, hi_ = t_interval(rhos)
-            L.append(f"Mean Spearman ρ over datasets: {m_:.2f} (95% CI {lo_:.2f} to {hi_:.2f}).")
-        L.append("")
-
-    # refinement diagnostics
-    diag = []
-    trend: dict[tuple[str, str], list[tuple[float, float]]] = {}
-    for oc in outcomes:
-        for opt in a.optimizers:
-            for m in a.methods:
-                s = oc.schedules.get((opt, m))
-                prov = getattr(s, "provenance", None)
-                if not prov or prov.get("method") != "refine":
-                    continue
-                y = s.preview()  # type: ignore[union-attr]
-                T = y.size
-                late = _late_ratio(oc, opt)
-                e = a.entries.get((opt, oc.name, m))
-                ratio = e.ratio if e is not None else None
-                if ratio is not None and math.isfinite(late):
-                    trend.setdefault((opt, m), []).append((late, ratio.log_mean))
-                diag.append(
-                    [
-                        oc.name,
-                        OPTIMIZER_LABELS.get(opt, opt),
-                        m,
-                        f"{np.argmax(y) / max(T - 1, 1):.2f}",
-                        f"{y[int(0.5 * (T - 1))]:.2f}",
-                        f"{y[int(0.75 * (T - 1))]:.2f}",
-                        f"{y[int(0.9 * (T - 1))]:.2f}",
-                        fmt_number(late, ".4f"),
-                        "yes" if prov.get("collapse") else "",
-                        fmt_ratio_ci(ratio),
-                    ]
-                )
-    if diag:
-        L.append("## Refined schedules: shape diagnostics")
-        L.append("")
-        L.append(
-            "Peak position (fraction of training) and the multiplier at 50%, 75% and 90% of "
-            "training (linear decay: 0.50, 0.25, 0.10); `late/median`: median gradient norm "
-            "(l1 for Adam, l2 for SGD, mean over seeds of the best linear run) over the last 10% "
-            "of training divided by its median over the whole run (4 decimals, so counts against "
-            "a cut-off such as 0.95 can be rebuilt from the table); `collapse`: the smoothed "
-            "version of that ratio is below 0.1 (the paper's degenerate case); last column: the "
-            "gap ratio to linear decay (as above)."
-        )
-        L.append("")
-        L += markdown_table(
-            [
-                "dataset",
-                "optimizer",
-                "method",
-                "peak at",
-                "s(0.5)",
-                "s(0.75)",
-                "s(0.9)",
-                "late/median",
-                "collapse",
-                "gap / linear",
-            ],
-            diag,
-        )
-        L.append("")
-        for (opt, m), pts in trend.items():
-            if len(pts) >= 3:
-                rho = rank_correlation([p[0] for p in pts], [p[1] for p in pts])
-                L.append(
-                    f"- {OPTIMIZER_LABELS.get(opt, opt)}, {m}: Spearman ρ between late/median norm and "
-                    f"the gap ratio to linear decay over {len(pts)} datasets: {fmt_number(rho, '.2g')}."
-                )
-        L.append("")
-    L += figure_list(figures)
-    L.append(
-        "Files: `runs.csv` (every run: dataset, optimizer, schedule, LR, seed, objective, gap, "
-        "accuracies, chosen flag, batch wall time), `summary.json` (the tables above), "
-        "`cache/` (per-configuration results for resuming; not meant for version control)."
-    )
-    L.append("")
+        L += _ratio_tables(default, opt) + _level_tables(default, opt)
+        L += _ranking_table(default, opt)
+    L += _diagnostics_section(outcomes, default)
+    L += [*figure_list(figures), _FILES, ""]
     with atomic_write(out / "report.md") as fh:
         fh.write("\n".join(L))
     return a

@@ -15,8 +15,9 @@ Protocol (both tasks): schedules ``linear`` (5% warm-up), ``cosine`` (same warm-
 over the last 20%), ``wsd-1sqrt`` (the same with the 1-sqrt cooldown), ``step`` (image task only:
 x0.1 at 50% and 75%, same warm-up), ``schedule-free`` (the ``schedulefree`` package's SGD or
 AdamW with its own linear warm-up over the same 5%, no schedule, evaluated at the averaged point)
-and ``refined`` (tau 0.1, from the elementwise median over seeds of the per-step norms of the best
-linear-decay runs). Peak LRs on a grid ``base_lr * 2^j``: linear decay starts from
+``refined`` (tau 0.1, from the elementwise median over seeds of the per-step norms of the best
+linear-decay runs), and ``linear-ema`` / ``cosine-ema`` (issue 20: the same schedules scored at an
+EMA of the weights, ``torch.optim.swa_utils``, time constant 10% of the steps). Peak LRs on a grid ``base_lr * 2^j``: linear decay starts from
 ``j = -1, 0, 1`` around the prior ``base_lr``, every other schedule from the three points around
 linear decay's best (schedule-free: around linear decay's best times the factor the package's
 README suggests as a starting point, :attr:`DeepProtocol.sf_offset`); a grid whose best mean lies
@@ -58,6 +59,7 @@ from refinedlr_bench.machine import loadavg
 
 __all__ = [
     "ALL_SCHEDULES",
+    "EMA_SCHEDULES",
     "FIXED_SCHEDULES",
     "SCHEDULE_FREE",
     "TASKS",
@@ -98,10 +100,14 @@ ALL_SCHEDULES = (
     "step",
     "schedule-free",
     "refined",
+    "linear-ema",
+    "cosine-ema",
 )
 #: The schedule arms made by the library's ``get_schedule`` (not refined, not schedule-free).
 FIXED_SCHEDULES = ("linear", "cosine", "cosine-10", "wsd", "wsd-1sqrt", "step")
 SCHEDULE_FREE = "schedule-free"
+#: Issue 20's arms: a schedule scored at an EMA of the weights (``torch.optim.swa_utils``).
+EMA_SCHEDULES = ("linear-ema", "cosine-ema")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -134,6 +140,8 @@ class DeepProtocol:
 
     ``sf_offset``: the schedule-free grid starts ``2^sf_offset`` times linear decay's chosen LR
     (the ``schedulefree`` README: SGD 10x-50x classical rates, AdamW 1x-10x).
+    ``ema_fraction``: the time constant of the weight EMA of the ``*-ema`` arms, a fraction of
+    the steps (decay ``1 - 1 / (ema_fraction * T)``, fixed, not tuned).
     """
 
     schedules: tuple[str, ...]
@@ -150,6 +158,15 @@ class DeepProtocol:
     tau: float = 0.1
     cosine_floor: float = 0.1
     sf_offset: int = 0
+    ema_fraction: float = 0.1
+
+    def ema_decay(self, total_steps: int) -> float:
+        """The EMA decay of the ``*-ema`` arms.
+
+        >>> DeepProtocol(schedules=(), base_lr=0.1, norm="l2").ema_decay(800)
+        0.9875
+        """
+        return max(0.0, 1.0 - 1.0 / (self.ema_fraction * total_steps))
 
     def warmup_steps(self, total_steps: int) -> int:
         """The warm-up of every arm in steps (``round(warmup * T)``, the library's rule).
@@ -206,8 +223,8 @@ def task_spec(task: str, quick: bool = False) -> TaskSpec:
 
     >>> task_spec("image").config.steps, task_spec("lm", quick=True).protocol.schedules
     (800, ('linear', 'cosine', 'wsd', 'refined'))
-    >>> task_spec("lm").protocol.schedules
-    ('linear', 'cosine', 'cosine-10', 'wsd', 'wsd-1sqrt', 'schedule-free', 'refined')
+    >>> task_spec("lm").protocol.schedules[-4:]
+    ('schedule-free', 'refined', 'linear-ema', 'cosine-ema')
     """
     if task == "image":
         config: ImageConfig | LMConfig = (
@@ -246,7 +263,16 @@ def task_spec(task: str, quick: bool = False) -> TaskSpec:
         protocol = DeepProtocol(
             schedules=("linear", "cosine", "wsd", "refined")
             if quick
-            else ("linear", "cosine", "cosine-10", "wsd", "wsd-1sqrt", "schedule-free", "refined"),
+            else (
+                "linear",
+                "cosine",
+                "cosine-10",
+                "wsd",
+                "wsd-1sqrt",
+                "schedule-free",
+                "refined",
+                *EMA_SCHEDULES,
+            ),
             base_lr=0.008,
             norm="l1",
             max_extensions=1 if quick else 3,
@@ -271,6 +297,8 @@ def build_schedule(name: str, total_steps: int, protocol: DeepProtocol) -> Sched
     array([0.2, 0.8, 1. , 1. ])
     """
     p = protocol
+    if name in EMA_SCHEDULES:  # the schedule's own LR; the EMA is the trainer's
+        return build_schedule(name.removesuffix("-ema"), total_steps, protocol)
     if name == "linear":
         return get_schedule("linear", total_steps, warmup=p.warmup)
     if name == "cosine":
@@ -507,11 +535,19 @@ class DeepSuite:
             float(doc["lr"]), self.lr(j), rel_tol=1e-12
         ):
             return None
+        if doc.get("ema_decay") != self.ema_decay(schedule):
+            return None
         if not self.record_path(schedule, j, seed).exists():
             return None
         return doc
 
     # -- schedules and grids --------------------------------------------------------------------
+
+    def ema_decay(self, schedule: str) -> float | None:
+        """The weight EMA's decay of ``schedule`` (``None`` for the arms without one)."""
+        if schedule not in EMA_SCHEDULES:
+            return None
+        return self.spec.protocol.ema_decay(self.spec.steps)
 
     @property
     def selection(self) -> Metric:
@@ -648,6 +684,8 @@ class DeepSuite:
         }
         if job.schedule == SCHEDULE_FREE:
             payload["schedule_free_warmup"] = self.spec.protocol.warmup_steps(self.spec.steps)
+        if job.schedule in EMA_SCHEDULES:
+            payload["ema_decay"] = self.ema_decay(job.schedule)
         return payload
 
     def _store(self, job: Job, res: dict[str, Any]) -> dict[str, Any]:

@@ -22,6 +22,13 @@ constant beta) or ``AdamWScheduleFree`` (LM task), with the package's own linear
 evaluation, so every metric is measured at the averaged point ``x``. For the batch-norm CNN the
 running statistics are then recomputed at ``x``, as the package's README says: 50 training
 batches forward in train mode (without gradients), then eval mode.
+
+Weight-EMA runs (payload key ``"ema_decay"``) train exactly like the scheduled run and keep an
+exponential moving average of the weights with ``torch.optim.swa_utils``:
+``AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay))``, updated after every
+optimizer step. The metrics are those of the average (for the CNN after
+``torch.optim.swa_utils.update_bn`` on the same 50 training batches); the last iterate's are kept
+under ``"last_iterate"`` (the run is the scheduled run with the same LR and seed).
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ import schedulefree
 import torch
 from refinedlr.pytorch import GradNormRecorder, ScheduleLR
 from torch.nn import functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn, update_bn
 
 from refinedlr_bench.deep_data import (
     CharData,
@@ -171,10 +179,11 @@ def _optimize(
     sched: ScheduleLR | None,
     curve: _Curve,
     after_backward: Callable[[], None] | None = None,
+    after_step: Callable[[], None] | None = None,
 ) -> tuple[int, bool]:
-    """One optimizer step per batch (backward, ``after_backward``, step, schedule step) until a
-    non-finite loss; returns ``(steps done, diverged)``. ``sched=None``: the optimizer sets its
-    own learning rate (schedule-free)."""
+    """One optimizer step per batch (backward, ``after_backward``, step, ``after_step``,
+    schedule step) until a non-finite loss; returns ``(steps done, diverged)``. ``sched=None``:
+    the optimizer sets its own learning rate (schedule-free)."""
     steps_done = 0
     for batch in batches:
         opt.zero_grad(set_to_none=True)
@@ -183,6 +192,8 @@ def _optimize(
         if after_backward is not None:
             after_backward()
         opt.step()
+        if after_step is not None:
+            after_step()
         if sched is not None:
             sched.step()
         v = loss.item()
@@ -222,6 +233,14 @@ def _eval_images(
     return total / x.shape[0], correct / x.shape[0]
 
 
+def _ema(model: torch.nn.Module, decay: float | None) -> AveragedModel | None:
+    """The weight EMA of ``model`` (``None`` without a decay)."""
+    if decay is None:
+        return None
+    avg_fn = get_ema_multi_avg_fn(float(decay))  # type: ignore[no-untyped-call]
+    return AveragedModel(model, multi_avg_fn=avg_fn)
+
+
 @torch.no_grad()
 def _recompute_batch_norm(model: torch.nn.Module, data: ImageData, batch: int, seed: int) -> None:
     """Batch-norm running statistics at the current weights: :data:`SF_BN_BATCHES` training
@@ -240,8 +259,13 @@ def train_image(
     record_path: str | os.PathLike[str] | None,
     *,
     schedule_free_warmup: int | None = None,
+    ema_decay: float | None = None,
 ) -> dict[str, Any]:
     """Train the CNN with SGD (momentum, weight decay) on ``schedule`` (a spec) at peak ``lr``.
+
+    With ``ema_decay`` the metrics are those of the weight EMA (batch-norm statistics
+    recomputed by ``update_bn`` on the first :data:`SF_BN_BATCHES` training batches); the last
+    iterate's are under ``"last_iterate"``.
 
     With ``schedule_free_warmup`` (a step count) the optimizer is the package's
     ``SGDScheduleFree`` (beta = ``config.momentum``, the same weight decay) with that linear
@@ -276,6 +300,7 @@ def train_image(
     rec = GradNormRecorder(record_path, kinds=("l2",), flush_every=200, fsync=False)
     rec.attach(opt)
     curve = _Curve(T)
+    ema = _ema(model, ema_decay)
     model.train()
     steps_done, diverged = _optimize(
         image_batches(data.n_train, config.batch_size, T, seed),
@@ -283,6 +308,7 @@ def train_image(
         opt,
         sched,
         curve,
+        after_step=None if ema is None else lambda: ema.update_parameters(model),
     )
     rec.close()
     if diverged:
@@ -292,29 +318,37 @@ def train_image(
             "test_loss": math.inf,
             "test_acc": math.nan,
         }
+        last = None
     else:
         if sf:
             opt.eval()  # type: ignore[attr-defined]  # parameters at the averaged point x
             _recompute_batch_norm(model, data, config.batch_size, seed)
-        idx = data.eval_idx
-        tr_loss, tr_acc = _eval_images(
-            model, data.x_train[idx], data.y_train[idx], config.eval_batch
-        )
-        te_loss, te_acc = _eval_images(model, data.x_test, data.y_test, config.eval_batch)
-        metrics = {
-            "train_loss": tr_loss,
-            "train_acc": tr_acc,
-            "test_loss": te_loss,
-            "test_acc": te_acc,
-        }
+        metrics = last = _image_metrics(model, data, config)
+        if ema is not None:
+            bn = image_batches(data.n_train, config.batch_size, SF_BN_BATCHES, seed)
+            update_bn((data.x_train[i] for i in bn), ema)
+            metrics = _image_metrics(ema.module, data, config)
     out = _finish(t0, c0, steps_done, diverged, curve, metrics)
     out["parameters"] = count_parameters(model)
+    if ema is not None:
+        out["ema_decay"] = ema_decay
+        out["last_iterate"] = last
     return out
+
+
+def _image_metrics(
+    model: torch.nn.Module, data: ImageData, config: ImageConfig
+) -> dict[str, float]:
+    """Loss and accuracy on the fixed training subset and on the test set (eval mode)."""
+    idx = data.eval_idx
+    tr_loss, tr_acc = _eval_images(model, data.x_train[idx], data.y_train[idx], config.eval_batch)
+    te_loss, te_acc = _eval_images(model, data.x_test, data.y_test, config.eval_batch)
+    return {"train_loss": tr_loss, "train_acc": tr_acc, "test_loss": te_loss, "test_acc": te_acc}
 
 
 @torch.no_grad()
 def eval_bits_per_char(
-    model: TinyGPT, ids: torch.Tensor, context: int, n_windows: int, batch: int
+    model: torch.nn.Module, ids: torch.Tensor, context: int, n_windows: int, batch: int
 ) -> tuple[float, int]:
     """Mean next-character cross-entropy in bits over fixed windows of ``ids``, and the number
     of predicted characters (every position of every window counts)."""
@@ -343,8 +377,12 @@ def train_lm(
     record_path: str | os.PathLike[str] | None,
     *,
     schedule_free_warmup: int | None = None,
+    ema_decay: float | None = None,
 ) -> dict[str, Any]:
     """Train the GPT with AdamW (decoupled weight decay on matrices and embeddings only).
+
+    With ``ema_decay`` ``val_bpc`` is that of the weight EMA (``train_bpc`` stays the training
+    loss of the run); the last iterate's metrics are under ``"last_iterate"``.
 
     With ``schedule_free_warmup`` (a step count) the optimizer is the package's
     ``AdamWScheduleFree`` (the same parameter groups, betas, eps and weight decay) with that
@@ -389,6 +427,7 @@ def train_lm(
         else:
             rec.record(model.parameters())
 
+    ema = _ema(model, ema_decay)
     model.train()
     steps_done, diverged = _optimize(
         lm_batches(data.train, config.context, config.batch_size, T, seed),
@@ -397,8 +436,10 @@ def train_lm(
         sched,
         curve,
         after_backward=record_and_clip,
+        after_step=None if ema is None else lambda: ema.update_parameters(model),
     )
     rec.close()
+    last = None
     if diverged:
         metrics = {"val_bpc": math.inf, "train_bpc": math.inf}
         n_val = 0
@@ -408,13 +449,25 @@ def train_lm(
         val_bpc, n_val = eval_bits_per_char(
             model, data.val, config.context, config.val_windows, config.eval_batch
         )
-        metrics = {
+        metrics = last = {
             "val_bpc": val_bpc,
             "train_bpc": nats_to_bits(sum(curve.last) / len(curve.last)),
         }
+        if ema is not None:
+            ema_bpc, _ = eval_bits_per_char(
+                ema.module,
+                data.val,
+                config.context,
+                config.val_windows,
+                config.eval_batch,
+            )
+            metrics = {**last, "val_bpc": ema_bpc}
     out = _finish(t0, c0, steps_done, diverged, curve, metrics)
     out["parameters"] = count_parameters(model)
     out["val_chars"] = n_val
+    if ema is not None:
+        out["ema_decay"] = ema_decay
+        out["last_iterate"] = last
     return out
 
 
@@ -472,6 +525,7 @@ def run_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
         torch.set_num_threads(int(payload["threads"]))
     data = get_data(source, config)
     sf_warmup = payload.get("schedule_free_warmup")
+    ema_decay = payload.get("ema_decay")
     if isinstance(config, ImageConfig):
         assert isinstance(data, ImageData)
         return train_image(
@@ -482,6 +536,7 @@ def run_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
             payload["seed"],
             payload["record"],
             schedule_free_warmup=sf_warmup,
+            ema_decay=ema_decay,
         )
     assert isinstance(data, CharData)
     return train_lm(
@@ -492,4 +547,5 @@ def run_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
         payload["seed"],
         payload["record"],
         schedule_free_warmup=sf_warmup,
+        ema_decay=ema_decay,
     )

@@ -54,11 +54,13 @@ __all__ = [
     "accuracy",
     "add_bias",
     "batch_indices",
+    "ema_weights",
     "full_gradient",
     "objective",
     "schedule_free_averaging",
     "solve_optimum",
     "steps_per_epoch",
+    "tail_average_weights",
     "train_batched",
 ]
 
@@ -184,6 +186,31 @@ def schedule_free_averaging(
     return np.asarray(c, dtype=np.float64)
 
 
+def tail_average_weights(total_steps: int, fraction: float) -> FloatArray:
+    """Averaging weights (:func:`train_batched`'s ``averaging``) of the uniform average of the
+    last ``m = max(1, round(fraction * T))`` iterates (a tail or suffix average).
+
+    >>> tail_average_weights(5, 0.4)
+    array([0. , 0. , 0. , 1. , 0.5])
+    """
+    m = max(1, round(fraction * total_steps))
+    t = np.arange(total_steps, dtype=np.float64) - (total_steps - m)
+    return np.where(t >= 0, 1.0 / np.maximum(t + 1.0, 1.0), 0.0)
+
+
+def ema_weights(total_steps: int, decay: float) -> FloatArray:
+    """Averaging weights of the exponential moving average that
+    ``torch.optim.swa_utils.get_ema_multi_avg_fn(decay)`` keeps when updated after every step:
+    the first update copies the weights, later ones move by ``1 - decay``.
+
+    >>> ema_weights(4, 0.75)
+    array([1.  , 0.25, 0.25, 0.25])
+    """
+    w = np.full(total_steps, 1.0 - decay)
+    w[:1] = 1.0
+    return w
+
+
 def train_batched(
     X: npt.ArrayLike,
     y: npt.ArrayLike,
@@ -205,6 +232,10 @@ def train_batched(
     schedule_free: bool | Sequence[bool] | npt.ArrayLike = False,
     sf_momentum: float = SF_MOMENTUM,
     sf_weight_decay: float = 0.0,
+    momentum: float | Sequence[float] | npt.ArrayLike = 0.0,
+    averaging: npt.ArrayLike | None = None,
+    sf_beta: Sequence[float | None] | None = None,
+    sf_eval: Sequence[str] | None = None,
 ) -> BatchResult:
     """Train ``len(seeds) * C`` logistic-regression runs from zero weights, all at once.
 
@@ -240,6 +271,21 @@ def train_batched(
         sf_weight_decay: the package's ``weight_decay`` for schedule-free configs, applied at
             ``y``: SGD adds ``wd * y`` to the gradient, Adam (AdamW) adds it to the normalised
             step (decoupled). 0 in the convex suite, whose objective already holds the penalty.
+        momentum: per config (or for all), the heavy-ball momentum of plain SGD configs, as
+            ``torch.optim.SGD(momentum=mu)`` computes it (dampening 0, no Nesterov):
+            ``b = mu b + g``, ``W -= lr b``. 0 (plain SGD) by default; only for plain SGD.
+        averaging: ``[C, T]`` averaging weights ``c_t`` of the plain configs: after step ``t``
+            the average moves to ``A = A + c_t (W - A)`` (from ``A = 0``, the initial point), and
+            the returned weights are ``A``. A row of ones is the last iterate;
+            :func:`tail_average_weights`, :func:`ema_weights` and
+            :func:`schedule_free_averaging` make the usual averages. ``None``: the last iterates.
+            Schedule-free configs (which average on their own) need rows of ones.
+        sf_beta: per config, the interpolation constant beta of a schedule-free config (NaN or
+            ``None``: the default, ``betas[0]`` for Adam, ``sf_momentum`` for SGD); in (0, 1)
+            (with beta 0 the averaged point is not recoverable from y and z: use the plain
+            optimizer with :func:`schedule_free_averaging` weights instead).
+        sf_eval: per config, where a schedule-free config is scored: ``"x"`` (the averaged
+            point, the package's ``eval()``; the default) or ``"z"`` (the base sequence).
 
     Returns:
         A :class:`BatchResult`.
@@ -273,6 +319,30 @@ def train_batched(
         if sf_mask.shape[0] != C:
             raise ValueError(f"schedule_free has {sf_mask.shape[0]} entries for {C} configs")
     rec_mask = rec_mask & ~sf_mask  # schedule-free runs are never recorded
+    mom = np.broadcast_to(np.asarray(momentum, dtype=np.float64), (C,))
+    if np.any((mom != 0) & (is_adam | sf_mask)):
+        raise ValueError("momentum is for plain SGD configs only")
+    avg = None if averaging is None else np.asarray(averaging, dtype=np.float64)
+    if avg is not None and (avg.shape != (C, T) or np.any(avg[sf_mask] != 1.0)):
+        raise ValueError(
+            f"averaging must be [C, T] = [{C}, {T}] with rows of ones for schedule-free configs"
+        )
+    beta_over = (
+        np.full(C, np.nan)
+        if sf_beta is None
+        else np.array([np.nan if b is None else float(b) for b in sf_beta], dtype=np.float64)
+    )
+    if beta_over.shape != (C,) or np.any(
+        ~((beta_over > 0) & (beta_over < 1)) & ~np.isnan(beta_over)
+    ):
+        raise ValueError("sf_beta needs one value in (0, 1) (or NaN for the default) per config")
+    at_z = (
+        np.zeros(C, dtype=bool)
+        if sf_eval is None
+        else np.asarray([e == "z" for e in sf_eval], dtype=bool)
+    )
+    if at_z.shape != (C,) or (sf_eval is not None and any(e not in ("x", "z") for e in sf_eval)):
+        raise ValueError('sf_eval needs "x" or "z" per config')
     S = len(seeds)
     # Internal order of the C axis: [Adam recorded | Adam | SGD | SGD recorded | schedule-free
     # Adam | schedule-free SGD], so each update rule works on one contiguous slice and the
@@ -306,6 +376,8 @@ def train_batched(
         lr_f = lr_np[order[Cp:]]  # [Cf, T]
         c_f = schedule_free_averaging(lr_f)
         beta_f = np.where(np.arange(Cf) < Cfa - Cp, betas[0], sf_momentum)[:, None]
+        over = beta_over[order[Cp:]]
+        beta_f[~np.isnan(over), 0] = over[~np.isnan(over)]
         coef_f = lr_f * (beta_f * (1.0 - c_f) - 1.0)
         sf_lr = torch.as_tensor(lr_f.T.copy(), dtype=dtype)  # [T, Cf]
         sf_c = torch.as_tensor(c_f.T.copy(), dtype=dtype)
@@ -334,6 +406,17 @@ def train_batched(
     u_scale = (np.sqrt(bc2) / bc1).tolist()
     p_scale = np.sqrt(bc2).tolist()
     inv_b = 1.0 / batch_size
+    mom_sgd = mom[order[Ca:Cp]]
+    buf = torch.zeros(S, D, K, Cp - Ca, dtype=dtype) if np.any(mom_sgd != 0) else None
+    mom_t = torch.as_tensor(mom_sgd, dtype=dtype)
+    avg_state = (  # the average and its weights [T, Cp], in the internal order
+        None
+        if avg is None
+        else (
+            torch.zeros(S, D, K, Cp, dtype=dtype),
+            torch.as_tensor(avg[order[:Cp]].T.copy(), dtype=dtype),
+        )
+    )
     t0 = time.perf_counter()
     torch.set_flush_denormal(True)  # Adam's second moments can underflow into slow denormals
     try:
@@ -370,8 +453,14 @@ def train_batched(
                         rec_u[t, 1].mul_(p_scale[t])
                     torch.mul(m, lr_adam[t], out=num)
                     W[..., :Ca].addcdiv_(num, den, value=-1.0)
-                if Ca < Cp:
+                if Ca < Cp and buf is None:
                     W[..., Ca:Cp].addcmul_(G[..., Ca:Cp], lr_sgd[t], value=-1.0)
+                elif Ca < Cp:  # heavy ball: b = mu b + g, W -= lr b
+                    assert buf is not None
+                    buf.mul_(mom_t).add_(G[..., Ca:Cp])
+                    W[..., Ca:Cp].addcmul_(buf, lr_sgd[t], value=-1.0)
+                if avg_state is not None:
+                    avg_state[0].lerp_(W[..., :Cp], avg_state[1][t])
                 if Cf:
                     Yf, Gf = W[..., Cp:], G[..., Cp:]
                     if Cfa > Cp:  # Adam: the gradient divided by sqrt(v / bc2) + eps, in place
@@ -392,6 +481,11 @@ def train_batched(
     if Cf:  # the averaged point x = y + (1 - 1/beta) (z - y) (the package's eval())
         beta_x = torch.as_tensor(1.0 - 1.0 / beta_f[:, 0], dtype=dtype)
         W[..., Cp:].lerp_(Z, beta_x)
+        z_cols = torch.as_tensor(np.flatnonzero(at_z[order[Cp:]]))
+        if z_cols.numel():
+            W[..., Cp + z_cols] = Z[..., z_cols]
+    if avg_state is not None:
+        W[..., :Cp] = avg_state[0]
     seconds = time.perf_counter() - t0
     inv = np.argsort(order)
     weights = np.ascontiguousarray(W.permute(0, 3, 1, 2).numpy()[:, inv])  # [S, C, D, K]

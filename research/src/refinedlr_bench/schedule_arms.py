@@ -15,8 +15,12 @@ Adam or SGD (:func:`refinedlr_bench.logreg.train_batched`), and its "schedule" i
 that optimizer is given (constant after its warm-up). Arms train in batched tensors per
 ``batch`` group: the arms added after the first committed results (:data:`ALTERNATIVE_ARMS`:
 schedule-free, cosine to 10%, WSD with a 1-sqrt cooldown) form their own group, so adding them
-left every earlier arm's batches, and so its numbers, bit for bit as they were. Registering a
-new arm makes it available to ``refinedlr bench convex --methods ...``::
+left every earlier arm's batches, and so its numbers, bit for bit as they were. The same holds
+for :data:`EQUAL_TERMS_ARMS` (issue 20: SGD with momentum, iterate averaging, schedule-free's
+parts and warm-ups, Adam's beta2 at 0.999), whose arms may also change the optimizer's settings
+(:attr:`ScheduleArm.momentum`, ``averaging``, ``sf_beta``, ``sf_eval``, ``betas``) and run
+with one optimizer only. Registering a new arm makes it available to
+``refinedlr bench convex --methods ...``::
 
     >>> from refinedlr import refine
     >>> def make(ctx):
@@ -42,6 +46,12 @@ import numpy.typing as npt
 from refinedlr import Schedule, Tabulated, get_schedule, refine_details
 from refinedlr.refinement import CollapseWarning
 
+from refinedlr_bench.logreg import (
+    ADAM_BETAS,
+    ema_weights,
+    schedule_free_averaging,
+    tail_average_weights,
+)
 from refinedlr_bench.refinement_variants import (
     auto_tau,
     bound_conservative,
@@ -53,9 +63,11 @@ __all__ = [
     "ALTERNATIVE_ARMS",
     "CANDIDATE_ARMS",
     "DEFAULT_ARMS",
+    "EQUAL_TERMS_ARMS",
     "SCHEDULE_ARMS",
     "SF_WARMUP",
     "ArmContext",
+    "Averaging",
     "ScheduleArm",
     "bound_family",
     "get_schedule_arm",
@@ -118,6 +130,19 @@ class ScheduleArm:
             sequence.
         batch: the batch group: configurations of arms in different groups never share a
             batched tensor.
+        optimizers: the optimizers the arm runs with (``None``: every one).
+        source: for ``needs_linear`` arms, the arm whose best run's record they are built from
+            (linear decay by default; it is recorded).
+        momentum: heavy-ball momentum of SGD (as ``torch.optim.SGD``).
+        averaging: score the average of the iterates instead of the last one (:class:`Averaging`).
+        sf_beta: schedule-free's interpolation constant (``None``: the default).
+        sf_eval: where a schedule-free arm is scored: ``"x"`` (the average) or ``"z"``.
+        betas: Adam's betas for this arm (``None``: the protocol's); arms that change them need a
+            batch group of their own.
+        family: ``"default"`` for the schedules the suite compares, ``"equal-terms"`` for the
+            momentum, averaging and schedule-free variants of issue 20 (reported apart).
+        versus: the arm this one varies (reports compare the two directly).
+        reference: linear decay with this arm's optimizer settings (reports compare the two).
     """
 
     name: str
@@ -126,6 +151,75 @@ class ScheduleArm:
     description: str = ""
     schedule_free: bool = False
     batch: str = "main"
+    optimizers: tuple[str, ...] | None = None
+    source: str = "linear"
+    momentum: float = 0.0
+    averaging: Averaging | None = None
+    sf_beta: float | None = None
+    sf_eval: str = "x"
+    betas: tuple[float, float] | None = None
+    family: str = "default"
+    versus: str = ""
+    reference: str = "linear"
+
+    @property
+    def plain(self) -> bool:
+        """A schedule of the protocol's plain optimizer, scored at its last iterate: the arms
+        whose last-iterate bound is that of their schedule."""
+        return not (self.schedule_free or self.momentum or self.averaging or self.betas)
+
+    @property
+    def settings(self) -> str:
+        """What the arm changes besides its schedule, as a short tag (``""`` for none); part of
+        its cached results' key."""
+        parts = [
+            f"{k}={v}"
+            for k, v in (
+                ("momentum", self.momentum),
+                ("averaging", self.averaging),
+                ("sf_beta", self.sf_beta),
+                ("betas", self.betas),
+            )
+            if v
+        ]
+        return ",".join(parts + ([f"eval={self.sf_eval}"] if self.sf_eval != "x" else []))
+
+    def runs_with(self, optimizer: str) -> bool:
+        """Whether the arm runs with ``optimizer``."""
+        return self.optimizers is None or optimizer in self.optimizers
+
+
+@dataclasses.dataclass(frozen=True)
+class Averaging:
+    """Where an arm is scored: at an average of its iterates instead of the last one.
+
+    ``kind``: ``"tail"`` (the plain mean of the last ``fraction`` of the iterates), ``"ema"``
+    (an exponential moving average with time constant ``fraction * T`` steps, as
+    ``torch.optim.swa_utils.get_ema_multi_avg_fn(decay)`` with ``decay = 1 - 1 / (fraction T)``
+    keeps it) or ``"schedule-free"`` (schedule-free's own average: weights ``lr_t^2`` with the
+    running maximum LR, from the start).
+
+    >>> Averaging("ema", 0.1).weights(np.ones(50))[:3]
+    array([1. , 0.2, 0.2])
+    """
+
+    kind: str
+    fraction: float = 1.0
+
+    def __str__(self) -> str:
+        return f"{self.kind}-{self.fraction:g}"
+
+    def weights(self, multipliers: FloatArray) -> FloatArray:
+        """The averaging weights of :func:`~refinedlr_bench.logreg.train_batched` for a run
+        with these LR multipliers."""
+        T = multipliers.shape[0]
+        if self.kind == "tail":
+            return tail_average_weights(T, self.fraction)
+        if self.kind == "ema":
+            return ema_weights(T, max(0.0, 1.0 - 1.0 / (self.fraction * T)))
+        if self.kind == "schedule-free":
+            return np.asarray(schedule_free_averaging(multipliers[None])[0], dtype=np.float64)
+        raise ValueError(f"unknown averaging {self.kind!r}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -159,12 +253,16 @@ def _refined(tau: float) -> Build:
     return build
 
 
-def _schedule_free_lrs(ctx: ArmContext) -> Schedule:
+def _schedule_free_lrs(warmup: float = SF_WARMUP) -> Build:
     """The LR sequence of the package's schedule-free optimizers with ``warmup_steps = W``
-    (``round(SF_WARMUP * T)``): ``(k + 1) / W`` for ``k < W``, then 1, which is the library's
+    (``round(warmup * T)``): ``(k + 1) / W`` for ``k < W``, then 1, which is the library's
     warm-up of ``W - 1`` steps (``(t + 1) / (W' + 1)``)."""
-    W = round(SF_WARMUP * ctx.total_steps)
-    return get_schedule("constant", ctx.total_steps, warmup=max(W - 1, 0))
+
+    def build(ctx: ArmContext) -> Schedule:
+        W = round(warmup * ctx.total_steps)
+        return get_schedule("constant", ctx.total_steps, warmup=max(W - 1, 0))
+
+    return build
 
 
 def _tabulated(ctx: ArmContext, values: FloatArray, **provenance: Any) -> Tabulated:
@@ -340,7 +438,7 @@ _ALTERNATIVE_ROWS: tuple[ScheduleArm, ...] = (
     ),
     ScheduleArm(
         "schedule-free",
-        _schedule_free_lrs,
+        _schedule_free_lrs(),
         description="schedule-free Adam / SGD (Defazio et al. 2024, as the `schedulefree` "
         "package computes it; SGD beta 0.9, Adam beta = beta1) at a constant LR after the "
         f"package's linear warm-up over {SF_WARMUP:.0%} of the steps, evaluated at the averaged "
@@ -348,6 +446,160 @@ _ALTERNATIVE_ROWS: tuple[ScheduleArm, ...] = (
         schedule_free=True,
         batch="alternatives",
     ),
+)
+
+
+#: Momentum, iterate averaging and schedule-free's parts on equal terms (issue 20), in batch groups
+#: of their own (the arms that change Adam's betas in one per betas).
+_MOMENTUM = "SGD with heavy-ball momentum 0.9 (as torch.optim.SGD)"
+_TAIL, _EMA = Averaging("tail", 0.5), Averaging("ema", 0.1)
+_SF = "schedule-free (as the `schedule-free` arm)"
+_EQUAL_TERMS_ROWS: tuple[ScheduleArm, ...] = (
+    *(
+        ScheduleArm(
+            f"{name}-mom",
+            _fixed(sched, **kw),
+            description=f"{_MOMENTUM}, {text}",
+            batch="equal-terms",
+            optimizers=("sgd",),
+            momentum=0.9,
+            family="equal-terms",
+            versus=name,
+            reference="linear-mom",
+        )
+        for name, sched, kw, text in (
+            ("linear", "linear", {}, "linear decay"),
+            ("cosine", "cosine", {}, "cosine to 0"),
+            (
+                "wsd-1sqrt",
+                "warmup_stable_decay",
+                {"decay": 0.2, "decay_shape": "1-sqrt"},
+                "WSD with the 1-sqrt cooldown over the last 20%",
+            ),
+        )
+    ),
+    *(
+        ScheduleArm(
+            f"{name}-{avg.kind}",
+            _fixed(name),
+            description=f"{name} LR, scored at "
+            + (
+                "the mean of the iterates of the last half of training (a tail average)"
+                if avg.kind == "tail"
+                else "an EMA of the iterates updated every step, time constant 10% of the "
+                "steps (decay 1 - 10/T; torch's get_ema_multi_avg_fn)"
+            ),
+            batch="equal-terms",
+            averaging=avg,
+            family="equal-terms",
+            versus=name,
+        )
+        for name in ("linear", "constant")
+        for avg in (_TAIL, _EMA)
+    ),
+    ScheduleArm(
+        "sf-beta-0",
+        _schedule_free_lrs(),
+        description=f"{_SF} with beta 0: the gradient at the averaged sequence's base point z "
+        "(no interpolation), so the plain optimizer (Adam with beta1 = 0, as schedule-free "
+        "AdamW's base step) at the same warm-up and constant LR, scored at schedule-free's "
+        "average (weights lr^2, from the start)",
+        batch="equal-terms-beta1-0",
+        averaging=Averaging("schedule-free"),
+        betas=(0.0, ADAM_BETAS[1]),
+        family="equal-terms",
+        versus="schedule-free",
+    ),
+    *(
+        ScheduleArm(
+            f"sf-beta-{beta:g}",
+            _schedule_free_lrs(),
+            description=f"{_SF} with interpolation constant beta = {beta:g} (default 0.9)",
+            schedule_free=True,
+            batch="equal-terms",
+            sf_beta=beta,
+            family="equal-terms",
+            versus="schedule-free",
+        )
+        for beta in (0.5, 0.95)
+    ),
+    ScheduleArm(
+        "sf-at-z",
+        _schedule_free_lrs(),
+        description=f"{_SF}, scored at its base sequence z instead of the average x "
+        "(the interpolation without the averaging)",
+        schedule_free=True,
+        batch="equal-terms",
+        sf_eval="z",
+        family="equal-terms",
+        versus="schedule-free",
+    ),
+    *(
+        ScheduleArm(
+            f"sf-warmup-{w:.0%}".replace("%", ""),
+            _schedule_free_lrs(w),
+            description=f"{_SF} with a warm-up over {w:.0%} of the steps (default 5%)",
+            schedule_free=True,
+            batch="equal-terms",
+            family="equal-terms",
+            versus="schedule-free",
+        )
+        for w in (0.0, 0.02, 0.10)
+    ),
+    *(
+        ScheduleArm(
+            f"{name}-b2-0.999",
+            build,
+            description=f"{text} with Adam's beta2 = 0.999 (the package's default) instead of "
+            f"{ADAM_BETAS[1]}",
+            schedule_free=name == "schedule-free",
+            batch="equal-terms-beta2",
+            optimizers=("adam",),
+            betas=(ADAM_BETAS[0], 0.999),
+            family="equal-terms",
+            versus=name,
+            reference="linear-b2-0.999",
+        )
+        for name, build, text in (
+            ("linear", _fixed("linear"), "linear decay"),
+            ("cosine", _fixed("cosine"), "cosine to 0"),
+            ("schedule-free", _schedule_free_lrs(), "schedule-free AdamW"),
+        )
+    ),
+)
+
+#: the paper's refinement of the momentum run's record (SGD with momentum)
+_EQUAL_TERMS_REFINED = ScheduleArm(
+    "refined-0.1-mom",
+    _refined(0.1),
+    needs_linear=True,
+    description=f"{_MOMENTUM}, the paper's refinement (Alg. 1, l2, tau 0.1) of the record of "
+    "the best linear-mom run",
+    batch="equal-terms",
+    optimizers=("sgd",),
+    source="linear-mom",
+    momentum=0.9,
+    family="equal-terms",
+    versus="refined-0.1",
+    reference="linear-mom",
+)
+
+#: momentum and averaging together, outside schedule-free (SGD; a batch group of their own)
+_EQUAL_TERMS_COMBINED: tuple[ScheduleArm, ...] = tuple(
+    ScheduleArm(
+        f"{name}-mom-ema",
+        _fixed(name),
+        description=f"{_MOMENTUM}, {name} LR, scored at the EMA of the `{name}-ema` arm "
+        "(momentum and averaging together)",
+        batch="equal-terms-combined",
+        optimizers=("sgd",),
+        momentum=0.9,
+        averaging=_EMA,
+        family="equal-terms",
+        versus=f"{name}-ema",
+        reference="linear-mom",
+    )
+    for name in ("linear", "constant")
 )
 
 
@@ -360,8 +612,14 @@ SCHEDULE_ARMS: dict[str, ScheduleArm] = {
     **_arms(_FIXED_ROWS, needs_linear=False),
     **{a.name: a for a in _ALTERNATIVE_ROWS},
     **_arms(_REFINED_ROWS, needs_linear=True),
+    **{a.name: a for a in (*_EQUAL_TERMS_ROWS, *_EQUAL_TERMS_COMBINED, _EQUAL_TERMS_REFINED)},
     **_arms(_CANDIDATE_ROWS, needs_linear=True),
 }
+
+#: Momentum, averaging and schedule-free's parts (issue 20), trained in their own batches.
+EQUAL_TERMS_ARMS: tuple[str, ...] = tuple(
+    a.name for a in (*_EQUAL_TERMS_ROWS, *_EQUAL_TERMS_COMBINED, _EQUAL_TERMS_REFINED)
+)
 
 #: The alternatives a user would pick instead (issue 14), trained in their own batches.
 ALTERNATIVE_ARMS: tuple[str, ...] = tuple(a.name for a in _ALTERNATIVE_ROWS)
@@ -371,6 +629,7 @@ DEFAULT_ARMS: tuple[str, ...] = (
     *(r[0] for r in _FIXED_ROWS),
     *ALTERNATIVE_ARMS,
     *(r[0] for r in _REFINED_ROWS),
+    *EQUAL_TERMS_ARMS,
 )
 
 #: The refinement study's candidates (built from the linear run's record only).

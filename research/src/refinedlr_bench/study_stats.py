@@ -22,10 +22,15 @@ from refinedlr.verify import VERIFY_THRESHOLD
 from refinedlr_bench.stats import RatioCI, geometric_mean_ratio, paired_log_ratio
 
 __all__ = [
+    "OPTS",
     "ArmSummary",
     "load_digests",
+    "mean_bound",
+    "mean_cost",
+    "mechanism_rows",
     "per_dataset",
     "select_method",
+    "summaries",
     "summarize_arm",
 ]
 
@@ -183,3 +188,64 @@ def add_verified_arms(
                     "cost_total": cost,
                     "verified": {"bound_ratio": ratio, "kept": keep, "threshold": threshold},
                 }
+
+
+# ----------------------------------------------------------------------------------------------
+# numbers the report and its figures share
+
+#: The optimizers of the convex study.
+OPTS = ("adam", "sgd")
+
+
+def summaries(
+    digests: Mapping[str, dict[str, Any]], arms: Sequence[str]
+) -> dict[str, dict[str, ArmSummary]]:
+    """``{arm: {optimizer: summary}}`` of the arms that ran."""
+    out: dict[str, dict[str, ArmSummary]] = {}
+    for a in arms:
+        for o in OPTS:
+            s = summarize_arm(digests, o, a)
+            if s is not None:
+                out.setdefault(a, {})[o] = s
+    return out
+
+
+def mean_cost(digests: Mapping[str, dict[str, Any]], opt: str, arm: str) -> float:
+    """Mean compute of ``arm`` over the datasets (full-horizon runs per seed)."""
+    c = [
+        float(d["arms"][f"{opt}|{arm}"]["cost_total"])
+        for d in digests.values()
+        if f"{opt}|{arm}" in d["arms"]
+    ]
+    return float(np.mean(c)) if c else math.nan
+
+
+def mean_bound(digests: Mapping[str, dict[str, Any]], opt: str, arm: str) -> float:
+    """Geometric mean over datasets of the arm's bound ratio to linear decay on the linear run's
+    record (``diagnosis.bound_linrec``; ``nan`` where there is none, e.g. virtual arms)."""
+    v = [
+        float(d["arms"][f"{opt}|{arm}"]["diagnosis"]["bound_linrec"])
+        for d in digests.values()
+        if f"{opt}|{arm}" in d["arms"]
+        and d["arms"][f"{opt}|{arm}"].get("diagnosis")
+        and "verified" not in d["arms"][f"{opt}|{arm}"]
+    ]
+    v = [x for x in v if x > 0 and math.isfinite(x)]
+    return float(np.exp(np.mean(np.log(v)))) if v else math.nan
+
+
+def mechanism_rows(
+    digests: Mapping[str, dict[str, Any]], opt: str, arm: str
+) -> list[tuple[str, dict[str, Any], float]]:
+    """``(dataset, the arm's diagnosis, observed gap ratio to linear decay)`` per dataset."""
+    rows = []
+    for name, d in digests.items():
+        a = d["arms"].get(f"{opt}|{arm}")
+        lin = d["arms"].get(f"{opt}|linear")
+        if a is None or lin is None or a.get("diagnosis") is None:
+            continue
+        g = np.array([float(v) for v in a["gap"]])
+        gl = np.array([float(v) for v in lin["gap"]])
+        obs = float(np.exp(np.mean(np.log(np.maximum(g, 1e-12) / np.maximum(gl, 1e-12)))))
+        rows.append((name, a["diagnosis"], obs))
+    return rows

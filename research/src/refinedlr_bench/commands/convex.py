@@ -45,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="refinedlr bench convex",
         description=(
             "The paper's logistic-regression study: every schedule (constant, 1/t, 1/sqrt t, "
-            "step, cosine, WSD, linear, refined) at its own tuned LR, Adam and SGD, several "
+            "step, cosine, WSD, linear, refined, schedule-free; momentum, iterate averaging and "
+            "schedule-free's parts on equal terms) at its own tuned LR, Adam and SGD, several "
             "seeds; final objective gap to f*, held-out accuracy, paired comparisons with "
             "linear decay, bounds vs practice. Writes runs.csv, report.md, summary.json and "
             "plots to --out; resumes from OUT/cache."
