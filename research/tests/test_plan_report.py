@@ -11,14 +11,8 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from refinedlr_bench.plan_report import (
-    median_ci,
-    read_rows,
-    regret_stats,
-    wilson,
-    write_report,
-    write_rows,
-)
+from refinedlr_bench.plan_report import median_ci, regret_stats, wilson, write_report
+from refinedlr_bench.plan_tables import read_rows, write_rows
 
 
 def test_median_ci_is_the_order_statistic_interval() -> None:

@@ -46,6 +46,7 @@ from refinedlr.schedules import Continuation
 from refinedlr_bench.convex import ConvexProtocol, TabularData, cached_fstar
 from refinedlr_bench.grid import lr_of
 from refinedlr_bench.logreg import steps_per_epoch
+from refinedlr_bench.plan_tables import write_rows
 from refinedlr_bench.plan_train import Config, PlanStore, Result, Tuned, prefix, train, tune
 from refinedlr_bench.schedule_arms import SCHEDULE_ARMS, ArmContext
 
@@ -123,6 +124,13 @@ class Outcome:
     prediction: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     runs: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
+    def write(self, out: Path, prefix: str = "") -> None:
+        """``OUT/PREFIXtransfer.csv``, ``extension.csv``, ``prediction.csv``, ``runs.csv``."""
+        for part in ("transfer", "extension", "prediction", "runs"):
+            rows = getattr(self, part)
+            if rows:
+                write_rows(out / f"{prefix}{part}.csv", rows)
+
 
 # ----------------------------------------------------------------------------------------------
 # schedules
@@ -157,7 +165,7 @@ def rewarm_cosine(
 
     >>> from refinedlr import Constant
     >>> rewarm_cosine(Constant(4), 2, 10, warmup=0.2).preview().round(3).tolist()
-    [1.0, 1.0, 0.5, 1.0, 1.0, 0.962, 0.854, 0.691, 0.5, 0.309]
+    [1.0, 1.0, 0.5, 1.0, 1.0, 0.933, 0.75, 0.5, 0.25, 0.067]
     """
     head = base.preview()[:at_step]
     W = max(1, round(warmup * total_steps))

@@ -49,6 +49,7 @@ from refinedlr_bench.deep import TINY, DeepProtocol, build_schedule, task_spec
 from refinedlr_bench.deep_train import DataSource, ImageConfig, get_data, train_image
 from refinedlr_bench.jsonio import to_jsonable
 from refinedlr_bench.plan_convex import FIT_FROM, rewarm_cosine, same_lr
+from refinedlr_bench.plan_tables import write_rows
 
 __all__ = ["COMMITTED_DEEP", "SEEDS", "DeepPlan", "Run", "deep_predictions", "run"]
 
@@ -226,8 +227,6 @@ def run(out: Path, *, quick: bool, data_dir: str | None, log: Log | None) -> Non
     """The image task's horizon and continuation runs, then the loss prediction on both tasks;
     writes ``deep_transfer.csv``, ``deep_extension.csv``, ``deep_prediction.csv``,
     ``deep_runs.csv``."""
-    from refinedlr_bench.plan_report import write_rows
-
     dp = DeepPlan(out, quick, data_dir, log)
     n = dp.import_committed(COMMITTED_DEEP)
     if n and log is not None:

@@ -97,8 +97,6 @@ def run(
 ) -> None:
     """Measure the held-out numbers (``datasets`` replaces the held-out list: ``--quick`` runs
     the code on a development dataset) and write ``heldout_*.csv``."""
-    from refinedlr_bench.plan_report import write_outcome
-
     names = list(datasets) if datasets is not None else list(frozen.datasets)
 
     def load(name: str) -> Any:
@@ -112,4 +110,4 @@ def run(
         cache_root=out / "cache" / "heldout",
         log=log,
     )
-    write_outcome(out, "heldout_", outcome)
+    outcome.write(out, "heldout_")

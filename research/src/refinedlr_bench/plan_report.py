@@ -15,7 +15,6 @@ training. Statistics (datasets are the sampling unit):
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import time
@@ -28,13 +27,8 @@ from refinedlr.fileio import atomic_write
 from scipy import stats as sstats
 
 from refinedlr_bench.figures import new_figure
-from refinedlr_bench.plan_convex import (
-    CROSS_TARGETS,
-    FIT_FROM,
-    HORIZON_SCHEDULES,
-    HORIZONS,
-    Outcome,
-)
+from refinedlr_bench.plan_convex import CROSS_TARGETS, FIT_FROM, HORIZON_SCHEDULES, HORIZONS
+from refinedlr_bench.plan_tables import read_rows
 from refinedlr_bench.runlog import read_runlog
 from refinedlr_bench.stats import geometric_mean_ratio, rank_correlation, t_interval
 from refinedlr_bench.tables import (
@@ -42,21 +36,11 @@ from refinedlr_bench.tables import (
     figure_list,
     fmt_number,
     markdown_table,
-    write_csv,
 )
 
-__all__ = [
-    "median_ci",
-    "read_rows",
-    "regret_stats",
-    "wilson",
-    "write_outcome",
-    "write_report",
-    "write_rows",
-]
+__all__ = ["median_ci", "regret_stats", "wilson", "write_report"]
 
 OPTS = ("adam", "sgd")
-TARGETS = {"regret_median": 1.05, "regret_geomean": 1.08}
 METHOD_LABELS = {
     "constant": "constant norms",
     "recorded": "recorded norms",
@@ -76,37 +60,6 @@ ARM_LABELS = {
 
 # ----------------------------------------------------------------------------------------------
 # CSV
-
-
-def _cell(v: Any) -> Any:
-    if isinstance(v, float):
-        return "" if math.isnan(v) else f"{v:.10g}"
-    return v
-
-
-def write_rows(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Rows of dicts as a CSV (columns in order of first appearance; missing cells empty)."""
-    header: dict[str, None] = {}
-    for r in rows:
-        header.update(dict.fromkeys(r))
-    cols = list(header)
-    write_csv(path, cols, ([_cell(r.get(c, "")) for c in cols] for r in rows))
-
-
-def read_rows(path: Path) -> list[dict[str, str]]:
-    """The rows of a CSV written by :func:`write_rows` (``[]`` if there is no such file)."""
-    if not path.exists():
-        return []
-    with path.open(newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
-
-
-def write_outcome(out: Path, prefix: str, outcome: Outcome) -> None:
-    """``PREFIXtransfer.csv``, ``extension.csv``, ``prediction.csv`` and ``runs.csv``."""
-    for part in ("transfer", "extension", "prediction", "runs"):
-        rows = getattr(outcome, part)
-        if rows:
-            write_rows(out / f"{prefix}{part}.csv", rows)
 
 
 def _f(row: Mapping[str, str], key: str) -> float:

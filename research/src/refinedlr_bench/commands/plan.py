@@ -117,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 committed=None if args.quick else COMMITTED_CONVEX,
                 log=log,
             )
-            plan_report.write_outcome(out, "", outcome)
+            outcome.write(out)
         elif part == "deep":
             from refinedlr_bench import plan_deep
 
