@@ -49,3 +49,8 @@ def test_experiment_measures_the_issues_targets() -> None:
     ex = experiment(design)
     assert ex.targets == ("cosine", "wsd-1sqrt") and dict(ex.horizons) == {"linear": (4.0,)}
     assert ex.methods == ("constant", "reuse") and ex.extension == ("extend", "same-lr")
+    assert experiment(design | {"secondary": ["extend-cooldown"]}).extension == (
+        "extend",
+        "extend-cooldown",
+        "same-lr",
+    )

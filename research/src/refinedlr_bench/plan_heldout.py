@@ -79,7 +79,7 @@ def experiment(design: Mapping[str, Any]) -> Experiment:
         targets=("cosine", "wsd-1sqrt"),
         horizons={"linear": (4.0,)},
         methods=(str(design["transfer"]), "reuse"),
-        extension=("extend", "same-lr"),
+        extension=("extend", *design.get("secondary", ()), "same-lr"),
         extend_family=str(design["extend_family"]),
         extend_norms=str(design["extend_norms"]),
         prediction=False,
