@@ -636,6 +636,15 @@ def _heldout_section(
 # figures
 
 
+def _log_y(ax: Any) -> None:
+    """A log y axis with plain-number tick labels."""
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
 def _plot_schedule(rows: list[dict[str, str]], out: Path) -> str | None:
     rows = _where(rows, part="schedule")
     if not rows:
@@ -658,7 +667,7 @@ def _plot_schedule(rows: list[dict[str, str]], out: Path) -> str | None:
                 )
                 if v:
                     ax.hlines(np.median(v), x - 0.1, x + 0.1, color="black", lw=1.5)
-        ax.set_yscale("log")
+        _log_y(ax)
         ax.axhline(1.05, color="red", lw=0.8, ls="--")
         ax.set_ylabel(f"{OPTIMIZER_LABELS[opt]}: regret")
         ax.legend(fontsize=8, loc="upper left")
@@ -705,7 +714,7 @@ def _plot_horizon(rows: list[dict[str, str]], out: Path) -> str | None:
                 ax.errorbar(
                     x, ys, yerr=[lo, hi], color=c, marker="o", ms=3, lw=1, capsize=2, label=m
                 )
-            ax.set_yscale("log")
+            _log_y(ax)
             ax.axhline(1.08, color="red", lw=0.8, ls="--")
             ax.set_title(f"{OPTIMIZER_LABELS[opt]}: {sched}", fontsize=9)
             ax.set_xticks(np.log2(HORIZONS), [f"{h:g}x" for h in HORIZONS])
@@ -735,7 +744,7 @@ def _plot_extension(rows: list[dict[str, str]], out: Path) -> str | None:
             )
             if v:
                 ax.hlines(float(np.exp(np.mean(np.log(v)))), x - 0.12, x + 0.12, color="black")
-    ax.set_yscale("log")
+    _log_y(ax)
     ax.axhline(1.0, color="red", lw=0.8, ls="--")
     ax.set_xticks(range(len(arms)), arms, fontsize=8)
     ax.set_ylabel("final gap / fresh run tuned at 2T0")
@@ -743,6 +752,42 @@ def _plot_extension(rows: list[dict[str, str]], out: Path) -> str | None:
     ax.set_title("Continued training from 0.8 T0 to 2 T0 (bar: geometric mean)")
     fig.savefig(out / "extension.png", dpi=110)
     return "extension.png"
+
+
+def _plot_continuations(out: Path) -> str:
+    """The continuation arms' multipliers for a WSD 1-sqrt run of 1000 steps checkpointed at 800
+    and continued to 2000 (with constant norms the plan depends on the shape and steps only)."""
+    from refinedlr import WarmupStableDecay
+    from refinedlr.plan import extension_options
+
+    from refinedlr_bench.plan_convex import rewarm_cosine, same_lr
+
+    base = WarmupStableDecay(1000, decay=0.2, decay_shape="1-sqrt")
+    options = extension_options(base, at_step=800, total_steps=2000)
+    arms = {
+        f"extend {o.family} ({o.schedule.cooldown_shape}), bound ratio {o.bound_ratio:.3f}": o.schedule
+        for o in options
+    }
+    arms["same LR, cooldown moved"] = same_lr(base, 800, 2000)
+    arms["re-warm-up, cosine"] = rewarm_cosine(base, 800, 2000)
+    fig = new_figure((9, 3.8))
+    ax = fig.subplots()
+    ax.plot(
+        np.arange(1000),
+        base.preview(),
+        color="black",
+        lw=2.5,
+        label="source: WSD 1-sqrt, 1000 steps",
+    )
+    for label, sched in arms.items():
+        ax.plot(np.arange(2000), sched.preview(), lw=1.2, label=label)
+    ax.axvline(800, color="gray", ls=":", lw=1)
+    ax.set_xlabel("step")
+    ax.set_ylabel("LR / peak LR")
+    ax.legend(fontsize=7, loc="lower left")
+    ax.set_title("Continuing from the checkpoint at 0.8 T0 to 2 T0 (constant norms)")
+    fig.savefig(out / "continuations.png", dpi=110)
+    return "continuations.png"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -811,6 +856,8 @@ def write_report(out: Path, *, quick: bool, machine: Mapping[str, Any], plots: b
             name = make(transfer if make is not _plot_extension else ext, out)
             if name:
                 figures.append((name, caption))
+        if ext:
+            figures.append((_plot_continuations(out), "the continuation arms' LR multipliers"))
     head = [
         "# Planning from the last-iterate bound: the evidence (issue 17)",
         "",
