@@ -451,18 +451,23 @@ def _deep_section(
     if not transfer and not ext:
         return []
     lines = [
-        "## Deep image task (Fashion-MNIST CNN, SGD momentum 0.9)",
+        "## Deep tasks: horizons (image CNN and LM) and continued training (image CNN)",
         "",
-        "Seeds 0 and 1 (the deep suite's grid seeds); LR grid 0.1·2^j (three points around the "
-        "prediction, extended at an edge). Metric: final train loss on the fixed 10k-image "
-        "subset (the suite's selection metric); regret = loss at the predicted LR / loss at the "
-        "swept best. There is no f*, so a regret here is a ratio of losses, not of gaps: "
-        "1.01 is a large miss on this flat landscape.",
+        "Image: the deep suite's Fashion-MNIST CNN (SGD momentum 0.9), metric the final train "
+        "loss on its fixed 10k-image subset; LM: its character-level GPT (AdamW), metric the "
+        "validation bits per character (both the suite's LR-selection metrics). Seeds 0 and 1 "
+        "(the suite's grid seeds); LR grid 0.1·2^j (image) / 0.008·2^j (LM), three points "
+        "around the prediction, extended at an edge. Regret = metric at the predicted LR / "
+        "metric at the swept best: there is no f*, so it is a ratio of losses, not of gaps, and "
+        "1.01 is a large miss on these flat landscapes. The 1x sources come from the deep "
+        "suite's committed runs (image: linear decay and WSD 1-sqrt at 0.05; LM: linear decay "
+        "at 0.016).",
         "",
     ]
     if transfer:
         table = [
             [
+                r.get("task", "image"),
                 f"{r['target']} {float(r['horizon']):g}x",
                 METHOD_LABELS.get(r["method"], r["method"]),
                 fmt_number(_f(r, "lr"), ".4g"),
@@ -478,14 +483,15 @@ def _deep_section(
         lines += [
             *markdown_table(
                 [
+                    "task",
                     "target",
                     "method",
                     "LR",
                     "swept best LR",
-                    "train loss",
+                    "metric",
                     "best",
                     "regret",
-                    "sweep (LR: loss)",
+                    "sweep (LR: metric)",
                 ],
                 table,
             ),
@@ -757,14 +763,14 @@ def _plot_extension(rows: list[dict[str, str]], out: Path) -> str | None:
 def _plot_continuations(out: Path) -> str:
     """The continuation arms' multipliers for a WSD 1-sqrt run of 1000 steps checkpointed at 800
     and continued to 2000 (with constant norms the plan depends on the shape and steps only)."""
-    from refinedlr import WarmupStableDecay
+    from refinedlr import Schedule, WarmupStableDecay
     from refinedlr.plan import extension_options
 
     from refinedlr_bench.plan_convex import rewarm_cosine, same_lr
 
     base = WarmupStableDecay(1000, decay=0.2, decay_shape="1-sqrt")
     options = extension_options(base, at_step=800, total_steps=2000)
-    arms = {
+    arms: dict[str, Schedule] = {
         f"extend {o.family} ({o.schedule.cooldown_shape}), bound ratio {o.bound_ratio:.3f}": o.schedule
         for o in options
     }
