@@ -58,6 +58,7 @@ from refinedlr_bench.deep_train import (
 from refinedlr_bench.jsonio import to_jsonable
 from refinedlr_bench.plan_convex import FIT_FROM, rewarm_cosine, same_lr
 from refinedlr_bench.plan_tables import write_rows
+from refinedlr_bench.stats import t_interval
 
 __all__ = ["COMMITTED_DEEP", "SEEDS", "DeepPlan", "Run", "deep_predictions", "run"]
 
@@ -155,11 +156,15 @@ class DeepPlan:
         }
         return doc
 
-    def loss(self, label: str, schedule: Schedule, lr: float) -> float:
-        """Mean final train loss over the seeds (``inf`` if one diverged)."""
-        values = [
+    def values(self, label: str, schedule: Schedule, lr: float) -> list[float]:
+        """The final metric of each seed."""
+        return [
             float(self.result(Run(label, schedule, lr, s))["metrics"][self.metric]) for s in SEEDS
         ]
+
+    def loss(self, label: str, schedule: Schedule, lr: float) -> float:
+        """Mean final metric over the seeds (``inf`` if one diverged)."""
+        values = self.values(label, schedule, lr)
         return float(np.mean(values)) if all(math.isfinite(v) for v in values) else math.inf
 
     def norms(self, label: str, schedule: Schedule, lr: float) -> FloatArray:
@@ -208,10 +213,12 @@ class DeepPlan:
                         continue
                     run = Run(name, self.schedule(name, self.T0), float(doc["lr"]), doc["seed"])
                     path = self.path(run)
+                    record = path.with_suffix(".norms.csv")
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    if not record.exists():  # the records are not committed with this cache
+                        shutil.copyfile(cache / name / doc["record"], record)
                     if path.exists():
                         continue
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(cache / name / doc["record"], path.with_suffix(".norms.csv"))
                     keep = {k: doc[k] for k in ("metrics", "seconds", "cpu_seconds", "load_end")}
                     with atomic_write(path) as fh:
                         entry = {"label": name, "steps": self.T0, "lr": run.lr, "seed": run.seed}
@@ -308,7 +315,12 @@ def run(out: Path, *, quick: bool, data_dir: str | None, log: Log | None) -> Non
     extension: list[dict[str, Any]] = []
     losses = {arm: dp.loss(f"extension/{arm}", s, lr_w) for arm, (s, _) in arms.items()}
     means_w, best_w = dp.sweep("wsd-1sqrt", oracle_sched, lr_w / math.sqrt(2))
-    for arm, (_, info) in arms.items():
+    fresh_seeds = dp.values("wsd-1sqrt", oracle_sched, best_w)
+    same_seeds = dp.values("extension/same-lr", arms["same-lr"][0], lr_w)
+    for arm, (plan, info) in arms.items():
+        seeds = dp.values(f"extension/{arm}", plan, lr_w)
+        d_fresh = t_interval([a - b for a, b in zip(seeds, fresh_seeds, strict=True)])
+        d_same = t_interval([a - b for a, b in zip(seeds, same_seeds, strict=True)])
         extension.append(
             {
                 "task": "image",
@@ -324,6 +336,13 @@ def run(out: Path, *, quick: bool, data_dir: str | None, log: Log | None) -> Non
                 "fresh_steps": T1 * len(means_w),
                 "ratio_to_fresh": losses[arm] / means_w[best_w],
                 "ratio_to_same_lr": losses[arm] / losses["same-lr"],
+                "seed_losses": ";".join(f"{v:.4f}" for v in seeds),
+                "diff_to_fresh": d_fresh[0],
+                "diff_to_fresh_low": d_fresh[1],
+                "diff_to_fresh_high": d_fresh[2],
+                "diff_to_same_lr": d_same[0],
+                "diff_to_same_lr_low": d_same[1],
+                "diff_to_same_lr_high": d_same[2],
                 **info,
             }
         )

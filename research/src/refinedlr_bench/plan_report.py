@@ -503,8 +503,9 @@ def _deep_section(
                 ARM_LABELS.get(r["arm"], r["arm"]),
                 f"{r.get('family', '')} {r.get('shape', '')} level {fmt_number(_f(r, 'level'), '.3g')}",
                 fmt_number(_f(r, "loss"), ".4f"),
-                fmt_number(_f(r, "ratio_to_fresh"), ".4f"),
-                fmt_number(_f(r, "ratio_to_same_lr"), ".4f"),
+                r.get("seed_losses", ""),
+                f"{fmt_number(_f(r, 'ratio_to_fresh'), '.4f')} ({_diff(r, 'diff_to_fresh')})",
+                f"{fmt_number(_f(r, 'ratio_to_same_lr'), '.4f')} ({_diff(r, 'diff_to_same_lr')})",
                 f"{int(_f(r, 'new_steps'))}",
             ]
             for r in ext
@@ -517,12 +518,28 @@ def _deep_section(
             f"loss {fmt_number(_f(f0, 'fresh_loss'), '.4f')} at LR {fmt_number(_f(f0, 'fresh_lr'), '.3g')} "
             f"({f0['fresh_runs']} LRs x 2 seeds x {f0['steps']} steps).",
             "",
+            "Ratios of mean train losses; in brackets the per-seed difference with its 95% t "
+            "interval over the 2 seeds (1 degree of freedom: very wide).",
+            "",
             *markdown_table(
-                ["arm", "plan", "train loss", "/ fresh", "/ same LR", "new steps"], table
+                [
+                    "arm",
+                    "plan",
+                    "train loss",
+                    "seeds 0; 1",
+                    "/ fresh (difference [95% CI])",
+                    "/ same LR (difference [95% CI])",
+                    "new steps",
+                ],
+                table,
             ),
             "",
         ]
     return lines
+
+
+def _diff(r: Mapping[str, str], key: str) -> str:
+    return _fmt3((_f(r, key), _f(r, f"{key}_low"), _f(r, f"{key}_high")), "+.4f")
 
 
 def _heldout_section(
