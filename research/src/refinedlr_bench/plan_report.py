@@ -820,6 +820,8 @@ def _plot_continuations(out: Path) -> str:
 def _runlog_lines(out: Path) -> list[str]:
     rows = []
     for e in read_runlog(out):
+        if e.get("parts") == ["report"]:
+            continue  # report-only invocations read the tables: no cost worth listing
         load = f"{e.get('load_start', '–')} → {e.get('load_end', '–')}"
         parts = ", ".join(f"{k} {v / 60:.1f} min" for k, v in e.get("part_seconds", {}).items())
         rows.append(
@@ -834,11 +836,11 @@ def _runlog_lines(out: Path) -> list[str]:
     if not rows:
         return []
     return [
-        "Invocations (`runlog.jsonl`; a rerun reads the caches, so the invocation that trained "
-        "a part carries its real cost; load = 1/5/15-minute load averages of the 2-core machine "
+        "Invocations that ran a part (`runlog.jsonl`; a rerun reads the caches, so the "
+        "invocation that trained a part carries its real cost; load = 1/5/15-minute load averages of the 2-core machine "
         "shared with other jobs):",
         "",
-        *markdown_table(["date", "command", "wall time", "parts", "load start → end"], rows),
+        *markdown_table(["finished", "command", "wall time", "parts", "load start → end"], rows),
         "",
     ]
 
