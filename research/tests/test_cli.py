@@ -28,7 +28,7 @@ def test_bench_without_a_suite_prints_its_usage(capsys: pytest.CaptureFixture[st
     assert bench_main(["nonsense"]) == 2
     assert bench_main(["--help"]) == 0
     err = capsys.readouterr().err
-    assert err.count("usage: refinedlr bench {convex,deep,study}") == 3
+    assert err.count("usage: refinedlr bench {convex,deep,study,plan}") == 3
 
 
 def test_python_dash_m_runs_the_same_commands() -> None:

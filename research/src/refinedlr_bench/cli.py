@@ -18,7 +18,7 @@ from refinedlr_bench.cpu_kernels import pin_cpu_kernels
 
 __all__ = ["bench_main", "data_main", "main"]
 
-SUITES = ("convex", "deep", "study")
+SUITES = ("convex", "deep", "study", "plan")
 
 
 def bench_main(argv: Sequence[str]) -> int:
