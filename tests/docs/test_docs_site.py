@@ -267,6 +267,7 @@ EVIDENCE_GROUPS = {
             "evidence/study-discussion.html",
         ],
     ),
+    "evidence/planning.html": ("Planning from the bound", ["evidence/planning-discussion.html"]),
 }
 # what a report that printed Python values looks like: ('name', 7, -0.0282...), ['a', 'b', ...]
 # (not code that passes one: f(kinds=('l2', 'l1')))
