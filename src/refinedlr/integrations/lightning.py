@@ -10,20 +10,11 @@
     trainer = L.Trainer(max_steps=10_000, callbacks=[GradNormCallback(kinds=("l2", "l1"))])
     trainer.fit(Model())   # -> <default_root_dir>/refinedlr_norms.csv
 
-then ``refinedlr refine refinedlr_norms.csv --norm l1 -o refined.json`` and, in the next run,
-``lr_scheduler_config(opt, "refined", path="refined.json", trainer=self.trainer)``.
-
-:class:`GradNormCallback` records in ``on_before_optimizer_step``: once per optimizer step, after
-the last backward (with ``accumulate_grad_batches``, of the accumulated gradient) and AMP's
-unscaling, before clipping. Under manual optimization ``self.clip_gradients`` runs before that
-hook, so the callback wraps the precision plugin's ``clip_gradients`` for the ``fit``
-(:mod:`refinedlr.pytorch.seams`) and records the norms before the clip (clip once per step,
-before ``opt.step()``); with several optimizers the record counts the steps of
-``trainer.optimizers[optimizer_index]``, and ``lr_scheduler_config(..., num_optimizers=N)``
-gives each optimizer's horizon. The callback's ``state_dict`` (in every checkpoint) flushes the
-record and holds its step; resuming continues it. DDP and ``ModelParallelStrategy`` (FSDP2) work
-(rank 0 writes); FSDP1 and DeepSpeed (flat local shards) are refused. The documentation's
-Integrations page has every setting.
+:class:`GradNormCallback` records in ``on_before_optimizer_step`` (after accumulation and AMP's
+unscaling, before clipping); under manual optimization it wraps the precision plugin's
+``clip_gradients`` for the ``fit`` (:mod:`refinedlr.pytorch.seams`) and records before the clip.
+Its ``state_dict`` flushes the record and holds its step, so a resume continues it. The
+Integrations page of the documentation has every setting.
 """
 
 from __future__ import annotations
@@ -67,20 +58,17 @@ def lr_scheduler_config(
     num_optimizers: int = 1,
     **schedule_kwargs: Any,
 ) -> dict[str, Any]:
-    """The ``lr_scheduler`` entry for ``configure_optimizers``: a ScheduleLR stepped every step.
-
-    Returns ``{"scheduler": ScheduleLR(...), "interval": "step", "frequency": 1, "name": name}``.
+    """``{"scheduler": ScheduleLR(...), "interval": "step", "frequency": 1, "name": name}``, the
+    ``lr_scheduler`` entry of ``configure_optimizers``.
 
     Args:
-        optimizer: the optimizer to schedule (its ``lr`` is the peak learning rate).
         schedule, total_steps, on_mismatch, schedule_kwargs: those of
             :class:`~refinedlr.pytorch.ScheduleLR`; ``total_steps`` defaults to
             ``trainer.estimated_stepping_batches`` (pass ``trainer=self.trainer``).
-        trainer: the Lightning Trainer, for the default horizon.
-        name: the scheduler's name (as shown by ``LearningRateMonitor``); ``None`` for none.
-        num_optimizers: under manual optimization, how many optimizers step once per batch:
-            ``trainer.global_step`` (and so ``max_steps``) counts the steps of all of them, so the
-            default horizon becomes ``min(estimated_stepping_batches, ceil(max_steps / N))``.
+        name: the scheduler's name (as ``LearningRateMonitor`` shows it); ``None`` for none.
+        num_optimizers: under manual optimization, how many optimizers step once per batch
+            (``global_step`` counts them all): the default horizon becomes
+            ``min(estimated_stepping_batches, ceil(max_steps / N))``.
 
     >>> import torch
     >>> opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
@@ -118,15 +106,9 @@ def lr_scheduler_config(
 class GradNormCallback(RecordingCallback, pl.Callback):
     """Record the global gradient norm of every optimizer step (unscaled, before clipping).
 
-    Args:
-        path: the record file; default ``<trainer.default_root_dir>/refinedlr_norms.csv``.
-        kinds: the record's columns: ``"l2"`` (SGD), ``"l1"`` (Adam-type optimizers),
-            ``"update_l2"`` / ``"update_l1"`` (an Adam-type optimizer's update direction, for
-            the bound check; a step the fp16 scaler skipped is missing).
-        optimizer_index: which of ``trainer.optimizers`` to record.
-        options: ``flush_every=100`` (steps between writes; checkpoints flush too),
-            ``keep_in_memory=False`` (also keep the values: ``to_record("memory")``),
-            ``fsync=True``.
+    ``path`` defaults to ``<trainer.default_root_dir>/refinedlr_norms.csv``; ``optimizer_index``
+    says which of ``trainer.optimizers`` to record; ``options``: ``flush_every=100`` (checkpoints
+    flush too), ``keep_in_memory=False``, ``fsync=True``.
 
     >>> cb = GradNormCallback(kinds=("l2", "l1"))
     >>> cb.state_dict()  # before training: the step to start from

@@ -1,17 +1,10 @@
 """What a recorder needs to know about its process: its rank, and when the process is told to stop.
 
-Rank: :func:`process_rank` is ``torch.distributed``'s rank while a process group exists, otherwise
-the launcher's ``RANK`` or ``LOCAL_RANK`` (:func:`env_rank`); ``None`` when nothing says (one
-process). A recorder asks until a process group answers, then keeps that rank, so one built
-before ``init_process_group`` and flushed after ``destroy_process_group`` still knows it.
-
-SIGTERM: batch schedulers send it before they kill, and ``atexit`` handlers do not run then.
-:func:`flush_on_sigterm` registers an object whose ``flush()`` runs on ``SIGTERM`` (not in a forked
-child such as a ``DataLoader`` worker, whose copies are the parent's); the signal then goes on to
-the handler installed before (a Python function is called, ``SIG_IGN`` keeps ignoring, the default
-one is restored and the signal sent again, so the process still stops by ``SIGTERM``). The handler
-is installed from the main thread while an object is registered, and the previous one is put back
-when the last leaves.
+:func:`process_rank` is ``torch.distributed``'s rank while a process group exists; :func:`env_rank`
+the launcher's ``RANK`` or ``LOCAL_RANK``. :func:`flush_on_sigterm` flushes registered objects on
+``SIGTERM`` (not in a forked child such as a ``DataLoader`` worker), then passes the signal on to
+the handler installed before (``SIG_DFL``: restored and the signal sent again, so the process still
+stops by ``SIGTERM``); the last object to leave puts that handler back.
 """
 
 from __future__ import annotations

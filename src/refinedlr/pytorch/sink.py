@@ -1,13 +1,11 @@
 """``RowSink``: complete rows of norms -> a device buffer -> the host -> a record file, durably.
 
-The sink takes complete rows (a value per kind, in ``kinds`` order; non-finite means missing) from
-its sources (``refinedlr.pytorch.recorder``, the framework callbacks) and owns everything after that: a
-preallocated device buffer (float64, float32 on ``mps``; no per-step ``.item()`` or device sync),
-the copy to the host every ``flush_every`` rows (on CUDA ``non_blocking`` into pinned memory), the
-:class:`~refinedlr.records.RecordWriter` (flushed at every copy, checkpoint, close, ``SIGTERM``
-and exit), which rank writes (``refinedlr.pytorch.process``) and the resume. An error of the writer (a full
-disk, a deleted run directory) reaches the caller of the step; at exit or garbage collection,
-where nobody can catch it, it is printed on one line.
+The sink takes complete rows (a value per kind; non-finite means missing) from its sources and owns
+the rest: a preallocated device buffer (float64, float32 on ``mps``; no per-step device sync), the
+copy to the host every ``flush_every`` rows (on CUDA ``non_blocking`` into pinned memory), the
+:class:`~refinedlr.records.RecordWriter` (flushed at every copy, checkpoint, close, ``SIGTERM`` and
+exit), which rank writes, and the resume. A writer's error reaches the caller of the step; at exit
+or garbage collection, where nobody can catch it, it is printed on one line.
 """
 
 from __future__ import annotations
@@ -72,15 +70,13 @@ class RowSink(Closing):
 
     Args:
         path: the record file (``step,<kind>...`` CSV), or ``None`` (memory only). An existing
-            file is continued: rows before the first step written here are kept, later ones go
-            (a fresh run from step 0 overwrites it).
-        kinds: the columns, in order.
+            file keeps its rows before the first step written here (a run from step 0 overwrites).
         flush_every: rows between copies to the host and the file (1 to :data:`MAX_FLUSH_EVERY`).
         start_step, write_rank: the first row's step (:meth:`load_state_dict` sets it on resume);
             in a distributed run, the only rank that writes the file.
         keep_in_memory: keep the rows in memory too (default: when this process writes no file).
-        fsync, close_at_exit: ``fsync`` at every flush (durable against power loss too); flush
-            and close at interpreter exit, and flush on ``SIGTERM``.
+        fsync, close_at_exit: ``fsync`` at every flush; flush and close at interpreter exit, and
+            flush on ``SIGTERM``.
     """
 
     def __init__(
