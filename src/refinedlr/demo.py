@@ -20,7 +20,7 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
@@ -99,15 +99,9 @@ class SmallCNN(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(1, 16, 3, padding=1),
-            nn.BatchNorm2d(16),
-            nn.ReLU(),
-            nn.Conv2d(16, 32, 3, padding=1),
-            nn.BatchNorm2d(32),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-        )
+        conv = [nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU()]
+        conv += [nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2)]
+        self.features = nn.Sequential(*conv)
         self.head = nn.Sequential(
             nn.Flatten(), nn.Linear(32 * 4 * 4, 64), nn.ReLU(), nn.Linear(64, 10)
         )
@@ -222,10 +216,6 @@ def train_one(
     return Run(arm.name, "", lr, seed, train_loss, val_loss, test_acc, seconds, record)
 
 
-# ----------------------------------------------------------------------------------------------
-# running many runs in worker processes
-
-
 _DATA: Data | None = None
 
 
@@ -306,10 +296,6 @@ class _Runs:
 
     def group(self, arm: Arm, name: str) -> list[Run]:
         return sorted(self.done[(arm.name, name)], key=lambda r: (r.lr, r.seed))
-
-
-# ----------------------------------------------------------------------------------------------
-# choosing and reporting
 
 
 def _by_lr(runs: Iterable[Run]) -> dict[float, list[float]]:
@@ -500,10 +486,10 @@ def run_demo(
     bar = _Progress(
         sum(len(a.lrs) * len(SCHEDULES) + checks for a in cfg.arms) * cfg.seeds, progress
     )
-    fixed: dict[str, Callable[[], Schedule]] = {
-        "linear": lambda: get_schedule("linear", T),
-        "cosine": lambda: get_schedule("cosine", T),
-        "step": lambda: get_schedule("step", T, milestones=(0.5, 0.75), factor=0.1),
+    fixed = {
+        "linear": get_schedule("linear", T),
+        "cosine": get_schedule("cosine", T),
+        "step": get_schedule("step", T, milestones=(0.5, 0.75), factor=0.1),
     }
     first: dict[str, FirstRun] = {}
     plans: dict[str, list[PlanCheck]] = {}
@@ -512,9 +498,9 @@ def run_demo(
     ) as pool:
         runs = _Runs(pool, cfg, bar)
         for arm in cfg.arms:
-            runs.submit(arm, "linear", fixed["linear"](), record_dir)
+            runs.submit(arm, "linear", fixed["linear"], record_dir)
         for arm, name in itertools.product(cfg.arms, ("cosine", "step")):
-            runs.submit(arm, name, fixed[name](), None)
+            runs.submit(arm, name, fixed[name], None)
         by_name = {a.name: a for a in cfg.arms}
         while runs.pending:
             for arm_name, name in runs.finished_groups():
@@ -553,10 +539,7 @@ def run_demo(
 def _write_results(path: Path, runs: Sequence[Run]) -> None:
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(
-            ["arm", "schedule", "lr", "seed", "final_train_loss", "val_loss", "test_accuracy",
-             "seconds"]
-        )  # fmt: skip
+        w.writerow("arm schedule lr seed final_train_loss val_loss test_accuracy seconds".split())
         for r in sorted(runs, key=lambda r: (r.arm, r.schedule, r.lr, r.seed)):
             w.writerow(
                 [r.arm, r.schedule, r.lr, r.seed, f"{r.train_loss:.6g}", f"{r.val_loss:.6g}",
@@ -676,7 +659,7 @@ def _plan_report(o: ArmOutcome) -> list[str]:
     return lines
 
 
-def _plots(outcomes: Sequence[ArmOutcome], out_dir: Path, fixed: dict[str, Any]) -> str:
+def _plots(outcomes: Sequence[ArmOutcome], out_dir: Path, fixed: dict[str, Schedule]) -> str:
     try:
         from .plot import plot_lr_checks, plot_norms_and_schedules
     except ImportError:  # pragma: no cover - plot imports matplotlib lazily
@@ -699,7 +682,7 @@ def _plots(outcomes: Sequence[ArmOutcome], out_dir: Path, fixed: dict[str, Any])
                     f"raw {o.arm.norm} norm (run 1, lr {o.best['linear']:g})": d.norms,
                     f"smoothed (tau {d.schedule.provenance['tau']})": d.smoothed,
                 },
-                {**{n: f() for n, f in fixed.items()}, "refined": d.schedule},
+                {**fixed, "refined": d.schedule},
                 path=norms_path,
                 title=f"refinedlr demo: digits CNN, {o.arm.name}",
             )

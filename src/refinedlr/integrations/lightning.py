@@ -94,13 +94,9 @@ def lr_scheduler_config(
             raise ValueError(f"num_optimizers must be >= 1, got {num_optimizers}")
         if num_optimizers > 1 and trainer.max_steps > 0:
             total_steps = min(total_steps, math.ceil(trainer.max_steps / num_optimizers))
-    scheduler = ScheduleLR(
-        optimizer, schedule, total_steps, on_mismatch=on_mismatch, **schedule_kwargs
-    )
-    config: dict[str, Any] = {"scheduler": scheduler, "interval": "step", "frequency": 1}
-    if name is not None:
-        config["name"] = name
-    return config
+    sched = ScheduleLR(optimizer, schedule, total_steps, on_mismatch=on_mismatch, **schedule_kwargs)
+    config: dict[str, Any] = {"scheduler": sched, "interval": "step", "frequency": 1}
+    return config if name is None else {**config, "name": name}
 
 
 class GradNormCallback(RecordingCallback, pl.Callback):
@@ -137,8 +133,6 @@ class GradNormCallback(RecordingCallback, pl.Callback):
         """Where the record is written for this Trainer."""
         return self._file_in(trainer.default_root_dir)
 
-    # -- hooks ----------------------------------------------------------------------------------
-
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         strategy = type(trainer.strategy).__name__
         if strategy.startswith(("FSDP", "DeepSpeed")):
@@ -173,8 +167,18 @@ class GradNormCallback(RecordingCallback, pl.Callback):
                 return original(optimizer, *args, **kwargs)
 
             self._undo = (patch(plugin, "clip_gradients", clip_gradients),)  # this fit only
-            if len(trainer.optimizers) > 1:
-                _warn_horizons(trainer)
+            n, max_steps = len(trainer.optimizers), trainer.max_steps
+            for config in trainer.lr_scheduler_configs if n > 1 and max_steps > 0 else ():
+                sched = config.scheduler
+                if isinstance(sched, ScheduleLR) and sched.schedule.total_steps == max_steps:
+                    warnings.warn(
+                        f"a ScheduleLR's horizon is max_steps={max_steps}, but under manual "
+                        f"optimization global_step counts the steps of all {n} optimizers, so each "
+                        f"optimizer steps about {math.ceil(max_steps / n)} times: pass "
+                        f"lr_scheduler_config(..., num_optimizers={n}) or total_steps=",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
 
     def _start_step(self, trainer: pl.Trainer, manual: bool) -> int:
         """The step the record continues at: the checkpoint's own count of the recorded
@@ -220,8 +224,6 @@ class GradNormCallback(RecordingCallback, pl.Callback):
     ) -> None:
         self._stop()
 
-    # -- checkpoints ----------------------------------------------------------------------------
-
     def state_dict(self) -> dict[str, Any]:
         """The step the record continues from (flushes the record first) and the kinds."""
         if self.recorder is not None:
@@ -236,20 +238,3 @@ class GradNormCallback(RecordingCallback, pl.Callback):
                 f"the checkpoint recorded kinds {list(kinds)}, this callback {list(self.kinds)}"
             )
         self._loaded_step = int(state_dict["step"])
-
-
-def _warn_horizons(trainer: pl.Trainer) -> None:
-    n = len(trainer.optimizers)
-    if trainer.max_steps <= 0:
-        return
-    for config in trainer.lr_scheduler_configs:
-        sched = config.scheduler
-        if isinstance(sched, ScheduleLR) and sched.schedule.total_steps == trainer.max_steps:
-            warnings.warn(
-                f"a ScheduleLR's horizon is max_steps={trainer.max_steps}, but under manual "
-                f"optimization global_step counts the steps of all {n} optimizers, so each "
-                f"optimizer steps about {math.ceil(trainer.max_steps / n)} times: pass "
-                f"lr_scheduler_config(..., num_optimizers={n}) or total_steps=",
-                RuntimeWarning,
-                stacklevel=3,
-            )

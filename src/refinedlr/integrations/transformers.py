@@ -294,6 +294,5 @@ def record_grad_norms(
     >>> cb in trainer.callback_handler.callbacks, cb.record_path(args).name
     (True, 'refinedlr_norms.csv')
     """
-    cb = GradNormCallback(trainer, kinds=kinds, **options)
-    trainer.add_callback(cb)
+    trainer.add_callback(cb := GradNormCallback(trainer, kinds=kinds, **options))
     return cb

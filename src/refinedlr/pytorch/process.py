@@ -15,7 +15,7 @@ import sys
 import threading
 import weakref
 from types import FrameType
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 
@@ -43,14 +43,9 @@ def process_rank() -> int | None:
     return None
 
 
-class _Flushable(Protocol):
-    def flush(self) -> None: ...
-
-
 _registered: weakref.WeakSet[Any] = weakref.WeakSet()
 _previous: Any = None  # the handler before ours (while ours is installed)
-_pid = -1  # the process that installed it (a forked child, e.g. a DataLoader worker, must not
-# flush its copies of the parent's objects: the parent writes those rows)
+_pid = -1  # the process that installed it (a forked child's copies are the parent's to write)
 _lock = threading.Lock()
 _handling = False  # a handler installed after ours may call ours again: run once
 
@@ -79,7 +74,7 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     os.kill(os.getpid(), signum)
 
 
-def flush_on_sigterm(obj: _Flushable) -> bool:
+def flush_on_sigterm(obj: Any) -> bool:
     """Call ``obj.flush()`` on SIGTERM (weakly held); returns whether the handler is installed."""
     global _previous, _pid
     with _lock:
@@ -93,14 +88,13 @@ def flush_on_sigterm(obj: _Flushable) -> bool:
         return True
 
 
-def stop_flushing_on_sigterm(obj: _Flushable) -> None:
+def stop_flushing_on_sigterm(obj: Any) -> None:
     """Forget ``obj``; the last one to leave puts the previous handler back (if ours is current)."""
     global _previous
     with _lock:
         _registered.discard(obj)
-        if _registered or signal.getsignal(signal.SIGTERM) is not _on_sigterm:
-            return
-        if threading.current_thread() is not threading.main_thread():
-            return  # signal.signal works in the main thread only; ours stays, harmless
+        main = threading.current_thread() is threading.main_thread()
+        if _registered or signal.getsignal(signal.SIGTERM) is not _on_sigterm or not main:
+            return  # (signal.signal works in the main thread only: then ours stays, harmless)
         signal.signal(signal.SIGTERM, _previous if _previous is not None else signal.SIG_DFL)
         _previous = None

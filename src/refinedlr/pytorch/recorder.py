@@ -44,16 +44,6 @@ def check_kinds(kinds: Sequence[str] | str) -> tuple[str, ...]:
     return out
 
 
-def _refuse_grad_scaler_step(optimizer: Optimizer) -> None:
-    if in_grad_scaler_step(optimizer):
-        raise RuntimeError(
-            "GradNormRecorder.attach(optimizer) alone cannot see the steps a GradScaler skips "
-            "(optimizer.step() is not called), so every later row would be shifted: use "
-            "attach(optimizer, scaler=scaler), or record explicitly (scaler.unscale_(optimizer); "
-            "recorder.clip_grad_norm_(...) or recorder.record(optimizer); scaler.step(optimizer))"
-        )
-
-
 Hook = Callable[[Optimizer, Any, Any], None]
 
 
@@ -65,7 +55,14 @@ def _optimizer_source(rec: GradNormRecorder, gradients: bool) -> tuple[Hook, Hoo
         if gradients:
             if not (rec._amp_checked or rec._explicit or rec._scalers):
                 rec._amp_checked = True  # (once: a scan of the live objects)
-                _refuse_grad_scaler_step(opt)
+                if in_grad_scaler_step(opt):
+                    raise RuntimeError(
+                        "GradNormRecorder.attach(optimizer) alone cannot see the steps a "
+                        "GradScaler skips (optimizer.step() is not called), so every later row "
+                        "would be shifted: use attach(optimizer, scaler=scaler), or record "
+                        "explicitly (scaler.unscale_(optimizer); recorder.clip_grad_norm_(...) "
+                        "or recorder.record(optimizer); scaler.step(optimizer))"
+                    )
             rec.record_step(opt)
 
     def post_hook(opt: Optimizer, args: Any, kwargs: Any) -> None:
@@ -143,11 +140,9 @@ class GradNormRecorder(RowSink):
         self._undo: list[Callable[[], None]] = []  # removes the hooks, restores the scalers
         super().__init__(path, kinds, **options)
 
-    # -- the one place a row is assembled -------------------------------------------------------
-
     def _put(self, kinds: tuple[str, ...], values: torch.Tensor | Sequence[Any]) -> None:
-        """Add ``values`` (one per kind of ``kinds``) to this step's row; write the row once it
-        has every kind. A kind given again means the earlier step has ended: its row goes first."""
+        """The one place a row is assembled: add ``values`` (one per kind of ``kinds``) to this
+        step's row, written once complete. A kind given again ends the earlier step first."""
         if kinds == self.kinds and not self._row:  # a whole row at once: the common case
             self._since_update += 1
             self.put(values)
@@ -177,8 +172,6 @@ class GradNormRecorder(RowSink):
                 stacklevel=4,
             )
         return torch.full((len(self._ords),), math.nan, dtype=torch.float64)
-
-    # -- sources: the optimizer's hooks and the AMP scaler ------------------------------------
 
     def attach(
         self, optimizer: Optimizer, *, scaler: Any = None, gradients: bool = True
@@ -213,8 +206,6 @@ class GradNormRecorder(RowSink):
             u()
         self._optimizers.clear()
         self._scalers.clear()
-
-    # -- sources: explicit calls --------------------------------------------------------------
 
     @torch.no_grad()
     def record_step(self, parameters: ParamsLike) -> None:

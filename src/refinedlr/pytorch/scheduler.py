@@ -224,8 +224,6 @@ class ScheduleLR(LRScheduler):
             )
         return self._get_closed_form_lr()
 
-    # -- checkpoints ----------------------------------------------------------------------------
-
     def state_dict(self) -> dict[str, Any]:
         """The scheduler's state: torch's fields plus the schedule's horizon, fingerprints and spec
         (only plain types, lists, dicts and tensors: it loads with ``weights_only=True``)."""

@@ -144,8 +144,6 @@ class RowSink(Closing):
         if self._closed:
             raise RuntimeError(f"this {type(self).__name__} is closed")
 
-    # -- rows in ------------------------------------------------------------------------------
-
     def put(self, row: Row) -> None:
         """Append a complete row (a value per kind; non-finite: missing) as step :attr:`step`."""
         self._check_open()
@@ -250,8 +248,6 @@ class RowSink(Closing):
         # dropped without close() (a local of a finished function): still write the last rows
         if not getattr(self, "_closed", True):
             _close_quietly(self, "at garbage collection")
-
-    # -- rows out and checkpoints ---------------------------------------------------------------
 
     def to_record(self, source: Literal["auto", "file", "memory"] = "auto") -> GradNormRecord:
         """The rows so far as a :class:`~refinedlr.records.GradNormRecord` (flushes first).
