@@ -551,8 +551,7 @@ def _report(
     outcomes: Sequence[ArmOutcome], cfg: DemoConfig, T: int, wall: float, workers: int, quick: bool
 ) -> str:
     lines = [
-        "# refinedlr demo: refine, then verify",
-        "",
+        "# refinedlr demo: refine, then verify\n",
         f"Small CNN on scikit-learn digits, batch {cfg.batch_size}, {cfg.epochs} epochs = {T} "
         f"steps, {cfg.seeds} seed(s). Every schedule at the LR of its sweep with the lowest mean "
         "validation loss; linear, cosine and step without warm-up (the refined schedule grows "
@@ -560,12 +559,11 @@ def _report(
     ]
     for o in outcomes:
         lines += _arm_report(o, cfg)
-    lines += [
-        "",
-        f"Wall time {wall:.0f} s on {platform.machine()} with {workers} worker process(es) of one "
+    lines.append(
+        f"\nWall time {wall:.0f} s on {platform.machine()} with {workers} worker process(es) of one "
         f"torch thread each; command: `refinedlr demo --seeds {cfg.seeds} --epochs {cfg.epochs}"
-        f"{' --quick' if quick else ''}`.",
-    ]
+        f"{' --quick' if quick else ''}`."
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -584,24 +582,18 @@ def _arm_report(o: ArmOutcome, cfg: DemoConfig) -> list[str]:
     summ = summarize(d.schedule, d.norms, name="refined")
     algo = "Algorithm 1, for SGD" if arm.norm == "l2" else "Algorithm 2, for Adam-type optimizers"
     lines = [
-        "",
-        f"## {arm.name}",
-        "",
+        f"\n## {arm.name}\n",
         f"Run 1: linear decay at its best LR, {o.best['linear']:g}; its record is the median over "
         f"seeds. Refined with tau {cfg.tau} from the {arm.norm} gradient norms ({algo}): the refined "
-        f"schedule {summ.shape()}.",
-        "",
+        f"schedule {summ.shape()}.\n",
         f"Risk diagnosis: {o.risk_message}."
         if o.risk_message
         else "Risk diagnosis: the norms do not decline late; no warning.",
-        "",
-        "Verification (run 2 = the refined schedule at its re-tuned LR; the bound check's norms: "
-        f"{_CHECK_NORMS.get(arm.check_kind, arm.check_kind)}):",
-        "",
+        "\nVerification (run 2 = the refined schedule at its re-tuned LR; the bound check's norms: "
+        f"{_CHECK_NORMS.get(arm.check_kind, arm.check_kind)}):\n",
         *[f"- {line}" for line in v.reasons()],
         f"- **decision: {v.decision()}**",
-        f"- the same from the command line: `{o.verify_command}`",
-        "",
+        f"- the same from the command line: `{o.verify_command}`\n",
         "| schedule | best LR | final train loss | validation loss | test accuracy |",
         "|---|---|---|---|---|",
     ]
@@ -624,11 +616,10 @@ def _arm_report(o: ArmOutcome, cfg: DemoConfig) -> list[str]:
         verdict = f"within the seed spread (sd up to {max(sds):.4f}): no evidence either way"
     elif sds:
         verdict = f"beyond the seed spread (sd up to {max(sds):.4f}): it {agrees} the decision"
-    lines += [
-        "",
-        f"Test accuracy, on images no choice looked at: refined minus linear decay {gap:+.4f}, "
-        f"{verdict}.",
-    ]
+    lines.append(
+        f"\nTest accuracy, on images no choice looked at: refined minus linear decay {gap:+.4f}, "
+        f"{verdict}."
+    )
     return lines
 
 
@@ -639,10 +630,8 @@ def _plan_sweep(o: ArmOutcome, p: PlanCheck) -> dict[float, list[float]]:
 def _plan_report(o: ArmOutcome) -> list[str]:
     """The planning step: each planned LR beside its check sweep (cosine: its full sweep)."""
     lines = [
-        "",
-        f"Planning from run 1's tuned LR {o.best['linear']:g}, without a sweep "
-        "(`refinedlr plan`, constant norms), then a check sweep:",
-        "",
+        f"\nPlanning from run 1's tuned LR {o.best['linear']:g}, without a sweep "
+        "(`refinedlr plan`, constant norms), then a check sweep:\n",
         "| planned schedule | planned LR | validation loss at the planned LR | check sweep: "
         "LR (validation loss) | its best LR |",
         "|---|---|---|---|---|",

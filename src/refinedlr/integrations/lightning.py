@@ -1,20 +1,10 @@
 """Lightning: a callback that records gradient norms, and refinedlr schedules in ``configure_optimizers``.
 
-::
-
-    def configure_optimizers(self):  # in the LightningModule
-        opt = torch.optim.AdamW(self.parameters(), lr=1e-3)
-        return {"optimizer": opt,
-                "lr_scheduler": lr_scheduler_config(opt, "linear", trainer=self.trainer)}
-
-    trainer = L.Trainer(max_steps=10_000, callbacks=[GradNormCallback(kinds=("l2", "l1"))])
-    trainer.fit(Model())   # -> <default_root_dir>/refinedlr_norms.csv
-
 :class:`GradNormCallback` records in ``on_before_optimizer_step`` (after accumulation and AMP's
-unscaling, before clipping); under manual optimization it wraps the precision plugin's
-``clip_gradients`` for the ``fit`` (:mod:`refinedlr.pytorch.seams`) and records before the clip.
-Its ``state_dict`` flushes the record and holds its step, so a resume continues it. The
-Integrations page of the documentation has every setting.
+unscaling, before clipping; under manual optimization inside the precision plugin's
+``clip_gradients``, wrapped for the ``fit``: :mod:`refinedlr.pytorch.seams`); its ``state_dict``
+flushes the record and holds its step. :func:`lr_scheduler_config` is the ``lr_scheduler`` entry.
+The Integrations page of the documentation shows both and every setting.
 """
 
 from __future__ import annotations

@@ -1,18 +1,9 @@
 """JAX / optax: refinedlr schedules as optax schedules, and gradient-norm recording under ``jit``.
 
-::
-
-    lr = optax_schedule(get_schedule("linear", total_steps=10_000, warmup=0.02), peak_value=3e-4)
-    tx = optax.chain(record_norms(("l2", "l1")),        # first: sees the raw gradients
-                     optax.clip_by_global_norm(1.0),
-                     optax.adamw(lr))
-    ...                                                 # jit-compiled steps: tx.update(...)
-    with NormWriter("norms.csv") as writer:             # host side, outside jit
-        writer.write(opt_state)                         # every <= buffer_size steps, and at the end
-
-:func:`record_norms` keeps the norms in a ring buffer in ``opt_state`` (checkpointed with it);
-:class:`NormWriter` appends them to a record in the core CSV format. The Integrations page of the
-documentation has every setting and the resume rules.
+:func:`optax_schedule` is a pure, ``jit``-traceable schedule; :func:`record_norms` keeps the norms
+in a ring buffer in ``opt_state`` (checkpointed with it), and :class:`NormWriter` appends them, on
+the host, to a record in the core CSV format. The Integrations page of the documentation shows
+them in a training loop, with every setting and the resume rules.
 """
 
 from __future__ import annotations

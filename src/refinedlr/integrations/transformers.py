@@ -1,18 +1,10 @@
 """Hugging Face ``transformers``: record gradient norms from a ``Trainer``; train on refinedlr schedules.
 
-::
-
-    trainer = Trainer(model=model, args=args, train_dataset=train_ds)
-    record_grad_norms(trainer, kinds=("l2", "l1"))  # -> <output_dir>/refinedlr_norms.csv
-    trainer.train()
-    # refinedlr refine <output_dir>/refinedlr_norms.csv --norm l1 -o refined.json
-    trainer = Trainer(model=model, args=args, train_dataset=train_ds)
-    use_schedule(trainer, "refined", path="refined.json")  # the next run
-    trainer.train()
-
-The recorded ``l2`` is the Trainer's own pre-clip ``grad_norm`` (HF step ``s`` is record step
-``s - 1``), read by wrapping ``accelerator.clip_grad_norm_`` for one ``train()``
-(:mod:`refinedlr.pytorch.seams`). The Integrations page of the documentation has every setting.
+:func:`record_grad_norms` records the Trainer's own pre-clip ``grad_norm`` as ``l2`` (HF step ``s``
+is record step ``s - 1``), by wrapping ``accelerator.clip_grad_norm_`` for one ``train()``
+(:mod:`refinedlr.pytorch.seams`); :func:`use_schedule` makes the Trainer build a
+:class:`~refinedlr.pytorch.ScheduleLR` on its own horizon. The Integrations page of the
+documentation shows both and every setting.
 """
 
 from __future__ import annotations

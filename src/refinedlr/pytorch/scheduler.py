@@ -1,15 +1,10 @@
 """``ScheduleLR``: drive any PyTorch optimizer from a refinedlr schedule.
 
-Group ``i``'s learning rate at optimizer step ``t`` (0-based) is ``base_lrs[i] * s_t``, in closed
-form from the step counter (a restored scheduler continues exactly). A checkpoint holds the
-schedule's horizon, fingerprints and spec. Resuming with another schedule raises
-:class:`ScheduleMismatchError` unless ``on_mismatch`` is ``"rescale"`` (the rest of the old schedule
-stretched onto the new horizon) or ``"use_new"`` (the new schedule from the resume step, with a
-warning); a planned continuation of the checkpoint's schedule (:func:`refinedlr.plan.extend`)
-resumes silently. The how-to page "Resuming and changing the horizon" gives the rules and formulas.
-The schedule followed after such resumes is a tree of plain dicts in the state, at most
-:data:`MAX_RESUMES` deep: ``{"kind": "schedule", "spec"}``, ``{"kind": "rescaled", "at",
-"old_total", "new_total", "source"}`` or ``{"kind": "switched", "at", "before", "after"}``.
+A checkpoint holds the schedule's horizon, fingerprints and spec; a resume with another schedule
+follows ``on_mismatch`` (the how-to page "Resuming and changing the horizon"). What a resume
+composed is kept in the state as a tree of plain dicts, at most :data:`MAX_RESUMES` deep:
+``{"kind": "schedule", "spec"}``, ``{"kind": "rescaled", "at", "old_total", "new_total",
+"source"}`` or ``{"kind": "switched", "at", "before", "after"}``.
 """
 
 from __future__ import annotations
@@ -148,27 +143,23 @@ def _planned_from(new: Schedule, info: Mapping[str, Any], effective: Any, k: int
 class ScheduleLR(LRScheduler):
     """A :class:`torch.optim.lr_scheduler.LRScheduler` that follows a refinedlr schedule.
 
+    Group ``i``'s learning rate at step ``t`` is ``base_lrs[i] * s_t`` (``base_lrs``: the groups'
+    ``lr`` on creation), in closed form from the step counter; past the horizon the schedule's
+    own rule applies (with ``after_horizon="raise"``, step ``T`` is still allowed).
+
     Args:
-        optimizer: any :class:`torch.optim.Optimizer`; each parameter group is scheduled from its
-            own ``initial_lr`` (its ``lr`` on creation, as torch's schedulers do).
         schedule: anything :func:`~refinedlr.schedule_io.as_schedule` accepts: a
-            :class:`~refinedlr.schedules.Schedule`, a name for
-            :func:`~refinedlr.registry.get_schedule` (``**schedule_kwargs`` go to it, e.g.
-            ``warmup=0.05, after_horizon="raise"``), ``"refined"`` with ``path=``, a schedule
-            file, or a spec from :meth:`~refinedlr.schedules.Schedule.to_spec`.
-        total_steps: the horizon in optimizer steps (after gradient accumulation): a name needs
-            it; a ``Schedule``, a spec or a file is put on it when given (else keeps its own).
+            :class:`~refinedlr.schedules.Schedule`, a name (``**schedule_kwargs`` go to
+            :func:`~refinedlr.registry.get_schedule`), ``"refined"`` with ``path=``, a file, a spec.
+        total_steps: the horizon in optimizer steps: a name needs it; a ``Schedule``, a spec or a
+            file is put on it when given.
         last_epoch: torch's convention (``-1`` starts fresh); prefer :meth:`load_state_dict`.
         on_mismatch: what :meth:`load_state_dict` does when the checkpoint's schedule differs:
-            ``"raise"`` (default), ``"rescale"`` or ``"use_new"`` (see the module above).
+            ``"raise"`` (default), ``"rescale"`` or ``"use_new"`` (the how-to page on resuming).
 
-    Call :meth:`step` once per optimizer step, after ``optimizer.step()``; right after creation
-    the groups hold the learning rate of step 0. Past the horizon the schedule's own rule applies
-    (with ``after_horizon="raise"``, step ``T`` is allowed, as torch's ``OneCycleLR`` allows).
-    Tensor learning rates (compiled optimizers) are updated in place. To resume: create the
-    optimizer and this scheduler, load the optimizer's state, then ``load_state_dict``. Torch's
-    conventions are kept, so it also works as a Hugging Face ``Trainer``'s scheduler and in
-    Lightning with ``"interval": "step"``.
+    Call :meth:`step` once per optimizer step, after ``optimizer.step()``. Tensor learning rates
+    (compiled optimizers) are updated in place. Torch's conventions are kept, so it also works as
+    a Hugging Face ``Trainer``'s scheduler and in Lightning with ``"interval": "step"``.
 
     >>> import torch
     >>> model = torch.nn.Linear(2, 1)

@@ -128,10 +128,8 @@ class RowSink(Closing):
     @property
     def is_writer(self) -> bool:
         """Whether this process writes the file: rank ``write_rank``, or a single process."""
-        rank = self.rank
-        return (
-            self.path is not None and rank in (None, self.write_rank) and os.getpid() == self._pid
-        )
+        rank, mine = self.rank, os.getpid() == self._pid
+        return self.path is not None and rank in (None, self.write_rank) and mine
 
     def _keeps_memory(self) -> bool:
         return not self.is_writer if self.keep_in_memory is None else self.keep_in_memory

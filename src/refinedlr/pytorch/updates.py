@@ -54,10 +54,6 @@ class UnsupportedOptimizerError(TypeError):
     """The optimizer keeps no Adam-type state, so its update direction is not known here."""
 
 
-def _names() -> str:
-    return ", ".join(f"torch.optim.{c.__name__}" for c in SUPPORTED_OPTIMIZERS)
-
-
 def check_update_optimizer(optimizer: Any) -> Optimizer:
     """The torch optimizer behind ``optimizer`` (unwrapping accelerate's / Lightning's wrappers)
     if it is one of :data:`SUPPORTED_OPTIMIZERS`; otherwise :class:`UnsupportedOptimizerError`."""
@@ -72,9 +68,10 @@ def check_update_optimizer(optimizer: Any) -> Optimizer:
     name = type(inner).__name__
     if inner is not optimizer:
         name += f" (in {type(optimizer).__name__})"
+    names = ", ".join(f"torch.optim.{c.__name__}" for c in SUPPORTED_OPTIMIZERS)
     raise UnsupportedOptimizerError(
         f"the kinds update_l2 / update_l1 need an Adam-type optimizer's state; {name} is not one "
-        f"of {_names()} (for other optimizers record l2 / l1, the gradient norms)"
+        f"of {names} (for other optimizers record l2 / l1, the gradient norms)"
     )
 
 
@@ -153,11 +150,8 @@ class _Coefficients:
 
 
 def _group_kind(optimizer: Optimizer) -> str:
-    if isinstance(optimizer, torch.optim.RAdam):
-        return "radam"
-    if isinstance(optimizer, torch.optim.NAdam):
-        return "nadam"
-    return "adam"
+    nadam = isinstance(optimizer, torch.optim.NAdam)
+    return "radam" if isinstance(optimizer, torch.optim.RAdam) else "nadam" if nadam else "adam"
 
 
 def _chunks(sizes: list[int], limit: int) -> list[list[int]]:
