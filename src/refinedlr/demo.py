@@ -441,7 +441,7 @@ def _configure(
     if quick:
         tiny = tuple(dataclasses.replace(a, lrs=a.lrs[1:3]) for a in cfg.arms)
         cfg = dataclasses.replace(cfg, epochs=1, seeds=1, arms=tiny)
-    given = {"seeds": seeds, "epochs": epochs}
+    given: dict[str, Any] = {"seeds": seeds, "epochs": epochs}
     cfg = dataclasses.replace(cfg, **{k: v for k, v in given.items() if v is not None})
     if arms is not None:
         wanted = {a.lower() for a in arms}

@@ -115,8 +115,9 @@ def _default_lr(optimizer: Optimizer) -> float | None:
     lr = optimizer.defaults.get("lr")
     if isinstance(lr, torch.Tensor) and lr.numel() == 1 and lr.device.type == "cpu":
         lr = float(lr)
-    ok = isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > 0
-    return float(lr) if ok else None
+    return (
+        float(lr) if isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > 0 else None
+    )
 
 
 def _at(schedule: Schedule, effective: Callable[[IntArray], FloatArray] | None, t: int) -> float:
