@@ -188,9 +188,7 @@ def find_norm_state(opt_state: Any) -> NormRecordState:
     return found[0]
 
 
-def _read_states(
-    opt_state: Any,
-) -> tuple[int, list[npt.NDArray[np.float64]], tuple[str, ...]]:
+def _read_states(opt_state: Any) -> tuple[int, list[npt.NDArray[np.float64]], tuple[str, ...]]:
     """The common step count, each state's ring buffer and all the kinds (columns in order)."""
     states = find_norm_states(opt_state)
     if not states:

@@ -209,11 +209,10 @@ def _unscaled(
                     torch._foreach_add_(num, torch._foreach_mul(ps, [wd * x for x in c]))
                 torch._foreach_add_(num, ms)
                 torch._foreach_div_(num, denom)
-                del denom
                 u = num
             else:
                 u = list(torch._foreach_div(ms, denom))
-                del denom
+            del denom
             yield u, coef.take(coef.a, index, ms[0]), firsts, distributed
 
 
