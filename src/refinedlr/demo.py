@@ -1,47 +1,26 @@
-"""``refinedlr demo``: the recommended workflow end to end, on data that ships with scikit-learn.
+"""``refinedlr demo``: the recommended workflow end to end, on scikit-learn's 8x8 digits.
 
-A small CNN on scikit-learn's 8x8 digits (a fixed split into training, validation and test
-images), for each optimizer arm (SGD with momentum; AdamW):
-
-1. **run 1**: linear decay over an LR sweep, recording the gradient norms of every optimizer step
-   with :class:`refinedlr.pytorch.GradNormRecorder`;
-2. **refine** the best run's record (the median over its seeds): Algorithm 1 (l2) for SGD,
-   Algorithm 2 (l1) for AdamW;
-3. the **risk diagnosis** of that record (:func:`refinedlr.refinement_risk`);
-4. **run 2**: the refined schedule over its own LR sweep (its peak LR re-tuned), recording;
-5. **verify** (:func:`refinedlr.verify_refinement`) with the rule of :mod:`refinedlr.decision`:
-   the validation loss of the two runs decides when it differs by more than its seed spread,
-   else the last-iterate bound check on the runs' own records (l2 for SGD, the update
-   direction's ``update_l2`` for AdamW) when it is outside its tie band, else it is a tie;
-6. the **decision**: keep the refined schedule or fall back to linear decay (a tie), with what
-   decided and how sure it is;
-7. **plan** (:func:`refinedlr.plan.transfer_lr`): from run 1's tuned LR alone, the peak LR of
-   cosine at the same horizon and of linear decay at twice the horizon, each beside a short check
-   sweep (cosine's is its own full sweep);
-8. a table with a row for the verified choice beside linear, refined, cosine and step-wise decay,
-   and the planned LRs beside their check sweeps.
-
-Each step is a function (:func:`refine_run1`, :func:`verify_run2`); the runs are scheduled as
-soon as their inputs are ready, and the progress bar counts runs as they finish.
-
-Every fixed schedule (linear, cosine, step) runs without warm-up, so they compare on equal terms;
-the refined schedule grows its own. Each schedule is reported at the LR with the lowest mean
-validation loss; the test accuracy is measured on images no choice looked at. Writes
-``results.csv`` (every run), ``table.md``, the two runs' records and the chosen schedule per arm,
-and a figure per arm, to ``--out``.
+Per optimizer arm (SGD with momentum; AdamW): run 1 (linear decay over an LR sweep, recording the
+norms with :class:`~refinedlr.pytorch.GradNormRecorder`), its refinement and risk diagnosis
+(:func:`refine_run1`), run 2 (the refined schedule at its own best LR), the verification and
+decision (:func:`verify_run2`), two schedules planned from run 1's LR alone (:func:`plan_run1`),
+and a table beside cosine and step-wise decay. The runs start in worker processes as soon as their
+inputs are ready. ``docs/getting-started/demo.md`` describes each step and the output.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
+import itertools
 import math
 import multiprocessing as mp
 import os
 import platform
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
@@ -120,15 +99,9 @@ class SmallCNN(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(1, 16, 3, padding=1),
-            nn.BatchNorm2d(16),
-            nn.ReLU(),
-            nn.Conv2d(16, 32, 3, padding=1),
-            nn.BatchNorm2d(32),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-        )
+        conv = [nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU()]
+        conv += [nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2)]
+        self.features = nn.Sequential(*conv)
         self.head = nn.Sequential(
             nn.Flatten(), nn.Linear(32 * 4 * 4, 64), nn.ReLU(), nn.Linear(64, 10)
         )
@@ -161,18 +134,11 @@ def load_digits_split(test_fraction: float = 0.25, val_fraction: float = 0.2) ->
     )
     mean, std = Xtr.mean(), Xtr.std()
 
-    def images(a: np.ndarray) -> torch.Tensor:
-        a = (a - mean) / std
-        return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).reshape(-1, 1, 8, 8)
+    def split(a: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        a = np.ascontiguousarray((a - mean) / std, dtype=np.float32)
+        return torch.from_numpy(a).reshape(-1, 1, 8, 8), torch.from_numpy(labels)
 
-    return (
-        images(Xtr),
-        torch.from_numpy(ytr),
-        images(Xva),
-        torch.from_numpy(yva),
-        images(Xte),
-        torch.from_numpy(yte),
-    )
+    return (*split(Xtr, ytr), *split(Xva, yva), *split(Xte, yte))
 
 
 def _shift(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -226,43 +192,28 @@ def train_one(
         recorder = GradNormRecorder(record_path, kinds=arm.kinds, flush_every=500)
         recorder.attach(opt)
     gen = torch.Generator().manual_seed(1000 + seed)  # the data order depends on the seed only
-    n = Xtr.shape[0]
+    n, batch = Xtr.shape[0], cfg.batch_size
     loss_fn = nn.CrossEntropyLoss()
     start = time.perf_counter()
     model.train()
-    for _ in range(schedule.total_steps // (n // cfg.batch_size)):  # epochs (2x for the plan)
+    for _ in range(schedule.total_steps // (n // batch)):  # epochs (2x for the plan)
         perm = torch.randperm(n, generator=gen)
-        for i in range(n // cfg.batch_size):
-            idx = perm[i * cfg.batch_size : (i + 1) * cfg.batch_size]
+        for i in range(n // batch):
+            idx = perm[i * batch : (i + 1) * batch]
             opt.zero_grad(set_to_none=True)
             loss_fn(model(_shift(Xtr[idx], gen)), ytr[idx]).backward()
             opt.step()
             sched.step()
     seconds = time.perf_counter() - start
-    record = None
     if recorder is not None:
         recorder.close()
-        record = recorder.to_record()
     model.eval()
     with torch.no_grad():
-        train_loss = float(loss_fn(model(Xtr), ytr))
-        val_loss = float(loss_fn(model(Xva), yva))
+        losses = [float(loss_fn(model(X), y)) for X, y in ((Xtr, ytr), (Xva, yva))]
         test_acc = float((model(Xte).argmax(1) == yte).float().mean())
-    return Run(
-        arm=arm.name,
-        schedule="",
-        lr=lr,
-        seed=seed,
-        train_loss=train_loss if math.isfinite(train_loss) else math.inf,
-        val_loss=val_loss if math.isfinite(val_loss) else math.inf,
-        test_acc=test_acc,
-        seconds=seconds,
-        record=record,
-    )
-
-
-# ----------------------------------------------------------------------------------------------
-# running many runs in worker processes
+    train_loss, val_loss = (x if math.isfinite(x) else math.inf for x in losses)
+    record = None if recorder is None else recorder.to_record()
+    return Run(arm.name, "", lr, seed, train_loss, val_loss, test_acc, seconds, record)
 
 
 _DATA: Data | None = None
@@ -289,22 +240,16 @@ class _Progress:
 
     def __init__(self, total: int, enabled: bool) -> None:
         self.bar: Any = None
-        if enabled:
-            try:
-                from tqdm.auto import tqdm
+        with contextlib.suppress(ImportError):  # (no tqdm: no bar)
+            from tqdm.auto import tqdm
 
+            if enabled:
                 self.bar = tqdm(total=total, unit="run", dynamic_ncols=True, file=sys.stderr)
-            except ImportError:
-                pass
 
     def advance(self, run: Run) -> None:
         if self.bar is not None:
             self.bar.set_description(f"{run.arm:>5s} {run.schedule:>7s} lr={run.lr:g}")
             self.bar.update(1)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 class _Runs:
@@ -325,17 +270,15 @@ class _Runs:
         record_dir: Path | None,
         lrs: Sequence[float] | None = None,
     ) -> None:
-        key = (arm.name, name)
-        lrs = arm.lrs if lrs is None else lrs
+        key, lrs = (arm.name, name), arm.lrs if lrs is None else lrs
         self.left[key], self.done[key] = len(lrs) * self.cfg.seeds, []
-        for lr in lrs:
-            for seed in range(self.cfg.seeds):
-                path = None
-                if record_dir is not None:
-                    path = record_dir / f"{arm.name.lower()}_{name}_lr{lr:g}_seed{seed}.csv"
-                    path.unlink(missing_ok=True)
-                fut = self.pool.submit(_task, arm, name, schedule, lr, seed, self.cfg, path)
-                self.pending[fut] = key
+        for lr, seed in itertools.product(lrs, range(self.cfg.seeds)):
+            path = None
+            if record_dir is not None:
+                path = record_dir / f"{arm.name.lower()}_{name}_lr{lr:g}_seed{seed}.csv"
+                path.unlink(missing_ok=True)
+            fut = self.pool.submit(_task, arm, name, schedule, lr, seed, self.cfg, path)
+            self.pending[fut] = key
 
     def finished_groups(self) -> list[tuple[str, str]]:
         """Wait for at least one run; return the groups whose last run just finished."""
@@ -353,10 +296,6 @@ class _Runs:
 
     def group(self, arm: Arm, name: str) -> list[Run]:
         return sorted(self.done[(arm.name, name)], key=lambda r: (r.lr, r.seed))
-
-
-# ----------------------------------------------------------------------------------------------
-# choosing and reporting
 
 
 def _by_lr(runs: Iterable[Run]) -> dict[float, list[float]]:
@@ -385,15 +324,13 @@ def _write_record(record: GradNormRecord, path: Path) -> None:
         w.write(record.steps, np.stack([record.values[k] for k in record.kinds], axis=1))
 
 
-def _mean_sd(x: Sequence[float]) -> str:
-    a = np.asarray(x, dtype=np.float64)
-    if a.size < 2:
-        return f"{a.mean():.4f}"
-    return f"{a.mean():.4f} ± {float(a.std(ddof=1)):.4f}"
-
-
 def _sd(x: Sequence[float]) -> float | None:
     return float(np.std(x, ddof=1)) if len(x) > 1 else None
+
+
+def _mean_sd(x: Sequence[float]) -> str:
+    sd = _sd(x)
+    return f"{np.mean(x):.4f}" + ("" if sd is None else f" ± {sd:.4f}")
 
 
 @dataclasses.dataclass
@@ -483,25 +420,18 @@ def verify_run2(arm: Arm, first: FirstRun, runs: list[Run], out_dir: Path) -> Ar
         adam_type=arm.norm == "l1",
     )
     base = out_dir / arm.name.lower()
-    _write_record(first.record, base.with_name(base.name + "_run1.csv"))
-    _write_record(run2, base.with_name(base.name + "_run2.csv"))
-    save_schedule(schedule, base.with_name(base.name + "_refined.json"))
-    save_schedule(v.schedule, base.with_name(base.name + "_next.json"))
+    _write_record(first.record, Path(f"{base}_run1.csv"))
+    _write_record(run2, Path(f"{base}_run2.csv"))
+    save_schedule(schedule, f"{base}_refined.json")
+    save_schedule(v.schedule, f"{base}_next.json")
     command = (
         f"refinedlr verify {base}_run1.csv {base}_run2.csv --schedule {base}_refined.json "
         f"--metric1 {val['linear']:.17g} --metric2 {val['refined']:.17g}"
         + (f" --metric-spread {spread:.17g}" if spread is not None else "")
         + f" -o {base}_next.json"
     )
-    return ArmOutcome(
-        arm=arm,
-        refinement=first.refinement,
-        verification=v,
-        best=best,
-        runs=runs,
-        risk_message=first.risk.message() if first.risk is not None else None,
-        verify_command=command,
-    )
+    risk = first.risk.message() if first.risk is not None else None
+    return ArmOutcome(arm, first.refinement, v, best, runs, risk, command)
 
 
 def _configure(
@@ -509,16 +439,10 @@ def _configure(
 ) -> DemoConfig:
     cfg = DemoConfig()
     if quick:
-        cfg = dataclasses.replace(
-            cfg,
-            epochs=1,
-            seeds=1,
-            arms=tuple(dataclasses.replace(a, lrs=a.lrs[1:3]) for a in cfg.arms),
-        )
-    if seeds is not None:
-        cfg = dataclasses.replace(cfg, seeds=seeds)
-    if epochs is not None:
-        cfg = dataclasses.replace(cfg, epochs=epochs)
+        tiny = tuple(dataclasses.replace(a, lrs=a.lrs[1:3]) for a in cfg.arms)
+        cfg = dataclasses.replace(cfg, epochs=1, seeds=1, arms=tiny)
+    given: dict[str, Any] = {"seeds": seeds, "epochs": epochs}
+    cfg = dataclasses.replace(cfg, **{k: v for k, v in given.items() if v is not None})
     if arms is not None:
         wanted = {a.lower() for a in arms}
         cfg = dataclasses.replace(cfg, arms=tuple(a for a in cfg.arms if a.name.lower() in wanted))
@@ -562,10 +486,10 @@ def run_demo(
     bar = _Progress(
         sum(len(a.lrs) * len(SCHEDULES) + checks for a in cfg.arms) * cfg.seeds, progress
     )
-    fixed: dict[str, Callable[[], Schedule]] = {
-        "linear": lambda: get_schedule("linear", T),
-        "cosine": lambda: get_schedule("cosine", T),
-        "step": lambda: get_schedule("step", T, milestones=(0.5, 0.75), factor=0.1),
+    fixed = {
+        "linear": get_schedule("linear", T),
+        "cosine": get_schedule("cosine", T),
+        "step": get_schedule("step", T, milestones=(0.5, 0.75), factor=0.1),
     }
     first: dict[str, FirstRun] = {}
     plans: dict[str, list[PlanCheck]] = {}
@@ -574,10 +498,9 @@ def run_demo(
     ) as pool:
         runs = _Runs(pool, cfg, bar)
         for arm in cfg.arms:
-            runs.submit(arm, "linear", fixed["linear"](), record_dir)
-        for arm in cfg.arms:
-            for name in ("cosine", "step"):
-                runs.submit(arm, name, fixed[name](), None)
+            runs.submit(arm, "linear", fixed["linear"], record_dir)
+        for arm, name in itertools.product(cfg.arms, ("cosine", "step")):
+            runs.submit(arm, name, fixed[name], None)
         by_name = {a.name: a for a in cfg.arms}
         while runs.pending:
             for arm_name, name in runs.finished_groups():
@@ -589,7 +512,8 @@ def run_demo(
                     for p in plans[arm_name]:
                         lrs = [p.planned_lr * m for m in PLANS[p.name][1]]
                         runs.submit(arm, f"{p.name} (plan)", p.schedule, None, lrs)
-    bar.close()
+    if bar.bar is not None:
+        bar.bar.close()
     outcomes = []
     for arm in cfg.arms:
         o = verify_run2(
@@ -615,10 +539,7 @@ def run_demo(
 def _write_results(path: Path, runs: Sequence[Run]) -> None:
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(
-            ["arm", "schedule", "lr", "seed", "final_train_loss", "val_loss", "test_accuracy",
-             "seconds"]
-        )  # fmt: skip
+        w.writerow("arm schedule lr seed final_train_loss val_loss test_accuracy seconds".split())
         for r in sorted(runs, key=lambda r: (r.arm, r.schedule, r.lr, r.seed)):
             w.writerow(
                 [r.arm, r.schedule, r.lr, r.seed, f"{r.train_loss:.6g}", f"{r.val_loss:.6g}",
@@ -627,16 +548,10 @@ def _write_results(path: Path, runs: Sequence[Run]) -> None:
 
 
 def _report(
-    outcomes: Sequence[ArmOutcome],
-    cfg: DemoConfig,
-    T: int,
-    wall: float,
-    workers: int,
-    quick: bool,
+    outcomes: Sequence[ArmOutcome], cfg: DemoConfig, T: int, wall: float, workers: int, quick: bool
 ) -> str:
     lines = [
-        "# refinedlr demo: refine, then verify",
-        "",
+        "# refinedlr demo: refine, then verify\n",
         f"Small CNN on scikit-learn digits, batch {cfg.batch_size}, {cfg.epochs} epochs = {T} "
         f"steps, {cfg.seeds} seed(s). Every schedule at the LR of its sweep with the lowest mean "
         "validation loss; linear, cosine and step without warm-up (the refined schedule grows "
@@ -644,12 +559,11 @@ def _report(
     ]
     for o in outcomes:
         lines += _arm_report(o, cfg)
-    lines += [
-        "",
-        f"Wall time {wall:.0f} s on {platform.machine()} with {workers} worker process(es) of one "
+    lines.append(
+        f"\nWall time {wall:.0f} s on {platform.machine()} with {workers} worker process(es) of one "
         f"torch thread each; command: `refinedlr demo --seeds {cfg.seeds} --epochs {cfg.epochs}"
-        f"{' --quick' if quick else ''}`.",
-    ]
+        f"{' --quick' if quick else ''}`."
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -668,24 +582,18 @@ def _arm_report(o: ArmOutcome, cfg: DemoConfig) -> list[str]:
     summ = summarize(d.schedule, d.norms, name="refined")
     algo = "Algorithm 1, for SGD" if arm.norm == "l2" else "Algorithm 2, for Adam-type optimizers"
     lines = [
-        "",
-        f"## {arm.name}",
-        "",
+        f"\n## {arm.name}\n",
         f"Run 1: linear decay at its best LR, {o.best['linear']:g}; its record is the median over "
         f"seeds. Refined with tau {cfg.tau} from the {arm.norm} gradient norms ({algo}): the refined "
-        f"schedule {summ.shape()}.",
-        "",
+        f"schedule {summ.shape()}.\n",
         f"Risk diagnosis: {o.risk_message}."
         if o.risk_message
         else "Risk diagnosis: the norms do not decline late; no warning.",
-        "",
-        "Verification (run 2 = the refined schedule at its re-tuned LR; the bound check's norms: "
-        f"{_CHECK_NORMS.get(arm.check_kind, arm.check_kind)}):",
-        "",
+        "\nVerification (run 2 = the refined schedule at its re-tuned LR; the bound check's norms: "
+        f"{_CHECK_NORMS.get(arm.check_kind, arm.check_kind)}):\n",
         *[f"- {line}" for line in v.reasons()],
         f"- **decision: {v.decision()}**",
-        f"- the same from the command line: `{o.verify_command}`",
-        "",
+        f"- the same from the command line: `{o.verify_command}`\n",
         "| schedule | best LR | final train loss | validation loss | test accuracy |",
         "|---|---|---|---|---|",
     ]
@@ -708,11 +616,10 @@ def _arm_report(o: ArmOutcome, cfg: DemoConfig) -> list[str]:
         verdict = f"within the seed spread (sd up to {max(sds):.4f}): no evidence either way"
     elif sds:
         verdict = f"beyond the seed spread (sd up to {max(sds):.4f}): it {agrees} the decision"
-    lines += [
-        "",
-        f"Test accuracy, on images no choice looked at: refined minus linear decay {gap:+.4f}, "
-        f"{verdict}.",
-    ]
+    lines.append(
+        f"\nTest accuracy, on images no choice looked at: refined minus linear decay {gap:+.4f}, "
+        f"{verdict}."
+    )
     return lines
 
 
@@ -723,10 +630,8 @@ def _plan_sweep(o: ArmOutcome, p: PlanCheck) -> dict[float, list[float]]:
 def _plan_report(o: ArmOutcome) -> list[str]:
     """The planning step: each planned LR beside its check sweep (cosine: its full sweep)."""
     lines = [
-        "",
-        f"Planning from run 1's tuned LR {o.best['linear']:g}, without a sweep "
-        "(`refinedlr plan`, constant norms), then a check sweep:",
-        "",
+        f"\nPlanning from run 1's tuned LR {o.best['linear']:g}, without a sweep "
+        "(`refinedlr plan`, constant norms), then a check sweep:\n",
         "| planned schedule | planned LR | validation loss at the planned LR | check sweep: "
         "LR (validation loss) | its best LR |",
         "|---|---|---|---|---|",
@@ -743,7 +648,7 @@ def _plan_report(o: ArmOutcome) -> list[str]:
     return lines
 
 
-def _plots(outcomes: Sequence[ArmOutcome], out_dir: Path, fixed: dict[str, Any]) -> str:
+def _plots(outcomes: Sequence[ArmOutcome], out_dir: Path, fixed: dict[str, Schedule]) -> str:
     try:
         from .plot import plot_lr_checks, plot_norms_and_schedules
     except ImportError:  # pragma: no cover - plot imports matplotlib lazily
@@ -760,19 +665,17 @@ def _plots(outcomes: Sequence[ArmOutcome], out_dir: Path, fixed: dict[str, Any])
                 for p in o.plans
             }
             plot_lr_checks(checks, path=path, title=f"refinedlr demo: planned LRs, {o.arm.name}")
-            written.append(str(path))
-            d = o.refinement
-            path = out_dir / f"{o.arm.name.lower()}_norms_and_schedules.png"
+            d, norms_path = o.refinement, out_dir / f"{o.arm.name.lower()}_norms_and_schedules.png"
             plot_norms_and_schedules(
                 {
                     f"raw {o.arm.norm} norm (run 1, lr {o.best['linear']:g})": d.norms,
                     f"smoothed (tau {d.schedule.provenance['tau']})": d.smoothed,
                 },
-                {**{n: f() for n, f in fixed.items()}, "refined": d.schedule},
-                path=path,
+                {**fixed, "refined": d.schedule},
+                path=norms_path,
                 title=f"refinedlr demo: digits CNN, {o.arm.name}",
             )
-            written.append(str(path))
+            written += [str(path), str(norms_path)]
     except ImportError:
         return "matplotlib not installed: no plots (pip install 'refinedlr[plot]')"
     return "wrote " + ", ".join(written)

@@ -1,9 +1,8 @@
 """What the Hugging Face and Lightning callbacks share: the recorder's settings and its lifetime.
 
-Each callback is a *source* of rows: it opens one :class:`~refinedlr.pytorch.GradNormRecorder` per
-``fit`` / ``train()``, attached to the framework's torch optimizer (whose step post-hook adds the
-update kinds) and to its AMP scaler (a skipped step gets a row of missing values), and hands the
-recorder the gradient norms of each step; it keeps no values of its own. Needs torch.
+Each callback is a source of rows: it opens one :class:`~refinedlr.pytorch.GradNormRecorder` per
+``fit`` / ``train()``, attached to the framework's torch optimizer and AMP scaler, and hands it the
+gradient norms of each step; it keeps no values of its own.
 """
 
 from __future__ import annotations

@@ -1,29 +1,10 @@
 """Lightning: a callback that records gradient norms, and refinedlr schedules in ``configure_optimizers``.
 
-::
-
-    def configure_optimizers(self):  # in the LightningModule
-        opt = torch.optim.AdamW(self.parameters(), lr=1e-3)
-        return {"optimizer": opt,
-                "lr_scheduler": lr_scheduler_config(opt, "linear", trainer=self.trainer)}
-
-    trainer = L.Trainer(max_steps=10_000, callbacks=[GradNormCallback(kinds=("l2", "l1"))])
-    trainer.fit(Model())   # -> <default_root_dir>/refinedlr_norms.csv
-
-then ``refinedlr refine refinedlr_norms.csv --norm l1 -o refined.json`` and, in the next run,
-``lr_scheduler_config(opt, "refined", path="refined.json", trainer=self.trainer)``.
-
-:class:`GradNormCallback` records in ``on_before_optimizer_step``: once per optimizer step, after
-the last backward (with ``accumulate_grad_batches``, of the accumulated gradient) and AMP's
-unscaling, before clipping. Under manual optimization ``self.clip_gradients`` runs before that
-hook, so the callback wraps the precision plugin's ``clip_gradients`` for the ``fit``
-(:mod:`refinedlr.pytorch.seams`) and records the norms before the clip (clip once per step,
-before ``opt.step()``); with several optimizers the record counts the steps of
-``trainer.optimizers[optimizer_index]``, and ``lr_scheduler_config(..., num_optimizers=N)``
-gives each optimizer's horizon. The callback's ``state_dict`` (in every checkpoint) flushes the
-record and holds its step; resuming continues it. DDP and ``ModelParallelStrategy`` (FSDP2) work
-(rank 0 writes); FSDP1 and DeepSpeed (flat local shards) are refused. The documentation's
-Integrations page has every setting.
+:class:`GradNormCallback` records in ``on_before_optimizer_step`` (after accumulation and AMP's
+unscaling, before clipping; under manual optimization inside the precision plugin's
+``clip_gradients``, wrapped for the ``fit``: :mod:`refinedlr.pytorch.seams`); its ``state_dict``
+flushes the record and holds its step. :func:`lr_scheduler_config` is the ``lr_scheduler`` entry.
+The Integrations page of the documentation shows both and every setting.
 """
 
 from __future__ import annotations
@@ -67,20 +48,17 @@ def lr_scheduler_config(
     num_optimizers: int = 1,
     **schedule_kwargs: Any,
 ) -> dict[str, Any]:
-    """The ``lr_scheduler`` entry for ``configure_optimizers``: a ScheduleLR stepped every step.
-
-    Returns ``{"scheduler": ScheduleLR(...), "interval": "step", "frequency": 1, "name": name}``.
+    """``{"scheduler": ScheduleLR(...), "interval": "step", "frequency": 1, "name": name}``, the
+    ``lr_scheduler`` entry of ``configure_optimizers``.
 
     Args:
-        optimizer: the optimizer to schedule (its ``lr`` is the peak learning rate).
         schedule, total_steps, on_mismatch, schedule_kwargs: those of
             :class:`~refinedlr.pytorch.ScheduleLR`; ``total_steps`` defaults to
             ``trainer.estimated_stepping_batches`` (pass ``trainer=self.trainer``).
-        trainer: the Lightning Trainer, for the default horizon.
-        name: the scheduler's name (as shown by ``LearningRateMonitor``); ``None`` for none.
-        num_optimizers: under manual optimization, how many optimizers step once per batch:
-            ``trainer.global_step`` (and so ``max_steps``) counts the steps of all of them, so the
-            default horizon becomes ``min(estimated_stepping_batches, ceil(max_steps / N))``.
+        name: the scheduler's name (as ``LearningRateMonitor`` shows it); ``None`` for none.
+        num_optimizers: under manual optimization, how many optimizers step once per batch
+            (``global_step`` counts them all): the default horizon becomes
+            ``min(estimated_stepping_batches, ceil(max_steps / N))``.
 
     >>> import torch
     >>> opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
@@ -106,27 +84,17 @@ def lr_scheduler_config(
             raise ValueError(f"num_optimizers must be >= 1, got {num_optimizers}")
         if num_optimizers > 1 and trainer.max_steps > 0:
             total_steps = min(total_steps, math.ceil(trainer.max_steps / num_optimizers))
-    scheduler = ScheduleLR(
-        optimizer, schedule, total_steps, on_mismatch=on_mismatch, **schedule_kwargs
-    )
-    config: dict[str, Any] = {"scheduler": scheduler, "interval": "step", "frequency": 1}
-    if name is not None:
-        config["name"] = name
-    return config
+    sched = ScheduleLR(optimizer, schedule, total_steps, on_mismatch=on_mismatch, **schedule_kwargs)
+    config: dict[str, Any] = {"scheduler": sched, "interval": "step", "frequency": 1}
+    return config if name is None else {**config, "name": name}
 
 
 class GradNormCallback(RecordingCallback, pl.Callback):
     """Record the global gradient norm of every optimizer step (unscaled, before clipping).
 
-    Args:
-        path: the record file; default ``<trainer.default_root_dir>/refinedlr_norms.csv``.
-        kinds: the record's columns: ``"l2"`` (SGD), ``"l1"`` (Adam-type optimizers),
-            ``"update_l2"`` / ``"update_l1"`` (an Adam-type optimizer's update direction, for
-            the bound check; a step the fp16 scaler skipped is missing).
-        optimizer_index: which of ``trainer.optimizers`` to record.
-        options: ``flush_every=100`` (steps between writes; checkpoints flush too),
-            ``keep_in_memory=False`` (also keep the values: ``to_record("memory")``),
-            ``fsync=True``.
+    ``path`` defaults to ``<trainer.default_root_dir>/refinedlr_norms.csv``; ``optimizer_index``
+    says which of ``trainer.optimizers`` to record; ``options``: ``flush_every=100`` (checkpoints
+    flush too), ``keep_in_memory=False``, ``fsync=True``.
 
     >>> cb = GradNormCallback(kinds=("l2", "l1"))
     >>> cb.state_dict()  # before training: the step to start from
@@ -154,8 +122,6 @@ class GradNormCallback(RecordingCallback, pl.Callback):
     def record_path(self, trainer: pl.Trainer) -> Path:
         """Where the record is written for this Trainer."""
         return self._file_in(trainer.default_root_dir)
-
-    # -- hooks ----------------------------------------------------------------------------------
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         strategy = type(trainer.strategy).__name__
@@ -191,8 +157,18 @@ class GradNormCallback(RecordingCallback, pl.Callback):
                 return original(optimizer, *args, **kwargs)
 
             self._undo = (patch(plugin, "clip_gradients", clip_gradients),)  # this fit only
-            if len(trainer.optimizers) > 1:
-                _warn_horizons(trainer)
+            n, max_steps = len(trainer.optimizers), trainer.max_steps
+            for config in trainer.lr_scheduler_configs if n > 1 and max_steps > 0 else ():
+                sched = config.scheduler
+                if isinstance(sched, ScheduleLR) and sched.schedule.total_steps == max_steps:
+                    warnings.warn(
+                        f"a ScheduleLR's horizon is max_steps={max_steps}, but under manual "
+                        f"optimization global_step counts the steps of all {n} optimizers, so each "
+                        f"optimizer steps about {math.ceil(max_steps / n)} times: pass "
+                        f"lr_scheduler_config(..., num_optimizers={n}) or total_steps=",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
 
     def _start_step(self, trainer: pl.Trainer, manual: bool) -> int:
         """The step the record continues at: the checkpoint's own count of the recorded
@@ -238,8 +214,6 @@ class GradNormCallback(RecordingCallback, pl.Callback):
     ) -> None:
         self._stop()
 
-    # -- checkpoints ----------------------------------------------------------------------------
-
     def state_dict(self) -> dict[str, Any]:
         """The step the record continues from (flushes the record first) and the kinds."""
         if self.recorder is not None:
@@ -254,20 +228,3 @@ class GradNormCallback(RecordingCallback, pl.Callback):
                 f"the checkpoint recorded kinds {list(kinds)}, this callback {list(self.kinds)}"
             )
         self._loaded_step = int(state_dict["step"])
-
-
-def _warn_horizons(trainer: pl.Trainer) -> None:
-    n = len(trainer.optimizers)
-    if trainer.max_steps <= 0:
-        return
-    for config in trainer.lr_scheduler_configs:
-        sched = config.scheduler
-        if isinstance(sched, ScheduleLR) and sched.schedule.total_steps == trainer.max_steps:
-            warnings.warn(
-                f"a ScheduleLR's horizon is max_steps={trainer.max_steps}, but under manual "
-                f"optimization global_step counts the steps of all {n} optimizers, so each "
-                f"optimizer steps about {math.ceil(trainer.max_steps / n)} times: pass "
-                f"lr_scheduler_config(..., num_optimizers={n}) or total_steps=",
-                RuntimeWarning,
-                stacklevel=3,
-            )

@@ -1,33 +1,9 @@
 """JAX / optax: refinedlr schedules as optax schedules, and gradient-norm recording under ``jit``.
 
-::
-
-    lr = optax_schedule(get_schedule("linear", total_steps=10_000, warmup=0.02), peak_value=3e-4)
-    tx = optax.chain(record_norms(("l2", "l1")),        # first: sees the raw gradients
-                     optax.clip_by_global_norm(1.0),
-                     optax.adamw(lr))
-    ...                                                 # jit-compiled steps: tx.update(...)
-    with NormWriter("norms.csv") as writer:             # host side, outside jit
-        writer.write(opt_state)                         # every <= buffer_size steps, and at the end
-
-then ``refinedlr refine norms.csv --norm l1 -o refined.json`` (Adam: l1; SGD: l2) and
-``optax_schedule(load_schedule("refined.json", total_steps=T), peak_value=...)`` for the next run.
-
-Schedules: :func:`optax_schedule` makes a schedule's table of ``T`` multipliers a constant of a
-pure, ``jit``-traceable function of the step count: an integer count ``t`` reads entry
-``min(t, T - 1)`` exactly, a fractional one interpolates (float32 unless ``jax_enable_x64``).
-
-Recording: :func:`record_norms` is a ``GradientTransformation`` that leaves the updates unchanged
-and writes their global norms (l2 as ``optax.tree.norm``, l1 = sum of absolute values) into a ring
-buffer of ``buffer_size`` rows in its state, next to a step counter. Chain it *first* to see the
-gradients before clipping; inside ``optax.MultiSteps`` it sees the accumulated gradient once per
-optimizer step. Nothing leaves the device inside the step: :class:`NormWriter` pulls the state to
-the host and appends the rows not yet written to a record in the core CSV format (older rows
-overwritten in the buffer are written as missing values, with a warning).
-
-Checkpoints: the counter and the buffer are part of ``opt_state``, checkpointed with it; a
-``NormWriter(path, restored_state)`` continues the file at the restored step (rows before it are
-kept, later ones replaced, and rows not yet written are recovered from the restored buffer).
+:func:`optax_schedule` is a pure, ``jit``-traceable schedule; :func:`record_norms` keeps the norms
+in a ring buffer in ``opt_state`` (checkpointed with it), and :class:`NormWriter` appends them, on
+the host, to a record in the core CSV format. The Integrations page of the documentation shows
+them in a training loop, with every setting and the resume rules.
 """
 
 from __future__ import annotations
@@ -77,16 +53,12 @@ def optax_schedule(
     total_steps: int | None = None,
     **schedule_kwargs: Any,
 ) -> Callable[[Any], jax.Array]:
-    """An optax schedule (``count -> learning rate``) following a refinedlr schedule.
+    """An optax schedule ``count -> peak_value * s_t`` following a refinedlr schedule.
 
-    Args:
-        schedule, total_steps, schedule_kwargs: anything
-            :func:`~refinedlr.schedule_io.as_schedule` accepts (a name with ``total_steps`` and
-            arguments such as ``warmup=0.05``, a Schedule, a file, a spec), on that horizon.
-        peak_value: the peak learning rate; the result is ``peak_value * s_t``.
-
-    The function is pure and ``jit``-traceable: integer counts are exact table lookups (holding
-    the last value past the horizon), fractional counts interpolate linearly.
+    ``schedule``, ``total_steps`` and ``schedule_kwargs`` are those of
+    :func:`~refinedlr.schedule_io.as_schedule`. The function is pure and ``jit``-traceable: an
+    integer count reads the table of multipliers exactly (holding the last value past the
+    horizon), a fractional one interpolates linearly (float32 unless ``jax_enable_x64``).
 
     >>> import jax.numpy as jnp
     >>> from refinedlr import LinearDecay
@@ -102,9 +74,7 @@ def optax_schedule(
     last = sched.total_steps - 1
 
     def lr(count: Any) -> jax.Array:
-        # the table is built inside the function, so no array is created at import or bound to a
-        # device before the first call; under jit it is a constant of the compiled step
-        table = jnp.asarray(table_np)
+        table = jnp.asarray(table_np)  # (made at the first call; under jit a constant)
         c = jnp.asarray(count)
         if jnp.issubdtype(c.dtype, jnp.integer):
             return table[jnp.clip(c, 0, last)]
@@ -118,15 +88,9 @@ def optax_schedule(
 
 
 class NormRecordState(NamedTuple):
-    """The state of :func:`record_norms`.
-
-    Attributes:
-        count: steps recorded so far (int32 scalar); the next step's index.
-        norms: ring buffer ``(buffer_size, len(kinds))`` (float32); step ``t`` is row
-            ``t % buffer_size``.
-        kinds: the kinds as codes (0: ``l2``, 1: ``l1``, 2: ``update_l2``, 3: ``update_l1``), so
-            the state describes itself.
-    """
+    """The state of :func:`record_norms`: ``count``, the steps recorded so far (int32); ``norms``,
+    a float32 ring buffer ``(buffer_size, len(kinds))`` (step ``t`` in row ``t % buffer_size``);
+    ``kinds``, the kinds as codes (0: ``l2``, 1: ``l1``, 2: ``update_l2``, 3: ``update_l1``)."""
 
     count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as optax's own states do
     norms: jax.Array
@@ -141,11 +105,10 @@ def _kinds(kinds: Sequence[str] | str) -> tuple[str, ...]:
 
 
 def global_norms(tree: Any, kinds: Sequence[str] | str = ("l2",)) -> jax.Array:
-    """The global norms of all leaves of ``tree`` together, one per kind (float32 or wider).
+    """The global norms of all leaves of ``tree`` together, one per kind, traceable under ``jit``.
 
-    ``l2 = sqrt(sum of squares)`` (as ``optax.tree.norm``), ``l1 = sum of absolute values``; both
-    accumulated in at least float32. Traceable under ``jit``. ``update_l2`` / ``update_l1`` are
-    the same norms, named for a tree of update directions.
+    ``l2 = sqrt(sum of squares)`` (as ``optax.tree.norm``), ``l1 = sum of absolute values``,
+    accumulated in at least float32; ``update_l2`` / ``update_l1`` are the same norms.
 
     >>> import jax.numpy as jnp
     >>> global_norms({"a": jnp.array([3.0, -4.0]), "b": jnp.array([[12.0]])}, ("l2", "l1"))
@@ -171,24 +134,10 @@ def record_norms(
 ) -> optax.GradientTransformation:
     """A ``GradientTransformation`` that records the updates' global norms in its state.
 
-    The updates pass through unchanged. Chain it first (``optax.chain(record_norms(), ...)``) to
-    record the raw gradients, before clipping; write the rows out with :class:`NormWriter` at
-    least every ``buffer_size`` steps.
-
-    The kinds ``update_l2`` / ``update_l1`` name the norms of an Adam-type update direction: place
-    ``record_norms("update_l2")`` right after ``optax.scale_by_adam(...)``, where the updates are
-    ``mu_hat / (sqrt(nu_hat + eps_root) + eps)``. AdamW is ``optax.adamw``'s own chain with the
-    recorder inserted (both recorders' columns go to one file through :class:`NormWriter`)::
-
-        optax.chain(
-            record_norms(("l2", "l1")),          # the raw gradients
-            optax.scale_by_adam(b1=0.9, b2=0.999, eps=1e-8),
-            record_norms("update_l2"),           # the update direction
-            optax.add_decayed_weights(weight_decay),
-            optax.scale_by_learning_rate(learning_rate),
-        )
-
-    Where it sits decides what it measures; the names are for you and ``refinedlr verify``.
+    The updates pass through unchanged; where it sits decides what it measures. Chain it first
+    to record the raw gradients, before clipping; right after ``optax.scale_by_adam(...)`` the
+    updates are Adam's direction (record ``"update_l2"`` there). Write the rows out with
+    :class:`NormWriter` at least every ``buffer_size`` steps.
 
     >>> import jax, jax.numpy as jnp, optax
     >>> tx = optax.chain(record_norms(("l2", "l1"), buffer_size=4), optax.sgd(0.1))
@@ -239,9 +188,7 @@ def find_norm_state(opt_state: Any) -> NormRecordState:
     return found[0]
 
 
-def _read_states(
-    opt_state: Any,
-) -> tuple[int, list[npt.NDArray[np.float64]], tuple[str, ...]]:
+def _read_states(opt_state: Any) -> tuple[int, list[npt.NDArray[np.float64]], tuple[str, ...]]:
     """The common step count, each state's ring buffer and all the kinds (columns in order)."""
     states = find_norm_states(opt_state)
     if not states:
@@ -261,24 +208,20 @@ def _read_states(
 
 
 class NormWriter(Closing):
-    """Append the norms carried by a :func:`record_norms` state to a record file (host side).
+    """Append the norms carried by :func:`record_norms` states to a record file (host side).
 
     Args:
-        path: the record (core CSV format ``step,<kind>...``; read with
-            :func:`refinedlr.read_record`, refined with ``refinedlr refine``).
-        opt_state: the optimizer state the run starts from: give the *restored* state when
-            resuming from a checkpoint (the record then continues at its step: the file's rows
-            before it are kept, later ones replaced, and steps the file lacks are recovered from
-            the state's buffer); leave it out for a fresh run, which records from step 0 (an
-            existing file is overwritten).
+        path: the record (core CSV format ``step,<kind>...``).
+        opt_state: the *restored* state when resuming (the file keeps its rows before its step,
+            later ones are replaced, and steps the file lacks come from the state's buffer);
+            leave it out for a fresh run from step 0 (an existing file is overwritten).
         fsync: ``fsync`` the file after every write.
-        process_index: the JAX process that writes (others do nothing); default 0.
+        process_index: the JAX process that writes (others do nothing).
 
     :meth:`write` pulls the state to the host (a device sync): call it outside ``jit``, every
-    ``N <= buffer_size`` steps, and once at the end. Steps that were overwritten in the buffer
-    before they were written are written as missing values, with a warning. Giving :meth:`write`
-    a state older than the last one (a rollback to a checkpoint) continues the file from that
-    state's step.
+    ``N <= buffer_size`` steps and at the end. Steps overwritten in the buffer before they were
+    written are missing values, with a warning. A state older than the last one (a rollback)
+    continues the file from its step.
 
     >>> import os, tempfile, jax.numpy as jnp, optax
     >>> tx = optax.chain(record_norms("l2"), optax.sgd(0.1))
@@ -328,10 +271,8 @@ class NormWriter(Closing):
             return 0
         count, buffers, kinds = _read_states(opt_state)
         if self._writer is None or self._next is None or count < self._next:
-            # the first write, or the state went back (a rollback to a checkpoint): the file
-            # keeps its rows before the run's (new) start and continues after its last row
-            start = self.start_step if self._writer is None else count
-            start = min(start, count)
+            # the first write, or a rollback: keep the rows before the (new) start, continue
+            start = min(self.start_step if self._writer is None else count, count)
             if self._writer is not None:
                 self._writer.close()
             self._kinds = kinds

@@ -1,24 +1,10 @@
 """Hugging Face ``transformers``: record gradient norms from a ``Trainer``; train on refinedlr schedules.
 
-::
-
-    trainer = Trainer(model=model, args=args, train_dataset=train_ds)
-    record_grad_norms(trainer, kinds=("l2", "l1"))  # -> <output_dir>/refinedlr_norms.csv
-    trainer.train()
-    # refinedlr refine <output_dir>/refinedlr_norms.csv --norm l1 -o refined.json
-    trainer = Trainer(model=model, args=args, train_dataset=train_ds)
-    use_schedule(trainer, "refined", path="refined.json")  # the next run
-    trainer.train()
-
-The recorded ``l2`` is the pre-clip norm the Trainer computes for clipping, exactly the
-``grad_norm`` it logs (HF step ``s`` is record step ``s - 1``); ``l1`` comes from the same
-gradients. The callback wraps the Trainer's ``accelerator.clip_grad_norm_`` for one ``train()``
-(:mod:`refinedlr.pytorch.seams`); when the Trainer computes no norm, the recorder's optimizer hook
-records the gradients the step uses. Steps the fp16 scaler skips are missing values. The
-schedule of :func:`use_schedule` is built on the Trainer's own horizon and warm-up, saved in each
-checkpoint and continued on resume. The documentation's Integrations page has every setting.
-Warm-up note: refinedlr's warm-up gives step ``t < W`` the multiplier ``(t + 1) / (W + 1)``
-(never zero); Hugging Face's gives ``t / W``.
+:func:`record_grad_norms` records the Trainer's own pre-clip ``grad_norm`` as ``l2`` (HF step ``s``
+is record step ``s - 1``), by wrapping ``accelerator.clip_grad_norm_`` for one ``train()``
+(:mod:`refinedlr.pytorch.seams`); :func:`use_schedule` makes the Trainer build a
+:class:`~refinedlr.pytorch.ScheduleLR` on its own horizon. The Integrations page of the
+documentation shows both and every setting.
 """
 
 from __future__ import annotations
@@ -74,18 +60,14 @@ def make_scheduler(
 
     Args:
         args: the ``TrainingArguments`` (or the ``Trainer``, whose ``args`` are used).
-        optimizer: the optimizer the scheduler drives.
-        schedule: anything :func:`~refinedlr.schedule_io.as_schedule` accepts, put on the
-            horizon; ``None``: ``"refined"`` when ``path`` is given, else the arguments'
-            ``lr_scheduler_type`` and ``lr_scheduler_kwargs`` (refinedlr's equivalent of
-            Hugging Face's schedule of that name).
-        num_training_steps: the horizon in optimizer steps; default ``args.max_steps`` (an
-            epoch-based run needs it, or :func:`use_schedule`, which asks the Trainer).
-        warmup: warm-up steps (``int``) or fraction (``float``) for a named schedule; default
+        schedule: anything :func:`~refinedlr.schedule_io.as_schedule` accepts; ``None``:
+            ``"refined"`` when ``path`` is given, else refinedlr's equivalent of the arguments'
+            ``lr_scheduler_type`` with their ``lr_scheduler_kwargs``.
+        num_training_steps: the horizon in optimizer steps; default ``args.max_steps``.
+        warmup: warm-up steps (``int``) or fraction (``float``) of a named schedule; default
             from the arguments (``warmup_steps``, ``warmup_ratio``).
-        path: the schedule file of ``"refined"`` (e.g. from ``refinedlr refine``), resampled.
-        on_mismatch: what a resume with another schedule does (:class:`~refinedlr.pytorch.ScheduleLR`).
-        **schedule_kwargs: more arguments of the named schedule (``floor=0.1``, ...).
+        path: the schedule file of ``"refined"`` (from ``refinedlr refine``), resampled.
+        on_mismatch, schedule_kwargs: those of :class:`~refinedlr.pytorch.ScheduleLR`.
 
     >>> import tempfile, torch
     >>> from transformers import TrainingArguments
@@ -139,10 +121,9 @@ def use_schedule(
 ) -> None:
     """Make ``trainer`` use a refinedlr schedule (a :class:`~refinedlr.pytorch.ScheduleLR`).
 
-    Replaces ``create_scheduler`` on this ``trainer`` object (any ``Trainer`` subclass), so the
-    scheduler is built when training starts, on the Trainer's horizon (also of an epoch-based
-    run) and the arguments' warm-up; ``schedule`` and ``**kwargs`` (``warmup``, ``path``, schedule
-    arguments) are those of :func:`make_scheduler`. Checkpoints save it; resuming continues it.
+    Replaces ``create_scheduler`` on this ``trainer`` object, so the scheduler is built when
+    training starts, on the Trainer's horizon (also of an epoch-based run); ``schedule`` and
+    ``**kwargs`` are those of :func:`make_scheduler`. Checkpoints save it; resuming continues it.
 
     >>> import tempfile, torch
     >>> from transformers import Trainer, TrainingArguments
@@ -172,8 +153,7 @@ def use_schedule(
                 trainer.args, opt, schedule, num_training_steps=num_training_steps,
                 on_mismatch=on_mismatch, **kwargs,
             )  # fmt: skip
-            # the Trainer rebuilds a scheduler it created when train() is called again
-            trainer._created_lr_scheduler = True
+            trainer._created_lr_scheduler = True  # (rebuilt when train() is called again)
         sched: ScheduleLR = trainer.lr_scheduler  # type: ignore[assignment]
         return sched
 
@@ -211,11 +191,10 @@ def _pre_clip_norms(
 class GradNormCallback(RecordingCallback, TrainerCallback):
     """A ``TrainerCallback`` that records the pre-clip global gradient norm of every optimizer step.
 
-    Prefer :func:`record_grad_norms`. The callback needs the Trainer (callbacks are not given its
-    accelerator): pass ``trainer=`` or call :meth:`bind`. The ``options`` are ``kinds`` (``"l2"``
-    for SGD, ``"l1"`` for AdamW, ``"update_l2"`` / ``"update_l1"`` for the bound check), ``path``
+    Prefer :func:`record_grad_norms`. It needs the Trainer (callbacks are not given its
+    accelerator): pass ``trainer=`` or call :meth:`bind`. ``options``: ``kinds``, ``path``
     (default ``<output_dir>/refinedlr_norms.csv``), ``flush_every=100`` (each save flushes too),
-    ``keep_in_memory=False`` (for ``to_record("memory")``) and ``fsync=True``.
+    ``keep_in_memory=False`` and ``fsync=True``.
     """
 
     def __init__(self, trainer: Trainer | None = None, **options: Any) -> None:
@@ -295,9 +274,8 @@ class GradNormCallback(RecordingCallback, TrainerCallback):
 def record_grad_norms(
     trainer: Trainer, kinds: Sequence[str] | str = ("l2",), **options: Any
 ) -> GradNormCallback:
-    """Record the pre-clip gradient norms of every optimizer step of ``trainer`` to a CSV record.
+    """Add a bound :class:`GradNormCallback` (``options``: its own) to ``trainer``; returns it.
 
-    Adds a bound :class:`GradNormCallback` (``options``: its own) to ``trainer`` and returns it.
     The main process writes one row per optimizer step; ``l2`` is the Trainer's ``grad_norm``.
 
     >>> import tempfile, torch
@@ -308,6 +286,5 @@ def record_grad_norms(
     >>> cb in trainer.callback_handler.callbacks, cb.record_path(args).name
     (True, 'refinedlr_norms.csv')
     """
-    cb = GradNormCallback(trainer, kinds=kinds, **options)
-    trainer.add_callback(cb)
+    trainer.add_callback(cb := GradNormCallback(trainer, kinds=kinds, **options))
     return cb

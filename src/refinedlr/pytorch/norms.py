@@ -1,10 +1,9 @@
 """Global norms of gradients (any tensors), on their device, without host synchronisation.
 
-``l2 = sqrt(sum over all tensors of g**2)`` (torch's ``clip_grad_norm_(norm_type=2)`` total norm)
-and ``l1 = sum |g|``; per-tensor norms by foreach kernels, accumulated in float32 (float64 for
-float64 tensors). Gradients that are ``DTensor`` s (FSDP2's ``fully_shard``, tensor parallel) are
-reduced exactly: local partial sums of squares (and of ``|g|``) on the local shards, divided by
-their replication factor, then one ``all_reduce`` over the device mesh; every rank must call.
+``l2 = sqrt(sum of g**2)`` (torch's ``clip_grad_norm_`` total norm) and ``l1 = sum |g|`` over all
+tensors, accumulated in float32 (float64 for float64 tensors). ``DTensor`` gradients (FSDP2,
+tensor parallel) are reduced exactly: local sums over the shards, divided by their replication,
+then one ``all_reduce`` over the mesh; every rank must call.
 """
 
 from __future__ import annotations
@@ -152,11 +151,8 @@ def _distributed_norms(
 def grad_norms(
     parameters: ParamsLike, kinds: Sequence[str] = ("l2",), *, device: torch.device | None = None
 ) -> torch.Tensor:
-    """The global norms of the gradients of ``parameters``, one per kind, as a device tensor.
-
-    ``parameters``: tensors with ``.grad``, a module or an optimizer; parameters without a
-    gradient are skipped (no gradients at all: zeros). Works with DTensor gradients (FSDP2); then
-    every rank must call it. No host synchronisation.
+    """The global norms of the gradients of ``parameters`` (tensors, a module or an optimizer), one
+    per kind, as a device tensor; parameters without a gradient are skipped (none at all: zeros).
 
     >>> import torch
     >>> p = torch.nn.Parameter(torch.zeros(2))
@@ -227,12 +223,10 @@ def params_of(obj: ParamsLike) -> list[torch.Tensor]:
     """The parameters of a tensor, an iterable of tensors or param groups, a module or an optimizer."""
     if isinstance(obj, torch.Tensor):
         return [obj]
-    if isinstance(obj, Optimizer):
-        return [p for group in obj.param_groups for p in group["params"]]
     if isinstance(obj, torch.nn.Module):
         return list(obj.parameters())
     out: list[torch.Tensor] = []
-    for item in obj:
+    for item in obj.param_groups if isinstance(obj, Optimizer) else obj:
         out.extend(item["params"] if isinstance(item, Mapping) else [item])  # a param group
     return out
 

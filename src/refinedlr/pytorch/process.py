@@ -1,17 +1,10 @@
 """What a recorder needs to know about its process: its rank, and when the process is told to stop.
 
-Rank: :func:`process_rank` is ``torch.distributed``'s rank while a process group exists, otherwise
-the launcher's ``RANK`` or ``LOCAL_RANK`` (:func:`env_rank`); ``None`` when nothing says (one
-process). A recorder asks until a process group answers, then keeps that rank, so one built
-before ``init_process_group`` and flushed after ``destroy_process_group`` still knows it.
-
-SIGTERM: batch schedulers send it before they kill, and ``atexit`` handlers do not run then.
-:func:`flush_on_sigterm` registers an object whose ``flush()`` runs on ``SIGTERM`` (not in a forked
-child such as a ``DataLoader`` worker, whose copies are the parent's); the signal then goes on to
-the handler installed before (a Python function is called, ``SIG_IGN`` keeps ignoring, the default
-one is restored and the signal sent again, so the process still stops by ``SIGTERM``). The handler
-is installed from the main thread while an object is registered, and the previous one is put back
-when the last leaves.
+:func:`process_rank` is ``torch.distributed``'s rank while a process group exists; :func:`env_rank`
+the launcher's ``RANK`` or ``LOCAL_RANK``. :func:`flush_on_sigterm` flushes registered objects on
+``SIGTERM`` (not in a forked child such as a ``DataLoader`` worker), then passes the signal on to
+the handler installed before (``SIG_DFL``: restored and the signal sent again, so the process still
+stops by ``SIGTERM``); the last object to leave puts that handler back.
 """
 
 from __future__ import annotations
@@ -22,7 +15,7 @@ import sys
 import threading
 import weakref
 from types import FrameType
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 
@@ -50,14 +43,9 @@ def process_rank() -> int | None:
     return None
 
 
-class _Flushable(Protocol):
-    def flush(self) -> None: ...
-
-
 _registered: weakref.WeakSet[Any] = weakref.WeakSet()
 _previous: Any = None  # the handler before ours (while ours is installed)
-_pid = -1  # the process that installed it (a forked child, e.g. a DataLoader worker, must not
-# flush its copies of the parent's objects: the parent writes those rows)
+_pid = -1  # the process that installed it (a forked child's copies are the parent's to write)
 _lock = threading.Lock()
 _handling = False  # a handler installed after ours may call ours again: run once
 
@@ -86,7 +74,7 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     os.kill(os.getpid(), signum)
 
 
-def flush_on_sigterm(obj: _Flushable) -> bool:
+def flush_on_sigterm(obj: Any) -> bool:
     """Call ``obj.flush()`` on SIGTERM (weakly held); returns whether the handler is installed."""
     global _previous, _pid
     with _lock:
@@ -100,14 +88,13 @@ def flush_on_sigterm(obj: _Flushable) -> bool:
         return True
 
 
-def stop_flushing_on_sigterm(obj: _Flushable) -> None:
+def stop_flushing_on_sigterm(obj: Any) -> None:
     """Forget ``obj``; the last one to leave puts the previous handler back (if ours is current)."""
     global _previous
     with _lock:
         _registered.discard(obj)
-        if _registered or signal.getsignal(signal.SIGTERM) is not _on_sigterm:
-            return
-        if threading.current_thread() is not threading.main_thread():
-            return  # signal.signal works in the main thread only; ours stays, harmless
+        main = threading.current_thread() is threading.main_thread()
+        if _registered or signal.getsignal(signal.SIGTERM) is not _on_sigterm or not main:
+            return  # (signal.signal works in the main thread only: then ours stays, harmless)
         signal.signal(signal.SIGTERM, _previous if _previous is not None else signal.SIG_DFL)
         _previous = None

@@ -1,22 +1,10 @@
 """``GradNormRecorder``: record the global gradient norm of every optimizer step, cheaply and durably.
 
-One row per optimizer step ``t`` (0-based, after gradient accumulation), with the kinds ``l2``
-(``sqrt(sum g**2)`` over all parameters' gradients, torch's ``clip_grad_norm_`` total norm) and
-``l1`` (``sum |g|``), computed on the gradients' device (``refinedlr.pytorch.norms``, DTensor-aware), and
-``update_l2`` / ``update_l1``, the norms of an Adam-type optimizer's update direction after its
-step (``refinedlr.pytorch.updates``). A missing value is ``NaN``, never a number: a non-finite norm (a step
-AMP's ``GradScaler`` skips), or a step where no parameter has a gradient (with a warning naming
-the step, once). The how-to page "A plain PyTorch loop" shows each use.
-
-The recorder is a :class:`~refinedlr.pytorch.sink.RowSink` (buffer, file, flushing, ``SIGTERM``,
-ranks, resume) fed by sources: the optimizer's step hooks (:meth:`GradNormRecorder.attach`), the
-AMP scaler's ``update()``, explicit calls (:meth:`~GradNormRecorder.record`,
-:meth:`~GradNormRecorder.clip_grad_norm_`, :meth:`~GradNormRecorder.record_norms`) and the
-framework callbacks (:mod:`refinedlr.integrations`). Each hands its part of the step's row to one
-place, ``_put``, which writes the row once every kind has a value; the end of a step (the
-optimizer's post-hook, a scaler's ``update()``, :meth:`~GradNormRecorder.end_step`) writes it
-with the kinds still missing as ``NaN``. Use one style per run: the hook skips a step exactly when
-an explicit call was made since the previous ``optimizer.step()``.
+A :class:`~refinedlr.pytorch.sink.RowSink` (buffer, file, flushing, ``SIGTERM``, ranks, resume) fed
+by sources: the optimizer's step hooks (:meth:`GradNormRecorder.attach`), the AMP scaler's
+``update()``, explicit calls and the framework callbacks (:mod:`refinedlr.integrations`). Each hands
+its part of the step's row to one place, ``_put``; the end of a step writes the row, the kinds still
+missing as ``NaN``. The how-to page "A plain PyTorch loop" shows each use.
 """
 
 from __future__ import annotations
@@ -56,16 +44,6 @@ def check_kinds(kinds: Sequence[str] | str) -> tuple[str, ...]:
     return out
 
 
-def _refuse_grad_scaler_step(optimizer: Optimizer) -> None:
-    if in_grad_scaler_step(optimizer):
-        raise RuntimeError(
-            "GradNormRecorder.attach(optimizer) alone cannot see the steps a GradScaler skips "
-            "(optimizer.step() is not called), so every later row would be shifted: use "
-            "attach(optimizer, scaler=scaler), or record explicitly (scaler.unscale_(optimizer); "
-            "recorder.clip_grad_norm_(...) or recorder.record(optimizer); scaler.step(optimizer))"
-        )
-
-
 Hook = Callable[[Optimizer, Any, Any], None]
 
 
@@ -77,7 +55,14 @@ def _optimizer_source(rec: GradNormRecorder, gradients: bool) -> tuple[Hook, Hoo
         if gradients:
             if not (rec._amp_checked or rec._explicit or rec._scalers):
                 rec._amp_checked = True  # (once: a scan of the live objects)
-                _refuse_grad_scaler_step(opt)
+                if in_grad_scaler_step(opt):
+                    raise RuntimeError(
+                        "GradNormRecorder.attach(optimizer) alone cannot see the steps a "
+                        "GradScaler skips (optimizer.step() is not called), so every later row "
+                        "would be shifted: use attach(optimizer, scaler=scaler), or record "
+                        "explicitly (scaler.unscale_(optimizer); recorder.clip_grad_norm_(...) "
+                        "or recorder.record(optimizer); scaler.step(optimizer))"
+                    )
             rec.record_step(opt)
 
     def post_hook(opt: Optimizer, args: Any, kwargs: Any) -> None:
@@ -108,15 +93,11 @@ class GradNormRecorder(RowSink):
     """Record per-step global gradient norms to a CSV record (or to memory with ``path=None``).
 
     Args:
-        path: the record file (``step,<kind>...`` CSV, read back with
-            :func:`refinedlr.records.read_record`); ``None`` keeps the values in memory only.
+        path: the record file (``step,<kind>...`` CSV); ``None`` keeps the values in memory only.
         kinds: the columns, in order: ``"l2"``, ``"l1"`` (gradient norms) and ``"update_l2"``,
             ``"update_l1"`` (the update direction of an Adam-type optimizer; need :meth:`attach`).
         when: what :meth:`clip_grad_norm_` records: ``"pre_clip"`` (default) or ``"post_clip"``.
-        options: the file and its lifetime, those of :class:`~refinedlr.pytorch.sink.RowSink`:
-            ``flush_every=100`` (steps between writes, at most 1,000,000), ``start_step=0``,
-            ``write_rank=0``, ``keep_in_memory=None`` (default: when this process writes no
-            file), ``fsync=True``, ``close_at_exit=True`` (and flush on ``SIGTERM``).
+        options: those of :class:`~refinedlr.pytorch.sink.RowSink` (``flush_every=100``, ...).
 
     >>> import torch, tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "norms.csv")
@@ -159,11 +140,9 @@ class GradNormRecorder(RowSink):
         self._undo: list[Callable[[], None]] = []  # removes the hooks, restores the scalers
         super().__init__(path, kinds, **options)
 
-    # -- the one place a row is assembled -------------------------------------------------------
-
     def _put(self, kinds: tuple[str, ...], values: torch.Tensor | Sequence[Any]) -> None:
-        """Add ``values`` (one per kind of ``kinds``) to this step's row; write the row once it
-        has every kind. A kind given again means the earlier step has ended: its row goes first."""
+        """The one place a row is assembled: add ``values`` (one per kind of ``kinds``) to this
+        step's row, written once complete. A kind given again ends the earlier step first."""
         if kinds == self.kinds and not self._row:  # a whole row at once: the common case
             self._since_update += 1
             self.put(values)
@@ -194,23 +173,16 @@ class GradNormRecorder(RowSink):
             )
         return torch.full((len(self._ords),), math.nan, dtype=torch.float64)
 
-    # -- sources: the optimizer's hooks and the AMP scaler ------------------------------------
-
     def attach(
         self, optimizer: Optimizer, *, scaler: Any = None, gradients: bool = True
     ) -> RemovableHandle:
         """Record once per ``optimizer.step()`` (a step pre-hook); returns the hook's handle.
 
-        The hook records the gradients as ``step()`` sees them (:meth:`record_step`), unless an
-        explicit :meth:`record` / :meth:`clip_grad_norm_` / :meth:`record_norms` call already
-        recorded this step. ``gradients=False``: the hook never records gradients (you record
-        them every step, e.g. from a framework callback inside ``step()``). With update kinds a
-        step post-hook ends the row from the optimizer's state after the step (it must be one of
-        :data:`~refinedlr.pytorch.updates.SUPPORTED_OPTIMIZERS`).
-
-        ``scaler``: the ``torch.amp.GradScaler`` that steps this optimizer, if any: a step it
-        skips never calls ``optimizer.step()``, so each ``scaler.update()`` after an iteration
-        without a row ends a row of missing values, keeping rows aligned with the steps.
+        The hook records the gradients as ``step()`` sees them (:meth:`record_step`) unless an
+        explicit call recorded this step; ``gradients=False``: never (you record them every
+        step). With update kinds a step post-hook ends the row from the optimizer's state.
+        ``scaler``: the ``torch.amp.GradScaler`` stepping this optimizer: its ``update()`` after
+        a step it skipped writes a row of missing values, keeping rows aligned with steps.
         """
         self._check_open()
         if self._update_kinds:
@@ -235,8 +207,6 @@ class GradNormRecorder(RowSink):
         self._optimizers.clear()
         self._scalers.clear()
 
-    # -- sources: explicit calls --------------------------------------------------------------
-
     @torch.no_grad()
     def record_step(self, parameters: ParamsLike) -> None:
         """What the attached hook does: record the gradients of ``parameters`` unless this step
@@ -248,11 +218,8 @@ class GradNormRecorder(RowSink):
 
     @torch.no_grad()
     def record(self, parameters: ParamsLike | None = None) -> torch.Tensor:
-        """Record the current gradients' norms as the next step; returns them (device tensor).
-
-        ``parameters``: tensors, a module, an optimizer, or ``None`` for the attached optimizer.
-        The returned tensor holds one value per gradient kind (in ``kinds`` order; no sync).
-        """
+        """Record the gradients' norms of ``parameters`` (tensors, a module, an optimizer; ``None``:
+        the attached optimizer) as the next step; returns them (one per gradient kind, no sync)."""
         self._check_sources()
         if parameters is None:
             opts = [o for o in (r() for r in self._optimizers) if o is not None]
@@ -270,9 +237,8 @@ class GradNormRecorder(RowSink):
     def record_norms(
         self, values: torch.Tensor | float | Sequence[float] | Mapping[str, Any]
     ) -> None:
-        """Record norms computed elsewhere (one per kind; non-finite means missing) as the next
-        step; or only the gradient kinds (the attached optimizer's hook adds the update part);
-        or a mapping ``{kind: value}`` of some kinds.
+        """Record norms computed elsewhere as the next step: one per kind (non-finite: missing),
+        one per gradient kind (the attached hook adds the update kinds), or ``{kind: value}``.
 
         >>> rec = GradNormRecorder(kinds=("l2",))
         >>> rec.record_norms(2.5); rec.record_norms(float("inf"))
@@ -309,11 +275,10 @@ class GradNormRecorder(RowSink):
     ) -> torch.Tensor:
         """Record the step's norms and clip, like ``torch.nn.utils.clip_grad_norm_``.
 
-        The total norm of order ``norm_type`` is computed once and used both for the record and
-        for clipping (gradients are multiplied by ``min(1, max_norm / (norm + 1e-6))``); it is
-        returned (a device tensor, float32 for half-precision gradients). With ``when="pre_clip"``
-        the recorded values are the norms before clipping, with ``"post_clip"`` after. Works with
-        DTensor gradients (FSDP2): every rank must call it.
+        The total norm of order ``norm_type`` is computed once, recorded (before the clip, or
+        after with ``when="post_clip"``), used to multiply the gradients by
+        ``min(1, max_norm / (norm + 1e-6))``, and returned. With DTensor gradients (FSDP2) every
+        rank must call it.
 
         >>> import torch
         >>> p = torch.nn.Parameter(torch.zeros(2)); p.grad = torch.tensor([3.0, 4.0])

@@ -1,44 +1,10 @@
 """``ScheduleLR``: drive any PyTorch optimizer from a refinedlr schedule.
 
-The learning rate of parameter group ``i`` at optimizer step ``t`` (0-based) is
-``base_lrs[i] * s_t``: the group's ``initial_lr`` (its ``lr`` when the scheduler was created) times
-the schedule's multiplier, in closed form from the step counter (no drift; a restored scheduler
-continues exactly). The schedule is resolved once (:func:`~refinedlr.schedule_io.as_schedule`);
-its horizon is ``schedule.total_steps``, and a step past it does what the schedule says (hold,
-or raise).
-
-Checkpoints record the horizon, the schedule's fingerprints and its spec. Resuming with another
-horizon or shape raises :class:`ScheduleMismatchError` unless ``on_mismatch`` says what to do:
-
-* ``"rescale"``: the part of the *old* schedule after the resume step ``k`` is stretched onto the
-  new remaining steps ``[k, T_new)`` by linear interpolation: step ``t >= k`` reads the old schedule
-  at ``k + (t - k) (T_old - 1 - k) / (T_new - 1 - k)``, continuous at ``k`` and ending on the old
-  schedule's last value at ``T_new - 1``. A changed shape is ignored, with a warning.
-* ``"use_new"``: the new schedule from step ``k`` on, with a warning that gives the jump at ``k``.
-
-The schedule followed after such resumes is a tree of plain dicts in the state (loadable with
-``weights_only=True``, at most :data:`MAX_RESUMES` deep): ``{"kind": "schedule", "spec": ...}``,
-``{"kind": "rescaled", "at": k, "old_total": ..., "new_total": ..., "source": node}`` or
-``{"kind": "switched", "at": k, "before": node, "after": node}``.
-
-A planned continuation of the checkpoint's schedule (a :class:`~refinedlr.schedules.Continuation`
-from :func:`refinedlr.plan.extend` whose base is that schedule, branching at or after the
-checkpoint's step) is not a mismatch: it resumes without an error or a warning, whatever
-``on_mismatch`` says. Any other change of horizon or shape is still refused.
-
-Example:
-    >>> import torch
-    >>> from refinedlr import LinearDecay
-    >>> model = torch.nn.Linear(2, 1)
-    >>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    >>> sched = ScheduleLR(opt, LinearDecay(total_steps=4))
-    >>> lrs = []
-    >>> for _ in range(4):
-    ...     lrs.append(round(sched.get_last_lr()[0], 6))
-    ...     opt.step()
-    ...     sched.step()
-    >>> lrs
-    [0.1, 0.075, 0.05, 0.025]
+A checkpoint holds the schedule's horizon, fingerprints and spec; a resume with another schedule
+follows ``on_mismatch`` (the how-to page "Resuming and changing the horizon"). What a resume
+composed is kept in the state as a tree of plain dicts, at most :data:`MAX_RESUMES` deep:
+``{"kind": "schedule", "spec"}``, ``{"kind": "rescaled", "at", "old_total", "new_total",
+"source"}`` or ``{"kind": "switched", "at", "before", "after"}``.
 """
 
 from __future__ import annotations
@@ -154,6 +120,11 @@ def _default_lr(optimizer: Optimizer) -> float | None:
     )
 
 
+def _at(schedule: Schedule, effective: Callable[[IntArray], FloatArray] | None, t: int) -> float:
+    """The multiplier at step ``t``: the schedule's, or the effective schedule's after resumes."""
+    return schedule(t) if effective is None else float(effective(np.asarray([t]))[0])
+
+
 def _planned_from(new: Schedule, info: Mapping[str, Any], effective: Any, k: int) -> bool:
     """Whether ``new`` is a planned continuation (:func:`refinedlr.plan.extend`) of the
     checkpoint's schedule: its base is that schedule and it branches at or after step ``k``."""
@@ -173,27 +144,23 @@ def _planned_from(new: Schedule, info: Mapping[str, Any], effective: Any, k: int
 class ScheduleLR(LRScheduler):
     """A :class:`torch.optim.lr_scheduler.LRScheduler` that follows a refinedlr schedule.
 
+    Group ``i``'s learning rate at step ``t`` is ``base_lrs[i] * s_t`` (``base_lrs``: the groups'
+    ``lr`` on creation), in closed form from the step counter; past the horizon the schedule's
+    own rule applies (with ``after_horizon="raise"``, step ``T`` is still allowed).
+
     Args:
-        optimizer: any :class:`torch.optim.Optimizer`; each parameter group is scheduled from its
-            own ``initial_lr`` (its ``lr`` on creation, as torch's schedulers do).
         schedule: anything :func:`~refinedlr.schedule_io.as_schedule` accepts: a
-            :class:`~refinedlr.schedules.Schedule`, a name for
-            :func:`~refinedlr.registry.get_schedule` (``**schedule_kwargs`` go to it, e.g.
-            ``warmup=0.05, after_horizon="raise"``), ``"refined"`` with ``path=``, a schedule
-            file, or a spec from :meth:`~refinedlr.schedules.Schedule.to_spec`.
-        total_steps: the horizon in optimizer steps (after gradient accumulation): a name needs
-            it; a ``Schedule``, a spec or a file is put on it when given (else keeps its own).
+            :class:`~refinedlr.schedules.Schedule`, a name (``**schedule_kwargs`` go to
+            :func:`~refinedlr.registry.get_schedule`), ``"refined"`` with ``path=``, a file, a spec.
+        total_steps: the horizon in optimizer steps: a name needs it; a ``Schedule``, a spec or a
+            file is put on it when given.
         last_epoch: torch's convention (``-1`` starts fresh); prefer :meth:`load_state_dict`.
         on_mismatch: what :meth:`load_state_dict` does when the checkpoint's schedule differs:
-            ``"raise"`` (default), ``"rescale"`` or ``"use_new"`` (the module documentation).
+            ``"raise"`` (default), ``"rescale"`` or ``"use_new"`` (the how-to page on resuming).
 
-    Call :meth:`step` once per optimizer step, after ``optimizer.step()``; right after creation
-    the groups hold the learning rate of step 0. With ``after_horizon="raise"`` step ``T`` is
-    allowed (the loop's last ``step()``, as torch's ``OneCycleLR`` allows), later steps raise.
-    Tensor learning rates (compiled optimizers) are updated in place. To resume: create the
-    optimizer and this scheduler, load the optimizer's state, then ``load_state_dict``. Torch's
-    conventions (``last_epoch``, ``base_lrs``, ``get_last_lr()``) are kept, so it also works as a
-    Hugging Face ``Trainer``'s scheduler and in Lightning with ``"interval": "step"``.
+    Call :meth:`step` once per optimizer step, after ``optimizer.step()``. Tensor learning rates
+    (compiled optimizers) are updated in place. Torch's conventions are kept, so it also works as
+    a Hugging Face ``Trainer``'s scheduler and in Lightning with ``"interval": "step"``.
 
     >>> import torch
     >>> model = torch.nn.Linear(2, 1)
@@ -232,13 +199,11 @@ class ScheduleLR(LRScheduler):
         its rule past the horizon included; after a resume with ``on_mismatch="rescale"`` or
         ``"use_new"``, the value of the composed schedule actually followed."""
         t = self.last_epoch if step is None else int(step)
-        m = self.schedule(t)
-        return m if self._effective is None else float(self._effective(np.asarray([t]))[0])
+        m = self.schedule(t)  # (its rule past the horizon applies after a resume too)
+        return m if self._effective is None else _at(self.schedule, self._effective, t)
 
-    def _lrs_at(self, step: int) -> list[float | torch.Tensor]:
-        m = self.multiplier(step)
-        # tensor base LRs give tensors (no .item(): no device sync); the base class writes them
-        # into tensor group LRs with fill_, in place
+    def _get_closed_form_lr(self) -> list[float | torch.Tensor]:
+        m = self.multiplier()  # tensor base LRs give tensors (no .item(), no device sync)
         return [base * m for base in self.base_lrs]
 
     def get_lr(self) -> list[float | torch.Tensor]:
@@ -249,12 +214,7 @@ class ScheduleLR(LRScheduler):
                 UserWarning,
                 stacklevel=2,
             )
-        return self._lrs_at(self.last_epoch)
-
-    def _get_closed_form_lr(self) -> list[float | torch.Tensor]:
-        return self._lrs_at(self.last_epoch)
-
-    # -- checkpoints ----------------------------------------------------------------------------
+        return self._get_closed_form_lr()
 
     def state_dict(self) -> dict[str, Any]:
         """The scheduler's state: torch's fields plus the schedule's horizon, fingerprints and spec
@@ -273,12 +233,9 @@ class ScheduleLR(LRScheduler):
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Restore the step counter and base learning rates; check the schedule against this one.
 
-        A checkpoint with the same schedule (horizon and shape) continues exactly. Otherwise the
-        policy ``on_mismatch`` applies: ``"raise"`` names what changed (``horizon T_old ->
-        T_new`` and/or the shapes), ``"rescale"`` stretches the rest of the old schedule onto the
-        new horizon, ``"use_new"`` switches to the new schedule with a warning. A state this
-        scheduler did not write (a tampered or foreign one) raises :class:`ScheduleMismatchError`.
-        The groups' learning rates are then set for the current step.
+        The same schedule (horizon and shape) continues exactly; another one is handled as
+        ``on_mismatch`` says (``"raise"`` names what changed). A state this scheduler did not
+        write (tampered or foreign) raises :class:`ScheduleMismatchError` and changes nothing.
         """
         state = dict(state_dict)
         info = state.pop("schedule", None)
@@ -298,7 +255,7 @@ class ScheduleLR(LRScheduler):
                 tree, effective = None, None
             else:
                 effective = _build(tree, [10 * MAX_RESUMES])
-            m = self.schedule(k) if effective is None else float(effective(np.asarray([k]))[0])
+            m = _at(self.schedule, effective, k)
             lrs = [base * m for base in state.get("base_lrs", self.base_lrs)]
         except ScheduleMismatchError:
             raise
@@ -331,9 +288,8 @@ class ScheduleLR(LRScheduler):
                 f"shape {info['spec'].get('name')!r} ({_describe(info['spec'])}) -> "
                 f"{new.kind!r} ({_describe(new.to_spec())})"
             )
-        if not changes:  # same horizon and shape hash but another full fingerprint
-            changes.append(f"fingerprint {info['fingerprint']} -> {new.fingerprint()}")
-        what = "; ".join(changes)
+        # same horizon and shape hash but another full fingerprint
+        what = "; ".join(changes) or f"fingerprint {info['fingerprint']} -> {new.fingerprint()}"
         if self.on_mismatch == "raise":
             raise ScheduleMismatchError(
                 f"the checkpoint (step {k}) was saved with another schedule: {what}. Pass "
@@ -351,7 +307,7 @@ class ScheduleLR(LRScheduler):
                 )
             total = new.total_steps
             return dict(kind="rescaled", at=k, old_total=old_total, new_total=total, source=tree)
-        old_m = float(_build(tree, [10 * MAX_RESUMES])(np.asarray([k]))[0])
+        old_m = _at(new, _build(tree, [10 * MAX_RESUMES]), k)
         new_m = float(new(k)) if k < new.total_steps or new.after_horizon == "hold" else math.nan
         warnings.warn(
             f"resuming at step {k} with on_mismatch='use_new' ({what}): the learning-rate "

@@ -1,13 +1,11 @@
 """``RowSink``: complete rows of norms -> a device buffer -> the host -> a record file, durably.
 
-The sink takes complete rows (a value per kind, in ``kinds`` order; non-finite means missing) from
-its sources (``refinedlr.pytorch.recorder``, the framework callbacks) and owns everything after that: a
-preallocated device buffer (float64, float32 on ``mps``; no per-step ``.item()`` or device sync),
-the copy to the host every ``flush_every`` rows (on CUDA ``non_blocking`` into pinned memory), the
-:class:`~refinedlr.records.RecordWriter` (flushed at every copy, checkpoint, close, ``SIGTERM``
-and exit), which rank writes (``refinedlr.pytorch.process``) and the resume. An error of the writer (a full
-disk, a deleted run directory) reaches the caller of the step; at exit or garbage collection,
-where nobody can catch it, it is printed on one line.
+The sink takes complete rows (a value per kind; non-finite means missing) from its sources and owns
+the rest: a preallocated device buffer (float64, float32 on ``mps``; no per-step device sync), the
+copy to the host every ``flush_every`` rows (on CUDA ``non_blocking`` into pinned memory), the
+:class:`~refinedlr.records.RecordWriter` (flushed at every copy, checkpoint, close, ``SIGTERM`` and
+exit), which rank writes, and the resume. A writer's error reaches the caller of the step; at exit
+or garbage collection, where nobody can catch it, it is printed on one line.
 """
 
 from __future__ import annotations
@@ -72,15 +70,13 @@ class RowSink(Closing):
 
     Args:
         path: the record file (``step,<kind>...`` CSV), or ``None`` (memory only). An existing
-            file is continued: rows before the first step written here are kept, later ones go
-            (a fresh run from step 0 overwrites it).
-        kinds: the columns, in order.
+            file keeps its rows before the first step written here (a run from step 0 overwrites).
         flush_every: rows between copies to the host and the file (1 to :data:`MAX_FLUSH_EVERY`).
         start_step, write_rank: the first row's step (:meth:`load_state_dict` sets it on resume);
             in a distributed run, the only rank that writes the file.
         keep_in_memory: keep the rows in memory too (default: when this process writes no file).
-        fsync, close_at_exit: ``fsync`` at every flush (durable against power loss too); flush
-            and close at interpreter exit, and flush on ``SIGTERM``.
+        fsync, close_at_exit: ``fsync`` at every flush; flush and close at interpreter exit, and
+            flush on ``SIGTERM``.
     """
 
     def __init__(
@@ -132,10 +128,8 @@ class RowSink(Closing):
     @property
     def is_writer(self) -> bool:
         """Whether this process writes the file: rank ``write_rank``, or a single process."""
-        rank = self.rank
-        return (
-            self.path is not None and rank in (None, self.write_rank) and os.getpid() == self._pid
-        )
+        rank, mine = self.rank, os.getpid() == self._pid
+        return self.path is not None and rank in (None, self.write_rank) and mine
 
     def _keeps_memory(self) -> bool:
         return not self.is_writer if self.keep_in_memory is None else self.keep_in_memory
@@ -147,8 +141,6 @@ class RowSink(Closing):
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError(f"this {type(self).__name__} is closed")
-
-    # -- rows in ------------------------------------------------------------------------------
 
     def put(self, row: Row) -> None:
         """Append a complete row (a value per kind; non-finite: missing) as step :attr:`step`."""
@@ -254,8 +246,6 @@ class RowSink(Closing):
         # dropped without close() (a local of a finished function): still write the last rows
         if not getattr(self, "_closed", True):
             _close_quietly(self, "at garbage collection")
-
-    # -- rows out and checkpoints ---------------------------------------------------------------
 
     def to_record(self, source: Literal["auto", "file", "memory"] = "auto") -> GradNormRecord:
         """The rows so far as a :class:`~refinedlr.records.GradNormRecord` (flushes first).

@@ -1,43 +1,10 @@
 """Norms of the update direction of Adam-type optimizers, from the optimizer's state after a step.
 
-For an Adam-type optimizer the step of parameter ``p`` is ``p <- p - lr * u_t`` (plus a decoupled
-weight decay ``p <- p * (1 - lr * wd)`` that is not part of ``u_t``). The *update direction*
-``u_t`` is what the paper's refinement uses for Adam: the record kinds ``update_l2 = ||u_t||_2``
-and ``update_l1 = ||u_t||_1`` over all parameters updated in the step. ``u_t`` is computed
-exactly as torch's optimizers compute their step (single-tensor, ``foreach`` and ``fused``
-implementations agree), from the state *after* the step (``t`` = the state's ``step``):
-
-``Adam``, ``AdamW`` (``m = exp_avg``, ``v = exp_avg_sq``, or ``max_exp_avg_sq`` with ``amsgrad``)
-    ``u = m_hat / (sqrt(v_hat) + eps)`` with ``m_hat = m / (1 - beta1^t)``,
-    ``v_hat = v / (1 - beta2^t)``: ``eps`` is added after the square root of the bias-corrected
-    ``v``. A coupled ``weight_decay`` (``Adam``) is in the gradient, hence in ``m`` and ``v``;
-    ``AdamW``'s decoupled decay is not part of ``u``.
-``RAdam``
-    the rectified step: with ``rho_inf = 2 / (1 - beta2) - 1`` and
-    ``rho_t = rho_inf - 2 t beta2^t / (1 - beta2^t)``, ``u = r_t * m_hat * sqrt(1 - beta2^t) /
-    (sqrt(v) + eps)`` when ``rho_t > 5`` (``r_t`` the variance rectification term; note ``eps``
-    is added to ``sqrt(v)`` *before* the bias correction, as torch does), and ``u = m_hat`` (no
-    adaptive denominator) in the first steps, when ``rho_t <= 5``.
-``NAdam``
-    Nesterov momentum with torch's momentum schedule ``mu_t = beta1 (1 - 0.5 * 0.96^(t psi))``
-    (``psi = momentum_decay``): ``u = (c1 g_t + c2 m) / (sqrt(v_hat) + eps)`` with
-    ``c1 = (1 - mu_t) / (1 - prod_{i<=t} mu_i)`` and ``c2 = mu_{t+1} / (1 - prod_{i<=t+1} mu_i)``.
-    It needs the step's gradient ``g_t``: the parameter's ``.grad`` (so compute before
-    ``zero_grad``; negated with ``maximize``). With a coupled ``weight_decay`` the gradient term
-    held ``wd * p`` of the parameter *before* the step; solving the step for it gives
-    ``u = (c1 (g + wd p) + c2 m) / (sqrt(v_hat) + eps - c1 wd lr)`` with ``p`` after the step:
-    exact, using the group's current ``lr``.
-
-So ``u`` is exactly ``-(parameter change) / lr`` without decoupled weight decay, for each of the
-four (the tests check this against the parameters' change). What "the update direction" of NAdam
-and RAdam should be is a choice: another reading takes Adam's ``m_hat / (sqrt(v_hat) + eps)`` from
-their moments; we take the step they actually make.
-
-Cost and memory: a few foreach kernels over the state, no host synchronisation (step counts on
-the device, as with ``fused=True`` or ``capturable=True``, stay there), and transient buffers of
-at most ``CHUNK_ELEMENTS`` elements (or the largest parameter) at a time. With FSDP2 the state is
-sharded like the parameters (``DTensor``); the norms are reduced over the mesh, so every rank gets
-the same global value (every rank must call); under DDP the states are equal on every rank.
+The update direction ``u_t`` of ``Adam``, ``AdamW``, ``NAdam`` and ``RAdam`` is their step divided
+by the learning rate, without decoupled weight decay: ``u = m_hat / (sqrt(v_hat) + eps)`` for Adam
+and AdamW, the rectified or Nesterov step for RAdam and NAdam. The record kinds are
+``update_l2 = ||u_t||_2`` and ``update_l1 = ||u_t||_1``; the how-to page "A plain PyTorch loop"
+gives the formula of each optimizer. No host synchronisation; with FSDP2 every rank must call.
 
 >>> import torch
 >>> p = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
@@ -87,10 +54,6 @@ class UnsupportedOptimizerError(TypeError):
     """The optimizer keeps no Adam-type state, so its update direction is not known here."""
 
 
-def _names() -> str:
-    return ", ".join(f"torch.optim.{c.__name__}" for c in SUPPORTED_OPTIMIZERS)
-
-
 def check_update_optimizer(optimizer: Any) -> Optimizer:
     """The torch optimizer behind ``optimizer`` (unwrapping accelerate's / Lightning's wrappers)
     if it is one of :data:`SUPPORTED_OPTIMIZERS`; otherwise :class:`UnsupportedOptimizerError`."""
@@ -105,9 +68,10 @@ def check_update_optimizer(optimizer: Any) -> Optimizer:
     name = type(inner).__name__
     if inner is not optimizer:
         name += f" (in {type(optimizer).__name__})"
+    names = ", ".join(f"torch.optim.{c.__name__}" for c in SUPPORTED_OPTIMIZERS)
     raise UnsupportedOptimizerError(
         f"the kinds update_l2 / update_l1 need an Adam-type optimizer's state; {name} is not one "
-        f"of {_names()} (for other optimizers record l2 / l1, the gradient norms)"
+        f"of {names} (for other optimizers record l2 / l1, the gradient norms)"
     )
 
 
@@ -186,11 +150,8 @@ class _Coefficients:
 
 
 def _group_kind(optimizer: Optimizer) -> str:
-    if isinstance(optimizer, torch.optim.RAdam):
-        return "radam"
-    if isinstance(optimizer, torch.optim.NAdam):
-        return "nadam"
-    return "adam"
+    nadam = isinstance(optimizer, torch.optim.NAdam)
+    return "radam" if isinstance(optimizer, torch.optim.RAdam) else "nadam" if nadam else "adam"
 
 
 def _chunks(sizes: list[int], limit: int) -> list[list[int]]:
@@ -248,11 +209,10 @@ def _unscaled(
                     torch._foreach_add_(num, torch._foreach_mul(ps, [wd * x for x in c]))
                 torch._foreach_add_(num, ms)
                 torch._foreach_div_(num, denom)
-                del denom
                 u = num
             else:
                 u = list(torch._foreach_div(ms, denom))
-                del denom
+            del denom
             yield u, coef.take(coef.a, index, ms[0]), firsts, distributed
 
 
