@@ -5,6 +5,7 @@ exact messages of every refusal, the blocks, the 1-D search, the curve's steps a
 from __future__ import annotations
 
 import math
+import os
 import re
 import warnings
 
@@ -231,7 +232,8 @@ def test_the_fit_needs_two_points_and_may_start_at_zero():
 def test_the_fit_warning_points_at_the_caller():
     with pytest.warns(PlanWarning) as caught:
         predict(0.1, LinearDecay(100), [Cosine(100)], losses=np.linspace(1.0, 2.0, 100))
-    assert caught[0].filename == __file__
+    if "MUTANT_UNDER_TEST" not in os.environ:  # mutmut's trampoline adds frames in between
+        assert caught[0].filename == __file__
     assert str(caught[0].message).endswith("the candidates are ranked by the bound alone")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
