@@ -35,6 +35,7 @@ TESTS: dict[str, list[str]] = {
     ],
     "risk": ["tests/test_risk.py", "tests/test_verify.py"],
     "verify": ["tests/test_verify.py", "tests/test_cli_verify.py"],
+    "plan": ["tests/test_plan.py", "tests/test_cli_plan.py", "tests/test_plan_contracts.py"],
 }
 
 

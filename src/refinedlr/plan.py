@@ -1,39 +1,21 @@
-"""Planning the next run from the last-iterate bound: the peak LR of another schedule or horizon,
-the rest of a run continued from a checkpoint, and the loss curves the bound predicts.
+"""Planning the next run from the last-iterate bound (Schaipp et al., arXiv 2501.18965): the peak
+LR of another schedule or horizon, the rest of a continued run, and the loss curves the bound
+predicts. The concept page ``docs/concepts/planning.md`` explains it; in short:
 
-For learning rates ``eta_t = gamma s_t`` the direct bound of arXiv 2310.07831
-(:func:`~refinedlr.bounds.last_iterate_bound`) is ``a / gamma + gamma b``
-(:func:`~refinedlr.bounds.bound_coefficients`): the shape ``s`` has the best peak LR
-``gamma* = sqrt(a / b) = D c*(s)``, where ``c*`` is the best scale at ``D = 1``
-(:func:`~refinedlr.bounds.best_scale`). Schaipp et al. (arXiv 2501.18965) found that ``gamma*``
-moves across schedules and horizons as the tuned LR of real training runs does. The unknown
-distance ``D`` cancels in a ratio, which gives three tools:
+* For LRs ``eta_t = gamma s_t`` the bound (:func:`~refinedlr.bounds.bound_coefficients`) is
+  ``a / gamma + gamma b``, best at ``gamma* = D c*(s)`` (``c*``: :func:`~refinedlr.bounds.best_scale`
+  at ``D = 1``). ``D`` cancels in a ratio: :func:`transfer_lr` gives ``lr * c*(B) / c*(A)``.
+* :func:`extend` continues a run from step ``k`` along the :class:`~refinedlr.schedules.Continuation`
+  with the lowest bound, ``D`` calibrated so that the run's tuned LR is the bound's best for it.
+* :func:`predict` computes ``Omega_t``, the bound for stopping after ``t`` steps, for the source
+  and for candidates at their transferred LRs, and maps them through ``loss ~ C + M Omega_t``.
 
-* :func:`transfer_lr`: an LR tuned for schedule A serves schedule B at ``lr * c*(B) / c*(A)``.
-  With constant norms and linear decay, ``c*`` falls as ``1 / sqrt(T)``.
-* :func:`extend`: a run checkpointed at step ``k`` continues to a new horizon along the
-  :class:`~refinedlr.schedules.Continuation` (the steps before ``k`` unchanged) with the lowest
-  bound, ``D`` calibrated so that the run's tuned peak LR is the bound's best for its own schedule.
-  Two families are searched: ``"rescale"`` (a new level after the checkpoint, then a cooldown) and
-  ``"cooldown"`` (the LR in use kept, so no re-warm-up, then a cooldown); both choose the
-  cooldown's length and shape (linear or 1-sqrt).
-* :func:`predict`: the bound ``Omega_t`` for stopping after ``t`` steps, for the source run and for
-  candidate schedules at their transferred LRs; fitted to the source run's losses as
-  ``loss ~ C + M Omega_t`` it predicts each candidate's loss curve, and ranks the candidates.
-
-Norms. ``norms=None`` means constant gradient norms, the bound's worst case, and the default: on
-the project's convex suite it transferred LRs as well as recorded norms did (see the planning
-evidence). A record or array of the source run's norms is used as recorded on the source's
-horizon and carried to another horizon on normalised time (``carry="fraction"``), or step for
-step, the median of the record's last tenth held past its end (``carry="step"``; what
-:func:`extend` does, as a continued run is the same run). Missing values are interpolated.
-
-Cost. :func:`transfer_lr` is exact and ``O(T)``. :func:`extend` and :func:`predict` evaluate
-the bound on blocks of consecutive steps: single steps for the last ``2 RESOLUTION`` steps, then
-blocks ``1 / RESOLUTION`` as long as their distance from the end (about 4,000 blocks for
-``T = 10**6``, so exact up to about 1,000 steps). A block's LRs and squared norms enter through
-their sums, which keeps the tail sums ``S`` and ``Q`` exact at block edges; the bound moves by
-about 0.1%. Planning for ``T = 10**6`` takes well under a second (``perf/bench_plan.py``).
+``norms=None`` means constant gradient norms (the bound's worst case, the default); a record or an
+array of the source run's norms is carried to other horizons by :func:`carry_norms`.
+:func:`transfer_lr` is exact; :func:`extend` and :func:`predict` evaluate the bound on blocks of
+steps (single steps for the last ``2 RESOLUTION``, then blocks ``1 / RESOLUTION`` of their
+distance from the end: about 4,000 blocks for ``T = 10**6``; the bound moves by about 0.1%), so
+planning ``T = 10**6`` steps takes well under a second (``perf/bench_plan.py``).
 
 Example:
     >>> from refinedlr import LinearDecay, WarmupStableDecay
@@ -287,16 +269,9 @@ def _bound_of_sums(h: FloatArray, r: FloatArray, D: float) -> float:
 
 @dataclasses.dataclass(frozen=True)
 class ExtensionOption:
-    """One continuation :func:`extension_options` evaluated.
-
-    Attributes:
-        family: ``"rescale"`` (a new level after the checkpoint) or ``"cooldown"`` (the LR in
-            use kept).
-        schedule: the whole schedule, identical to the original before the checkpoint.
-        bound_ratio: its bound over the bound of a fresh run of the original schedule on the new
-            horizon at that run's own best peak LR (below 1: the bound prefers the continuation;
-            computed on the search's blocks, within about 0.1% of the exact ratio).
-    """
+    """One continuation: its ``family`` (``"rescale"`` or ``"cooldown"``), the whole
+    ``schedule``, and ``bound_ratio``, its bound over that of a fresh run of the original schedule
+    on the new horizon at its own best LR (below 1: the bound prefers the continuation)."""
 
     family: str
     schedule: Continuation

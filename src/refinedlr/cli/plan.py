@@ -1,18 +1,8 @@
-"""``refinedlr plan``: the peak LR for another schedule or horizon, or a continued run.
+"""``refinedlr plan``: the peak LR for another schedule or horizon (``--to``), or the rest of a
+run continued from a checkpoint (``--at``), from the last-iterate bound (:mod:`refinedlr.plan`).
 
-Two forms, both from the last-iterate bound (:mod:`refinedlr.plan`):
-
-* transfer: ``refinedlr plan --lr 3e-4 --from linear --steps 10000 --to
-  wsd:decay=0.2,decay_shape=1-sqrt --to-steps 40000`` prints each target's peak LR and the bound's
-  predicted final value against the source (ranked), and writes the target's schedule (``-o``)
-  and a figure (``--plot``);
-* extend: ``refinedlr plan --lr 3e-4 --from wsd --steps 10000 --at 8000 --to-steps 20000 -o
-  longer.json`` continues a run from its checkpoint at step 8000 to 20000 steps along the
-  continuation with the lowest bound, and prints the options it compared.
-
-A schedule is a name with optional arguments, ``NAME[:KEY=VALUE,...]`` (a value is a number,
-``true``/``false``, numbers separated by ``/`` for a sequence, or text), or a schedule file
-(.json, .npy, .csv).
+A schedule is ``NAME[:KEY=VALUE,...]`` (a value is a number, ``true``/``false``, numbers joined
+by ``/`` for a sequence, or text) or a schedule file (.json, .npy, .csv).
 """
 
 from __future__ import annotations
@@ -47,6 +37,11 @@ from .common import (
 
 __all__ = ["add_parser"]
 
+_EPILOG = """examples:
+  refinedlr plan --lr 3e-4 --from linear --steps 10000 --to wsd:decay=0.2,decay_shape=1-sqrt --to-steps 40000
+  refinedlr plan --lr 0.1 --from linear --steps 5000 --to cosine --to linear@20000 --norms run1/norms.csv --plot plan.png
+  refinedlr plan --lr 3e-4 --from wsd:decay=0.2 --steps 10000 --at 8000 --to-steps 20000 -o longer.json"""
+
 
 def _positive_lr(text: str) -> float:
     try:
@@ -58,6 +53,30 @@ def _positive_lr(text: str) -> float:
     return x
 
 
+_OPTIONS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
+    (("--lr",), {"type": _positive_lr, "required": True, "help": "the peak LR tuned for --from"}),
+    (("--from",), {"dest": "source", "required": True, "metavar": "SCHEDULE", "help": "its schedule"}),
+    (("--steps",), {"type": positive_int, "help": "its horizon (a schedule file's own if omitted)"}),
+    (("--to",), {"action": "append", "default": [], "metavar": "SCHEDULE[@STEPS]",
+                 "help": "a schedule to plan for (repeatable); @STEPS gives its own horizon"}),
+    (("--to-steps",), {"type": positive_int, "help": "the new horizon: of every --to without "
+                       "@STEPS (default: --from's), or of the run continued with --at"}),
+    (("--at",), {"type": positive_int, "metavar": "STEP", "help": "continue the --from run from "
+                 "its checkpoint after STEP optimizer steps to --to-steps (no --to)"}),
+    (("--family",), {"choices": ["best", "rescale", "cooldown"], "default": "best",
+                     "help": "with --at: rescale (a new LR level, then a cooldown), cooldown "
+                     "(keep the LR in use: no re-warm-up) or best (default: the lower bound)"}),
+    (("--norms",), {"metavar": "LOG", "help": "the --from run's gradient-norm log (default: "
+                    "constant norms, the worst case)"}),
+    (("--kind",), {"help": "which series of --norms to use (default: l2, or its only one)"}),
+    (("--losses",), {"metavar": "LOG", "help": "the --from run's loss log: fits loss ~ C + M x "
+                     "bound and predicts each target's final loss"}),
+    (("--loss-column",), {"default": "loss", "help": "the column of --losses (default: loss)"}),
+    (("-o", "--output"), {"help": "write the planned schedule (.json, .npy or .csv)"}),
+    (("--plot",), {"metavar": "PNG", "help": "write a figure of the LRs and predicted curves"}),
+)  # fmt: skip
+
+
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "plan",
@@ -66,77 +85,39 @@ def add_parser(sub: Any) -> None:
         "peak LR of another schedule or horizon from one you tuned (--to), or the rest of a run "
         "continued from a checkpoint to a longer horizon (--at). Schedules are NAME[:KEY=VALUE,"
         "...] (e.g. linear, cosine, wsd:decay=0.2,decay_shape=1-sqrt) or schedule files.",
-        epilog="examples:\n"
-        "  refinedlr plan --lr 3e-4 --from linear --steps 10000 "
-        "--to wsd:decay=0.2,decay_shape=1-sqrt --to-steps 40000\n"
-        "  refinedlr plan --lr 0.1 --from linear --steps 5000 --to cosine --to linear@20000 "
-        "--norms run1/norms.csv --plot plan.png\n"
-        "  refinedlr plan --lr 3e-4 --from wsd:decay=0.2 --steps 10000 --at 8000 --to-steps "
-        "20000 -o longer.json",
+        epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--lr", type=_positive_lr, required=True, help="the peak LR tuned for --from")
-    p.add_argument("--from", dest="source", required=True, metavar="SCHEDULE", help="its schedule")
-    p.add_argument(
-        "--steps",
-        type=positive_int,
-        help="its horizon in optimizer steps (a file's own if omitted)",
-    )
-    p.add_argument(
-        "--to",
-        action="append",
-        default=[],
-        metavar="SCHEDULE[@STEPS]",
-        help="a schedule to plan for (repeatable); @STEPS gives its own horizon",
-    )
-    p.add_argument(
-        "--to-steps",
-        type=positive_int,
-        help="the new horizon: of every --to without @STEPS (default: the --from horizon), or of the "
-        "continued run with --at",
-    )
-    p.add_argument(
-        "--at",
-        type=positive_int,
-        metavar="STEP",
-        help="continue the --from run from its checkpoint after STEP optimizer steps to "
-        "--to-steps (the extend form; no --to)",
-    )
-    p.add_argument(
-        "--family",
-        choices=["best", "rescale", "cooldown"],
-        default="best",
-        help="with --at: rescale (a new LR level, then a cooldown), cooldown (keep the LR in use, "
-        "no re-warm-up) or best (default: the lower bound of the two)",
-    )
-    p.add_argument(
-        "--norms",
-        metavar="LOG",
-        help="the --from run's gradient-norm log (default: constant norms, the worst case)",
-    )
-    p.add_argument("--kind", help="which series of --norms to use (default: l2, or its only one)")
-    p.add_argument(
-        "--losses",
-        metavar="LOG",
-        help="the --from run's loss log: fits loss ~ C + M x bound and predicts each target's "
-        "final loss",
-    )
-    p.add_argument(
-        "--loss-column", default="loss", help="the column of --losses holding the loss (loss)"
-    )
-    p.add_argument("-o", "--output", help="write the planned schedule (.json, .npy or .csv)")
-    p.add_argument("--plot", metavar="PNG", help="write a figure of the LRs and predicted curves")
+    for flags, options in _OPTIONS:
+        p.add_argument(*flags, **options)
     add_log_options(p)
     p.set_defaults(func=run)
 
 
 def _is_file(text: str) -> bool:
-    if Path(text).suffix.lower() in SCHEDULE_SUFFIXES:
-        return True
     try:
-        return Path(text).exists()
+        return Path(text).suffix.lower() in SCHEDULE_SUFFIXES or Path(text).exists()
     except OSError:  # e.g. a name too long to be a file: then it is a schedule name
         return False
+
+
+def _value(text: str) -> Any:
+    """A schedule argument as written: a number, true/false, numbers joined by ``/`` (a sequence,
+    e.g. ``milestones=0.5/0.75``), or else text."""
+    words = {"true": True, "false": False, "none": None, "null": None}
+    if text.lower() in words:
+        return words[text.lower()]
+    numbers: list[int | float] = []
+    for part in text.split("/") if len(text) <= 1000 else [text]:
+        for kind in (int, float):
+            try:
+                numbers.append(kind(part) if len(part) <= 30 else math.nan)
+                break
+            except ValueError:
+                continue
+        else:
+            return text
+    return tuple(numbers) if len(numbers) > 1 else numbers[0]
 
 
 def parse_schedule(text: str, total_steps: int | None, what: str) -> Schedule:
@@ -165,25 +146,6 @@ def parse_schedule(text: str, total_steps: int | None, what: str) -> Schedule:
         raise CLIError(f"{what} {brief(text, 24)!r}: {exc}") from None
 
 
-def _value(text: str) -> Any:
-    """A schedule argument as written: a number, true/false, numbers separated by ``/`` (a
-    sequence, e.g. ``milestones=0.5/0.75``), or else text."""
-    words = {"true": True, "false": False, "none": None, "null": None}
-    if text.lower() in words:
-        return words[text.lower()]
-    parts = text.split("/") if "/" in text and len(text) <= 1000 else [text]
-    numbers: list[int | float] = []
-    for part in parts:
-        try:
-            numbers.append(int(part) if len(part) <= 30 else float("nan"))
-        except ValueError:
-            try:
-                numbers.append(float(part) if len(part) <= 30 else float("nan"))
-            except ValueError:
-                return text
-    return tuple(numbers) if len(parts) > 1 else numbers[0]
-
-
 def _targets(args: argparse.Namespace, source: Schedule) -> dict[str, Schedule]:
     out: dict[str, Schedule] = {}
     for text in args.to:
@@ -196,6 +158,23 @@ def _targets(args: argparse.Namespace, source: Schedule) -> dict[str, Schedule]:
                 raise CLIError(f"--to {brief(text)!r}: the horizon after @ {exc}") from None
         out[text] = parse_schedule(spec, horizon, "--to")
     return out
+
+
+def _norms(args: argparse.Namespace, source: Schedule) -> Any:
+    """The ``--norms`` record's series, checked against the horizon it must cover."""
+    record = read_log(args.norms, args)
+    if args.kind is not None and args.kind not in record.kinds:
+        have = ", ".join(brief(k) for k in record.kinds[:6])
+        raise CLIError(f"{args.norms}: no series {brief(args.kind)!r} (--kind); it has {have}")
+    with about(args.norms):
+        norms = record.norms(
+            record.resolve_kind(args.kind or ("l2" if "l2" in record.kinds else None))
+        )
+    T = source.total_steps
+    if len(norms) < (args.at or T) or (args.at is None and len(norms) != T):
+        need = f"{T:,} (--from's horizon)" if args.at is None else f"{args.at:,} (--at)"
+        raise CLIError(f"{args.norms}: {len(norms):,} steps of norms; the plan needs {need}")
+    return norms
 
 
 def run(args: argparse.Namespace) -> int:
@@ -213,49 +192,25 @@ def run(args: argparse.Namespace) -> int:
     if out is not None and len(args.to) > 1:
         raise CLIError("-o writes one planned schedule: give a single --to")
     source = parse_schedule(args.source, args.steps, "--from")
-    norms = None
-    if args.norms:
-        record = read_log(args.norms, args)
-        if args.kind is not None and args.kind not in record.kinds:
-            raise CLIError(
-                f"{args.norms}: no series {brief(args.kind)!r} (--kind); it has "
-                + ", ".join(brief(k) for k in record.kinds[:6])
-            )
-        kind = args.kind or ("l2" if "l2" in record.kinds else None)
-        with about(args.norms):
-            norms = record.norms(record.resolve_kind(kind))
-        horizon = source.total_steps
-        if (args.at is None and len(norms) != horizon) or (
-            args.at is not None and len(norms) < args.at
-        ):
-            need = f"{horizon:,} (--from's horizon)" if args.at is None else f"{args.at:,} (--at)"
-            raise CLIError(f"{args.norms}: {len(norms):,} steps of norms; the plan needs {need}")
+    norms = _norms(args, source) if args.norms else None
+    shown = {k: v for k, v in source.to_spec().items() if k not in _NOT_SHOWN}
+    params = ", ".join(f"{k}={v}" for k, v in shown.items())
     print(
-        f"source: {_describe(source)}, peak LR {args.lr:.4g} (tuned); norms: "
+        f"source: {source.kind}{f' ({params})' if params else ''}, {source.total_steps:,} steps, "
+        f"peak LR {args.lr:.4g} (tuned); norms: "
         + (f"{args.norms} ({len(norms):,} steps)" if norms is not None else _CONSTANT)
     )
     with collect_warnings() as caught:
-        if args.at is not None:
-            status = _extend(args, source, norms, out, png)
-        else:
-            status = _transfer(args, source, norms, out, png)
+        (_transfer if args.at is None else _extend)(args, source, norms, out, png)
     print_warnings(caught)
-    return status
+    return 0
 
 
 _CONSTANT = "constant (the bound's worst case; --norms LOG uses the run's record)"
+_NOT_SHOWN = ("name", "total_steps", "values", "provenance", "base")
 
 
-def _describe(s: Schedule) -> str:
-    params = {k: v for k, v in s.to_spec().items() if k not in ("name", "total_steps", "values")}
-    params.pop("provenance", None)
-    shown = ", ".join(f"{k}={v}" for k, v in params.items() if k != "base")
-    return f"{s.kind}{f' ({shown})' if shown else ''}, {s.total_steps:,} steps"
-
-
-def _transfer(
-    args: argparse.Namespace, source: Schedule, norms: Any, out: Path | None, png: Path | None
-) -> int:
+def _transfer(args: argparse.Namespace, source: Schedule, norms: Any, out: Any, png: Any) -> None:
     targets = _targets(args, source)
     losses = None
     if args.losses:
@@ -277,11 +232,10 @@ def _transfer(
             f"{c.lr / args.lr:>12.4g} {p.ratio(c):>22.4f}"
         )
     if p.fit is not None:
-        C, M = p.fit
+        finals = ", ".join(f"{c.name} {c.final:.4g}" for c in p.candidates)
         print(
-            f"fit: loss ~ {C:.4g} + {M:.4g} x bound on {args.losses}; predicted final loss: "
-            f"source {p.source.final:.4g}, "
-            + ", ".join(f"{c.name} {c.final:.4g}" for c in p.candidates)
+            f"fit: loss ~ {p.fit[0]:.4g} + {p.fit[1]:.4g} x bound on {args.losses}; predicted "
+            f"final loss: source {p.source.final:.4g}, {finals}"
         )
     else:
         print(
@@ -291,17 +245,10 @@ def _transfer(
     if out is not None:
         write_schedule(p.candidates[0].schedule, out)
         print(f"wrote {out}: train it with peak LR {p.candidates[0].lr:.4g}")
-    if png is not None:
-        from ..plot import plot_plan
-
-        write_figure(plot_plan(p), png)
-        print(f"wrote {png}")
-    return 0
+    _figure(p, png)
 
 
-def _extend(
-    args: argparse.Namespace, source: Schedule, norms: Any, out: Path | None, png: Path | None
-) -> int:
+def _extend(args: argparse.Namespace, source: Schedule, norms: Any, out: Any, png: Any) -> None:
     if args.to_steps is None:
         raise CLIError("--at needs --to-steps: the new horizon of the continued run")
     families = ("rescale", "cooldown") if args.family == "best" else (args.family,)
@@ -309,10 +256,8 @@ def _extend(
         options = extension_options(
             source, at_step=args.at, total_steps=args.to_steps, norms=norms, families=families
         )
-    print(
-        f"continue from step {args.at:,} to {args.to_steps:,} steps; LR in use "
-        f"{args.lr * float(source(args.at - 1)):.4g}"
-    )
+    lr_in_use = args.lr * float(source(args.at - 1))
+    print(f"continue from step {args.at:,} to {args.to_steps:,} steps; LR in use {lr_in_use:.4g}")
     print(
         f"  {'family':<9} {'cooldown':<8} {'LR after step ' + format(args.at, ','):>22} "
         f"{'cooldown steps':>15} {'bound vs fresh tuned run':>25}"
@@ -336,10 +281,13 @@ def _extend(
             f'load_schedule("{out}")); it accepts this planned extension'
         )
     if png is not None:
+        named = {f"{o.family} ({o.schedule.cooldown_shape})": o.schedule for o in options}
+        _figure(predict(args.lr, source, named, norms=norms, carry="step", same_lr=True), png)
+
+
+def _figure(p: Any, png: Path | None) -> None:
+    if png is not None:
         from ..plot import plot_plan
 
-        named = {f"{o.family} ({o.schedule.cooldown_shape})": o.schedule for o in options}
-        p = predict(args.lr, source, named, norms=norms, carry="step", same_lr=True)
         write_figure(plot_plan(p), png)
         print(f"wrote {png}")
-    return 0
