@@ -64,9 +64,7 @@ _TRANSACTIONAL = frozenset({"refine", "verify", "plan", "show", "plot"})
 
 
 class _Failed(Exception):
-    def __init__(self, status: int) -> None:
-        super().__init__(status)
-        self.status = status
+    """A command's non-zero exit status, raised to leave its transaction: nothing is written."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _fail(exc: BaseException, status: int) -> int:
+def _fail(exc: BaseException | str, status: int) -> int:
     print(one_line(f"refinedlr: error: {exc}"), file=sys.stderr)  # one line, whatever it holds
     return status
 
@@ -104,10 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         with step_limit(getattr(args, "max_steps", None)), outputs:
             status = func(args)
             if status != 0:
-                raise _Failed(status)  # leaves the transaction: nothing is written
+                raise _Failed(status)
             return status
     except _Failed as failed:
-        return failed.status
+        return int(failed.args[0])
     except (MissingExtra, MissingExtraError) as exc:
         return _fail(exc, 3)
     except (CLIError, RecordError, ScheduleError, RefineError, BoundError, PlanError) as exc:
@@ -118,13 +116,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # a file that cannot be read or written
         return _fail(exc, 2)
     except MemoryError:
-        return _fail(
-            MemoryError(
-                "out of memory: the input is too large for this machine (is --max-steps "
-                "higher than the run was long?)"
-            ),
-            2,
+        why = (
+            "the input is too large for this machine (is --max-steps higher than the run was long?)"
         )
+        return _fail(f"out of memory: {why}", 2)
     except KeyboardInterrupt:
         print("refinedlr: interrupted", file=sys.stderr)
         return 130

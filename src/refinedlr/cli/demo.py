@@ -6,14 +6,16 @@ import argparse
 import importlib
 from typing import Any
 
-from .common import MissingExtra
+from .common import MissingExtra, command
 
 __all__ = ["add_parser"]
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser(
+    p = command(
+        sub,
         "demo",
+        run,
         help="the whole workflow on built-in data: run, refine, run again, verify, decide",
         description="The recommended workflow on scikit-learn's digits: train a small CNN with "
         "linear decay over an LR sweep while recording gradient norms, refine, diagnose the "
@@ -32,7 +34,6 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--workers", type=int, default=None, help="parallel training processes (default: cores)"
     )
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,13 +50,6 @@ def run(args: argparse.Namespace) -> int:
         )
     from ..demo import run_demo
 
-    run_demo(
-        out=args.out,
-        seeds=args.seeds,
-        epochs=args.epochs,
-        quick=args.quick,
-        progress=not args.no_progress,
-        workers=args.workers,
-        arms=args.arms,
-    )
+    options = {k: getattr(args, k) for k in ("out", "seeds", "epochs", "quick", "workers", "arms")}
+    run_demo(progress=not args.no_progress, **options)
     return 0

@@ -46,72 +46,47 @@ def read_record(
     Formats (``format=``), what becomes a step, and the norm kind the values are stored under:
 
     ``csv``
-        This library's own format (first column ``step``, then only numeric columns: every
-        column is a kind; an empty cell is NaN unless the whole row is empty), or any CSV/TSV/semicolon file with a header
-        (``column=`` names the column; without it the only numeric value column, or
-        ``grad_norm``/``train/grad_norm``; ``epoch`` and time stamps are never picked), or a
-        single headerless column of numbers (kind ``column`` or ``"l2"``). The delimiter is
-        sniffed from the header (tab, comma, semicolon). The step column is the first of
-        :data:`STEP_NAMES` present (any case: ``step``, ``Step``, ``global_step``, ``_step``,
-        ``iteration``...); without one, data row ``i`` is step ``i``. An empty cell is no row
-        for that step; ``nan`` is a missing value. Our own format with a cut-off last line (no
-        end of line: a writer killed mid-write) loses that line, with a warning naming it.
+        This library's own format (``step``, then numeric columns: every column is a kind; a
+        cut-off last line, from a writer killed mid-write, is dropped with a warning), or any
+        CSV/TSV/semicolon file with a header (``column=`` names the column; default: the only
+        numeric value column, or ``grad_norm``/``train/grad_norm``; ``epoch`` and time stamps
+        are never picked), or a single headerless column (kind ``column`` or ``"l2"``). The step
+        column is the first of :data:`STEP_NAMES` present (any case), else data row ``i`` is step
+        ``i``. An empty cell is no row for that step; ``nan`` is a missing value.
     ``npy``
         ``np.load(allow_pickle=False)``: a 1-D array (kind ``column`` or ``"l2"``), a 2-D array
         ``(steps, kinds)`` with kinds ``col0, col1, ...`` (``column="col1"`` or ``"1"`` picks
-        one), or a structured array whose fields are kinds and whose ``step`` field (if any)
-        holds the steps. Row ``i`` of a plain array is step ``i``.
+        one), or a structured array whose fields are kinds, with a ``step`` field if any. Row
+        ``i`` of a plain array is step ``i``.
     ``wandb``
-        A Weights & Biases chart CSV export: header ``"Step","<run> - <metric>",
-        "<run> - <metric>__MIN","<run> - <metric>__MAX"...``. The ``__MIN``/``__MAX`` columns are
-        ignored; with several runs or metrics ``column=`` picks one (the full header, or a run
-        or metric that names one series; a lone ``grad_norm`` metric is taken by default).
-        Kind: the metric. ``Step`` is taken as written; an empty cell is no row for that step.
+        A Weights & Biases chart CSV export (``"Step","<run> - <metric>",...``; ``__MIN``/
+        ``__MAX`` columns are ignored); ``column=`` picks a series by its full header, run or
+        metric (a lone ``grad_norm`` metric is the default). Kind: the metric.
     ``jsonl``
-        One JSON object per line; ``column=`` names the key (default ``grad_norm``,
-        ``train/grad_norm`` or the only numeric key); the step key is the first of
-        :data:`STEP_NAMES` present, else the ``i``-th line with the key is step ``i``. Lines
-        without the key are skipped and counted (``meta["skipped"]``); ``null`` is a missing value.
+        One JSON object per line; ``column=`` names the key (default as for ``csv``); the step
+        key is the first of :data:`STEP_NAMES` present, else the ``i``-th line with the key is
+        step ``i``. Lines without the key are skipped (``meta["skipped"]``); ``null`` is missing.
     ``trainer_state``
-        Hugging Face ``trainer_state.json`` (or a checkpoint directory holding one):
-        ``log_history[*]["grad_norm"]``, the global l2 norm of the last step before logging,
-        before clipping, so kind ``"l2"`` (a sample every ``logging_steps``, not an average).
-        HF's ``step`` counts optimizer steps *completed* when the entry was logged, so the
-        value logged at ``step = s`` belongs to 0-based optimizer step ``t = s - 1``
-        (``meta["step_offset"] = -1``); entries without ``grad_norm`` (evaluation, the final
-        summary) are skipped and counted. ``meta`` holds ``logging_steps``, ``global_step``,
-        ``max_steps`` (when the file has them) and the observed ``stride``.
+        Hugging Face ``trainer_state.json`` (or a checkpoint directory holding it):
+        ``log_history[*]["grad_norm"]``, the l2 norm before clipping (kind ``"l2"``). HF's
+        ``step`` counts optimizer steps *completed*, so a value logged at ``s`` is step
+        ``t = s - 1`` (``meta["step_offset"] = -1``); entries without ``grad_norm`` are skipped.
+        ``meta`` keeps ``logging_steps``, ``global_step`` and ``max_steps``.
     ``tensorboard``
-        Event files (``events.out.tfevents.*``) or a run directory holding them; needs the
-        ``tensorboard`` package (``pip install refinedlr[tensorboard]``). ``tag=`` names the
-        scalar (default ``grad_norm`` or ``train/grad_norm``); kind: the tag. Steps as
-        written, except a 1-based log: Hugging Face's TensorBoard callback writes the number of
-        optimizer steps completed (``t + 1``), so a log whose first step ``k >= 1`` divides
-        every step (``1, 2, 3...`` or ``k, 2k, ...``) is shifted by -1, with a note
-        (``meta["step_offset"] = -1``); ``step_offset=0`` keeps the steps as written.
+        Event files (``events.out.tfevents.*``) or a run directory holding them; needs
+        ``pip install refinedlr[tensorboard]``. ``tag=`` names the scalar (default ``grad_norm``
+        or ``train/grad_norm``); kind: the tag. A 1-based log (its first step ``k >= 1`` divides
+        every step, as Hugging Face's callback writes) is shifted by -1, with a note.
 
-    ``column=`` and ``tag=`` name the series (``tag`` is TensorBoard's word; each reader takes
-    its own word first and the other one if its own is not given). Every format
-    places a sparse log on its logged steps (see :meth:`GradNormRecord.norms`). A step logged
-    twice (a resumed run) keeps its *last* value, reported in ``meta["repeated_steps"]`` and
-    :meth:`GradNormRecord.describe`; steps that go back to a step never logged before are an
-    error naming the line.
+    ``column=`` and ``tag=`` both name the series. A sparse log stays on its logged steps (see
+    :meth:`GradNormRecord.norms`); a step logged twice (a resumed run) keeps its *last* value
+    (``meta["repeated_steps"]``); steps going back to a step never logged are an error.
+    ``step_offset`` is added to every step as written, replacing the format's own convention.
 
-    ``step_offset`` is added to every step as written in the file, replacing the format's own
-    convention (-1 for ``trainer_state``, automatic for ``tensorboard``, 0 otherwise).
-
-    Sizes are bounded by :mod:`refinedlr.limits` (the one setting is
-    :data:`refinedlr.limits.MAX_STEPS`): a log whose steps reach the limit is refused before
-    anything is allocated, and so is a file over its byte, line or value budget (counted while it
-    is read and decompressed) and JSON nested too deeply or holding an overlong number.
-
-    Only regular files are read (a named pipe or a device is refused, never waited on). Files
-    compressed with gzip, bzip2 or xz are read as the file they hold (``norms.csv.gz`` is read as
-    ``norms.csv``); see :mod:`refinedlr.records.inputs`.
-
-    Every malformed input raises :class:`RecordError` naming the file,
-    the line or key, and the problem. Problems the reader worked around (a cut-off last line) are
-    issued as a :class:`UserWarning` pointing at the caller, and kept in ``meta["warnings"]``.
+    Sizes are bounded by :mod:`refinedlr.limits` before anything is allocated; only regular files
+    are read (never a named pipe); gzip, bzip2 and xz files are read as the file they hold. Every
+    malformed input raises :class:`RecordError` naming the file, the line or key, and the problem;
+    what the reader worked around is a :class:`UserWarning` (also in ``meta["warnings"]``).
 
     >>> import tempfile
     >>> p = Path(tempfile.mkdtemp()) / "log.tsv"

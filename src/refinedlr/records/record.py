@@ -1,12 +1,6 @@
 """The in-memory gradient-norm record (:class:`GradNormRecord`), the error every reader and
 writer raises (:class:`RecordError`) and the warning for a norm kind the record does not hold
-(:class:`NormKindWarning`).
-
-A record holds, per optimizer step ``t`` (0-based, after gradient accumulation), one value per norm
-kind (``"l2"``, ``"l1"``, or a column name taken from a foreign log). A missing value is ``NaN``.
-Sparse logs keep only the logged steps; :meth:`GradNormRecord.norms` places them on every step,
-up to :data:`refinedlr.limits.MAX_STEPS` steps.
-"""
+(:class:`NormKindWarning`)."""
 
 from __future__ import annotations
 
@@ -34,6 +28,7 @@ __all__ = [
     "brief_list",
     "elide",
     "norm_type",
+    "step_stride",
     "warn_at_caller",
 ]
 
@@ -84,6 +79,14 @@ def norm_type(kind: str) -> str | None:
     ('l1', 'l2', None)
     """
     return norm_kind(kind)  # by its name: see refinedlr.records.kinds
+
+
+def step_stride(steps: IntArray) -> int:
+    """The most common gap between ``steps`` (1 for fewer than two)."""
+    if steps.size < 2:
+        return 1
+    gaps, counts = np.unique(np.diff(steps), return_counts=True)
+    return int(gaps[np.argmax(counts)])
 
 
 def warn_at_caller(message: str, category: type[Warning] = UserWarning) -> None:
@@ -239,10 +242,7 @@ class GradNormRecord:
     @property
     def stride(self) -> int:
         """The most common gap between logged steps (1 for a dense record)."""
-        if self.steps.size < 2:
-            return 1
-        gaps, counts = np.unique(np.diff(self.steps), return_counts=True)
-        return int(gaps[np.argmax(counts)])
+        return step_stride(self.steps)
 
     def resolve_kind(self, kind: str | None = None) -> str:
         """The kind to use: ``kind`` if present; else the only kind; else an error listing them.

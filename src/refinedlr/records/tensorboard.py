@@ -24,18 +24,9 @@ from .record import (
     brief_list,
 )
 from .series import DEFAULT_NAMES
-from .steps import ReadRequest, make_record, order_steps
+from .steps import ReadRequest, last_wins, make_record, order_steps
 
 __all__ = ["event_files", "one_based_offset", "read_tensorboard"]
-
-_KEEP_DEFAULT = frozenset(DEFAULT_NAMES)
-
-
-def _keeper(wanted: str | None) -> Callable[[str], bool]:
-    """Which tags' values to keep while reading: the one asked for, else the default names."""
-    if wanted is None:
-        return _KEEP_DEFAULT.__contains__
-    return wanted.__eq__
 
 
 def _cut_warning(scalars: _Scalars, name: str, steps: IntArray | None) -> str:
@@ -209,28 +200,25 @@ def read_tensorboard(p: Path, request: ReadRequest) -> GradNormRecord:
         return int(stamp), f.name
 
     files.sort(key=order)
-    per_file = [_Scalars(p, f, _keeper(wanted)) for f in files]
+    keep = DEFAULT_NAMES.__contains__ if wanted is None else wanted.__eq__  # the tags kept
+    per_file = [_Scalars(p, f, keep) for f in files]
     tags: dict[str, None] = {}
     for scalars in per_file:
         tags.update(scalars.tags)
     if not tags:
         raise RecordError("no scalar summaries in the event file(s)", path=p)
-    if wanted is None:
-        found = [t for t in DEFAULT_NAMES if t in tags]
-        if not found:
-            raise RecordError(
-                f"no scalar tagged {' or '.join(DEFAULT_NAMES)}; choose one with tag=... "
-                f"(--tag) among {brief_list(sorted(tags))}",
-                path=p,
-            )
-        name = found[0]
-    elif wanted in tags:
-        name = wanted
-    else:
+    name = next((t for t in DEFAULT_NAMES if t in tags), None) if wanted is None else wanted
+    if name is None:
         raise RecordError(
-            f"no scalar tag {brief(wanted)!r}; the tags are {brief_list(sorted(tags))}",
+            f"no scalar tagged {' or '.join(DEFAULT_NAMES)}; choose one with tag=... "
+            f"(--tag) among {brief_list(sorted(tags))}",
             path=p,
-            key=wanted,
+        )
+    if name not in tags:
+        raise RecordError(
+            f"no scalar tag {brief(name)!r}; the tags are {brief_list(sorted(tags))}",
+            path=p,
+            key=name,
         )
     all_steps: list[IntArray] = []
     all_vals: list[FloatArray] = []
@@ -261,17 +249,17 @@ def read_tensorboard(p: Path, request: ReadRequest) -> GradNormRecord:
         notes.extend(extra.get("notes", []))
         all_steps.append(st2)
         all_vals.append(vals[name])
-    steps = np.concatenate(all_steps)
-    values = np.concatenate(all_vals)
+    steps, values = np.concatenate(all_steps), np.concatenate(all_vals)
     if len(all_steps) > 1:
         # several files of one run (a restart): where they overlap, the later file wins
-        rev_uniq, rev_idx = np.unique(steps[::-1], return_index=True)
-        overlap = steps.size - rev_uniq.size
-        if overlap:
-            notes.append(f"{overlap} step(s) in several event files: the latest file's value kept")
-            repeated += overlap
-        last = steps.size - 1 - rev_idx
-        steps, values = rev_uniq.astype(np.int64), values[last]
+        uniq, last = last_wins(steps)
+        if steps.size > uniq.size:
+            notes.append(
+                f"{steps.size - uniq.size} step(s) in several event files: the latest file's "
+                "value kept"
+            )
+            repeated += steps.size - uniq.size
+        steps, values = uniq, values[last]
     meta: dict[str, Any] = {
         "format": "tensorboard",
         "tag": name,
@@ -286,13 +274,5 @@ def read_tensorboard(p: Path, request: ReadRequest) -> GradNormRecord:
     def where_all(i: int) -> dict[str, Any]:
         return {"key": f"tag {name!r}, step {int(steps[i])}"}
 
-    offset, reason = (0, None) if request.step_offset is not None else one_based_offset(steps)
-    return make_record(
-        p,
-        steps,
-        {name: values},
-        meta,
-        where_all,
-        step_offset=offset if request.step_offset is None else request.step_offset,
-        offset_reason=reason,
-    )
+    place = request.placement(*one_based_offset(steps))
+    return make_record(p, steps, {name: values}, meta, where_all, **place)

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 from .delimited import CsvText, Table, split_header, with_lines
-from .record import GradNormRecord, RecordError, brief, brief_list
+from .record import GradNormRecord, RecordError, brief_list
 from .series import DEFAULT_NAMES, pick_series
-from .steps import ReadRequest, int_steps, make_record
+from .steps import ReadRequest
 
 __all__ = ["looks_like_wandb", "read_wandb"]
 
@@ -59,27 +56,8 @@ def read_wandb(p: Path, request: ReadRequest) -> GradNormRecord:
         name = pick_series(series, choice, p, "series", line=ct.header_line, aliases=aliases)
         run, _, metric = name.rpartition(" - ")
         j = t.names.index(name)
-        col = t.columns[j]
-        if col is None:
-            line, cell = t.text_at[j]
-            raise RecordError(f"not a number: {brief(cell)!r}", path=p, line=line, key=name)
-        sc = t.columns[0]
-        if sc is None:
-            line, cell = t.text_at[0]
-            raise RecordError(f"not a step number: {brief(cell)!r}", path=p, line=line, key="Step")
-        sm = t.present[0]
-        if sm is not None:
-            i = int(np.flatnonzero(~sm)[0])
-            raise RecordError("no step in this row", path=p, key="Step", **t.where(i))
-        mask = t.present[j]
-        rows = np.flatnonzero(mask) if mask is not None else None
-
-        def where(i: int) -> dict[str, Any]:
-            return t.where(int(rows[i]) if rows is not None else i)
-
-        raw_steps, vals = (sc, col) if rows is None else (sc[rows], col[rows])
-        steps = int_steps(raw_steps, where, p, "step")
+        col = t.values(j)
         meta = {"format": "wandb", "column": name, "run": run, "metric": metric}
-        return make_record(p, steps, {metric: vals}, meta, where, **place)
+        return t.record(t.steps(0), {metric: col}, t.present[j], meta, place)
 
     return with_lines(p, build)

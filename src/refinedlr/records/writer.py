@@ -1,17 +1,5 @@
-"""The on-disk record format written while training, and its writer (:class:`RecordWriter`).
-
-A CSV file with a header ``step,<kind>,<kind>...`` and one row per optimizer step, appended and
-flushed in chunks so a killed process loses only the rows it had not flushed::
-
-    step,l2,l1
-    0,12.5,30110.2
-    1,11.875,29870.4
-
-One writer owns a record file at a time: it holds an exclusive lock on it (``flock``) while it is
-open, so a second writer, in this process or another, is refused with an error instead of
-interleaving rows; and each write checks that the file is still there (a run directory deleted
-mid-run is reported, not written into the void).
-"""
+"""The writer of the on-disk record format (:class:`RecordWriter`): ``step,<kind>...`` CSV rows,
+appended while training by one writer at a time."""
 
 from __future__ import annotations
 
@@ -19,7 +7,6 @@ import errno
 import math
 import os
 import re
-import stat
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO
@@ -28,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..fileio import Closing
+from .inputs import open_regular
 from .record import RecordError, brief
 from .series import INDEX_NAMES
 from .steps import STEP_NAMES
@@ -131,35 +119,22 @@ class RecordWriter(Closing):
         self._good = os.fstat(self._file.fileno()).st_size  # the end of the last complete row
 
     def _open_locked(self) -> IO[bytes]:
-        flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_NONBLOCK", 0)
-        fd = os.open(self.path, flags | getattr(os, "O_CLOEXEC", 0), 0o644)
-        f = os.fdopen(fd, "rb+", buffering=0)
+        f = open_regular(self.path, write=True)
         try:
-            mode = os.fstat(fd).st_mode
-            if not stat.S_ISREG(mode):
-                raise RecordError(
-                    "not a regular file (a named pipe, a device?): a record is written to a file",
-                    path=self.path,
-                )
-            if hasattr(os, "set_blocking"):
-                os.set_blocking(fd, True)
             if fcntl is not None:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    raise RecordError(
-                        "another writer is recording to this file (a second recorder or "
-                        "RecordWriter on the same path, in this process or another); give each "
-                        "run or rank its own file",
-                        path=self.path,
-                    ) from None
-                except OSError as exc:
-                    if exc.errno not in _NO_LOCKS:
-                        raise
-            return f
-        except BaseException:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
             f.close()
-            raise
+            raise RecordError(
+                "another writer is recording to this file (a second recorder or RecordWriter on "
+                "the same path, in this process or another); give each run or rank its own file",
+                path=self.path,
+            ) from None
+        except OSError as exc:
+            if exc.errno not in _NO_LOCKS:
+                f.close()
+                raise
+        return f
 
     def _abandon(self) -> None:
         if self._file is not None:
@@ -170,12 +145,8 @@ class RecordWriter(Closing):
         """Check an existing record and cut it back to its last complete row (before
         ``start_step``), in place: the file, and the lock on it, stay the same."""
         assert self._file is not None
-        fd = self._file.fileno()
-        os.lseek(fd, 0, os.SEEK_SET)
-        chunks = []
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-        data = b"".join(chunks)
+        self._file.seek(0)
+        data = self._file.read()
         if not data:
             self._append((self.header + "\n").encode())
             return
@@ -213,7 +184,7 @@ class RecordWriter(Closing):
                 self.last_step = step
             keep = pos = end + 1
         if keep < len(data):
-            os.ftruncate(fd, keep)
+            os.ftruncate(self._file.fileno(), keep)
 
     def _append(self, data: bytes) -> None:
         assert self._file is not None
