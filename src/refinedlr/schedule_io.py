@@ -160,21 +160,12 @@ def as_schedule(
     base_lr: float | None = None,
     **kwargs: Any,
 ) -> Schedule:
-    """Whatever a user passes as a schedule, as a :class:`~refinedlr.schedules.Schedule`.
-
-    The one resolver behind ``ScheduleLR`` and the integrations:
-
-    * a ``Schedule``: returned as it is, or put on ``total_steps`` when that differs
-      (:meth:`~refinedlr.schedules.Schedule.with_horizon`); no keyword arguments;
-    * a name (``"linear"``, ``"cosine"``, Hugging Face's names, ...): :func:`get_schedule` with
-      ``total_steps`` and ``**kwargs``. ``"refined"`` with ``path=FILE`` loads a saved schedule
-      onto ``total_steps`` (and takes ``warmup``);
-    * a path (``os.PathLike``, or a string ending in .json, .npy or .csv): :func:`load_schedule`;
-    * a mapping: a spec (:meth:`~refinedlr.schedules.Schedule.to_spec`).
-
-    ``base_lr`` (the optimizer's peak learning rate, which adapters know) lets names take
-    absolute learning rates such as Hugging Face's ``lr_end`` and ``min_lr``; it is not needed
-    otherwise.
+    """Whatever a user passes as a schedule, as a :class:`~refinedlr.schedules.Schedule` on
+    ``total_steps`` (the one resolver behind ``ScheduleLR`` and the integrations): a ``Schedule``
+    (put on ``total_steps`` when that differs), a name for :func:`get_schedule` with ``**kwargs``
+    (``"refined"`` with ``path=FILE`` loads a saved schedule, and takes ``warmup``), a path for
+    :func:`load_schedule`, or a spec mapping. ``base_lr`` (the optimizer's peak learning rate)
+    lets names take absolute learning rates such as Hugging Face's ``lr_end`` and ``min_lr``.
 
     >>> as_schedule("linear", 4).preview()
     array([1.  , 0.75, 0.5 , 0.25])

@@ -1,20 +1,7 @@
-"""The ``refinedlr`` command line: one module per command, assembled here.
-
-Commands::
-
-    refinedlr refine LOG -o schedule.json   refine a gradient-norm log into a schedule
-    refinedlr verify RUN1 RUN2 -o next.json keep the refined schedule or fall back to linear decay
-    refinedlr show SCHEDULE|LOG             readable summary (and bound versus linear decay)
-    refinedlr plan --lr LR --from S --to T  the peak LR for another schedule or horizon, or
-                                            (--at STEP) the rest of a continued run
-    refinedlr plot LOG|SCHEDULE... -o f.png norms, smoothed norms and schedules on one figure
-    refinedlr demo                          the whole workflow on built-in data (needs torch)
-    refinedlr bench ... / refinedlr data ...  the research suite, when installed (plugins)
-
-Exit status: 0 on success, 2 on bad input (one line on stderr naming the file and the problem, at
-most about 200 characters), 3 when an optional dependency is missing (one line naming the extra to
-install). The commands that write files (refine, verify, plot) write them in one transaction: all
-of their outputs, or none (:func:`refinedlr.fileio.transaction`).
+"""The ``refinedlr`` command line: one module per command, assembled here (reference:
+docs/reference/cli.md). Exit status 0 on success, 2 on bad input (one line naming the file and the
+problem), 3 when an optional dependency is missing; the commands that write files write all of
+their outputs or none (:func:`refinedlr.fileio.transaction`).
 """
 
 from __future__ import annotations

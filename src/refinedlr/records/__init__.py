@@ -23,7 +23,8 @@ export, JSON lines, Hugging Face ``trainer_state.json``, ``.npy`` arrays, Tensor
 each with its own step convention, within the size limits of :mod:`refinedlr.limits`. Modules:
 :mod:`.record` (the record type and :class:`RecordError`), :mod:`.writer`, :mod:`.detect`
 (format guessing), :mod:`.steps` and :mod:`.series` (shared by the readers), :mod:`.inputs`
-(reading a user's file), and one module per reader.
+(reading a user's file), and one module per reader (:mod:`.delimited` reads CSV/TSV and W&B
+exports).
 
 Example:
     >>> import tempfile, os

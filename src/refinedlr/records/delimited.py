@@ -1,5 +1,6 @@
 """Delimited text logs: this library's own ``step,<kind>...`` CSV, any CSV/TSV/semicolon file with a
-header, and a single headerless column of numbers.
+header, a single headerless column of numbers, and Weights & Biases chart CSV exports
+(``"Step","<run> - <metric>",...``).
 
 Two parsers share one result (:class:`Table`): numpy's C parser for clean rectangular files (fast,
 no line numbers) and a line-by-line parser that accepts gaps and text columns and names bad lines.
@@ -24,11 +25,19 @@ import numpy.typing as npt
 
 from .. import limits
 from .inputs import compression, lines_of, read_text
-from .record import FloatArray, GradNormRecord, IntArray, RecordError, brief, norm_type
-from .series import INDEX_NAMES, pick_series
+from .record import FloatArray, GradNormRecord, IntArray, RecordError, brief, brief_list, norm_type
+from .series import DEFAULT_NAMES, INDEX_NAMES, pick_series
 from .steps import Placement, ReadRequest, find_step_column, int_steps, make_record
 
-__all__ = ["CsvText", "Table", "read_delimited", "split_header", "with_lines"]
+__all__ = [
+    "CsvText",
+    "Table",
+    "looks_like_wandb",
+    "read_delimited",
+    "read_wandb",
+    "split_header",
+    "with_lines",
+]
 
 
 class _NeedLines(Exception):
@@ -390,3 +399,53 @@ def read_delimited(p: Path, request: ReadRequest) -> GradNormRecord:
     """A delimited log (see :func:`~refinedlr.records.read_record`, format ``csv``)."""
     wanted, place = request.wanted, request.placement()
     return with_lines(p, lambda ct, t: _assemble_csv(p, ct, t, wanted, place))
+
+
+def looks_like_wandb(header_line: str) -> bool:
+    """``header_line`` is that of a W&B export: ``Step`` then only ``<run> - <metric>`` columns."""
+    try:
+        fields = split_header(header_line, ",")
+    except csv.Error:
+        return False
+    return len(fields) >= 2 and fields[0] == "Step" and all(" - " in f for f in fields[1:])
+
+
+def read_wandb(p: Path, request: ReadRequest) -> GradNormRecord:
+    """A W&B CSV export (see :func:`~refinedlr.records.read_record`, format ``wandb``)."""
+    wanted, place = request.wanted, request.placement()
+
+    def build(ct: CsvText, t: Table) -> GradNormRecord:
+        if ct.header is None or ct.header[0] != "Step" or ct.delimiter != ",":
+            raise RecordError(
+                'not a W&B CSV export: the header should start with "Step" followed by '
+                '"<run> - <metric>" columns',
+                path=p,
+                line=ct.header_line or 1,
+            )
+        series = [h for h in ct.header[1:] if not (h.endswith("__MIN") or h.endswith("__MAX"))]
+        runs: dict[str, list[str]] = {}
+        metrics: dict[str, list[str]] = {}
+        for h in series:
+            run, _, metric = h.rpartition(" - ")
+            runs.setdefault(run, []).append(h)
+            metrics.setdefault(metric, []).append(h)
+        aliases = {k: v[0] for d in (runs, metrics) for k, v in d.items() if len(v) == 1}
+        choice = wanted
+        defaults = [h for h in series if h.rpartition(" - ")[2] in DEFAULT_NAMES]
+        if choice is None and len(series) > 1 and len(defaults) == 1:
+            choice = defaults[0]
+        if choice is None and len(series) > 1:
+            raise RecordError(
+                f"{len(series)} series in this export {brief_list(series)}: choose one with column=... "
+                "(the full column name, its run or its metric)",
+                path=p,
+                line=ct.header_line,
+            )
+        name = pick_series(series, choice, p, "series", line=ct.header_line, aliases=aliases)
+        run, _, metric = name.rpartition(" - ")
+        j = t.names.index(name)
+        col = t.values(j)
+        meta = {"format": "wandb", "column": name, "run": run, "metric": metric}
+        return t.record(t.steps(0), {metric: col}, t.present[j], meta, place)
+
+    return with_lines(p, build)

@@ -7,9 +7,10 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .. import limits
-from .delimited import read_delimited
+from .delimited import looks_like_wandb, read_delimited, read_wandb
 from .inputs import (
     _JsonLimit,
     decode_text,
@@ -25,7 +26,6 @@ from .record import GradNormRecord, RecordError, brief, warn_at_caller
 from .steps import ReadRequest
 from .tensorboard import event_files, read_tensorboard
 from .trainer_state import read_trainer_state
-from .wandb import looks_like_wandb, read_wandb
 
 __all__ = ["FORMATS", "guess_format", "read_record"]
 
@@ -166,27 +166,14 @@ def guess_format(p: Path) -> str:
 
 
 def _guess_json(p: Path, head: bytes) -> str:
-    first = ""
-    for first in head.decode("utf-8", errors="replace").lstrip("\ufeff").split("\n"):
-        if first.strip():
-            break
-    try:
-        obj = load_json(p, first)
-    except _JsonLimit:
-        raise
-    except RecordError:
-        obj = None  # a pretty-printed (multi-line) document, or not JSON at all
+    lines = head.decode("utf-8", errors="replace").lstrip("\ufeff").split("\n")
+    obj = _json_or_none(p, next((x for x in lines if x.strip()), lines[-1]))  # the first line
     if isinstance(obj, dict):
         return "trainer_state" if "log_history" in obj else "jsonl"
     if b'"log_history"' in head:
         return "trainer_state"
     data = read_bytes(p, budget=limits.max_bytes() // 2)  # over budget: refused, not guessed
-    try:
-        doc = load_json(p, decode_text(p, data))
-    except _JsonLimit:
-        raise
-    except RecordError:
-        doc = None
+    doc = _json_or_none(p, decode_text(p, data))  # a pretty-printed (multi-line) document?
     if isinstance(doc, dict) and "log_history" in doc:
         return "trainer_state"
     raise RecordError(
@@ -194,6 +181,16 @@ def _guess_json(p: Path, head: bytes) -> str:
         "trainer_state.json (no 'log_history' key); pass format=...",
         path=p,
     )
+
+
+def _json_or_none(p: Path, text: str) -> Any:
+    """``text`` as JSON, or ``None`` when it is not JSON (JSON over the limits is refused)."""
+    try:
+        return load_json(p, text)
+    except _JsonLimit:
+        raise
+    except RecordError:
+        return None
 
 
 _READERS: dict[str, Callable[[Path, ReadRequest], GradNormRecord]] = {

@@ -3,6 +3,7 @@ appended while training by one writer at a time."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import math
 import os
@@ -57,15 +58,12 @@ def _check_kind(kind: object, path: Path) -> str:
 class RecordWriter(Closing):
     """Append rows ``step,<kind>...`` to a CSV record, durably.
 
-    Every :meth:`write` goes to the OS at once; :meth:`flush` with ``fsync=True`` also asks the OS
-    to put the rows on disk. Opening an existing file continues it: the header must name the same
-    kinds, a truncated last line (a process killed mid-write) is dropped, and with ``start_step``
-    rows at or after that step are removed so a resumed run neither duplicates nor skips steps.
-
-    The writer locks the file until :meth:`close`; a second writer on it raises
-    :class:`RecordError`. So does a write after the file was deleted or replaced, and a write the
-    OS refuses (a full disk, a file-size limit): the error names the file and the steps lost, and
-    a partly written row is removed again.
+    Every :meth:`write` goes to the OS at once (:meth:`flush` also to the disk). An existing file
+    is continued: the header must name the same kinds, a cut-off last line is dropped, and rows at
+    or after ``start_step`` are removed, so a resumed run neither duplicates nor skips steps. The
+    file is locked until :meth:`close`: a second writer on it raises :class:`RecordError`, as do a
+    write after the file was deleted or replaced and a write the OS refuses (naming the steps
+    lost; a partly written row is removed).
 
     >>> import tempfile, os
     >>> p = os.path.join(tempfile.mkdtemp(), "r.csv")
@@ -194,11 +192,9 @@ class RecordWriter(Closing):
 
     def _check_still_there(self) -> None:
         assert self._file is not None
-        own = os.fstat(self._file.fileno())
-        try:
+        own, now = os.fstat(self._file.fileno()), None
+        with contextlib.suppress(OSError):
             now = os.stat(self.path)
-        except OSError:
-            now = None
         if now is None or (now.st_ino, now.st_dev) != (own.st_ino, own.st_dev):
             raise RecordError(
                 "the record file was deleted or replaced while recording (its directory removed "
@@ -243,10 +239,8 @@ class RecordWriter(Closing):
         try:
             self._append(("\n".join(lines) + "\n").encode())
         except OSError as exc:
-            try:  # remove a partly written row, so the record stays well formed
+            with contextlib.suppress(OSError):  # remove a partly written row: no half row stays
                 os.ftruncate(self._file.fileno(), self._good)
-            except OSError:
-                pass
             raise RecordError(
                 f"cannot write {lost}: {exc.strerror or exc} (errno {exc.errno})", path=self.path
             ) from None
