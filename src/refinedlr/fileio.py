@@ -1,13 +1,7 @@
-"""Writing files safely: atomic replacement, all-or-none groups of files, and the ``with``
-protocol of the library's writers.
-
-Every file the library writes whole (schedules, figures of the command line) goes through
-:func:`atomic_write`: written to a temporary file beside the target, flushed to disk and renamed
-over it, so a reader (or a crash) never sees half a file. Inside :func:`transaction` the renames
-wait until the block ends: its files appear together or not at all. A file whose permissions allow
-no writing (``chmod a-w``) is never replaced, even by a user (such as root) they do not stop.
-Files that grow while training (gradient-norm records) are appended instead; their writers share
-:class:`Closing`.
+"""Writing files safely: :func:`atomic_write` writes a file beside its target, flushes it and
+renames it over the target (a reader or a crash never sees half a file; a read-only target is
+never replaced); inside :func:`transaction` the files of a block appear together or not at all.
+Files that grow while training are appended instead; their writers share :class:`Closing`.
 """
 
 from __future__ import annotations

@@ -1,18 +1,15 @@
 """Size limits that keep hostile or mistaken input from exhausting memory.
 
-A record or a schedule is tabulated on every optimizer step, ``8 T`` bytes per array for a horizon
-of ``T`` steps: a log whose steps reach ``10**12`` (a corrupt file, a counter in microseconds) is
-refused before anything is allocated. There is one setting, :data:`MAX_STEPS`, read whenever a
-size is checked; raise it when you really train longer (``--max-steps N`` sets it for one
+A record or a schedule is tabulated on every step: a log whose steps reach ``10**12`` (a corrupt
+file, a counter in microseconds) is refused before anything is allocated. The one setting is
+:data:`MAX_STEPS`; raise it when you really train longer (``--max-steps N`` sets it for one
 command)::
 
     import refinedlr.limits
     refinedlr.limits.MAX_STEPS = 100_000_000
 
-The budgets of a log follow from it (:func:`max_lines`, :func:`max_cells`, :func:`max_bytes`,
-checked while the file is read, before it is parsed), and a horizon must also fit in this
-machine's memory (:func:`steps_problem`). JSON is nested at most :data:`MAX_JSON_DEPTH` levels
-and a number is at most :data:`MAX_NUMBER_CHARS` characters long.
+The budgets of a log (:func:`max_lines`, :func:`max_cells`, :func:`max_bytes`) follow from it, and
+a horizon must also fit in memory (:func:`steps_problem`).
 """
 
 from __future__ import annotations

@@ -103,10 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # a file that cannot be read or written
         return _fail(exc, 2)
     except MemoryError:
-        why = (
-            "the input is too large for this machine (is --max-steps higher than the run was long?)"
-        )
-        return _fail(f"out of memory: {why}", 2)
+        why = "is --max-steps higher than the run was long?"
+        return _fail(f"out of memory: the input is too large for this machine ({why})", 2)
     except KeyboardInterrupt:
         print("refinedlr: interrupted", file=sys.stderr)
         return 130

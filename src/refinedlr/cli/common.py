@@ -14,6 +14,7 @@ import re
 import stat
 import sys
 import warnings
+from argparse import ArgumentTypeError
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -162,14 +163,9 @@ def read_log(path: str, args: argparse.Namespace) -> GradNormRecord:
     """Read a gradient-norm log with the command's ``--format``/``--column``/``--tag`` and
     ``--step-offset`` options (``--max-steps`` acts through :func:`step_limit`), refusing values
     no gradient norm can take; what the reader worked around is printed as warnings."""
+    options = {k: getattr(args, k, None) for k in ("format", "column", "tag", "step_offset")}
     with collect_warnings():
-        record = read_record(
-            path,
-            format=getattr(args, "format", None),
-            column=getattr(args, "column", None),
-            tag=getattr(args, "tag", None),
-            step_offset=getattr(args, "step_offset", None),
-        )
+        record = read_record(path, **options)
     _check_norm_range(path, record)
     return record
 
@@ -356,19 +352,17 @@ def command(
 
 def _int(text: str) -> int:
     if len(text) > 30:
-        raise argparse.ArgumentTypeError(
-            f"not a whole number of at most 30 digits: {text[:20]!r}..."
-        )
+        raise ArgumentTypeError(f"not a whole number of at most 30 digits: {text[:20]!r}...")
     try:
         return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        raise ArgumentTypeError(f"not a whole number: {text!r}") from None
 
 
 def positive_int(text: str) -> int:
     n = _int(text)
     if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+        raise ArgumentTypeError(f"must be at least 1, got {n}")
     return n
 
 
@@ -378,7 +372,7 @@ def step_count(text: str) -> int:
     n = positive_int(text)
     problem = limits.steps_problem(n, limit=n)
     if problem is not None:
-        raise argparse.ArgumentTypeError(problem)
+        raise ArgumentTypeError(problem)
     return n
 
 
@@ -386,7 +380,7 @@ def step_offset(text: str) -> int:
     """``--step-offset``: a whole number within the range of step numbers (+-2^53)."""
     n = _int(text)
     if abs(n) > 2**53:
-        raise argparse.ArgumentTypeError(
+        raise ArgumentTypeError(
             f"{n:,} is out of the range of step numbers (at most 2^53 either way)"
         )
     return n
@@ -396,9 +390,9 @@ def _finite_float(text: str) -> float:
     try:
         x = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        raise ArgumentTypeError(f"not a number: {text!r}") from None
     if not math.isfinite(x):
-        raise argparse.ArgumentTypeError(f"must be finite, got {text!r}")
+        raise ArgumentTypeError(f"must be finite, got {text!r}")
     return x
 
 

@@ -1,9 +1,6 @@
-"""Commands other packages add to ``refinedlr`` through the entry-point group ``refinedlr.commands``.
-
-Each entry point is a ``main(argv: list[str]) -> int``. The research suite (``research/`` in the
-repository, distribution ``refinedlr-bench``) adds ``bench`` and ``data``; without it those two
-commands say in one line how to get it.
-"""
+"""Commands other packages add to ``refinedlr`` through the entry-point group
+``refinedlr.commands``: each is a ``main(argv: list[str]) -> int``. The research suite adds
+``bench`` and ``data``; without it those two commands say in one line how to get it."""
 
 from __future__ import annotations
 

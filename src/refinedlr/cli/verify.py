@@ -1,12 +1,6 @@
-"""``refinedlr verify RUN1 RUN2 -o NEXT``: keep the refined schedule, or fall back to linear decay.
-
-RUN1 is the record of the linear-decay run the refined schedule was made from, RUN2 the record of
-the run that used the refined schedule. The decision follows the validation metric when there is
-one (``--metric1/--metric2``, or ``--metric NAME`` read from both logs; ``eval_loss`` is read from
-two ``trainer_state.json`` files without being asked), otherwise the last-iterate bound check
-(:func:`refinedlr.verify.verify_refinement`); both are always reported. The chosen schedule is
-written to NEXT.
-"""
+"""``refinedlr verify RUN1 RUN2 -o NEXT``: keep the refined schedule, or fall back to linear decay
+(the validation metric decides when there is one, else the last-iterate bound check:
+:func:`refinedlr.verify.verify_refinement`)."""
 
 from __future__ import annotations
 

@@ -43,50 +43,32 @@ def read_record(
 ) -> GradNormRecord:
     """Read a gradient-norm log; the format is guessed from the name and content unless given.
 
-    Formats (``format=``), what becomes a step, and the norm kind the values are stored under:
+    Formats (``format=``), what becomes a step, and the kind the values are stored under:
 
-    ``csv``
-        This library's own format (``step``, then numeric columns: every column is a kind; a
-        cut-off last line, from a writer killed mid-write, is dropped with a warning), or any
-        CSV/TSV/semicolon file with a header (``column=`` names the column; default: the only
-        numeric value column, or ``grad_norm``/``train/grad_norm``; ``epoch`` and time stamps
-        are never picked), or a single headerless column (kind ``column`` or ``"l2"``). The step
-        column is the first of :data:`STEP_NAMES` present (any case), else data row ``i`` is step
-        ``i``. An empty cell is no row for that step; ``nan`` is a missing value.
-    ``npy``
-        ``np.load(allow_pickle=False)``: a 1-D array (kind ``column`` or ``"l2"``), a 2-D array
-        ``(steps, kinds)`` with kinds ``col0, col1, ...`` (``column="col1"`` or ``"1"`` picks
-        one), or a structured array whose fields are kinds, with a ``step`` field if any. Row
-        ``i`` of a plain array is step ``i``.
-    ``wandb``
-        A Weights & Biases chart CSV export (``"Step","<run> - <metric>",...``; ``__MIN``/
-        ``__MAX`` columns are ignored); ``column=`` picks a series by its full header, run or
-        metric (a lone ``grad_norm`` metric is the default). Kind: the metric.
-    ``jsonl``
-        One JSON object per line; ``column=`` names the key (default as for ``csv``); the step
-        key is the first of :data:`STEP_NAMES` present, else the ``i``-th line with the key is
-        step ``i``. Lines without the key are skipped (``meta["skipped"]``); ``null`` is missing.
-    ``trainer_state``
-        Hugging Face ``trainer_state.json`` (or a checkpoint directory holding it):
-        ``log_history[*]["grad_norm"]``, the l2 norm before clipping (kind ``"l2"``). HF's
-        ``step`` counts optimizer steps *completed*, so a value logged at ``s`` is step
-        ``t = s - 1`` (``meta["step_offset"] = -1``); entries without ``grad_norm`` are skipped.
-        ``meta`` keeps ``logging_steps``, ``global_step`` and ``max_steps``.
-    ``tensorboard``
-        Event files (``events.out.tfevents.*``) or a run directory holding them; needs
-        ``pip install refinedlr[tensorboard]``. ``tag=`` names the scalar (default ``grad_norm``
-        or ``train/grad_norm``); kind: the tag. A 1-based log (its first step ``k >= 1`` divides
-        every step, as Hugging Face's callback writes) is shifted by -1, with a note.
+    * ``csv``: this library's own ``step,<kind>...`` format (a cut-off last line is dropped with
+      a warning), any CSV/TSV/semicolon file with a header (the ``column=`` named, else the only
+      numeric column or ``grad_norm``/``train/grad_norm``; ``epoch`` and time stamps never), or
+      a headerless column (kind ``"l2"``). Steps: the first of :data:`STEP_NAMES` present (any
+      case), else the row index. An empty cell is no row for that step; ``nan`` is missing.
+    * ``npy`` (``allow_pickle=False``): 1-D (kind ``"l2"``), 2-D ``(steps, kinds)`` (kinds
+      ``col0, col1, ...``; ``column="1"`` picks one) or structured (fields, a ``step`` field).
+    * ``wandb``: a W&B chart CSV export; ``column=`` picks a series by header, run or metric
+      (default: a lone ``grad_norm``); kind: the metric.
+    * ``jsonl``: one object per line; keys and steps as for ``csv`` (else the line index); lines
+      without the key are skipped and counted; ``null`` is missing.
+    * ``trainer_state``: Hugging Face's ``log_history[*]["grad_norm"]`` (kind ``"l2"``); its
+      step ``s`` counts steps *completed*, so it is step ``t = s - 1``.
+    * ``tensorboard``: event files or a run directory (needs ``refinedlr[tensorboard]``);
+      ``tag=`` names the scalar (default ``grad_norm``, ``train/grad_norm``); a 1-based log
+      (its first step divides every step, as Hugging Face's callback writes) is shifted by -1.
 
-    ``column=`` and ``tag=`` both name the series. A sparse log stays on its logged steps (see
-    :meth:`GradNormRecord.norms`); a step logged twice (a resumed run) keeps its *last* value
-    (``meta["repeated_steps"]``); steps going back to a step never logged are an error.
-    ``step_offset`` is added to every step as written, replacing the format's own convention.
-
-    Sizes are bounded by :mod:`refinedlr.limits` before anything is allocated; only regular files
-    are read (never a named pipe); gzip, bzip2 and xz files are read as the file they hold. Every
-    malformed input raises :class:`RecordError` naming the file, the line or key, and the problem;
-    what the reader worked around is a :class:`UserWarning` (also in ``meta["warnings"]``).
+    ``column=`` and ``tag=`` both name the series; ``step_offset`` is added to every step as
+    written, replacing the format's own convention. A sparse log stays on its logged steps; a
+    step logged twice (a resumed run) keeps its *last* value. Sizes are bounded by
+    :mod:`refinedlr.limits` before anything is allocated; only regular files are read; gzip,
+    bzip2 and xz files are read as the file they hold. Malformed input raises
+    :class:`RecordError` naming the file, the line or key, and the problem; what the reader
+    worked around is a :class:`UserWarning` (also in ``meta["warnings"]``).
 
     >>> import tempfile
     >>> p = Path(tempfile.mkdtemp()) / "log.tsv"

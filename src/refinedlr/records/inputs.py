@@ -50,27 +50,20 @@ except ImportError:  # pragma: no cover - depends on the build
     lzma = None  # type: ignore[assignment]
 _MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz"}
 _MODULES: dict[str | None, Any] = {"gzip": gzip, "bzip2": bz2, "xz": lzma}
-_DECOMPRESS_ERRORS = (
-    OSError,
-    EOFError,
-    ValueError,
-    zlib.error,
-    *([lzma.LZMAError] if lzma else []),
-)
+#: what reading a damaged file, or decompressing one, raises
+_BAD_DATA = (OSError, EOFError, ValueError, zlib.error, *([lzma.LZMAError] if lzma else []))
 
 
 def describe_mode(mode: int) -> str:
     """What a file that is not a regular file is, from its ``st_mode``."""
-    for test, what in (
-        (stat.S_ISFIFO, "a named pipe (FIFO)"),
-        (stat.S_ISSOCK, "a socket"),
-        (stat.S_ISCHR, "a device"),
-        (stat.S_ISBLK, "a device"),
-        (stat.S_ISDIR, "a directory"),
-    ):
-        if test(mode):
-            return what
-    return "not a regular file"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    what = {
+        stat.S_IFIFO: "a named pipe (FIFO)",
+        stat.S_IFSOCK: "a socket",
+        stat.S_IFDIR: "a directory",
+    }
+    return what.get(stat.S_IFMT(mode), "not a regular file")
 
 
 def open_regular(p: Path, *, write: bool = False) -> IO[bytes]:
@@ -142,7 +135,7 @@ def _content(p: Path) -> Iterator[tuple[str | None, int, IO[bytes]]]:
                 yield method, os.fstat(raw.fileno()).st_size, f
         except RecordError:
             raise
-        except _DECOMPRESS_ERRORS as exc:
+        except _BAD_DATA as exc:
             if method is None:
                 why = getattr(exc, "strerror", None) or exc
                 raise RecordError(f"cannot read: {why}", path=p) from None
