@@ -1,4 +1,6 @@
-"""``refinedlr plot PATH... -o OUT.png``: norms, smoothed norms and schedules on one figure."""
+"""Plot logs (raw and smoothed norms, and their refined schedules) and schedule files on one
+figure.
+"""
 
 from __future__ import annotations
 
@@ -12,16 +14,11 @@ from . import common
 
 __all__ = ["add_parser"]
 
+HELP = "plot norms, smoothed norms and schedules (PNG)"
+
 
 def add_parser(sub: Any) -> None:
-    p = common.command(
-        sub,
-        "plot",
-        run,
-        help="plot norms, smoothed norms and schedules (PNG)",
-        description="Plot logs (raw and smoothed norms, and their refined schedules) and schedule "
-        "files on one figure.",
-    )
+    p = common.command(sub, "plot", run, HELP, description=__doc__)
     p.add_argument("paths", nargs="+", help="logs and/or schedule files")
     p.add_argument("-o", "--output", required=True, help="the figure to write (.png, .pdf or .svg)")
     p.add_argument(

@@ -1,4 +1,7 @@
-"""``refinedlr refine LOG -o OUT``: refine a gradient-norm log into a schedule."""
+"""Refine a gradient-norm log (one norm per optimizer step of a previous run, normally linear decay
+at its best LR) into a schedule for the next run. Reads this library's CSV, plain CSV/TSV, .npy,
+W&B CSV exports, JSON lines, Hugging Face trainer_state.json and TensorBoard event files.
+"""
 
 from __future__ import annotations
 
@@ -20,17 +23,11 @@ __all__ = ["add_parser"]
 METHODS = ("paper", "verified")
 
 
+HELP = "turn a gradient-norm log into a refined schedule"
+
+
 def add_parser(sub: Any) -> None:
-    p = common.command(
-        sub,
-        "refine",
-        run,
-        help="turn a gradient-norm log into a refined schedule",
-        description="Refine a gradient-norm log (one norm per optimizer step of a previous run, "
-        "normally linear decay at its best LR) into a schedule for the next run. Reads this "
-        "library's CSV, plain CSV/TSV, .npy, W&B CSV exports, JSON lines, Hugging Face "
-        "trainer_state.json and TensorBoard event files.",
-    )
+    p = common.command(sub, "refine", run, HELP, description=__doc__)
     p.add_argument("log", help="the gradient-norm log")
     p.add_argument(
         "-o",

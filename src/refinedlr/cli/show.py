@@ -1,4 +1,7 @@
-"""``refinedlr show PATH``: a readable summary of a schedule file or a gradient-norm log."""
+"""Print a readable summary. For a schedule file: peak, implied warm-up, time above half peak, late
+LR mass (and with --norms the last-iterate bound relative to linear decay). For a log: its
+shape, and the schedule refinement would produce from it.
+"""
 
 from __future__ import annotations
 
@@ -17,17 +20,11 @@ from .common import about, read_log
 
 __all__ = ["add_parser"]
 
+HELP = "summarise a schedule or a log (peak, warm-up, bound vs linear decay)"
+
 
 def add_parser(sub: Any) -> None:
-    p = common.command(
-        sub,
-        "show",
-        run,
-        help="summarise a schedule or a log (peak, warm-up, bound vs linear decay)",
-        description="Print a readable summary. For a schedule file: peak, implied warm-up, time "
-        "above half peak, late LR mass (and with --norms the last-iterate bound relative to "
-        "linear decay). For a log: its shape, and the schedule refinement would produce from it.",
-    )
+    p = common.command(sub, "show", run, HELP, description=__doc__)
     p.add_argument("path", help="a schedule file (.json/.npy/.csv) or a gradient-norm log")
     p.add_argument("--norms", help="a gradient-norm log to score the schedule against")
     p.add_argument(

@@ -1,6 +1,9 @@
-"""``refinedlr verify RUN1 RUN2 -o NEXT``: keep the refined schedule, or fall back to linear decay
-(the validation metric decides when there is one, else the last-iterate bound check:
-:func:`refinedlr.verify.verify_refinement`)."""
+"""RUN1: the gradient-norm record of the linear-decay run the refined schedule was made from. RUN2:
+the record of the run that used the refined schedule. Reports the last-iterate bound check (the
+update_l2 column when both records have it, else l2) and, when given, the validation metric,
+which then decides. Writes the chosen schedule to NEXT and prints the decision, why, and the
+next run's command.
+"""
 
 from __future__ import annotations
 
@@ -57,18 +60,11 @@ def refuse_same_record(
         )
 
 
+HELP = "decide between the refined schedule and linear decay after one run of each"
+
+
 def add_parser(sub: Any) -> None:
-    p = common.command(
-        sub,
-        "verify",
-        run,
-        help="decide between the refined schedule and linear decay after one run of each",
-        description="RUN1: the gradient-norm record of the linear-decay run the refined schedule "
-        "was made from. RUN2: the record of the run that used the refined schedule. Reports the "
-        "last-iterate bound check (the update_l2 column when both records have it, else l2) "
-        "and, when given, the validation metric, which then decides. Writes the chosen schedule "
-        "to NEXT and prints the decision, why, and the next run's command.",
-    )
+    p = common.command(sub, "verify", run, HELP, description=__doc__)
     p.add_argument("run1", help="record of the linear-decay run (the refinement's source)")
     p.add_argument("run2", help="record of the run with the refined schedule")
     p.add_argument("-o", "--output", required=True, help="the chosen schedule (.json/.npy/.csv)")

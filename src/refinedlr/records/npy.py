@@ -19,12 +19,6 @@ from .steps import ReadRequest, find_step_column, int_steps, make_record
 
 __all__ = ["load_array", "read_npy"]
 
-_OBJECT_ARRAY = (
-    "an object array (Python objects need unpickling, which is never done); save numbers: "
-    "np.save(path, np.asarray(norms, dtype=float))"
-)
-
-
 _HEADER_READERS = {
     (1, 0): np.lib.format.read_array_header_1_0,
     (2, 0): np.lib.format.read_array_header_2_0,
@@ -65,7 +59,12 @@ def load_array(p: Path) -> npt.NDArray[Any]:
                 path=p,
             ) from None
         if dtype.hasobject:
-            raise RecordError(_OBJECT_ARRAY, path=p, key="dtype")
+            raise RecordError(
+                "an object array (Python objects need unpickling, which is never done); save "
+                "numbers: np.save(path, np.asarray(norms, dtype=float))",
+                path=p,
+                key="dtype",
+            )
         need = math.prod(shape) * dtype.itemsize
         data_start = f.tell()
         have = f.seek(0, io.SEEK_END) - data_start
@@ -85,12 +84,7 @@ def load_array(p: Path) -> npt.NDArray[Any]:
         f.seek(0)
         try:
             arr = np.load(f, allow_pickle=False)
-        except ValueError as exc:
-            msg = str(exc)
-            if "pickle" in msg.lower() or "object" in msg.lower():
-                raise RecordError(_OBJECT_ARRAY, path=p, key="dtype") from None
-            raise RecordError(f"cannot read the array: {brief(msg, 80)}", path=p) from None
-        except (OSError, EOFError) as exc:
+        except (ValueError, OSError, EOFError) as exc:  # (object arrays are refused above)
             raise RecordError(f"cannot read the array: {brief(str(exc), 80)}", path=p) from None
     if not isinstance(arr, np.ndarray):
         raise RecordError(f"not an array but {type(arr).__name__}", path=p)
