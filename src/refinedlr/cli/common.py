@@ -123,8 +123,7 @@ def step_limit(max_steps: int | None) -> Iterator[None]:
     of a command (the readers and the schedules read it when they check a size); restored after,
     for a caller that runs commands in its own process."""
     saved = limits.MAX_STEPS
-    if max_steps is not None:
-        limits.MAX_STEPS = max_steps
+    limits.MAX_STEPS = saved if max_steps is None else max_steps
     try:
         yield
     finally:
@@ -218,11 +217,9 @@ def check_output(
             f"{path}: a read-only file, which {option} never replaces; remove it, make it "
             f"writable (chmod u+w) or choose another {option}"
         )
-    for parent in out.absolute().parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise CLIError(f"{path}: {parent} is a file, not a directory")
-            break
+    parent = next(q for q in out.absolute().parents if q.exists())  # (the root exists)
+    if not parent.is_dir():
+        raise CLIError(f"{path}: {parent} is a file, not a directory")
     for src in [Path(x) for x in inputs if x is not None and st is not None]:
         read = [src]  # a checkpoint or run directory: the files read from it
         if src.is_dir():
