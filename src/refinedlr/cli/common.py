@@ -59,7 +59,6 @@ __all__ = [
     "read_schedule",
     "refine_log",
     "require",
-    "risk_of",
     "step_limit",
     "warn",
     "write_figure",
@@ -308,27 +307,27 @@ def warn(text: str) -> None:
 
 
 def refine_log(
-    path: str, record: GradNormRecord, args: argparse.Namespace, *, says: str = "norm: ", **kw: Any
-) -> tuple[Refinement, NormChoice]:
+    path: str,
+    record: GradNormRecord,
+    args: argparse.Namespace,
+    *,
+    says: str = "norm: ",
+    risk: bool = False,
+    **kw: Any,
+) -> tuple[Refinement, NormChoice, RefinementRisk | None]:
     """Refine the log ``path`` with the command's ``--norm``, ``--tau`` and ``--power`` (and
-    ``kw``: ``total_steps``), printing the norm chosen (after ``says``) and what refinement
-    warns about; a refusal names ``path``."""
+    ``kw``: ``total_steps``), printing the norm chosen (after ``says``) and what refinement warns
+    about (with ``risk``, also :func:`refinedlr.risk.refinement_risk`); a refusal names ``path``."""
     choice = choose_norm(record.kinds, args.norm, meta=record.meta)
     print(f"{says}{choice.reason}")
     with about(path), collect_warnings():
         d = refine_details(
             record, tau=args.tau, norm=choice.norm, power=args.power, kind=choice.column, **kw
         )
-    return d, choice
-
-
-def risk_of(path: str, d: Refinement, choice: NormChoice) -> RefinementRisk | None:
-    """The risk of refining these norms (:func:`refinedlr.risk.refinement_risk`), warned about."""
-    with about(path), collect_warnings():
-        risk = refinement_risk(d.norms, norm=choice.norm)
-    if risk is not None:
-        warn(risk.message())
-    return risk
+        danger = refinement_risk(d.norms, norm=choice.norm) if risk else None
+    if danger is not None:
+        warn(danger.message())
+    return d, choice, danger
 
 
 def advise(summary: ScheduleSummary, *, risky: bool) -> None:

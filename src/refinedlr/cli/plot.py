@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
             T = max(T, s.total_steps)
             continue
         record = common.read_log(path, args)
-        d, choice = common.refine_log(path, record, args, says=f"{path}: norm ")
+        d, choice, _ = common.refine_log(path, record, args, says=f"{path}: norm ")
         norm = f"{choice.norm}{', assumed' if choice.assumed else ''}"
         norms[f"raw {name} ({norm})"] = d.norms
         norms[f"smoothed {name} (tau {args.tau})"] = d.smoothed

@@ -100,8 +100,7 @@ def run(args: argparse.Namespace) -> int:
         refuse_same_record(args.log, record, args.check, check, "--method verified")
     elif args.check:
         raise CLIError("--check is only used with --method verified")
-    d, choice = common.refine_log(args.log, record, args, total_steps=args.steps)
-    risk = common.risk_of(args.log, d, choice)
+    d, choice, risk = common.refine_log(args.log, record, args, risk=True, total_steps=args.steps)
     schedule: Schedule = d.schedule
     if check is not None:
         with about(args.check), collect_warnings():

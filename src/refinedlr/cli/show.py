@@ -47,8 +47,7 @@ def run(args: argparse.Namespace) -> int:
                 f"  {k}: first {finite[0]:.4g}, median {np.median(finite):.4g}, "
                 f"last {finite[-1]:.4g}, min {finite.min():.4g}, max {finite.max():.4g}"
             )
-    d, choice = common.refine_log(args.path, record, args)
-    risk = common.risk_of(args.path, d, choice)
+    d, choice, risk = common.refine_log(args.path, record, args, risk=True)
     with about(args.path):
         refined = summarize(d.schedule, d.norms, name="refined")
         cosine = summarize(get_schedule("cosine", d.norms.size), d.norms)

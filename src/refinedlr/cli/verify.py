@@ -172,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
         if norm:
             origin += f", refined with {norm} norms"
     else:
-        d, choice = common.refine_log(
+        d, choice, _ = common.refine_log(
             args.run1, rec1, args, says="verify: norm: ", total_steps=rec2.total_steps
         )
         refined, norm = d.schedule, choice.norm
