@@ -1,24 +1,7 @@
-"""Writing files safely: atomic replacement, all-or-none groups of files, and the ``with``
-protocol of the library's writers.
-
-Every file the library writes whole (schedules, refined tables, figures of the command line) goes
-through :func:`atomic_write`: the content is written to a temporary file in the same directory,
-flushed to disk and renamed over the target, so a reader (or a crash) never sees half a file.
-Inside :func:`transaction` the renames wait until the block ends: the files written in it appear
-together or not at all (the command line runs each command in one). Files that grow while training
-(gradient-norm records) are appended instead; their writers share :class:`Closing`.
-
-A file whose permissions allow no writing (``chmod a-w``) is never replaced: writing over it
-raises :class:`PermissionError`, as opening it for writing would, even for a user (such as root)
-whom the permissions do not stop.
-
-Example:
-    >>> import os, tempfile
-    >>> path = os.path.join(tempfile.mkdtemp(), "out", "a.txt")
-    >>> with atomic_write(path) as f:
-    ...     _ = f.write("hello\\n")
-    >>> open(path).read()
-    'hello\\n'
+"""Writing files safely: :func:`atomic_write` writes a file beside its target, flushes it and
+renames it over the target (a reader or a crash never sees half a file; a read-only target is
+never replaced); inside :func:`transaction` the files of a block appear together or not at all.
+Files that grow while training are appended instead; their writers share :class:`Closing`.
 """
 
 from __future__ import annotations
@@ -37,29 +20,8 @@ from typing import IO, Any, TypeVar
 __all__ = ["Closing", "atomic_write", "check_replaceable", "transaction"]
 
 _C = TypeVar("_C", bound="Closing")
-
-
-class _Staged:
-    """Temporary files written and flushed, waiting to be renamed over their targets."""
-
-    def __init__(self) -> None:
-        self.files: list[tuple[Path, Path, int]] = []  # (temporary, target, mode)
-
-    def commit(self) -> None:
-        while self.files:
-            tmp, target, mode = self.files[0]
-            os.chmod(tmp, mode)
-            os.replace(tmp, target)
-            self.files.pop(0)
-
-    def discard(self) -> None:
-        for tmp, _, _ in self.files:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-        self.files.clear()
-
-
-_CURRENT: contextvars.ContextVar[_Staged | None] = contextvars.ContextVar(
+#: The files of the current transaction, written and flushed: (temporary, target, mode).
+_STAGED: contextvars.ContextVar[list[tuple[Path, Path, int]] | None] = contextvars.ContextVar(
     "refinedlr_transaction", default=None
 )
 
@@ -95,17 +57,26 @@ def transaction() -> Iterator[None]:
     >>> os.listdir(d)
     []
     """
-    if _CURRENT.get() is not None:
+    if _STAGED.get() is not None:
         yield
         return
-    staged = _Staged()
-    token = _CURRENT.set(staged)
+    staged: list[tuple[Path, Path, int]] = []
+    token = _STAGED.set(staged)
     try:
         yield
-        staged.commit()
+        while staged:
+            _commit(*staged[0])
+            staged.pop(0)
     finally:
-        _CURRENT.reset(token)
-        staged.discard()
+        _STAGED.reset(token)
+        for tmp, _, _ in staged:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+def _commit(tmp: Path, target: Path, mode: int) -> None:
+    os.chmod(tmp, mode)
+    os.replace(tmp, target)
 
 
 @contextlib.contextmanager
@@ -118,6 +89,13 @@ def atomic_write(
     Missing parent directories are created. On an exception the temporary file is removed and
     ``path`` is left as it was. ``binary`` opens the file in binary mode (text is UTF-8). A
     read-only ``path`` is refused (:func:`check_replaceable`).
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "out", "a.txt")
+    >>> with atomic_write(path) as f:
+    ...     _ = f.write("hello\\n")
+    >>> open(path).read()
+    'hello\\n'
     """
     target = Path(path)
     check_replaceable(target)
@@ -135,12 +113,11 @@ def atomic_write(
             mode = target.stat().st_mode & 0o777  # keep an existing file's permissions
         except OSError:
             mode = 0o644
-        staged = _CURRENT.get()
+        staged = _STAGED.get()
         if staged is None:
-            os.chmod(tmp, mode)
-            os.replace(tmp, target)
+            _commit(tmp, target, mode)
         else:
-            staged.files.append((tmp, target, mode))
+            staged.append((tmp, target, mode))
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

@@ -1,31 +1,20 @@
 """Size limits that keep hostile or mistaken input from exhausting memory.
 
-A gradient-norm record or a schedule is tabulated on every optimizer step, so a horizon of ``T``
-steps costs ``8 T`` bytes per array. A log whose step numbers reach ``10**12`` (a corrupt file, a
-counter in microseconds) would ask for terabytes; such input is refused up front, before anything
-is allocated.
-
-There is one setting, :data:`MAX_STEPS`, read whenever a size is checked. Raise it when you really
-train longer (the command line's ``--max-steps N`` sets it for one command)::
+A record or a schedule is tabulated on every step: a log whose steps reach ``10**12`` (a corrupt
+file, a counter in microseconds) is refused before anything is allocated. The one setting is
+:data:`MAX_STEPS`; raise it when you really train longer (``--max-steps N`` sets it for one
+command)::
 
     import refinedlr.limits
     refinedlr.limits.MAX_STEPS = 100_000_000
 
-Every other budget follows from it, so raising the one setting raises them all:
-
-* a log may hold :func:`max_lines` lines, :func:`max_cells` values (rows times columns) and
-  :func:`max_bytes` bytes once decompressed (a JSON document half of that); these are checked
-  while the file is read, before it is parsed;
-* a horizon must also fit in memory: :func:`steps_problem` refuses one whose arrays
-  (:data:`BYTES_PER_STEP` per step) would not fit in this machine's memory (or the process's
-  address-space limit), whatever :data:`MAX_STEPS` says;
-* JSON is nested at most :data:`MAX_JSON_DEPTH` levels and a number is at most
-  :data:`MAX_NUMBER_CHARS` characters long; a run is continued at most
-  :data:`MAX_CONTINUATIONS` times in one schedule.
+The budgets of a log (:func:`max_lines`, :func:`max_cells`, :func:`max_bytes`) follow from it, and
+a horizon must also fit in memory (:func:`steps_problem`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 __all__ = [
@@ -81,28 +70,25 @@ def memory_bytes() -> int | None:
     """The memory this process may use: physical memory, or the address-space limit
     (``RLIMIT_AS``) when that is lower; ``None`` when neither is known."""
     known: list[int] = []
-    try:
+    with contextlib.suppress(AttributeError, OSError, ValueError):  # not POSIX
         known.append(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (AttributeError, OSError, ValueError):  # pragma: no cover - not POSIX
-        pass
-    try:
+    with contextlib.suppress(ImportError, OSError, ValueError):
         import resource
 
         soft = resource.getrlimit(resource.RLIMIT_AS)[0]
         if soft != resource.RLIM_INFINITY:
             known.append(int(soft))
-    except (ImportError, OSError, ValueError):  # pragma: no cover - not POSIX
-        pass
     known = [k for k in known if k > 0]
     return min(known) if known else None
 
 
 def _size(n: float) -> str:
-    for unit in ("bytes", "KB", "MB", "GB", "TB"):
-        if n < 1000 or unit == "TB":
-            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
-        n /= 1000
-    raise AssertionError  # pragma: no cover
+    unit = "bytes"
+    for bigger in ("KB", "MB", "GB", "TB"):
+        if n < 1000:
+            break
+        n, unit = n / 1000, bigger
+    return f"{n:,.0f} bytes" if unit == "bytes" else f"{n:,.1f} {unit}"
 
 
 def steps_problem(total_steps: int, *, limit: int | None = None) -> str | None:

@@ -1,14 +1,7 @@
-"""Saving and loading schedules: a JSON spec, or the array of multipliers as ``.npy`` or CSV.
-
-* ``.json`` holds the spec (:meth:`~refinedlr.schedules.Schedule.to_spec`: name, horizon,
-  parameters, and for tabulated schedules the table and its provenance) plus the fingerprint.
-* ``.npy`` holds exactly the multipliers of steps ``0 .. T-1`` (float64, one per step), loaded
-  without pickles.
-* ``.csv`` holds ``step,multiplier`` rows, one per step.
-
-Loading reads only regular files (a named pipe or a device is refused, never waited on), within the
-budgets of :mod:`refinedlr.limits` (bytes, lines, JSON nesting and number length), and never
-unpickles anything.
+"""Saving and loading schedules: ``.json`` holds the spec
+(:meth:`~refinedlr.schedules.Schedule.to_spec`) and its fingerprint, ``.npy`` the multipliers of
+steps ``0 .. T-1`` (float64), ``.csv`` ``step,multiplier`` rows. Loading reads only regular files,
+within the budgets of :mod:`refinedlr.limits`, and never unpickles anything.
 
 Example:
     >>> import os, tempfile
@@ -25,11 +18,12 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import warnings
 from array import array
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +32,7 @@ import numpy as np
 from . import limits
 from .fileio import atomic_write
 from .records import RecordError
-from .records.inputs import decode_text, load_json, read_bytes
+from .records.inputs import decode_text, lines_of, read_bytes, read_json
 from .records.npy import load_array
 from .records.record import brief, elide
 from .registry import get_schedule, schedule_from_spec
@@ -58,22 +52,15 @@ def save_schedule(schedule: Schedule, path: str | os.PathLike[str]) -> None:
     suffix = p.suffix.lower()
     if suffix not in SCHEDULE_SUFFIXES:
         raise ScheduleError(f"{p}: unknown schedule file type {suffix!r}; use .json, .npy or .csv")
-    if suffix == ".json":
-        doc: dict[str, Any] = {
-            "refinedlr_schedule": FORMAT_VERSION,
-            "fingerprint": schedule.fingerprint(),
-            "spec": schedule.to_spec(),
-        }
-        with atomic_write(p) as f:
-            f.write(json.dumps(doc, indent=1) + "\n")
-    elif suffix == ".npy":
-        with atomic_write(p, binary=True) as f:
+    with atomic_write(p, binary=suffix == ".npy") as f:
+        if suffix == ".json":
+            doc = {"refinedlr_schedule": FORMAT_VERSION, "fingerprint": schedule.fingerprint()}
+            f.write(json.dumps({**doc, "spec": schedule.to_spec()}, indent=1) + "\n")
+        elif suffix == ".npy":
             np.save(f, schedule.preview(), allow_pickle=False)
-    else:
-        values = schedule.preview()
-        with atomic_write(p) as f:
+        else:
             f.write("step,multiplier\n")
-            f.writelines(f"{i},{v!r}\n" for i, v in enumerate(values.tolist()))
+            f.writelines(f"{i},{v!r}\n" for i, v in enumerate(schedule.preview().tolist()))
 
 
 def load_schedule(path: str | os.PathLike[str], total_steps: int | None = None) -> Schedule:
@@ -88,49 +75,41 @@ def load_schedule(path: str | os.PathLike[str], total_steps: int | None = None) 
     if not p.exists():
         raise ScheduleError(f"{p}: no such schedule file")
     suffix = p.suffix.lower()
-    schedule: Schedule
+    if suffix not in SCHEDULE_SUFFIXES:
+        raise ScheduleError(
+            f"{p}: unknown schedule file type {brief(suffix)!r}; use .json, .npy or .csv"
+        )
     try:
-        if suffix == ".json":
-            schedule = _load_json(p)
-        elif suffix == ".npy":
-            arr = load_array(p)  # the header is checked first; pickles are never loaded
-            if arr.ndim != 1 or arr.dtype.kind not in "fiu":
-                raise ScheduleError(
-                    f"{p}: expected a 1-D numeric array, got {arr.dtype} {brief(str(arr.shape))}"
-                )
-            schedule = _tabulated(p, arr, {"source_file": str(p)})
-        elif suffix == ".csv":
-            schedule = _tabulated(p, _read_csv_values(p), {"source_file": str(p)})
-        else:
-            raise ScheduleError(
-                f"{p}: unknown schedule file type {brief(suffix)!r}; use .json, .npy or .csv"
-            )
+        with _naming(p):
+            if suffix == ".json":
+                schedule = _from_json(p, read_json(p))
+            else:  # an .npy header is checked first; pickles are never loaded
+                values = _read_csv_values(p) if suffix == ".csv" else load_array(p)
+                if values.ndim != 1 or values.dtype.kind not in "fiu":
+                    got = f"{values.dtype} {brief(str(values.shape))}"
+                    raise ScheduleError(f"expected a 1-D numeric array, got {got}")
+                source = {"source_file": str(p)}
+                schedule = Tabulated(total_steps=len(values), values=values, provenance=source)
+            return schedule if total_steps is None else schedule.with_horizon(total_steps)
     except RecordError as exc:  # the file could not be read: not regular, too large, not JSON
         raise ScheduleError(str(exc)) from None
-    if total_steps is not None:
-        try:
-            schedule = schedule.with_horizon(total_steps)
-        except ScheduleError as exc:
-            raise ScheduleError(f"{p}: {exc}") from None
-    return schedule
 
 
-def _tabulated(p: Path, arr: np.ndarray[Any, Any], provenance: dict[str, Any]) -> Tabulated:
+@contextlib.contextmanager
+def _naming(p: Path) -> Iterator[None]:
+    """Errors raised inside that do not name ``p`` first are reported as ``p: problem``."""
     try:
-        return Tabulated(total_steps=len(arr), values=arr, provenance=provenance)
+        yield
     except ScheduleError as exc:
-        raise ScheduleError(f"{p}: {exc}") from None
-
-
-def _load_json(p: Path) -> Schedule:
-    doc = load_json(p, decode_text(p, read_bytes(p, budget=limits.max_bytes() // 2)))
-    if not isinstance(doc, dict):
-        raise ScheduleError(f"{p}: expected a JSON object, got {type(doc).__name__}")
-    spec = doc.get("spec", doc)  # also accept a bare spec
-    try:
-        schedule = schedule_from_spec(spec)
-    except ScheduleError as exc:
+        if str(exc).startswith(f"{p}"):
+            raise
         raise ScheduleError(f"{p}: {elide(str(exc))}") from None
+
+
+def _from_json(p: Path, doc: Any) -> Schedule:
+    if not isinstance(doc, dict):
+        raise ScheduleError(f"expected a JSON object, got {type(doc).__name__}")
+    schedule = schedule_from_spec(doc.get("spec", doc))  # also accept a bare spec
     stored = doc.get("fingerprint")
     if stored is not None and stored != schedule.fingerprint():
         warnings.warn(
@@ -148,18 +127,13 @@ def _read_csv_values(p: Path) -> np.ndarray[Any, Any]:
             f"{p}: more than {limits.MAX_STEPS + 1:,} lines, more steps than the limit of "
             f"{limits.MAX_STEPS:,} (raise refinedlr.limits.MAX_STEPS or --max-steps)"
         )
-    pos, i, col, first = 0, 0, 0, True
-    values = array("d")
-    while pos < len(text):
-        end = text.find("\n", pos)
-        end = len(text) if end < 0 else end
-        line, pos, i = text[pos:end], end + 1, i + 1
+    col, values = None, array("d")
+    for i, (_, line) in enumerate(lines_of(text), 1):
         if not line.strip():
             continue
         fields = line.split(",")
-        if first:
-            first = False
-            header = [h.strip() for h in fields]
+        if col is None:
+            col, header = 0, [h.strip() for h in fields]
             try:
                 [float(h) for h in header]
             except ValueError:  # a header: choose the column
@@ -186,21 +160,12 @@ def as_schedule(
     base_lr: float | None = None,
     **kwargs: Any,
 ) -> Schedule:
-    """Whatever a user passes as a schedule, as a :class:`~refinedlr.schedules.Schedule`.
-
-    The one resolver behind ``ScheduleLR`` and the integrations:
-
-    * a ``Schedule``: returned as it is, or put on ``total_steps`` when that differs
-      (:meth:`~refinedlr.schedules.Schedule.with_horizon`); no keyword arguments;
-    * a name (``"linear"``, ``"cosine"``, Hugging Face's names, ...): :func:`get_schedule` with
-      ``total_steps`` and ``**kwargs``. ``"refined"`` with ``path=FILE`` loads a saved schedule
-      onto ``total_steps`` (and takes ``warmup``);
-    * a path (``os.PathLike``, or a string ending in .json, .npy or .csv): :func:`load_schedule`;
-    * a mapping: a spec (:meth:`~refinedlr.schedules.Schedule.to_spec`).
-
-    ``base_lr`` (the optimizer's peak learning rate, which adapters know) lets names take
-    absolute learning rates such as Hugging Face's ``lr_end`` and ``min_lr``; it is not needed
-    otherwise.
+    """Whatever a user passes as a schedule, as a :class:`~refinedlr.schedules.Schedule` on
+    ``total_steps`` (the one resolver behind ``ScheduleLR`` and the integrations): a ``Schedule``
+    (put on ``total_steps`` when that differs), a name for :func:`get_schedule` with ``**kwargs``
+    (``"refined"`` with ``path=FILE`` loads a saved schedule, and takes ``warmup``), a path for
+    :func:`load_schedule`, or a spec mapping. ``base_lr`` (the optimizer's peak learning rate)
+    lets names take absolute learning rates such as Hugging Face's ``lr_end`` and ``min_lr``.
 
     >>> as_schedule("linear", 4).preview()
     array([1.  , 0.75, 0.5 , 0.25])

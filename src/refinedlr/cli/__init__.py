@@ -1,20 +1,7 @@
-"""The ``refinedlr`` command line: one module per command, assembled here.
-
-Commands::
-
-    refinedlr refine LOG -o schedule.json   refine a gradient-norm log into a schedule
-    refinedlr verify RUN1 RUN2 -o next.json keep the refined schedule or fall back to linear decay
-    refinedlr show SCHEDULE|LOG             readable summary (and bound versus linear decay)
-    refinedlr plan --lr LR --from S --to T  the peak LR for another schedule or horizon, or
-                                            (--at STEP) the rest of a continued run
-    refinedlr plot LOG|SCHEDULE... -o f.png norms, smoothed norms and schedules on one figure
-    refinedlr demo                          the whole workflow on built-in data (needs torch)
-    refinedlr bench ... / refinedlr data ...  the research suite, when installed (plugins)
-
-Exit status: 0 on success, 2 on bad input (one line on stderr naming the file and the problem, at
-most about 200 characters), 3 when an optional dependency is missing (one line naming the extra to
-install). The commands that write files (refine, verify, plot) write them in one transaction: all
-of their outputs, or none (:func:`refinedlr.fileio.transaction`).
+"""The ``refinedlr`` command line: one module per command, assembled here (reference:
+docs/reference/cli.md). Exit status 0 on success, 2 on bad input (one line naming the file and the
+problem), 3 when an optional dependency is missing; the commands that write files write all of
+their outputs or none (:func:`refinedlr.fileio.transaction`).
 """
 
 from __future__ import annotations
@@ -64,9 +51,7 @@ _TRANSACTIONAL = frozenset({"refine", "verify", "plan", "show", "plot"})
 
 
 class _Failed(Exception):
-    def __init__(self, status: int) -> None:
-        super().__init__(status)
-        self.status = status
+    """A command's non-zero exit status, raised to leave its transaction: nothing is written."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _fail(exc: BaseException, status: int) -> int:
+def _fail(exc: BaseException | str, status: int) -> int:
     print(one_line(f"refinedlr: error: {exc}"), file=sys.stderr)  # one line, whatever it holds
     return status
 
@@ -104,10 +89,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         with step_limit(getattr(args, "max_steps", None)), outputs:
             status = func(args)
             if status != 0:
-                raise _Failed(status)  # leaves the transaction: nothing is written
+                raise _Failed(status)
             return status
     except _Failed as failed:
-        return failed.status
+        return int(failed.args[0])
     except (MissingExtra, MissingExtraError) as exc:
         return _fail(exc, 3)
     except (CLIError, RecordError, ScheduleError, RefineError, BoundError, PlanError) as exc:
@@ -118,13 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # a file that cannot be read or written
         return _fail(exc, 2)
     except MemoryError:
-        return _fail(
-            MemoryError(
-                "out of memory: the input is too large for this machine (is --max-steps "
-                "higher than the run was long?)"
-            ),
-            2,
-        )
+        why = "is --max-steps higher than the run was long?"
+        return _fail(f"out of memory: the input is too large for this machine ({why})", 2)
     except KeyboardInterrupt:
         print("refinedlr: interrupted", file=sys.stderr)
         return 130

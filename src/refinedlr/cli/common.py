@@ -1,11 +1,7 @@
-"""What the commands share: errors, reading logs and schedules, checking and writing outputs,
-telling schedules from logs, option groups.
-
-Bad input is reported as one line naming the file and the problem (:class:`CLIError`, exit status
-2), at most about :data:`LINE_WIDTH` characters; outputs are checked before any work is done
-(an existing output file must be writable: a read-only file is never replaced) and written in one
-transaction per command (:func:`refinedlr.fileio.transaction`), so a refused or failed command
-writes nothing: all of its outputs or none.
+"""What the commands share: errors, options, reading logs and schedules, refining a log, checking
+and writing outputs. Bad input is one line naming the file and the problem (:class:`CLIError`,
+exit status 2); outputs are checked before any work is done and written in one transaction per
+command (:func:`refinedlr.fileio.transaction`): all of them or none.
 """
 
 from __future__ import annotations
@@ -18,7 +14,8 @@ import re
 import stat
 import sys
 import warnings
-from collections.abc import Iterator, Sequence
+from argparse import ArgumentTypeError
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
@@ -27,14 +24,18 @@ import numpy as np
 
 from .. import limits
 from ..bounds import BoundError
+from ..decision import advice_before_run, bound_verdict
 from ..fileio import atomic_write
 from ..plan import PlanError
 from ..records import FORMATS, GradNormRecord, RecordError, read_record
-from ..records.inputs import load_json, open_regular
+from ..records.inputs import describe_mode, load_json, open_regular
+from ..records.kinds import NormChoice, choose_norm
 from ..records.record import brief, elide
-from ..refinement import RefineError
+from ..refinement import RefineError, Refinement, refine_details
+from ..risk import RefinementRisk, refinement_risk
 from ..schedule_io import SCHEDULE_SUFFIXES, load_schedule, save_schedule
 from ..schedules import Schedule, ScheduleError
+from ..summary import ScheduleSummary
 
 __all__ = [
     "FIGURE_SUFFIXES",
@@ -47,15 +48,19 @@ __all__ = [
     "about",
     "add_log_options",
     "add_refine_options",
+    "advise",
     "check_output",
     "collect_warnings",
+    "command",
     "kind_of",
     "one_line",
     "positive_int",
     "read_log",
     "read_schedule",
+    "refine_log",
     "require",
     "step_limit",
+    "warn",
     "write_figure",
     "write_schedule",
 ]
@@ -117,8 +122,7 @@ def step_limit(max_steps: int | None) -> Iterator[None]:
     of a command (the readers and the schedules read it when they check a size); restored after,
     for a caller that runs commands in its own process."""
     saved = limits.MAX_STEPS
-    if max_steps is not None:
-        limits.MAX_STEPS = max_steps
+    limits.MAX_STEPS = saved if max_steps is None else max_steps
     try:
         yield
     finally:
@@ -157,14 +161,9 @@ def read_log(path: str, args: argparse.Namespace) -> GradNormRecord:
     """Read a gradient-norm log with the command's ``--format``/``--column``/``--tag`` and
     ``--step-offset`` options (``--max-steps`` acts through :func:`step_limit`), refusing values
     no gradient norm can take; what the reader worked around is printed as warnings."""
+    options = {k: getattr(args, k, None) for k in ("format", "column", "tag", "step_offset")}
     with collect_warnings():
-        record = read_record(
-            path,
-            format=getattr(args, "format", None),
-            column=getattr(args, "column", None),
-            tag=getattr(args, "tag", None),
-            step_offset=getattr(args, "step_offset", None),
-        )
+        record = read_record(path, **options)
     _check_norm_range(path, record)
     return record
 
@@ -192,16 +191,6 @@ def read_schedule(path: str, total_steps: int | None = None) -> Schedule:
     return schedule
 
 
-def _mode_name(mode: int) -> str:
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISFIFO(mode):
-        return "a named pipe"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    return "not a regular file"
-
-
 def check_output(
     path: str, *, inputs: Sequence[str | None] = (), suffixes: Sequence[str], option: str = "-o"
 ) -> Path:
@@ -216,98 +205,75 @@ def check_output(
         )
     try:
         st = out.stat()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # (a parent that is a file: see below)
         st = None
-    except NotADirectoryError:
-        st = None  # reported below: a parent is a file
     except OSError as exc:
         raise CLIError(f"{path}: cannot use as output: {exc.strerror or exc}") from None
     if st is not None and not stat.S_ISREG(st.st_mode):
-        raise CLIError(f"{path}: {_mode_name(st.st_mode)}; {option} needs a file name")
+        raise CLIError(f"{path}: {describe_mode(st.st_mode)}; {option} needs a file name")
     if st is not None and not st.st_mode & 0o222:
         raise CLIError(
             f"{path}: a read-only file, which {option} never replaces; remove it, make it "
             f"writable (chmod u+w) or choose another {option}"
         )
-    for parent in out.absolute().parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise CLIError(f"{path}: {parent} is a file, not a directory")
-            break
-    for src in inputs:
-        if src is None:
-            continue
-        s = Path(src)
-        same = False
-        if st is not None and s.exists():
-            candidates = [s]
-            if s.is_dir():  # a checkpoint or run directory: the files read from it
-                candidates = [s / "trainer_state.json", *s.glob("events.out.tfevents.*")]
-            same = any(c.exists() and os.path.samefile(c, out) for c in candidates)
-        if same:
+    parent = next(q for q in out.absolute().parents if q.exists())  # (the root exists)
+    if not parent.is_dir():
+        raise CLIError(f"{path}: {parent} is a file, not a directory")
+    for src in [Path(x) for x in inputs if x is not None and st is not None]:
+        read = [src]  # a checkpoint or run directory: the files read from it
+        if src.is_dir():
+            read = [src / "trainer_state.json", *src.glob("events.out.tfevents.*")]
+        if any(c.exists() and os.path.samefile(c, out) for c in read):
             raise CLIError(
                 f"{path}: the output would overwrite an input file ({src}); choose another {option}"
             )
     return out
 
 
-def write_schedule(schedule: Schedule, out: Path) -> None:
-    """Save a schedule (atomically, and with the command's other outputs: all or none)."""
+@contextmanager
+def _writing(out: Path) -> Iterator[None]:
     try:
-        save_schedule(schedule, out)
+        yield
     except OSError as exc:
         raise CLIError(f"{out}: cannot write: {exc.strerror or exc}; nothing written") from None
+
+
+def write_schedule(schedule: Schedule, out: Path) -> None:
+    """Save a schedule (atomically, and with the command's other outputs: all or none)."""
+    with _writing(out):
+        save_schedule(schedule, out)
 
 
 def write_figure(fig: Any, out: Path) -> None:
     """Save a matplotlib figure, in the format its name says (atomically, and with the command's
     other outputs: all or none). A figure that cannot be drawn is an error naming the file."""
     try:
-        with atomic_write(out, binary=True) as f:
+        with _writing(out), atomic_write(out, binary=True) as f:
             fig.savefig(f, format=out.suffix.lower().lstrip("."), dpi=120)
-    except OSError as exc:
-        raise CLIError(f"{out}: cannot write: {exc.strerror or exc}; nothing written") from None
     except (ValueError, RuntimeError, OverflowError, MemoryError) as exc:
-        what = " ".join(str(exc).split())
+        what = brief(" ".join(str(exc).split()), 100)
         raise CLIError(
-            f"{out}: cannot draw the figure ({type(exc).__name__}: {brief(what, 100)}); nothing "
-            "written"
+            f"{out}: cannot draw the figure ({type(exc).__name__}: {what}); nothing written"
         ) from None
 
 
 def _looks_like_schedule(path: Path) -> bool:
     suffix = path.suffix.lower()
-    if suffix == ".json":
-        if path.name == "trainer_state.json":
-            return False
-        try:
+    try:
+        if suffix == ".json" and path.name != "trainer_state.json":
             with open_regular(path) as f:
-                text = f.read(limits.max_bytes() // 2 + 1).decode("utf-8")
-            doc = load_json(path, text)
-        except (OSError, UnicodeDecodeError, RecordError):
-            return False
-        return isinstance(doc, dict) and (
-            "spec" in doc or "refinedlr_schedule" in doc or "name" in doc
-        )
-    if suffix == ".csv":
-        try:
+                doc = load_json(path, f.read(limits.max_bytes() // 2 + 1).decode("utf-8"))
+            return isinstance(doc, dict) and bool({"spec", "refinedlr_schedule", "name"} & set(doc))
+        if suffix == ".csv":
             with open(path, encoding="utf-8") as f:
-                header = f.readline(4096)
-        except (OSError, UnicodeDecodeError):
-            return False
-        return "multiplier" in header
-    if suffix == ".npy":
-        try:
-            arr = np.load(path, allow_pickle=False, mmap_mode="r")
-        except (OSError, ValueError):
-            return False
-        return bool(
-            arr.ndim == 1
-            and arr.dtype.kind == "f"
-            and arr.size > 0
-            and float(np.max(arr)) == 1.0
-            and float(arr[-1]) < 1.0
-        )
+                return "multiplier" in f.readline(4096)
+        if suffix == ".npy":  # a schedule peaks at 1 and ends below it
+            a = np.load(path, allow_pickle=False, mmap_mode="r")
+            if a.ndim != 1 or a.dtype.kind != "f" or not a.size:
+                return False
+            return bool(a.max() == 1.0 and a[-1] < 1.0)
+    except (OSError, ValueError):  # (a RecordError or a UnicodeDecodeError is a ValueError)
+        return False
     return False
 
 
@@ -335,21 +301,64 @@ def print_warnings(caught: Sequence[warnings.WarningMessage]) -> None:
         print(one_line(f"refinedlr: warning: {w.message}", 2 * LINE_WIDTH), file=sys.stderr)
 
 
+def warn(text: str) -> None:
+    """Print ``text`` as a ``refinedlr: warning:`` on stderr."""
+    print(f"refinedlr: warning: {text}", file=sys.stderr)
+
+
+def refine_log(
+    path: str,
+    record: GradNormRecord,
+    args: argparse.Namespace,
+    *,
+    says: str = "norm: ",
+    risk: bool = False,
+    **kw: Any,
+) -> tuple[Refinement, NormChoice, RefinementRisk | None]:
+    """Refine the log ``path`` with the command's ``--norm``, ``--tau`` and ``--power`` (and
+    ``kw``: ``total_steps``), printing the norm chosen (after ``says``) and what refinement warns
+    about (with ``risk``, also :func:`refinedlr.risk.refinement_risk`); a refusal names ``path``."""
+    choice = choose_norm(record.kinds, args.norm, meta=record.meta)
+    print(f"{says}{choice.reason}")
+    with about(path), collect_warnings():
+        d = refine_details(
+            record, tau=args.tau, norm=choice.norm, power=args.power, kind=choice.column, **kw
+        )
+        danger = refinement_risk(d.norms, norm=choice.norm) if risk else None
+    if danger is not None:
+        warn(danger.message())
+    return d, choice, danger
+
+
+def advise(summary: ScheduleSummary, *, risky: bool) -> None:
+    """Print the advice before a run with the schedule ``summary`` describes."""
+    if summary.bound_ratio_to_linear is not None:
+        verdict = bound_verdict(summary.bound_ratio_to_linear, caveat=summary.bound_caveat)
+        print(f"advice: {advice_before_run(verdict, risky=risky)}")
+
+
+def command(
+    sub: Any, name: str, run: Callable[[argparse.Namespace], int], help: str, **kw: Any
+) -> argparse.ArgumentParser:
+    """A sub-command ``name`` (``kw``: its parser's) that runs ``run(args)``."""
+    p: argparse.ArgumentParser = sub.add_parser(name, help=help, **kw)
+    p.set_defaults(func=run)
+    return p
+
+
 def _int(text: str) -> int:
     if len(text) > 30:
-        raise argparse.ArgumentTypeError(
-            f"not a whole number of at most 30 digits: {text[:20]!r}..."
-        )
+        raise ArgumentTypeError(f"not a whole number of at most 30 digits: {text[:20]!r}...")
     try:
         return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        raise ArgumentTypeError(f"not a whole number: {text!r}") from None
 
 
 def positive_int(text: str) -> int:
     n = _int(text)
     if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+        raise ArgumentTypeError(f"must be at least 1, got {n}")
     return n
 
 
@@ -359,7 +368,7 @@ def step_count(text: str) -> int:
     n = positive_int(text)
     problem = limits.steps_problem(n, limit=n)
     if problem is not None:
-        raise argparse.ArgumentTypeError(problem)
+        raise ArgumentTypeError(problem)
     return n
 
 
@@ -367,7 +376,7 @@ def step_offset(text: str) -> int:
     """``--step-offset``: a whole number within the range of step numbers (+-2^53)."""
     n = _int(text)
     if abs(n) > 2**53:
-        raise argparse.ArgumentTypeError(
+        raise ArgumentTypeError(
             f"{n:,} is out of the range of step numbers (at most 2^53 either way)"
         )
     return n
@@ -377,9 +386,9 @@ def _finite_float(text: str) -> float:
     try:
         x = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        raise ArgumentTypeError(f"not a number: {text!r}") from None
     if not math.isfinite(x):
-        raise argparse.ArgumentTypeError(f"must be finite, got {text!r}")
+        raise ArgumentTypeError(f"must be finite, got {text!r}")
     return x
 
 

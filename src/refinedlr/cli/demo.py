@@ -1,4 +1,9 @@
-"""``refinedlr demo``: the whole workflow on built-in data (needs the ``demo`` extra)."""
+"""The recommended workflow on scikit-learn's digits: train a small CNN with linear decay over an
+LR sweep while recording gradient norms, refine, diagnose the risk, retrain with the refined
+schedule at its own best LR, verify on a held-out validation split and with the bound check, and
+print the decision beside cosine and step-wise baselines. Needs the demo extra (torch, scikit-
+learn, matplotlib).
+"""
 
 from __future__ import annotations
 
@@ -6,21 +11,15 @@ import argparse
 import importlib
 from typing import Any
 
-from .common import MissingExtra
+from .common import MissingExtra, command
 
 __all__ = ["add_parser"]
 
+HELP = "the whole workflow on built-in data: run, refine, run again, verify, decide"
+
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser(
-        "demo",
-        help="the whole workflow on built-in data: run, refine, run again, verify, decide",
-        description="The recommended workflow on scikit-learn's digits: train a small CNN with "
-        "linear decay over an LR sweep while recording gradient norms, refine, diagnose the "
-        "risk, retrain with the refined schedule at its own best LR, verify on a held-out "
-        "validation split and with the bound check, and print the decision beside cosine and "
-        "step-wise baselines. Needs the demo extra (torch, scikit-learn, matplotlib).",
-    )
+    p = command(sub, "demo", run, HELP, description=__doc__)
     p.add_argument("--out", default="refinedlr-demo", help="directory for the table and plots")
     p.add_argument("--seeds", type=int, default=None, help="seeds per configuration (default 3)")
     p.add_argument("--epochs", type=int, default=None, help="epochs per run (default 8)")
@@ -32,7 +31,6 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--workers", type=int, default=None, help="parallel training processes (default: cores)"
     )
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,13 +47,6 @@ def run(args: argparse.Namespace) -> int:
         )
     from ..demo import run_demo
 
-    run_demo(
-        out=args.out,
-        seeds=args.seeds,
-        epochs=args.epochs,
-        quick=args.quick,
-        progress=not args.no_progress,
-        workers=args.workers,
-        arms=args.arms,
-    )
+    options = {k: getattr(args, k) for k in ("out", "seeds", "epochs", "quick", "workers", "arms")}
+    run_demo(progress=not args.no_progress, **options)
     return 0

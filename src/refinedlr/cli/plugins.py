@@ -1,9 +1,6 @@
-"""Commands other packages add to ``refinedlr`` through the entry-point group ``refinedlr.commands``.
-
-Each entry point is a ``main(argv: list[str]) -> int``. The research suite (``research/`` in the
-repository, distribution ``refinedlr-bench``) adds ``bench`` and ``data``; without it those two
-commands say in one line how to get it.
-"""
+"""Commands other packages add to ``refinedlr`` through the entry-point group
+``refinedlr.commands``: each is a ``main(argv: list[str]) -> int``. The research suite adds
+``bench`` and ``data``; without it those two commands say in one line how to get it."""
 
 from __future__ import annotations
 
@@ -11,7 +8,7 @@ import argparse
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
-from .common import MissingExtra
+from .common import MissingExtra, command
 
 __all__ = ["PLUGIN_GROUP", "add_parsers"]
 
@@ -36,13 +33,9 @@ def add_parsers(sub: Any, reserved: set[str]) -> None:
     """One sub-command per plugin (and for the research suite's commands, installed or not)."""
     plugins = {n: ep for n, ep in _plugins().items() if n not in reserved}
     for name in sorted({*_RESEARCH_COMMANDS, *plugins}):
-        p = sub.add_parser(
-            name,
-            help=_RESEARCH_COMMANDS.get(name) or f"added by {plugins[name].value}",
-            add_help=False,
-        )
+        what = _RESEARCH_COMMANDS.get(name) or f"added by {plugins[name].value}"
+        p = command(sub, name, _run, help=what, add_help=False)
         p.add_argument("rest", nargs=argparse.REMAINDER, help="the command's own arguments")
-        p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -1,36 +1,21 @@
-"""``refinedlr refine LOG -o OUT``: refine a gradient-norm log into a schedule."""
+"""Refine a gradient-norm log (one norm per optimizer step of a previous run, normally linear decay
+at its best LR) into a schedule for the next run. Reads this library's CSV, plain CSV/TSV, .npy,
+W&B CSV exports, JSON lines, Hugging Face trainer_state.json and TensorBoard event files.
+"""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
 from .. import limits
-from ..decision import advice_before_run, bound_verdict
-from ..records.kinds import choose_norm
-from ..refinement import refine_details
 from ..registry import get_schedule
-from ..risk import refinement_risk
 from ..schedules import Schedule
 from ..summary import summarize
 from ..verify import VERIFY_THRESHOLD, verify_refinement
-from .common import (
-    FIGURE_SUFFIXES,
-    SCHEDULE_SUFFIXES,
-    CLIError,
-    about,
-    add_log_options,
-    add_refine_options,
-    check_output,
-    collect_warnings,
-    positive_int,
-    read_log,
-    require,
-    write_figure,
-    write_schedule,
-)
+from . import common
+from .common import CLIError, about, check_output, collect_warnings, read_log
 from .verify import refuse_same_record
 
 __all__ = ["add_parser"]
@@ -38,15 +23,11 @@ __all__ = ["add_parser"]
 METHODS = ("paper", "verified")
 
 
+HELP = "turn a gradient-norm log into a refined schedule"
+
+
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser(
-        "refine",
-        help="turn a gradient-norm log into a refined schedule",
-        description="Refine a gradient-norm log (one norm per optimizer step of a previous run, "
-        "normally linear decay at its best LR) into a schedule for the next run. Reads this "
-        "library's CSV, plain CSV/TSV, .npy, W&B CSV exports, JSON lines, Hugging Face "
-        "trainer_state.json and TensorBoard event files.",
-    )
+    p = common.command(sub, "refine", run, HELP, description=__doc__)
     p.add_argument("log", help="the gradient-norm log")
     p.add_argument(
         "-o",
@@ -56,7 +37,7 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--steps",
-        type=positive_int,
+        type=common.positive_int,
         help="horizon T of the next run if it differs from the log (resampled on t/T)",
     )
     p.add_argument("--plot", metavar="PNG", help="also write a figure of norms and schedule")
@@ -86,20 +67,21 @@ def add_parser(sub: Any) -> None:
         default=VERIFY_THRESHOLD,
         help=f"keep the refined schedule below this bound ratio (default {VERIFY_THRESHOLD})",
     )
-    add_refine_options(p)
-    add_log_options(p)
-    p.set_defaults(func=run)
+    common.add_refine_options(p)
+    common.add_log_options(p)
 
 
 def run(args: argparse.Namespace) -> int:
     inputs = [args.log, args.check]
-    out = check_output(args.output, inputs=inputs, suffixes=SCHEDULE_SUFFIXES)
+    out = check_output(args.output, inputs=inputs, suffixes=common.SCHEDULE_SUFFIXES)
     png = None
     if args.plot:
-        png = check_output(args.plot, inputs=inputs, suffixes=FIGURE_SUFFIXES, option="--plot")
+        png = check_output(
+            args.plot, inputs=inputs, suffixes=common.FIGURE_SUFFIXES, option="--plot"
+        )
         if png.absolute() == out.absolute():
             raise CLIError(f"{png}: --plot and -o name the same file")
-        require("matplotlib", "--plot", "plot")
+        common.require("matplotlib", "--plot", "plot")
     if args.steps is not None and args.steps > limits.MAX_STEPS:
         raise CLIError(
             f"--steps {args.steps:,}: more than the limit of {limits.MAX_STEPS:,} steps "
@@ -118,20 +100,7 @@ def run(args: argparse.Namespace) -> int:
         refuse_same_record(args.log, record, args.check, check, "--method verified")
     elif args.check:
         raise CLIError("--check is only used with --method verified")
-    choice = choose_norm(record.kinds, args.norm, meta=record.meta)
-    print(f"norm: {choice.reason}")
-    with about(args.log), collect_warnings():
-        d = refine_details(
-            record,
-            tau=args.tau,
-            norm=choice.norm,
-            power=args.power,
-            total_steps=args.steps,
-            kind=choice.column,
-        )
-        risk = refinement_risk(d.norms, norm=choice.norm)
-    if risk is not None:
-        print(f"refinedlr: warning: {risk.message()}", file=sys.stderr)
+    d, choice, risk = common.refine_log(args.log, record, args, risk=True, total_steps=args.steps)
     schedule: Schedule = d.schedule
     if check is not None:
         with about(args.check), collect_warnings():
@@ -149,9 +118,8 @@ def run(args: argparse.Namespace) -> int:
         schedule = v.schedule
     # everything is computed before anything is written: a refusal leaves no file behind
     with about(args.log):
-        summary = summarize(
-            schedule, d.norms, name="refined" if schedule is d.schedule else "chosen"
-        )
+        name = "refined" if schedule is d.schedule else "chosen"
+        summary = summarize(schedule, d.norms, name=name)
     fig = None
     if png is not None:
         from ..plot import plot_refinement
@@ -161,13 +129,12 @@ def run(args: argparse.Namespace) -> int:
             baselines={"linear decay": get_schedule("linear", d.norms.size)},
             title=f"{Path(args.log).name}: refinement",
         )
-    write_schedule(schedule, out)
+    common.write_schedule(schedule, out)
     print(f"wrote {out} ({schedule.total_steps} steps, fingerprint {schedule.fingerprint()})")
     print(summary)
-    if check is None and summary.bound_ratio_to_linear is not None:
-        verdict = bound_verdict(summary.bound_ratio_to_linear, caveat=summary.bound_caveat)
-        print(f"advice: {advice_before_run(verdict, risky=risk is not None)}")
+    if check is None:
+        common.advise(summary, risky=risk is not None)
     if png is not None:
-        write_figure(fig, png)
+        common.write_figure(fig, png)
         print(f"wrote {png}")
     return 0

@@ -1,53 +1,41 @@
-"""``refinedlr show PATH``: a readable summary of a schedule file or a gradient-norm log."""
+"""Print a readable summary. For a schedule file: peak, implied warm-up, time above half peak, late
+LR mass (and with --norms the last-iterate bound relative to linear decay). For a log: its
+shape, and the schedule refinement would produce from it.
+"""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..decision import advice_before_run, bound_verdict
+from ..decision import bound_verdict
 from ..records.kinds import choose_norm, describe_kind
-from ..refinement import refine_details
 from ..registry import get_schedule
-from ..risk import refinement_risk
 from ..summary import summarize
-from .common import (
-    about,
-    add_log_options,
-    add_refine_options,
-    collect_warnings,
-    kind_of,
-    read_log,
-    read_schedule,
-)
+from . import common
+from .common import about, read_log
 
 __all__ = ["add_parser"]
 
+HELP = "summarise a schedule or a log (peak, warm-up, bound vs linear decay)"
+
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser(
-        "show",
-        help="summarise a schedule or a log (peak, warm-up, bound vs linear decay)",
-        description="Print a readable summary. For a schedule file: peak, implied warm-up, time "
-        "above half peak, late LR mass (and with --norms the last-iterate bound relative to "
-        "linear decay). For a log: its shape, and the schedule refinement would produce from it.",
-    )
+    p = common.command(sub, "show", run, HELP, description=__doc__)
     p.add_argument("path", help="a schedule file (.json/.npy/.csv) or a gradient-norm log")
     p.add_argument("--norms", help="a gradient-norm log to score the schedule against")
     p.add_argument(
         "--as", dest="as_", choices=["schedule", "log"], help="how to read PATH (default: guessed)"
     )
-    add_refine_options(p)
-    add_log_options(p)
-    p.set_defaults(func=run)
+    common.add_refine_options(p)
+    common.add_log_options(p)
 
 
 def run(args: argparse.Namespace) -> int:
-    if kind_of(args.path, args.as_) == "schedule":
+    if common.kind_of(args.path, args.as_) == "schedule":
         return _show_schedule(args)
     record = read_log(args.path, args)
     print(record.describe())
@@ -59,33 +47,22 @@ def run(args: argparse.Namespace) -> int:
                 f"  {k}: first {finite[0]:.4g}, median {np.median(finite):.4g}, "
                 f"last {finite[-1]:.4g}, min {finite.min():.4g}, max {finite.max():.4g}"
             )
-    choice = choose_norm(record.kinds, args.norm, meta=record.meta)
-    print(f"norm: {choice.reason}")
+    d, choice, risk = common.refine_log(args.path, record, args, risk=True)
     with about(args.path):
-        with collect_warnings():
-            d = refine_details(
-                record, tau=args.tau, norm=choice.norm, power=args.power, kind=choice.column
-            )
-            risk = refinement_risk(d.norms, norm=choice.norm)
         refined = summarize(d.schedule, d.norms, name="refined")
         cosine = summarize(get_schedule("cosine", d.norms.size), d.norms)
-    if risk is not None:
-        print(f"refinedlr: warning: {risk.message()}", file=sys.stderr)
     column = d.schedule.provenance.get("kind", choice.column)
     print(f"refined with tau={args.tau} and norm={choice.norm}, from {describe_kind(str(column))}:")
     print(refined)
-    assert cosine.bound_ratio_to_linear is not None and refined.bound_ratio_to_linear is not None
-    print(
-        "  for comparison : cosine, "
-        + bound_verdict(cosine.bound_ratio_to_linear, caveat=cosine.bound_caveat).text
-    )
-    verdict = bound_verdict(refined.bound_ratio_to_linear, caveat=refined.bound_caveat)
-    print(f"advice: {advice_before_run(verdict, risky=risk is not None)}")
+    assert cosine.bound_ratio_to_linear is not None
+    verdict = bound_verdict(cosine.bound_ratio_to_linear, caveat=cosine.bound_caveat)
+    print(f"  for comparison : cosine, {verdict.text}")
+    common.advise(refined, risky=risk is not None)
     return 0
 
 
 def _show_schedule(args: argparse.Namespace) -> int:
-    schedule = read_schedule(args.path)
+    schedule = common.read_schedule(args.path)
     norms = None
     if args.norms:
         rec = read_log(args.norms, args)

@@ -1,11 +1,8 @@
-"""``refinedlr verify RUN1 RUN2 -o NEXT``: keep the refined schedule, or fall back to linear decay.
-
-RUN1 is the record of the linear-decay run the refined schedule was made from, RUN2 the record of
-the run that used the refined schedule. The decision follows the validation metric when there is
-one (``--metric1/--metric2``, or ``--metric NAME`` read from both logs; ``eval_loss`` is read from
-two ``trainer_state.json`` files without being asked), otherwise the last-iterate bound check
-(:func:`refinedlr.verify.verify_refinement`); both are always reported. The chosen schedule is
-written to NEXT.
+"""RUN1: the gradient-norm record of the linear-decay run the refined schedule was made from. RUN2:
+the record of the run that used the refined schedule. Reports the last-iterate bound check (the
+update_l2 column when both records have it, else l2) and, when given, the validation metric,
+which then decides. Writes the chosen schedule to NEXT and prints the decision, why, and the
+next run's command.
 """
 
 from __future__ import annotations
@@ -13,30 +10,17 @@ from __future__ import annotations
 import argparse
 import math
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..records import GradNormRecord, RecordError, read_record
-from ..records.kinds import choose_norm
-from ..refinement import refine
 from ..schedule_io import as_schedule
 from ..schedules import Schedule
 from ..verify import VERIFY_THRESHOLD, verify_refinement
-from .common import (
-    SCHEDULE_SUFFIXES,
-    CLIError,
-    about,
-    add_log_options,
-    add_refine_options,
-    check_output,
-    collect_warnings,
-    read_log,
-    read_schedule,
-    write_schedule,
-)
+from . import common
+from .common import CLIError, about, collect_warnings, read_log, read_schedule
 
 __all__ = ["add_parser", "final_metric", "higher_is_better", "refuse_same_record"]
 
@@ -76,16 +60,11 @@ def refuse_same_record(
         )
 
 
+HELP = "decide between the refined schedule and linear decay after one run of each"
+
+
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser(
-        "verify",
-        help="decide between the refined schedule and linear decay after one run of each",
-        description="RUN1: the gradient-norm record of the linear-decay run the refined schedule "
-        "was made from. RUN2: the record of the run that used the refined schedule. Reports the "
-        "last-iterate bound check (the update_l2 column when both records have it, else l2) "
-        "and, when given, the validation metric, which then decides. Writes the chosen schedule "
-        "to NEXT and prints the decision, why, and the next run's command.",
-    )
+    p = common.command(sub, "verify", run, HELP, description=__doc__)
     p.add_argument("run1", help="record of the linear-decay run (the refinement's source)")
     p.add_argument("run2", help="record of the run with the refined schedule")
     p.add_argument("-o", "--output", required=True, help="the chosen schedule (.json/.npy/.csv)")
@@ -130,9 +109,8 @@ def add_parser(sub: Any) -> None:
         help="the bound check favours the refined schedule below this ratio and linear decay "
         f"above its inverse; in between is a tie (default {VERIFY_THRESHOLD})",
     )
-    add_refine_options(p)
-    add_log_options(p)
-    p.set_defaults(func=run)
+    common.add_refine_options(p)
+    common.add_log_options(p)
 
 
 def _metrics(args: argparse.Namespace, rec1: GradNormRecord) -> tuple[float | None, ...]:
@@ -167,7 +145,7 @@ def _source_schedule(spec: str, total_steps: int) -> Schedule:
 
 def run(args: argparse.Namespace) -> int:
     inputs = [args.run1, args.run2, args.schedule, args.source_schedule]
-    out = check_output(args.output, inputs=inputs, suffixes=SCHEDULE_SUFFIXES)
+    out = common.check_output(args.output, inputs=inputs, suffixes=common.SCHEDULE_SUFFIXES)
     if args.metric_spread is not None and not (
         math.isfinite(args.metric_spread) and args.metric_spread >= 0
     ):
@@ -194,18 +172,10 @@ def run(args: argparse.Namespace) -> int:
         if norm:
             origin += f", refined with {norm} norms"
     else:
-        choice = choose_norm(rec1.kinds, args.norm, meta=rec1.meta)
-        norm = choice.norm
-        with about(args.run1), collect_warnings():
-            refined = refine(
-                rec1,
-                tau=args.tau,
-                norm=norm,
-                power=args.power,
-                total_steps=rec2.total_steps,
-                kind=choice.column,
-            )
-        print(f"verify: norm: {choice.reason}")
+        d, choice, _ = common.refine_log(
+            args.run1, rec1, args, says="verify: norm: ", total_steps=rec2.total_steps
+        )
+        refined, norm = d.schedule, choice.norm
         origin = f"refined again from run 1 (tau {args.tau}, {norm} norms)"
     print(f"verify: refined schedule: {origin}")
     source = _source_schedule(args.source_schedule, rec1.total_steps)
@@ -224,18 +194,17 @@ def run(args: argparse.Namespace) -> int:
             adam_type=norm == "l1",
         )
     if norm == "l1" and not str(v.kind).startswith("update"):
-        print(
-            f"refinedlr: warning: the bound check uses the gradient's norms (column {v.kind!r}) "
-            "of an Adam-type run (refined with l1 norms): they did not predict the outcome there, "
-            "so the bound check cannot decide; record the update direction too "
+        common.warn(
+            f"the bound check uses the gradient's norms (column {v.kind!r}) of an Adam-type run "
+            "(refined with l1 norms): they did not predict the outcome there, so the bound check "
+            "cannot decide; record the update direction too "
             '(GradNormRecorder(kinds=("l1", "update_l2"))), and give the metric '
-            "(--metric1/--metric2)",
-            file=sys.stderr,
+            "(--metric1/--metric2)"
         )
     for line in v.reasons():
         print(f"verify: {line}")
     print(f"verify: decision: {v.decision()}")
-    write_schedule(v.schedule, out)
+    common.write_schedule(v.schedule, out)
     T = v.schedule.total_steps
     print(f"wrote {out} ({T} steps, fingerprint {v.schedule.fingerprint()})")
     which = "run 2's (the refined run's)" if v.kept else "run 1's (the linear-decay run's)"

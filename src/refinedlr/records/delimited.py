@@ -1,5 +1,6 @@
 """Delimited text logs: this library's own ``step,<kind>...`` CSV, any CSV/TSV/semicolon file with a
-header, and a single headerless column of numbers.
+header, a single headerless column of numbers, and Weights & Biases chart CSV exports
+(``"Step","<run> - <metric>",...``).
 
 Two parsers share one result (:class:`Table`): numpy's C parser for clean rectangular files (fast,
 no line numbers) and a line-by-line parser that accepts gaps and text columns and names bad lines.
@@ -23,12 +24,20 @@ import numpy as np
 import numpy.typing as npt
 
 from .. import limits
-from .inputs import compression, read_text
-from .record import FloatArray, GradNormRecord, IntArray, RecordError, brief, norm_type
-from .series import INDEX_NAMES, pick_series
+from .inputs import compression, lines_of, read_text
+from .record import FloatArray, GradNormRecord, IntArray, RecordError, brief, brief_list, norm_type
+from .series import DEFAULT_NAMES, INDEX_NAMES, pick_series
 from .steps import Placement, ReadRequest, find_step_column, int_steps, make_record
 
-__all__ = ["CsvText", "Table", "read_delimited", "split_header", "with_lines"]
+__all__ = [
+    "CsvText",
+    "Table",
+    "looks_like_wandb",
+    "read_delimited",
+    "read_wandb",
+    "split_header",
+    "with_lines",
+]
 
 
 class _NeedLines(Exception):
@@ -41,6 +50,7 @@ class Table:
     with ``present`` masks (``None`` = every cell filled) and the line number of every row
     (``None`` on the fast path, which does not keep them)."""
 
+    path: Path
     names: list[str]
     header_line: int | None
     columns: list[FloatArray | None]
@@ -48,10 +58,6 @@ class Table:
     lines: IntArray | None
     text_at: dict[int, tuple[int, str]]  # text column -> (line, first text cell)
     rows: int
-
-    @property
-    def n(self) -> int:
-        return self.rows
 
     def has_values(self, j: int) -> bool:
         """Column ``j`` is numeric and has at least one filled cell."""
@@ -62,6 +68,44 @@ class Table:
         if self.lines is None:
             raise _NeedLines
         return {"line": int(self.lines[i])}
+
+    def values(self, j: int, problem: str = "not a number") -> FloatArray:
+        """Column ``j``; a text column is an error quoting its first text cell."""
+        col = self.columns[j]
+        if col is None:
+            line, cell = self.text_at[j]
+            key = self.names[j]
+            raise RecordError(f"{problem}: {brief(cell)!r}", path=self.path, line=line, key=key)
+        return col
+
+    def steps(self, j: int | None) -> FloatArray:
+        """The steps: column ``j``, which every row must fill, or (``None``) the row index."""
+        if j is None:
+            return np.arange(self.rows, dtype=np.float64)
+        col, mask = self.values(j, "not a step number"), self.present[j]
+        if mask is not None:
+            where = self.where(int(np.flatnonzero(~mask)[0]))
+            raise RecordError("no step in this row", path=self.path, key=self.names[j], **where)
+        return col
+
+    def record(
+        self,
+        steps: FloatArray,
+        values: dict[str, FloatArray],
+        keep: npt.NDArray[np.bool_] | None,
+        meta: dict[str, Any],
+        place: Placement,
+    ) -> GradNormRecord:
+        """The record of the rows ``keep`` (``None``: every row)."""
+        rows = None if keep is None else np.flatnonzero(keep)
+
+        def where(i: int) -> dict[str, Any]:
+            return self.where(i if rows is None else int(rows[i]))
+
+        if rows is not None:
+            steps, values = steps[rows], {k: v[rows] for k, v in values.items()}
+        st = int_steps(steps, where, self.path, "step")
+        return make_record(self.path, st, values, meta, where, **place)
 
 
 def split_header(line: str, delimiter: str) -> list[str]:
@@ -95,50 +139,29 @@ class CsvText:
     text: str
     body_start: int
     body_end: int
-    own_format: bool  # this library's ``step,<kind>...`` format
     dropped: str | None = None  # the warning about a cut-off last line that was removed
     plain: bool = True  # the file holds this text as is (not compressed): numpy may read it
 
     @property
-    def to_end(self) -> bool:
-        """The body runs to the end of the file (no cut-off line removed)."""
-        return self.body_end == len(self.text)
-
-    def body_is_blank(self) -> bool:
-        return (
-            self.body_start >= self.body_end
-            or not self.text[self.body_start : self.body_end].strip()
-        )
+    def names(self) -> list[str]:
+        return [""] if self.header is None else list(self.header)
 
     def lines(self) -> Iterator[tuple[int, str]]:
         """``(line number, line)`` of the body, one at a time."""
-        text, pos, end, i = self.text, self.body_start, self.body_end, self.first_body_line
-        while pos < end:
-            nl = text.find("\n", pos, end)
-            stop = end if nl < 0 else nl
-            yield i, text[pos:stop]
-            pos, i = stop + 1, i + 1
-
-    def count_lines(self) -> int:
-        n = self.text.count("\n", self.body_start, self.body_end)
-        return n + (0 if self.text.endswith("\n", self.body_start, self.body_end) else 1)
+        body = lines_of(self.text, self.body_start, self.body_end)
+        return ((i, line) for i, (_, line) in enumerate(body, self.first_body_line))
 
 
 def _split_csv_text(p: Path, text: str) -> CsvText:
-    # find the header (the first line that is neither blank nor a '#' comment) without
-    # splitting the whole text: a million-line body is handed to the parser in place
-    pos, k = 0, 0
-    while pos < len(text):
-        end = text.find("\n", pos)
-        end = len(text) if end < 0 else end
-        line = text[pos:end]
-        if line.strip() and not line.lstrip().startswith("#"):
-            break
-        pos, k = end + 1, k + 1
-    else:
+    # the header is the first line neither blank nor a '#' comment; the body stays in place
+    lines = enumerate(lines_of(text))
+    found = next(
+        ((k, pos, x) for k, (pos, x) in lines if x.strip() and x.lstrip()[:1] != "#"), None
+    )
+    if found is None:
         raise RecordError("empty file", path=p)
-    first = line
-    body_start = min(end + 1, len(text))
+    k, pos, first = found
+    body_start = min(pos + len(first) + 1, len(text))
     delimiter = _sniff_delimiter(first)
     if first.count(delimiter) >= limits.MAX_COLUMNS:
         raise RecordError(
@@ -158,7 +181,7 @@ def _split_csv_text(p: Path, text: str) -> CsvText:
                 path=p,
                 line=k + 1,
             )
-        return CsvText(None, None, delimiter, k + 1, text, pos, len(text), own_format=False)
+        return CsvText(None, None, delimiter, k + 1, text, pos, len(text))
     seen: set[str] = set()
     for f in fields:
         if not f:
@@ -166,29 +189,18 @@ def _split_csv_text(p: Path, text: str) -> CsvText:
         if f in seen:
             raise RecordError(f"column {brief(f)!r} appears twice", path=p, line=k + 1, key=f)
         seen.add(f)
+    ct = CsvText(fields, k + 1, delimiter, k + 2, text, body_start, len(text))
     own = k == 0 and delimiter == "," and first.startswith("step,") and '"' not in first
-    body_end = len(text)
-    dropped = None
-    if own and not text.endswith("\n"):
-        last_nl = text.rfind("\n")
-        if last_nl >= body_start - 1 and text[last_nl + 1 :].strip():
-            cut = text.count("\n") + 1
-            dropped = (
-                f"{p}, line {cut}: dropped the last line {brief(text[last_nl + 1 :])!r}: it has "
-                "no end of line, so the writer was stopped in the middle of it"
-            )
-            body_end = last_nl + 1
-    return CsvText(
-        fields,
-        k + 1,
-        delimiter,
-        k + 2,
-        text,
-        body_start,
-        max(body_start, body_end),
-        own_format=own,
-        dropped=dropped,
-    )
+    last_nl = text.rfind("\n")
+    cut = own and not text.endswith("\n") and last_nl >= body_start - 1
+    if cut and text[last_nl + 1 :].strip():  # our own format, its writer stopped mid-line
+        line = text.count("\n") + 1
+        ct.dropped = (
+            f"{p}, line {line}: dropped the last line {brief(text[last_nl + 1 :])!r}: it has no "
+            "end of line, so the writer was stopped in the middle of it"
+        )
+        ct.body_end = max(body_start, last_nl + 1)
+    return ct
 
 
 def _fast_table(p: Path, ct: CsvText) -> Table | None:
@@ -196,10 +208,8 @@ def _fast_table(p: Path, ct: CsvText) -> Table | None:
 
     Columns whose first cell is text are left out (as the line-by-line parser would leave them).
     """
-    ncol = 1 if ct.header is None else len(ct.header)
-    if ct.body_is_blank():
-        return None
-    _, first = next(ct.lines())
+    ncol = len(ct.names)
+    first = next(ct.lines(), (0, ""))[1]
     try:
         cells = next(csv.reader([first], delimiter=ct.delimiter))
     except (csv.Error, StopIteration):
@@ -207,14 +217,12 @@ def _fast_table(p: Path, ct: CsvText) -> Table | None:
     if len(cells) != ncol or not first.strip():
         return None
     text_cols = [j for j, c in enumerate(cells) if c.strip() and not _is_number(c.strip())]
-    if ct.header is None and text_cols:
-        return None
     use = [j for j in range(ncol) if j not in text_cols]
-    if not use:
+    if (ct.header is None and text_cols) or not use:
         return None
     # numpy's reader is quickest on the file itself (opened here: given a path, numpy would
     # decompress by the name's suffix); a cut or a compressed file is fed line by line
-    whole = ct.to_end and ct.plain
+    whole = ct.body_end == len(ct.text) and ct.plain
     source: Iterable[str] = open(p, encoding="utf-8") if whole else (line for _, line in ct.lines())
     try:
         with warnings.catch_warnings():
@@ -240,39 +248,27 @@ def _fast_table(p: Path, ct: CsvText) -> Table | None:
     columns: list[FloatArray | None] = [None] * ncol
     for i, j in enumerate(use):
         columns[j] = arr[:, i]  # views: the record copies what it keeps
-    names = [""] if ct.header is None else list(ct.header)
-    first_line = ct.first_body_line
-    return Table(
-        names=names,
-        header_line=ct.header_line,
-        columns=columns,
-        present=[None] * ncol,
-        lines=None,
-        text_at={j: (first_line, cells[j].strip()) for j in text_cols},
-        rows=int(arr.shape[0]),
-    )
+    text_at = {j: (ct.first_body_line, cells[j].strip()) for j in text_cols}
+    present: list[npt.NDArray[np.bool_] | None] = [None] * ncol
+    return Table(p, ct.names, ct.header_line, columns, present, None, text_at, arr.shape[0])
 
 
 def _slow_table(p: Path, ct: CsvText) -> Table:
     """Line by line, keeping line numbers, to accept gaps and text and to name bad lines."""
-    ncol = 1 if ct.header is None else len(ct.header)
-    names = [""] if ct.header is None else list(ct.header)
+    names, d = ct.names, ct.delimiter
+    ncol = len(names)
     cells = [array("d") for _ in range(ncol)]
     filled = [bytearray() for _ in range(ncol)]
-    kind: list[str | None] = [None] * ncol  # "num" | "text" | None (not decided yet)
+    numeric = [False] * ncol  # a number was read in the column (text after it is an error)
     text_at: dict[int, tuple[int, str]] = {}
     line_numbers = array("q")
-    d = ct.delimiter
     for i, line in ct.lines():
         if not line.strip() or line.lstrip().startswith("#"):
             continue
-        if '"' in line:
-            try:
-                fields = next(csv.reader([line], delimiter=d))
-            except csv.Error as exc:
-                raise RecordError(f"cannot split the line: {exc}", path=p, line=i) from None
-        else:
-            fields = line.split(d)
+        try:
+            fields = next(csv.reader([line], delimiter=d)) if '"' in line else line.split(d)
+        except csv.Error as exc:
+            raise RecordError(f"cannot split the line: {exc}", path=p, line=i) from None
         if len(fields) != ncol:
             hint = f" (header: {brief(d.join(names), 60)})" if ct.header is not None else ""
             raise RecordError(
@@ -283,87 +279,57 @@ def _slow_table(p: Path, ct: CsvText) -> Table:
         line_numbers.append(i)
         for j, raw in enumerate(fields):
             s = raw.strip()
-            if not s or kind[j] == "text":
-                cells[j].append(math.nan)
-                filled[j].append(0)
-                continue
-            try:
-                x = float(s)
-            except ValueError:
-                if kind[j] is None and ct.header is not None:
-                    kind[j] = "text"
-                    text_at[j] = (i, s)
-                    cells[j].append(math.nan)
-                    filled[j].append(0)
-                    continue
-                col = f"column {brief(names[j])!r}" if ct.header is not None else "the column"
-                hint = ""
-                if d == ";" and "," in s and _is_number(s.replace(",", ".")):
-                    hint = " (a decimal comma? use '.' as decimal point)"
-                raise RecordError(
-                    f"not a number: {brief(s)!r} in {col}{hint}",
-                    path=p,
-                    line=i,
-                    key=None if ct.header is None else names[j],
-                ) from None
-            kind[j] = "num"
+            x, ok = math.nan, bool(s) and j not in text_at
+            if ok:
+                try:
+                    x = float(s)
+                except ValueError:
+                    if numeric[j] or ct.header is None:
+                        raise _not_a_number(p, ct, i, j, s) from None
+                    text_at[j], ok = (i, s), False  # a text column: not read
+            numeric[j] = numeric[j] or ok
             cells[j].append(x)
-            filled[j].append(1)
+            filled[j].append(ok)
     columns: list[FloatArray | None] = []
     present: list[npt.NDArray[np.bool_] | None] = []
     for j in range(ncol):
-        if kind[j] == "text":
-            columns.append(None)
-            present.append(None)
-        else:
-            columns.append(np.array(cells[j], dtype=np.float64))
-            mask = np.frombuffer(filled[j], dtype=np.uint8).astype(bool)
-            present.append(None if mask.all() else mask)
+        mask = np.frombuffer(filled[j], dtype=np.uint8).astype(bool)
+        columns.append(None if j in text_at else np.array(cells[j], dtype=np.float64))
+        present.append(None if j in text_at or mask.all() else mask)
         cells[j] = filled[j] = None  # type: ignore[call-overload]  # free as we go
-    return Table(
-        names=names,
-        header_line=ct.header_line,
-        columns=columns,
-        present=present,
-        lines=np.array(line_numbers, dtype=np.int64),
-        text_at=text_at,
-        rows=len(line_numbers),
-    )
+    lines = np.array(line_numbers, dtype=np.int64)
+    return Table(p, names, ct.header_line, columns, present, lines, text_at, len(line_numbers))
+
+
+def _not_a_number(p: Path, ct: CsvText, i: int, j: int, s: str) -> RecordError:
+    col = "the column" if ct.header is None else f"column {brief(ct.names[j])!r}"
+    hint = ""
+    if ct.delimiter == ";" and "," in s and _is_number(s.replace(",", ".")):
+        hint = " (a decimal comma? use '.' as decimal point)"
+    key = None if ct.header is None else ct.names[j]
+    return RecordError(f"not a number: {brief(s)!r} in {col}{hint}", path=p, line=i, key=key)
 
 
 def _assemble_csv(
-    p: Path, ct: CsvText, t: Table, wanted: str | None, fmt: str, place: Placement
+    p: Path, ct: CsvText, t: Table, wanted: str | None, place: Placement
 ) -> GradNormRecord:
-    n = t.n
-    if n == 0:
+    if t.rows == 0:
         raise RecordError("no data rows" if ct.header is not None else "empty file", path=p)
-    meta: dict[str, Any] = {"format": fmt}
+    meta: dict[str, Any] = {"format": "csv"}
     if ct.dropped is not None:
         meta["warnings"] = [ct.dropped]
     if ct.header is None:
-        v = t.columns[0]
-        assert v is not None
-        kind = wanted or "l2"
-        mask = t.present[0]
-        steps = np.arange(n, dtype=np.int64)
-        values = {kind: v}
         meta["steps"] = "row index"
-        if mask is not None:
-            steps, values = steps[mask], {kind: v[mask]}
-        return make_record(p, steps, values, meta, t.where, **place)
+        return t.record(t.steps(None), {wanted or "l2": t.values(0)}, t.present[0], meta, place)
     names = t.names
     js = find_step_column(names)
-    if js is not None and t.columns[js] is None:
-        line, cell = t.text_at[js]
-        raise RecordError(f"not a step number: {brief(cell)!r}", path=p, line=line, key=names[js])
+    if js is not None:
+        t.values(js, "not a step number")
     numeric = [names[j] for j in range(len(names)) if j != js and t.has_values(j)]
     if wanted is not None and wanted in names and wanted not in numeric:
-        j = names.index(wanted)
-        if j == js:
+        if names.index(wanted) == js:
             raise RecordError(f"{brief(wanted)!r} is the step column", path=p, key=wanted)
-        if j in t.text_at:
-            line, cell = t.text_at[j]
-            raise RecordError(f"not a number: {brief(cell)!r}", path=p, line=line, key=wanted)
+        t.values(names.index(wanted))
         raise RecordError("the column has no values", path=p, key=wanted)
     unparsed = {
         names[j]: _unparsed(t, j)
@@ -371,55 +337,24 @@ def _assemble_csv(
         if j != js and not t.has_values(j) and norm_type(names[j]) is not None
     }
     candidates = [c for c in numeric if c.lower() not in INDEX_NAMES]
-    own_format = js == 0 and names[0] == "step" and not t.text_at
-    if wanted is None and own_format and len(candidates) > 1:
+    if wanted is None and len(candidates) > 1 and js == 0 and names[0] == "step" and not t.text_at:
         # our own format (step,l2,l1): every kind; a row with some cells empty keeps them as NaN
         chosen = candidates
     else:
-        chosen = [
-            pick_series(
-                candidates if wanted is None else numeric,
-                wanted,
-                p,
-                "column",
-                line=t.header_line,
-                unparsed=unparsed,
-            )
-        ]
+        pool = candidates if wanted is None else numeric
+        line = t.header_line
+        chosen = [pick_series(pool, wanted, p, "column", line=line, unparsed=unparsed)]
     idx = [names.index(c) for c in chosen]
-    cols = [t.columns[j] for j in idx]
-    masks = [t.present[j] for j in idx]
-    if any(m is not None for m in masks):
-        keep = np.zeros(n, dtype=bool)
-        for m in masks:
-            keep |= np.ones(n, dtype=bool) if m is None else m
-    else:
-        keep = None
+    masks = [m for j in idx if (m := t.present[j]) is not None]
+    keep = np.logical_or.reduce(masks) if len(masks) == len(idx) else None
     if js is None:
-        raw_steps = np.arange(n, dtype=np.float64)
         meta["steps"] = "row index"
     else:
-        sc = t.columns[js]
-        assert sc is not None
-        sm = t.present[js]
-        if sm is not None:
-            i = int(np.flatnonzero(~sm)[0])
-            raise RecordError("no step in this row", path=p, key=names[js], **t.where(i))
-        raw_steps = sc
         meta["step_column"] = names[js]
     if len(chosen) == 1:
         meta["column"] = chosen[0]
-    rows = np.flatnonzero(keep) if keep is not None else None
-
-    def where(i: int) -> dict[str, Any]:
-        return t.where(int(rows[i]) if rows is not None else i)
-
-    if rows is not None:
-        raw_steps = raw_steps[rows]
-        cols = [c[rows] for c in cols if c is not None]
-    steps = int_steps(raw_steps, where, p, "step")
-    values = {c: np.asarray(v, dtype=np.float64) for c, v in zip(chosen, cols, strict=True)}
-    return make_record(p, steps, values, meta, where, **place)
+    values = {c: t.values(j) for c, j in zip(chosen, idx, strict=True)}
+    return t.record(t.steps(js), values, keep, meta, place)
 
 
 def _unparsed(t: Table, j: int) -> str:
@@ -437,8 +372,9 @@ def _parse(p: Path) -> tuple[CsvText, Table]:
     ct = _split_csv_text(p, text)
     del text
     ct.plain = compression(p) is None
-    ncol = 1 if ct.header is None else len(ct.header)
-    lines = ct.count_lines()
+    ncol = len(ct.names)
+    lines = ct.text.count("\n", ct.body_start, ct.body_end) + 1
+    lines -= ct.text.endswith("\n", ct.body_start, ct.body_end)
     if lines * ncol > limits.max_cells():
         raise RecordError(
             f"{lines:,} lines of {ncol:,} columns: more than the {limits.max_cells():,} values a "
@@ -462,4 +398,54 @@ def with_lines(p: Path, build: Callable[[CsvText, Table], GradNormRecord]) -> Gr
 def read_delimited(p: Path, request: ReadRequest) -> GradNormRecord:
     """A delimited log (see :func:`~refinedlr.records.read_record`, format ``csv``)."""
     wanted, place = request.wanted, request.placement()
-    return with_lines(p, lambda ct, t: _assemble_csv(p, ct, t, wanted, "csv", place))
+    return with_lines(p, lambda ct, t: _assemble_csv(p, ct, t, wanted, place))
+
+
+def looks_like_wandb(header_line: str) -> bool:
+    """``header_line`` is that of a W&B export: ``Step`` then only ``<run> - <metric>`` columns."""
+    try:
+        fields = split_header(header_line, ",")
+    except csv.Error:
+        return False
+    return len(fields) >= 2 and fields[0] == "Step" and all(" - " in f for f in fields[1:])
+
+
+def read_wandb(p: Path, request: ReadRequest) -> GradNormRecord:
+    """A W&B CSV export (see :func:`~refinedlr.records.read_record`, format ``wandb``)."""
+    wanted, place = request.wanted, request.placement()
+
+    def build(ct: CsvText, t: Table) -> GradNormRecord:
+        if ct.header is None or ct.header[0] != "Step" or ct.delimiter != ",":
+            raise RecordError(
+                'not a W&B CSV export: the header should start with "Step" followed by '
+                '"<run> - <metric>" columns',
+                path=p,
+                line=ct.header_line or 1,
+            )
+        series = [h for h in ct.header[1:] if not (h.endswith("__MIN") or h.endswith("__MAX"))]
+        runs: dict[str, list[str]] = {}
+        metrics: dict[str, list[str]] = {}
+        for h in series:
+            run, _, metric = h.rpartition(" - ")
+            runs.setdefault(run, []).append(h)
+            metrics.setdefault(metric, []).append(h)
+        aliases = {k: v[0] for d in (runs, metrics) for k, v in d.items() if len(v) == 1}
+        choice = wanted
+        defaults = [h for h in series if h.rpartition(" - ")[2] in DEFAULT_NAMES]
+        if choice is None and len(series) > 1 and len(defaults) == 1:
+            choice = defaults[0]
+        if choice is None and len(series) > 1:
+            raise RecordError(
+                f"{len(series)} series in this export {brief_list(series)}: choose one with column=... "
+                "(the full column name, its run or its metric)",
+                path=p,
+                line=ct.header_line,
+            )
+        name = pick_series(series, choice, p, "series", line=ct.header_line, aliases=aliases)
+        run, _, metric = name.rpartition(" - ")
+        j = t.names.index(name)
+        col = t.values(j)
+        meta = {"format": "wandb", "column": name, "run": run, "metric": metric}
+        return t.record(t.steps(0), {metric: col}, t.present[j], meta, place)
+
+    return with_lines(p, build)

@@ -7,9 +7,10 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .. import limits
-from .delimited import read_delimited
+from .delimited import looks_like_wandb, read_delimited, read_wandb
 from .inputs import (
     _JsonLimit,
     decode_text,
@@ -25,7 +26,6 @@ from .record import GradNormRecord, RecordError, brief, warn_at_caller
 from .steps import ReadRequest
 from .tensorboard import event_files, read_tensorboard
 from .trainer_state import read_trainer_state
-from .wandb import looks_like_wandb, read_wandb
 
 __all__ = ["FORMATS", "guess_format", "read_record"]
 
@@ -43,75 +43,32 @@ def read_record(
 ) -> GradNormRecord:
     """Read a gradient-norm log; the format is guessed from the name and content unless given.
 
-    Formats (``format=``), what becomes a step, and the norm kind the values are stored under:
+    Formats (``format=``), what becomes a step, and the kind the values are stored under:
 
-    ``csv``
-        This library's own format (first column ``step``, then only numeric columns: every
-        column is a kind; an empty cell is NaN unless the whole row is empty), or any CSV/TSV/semicolon file with a header
-        (``column=`` names the column; without it the only numeric value column, or
-        ``grad_norm``/``train/grad_norm``; ``epoch`` and time stamps are never picked), or a
-        single headerless column of numbers (kind ``column`` or ``"l2"``). The delimiter is
-        sniffed from the header (tab, comma, semicolon). The step column is the first of
-        :data:`STEP_NAMES` present (any case: ``step``, ``Step``, ``global_step``, ``_step``,
-        ``iteration``...); without one, data row ``i`` is step ``i``. An empty cell is no row
-        for that step; ``nan`` is a missing value. Our own format with a cut-off last line (no
-        end of line: a writer killed mid-write) loses that line, with a warning naming it.
-    ``npy``
-        ``np.load(allow_pickle=False)``: a 1-D array (kind ``column`` or ``"l2"``), a 2-D array
-        ``(steps, kinds)`` with kinds ``col0, col1, ...`` (``column="col1"`` or ``"1"`` picks
-        one), or a structured array whose fields are kinds and whose ``step`` field (if any)
-        holds the steps. Row ``i`` of a plain array is step ``i``.
-    ``wandb``
-        A Weights & Biases chart CSV export: header ``"Step","<run> - <metric>",
-        "<run> - <metric>__MIN","<run> - <metric>__MAX"...``. The ``__MIN``/``__MAX`` columns are
-        ignored; with several runs or metrics ``column=`` picks one (the full header, or a run
-        or metric that names one series; a lone ``grad_norm`` metric is taken by default).
-        Kind: the metric. ``Step`` is taken as written; an empty cell is no row for that step.
-    ``jsonl``
-        One JSON object per line; ``column=`` names the key (default ``grad_norm``,
-        ``train/grad_norm`` or the only numeric key); the step key is the first of
-        :data:`STEP_NAMES` present, else the ``i``-th line with the key is step ``i``. Lines
-        without the key are skipped and counted (``meta["skipped"]``); ``null`` is a missing value.
-    ``trainer_state``
-        Hugging Face ``trainer_state.json`` (or a checkpoint directory holding one):
-        ``log_history[*]["grad_norm"]``, the global l2 norm of the last step before logging,
-        before clipping, so kind ``"l2"`` (a sample every ``logging_steps``, not an average).
-        HF's ``step`` counts optimizer steps *completed* when the entry was logged, so the
-        value logged at ``step = s`` belongs to 0-based optimizer step ``t = s - 1``
-        (``meta["step_offset"] = -1``); entries without ``grad_norm`` (evaluation, the final
-        summary) are skipped and counted. ``meta`` holds ``logging_steps``, ``global_step``,
-        ``max_steps`` (when the file has them) and the observed ``stride``.
-    ``tensorboard``
-        Event files (``events.out.tfevents.*``) or a run directory holding them; needs the
-        ``tensorboard`` package (``pip install refinedlr[tensorboard]``). ``tag=`` names the
-        scalar (default ``grad_norm`` or ``train/grad_norm``); kind: the tag. Steps as
-        written, except a 1-based log: Hugging Face's TensorBoard callback writes the number of
-        optimizer steps completed (``t + 1``), so a log whose first step ``k >= 1`` divides
-        every step (``1, 2, 3...`` or ``k, 2k, ...``) is shifted by -1, with a note
-        (``meta["step_offset"] = -1``); ``step_offset=0`` keeps the steps as written.
+    * ``csv``: this library's own ``step,<kind>...`` format (a cut-off last line is dropped with
+      a warning), any CSV/TSV/semicolon file with a header (the ``column=`` named, else the only
+      numeric column or ``grad_norm``/``train/grad_norm``; ``epoch`` and time stamps never), or
+      a headerless column (kind ``"l2"``). Steps: the first of :data:`STEP_NAMES` present (any
+      case), else the row index. An empty cell is no row for that step; ``nan`` is missing.
+    * ``npy`` (``allow_pickle=False``): 1-D (kind ``"l2"``), 2-D ``(steps, kinds)`` (kinds
+      ``col0, col1, ...``; ``column="1"`` picks one) or structured (fields, a ``step`` field).
+    * ``wandb``: a W&B chart CSV export; ``column=`` picks a series by header, run or metric
+      (default: a lone ``grad_norm``); kind: the metric.
+    * ``jsonl``: one object per line; keys and steps as for ``csv`` (else the line index); lines
+      without the key are skipped and counted; ``null`` is missing.
+    * ``trainer_state``: Hugging Face's ``log_history[*]["grad_norm"]`` (kind ``"l2"``); its
+      step ``s`` counts steps *completed*, so it is step ``t = s - 1``.
+    * ``tensorboard``: event files or a run directory (needs ``refinedlr[tensorboard]``);
+      ``tag=`` names the scalar (default ``grad_norm``, ``train/grad_norm``); a 1-based log
+      (its first step divides every step, as Hugging Face's callback writes) is shifted by -1.
 
-    ``column=`` and ``tag=`` name the series (``tag`` is TensorBoard's word; each reader takes
-    its own word first and the other one if its own is not given). Every format
-    places a sparse log on its logged steps (see :meth:`GradNormRecord.norms`). A step logged
-    twice (a resumed run) keeps its *last* value, reported in ``meta["repeated_steps"]`` and
-    :meth:`GradNormRecord.describe`; steps that go back to a step never logged before are an
-    error naming the line.
-
-    ``step_offset`` is added to every step as written in the file, replacing the format's own
-    convention (-1 for ``trainer_state``, automatic for ``tensorboard``, 0 otherwise).
-
-    Sizes are bounded by :mod:`refinedlr.limits` (the one setting is
-    :data:`refinedlr.limits.MAX_STEPS`): a log whose steps reach the limit is refused before
-    anything is allocated, and so is a file over its byte, line or value budget (counted while it
-    is read and decompressed) and JSON nested too deeply or holding an overlong number.
-
-    Only regular files are read (a named pipe or a device is refused, never waited on). Files
-    compressed with gzip, bzip2 or xz are read as the file they hold (``norms.csv.gz`` is read as
-    ``norms.csv``); see :mod:`refinedlr.records.inputs`.
-
-    Every malformed input raises :class:`RecordError` naming the file,
-    the line or key, and the problem. Problems the reader worked around (a cut-off last line) are
-    issued as a :class:`UserWarning` pointing at the caller, and kept in ``meta["warnings"]``.
+    ``column=`` and ``tag=`` both name the series; ``step_offset`` is added to every step as
+    written, replacing the format's own convention. A sparse log stays on its logged steps; a
+    step logged twice (a resumed run) keeps its *last* value. Sizes are bounded by
+    :mod:`refinedlr.limits` before anything is allocated; only regular files are read; gzip,
+    bzip2 and xz files are read as the file they hold. Malformed input raises
+    :class:`RecordError` naming the file, the line or key, and the problem; what the reader
+    worked around is a :class:`UserWarning` (also in ``meta["warnings"]``).
 
     >>> import tempfile
     >>> p = Path(tempfile.mkdtemp()) / "log.tsv"
@@ -191,27 +148,14 @@ def guess_format(p: Path) -> str:
 
 
 def _guess_json(p: Path, head: bytes) -> str:
-    first = ""
-    for first in head.decode("utf-8", errors="replace").lstrip("\ufeff").split("\n"):
-        if first.strip():
-            break
-    try:
-        obj = load_json(p, first)
-    except _JsonLimit:
-        raise
-    except RecordError:
-        obj = None  # a pretty-printed (multi-line) document, or not JSON at all
+    lines = head.decode("utf-8", errors="replace").lstrip("\ufeff").split("\n")
+    obj = _json_or_none(p, next((x for x in lines if x.strip()), lines[-1]))  # the first line
     if isinstance(obj, dict):
         return "trainer_state" if "log_history" in obj else "jsonl"
     if b'"log_history"' in head:
         return "trainer_state"
     data = read_bytes(p, budget=limits.max_bytes() // 2)  # over budget: refused, not guessed
-    try:
-        doc = load_json(p, decode_text(p, data))
-    except _JsonLimit:
-        raise
-    except RecordError:
-        doc = None
+    doc = _json_or_none(p, decode_text(p, data))  # a pretty-printed (multi-line) document?
     if isinstance(doc, dict) and "log_history" in doc:
         return "trainer_state"
     raise RecordError(
@@ -219,6 +163,16 @@ def _guess_json(p: Path, head: bytes) -> str:
         "trainer_state.json (no 'log_history' key); pass format=...",
         path=p,
     )
+
+
+def _json_or_none(p: Path, text: str) -> Any:
+    """``text`` as JSON, or ``None`` when it is not JSON (JSON over the limits is refused)."""
+    try:
+        return load_json(p, text)
+    except _JsonLimit:
+        raise
+    except RecordError:
+        return None
 
 
 _READERS: dict[str, Callable[[Path, ReadRequest], GradNormRecord]] = {

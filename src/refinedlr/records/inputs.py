@@ -1,16 +1,13 @@
-"""Reading a user's file: only regular files (a named pipe would block forever), compressed files
-decompressed transparently, everything within the budgets of :mod:`refinedlr.limits`, text decoded
-as UTF-8 with errors naming the line, JSON parsed with bounded nesting and number length.
-
-Compression is recognised by the file's first bytes, whatever its name: gzip (``.gz``), bzip2
-(``.bz2``) and xz (``.xz``) are read as the file they hold; zstd and zip archives are refused with
-advice. Content is read in chunks and counted as it arrives, so a file over its byte or line budget
-(a small archive can expand to any size) is refused before it is held in memory, let alone parsed.
+"""Reading a user's file: only regular files (a named pipe would block forever), gzip, bzip2 and
+xz files decompressed transparently (recognised by their first bytes, whatever their name), all
+within the budgets of :mod:`refinedlr.limits`, counted while reading and decompressing, text
+decoded as UTF-8 with errors naming the line, JSON parsed with bounded nesting and number length.
 """
 
 from __future__ import annotations
 
 import bz2
+import contextlib
 import gzip
 import io
 import json
@@ -18,7 +15,7 @@ import math
 import os
 import stat
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -30,11 +27,15 @@ __all__ = [
     "binary_stream",
     "compression",
     "decode_text",
+    "describe_mode",
+    "json_float",
     "json_number",
+    "lines_of",
     "load_json",
     "open_regular",
     "read_bytes",
     "read_head",
+    "read_json",
     "read_text",
     "uncompressed_name",
 ]
@@ -43,102 +44,67 @@ __all__ = [
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz")
 _CHUNK = 1 << 20
 
-_MAGIC: tuple[tuple[bytes, str], ...] = (
-    (b"\x1f\x8b", "gzip"),
-    (b"BZh", "bzip2"),
-    (b"\xfd7zXZ\x00", "xz"),
-)
-_REFUSED_MAGIC: tuple[tuple[bytes, str], ...] = ((b"\x28\xb5\x2f\xfd", "zstd"),)
-
-
-try:  # lzma is optional in some Python builds
+try:  # lzma is missing from some Python builds
     import lzma
 except ImportError:  # pragma: no cover - depends on the build
     lzma = None  # type: ignore[assignment]
-    _LZMA_ERRORS: tuple[type[Exception], ...] = ()
-else:
-    _LZMA_ERRORS = (lzma.LZMAError,)
-_DECOMPRESS_ERRORS: tuple[type[Exception], ...] = (
-    OSError,
-    EOFError,
-    ValueError,
-    zlib.error,
-    *_LZMA_ERRORS,
-)
+_MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz"}
+_MODULES: dict[str | None, Any] = {"gzip": gzip, "bzip2": bz2, "xz": lzma}
+#: what reading a damaged file, or decompressing one, raises
+_BAD_DATA = (OSError, EOFError, ValueError, zlib.error, *([lzma.LZMAError] if lzma else []))
 
 
-def _xz_open(f: IO[bytes]) -> io.BufferedIOBase:
-    if lzma is None:  # pragma: no cover - depends on the build
-        raise ImportError("lzma")
-    return lzma.LZMAFile(f)
-
-
-_OPENERS: dict[str, Callable[[IO[bytes]], io.BufferedIOBase]] = {
-    "gzip": lambda f: gzip.GzipFile(fileobj=f),
-    "bzip2": lambda f: bz2.BZ2File(f),
-    "xz": _xz_open,
-}
-
-
-def _describe_mode(mode: int) -> str:
-    if stat.S_ISFIFO(mode):
-        return "a named pipe (FIFO)"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
+def describe_mode(mode: int) -> str:
+    """What a file that is not a regular file is, from its ``st_mode``."""
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         return "a device"
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    return "not a regular file"
+    what = {
+        stat.S_IFIFO: "a named pipe (FIFO)",
+        stat.S_IFSOCK: "a socket",
+        stat.S_IFDIR: "a directory",
+    }
+    return what.get(stat.S_IFMT(mode), "not a regular file")
 
 
-def open_regular(p: Path) -> IO[bytes]:
-    """Open ``p`` for reading in binary mode if it is a regular file (never blocks: a named pipe
-    is refused, not read)."""
+def open_regular(p: Path, *, write: bool = False) -> IO[bytes]:
+    """Open ``p`` in binary mode if it is a regular file (never blocks: a named pipe is refused,
+    not read); ``write`` opens it for appending, created if need be, unbuffered."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0) if write else 0
     try:
-        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        fd = os.open(p, flags | getattr(os, "O_NONBLOCK", 0), 0o644)
     except OSError as exc:
-        raise RecordError(f"cannot read: {exc.strerror or exc}", path=p) from None
+        what = "write" if write else "read"
+        raise RecordError(f"cannot {what}: {exc.strerror or exc}", path=p) from None
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
-            raise RecordError(
-                f"{_describe_mode(mode)}, not a regular file: pass the log file itself", path=p
-            )
+            advice = "a record is written to a file" if write else "pass the log file itself"
+            raise RecordError(f"{describe_mode(mode)}, not a regular file: {advice}", path=p)
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
+        return os.fdopen(fd, "rb+" if write else "rb", buffering=0 if write else -1)
     except BaseException:
         os.close(fd)
         raise
-
-
-def _sniff(head: bytes) -> str | None:
-    for magic, name in _MAGIC:
-        if head.startswith(magic):
-            return name
-    return None
 
 
 def compression(p: Path) -> str | None:
     """``"gzip"``, ``"bzip2"`` or ``"xz"`` when ``p`` is compressed that way, else ``None``."""
     with open_regular(p) as f:
         head = f.read(8)
-    for magic, name in _REFUSED_MAGIC:
-        if head.startswith(magic):
-            raise RecordError(
-                f"a {name}-compressed file; decompress it first (gzip, bzip2 and xz files are "
-                "read directly)",
-                path=p,
-            )
-    return _sniff(head)
+    if head.startswith(b"\x28\xb5\x2f\xfd"):
+        raise RecordError(
+            "a zstd-compressed file; decompress it first (gzip, bzip2 and xz files are read "
+            "directly)",
+            path=p,
+        )
+    return next((name for magic, name in _MAGIC.items() if head.startswith(magic)), None)
 
 
 def uncompressed_name(name: str) -> str:
     """``name`` without a compression suffix: ``norms.csv.gz`` -> ``norms.csv``."""
-    lower = name.lower()
     for suffix in COMPRESSED_SUFFIXES:
-        if lower.endswith(suffix) and len(name) > len(suffix):
+        if name.lower().endswith(suffix) and len(name) > len(suffix):
             return name[: -len(suffix)]
     return name
 
@@ -151,27 +117,33 @@ def _too_big(p: Path, what: str, count: int, limit: int, unit: str) -> RecordErr
     )
 
 
-def _read_error(p: Path, method: str | None, exc: BaseException) -> RecordError:
-    if method is None:
-        return RecordError(f"cannot read: {getattr(exc, 'strerror', None) or exc}", path=p)
-    return RecordError(
-        f"{method}-compressed, but the data is corrupt or cut off ({brief(str(exc), 80)}); "
-        "decompress it to see what it holds",
-        path=p,
-    )
-
-
-def _content(p: Path, method: str | None, f: IO[bytes]) -> IO[bytes]:
-    """The content of the open file ``f``: itself, or a decompressing reader over it."""
-    if method is None:
-        return f
-    try:
-        return _OPENERS[method](f)  # type: ignore[return-value]
-    except ImportError:
-        raise RecordError(
-            f"{method}-compressed, and this Python cannot decompress {method}; decompress it first",
-            path=p,
-        ) from None
+@contextlib.contextmanager
+def _content(p: Path) -> Iterator[tuple[str | None, int, IO[bytes]]]:
+    """The compression of ``p``, its size on disk and its (decompressed) content; errors of the
+    file or of its decompression name it."""
+    method = compression(p)
+    module = _MODULES.get(method)
+    with open_regular(p) as raw:
+        if method is not None and module is None:  # pragma: no cover - depends on the build
+            raise RecordError(
+                f"{method}-compressed, and this Python cannot decompress {method}; decompress it "
+                "first",
+                path=p,
+            )
+        try:
+            with raw if module is None else module.open(raw) as f:
+                yield method, os.fstat(raw.fileno()).st_size, f
+        except RecordError:
+            raise
+        except _BAD_DATA as exc:
+            if method is None:
+                why = getattr(exc, "strerror", None) or exc
+                raise RecordError(f"cannot read: {why}", path=p) from None
+            raise RecordError(
+                f"{method}-compressed, but the data is corrupt or cut off "
+                f"({brief(str(exc), 80)}); decompress it to see what it holds",
+                path=p,
+            ) from None
 
 
 def read_bytes(p: Path, *, text: bool = True, budget: int | None = None) -> bytes:
@@ -183,44 +155,29 @@ def read_bytes(p: Path, *, text: bool = True, budget: int | None = None) -> byte
     """
     limit = limits.max_bytes() if budget is None else budget
     max_lines = limits.max_lines()
-    method = compression(p)
-    what = f"{method}-compressed, and it expands to" if method else "it holds"
     out = io.BytesIO()
     total = newlines = returns = 0
-    with open_regular(p) as raw:
-        try:
-            size = os.fstat(raw.fileno()).st_size
-            if method is None and size > limit:
-                raise _too_big(p, what, size, limit, "bytes")
-            with _content(p, method, raw) as f:
-                while chunk := f.read(_CHUNK):
-                    total += len(chunk)
-                    if total > limit:
-                        raise _too_big(p, what, total, limit, "bytes")
-                    if text:
-                        newlines += chunk.count(b"\n")
-                        returns += chunk.count(b"\r")
-                        if max(newlines, returns) > max_lines:
-                            raise _too_big(p, what, max(newlines, returns), max_lines, "lines")
-                    out.write(chunk)
-        except _DECOMPRESS_ERRORS as exc:
-            if isinstance(exc, RecordError):
-                raise
-            raise _read_error(p, method, exc) from None
+    with _content(p) as (method, size, f):
+        what = f"{method}-compressed, and it expands to" if method else "it holds"
+        if method is None and size > limit:
+            raise _too_big(p, what, size, limit, "bytes")
+        while chunk := f.read(_CHUNK):
+            total += len(chunk)
+            if total > limit:
+                raise _too_big(p, what, total, limit, "bytes")
+            if text:
+                newlines += chunk.count(b"\n")
+                returns += chunk.count(b"\r")
+                if max(newlines, returns) > max_lines:
+                    raise _too_big(p, what, max(newlines, returns), max_lines, "lines")
+            out.write(chunk)
     return out.getvalue()
 
 
 def read_head(p: Path, size: int = 1 << 16) -> bytes:
     """The first ``size`` bytes of the content of ``p`` (decompressed if it is compressed)."""
-    method = compression(p)
-    with open_regular(p) as raw:
-        try:
-            with _content(p, method, raw) as f:
-                return f.read(size)
-        except _DECOMPRESS_ERRORS as exc:
-            if isinstance(exc, RecordError):
-                raise
-            raise _read_error(p, method, exc) from None
+    with _content(p) as (_, _, f):
+        return f.read(size)
 
 
 def binary_stream(p: Path) -> IO[bytes]:
@@ -235,20 +192,36 @@ def decode_text(p: Path, data: bytes) -> str:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
         raise RecordError(
             f"not UTF-8 text (byte {exc.start}); a binary file? pass format=...",
             path=p,
-            line=line,
+            line=data[: exc.start].count(b"\n") + 1,
         ) from None
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return text
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
 def read_text(p: Path) -> str:
     """The file as text (UTF-8, BOM dropped, universal newlines); errors name file and line."""
     return decode_text(p, read_bytes(p))
+
+
+def read_json(p: Path) -> Any:
+    """The JSON document in ``p``, read within half the byte budget of a log (parsing takes more
+    memory than the text) and the limits of :func:`load_json`."""
+    text = decode_text(p, read_bytes(p, budget=limits.max_bytes() // 2))
+    if not text.strip():
+        raise RecordError("empty file", path=p)
+    return load_json(p, text)
+
+
+def lines_of(text: str, start: int = 0, end: int | None = None) -> Iterator[tuple[int, str]]:
+    """``(offset, line)`` of each line of ``text[start:end]``, without copying the text."""
+    end = len(text) if end is None else end
+    while start < end:
+        nl = text.find("\n", start, end)
+        stop = end if nl < 0 else nl
+        yield start, text[start:stop]
+        start = stop + 1
 
 
 def json_number(v: Any) -> float | None:
@@ -263,16 +236,23 @@ def json_number(v: Any) -> float | None:
         return None
 
 
+def json_float(v: Any, problem: str, p: Path, *, null: bool = True, **where: Any) -> float:
+    """A JSON value as a float (``null`` as NaN, unless ``null`` is false), else an error
+    quoting it."""
+    x = json_number(v)
+    if x is None or (v is None and not null):
+        raise RecordError(f"{problem}: {brief(repr(v), 40)}", path=p, **where)
+    return x
+
+
 class _LongNumber(ValueError):
-    def __init__(self, text: str) -> None:
-        super().__init__(text)
-        self.length = len(text)
+    pass
 
 
 def _number(convert: Callable[[str], Any]) -> Callable[[str], Any]:
     def parse(text: str) -> Any:
         if len(text) > limits.MAX_NUMBER_CHARS:
-            raise _LongNumber(text)
+            raise _LongNumber(len(text))
         return convert(text)
 
     return parse
@@ -302,31 +282,28 @@ def load_json(p: Path, text: str, *, line: int | None = None) -> Any:
     """``text`` (the whole of ``p``, or its ``line``) as JSON, within the limits of
     :mod:`refinedlr.limits`: nesting at most :data:`~refinedlr.limits.MAX_JSON_DEPTH` deep, numbers
     at most :data:`~refinedlr.limits.MAX_NUMBER_CHARS` characters long. Errors name the line."""
-    too_deep = _JsonLimit(
-        f"JSON nested more than {limits.MAX_JSON_DEPTH} levels deep (a log or a schedule needs "
-        "a few)",
-        path=p,
-        line=line,
-    )
+    depth = limits.MAX_JSON_DEPTH
+    too_deep = f"JSON nested more than {depth} levels deep (a log or a schedule needs a few)"
     try:
         doc = _DECODER.decode(text)
     except _LongNumber as exc:
         raise _JsonLimit(
-            f"a number {exc.length:,} characters long (at most {limits.MAX_NUMBER_CHARS} are "
+            f"a number {exc.args[0]:,} characters long (at most {limits.MAX_NUMBER_CHARS} are "
             "read): not a gradient norm or a step",
             path=p,
             line=line,
         ) from None
     except RecursionError:
-        raise too_deep from None
+        raise _JsonLimit(too_deep, path=p, line=line) from None
     except json.JSONDecodeError as exc:
-        where = line if line is not None else exc.lineno
         hint = "a cut-off line?" if line is not None else "a truncated file?"
         raise RecordError(
-            f"not JSON ({exc.msg} at column {exc.colno}); {hint}", path=p, line=where
+            f"not JSON ({exc.msg} at column {exc.colno}); {hint}",
+            path=p,
+            line=exc.lineno if line is None else line,
         ) from None
     except ValueError as exc:  # e.g. a number the conversion refuses
         raise RecordError(f"not JSON ({brief(str(exc), 80)})", path=p, line=line) from None
     if _depth(doc) > limits.MAX_JSON_DEPTH:
-        raise too_deep
+        raise _JsonLimit(too_deep, path=p, line=line)
     return doc

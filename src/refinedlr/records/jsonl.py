@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .. import limits
-from .inputs import json_number, load_json, read_text
+from .inputs import json_float, json_number, lines_of, load_json, read_text
 from .record import GradNormRecord, RecordError, brief, brief_list, norm_type
 from .series import INDEX_NAMES, pick_series
 from .steps import STEP_NAMES, ReadRequest, find_step_column, int_steps, make_record
@@ -25,17 +25,13 @@ __all__ = ["read_jsonl"]
 
 def _objects(p: Path, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(line number, object)`` for every non-blank line, parsed one at a time."""
-    pos, i = 0, 0
-    while pos < len(text):
-        end = text.find("\n", pos)
-        end = len(text) if end < 0 else end
-        line, pos, i = text[pos:end], end + 1, i + 1
-        if not line.strip():
-            continue
-        obj = load_json(p, line, line=i)
-        if not isinstance(obj, dict):
-            raise RecordError(f"expected a JSON object, got {type(obj).__name__}", path=p, line=i)
-        yield i, obj
+    for i, (_, line) in enumerate(lines_of(text), 1):
+        if line.strip():
+            obj = load_json(p, line, line=i)
+            if not isinstance(obj, dict):
+                what = type(obj).__name__
+                raise RecordError(f"expected a JSON object, got {what}", path=p, line=i)
+            yield i, obj
 
 
 def _numeric_keys(p: Path, text: str) -> tuple[list[str], dict[str, str]]:
@@ -80,31 +76,22 @@ def read_jsonl(p: Path, request: ReadRequest) -> GradNormRecord:
         if key not in obj:
             skipped += 1
             continue
-        x = json_number(obj[key])
-        if x is None:
-            raise RecordError(f"not a number: {brief(repr(obj[key]), 40)}", path=p, line=i, key=key)
+        x = json_float(obj[key], "not a number", p, line=i, key=key)
         if not lines:
             found = find_step_column(list(obj))
             step_key = None if found is None else list(obj)[found]
-        if step_key is not None:
-            if step_key not in obj:
-                raise RecordError(
-                    f"no {step_key!r} in this line, though earlier lines have one",
-                    path=p,
-                    line=i,
-                    key=step_key,
-                )
-            s = json_number(obj[step_key])
-            if s is None or obj[step_key] is None:
-                raise RecordError(
-                    f"not a step number: {brief(repr(obj[step_key]), 40)}",
-                    path=p,
-                    line=i,
-                    key=step_key,
-                )
-            steps.append(s)
-        else:
+        if step_key is None:
             steps.append(float(len(lines)))
+        elif step_key not in obj:
+            raise RecordError(
+                f"no {step_key!r} in this line, though earlier lines have one",
+                path=p,
+                line=i,
+                key=step_key,
+            )
+        else:
+            at = {"line": i, "key": step_key}
+            steps.append(json_float(obj[step_key], "not a step number", p, null=False, **at))
         vals.append(x)
         lines.append(i)
     if not lines:

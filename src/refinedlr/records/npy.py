@@ -19,10 +19,11 @@ from .steps import ReadRequest, find_step_column, int_steps, make_record
 
 __all__ = ["load_array", "read_npy"]
 
-_OBJECT_ARRAY = (
-    "an object array (Python objects need unpickling, which is never done); save numbers: "
-    "np.save(path, np.asarray(norms, dtype=float))"
-)
+_HEADER_READERS = {
+    (1, 0): np.lib.format.read_array_header_1_0,
+    (2, 0): np.lib.format.read_array_header_2_0,
+    (3, 0): np.lib.format.read_array_header_2_0,
+}
 
 
 def load_array(p: Path) -> npt.NDArray[Any]:
@@ -46,15 +47,11 @@ def load_array(p: Path) -> npt.NDArray[Any]:
                 path=p,
             )
         version = (magic[6], magic[7])
+        read_header = _HEADER_READERS.get(version)
+        if read_header is None:
+            raise RecordError(f"unknown NPY format version {version[0]}.{version[1]}", path=p)
         try:
-            if version == (1, 0):
-                shape, _, dtype = np.lib.format.read_array_header_1_0(f)
-            elif version in ((2, 0), (3, 0)):
-                shape, _, dtype = np.lib.format.read_array_header_2_0(f)
-            else:
-                raise RecordError(f"unknown NPY format version {version[0]}.{version[1]}", path=p)
-        except RecordError:
-            raise
+            shape, _, dtype = read_header(f)
         except Exception as exc:  # numpy's header parser raises assorted errors on garbage
             raise RecordError(
                 f"cannot read the array: a broken header ({type(exc).__name__}: "
@@ -62,7 +59,12 @@ def load_array(p: Path) -> npt.NDArray[Any]:
                 path=p,
             ) from None
         if dtype.hasobject:
-            raise RecordError(_OBJECT_ARRAY, path=p, key="dtype")
+            raise RecordError(
+                "an object array (Python objects need unpickling, which is never done); save "
+                "numbers: np.save(path, np.asarray(norms, dtype=float))",
+                path=p,
+                key="dtype",
+            )
         need = math.prod(shape) * dtype.itemsize
         data_start = f.tell()
         have = f.seek(0, io.SEEK_END) - data_start
@@ -82,12 +84,7 @@ def load_array(p: Path) -> npt.NDArray[Any]:
         f.seek(0)
         try:
             arr = np.load(f, allow_pickle=False)
-        except ValueError as exc:
-            msg = str(exc)
-            if "pickle" in msg.lower() or "object" in msg.lower():
-                raise RecordError(_OBJECT_ARRAY, path=p, key="dtype") from None
-            raise RecordError(f"cannot read the array: {brief(msg, 80)}", path=p) from None
-        except (OSError, EOFError) as exc:
+        except (ValueError, OSError, EOFError) as exc:  # (object arrays are refused above)
             raise RecordError(f"cannot read the array: {brief(str(exc), 80)}", path=p) from None
     if not isinstance(arr, np.ndarray):
         raise RecordError(f"not an array but {type(arr).__name__}", path=p)
@@ -96,18 +93,14 @@ def load_array(p: Path) -> npt.NDArray[Any]:
 
 def read_npy(p: Path, request: ReadRequest) -> GradNormRecord:
     """A ``.npy`` array (see :func:`~refinedlr.records.read_record`, format ``npy``)."""
-    wanted, place = request.wanted, request.placement()
-    arr = load_array(p)
+    wanted, arr = request.wanted, load_array(p)
     meta: dict[str, Any] = {"format": "npy", "steps": "row index"}
+    steps = None
 
-    def where(i: int) -> dict[str, Any]:
-        return {"key": f"row {i}"}
-
-    def check_dtype(dt: np.dtype[Any], key: str) -> None:
+    def real(dt: np.dtype[Any], key: str) -> None:
         if dt.kind not in "iuf":
-            raise RecordError(
-                f"dtype {dt} is not a real number type (integers or floats)", path=p, key=key
-            )
+            what = "is not a real number type (integers or floats)"
+            raise RecordError(f"dtype {dt} {what}", path=p, key=key)
 
     if arr.dtype.names is not None:
         if arr.ndim != 1:
@@ -115,11 +108,11 @@ def read_npy(p: Path, request: ReadRequest) -> GradNormRecord:
         fields = list(arr.dtype.names)
         js = find_step_column(fields)
         if js is not None:
-            check_dtype(arr.dtype[fields[js]], f"field {fields[js]!r}")
+            real(arr.dtype[fields[js]], f"field {fields[js]!r}")
         numeric = [f for i, f in enumerate(fields) if i != js and arr.dtype[f].kind in "iuf"]
         if wanted is not None:
             if wanted in fields and wanted not in numeric:
-                check_dtype(arr.dtype[wanted], f"field {wanted!r}")
+                real(arr.dtype[wanted], f"field {wanted!r}")
             chosen = [pick_series(numeric, wanted, p, "field")]
         else:
             unparsed = {f: f"dtype {arr.dtype[f]}" for f in fields if f not in numeric}
@@ -127,44 +120,37 @@ def read_npy(p: Path, request: ReadRequest) -> GradNormRecord:
             chosen = numeric or [pick_series(numeric, None, p, "field")]
         if arr.size == 0:
             raise RecordError("empty array", path=p)
-        values = {f: np.asarray(arr[f], dtype=np.float64) for f in chosen}
+        columns = {f: arr[f] for f in chosen}
         if js is not None:
-            steps = int_steps(
-                np.asarray(arr[fields[js]], dtype=np.float64),
-                lambda i: {"key": f"field {fields[js]!r}, row {i}"},
-                p,
-                "step",
+            key = f"field {fields[js]!r}"
+            raw = np.asarray(arr[fields[js]], dtype=np.float64)
+            steps = int_steps(raw, lambda i: {"key": f"{key}, row {i}"}, p, "step")
+            meta["steps"] = key
+    else:
+        real(arr.dtype, "dtype")
+        if arr.ndim == 2 and arr.shape[1] == 1:
+            arr = arr[:, 0]
+        if arr.ndim not in (1, 2):
+            raise RecordError(
+                f"shape {arr.shape}: expected a 1-D array of norms or a 2-D array (steps, kinds)",
+                path=p,
+                key="shape",
             )
-            meta["steps"] = f"field {fields[js]!r}"
-        else:
-            steps = np.arange(arr.size, dtype=np.int64)
-        return make_record(p, steps, values, meta, where, **place)
-
-    check_dtype(arr.dtype, "dtype")
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim == 1:
-        if arr.size == 0:
+        if arr.shape[0] == 0:
             raise RecordError("empty array", path=p)
-        kind = wanted or "l2"
-        return make_record(
-            p,
-            np.arange(arr.size, dtype=np.int64),
-            {kind: np.asarray(arr, dtype=np.float64)},
-            meta,
-            where,
-            **place,
-        )
-    if arr.ndim != 2:
-        raise RecordError(
-            f"shape {arr.shape}: expected a 1-D array of norms or a 2-D array (steps, kinds)",
-            path=p,
-            key="shape",
-        )
-    if arr.shape[0] == 0:
-        raise RecordError("empty array", path=p)
-    names = [f"col{j}" for j in range(arr.shape[1])]
-    aliases = {str(j): f"col{j}" for j in range(arr.shape[1])}
-    chosen = names if wanted is None else [pick_series(names, wanted, p, "column", aliases=aliases)]
-    values = {c: np.asarray(arr[:, names.index(c)], dtype=np.float64) for c in chosen}
-    return make_record(p, np.arange(arr.shape[0], dtype=np.int64), values, meta, where, **place)
+        if arr.ndim == 1:
+            columns = {wanted or "l2": arr}
+        else:
+            names = [f"col{j}" for j in range(arr.shape[1])]
+            aliases = {str(j): f"col{j}" for j in range(arr.shape[1])}
+            if wanted is not None:
+                names = [pick_series(names, wanted, p, "column", aliases=aliases)]
+            columns = {c: arr[:, int(c[3:])] for c in names}
+    values = {k: np.asarray(v, dtype=np.float64) for k, v in columns.items()}
+    if steps is None:
+        steps = np.arange(len(arr), dtype=np.int64)
+    return make_record(p, steps, values, meta, _row, **request.placement())
+
+
+def _row(i: int) -> dict[str, Any]:
+    return {"key": f"row {i}"}

@@ -1,12 +1,6 @@
 """The in-memory gradient-norm record (:class:`GradNormRecord`), the error every reader and
 writer raises (:class:`RecordError`) and the warning for a norm kind the record does not hold
-(:class:`NormKindWarning`).
-
-A record holds, per optimizer step ``t`` (0-based, after gradient accumulation), one value per norm
-kind (``"l2"``, ``"l1"``, or a column name taken from a foreign log). A missing value is ``NaN``.
-Sparse logs keep only the logged steps; :meth:`GradNormRecord.norms` places them on every step,
-up to :data:`refinedlr.limits.MAX_STEPS` steps.
-"""
+(:class:`NormKindWarning`)."""
 
 from __future__ import annotations
 
@@ -34,6 +28,7 @@ __all__ = [
     "brief_list",
     "elide",
     "norm_type",
+    "step_stride",
     "warn_at_caller",
 ]
 
@@ -86,14 +81,17 @@ def norm_type(kind: str) -> str | None:
     return norm_kind(kind)  # by its name: see refinedlr.records.kinds
 
 
-def warn_at_caller(message: str, category: type[Warning] = UserWarning) -> None:
-    """Issue a warning attributed to the first caller outside the refinedlr package.
+def step_stride(steps: IntArray) -> int:
+    """The most common gap between ``steps`` (1 for fewer than two)."""
+    if steps.size < 2:
+        return 1
+    gaps, counts = np.unique(np.diff(steps), return_counts=True)
+    return int(gaps[np.argmax(counts)])
 
-    The number of library frames in between varies (a reader called through
-    :func:`~refinedlr.records.read_record`, a record read by :func:`~refinedlr.refinement.refine`),
-    so the stack level is counted here rather than fixed (the same as ``skip_file_prefixes`` of
-    Python 3.12, on every supported version).
-    """
+
+def warn_at_caller(message: str, category: type[Warning] = UserWarning) -> None:
+    """Issue a warning attributed to the first caller outside the refinedlr package, however many
+    library frames lie in between (``skip_file_prefixes`` of Python 3.12, on every version)."""
     frame = sys._getframe(1)
     level = 2  # 1 is this function; 2 its caller
     while frame.f_back is not None and frame.f_code.co_filename.startswith(_LIBRARY_DIR):
@@ -117,18 +115,11 @@ class RecordError(ValueError):
         line: int | None = None,
         key: str | None = None,
     ) -> None:
-        self.path = None if path is None else str(path)
-        self.line = line
-        self.key = key
-        where = ""
+        self.path, self.line, self.key = None if path is None else str(path), line, key
+        where = [self.path, None if line is None else f"line {line}", key and brief(key, 80)]
         if self.path is not None:
-            where = self.path
-            if line is not None:
-                where += f", line {line}"
-            if key is not None:
-                where += f", {brief(key, 80)}"
-            where += ": "
-        super().__init__(where + message)
+            message = ", ".join(w for w in where if w is not None) + ": " + message
+        super().__init__(message)
 
 
 class MissingExtraError(RecordError):
@@ -161,41 +152,35 @@ class GradNormRecord:
     meta: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        steps = np.asarray(self.steps)
+        src, steps = self.source, np.asarray(self.steps)
+        kind = steps.dtype.kind if steps.size else "i"
         if steps.ndim != 1:
-            raise RecordError(f"steps must be 1-D, got shape {steps.shape}", path=self.source)
-        if steps.size and steps.dtype.kind not in "iu":
-            if steps.dtype.kind != "f" or not np.all(steps == np.round(steps)):
-                raise RecordError("steps must be integers", path=self.source)
-            if np.any(np.abs(steps) >= 2.0**63):
-                raise RecordError("steps must be below 2^63", path=self.source)
-        elif steps.size and steps.dtype.kind == "u" and int(steps.max()) >= 2**63:
-            raise RecordError("steps must be below 2^63", path=self.source)
+            raise RecordError(f"steps must be 1-D, got shape {steps.shape}", path=src)
+        if kind not in "iuf" or (kind == "f" and not np.all(steps == np.round(steps))):
+            raise RecordError("steps must be integers", path=src)
+        if (kind == "f" and np.any(np.abs(steps) >= 2.0**63)) or (
+            kind == "u" and int(steps.max()) >= 2**63
+        ):
+            raise RecordError("steps must be below 2^63", path=src)
         steps = steps.astype(np.int64)
         if steps.size and int(steps[0]) < 0:
-            raise RecordError(f"steps must be >= 0, got {int(steps[0])}", path=self.source)
+            raise RecordError(f"steps must be >= 0, got {int(steps[0])}", path=src)
         bad = np.flatnonzero(np.diff(steps) <= 0)
         if bad.size:
             i = int(bad[0])
             raise RecordError(
                 f"steps must increase strictly; step {int(steps[i + 1])} follows {int(steps[i])} "
                 f"(row {i + 1})",
-                path=self.source,
+                path=src,
             )
-        vals: dict[str, FloatArray] = {}
         if not self.values:
-            raise RecordError("a record needs at least one norm kind", path=self.source)
-        for kind, v in self.values.items():
-            arr = np.asarray(v, dtype=np.float64)
+            raise RecordError("a record needs at least one norm kind", path=src)
+        vals = {str(k): np.array(v, dtype=np.float64) for k, v in self.values.items()}
+        for k, arr in vals.items():
             if arr.shape != steps.shape:
-                raise RecordError(
-                    f"{arr.shape[0] if arr.ndim else 0} values for {steps.size} steps",
-                    path=self.source,
-                    key=kind,
-                )
-            arr = arr.copy()
+                n = arr.shape[0] if arr.ndim else 0
+                raise RecordError(f"{n} values for {steps.size} steps", path=src, key=k)
             arr.setflags(write=False)
-            vals[str(kind)] = arr
         steps.setflags(write=False)
         object.__setattr__(self, "steps", steps)
         object.__setattr__(self, "values", vals)
@@ -239,18 +224,12 @@ class GradNormRecord:
     @property
     def stride(self) -> int:
         """The most common gap between logged steps (1 for a dense record)."""
-        if self.steps.size < 2:
-            return 1
-        gaps, counts = np.unique(np.diff(self.steps), return_counts=True)
-        return int(gaps[np.argmax(counts)])
+        return step_stride(self.steps)
 
     def resolve_kind(self, kind: str | None = None) -> str:
-        """The kind to use: ``kind`` if present; else the only kind; else an error listing them.
-
-        Asking for ``"l1"`` or ``"l2"`` of a record whose only series holds the other norm (by
-        its name, see :func:`norm_type`: a Hugging Face ``grad_norm`` is an l2 norm) returns that
-        series with a :class:`NormKindWarning`: the values are not what was asked for.
-        """
+        """The kind to use: ``kind`` if present; else the only kind (with a
+        :class:`NormKindWarning` when its name says it holds the other of ``"l1"``/``"l2"``);
+        else an error listing them."""
         if kind is not None:
             if kind in self.values:
                 return kind
@@ -285,16 +264,10 @@ class GradNormRecord:
         )
 
     def norms(self, kind: str | None = None) -> FloatArray:
-        """Values of ``kind`` on every step ``0 .. total_steps-1``.
-
-        Steps with a row keep their value (``NaN`` stays ``NaN``: a missing value for
-        :func:`refinedlr.refinement.refine` to fill and report). Steps without a row (sparse
-        logs) are interpolated linearly between the nearest logged finite values; steps before
-        the first logged one take its value.
-
-        A record longer than :data:`refinedlr.limits.MAX_STEPS`, or too long for this machine's
-        memory (:func:`refinedlr.limits.steps_problem`), is refused with a :class:`RecordError`
-        before anything is allocated.
+        """Values of ``kind`` on every step ``0 .. total_steps-1``: a logged step keeps its value
+        (``NaN`` is missing), the others are interpolated between the nearest logged finite
+        values (before the first, its value). A record too long for
+        :func:`refinedlr.limits.steps_problem` is refused before anything is allocated.
 
         >>> GradNormRecord.from_arrays({"l2": [4.0, 2.0]}, steps=[1, 3]).norms()
         array([4., 4., 3., 2.])

@@ -28,12 +28,8 @@ def pick_series(
     unparsed: Mapping[str, str] | None = None,
 ) -> str:
     """Choose one series: the one named ``wanted``; else the only candidate; else a default name.
-
-    ``unparsed`` maps the series present in the log that hold no numbers to what they hold
-    instead. Without ``wanted``, one whose name says it holds gradient norms (``grad_norm``,
-    ``l2``, ..., see :func:`~refinedlr.records.record.norm_type`) is an error: another series is
-    never taken in its place.
-    """
+    ``unparsed`` maps the series that hold no numbers to what they hold (see
+    :func:`refuse_unparsed_norms`)."""
     if wanted is not None:
         if wanted in candidates:
             return wanted
@@ -49,9 +45,8 @@ def pick_series(
     refuse_unparsed_norms(unparsed or {}, p, what)
     if len(candidates) == 1:
         return candidates[0]
-    for name in DEFAULT_NAMES:
-        if name in candidates:
-            return name
+    if default := next((n for n in DEFAULT_NAMES if n in candidates), None):
+        return default
     if not candidates:
         raise RecordError(f"no numeric {what} holding gradient norms", path=p, line=line)
     raise RecordError(

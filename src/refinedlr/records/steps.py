@@ -11,7 +11,7 @@ from typing import Any, TypedDict
 import numpy as np
 
 from .. import limits
-from .record import FloatArray, GradNormRecord, IntArray, RecordError
+from .record import FloatArray, GradNormRecord, IntArray, RecordError, step_stride
 
 __all__ = [
     "STEP_NAMES",
@@ -20,6 +20,7 @@ __all__ = [
     "Where",
     "find_step_column",
     "int_steps",
+    "last_wins",
     "make_record",
     "order_steps",
 ]
@@ -68,13 +69,11 @@ def order_steps(
 
     Returns the strictly increasing steps, the matching values and meta entries.
     """
-    d = np.diff(steps)
-    if not np.any(d <= 0):
+    back = np.flatnonzero(np.diff(steps) <= 0) + 1
+    if not back.size:
         return steps, values, {}
-    back = np.flatnonzero(d <= 0) + 1
     uniq, first = np.unique(steps, return_index=True)
-    first_seen = first[np.searchsorted(uniq, steps[back])]
-    unexplained = back[first_seen >= back]
+    unexplained = back[first[np.searchsorted(uniq, steps[back])] >= back]
     if unexplained.size:
         i = int(unexplained[0])
         raise RecordError(
@@ -83,25 +82,30 @@ def order_steps(
             path=path,
             **where(i),
         )
-    rev_uniq, rev_idx = np.unique(steps[::-1], return_index=True)
-    last = steps.size - 1 - rev_idx
-    repeated = int(steps.size - rev_uniq.size)
-    counts = np.bincount(np.searchsorted(rev_uniq, steps))
+    uniq, last = last_wins(steps)
+    counts = np.bincount(np.searchsorted(uniq, steps))
     n_steps = int(np.count_nonzero(counts > 1))
     meta: dict[str, Any] = {
         "repeated_steps": n_steps,
         "notes": [
-            f"{n_steps} step(s) logged more than once (first: step {int(rev_uniq[counts > 1][0])}; "
-            f"{repeated} earlier value(s) replaced by the last one logged)"
+            f"{n_steps} step(s) logged more than once (first: step {int(uniq[counts > 1][0])}; "
+            f"{steps.size - uniq.size} earlier value(s) replaced by the last one logged)"
         ],
     }
-    return rev_uniq.astype(np.int64), {k: v[last] for k, v in values.items()}, meta
+    return uniq, {k: v[last] for k, v in values.items()}, meta
+
+
+def last_wins(steps: IntArray) -> tuple[IntArray, IntArray]:
+    """The distinct ``steps`` in order, and the index of the last occurrence of each."""
+    uniq, rev_idx = np.unique(steps[::-1], return_index=True)
+    return uniq.astype(np.int64), steps.size - 1 - rev_idx
 
 
 class Placement(TypedDict):
-    """How a reader places its steps: the shift of the steps as written."""
+    """How a reader places its steps: the shift of the steps as written, and why."""
 
     step_offset: int
+    offset_reason: str | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,9 +121,11 @@ class ReadRequest:
         """The series asked for by name (``column``, else ``tag``)."""
         return self.column if self.column is not None else self.tag
 
-    def placement(self) -> Placement:
-        """For a format whose own step convention is ``t = s``: no shift unless asked."""
-        return {"step_offset": 0 if self.step_offset is None else self.step_offset}
+    def placement(self, default: int = 0, reason: str | None = None) -> Placement:
+        """The shift asked for, else the format's own convention (``default``, for ``reason``)."""
+        if self.step_offset is not None:
+            return {"step_offset": self.step_offset, "offset_reason": None}
+        return {"step_offset": default, "offset_reason": reason}
 
 
 def make_record(
@@ -139,7 +145,6 @@ def make_record(
     if steps.size == 0:
         raise RecordError("no rows with a value", path=p)
     notes = list(meta.pop("notes", []))
-    # the shift is checked in Python integers before numpy adds it: no offset can overflow
     first, last = int(steps.min()), int(steps.max())
     if first + step_offset < 0:
         i = int(np.flatnonzero(steps < min(-step_offset, 2**62))[0])
@@ -164,11 +169,7 @@ def make_record(
     steps, values, extra = order_steps(steps, values, where, p)
     notes.extend(extra.pop("notes", []))
     meta.update(extra)
-    if steps.size >= 2:
-        gaps, counts = np.unique(np.diff(steps), return_counts=True)
-        meta["stride"] = int(gaps[np.argmax(counts)])
-    else:
-        meta["stride"] = 1
+    meta["stride"] = step_stride(steps)
     if notes:
         meta["notes"] = notes
     return GradNormRecord(steps=steps, values=values, source=str(p), meta=meta)

@@ -14,52 +14,17 @@ import numpy as np
 
 from .. import limits
 from .inputs import open_regular
-from .record import (
-    FloatArray,
-    GradNormRecord,
-    IntArray,
-    MissingExtraError,
-    RecordError,
-    brief,
-    brief_list,
-)
+from .record import GradNormRecord, IntArray, MissingExtraError, RecordError, brief, brief_list
 from .series import DEFAULT_NAMES
-from .steps import ReadRequest, make_record, order_steps
+from .steps import ReadRequest, last_wins, make_record, order_steps
 
 __all__ = ["event_files", "one_based_offset", "read_tensorboard"]
-
-_KEEP_DEFAULT = frozenset(DEFAULT_NAMES)
-
-
-def _keeper(wanted: str | None) -> Callable[[str], bool]:
-    """Which tags' values to keep while reading: the one asked for, else the default names."""
-    if wanted is None:
-        return _KEEP_DEFAULT.__contains__
-    return wanted.__eq__
-
-
-def _cut_warning(scalars: _Scalars, name: str, steps: IntArray | None) -> str:
-    read = (
-        f"no value of the tag {name!r} before the cut"
-        if steps is None or steps.size == 0
-        else f"{steps.size} value(s) of the tag {name!r} read, steps {int(steps.min())}.."
-        f"{int(steps.max())} as written"
-    )
-    return (
-        f"{scalars.file}: the event file is not read to its end: {scalars.cut}; read the "
-        f"{scalars.events} event(s) before that: {read}; the steps after it are missing"
-    )
-
-
-_TB_HINT = "pip install 'refinedlr[tensorboard]'"
 
 
 def event_files(d: Path) -> list[Path]:
     """TensorBoard event files in ``d`` (or, if none there, anywhere below it)."""
     direct = sorted(f for f in d.glob("events.out.tfevents.*") if f.is_file())
-    if direct:
-        return direct
-    return sorted(f for f in d.rglob("events.out.tfevents.*") if f.is_file())
+    return direct or sorted(f for f in d.rglob("events.out.tfevents.*") if f.is_file())
 
 
 def _complete_events(f: Path) -> tuple[int, bool]:
@@ -80,17 +45,16 @@ def _complete_events(f: Path) -> tuple[int, bool]:
 
 class _Scalars:
     """The scalars of one event file: values of the tags kept (tag -> (steps, values), in file
-    order) and the names of every scalar tag."""
+    order), the names of every scalar tag, and why the file was not read to its end (``cut``)."""
 
     def __init__(self, p: Path, f: Path, keep: Callable[[str], bool]) -> None:
         try:
-            from tensorboard.backend.event_processing.event_file_loader import (
-                EventFileLoader,
-            )
+            from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
             from tensorboard.util import tensor_util
         except ImportError:
             raise MissingExtraError(
-                f"reading TensorBoard event files needs the tensorboard package: {_TB_HINT}",
+                "reading TensorBoard event files needs the tensorboard package: "
+                "pip install 'refinedlr[tensorboard]'",
                 path=p,
                 extra="tensorboard",
             ) from None
@@ -98,32 +62,19 @@ class _Scalars:
         self.series: dict[str, tuple[array[int], array[float]]] = {}
         self.tags: dict[str, None] = {}
         budget = limits.max_lines()
-        kept = events = 0
+        kept = self.events = 0
         try:
             for event in EventFileLoader(str(f)).Load():
-                events += 1
-                if not event.HasField("summary"):
-                    continue
-                for v in event.summary.value:
-                    which = v.WhichOneof("value")
-                    if which == "simple_value":
-                        x = float(v.simple_value)
-                    elif which == "tensor":
-                        plugin = v.metadata.plugin_data.plugin_name
-                        if plugin and plugin != "scalars":
-                            continue
-                        a = tensor_util.make_ndarray(v.tensor)
-                        if a.size != 1 or a.dtype.kind not in "iuf":
-                            continue
-                        x = float(a.reshape(-1)[0])
-                    else:
+                self.events += 1
+                for v in event.summary.value if event.HasField("summary") else ():
+                    x = _scalar(v, tensor_util)
+                    if x is None:
                         continue
-                    if v.tag not in self.tags:
-                        if len(self.tags) >= limits.MAX_COLUMNS:
-                            raise RecordError(
-                                f"more than {limits.MAX_COLUMNS:,} scalar tags: not a log", path=f
-                            )
-                        self.tags[v.tag] = None
+                    if v.tag not in self.tags and len(self.tags) >= limits.MAX_COLUMNS:
+                        raise RecordError(
+                            f"more than {limits.MAX_COLUMNS:,} scalar tags: not a log", path=f
+                        )
+                    self.tags[v.tag] = None
                     if not keep(v.tag):
                         continue
                     kept += 1
@@ -143,40 +94,61 @@ class _Scalars:
             raise RecordError(
                 f"cannot read the event file: {type(exc).__name__}: {brief(str(exc), 80)}", path=f
             ) from None
-        if events == 0:
+        if self.events == 0:
             raise RecordError(
                 "no TensorBoard event could be read (an empty, corrupt or foreign file)", path=f
             )
-        self.events = events
         complete, cut = _complete_events(f)
-        self.cut: str | None = None  # why the file was not read to its end
-        if complete > events:
+        self.cut: str | None = None
+        if complete > self.events:
             self.cut = (
-                f"{complete} complete event(s), but the reader stopped after {events} (a damaged "
-                "event: its checksum fails)"
+                f"{complete} complete event(s), but the reader stopped after {self.events} (a "
+                "damaged event: its checksum fails)"
             )
         elif cut:
             self.cut = (
                 "cut off in the middle of an event (a writer stopped mid-write, or a partial copy)"
             )
 
+    def cut_warning(self, name: str, steps: IntArray) -> str:
+        read = (
+            f"{steps.size} value(s) of the tag {name!r} read, steps {int(steps.min())}.."
+            f"{int(steps.max())} as written"
+            if steps.size
+            else f"no value of the tag {name!r} before the cut"
+        )
+        return (
+            f"{self.file}: the event file is not read to its end: {self.cut}; read the "
+            f"{self.events} event(s) before that: {read}; the steps after it are missing"
+        )
+
+
+def _scalar(v: Any, tensor_util: Any) -> float | None:
+    """The value of a summary value that is a scalar (a simple value or a one-element numeric
+    tensor of the scalars plugin), else ``None``."""
+    which = v.WhichOneof("value")
+    if which == "simple_value":
+        return float(v.simple_value)
+    plugin = v.metadata.plugin_data.plugin_name
+    if which != "tensor" or (plugin and plugin != "scalars"):
+        return None
+    a = tensor_util.make_ndarray(v.tensor)
+    return float(a.reshape(-1)[0]) if a.size == 1 and a.dtype.kind in "iuf" else None
+
 
 def one_based_offset(steps: IntArray) -> tuple[int, str | None]:
     """``(-1, why)`` when ``steps`` (in order) look 1-based, else ``(0, None)``.
 
-    Hugging Face's TensorBoard callback writes the number of optimizer steps *completed*, so a run
-    logged every ``k`` steps has its values at steps ``k, 2k, ...`` (``1, 2, ...`` for ``k = 1``),
-    which belong to 0-based steps ``k-1, 2k-1, ...``. A log read as 1-based: its first step
-    ``k >= 1`` divides every step. A 0-based log that logs every ``k`` steps starts at 0 (or, as
-    Lightning's, at ``k - 1``), so it is left as written.
+    Hugging Face's TensorBoard callback writes the number of optimizer steps *completed*: a run
+    logged every ``k`` steps has its values at steps ``k, 2k, ...``, which belong to 0-based steps
+    ``k-1, 2k-1, ...``. A log is read as 1-based when its first step ``k >= 1`` divides every
+    step (a 0-based log starts at 0 or, as Lightning's, at ``k - 1``).
 
     >>> one_based_offset(np.array([10, 20, 30]))[0], one_based_offset(np.array([0, 10, 20]))[0]
     (-1, 0)
     """
-    if steps.size == 0 or int(steps[0]) < 1:
-        return 0, None
-    k = int(steps[0])
-    if np.any(steps % k):
+    k = int(steps[0]) if steps.size else 0
+    if k < 1 or np.any(steps % k):
         return 0, None
     every = "every step" if k == 1 else f"a multiple of {k}"
     return -1, (
@@ -190,109 +162,80 @@ def read_tensorboard(p: Path, request: ReadRequest) -> GradNormRecord:
     """TensorBoard scalars (see :func:`~refinedlr.records.read_record`, format
     ``tensorboard``); without ``step_offset`` a 1-based log is shifted (:func:`one_based_offset`)."""
     wanted = request.tag if request.tag is not None else request.column
-    if p.is_dir():
-        files = event_files(p)
-        if not files:
-            raise RecordError("no TensorBoard event files (events.out.tfevents.*) here", path=p)
-        dirs = sorted({f.parent for f in files})
-        if len(dirs) > 1:
-            rel = [str(d.relative_to(p)) for d in dirs]
-            raise RecordError(
-                f"event files of {len(dirs)} runs {rel}: pass one run's directory", path=p
-            )
-    else:
-        files = [p]
+    files = event_files(p) if p.is_dir() else [p]
+    if not files:
+        raise RecordError("no TensorBoard event files (events.out.tfevents.*) here", path=p)
+    dirs = sorted({f.parent for f in files})
+    if len(dirs) > 1:
+        rel = [str(d.relative_to(p)) for d in dirs]
+        raise RecordError(
+            f"event files of {len(dirs)} runs {rel}: pass one run's directory", path=p
+        )
 
-    def order(f: Path) -> tuple[int, str]:
+    def order(f: Path) -> tuple[int, str]:  # by the time stamp in the name
         parts = f.name.split(".")
-        stamp = parts[3] if len(parts) > 3 and parts[3].isdigit() else "0"
-        return int(stamp), f.name
+        return int(parts[3] if len(parts) > 3 and parts[3].isdigit() else "0"), f.name
 
     files.sort(key=order)
-    per_file = [_Scalars(p, f, _keeper(wanted)) for f in files]
-    tags: dict[str, None] = {}
-    for scalars in per_file:
-        tags.update(scalars.tags)
+    keep = DEFAULT_NAMES.__contains__ if wanted is None else wanted.__eq__  # the tags kept
+    per_file = [_Scalars(p, f, keep) for f in files]
+    tags = {t: None for scalars in per_file for t in scalars.tags}
     if not tags:
         raise RecordError("no scalar summaries in the event file(s)", path=p)
-    if wanted is None:
-        found = [t for t in DEFAULT_NAMES if t in tags]
-        if not found:
-            raise RecordError(
-                f"no scalar tagged {' or '.join(DEFAULT_NAMES)}; choose one with tag=... "
-                f"(--tag) among {brief_list(sorted(tags))}",
-                path=p,
-            )
-        name = found[0]
-    elif wanted in tags:
-        name = wanted
-    else:
+    name = next((t for t in DEFAULT_NAMES if t in tags), None) if wanted is None else wanted
+    if name is None:
         raise RecordError(
-            f"no scalar tag {brief(wanted)!r}; the tags are {brief_list(sorted(tags))}",
+            f"no scalar tagged {' or '.join(DEFAULT_NAMES)}; choose one with tag=... "
+            f"(--tag) among {brief_list(sorted(tags))}",
             path=p,
-            key=wanted,
         )
-    all_steps: list[IntArray] = []
-    all_vals: list[FloatArray] = []
-    notes: list[str] = []
-    repeated = 0
-    warned: list[str] = []
+    if name not in tags:
+        raise RecordError(
+            f"no scalar tag {brief(name)!r}; the tags are {brief_list(sorted(tags))}",
+            path=p,
+            key=name,
+        )
+    all_steps, all_vals, notes, warned, repeated = [], [], [], [], 0
     for scalars in per_file:
-        f = scalars.file
-        if name not in scalars.series:
-            if scalars.cut:
-                warned.append(_cut_warning(scalars, name, None))
-            continue
-        s_raw, v_raw = scalars.series[name]
-        st = np.frombuffer(s_raw, dtype=np.int64)
+        s_raw, v_raw = scalars.series.get(name, (array("q"), array("d")))
+        st = np.frombuffer(s_raw, dtype=np.int64) if s_raw else np.zeros(0, np.int64)
         if scalars.cut:
-            warned.append(_cut_warning(scalars, name, st))
+            warned.append(scalars.cut_warning(name, st))
         bad = np.flatnonzero(st < 0)
         if bad.size:
-            raise RecordError(
-                f"negative step {int(st[bad[0]])}", path=f, key=f"tag {name!r}, event {int(bad[0])}"
-            )
+            at = f"tag {name!r}, event {int(bad[0])}"
+            raise RecordError(f"negative step {int(st[bad[0]])}", path=scalars.file, key=at)
 
         def where(i: int, s: IntArray = st) -> dict[str, Any]:
             return {"key": f"tag {name!r}, step {int(s[i])} (event {i})"}
 
-        st2, vals, extra = order_steps(st, {name: np.array(v_raw, np.float64)}, where, f)
+        st, vals, extra = order_steps(st, {name: np.array(v_raw, np.float64)}, where, scalars.file)
         repeated += int(extra.get("repeated_steps", 0))
         notes.extend(extra.get("notes", []))
-        all_steps.append(st2)
+        all_steps.append(st)
         all_vals.append(vals[name])
-    steps = np.concatenate(all_steps)
-    values = np.concatenate(all_vals)
-    if len(all_steps) > 1:
-        # several files of one run (a restart): where they overlap, the later file wins
-        rev_uniq, rev_idx = np.unique(steps[::-1], return_index=True)
-        overlap = steps.size - rev_uniq.size
-        if overlap:
-            notes.append(f"{overlap} step(s) in several event files: the latest file's value kept")
-            repeated += overlap
-        last = steps.size - 1 - rev_idx
-        steps, values = rev_uniq.astype(np.int64), values[last]
+    steps, values = np.concatenate(all_steps), np.concatenate(all_vals)
+    uniq, last = last_wins(steps)  # a restart's files overlap: the later file wins
+    if steps.size > uniq.size:
+        notes.append(
+            f"{steps.size - uniq.size} step(s) in several event files: the latest file's value kept"
+        )
+        repeated += steps.size - uniq.size
+    files_read = [str(f) for f in files]
     meta: dict[str, Any] = {
         "format": "tensorboard",
         "tag": name,
-        "files": [str(f) for f in files],
+        "files": files_read,
         "notes": notes,
     }
     if warned:
         meta["warnings"] = warned
     if repeated:
         meta["repeated_steps"] = repeated
+    steps, values = uniq, values[last]
 
     def where_all(i: int) -> dict[str, Any]:
         return {"key": f"tag {name!r}, step {int(steps[i])}"}
 
-    offset, reason = (0, None) if request.step_offset is not None else one_based_offset(steps)
-    return make_record(
-        p,
-        steps,
-        {name: values},
-        meta,
-        where_all,
-        step_offset=offset if request.step_offset is None else request.step_offset,
-        offset_reason=reason,
-    )
+    place = request.placement(*one_based_offset(steps))
+    return make_record(p, steps, {name: values}, meta, where_all, **place)

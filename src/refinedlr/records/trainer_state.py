@@ -8,8 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import limits
-from .inputs import decode_text, json_number, load_json, read_bytes
+from .inputs import json_float, read_json
 from .record import GradNormRecord, RecordError, brief
 from .steps import ReadRequest, int_steps, make_record
 
@@ -22,11 +21,7 @@ def read_trainer_state(p: Path, request: ReadRequest) -> GradNormRecord:
     if p.is_dir():
         p = p / "trainer_state.json"
     key = request.wanted if request.wanted is not None else "grad_norm"
-    text = decode_text(p, read_bytes(p, budget=limits.max_bytes() // 2))
-    if not text.strip():
-        raise RecordError("empty file", path=p)
-    doc = load_json(p, text)
-    del text
+    doc = read_json(p)
     if not isinstance(doc, dict) or "log_history" not in doc:
         raise RecordError(
             "not a Hugging Face trainer_state.json: no top-level 'log_history'",
@@ -49,18 +44,8 @@ def read_trainer_state(p: Path, request: ReadRequest) -> GradNormRecord:
         if key not in entry:
             skipped += 1
             continue
-        x = json_number(entry[key])
-        if x is None:
-            raise RecordError(
-                f"not a number: {brief(repr(entry[key]), 40)}", path=p, key=f"{where_i}.{key}"
-            )
-        s = json_number(entry.get("step"))
-        if s is None or entry.get("step") is None:
-            raise RecordError(
-                f"no step number (got {brief(repr(entry.get('step')), 40)})",
-                path=p,
-                key=f"{where_i}.step",
-            )
+        x = json_float(entry[key], "not a number", p, key=f"{where_i}.{key}")
+        s = json_float(entry.get("step"), "not a step number", p, null=False, key=f"{where_i}.step")
         if s < 1 and request.step_offset is None:
             raise RecordError(
                 f"step {s!r}: Hugging Face logs after an optimizer step, so steps start at 1",
@@ -92,16 +77,6 @@ def read_trainer_state(p: Path, request: ReadRequest) -> GradNormRecord:
     for k in ("logging_steps", "global_step", "max_steps"):
         if k in doc:
             meta[k] = doc[k]
-    return make_record(
-        p,
-        st,
-        {kind: np.asarray(vals, dtype=np.float64)},
-        meta,
-        where,
-        step_offset=-1 if request.step_offset is None else request.step_offset,
-        offset_reason=(
-            "Hugging Face step s (optimizer steps completed) read as step t = s - 1"
-            if request.step_offset is None
-            else None
-        ),
-    )
+    hf = "Hugging Face step s (optimizer steps completed) read as step t = s - 1"
+    values = {kind: np.asarray(vals, dtype=np.float64)}
+    return make_record(p, st, values, meta, where, **request.placement(-1, hf))

@@ -1,25 +1,13 @@
-"""The on-disk record format written while training, and its writer (:class:`RecordWriter`).
-
-A CSV file with a header ``step,<kind>,<kind>...`` and one row per optimizer step, appended and
-flushed in chunks so a killed process loses only the rows it had not flushed::
-
-    step,l2,l1
-    0,12.5,30110.2
-    1,11.875,29870.4
-
-One writer owns a record file at a time: it holds an exclusive lock on it (``flock``) while it is
-open, so a second writer, in this process or another, is refused with an error instead of
-interleaving rows; and each write checks that the file is still there (a run directory deleted
-mid-run is reported, not written into the void).
-"""
+"""The writer of the on-disk record format (:class:`RecordWriter`): ``step,<kind>...`` CSV rows,
+appended while training by one writer at a time."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import math
 import os
 import re
-import stat
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO
@@ -28,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..fileio import Closing
+from .inputs import open_regular
 from .record import RecordError, brief
 from .series import INDEX_NAMES
 from .steps import STEP_NAMES
@@ -69,15 +58,12 @@ def _check_kind(kind: object, path: Path) -> str:
 class RecordWriter(Closing):
     """Append rows ``step,<kind>...`` to a CSV record, durably.
 
-    Every :meth:`write` goes to the OS at once; :meth:`flush` with ``fsync=True`` also asks the OS
-    to put the rows on disk. Opening an existing file continues it: the header must name the same
-    kinds, a truncated last line (a process killed mid-write) is dropped, and with ``start_step``
-    rows at or after that step are removed so a resumed run neither duplicates nor skips steps.
-
-    The writer locks the file until :meth:`close`; a second writer on it raises
-    :class:`RecordError`. So does a write after the file was deleted or replaced, and a write the
-    OS refuses (a full disk, a file-size limit): the error names the file and the steps lost, and
-    a partly written row is removed again.
+    Every :meth:`write` goes to the OS at once (:meth:`flush` also to the disk). An existing file
+    is continued: the header must name the same kinds, a cut-off last line is dropped, and rows at
+    or after ``start_step`` are removed, so a resumed run neither duplicates nor skips steps. The
+    file is locked until :meth:`close`: a second writer on it raises :class:`RecordError`, as do a
+    write after the file was deleted or replaced and a write the OS refuses (naming the steps
+    lost; a partly written row is removed).
 
     >>> import tempfile, os
     >>> p = os.path.join(tempfile.mkdtemp(), "r.csv")
@@ -131,35 +117,22 @@ class RecordWriter(Closing):
         self._good = os.fstat(self._file.fileno()).st_size  # the end of the last complete row
 
     def _open_locked(self) -> IO[bytes]:
-        flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_NONBLOCK", 0)
-        fd = os.open(self.path, flags | getattr(os, "O_CLOEXEC", 0), 0o644)
-        f = os.fdopen(fd, "rb+", buffering=0)
+        f = open_regular(self.path, write=True)
         try:
-            mode = os.fstat(fd).st_mode
-            if not stat.S_ISREG(mode):
-                raise RecordError(
-                    "not a regular file (a named pipe, a device?): a record is written to a file",
-                    path=self.path,
-                )
-            if hasattr(os, "set_blocking"):
-                os.set_blocking(fd, True)
             if fcntl is not None:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    raise RecordError(
-                        "another writer is recording to this file (a second recorder or "
-                        "RecordWriter on the same path, in this process or another); give each "
-                        "run or rank its own file",
-                        path=self.path,
-                    ) from None
-                except OSError as exc:
-                    if exc.errno not in _NO_LOCKS:
-                        raise
-            return f
-        except BaseException:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
             f.close()
-            raise
+            raise RecordError(
+                "another writer is recording to this file (a second recorder or RecordWriter on "
+                "the same path, in this process or another); give each run or rank its own file",
+                path=self.path,
+            ) from None
+        except OSError as exc:
+            if exc.errno not in _NO_LOCKS:
+                f.close()
+                raise
+        return f
 
     def _abandon(self) -> None:
         if self._file is not None:
@@ -170,12 +143,8 @@ class RecordWriter(Closing):
         """Check an existing record and cut it back to its last complete row (before
         ``start_step``), in place: the file, and the lock on it, stay the same."""
         assert self._file is not None
-        fd = self._file.fileno()
-        os.lseek(fd, 0, os.SEEK_SET)
-        chunks = []
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-        data = b"".join(chunks)
+        self._file.seek(0)
+        data = self._file.read()
         if not data:
             self._append((self.header + "\n").encode())
             return
@@ -213,7 +182,7 @@ class RecordWriter(Closing):
                 self.last_step = step
             keep = pos = end + 1
         if keep < len(data):
-            os.ftruncate(fd, keep)
+            os.ftruncate(self._file.fileno(), keep)
 
     def _append(self, data: bytes) -> None:
         assert self._file is not None
@@ -223,11 +192,9 @@ class RecordWriter(Closing):
 
     def _check_still_there(self) -> None:
         assert self._file is not None
-        own = os.fstat(self._file.fileno())
-        try:
+        own, now = os.fstat(self._file.fileno()), None
+        with contextlib.suppress(OSError):
             now = os.stat(self.path)
-        except OSError:
-            now = None
         if now is None or (now.st_ino, now.st_dev) != (own.st_ino, own.st_dev):
             raise RecordError(
                 "the record file was deleted or replaced while recording (its directory removed "
@@ -272,10 +239,8 @@ class RecordWriter(Closing):
         try:
             self._append(("\n".join(lines) + "\n").encode())
         except OSError as exc:
-            try:  # remove a partly written row, so the record stays well formed
+            with contextlib.suppress(OSError):  # remove a partly written row: no half row stays
                 os.ftruncate(self._file.fileno(), self._good)
-            except OSError:
-                pass
             raise RecordError(
                 f"cannot write {lost}: {exc.strerror or exc} (errno {exc.errno})", path=self.path
             ) from None
