@@ -43,6 +43,7 @@ from scipy import optimize
 from . import limits
 from .bounds import BoundError, best_scale, last_iterate_bound
 from .records import GradNormRecord
+from .records.record import FloatArray, IntArray
 from .refinement import fill_missing
 from .schedule_io import ScheduleLike, as_schedule
 from .schedules import Continuation, Schedule, ScheduleError
@@ -61,8 +62,6 @@ __all__ = [
     "transfer_lr",
 ]
 
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 NormsLike = npt.ArrayLike | GradNormRecord | None
 Carry = Literal["fraction", "step"]
 Family = Literal["best", "rescale", "cooldown"]

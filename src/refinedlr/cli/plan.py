@@ -1,8 +1,8 @@
-"""``refinedlr plan``: the peak LR for another schedule or horizon (``--to``), or the rest of a
-run continued from a checkpoint (``--at``), from the last-iterate bound (:mod:`refinedlr.plan`).
-
-A schedule is ``NAME[:KEY=VALUE,...]`` (a value is a number, ``true``/``false``, numbers joined
-by ``/`` for a sequence, or text) or a schedule file (.json, .npy, .csv).
+"""Plan the next run from the last-iterate bound (Schaipp et al. 2025): the peak LR of another
+schedule or horizon from one you tuned (--to), or the rest of a run continued from a checkpoint
+to a longer horizon (--at). Schedules are NAME[:KEY=VALUE,...] (e.g. linear, cosine,
+wsd:decay=0.2,decay_shape=1-sqrt; a value is a number, true/false, numbers joined by / for a
+sequence, or text) or schedule files (.json, .npy, .csv). See refinedlr.plan.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from .common import (
     add_log_options,
     check_output,
     collect_warnings,
+    command,
     positive_int,
     print_warnings,
     read_log,
@@ -78,20 +79,18 @@ _OPTIONS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser(
+    p = command(
+        sub,
         "plan",
-        help="the peak LR for another schedule or horizon, or a continued run, from the bound",
-        description="Plan the next run from the last-iterate bound (Schaipp et al. 2025): the "
-        "peak LR of another schedule or horizon from one you tuned (--to), or the rest of a run "
-        "continued from a checkpoint to a longer horizon (--at). Schedules are NAME[:KEY=VALUE,"
-        "...] (e.g. linear, cosine, wsd:decay=0.2,decay_shape=1-sqrt) or schedule files.",
+        run,
+        "the peak LR for another schedule or horizon, or a continued run, from the bound",
+        description=__doc__,
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     for flags, options in _OPTIONS:
         p.add_argument(*flags, **options)
     add_log_options(p)
-    p.set_defaults(func=run)
 
 
 def _is_file(text: str) -> bool:
