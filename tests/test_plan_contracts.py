@@ -152,10 +152,14 @@ def test_the_cooldown_family_keeps_the_multiplier_in_use():
 def test_options_are_distinct_and_a_rescale_to_the_level_in_use_is_a_cooldown():
     wsd = WarmupStableDecay(1000, decay=0.2, decay_shape="1-sqrt")
     opts = extension_options(wsd, at_step=800, total_steps=2000)
-    assert len({o.schedule.fingerprint() for o in opts}) == len(opts) == 3
-    assert [(o.family, o.schedule.cooldown_shape) for o in opts if o.schedule.level == 1.0] == [
-        ("cooldown", "1-sqrt"),
-        ("cooldown", "linear"),
+    assert len({o.schedule.fingerprint() for o in opts}) == len(opts) == 4
+    assert [o.family for o in opts if o.schedule.level == 1.0] == ["cooldown", "cooldown"]
+    # norms that fall after step 600: both rescales keep the level in use, so they are cooldowns
+    g = np.where(np.arange(1000) < 600, 1.0, 0.5)
+    opts = extension_options(wsd, at_step=800, total_steps=2000, norms=g)
+    assert [(o.family, o.schedule.level, o.schedule.cooldown_shape) for o in opts] == [
+        ("cooldown", 1.0, "linear"),
+        ("cooldown", 1.0, "1-sqrt"),
     ]
     for o in opts:
         assert dict(o.schedule.provenance) == {

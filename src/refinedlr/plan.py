@@ -12,9 +12,10 @@ predicts. The concept page ``docs/concepts/planning.md`` explains it; in short:
 
 ``norms=None`` means constant gradient norms (the bound's worst case, the default); a record or an
 array of the source run's norms is carried to other horizons by :func:`carry_norms`.
-:func:`transfer_lr` is exact; :func:`extend` and :func:`predict` evaluate the bound on blocks of
-steps (single steps for the last ``2 RESOLUTION``, then blocks ``1 / RESOLUTION`` of their
-distance from the end: about 4,000 blocks for ``T = 10**6``; the bound moves by about 0.1%), so
+:func:`transfer_lr` is exact, and so are :func:`extend` and :func:`predict` up to
+``16 RESOLUTION`` steps (8,192); on longer horizons they evaluate the bound on blocks of steps
+(single steps for the last ``2 RESOLUTION``, then blocks ``1 / RESOLUTION`` of their distance from
+the end: about 4,000 blocks for ``T = 10**6``; the bound moves by about 0.1%), so
 planning ``T = 10**6`` steps takes well under a second (``perf/bench_plan.py``).
 
 Example:
@@ -235,9 +236,9 @@ def _distances(limit: int) -> IntArray:
 
 
 def _edges(n: int, cut: int = 0) -> IntArray:
-    """Block edges ``0 = e_0 < ... < e_N = n`` (and ``cut``): single steps for the last
-    ``2 RESOLUTION`` steps before ``n``, then blocks ``1 / RESOLUTION`` as long as their distance
-    from ``n``.
+    """Block edges ``0 = e_0 < ... < e_N = n`` (and ``cut``): single steps up to
+    ``16 RESOLUTION`` steps; past that, single steps for the last ``2 RESOLUTION`` steps before
+    ``n``, then blocks ``1 / RESOLUTION`` as long as their distance from ``n``.
 
     The bound's sum over ``k`` behaves like ``sum 1 / (n - k)`` where the LR has not decayed, so
     its error on such blocks is about ``1 / (2 RESOLUTION)`` of each block's share.
@@ -245,6 +246,8 @@ def _edges(n: int, cut: int = 0) -> IntArray:
     >>> _edges(5).tolist()
     [0, 1, 2, 3, 4, 5]
     """
+    if n <= 16 * RESOLUTION:  # exact: cheap at this size
+        return np.arange(n + 1, dtype=np.int64)
     limit = 1 << max(n - 1, 1).bit_length()  # a power of two >= n: few cached tables
     d = _distances(limit)
     edges = np.concatenate([[0], n - d[d < n][::-1]])  # ascending, ends at n (distance 0)
@@ -439,7 +442,7 @@ class _Search:
             def f(v: npt.NDArray[np.float64]) -> float:
                 return self.bound(math.exp(v[0]), self._cooldown(v[1]), shape)
 
-            v0 = _grid_argmin(f, np.linspace(lo, 0.0, 9), np.linspace(0.1, 1.0, 10))
+            v0 = _grid_argmin(f, np.linspace(lo, 0.0, 17), np.linspace(0.05, 1.0, 20))
             res = optimize.minimize(
                 f,
                 v0,
