@@ -33,7 +33,7 @@ TESTS: dict[str, list[str]] = {
         "tests/test_registry.py",
         "tests/test_core_contracts.py",
     ],
-    "risk": ["tests/test_risk.py", "tests/test_verify.py"],
+    "risk": ["tests/test_risk_contracts.py", "tests/test_verify.py"],
     "verify": ["tests/test_verify.py", "tests/test_cli_verify.py"],
     "plan": ["tests/test_plan.py", "tests/test_cli_plan.py", "tests/test_plan_contracts.py"],
 }

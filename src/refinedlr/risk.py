@@ -94,7 +94,9 @@ def refinement_risk(norms: npt.ArrayLike, *, norm: str = "l2") -> RefinementRisk
     'moderate'
     """
     x, _ = fill_missing(norms)
-    if x.ndim != 1 or x.size < MIN_STEPS:
+    if x.ndim != 1:
+        raise RefineError(f"norms must be one value per step (1-D), got shape {x.shape}")
+    if x.size < MIN_STEPS:
         raise RefineError(f"a record needs at least {MIN_STEPS} steps")
     med = float(np.median(x))
     if not med > 0:
