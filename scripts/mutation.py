@@ -34,7 +34,11 @@ TESTS: dict[str, list[str]] = {
         "tests/test_core_contracts.py",
     ],
     "risk": ["tests/test_risk_contracts.py", "tests/test_verify.py"],
-    "verify": ["tests/test_verify.py", "tests/test_cli_verify.py"],
+    "verify": [
+        "tests/test_verify_contracts.py",
+        "tests/test_verify.py",
+        "tests/test_cli_verify.py",
+    ],
     "plan": ["tests/test_plan.py", "tests/test_cli_plan.py", "tests/test_plan_contracts.py"],
 }
 

@@ -60,6 +60,7 @@ def test_committed_continuations_are_what_the_shipped_plan_chooses() -> None:
     the same schedule up to 8,192 steps (exact there, then and now); within 0.2% in level and 0.5%
     in cooldown beyond (the first cut used even blocks there; see discussion.md's caveats)."""
     from refinedlr.plan import extension_options
+
     from refinedlr_bench.plan_convex import arm_schedule
 
     plans: dict[int, list] = {}

@@ -150,9 +150,15 @@ def bound_verdict(
 
 
 def metric_verdict(
-    linear: float, refined: float, *, higher_is_better: bool = False, spread: float | None = None
+    linear: float,
+    refined: float,
+    *,
+    higher_is_better: bool = False,
+    spread: float | None = None,
+    source: str = "linear-decay run",
 ) -> Verdict:
-    """The metric's verdict: the refined run's value against the linear-decay run's.
+    """The metric's verdict: the refined run's value against the linear-decay run's (``source``
+    names that run when its schedule was another one).
 
     ``spread`` is the seed-to-seed standard deviation (``None``: unknown, one value per run).
 
@@ -162,13 +168,13 @@ def metric_verdict(
     diff = refined - linear
     gain = diff if higher_is_better else -diff
     better = "higher" if higher_is_better else "lower"
-    head = f"linear-decay run {linear:.6g}, refined run {refined:.6g} ({better} is better)"
+    head = f"{source} {linear:.6g}, refined run {refined:.6g} ({better} is better)"
     if gain == 0 or (spread is not None and abs(diff) <= spread):
         within = "" if spread is None else f", within the seed spread (sd {spread:.4g})"
         return Verdict(
             "metric", "tie", "tie", f"{head}: they differ by {abs(diff):.4g}{within}: a tie", diff
         )
-    which = "refined" if gain > 0 else "linear-decay"
+    which = "refined run" if gain > 0 else source
     if spread is None or spread <= 0:
         sure: Sure = "unknown"
         how = "how sure: unknown (one value per run and no seed spread given)"
@@ -176,7 +182,7 @@ def metric_verdict(
         z = abs(diff) / spread
         sure = "clear" if z >= 2 else "narrow"
         how = f"{z:.2g}x the seed spread (sd {spread:.4g}; how sure: {sure})"
-    text = f"{head}: the {which} run is better by {abs(diff):.4g}, {how}"
+    text = f"{head}: the {which} is better by {abs(diff):.4g}, {how}"
     return Verdict("metric", "refined" if gain > 0 else "linear", sure, text, diff)
 
 

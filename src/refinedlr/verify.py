@@ -130,7 +130,8 @@ class Verification:
         """Why, in a few lines: the bound check, the metric, and what decided."""
         on = describe_kind(self.kind) if self.kind else "the norms given"
         bound = next(v for v in self.outcome.verdicts if v.evidence == "bound check")
-        lines = [f"bound check on {on}, refined run / linear-decay run: {bound.text}"]
+        source = "linear-decay run" if self.outcome.baseline == "linear decay" else "source run"
+        lines = [f"bound check on {on}, refined run / {source}: {bound.text}"]
         metric = [v for v in self.outcome.verdicts if v.evidence == "metric"]
         lines.append(f"metric: {metric[0].text}" if metric else "metric: none given")
         lines.append(self.explain())
@@ -219,8 +220,8 @@ def verify_refinement(
         source_schedule: run 1's schedule (default: linear decay ``1 - t/T``); also the
             fallback.
         threshold: the bound check's tie band is ``(threshold, 1 / threshold)``.
-        kind: the record column for the bound check (default ``update_l2`` when both records
-            have it, else ``l2``; :func:`check_kind`).
+        kind: the record column for the bound check (default ``update_l2`` when the records
+            given have it, else ``l2``; :func:`check_kind`).
         source_metric, refined_metric: the runs' validation metric (e.g. loss).
         higher_is_better: the metric is an accuracy-like score.
         metric_spread: the metric's seed-to-seed standard deviation (``None``: unknown); a
@@ -236,7 +237,10 @@ def verify_refinement(
         RecordError: a record lacks the column for the check.
     """
     if not (
-        isinstance(threshold, (int, float)) and math.isfinite(threshold) and 0 < threshold <= 1
+        isinstance(threshold, (int, float))
+        and not isinstance(threshold, bool)
+        and math.isfinite(threshold)
+        and 0 < threshold <= 1
     ):
         raise RefineError(f"the verify threshold must be in (0, 1], got {threshold!r}")
     m_src = _metric("source_metric", source_metric)
@@ -252,7 +256,9 @@ def verify_refinement(
     elif isinstance(source_norms, GradNormRecord) or isinstance(refined_run_norms, GradNormRecord):
         rec = source_norms if isinstance(source_norms, GradNormRecord) else refined_run_norms
         assert isinstance(rec, GradNormRecord)
-        used = rec.resolve_kind(kind if kind is not None else "l2")
+        if kind is None:  # the same preference as for two records (check_kind)
+            kind = next((k for k in CHECK_KINDS if k in rec.kinds), "l2")
+        used = rec.resolve_kind(kind)
     own, own_where = _norms("the refined run's norms", refined_run_norms, used)
     src, src_where = _norms("the source run's norms", source_norms, used)
     T = refined.total_steps
@@ -267,7 +273,16 @@ def verify_refinement(
     elif isinstance(source_schedule, Schedule):
         base_schedule = source_schedule.with_horizon(T)
     else:
-        arr = np.asarray(source_schedule, dtype=np.float64)
+        try:
+            arr = np.asarray(source_schedule)
+            if arr.dtype.kind not in "iuf":  # not complex, text, bool or objects
+                raise TypeError
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            raise RefineError(
+                "source_schedule must be a Schedule or one real multiplier per step, got "
+                f"{type(source_schedule).__name__}"
+            ) from None
         if arr.ndim != 1 or arr.size != T:
             raise RefineError(
                 f"source_schedule must give one multiplier per step ({T}), got shape {arr.shape}"
@@ -277,10 +292,17 @@ def verify_refinement(
     ratio = float(best_scale(refined.preview(), own)[1] / ref_bound) if ref_bound > 0 else math.inf
     caveat = _caveat(own, src, used, adam_type)
     bound = bound_verdict(ratio, caveat=caveat, margin=float(threshold))
+    linear = isinstance(base_schedule, LinearDecay)
     metric = None
     if m_src is not None and m_ref is not None:
-        metric = metric_verdict(m_src, m_ref, higher_is_better=higher_is_better, spread=spread)
-    baseline = "linear decay" if isinstance(base_schedule, LinearDecay) else "the source schedule"
+        metric = metric_verdict(
+            m_src,
+            m_ref,
+            higher_is_better=higher_is_better,
+            spread=spread,
+            source="linear-decay run" if linear else "source run",
+        )
+    baseline = "linear decay" if linear else "the source schedule"
     outcome = decide(bound, metric, baseline=baseline)
     return Verification(
         bound_ratio=ratio,
@@ -310,6 +332,8 @@ def _caveat(own: np.ndarray, src: np.ndarray, kind: str | None, adam_type: bool)
             'the outcome: record the update direction (kinds=("l1", "update_l2"))'
         )
     for name, arr in (("run 1", src), ("run 2", own)):
+        if not np.any(arr > 0):
+            return f"{name}: every norm is zero (no gradient), so the bound cannot rank schedules"
         why = bound_caveat(arr)
         if why is not None:
             return f"{name}: {why}"
