@@ -1,10 +1,7 @@
 """Lightning: a callback that records gradient norms, and refinedlr schedules in ``configure_optimizers``.
 
-:class:`GradNormCallback` records in ``on_before_optimizer_step`` (after accumulation and AMP's
-unscaling, before clipping; under manual optimization inside the precision plugin's
-``clip_gradients``, wrapped for the ``fit``: :mod:`refinedlr.pytorch.seams`); its ``state_dict``
-flushes the record and holds its step. :func:`lr_scheduler_config` is the ``lr_scheduler`` entry.
-The Integrations page of the documentation shows both and every setting.
+:class:`GradNormCallback` records in ``on_before_optimizer_step`` (under manual optimization in the
+precision plugin's ``clip_gradients``, wrapped for the ``fit``). The Integrations page shows both.
 """
 
 from __future__ import annotations
@@ -55,10 +52,9 @@ def lr_scheduler_config(
         schedule, total_steps, on_mismatch, schedule_kwargs: those of
             :class:`~refinedlr.pytorch.ScheduleLR`; ``total_steps`` defaults to
             ``trainer.estimated_stepping_batches`` (pass ``trainer=self.trainer``).
-        name: the scheduler's name (as ``LearningRateMonitor`` shows it); ``None`` for none.
-        num_optimizers: under manual optimization, how many optimizers step once per batch
-            (``global_step`` counts them all): the default horizon becomes
-            ``min(estimated_stepping_batches, ceil(max_steps / N))``.
+        name: the scheduler's name (``LearningRateMonitor``'s); ``None`` for none.
+        num_optimizers: under manual optimization, the optimizers stepping once per batch: the
+            default horizon becomes ``min(estimated_stepping_batches, ceil(max_steps / N))``.
 
     >>> import torch
     >>> opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
@@ -92,9 +88,9 @@ def lr_scheduler_config(
 class GradNormCallback(RecordingCallback, pl.Callback):
     """Record the global gradient norm of every optimizer step (unscaled, before clipping).
 
-    ``path`` defaults to ``<trainer.default_root_dir>/refinedlr_norms.csv``; ``optimizer_index``
-    says which of ``trainer.optimizers`` to record; ``options``: ``flush_every=100`` (checkpoints
-    flush too), ``keep_in_memory=False``, ``fsync=True``.
+    ``path`` defaults to ``<trainer.default_root_dir>/refinedlr_norms.csv``; ``optimizer_index``:
+    which of ``trainer.optimizers``; ``options``: ``flush_every=100``, ``keep_in_memory=False``,
+    ``fsync=True``.
 
     >>> cb = GradNormCallback(kinds=("l2", "l1"))
     >>> cb.state_dict()  # before training: the step to start from

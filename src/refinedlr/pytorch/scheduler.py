@@ -1,10 +1,9 @@
 """``ScheduleLR``: drive any PyTorch optimizer from a refinedlr schedule.
 
-A checkpoint holds the schedule's horizon, fingerprints and spec; a resume with another schedule
-follows ``on_mismatch`` (the how-to page "Resuming and changing the horizon"). What a resume
-composed is kept in the state as a tree of plain dicts, at most :data:`MAX_RESUMES` deep:
-``{"kind": "schedule", "spec"}``, ``{"kind": "rescaled", "at", "old_total", "new_total",
-"source"}`` or ``{"kind": "switched", "at", "before", "after"}``.
+What resumes with another schedule composed (``on_mismatch``) is kept in the state as a tree of
+plain dicts, at most :data:`MAX_RESUMES` deep: ``{"kind": "schedule", "spec"}``, ``{"kind":
+"rescaled", "at", "old_total", "new_total", "source"}`` or ``{"kind": "switched", "at", "before",
+"after"}``.
 """
 
 from __future__ import annotations
@@ -110,14 +109,13 @@ def _describe(spec: Mapping[str, Any]) -> str:
 
 
 def _default_lr(optimizer: Optimizer) -> float | None:
-    """The optimizer's default learning rate (Hugging Face's reference for absolute arguments
-    such as ``lr_end``), or ``None`` when it is not a positive number."""
+    """The optimizer's default learning rate (the reference of absolute arguments such as
+    ``lr_end``), or ``None`` when it is not a positive number."""
     lr = optimizer.defaults.get("lr")
     if isinstance(lr, torch.Tensor) and lr.numel() == 1 and lr.device.type == "cpu":
         lr = float(lr)
-    return (
-        float(lr) if isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > 0 else None
-    )
+    positive = isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > 0
+    return float(lr) if positive else None
 
 
 def _at(schedule: Schedule, effective: Callable[[IntArray], FloatArray] | None, t: int) -> float:
@@ -145,8 +143,7 @@ class ScheduleLR(LRScheduler):
     """A :class:`torch.optim.lr_scheduler.LRScheduler` that follows a refinedlr schedule.
 
     Group ``i``'s learning rate at step ``t`` is ``base_lrs[i] * s_t`` (``base_lrs``: the groups'
-    ``lr`` on creation), in closed form from the step counter; past the horizon the schedule's
-    own rule applies (with ``after_horizon="raise"``, step ``T`` is still allowed).
+    ``lr`` on creation); past the horizon the schedule's own rule applies.
 
     Args:
         schedule: anything :func:`~refinedlr.schedule_io.as_schedule` accepts: a
@@ -159,8 +156,7 @@ class ScheduleLR(LRScheduler):
             ``"raise"`` (default), ``"rescale"`` or ``"use_new"`` (the how-to page on resuming).
 
     Call :meth:`step` once per optimizer step, after ``optimizer.step()``. Tensor learning rates
-    (compiled optimizers) are updated in place. Torch's conventions are kept, so it also works as
-    a Hugging Face ``Trainer``'s scheduler and in Lightning with ``"interval": "step"``.
+    (compiled optimizers) are updated in place.
 
     >>> import torch
     >>> model = torch.nn.Linear(2, 1)
@@ -195,9 +191,8 @@ class ScheduleLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def multiplier(self, step: int | None = None) -> float:
-        """The multiplier at ``step`` (default: :attr:`last_epoch`): the schedule's own answer,
-        its rule past the horizon included; after a resume with ``on_mismatch="rescale"`` or
-        ``"use_new"``, the value of the composed schedule actually followed."""
+        """The multiplier at ``step`` (default: :attr:`last_epoch`); after a resume with
+        ``on_mismatch="rescale"`` or ``"use_new"``, that of the composed schedule followed."""
         t = self.last_epoch if step is None else int(step)
         m = self.schedule(t)  # (its rule past the horizon applies after a resume too)
         return m if self._effective is None else _at(self.schedule, self._effective, t)
@@ -231,12 +226,9 @@ class ScheduleLR(LRScheduler):
         return state
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        """Restore the step counter and base learning rates; check the schedule against this one.
-
-        The same schedule (horizon and shape) continues exactly; another one is handled as
-        ``on_mismatch`` says (``"raise"`` names what changed). A state this scheduler did not
-        write (tampered or foreign) raises :class:`ScheduleMismatchError` and changes nothing.
-        """
+        """Restore the step counter and base learning rates; another schedule than this one is
+        handled as ``on_mismatch`` says. A state ScheduleLR did not write (tampered or foreign)
+        raises :class:`ScheduleMismatchError` and changes nothing."""
         state = dict(state_dict)
         info = state.pop("schedule", None)
         tree = state.pop("effective_schedule", None)
