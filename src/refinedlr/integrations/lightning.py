@@ -157,14 +157,13 @@ class GradNormCallback(RecordingCallback, pl.Callback):
             for config in trainer.lr_scheduler_configs if n > 1 and max_steps > 0 else ():
                 sched = config.scheduler
                 if isinstance(sched, ScheduleLR) and sched.schedule.total_steps == max_steps:
-                    warnings.warn(
+                    msg = (
                         f"a ScheduleLR's horizon is max_steps={max_steps}, but under manual "
                         f"optimization global_step counts the steps of all {n} optimizers, so each "
                         f"optimizer steps about {math.ceil(max_steps / n)} times: pass "
-                        f"lr_scheduler_config(..., num_optimizers={n}) or total_steps=",
-                        RuntimeWarning,
-                        stacklevel=2,
+                        f"lr_scheduler_config(..., num_optimizers={n}) or total_steps="
                     )
+                    warnings.warn(msg, RuntimeWarning, stacklevel=2)
 
     def _start_step(self, trainer: pl.Trainer, manual: bool) -> int:
         """The step the record continues at: the checkpoint's own count of the recorded
@@ -172,23 +171,21 @@ class GradNormCallback(RecordingCallback, pl.Callback):
         global_step, n = int(trainer.global_step), len(trainer.optimizers)
         if self._loaded_step is not None:
             if not manual and self._loaded_step != global_step:
-                warnings.warn(
+                msg = (
                     f"the checkpoint's record state is at step {self._loaded_step} but the "
                     f"Trainer resumes at global_step {global_step}; the record continues at "
-                    f"{self._loaded_step}",
-                    RuntimeWarning,
-                    stacklevel=3,
+                    f"{self._loaded_step}"
                 )
+                warnings.warn(msg, RuntimeWarning, stacklevel=3)
             return self._loaded_step
         if manual and n > 1 and global_step > 0:
-            warnings.warn(
+            msg = (
                 f"resuming at global_step {global_step} without this callback's state in the "
                 f"checkpoint: under manual optimization global_step counts the steps of all {n} "
                 f"optimizers; the record continues at {global_step // n} (assuming each stepped "
-                "once per batch)",
-                RuntimeWarning,
-                stacklevel=3,
+                "once per batch)"
             )
+            warnings.warn(msg, RuntimeWarning, stacklevel=3)
             return global_step // n
         return global_step
 

@@ -281,14 +281,13 @@ class NormWriter(Closing):
         rows = np.concatenate(parts, axis=1)
         if lost.any():
             sizes = sorted({b.shape[0] for b in buffers})
-            warnings.warn(
+            msg = (
                 f"steps {start}..{int(steps[lost].max())} were overwritten in the record_norms() "
                 f"buffer (buffer_size={', '.join(map(str, sizes))}) before they were written; "
                 "they are recorded as missing. Call NormWriter.write at least every buffer_size "
-                "steps",
-                RuntimeWarning,
-                stacklevel=2,
+                "steps"
             )
+            warnings.warn(msg, RuntimeWarning, stacklevel=2)
         rows[~np.isfinite(rows)] = math.nan
         self._writer.write(steps, rows)
         self._writer.flush(fsync=self.fsync)

@@ -171,12 +171,11 @@ def _pre_clip_norms(
     if own and scaled:  # undo the clip, coef = min(1, max_norm / (total + 1e-6))
         after = grad_norms(params, own)
         before = after / torch.clamp(float(max_norm) / (total.to(after) + 1e-6), max=1.0)
-    values: dict[str, Any] = {}
-    for k in kinds:
-        if k in own:
-            values[k] = before[own.index(k)] if before is not None else math.nan
-        else:  # (total is None only under DeepSpeed, which is refused)
-            values[k] = math.nan if total is None else torch.as_tensor(total).detach()
+    values: dict[str, Any] = dict.fromkeys(kinds, math.nan)
+    if before is not None:
+        values.update(zip(own, before.unbind(), strict=True))
+    if "l2" in kinds and from_total and total is not None:  # (None only under DeepSpeed: refused)
+        values["l2"] = torch.as_tensor(total).detach()
     return total, values
 
 
@@ -243,13 +242,12 @@ class GradNormCallback(RecordingCallback, TrainerCallback):
     def on_step_end(self, args: TrainingArguments, state: Any, control: Any, **kwargs: Any) -> None:
         rec = self.recorder
         if rec is not None and rec.step < state.global_step:  # no complete row for this step
-            warnings.warn(
+            msg = (
                 f"no complete row at optimizer step {rec.step}: neither "
                 "accelerator.clip_grad_norm_ nor optimizer.step ran in this step (e.g. a step "
-                "the fp16 scaler skipped without clipping); such steps are recorded as missing",
-                RuntimeWarning,
-                stacklevel=2,
+                "the fp16 scaler skipped without clipping); such steps are recorded as missing"
             )
+            warnings.warn(msg, RuntimeWarning, stacklevel=2)
             rec.end_step()
 
     def on_save(self, args: TrainingArguments, state: Any, control: Any, **kwargs: Any) -> None:

@@ -164,12 +164,11 @@ class GradNormRecorder(RowSink):
             return norms_of(grads, self._ords)
         if not self._warned_empty:
             self._warned_empty = True
-            warnings.warn(
+            msg = (
                 f"GradNormRecorder: no parameter has a gradient at step {self.step}; its "
-                f"{', '.join(self._grad_kinds)} are recorded as missing (said once)",
-                RuntimeWarning,
-                stacklevel=4,
+                f"{', '.join(self._grad_kinds)} are recorded as missing (said once)"
             )
+            warnings.warn(msg, RuntimeWarning, stacklevel=4)
         return torch.full((len(self._ords),), math.nan, dtype=torch.float64)
 
     def attach(

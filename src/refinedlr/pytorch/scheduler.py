@@ -204,11 +204,8 @@ class ScheduleLR(LRScheduler):
     def get_lr(self) -> list[float | torch.Tensor]:
         """The learning rates of step :attr:`last_epoch` (closed form; use :meth:`get_last_lr`)."""
         if not self._get_lr_called_within_step:
-            warnings.warn(
-                "To get the last learning rate computed by the scheduler, use `get_last_lr()`.",
-                UserWarning,
-                stacklevel=2,
-            )
+            msg = "To get the last learning rate computed by the scheduler, use `get_last_lr()`."
+            warnings.warn(msg, UserWarning, stacklevel=2)
         return self._get_closed_form_lr()
 
     def state_dict(self) -> dict[str, Any]:
@@ -291,21 +288,19 @@ class ScheduleLR(LRScheduler):
             )
         if self.on_mismatch == "rescale":
             if shape_changed:
-                warnings.warn(
+                msg = (
                     f"resuming at step {k} with on_mismatch='rescale': the checkpoint's schedule is "
-                    f"stretched onto the new horizon; the new schedule's shape is ignored ({what})",
-                    UserWarning,
-                    stacklevel=3,
+                    f"stretched onto the new horizon; the new schedule's shape is ignored ({what})"
                 )
+                warnings.warn(msg, UserWarning, stacklevel=3)
             total = new.total_steps
             return dict(kind="rescaled", at=k, old_total=old_total, new_total=total, source=tree)
         old_m = _at(new, _build(tree, [10 * MAX_RESUMES]), k)
         new_m = float(new(k)) if k < new.total_steps or new.after_horizon == "hold" else math.nan
-        warnings.warn(
+        msg = (
             f"resuming at step {k} with on_mismatch='use_new' ({what}): the learning-rate "
-            f"multiplier jumps from {old_m:.6g} to {new_m:.6g}",
-            UserWarning,
-            stacklevel=3,
+            f"multiplier jumps from {old_m:.6g} to {new_m:.6g}"
         )
+        warnings.warn(msg, UserWarning, stacklevel=3)
         after = {"kind": "schedule", "spec": _spec_state(new.to_spec())}
         return {"kind": "switched", "at": k, "before": tree, "after": after}
