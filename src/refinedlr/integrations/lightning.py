@@ -211,8 +211,7 @@ class GradNormCallback(RecordingCallback, pl.Callback):
         """The step the record continues from (flushes the record first) and the kinds."""
         if self.recorder is not None:
             return self.recorder.state_dict()
-        step = 0 if self._loaded_step is None else self._loaded_step
-        return {"version": 1, "step": step, "kinds": list(self.kinds)}
+        return {"version": 1, "step": self._loaded_step or 0, "kinds": list(self.kinds)}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         kinds = tuple(state_dict.get("kinds", self.kinds))

@@ -270,17 +270,14 @@ class NormWriter(Closing):
         if count <= start:
             return 0
         steps = np.arange(start, count, dtype=np.int64)
-        parts = []
-        lost = np.zeros(steps.shape, dtype=bool)
-        for buf in buffers:
-            part = buf[steps % buf.shape[0]]
-            gone = steps < count - buf.shape[0]  # overwritten in this ring buffer
-            part[gone] = math.nan
-            lost |= gone
-            parts.append(part)
+        parts = [  # the steps overwritten in a ring buffer are missing
+            np.where((steps < count - len(b))[:, None], math.nan, b[steps % len(b)])
+            for b in buffers
+        ]
         rows = np.concatenate(parts, axis=1)
+        lost = steps < count - min(len(b) for b in buffers)
         if lost.any():
-            sizes = sorted({b.shape[0] for b in buffers})
+            sizes = sorted({len(b) for b in buffers})
             msg = (
                 f"steps {start}..{int(steps[lost].max())} were overwritten in the record_norms() "
                 f"buffer (buffer_size={', '.join(map(str, sizes))}) before they were written; "

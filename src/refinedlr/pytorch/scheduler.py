@@ -69,11 +69,8 @@ def _build(node: Any, budget: list[int], depth: int = 0) -> Callable[[IntArray],
     source = _build(node["source"], budget, depth + 1)
 
     def rescaled(t: IntArray) -> FloatArray:
-        tt = np.minimum(t, max(new - 1, k)).astype(np.float64)
-        if new - 1 - k > 0:
-            x = k + (tt - k) * max(old - 1 - k, 0) / (new - 1 - k)
-        else:  # the new horizon ends at or before k: hold the value at k
-            x = np.full(tt.shape, float(k))
+        tt = np.minimum(t, max(new - 1, k)).astype(np.float64)  # (new - 1 <= k: x = k, held)
+        x = k + (tt - k) * max(old - 1 - k, 0) / max(new - 1 - k, 1)
         x = np.clip(np.maximum(x, float(k)), 0.0, old - 1.0)  # between two steps of the old one
         lo = np.floor(x).astype(np.int64)
         w = x - lo
@@ -143,20 +140,15 @@ class ScheduleLR(LRScheduler):
     """A :class:`torch.optim.lr_scheduler.LRScheduler` that follows a refinedlr schedule.
 
     Group ``i``'s learning rate at step ``t`` is ``base_lrs[i] * s_t`` (``base_lrs``: the groups'
-    ``lr`` on creation); past the horizon the schedule's own rule applies.
+    ``lr`` on creation). Call :meth:`step` once per optimizer step, after ``optimizer.step()``.
 
     Args:
-        schedule: anything :func:`~refinedlr.schedule_io.as_schedule` accepts: a
-            :class:`~refinedlr.schedules.Schedule`, a name (``**schedule_kwargs`` go to
-            :func:`~refinedlr.registry.get_schedule`), ``"refined"`` with ``path=``, a file, a spec.
-        total_steps: the horizon in optimizer steps: a name needs it; a ``Schedule``, a spec or a
-            file is put on it when given.
+        schedule: anything :func:`~refinedlr.schedule_io.as_schedule` accepts (a name takes
+            ``**schedule_kwargs``; ``"refined"`` takes ``path=``).
+        total_steps: the horizon in optimizer steps (a name needs it).
         last_epoch: torch's convention (``-1`` starts fresh); prefer :meth:`load_state_dict`.
         on_mismatch: what :meth:`load_state_dict` does when the checkpoint's schedule differs:
-            ``"raise"`` (default), ``"rescale"`` or ``"use_new"`` (the how-to page on resuming).
-
-    Call :meth:`step` once per optimizer step, after ``optimizer.step()``. Tensor learning rates
-    (compiled optimizers) are updated in place.
+            ``"raise"`` (default), ``"rescale"`` or ``"use_new"``.
 
     >>> import torch
     >>> model = torch.nn.Linear(2, 1)

@@ -193,15 +193,14 @@ def _unscaled(
             if kind == "nadam":
                 grads = [_real(params[i].grad) for i in index]
                 c = coef.take(coef.c, index, ms[0])
-                num = list(torch._foreach_mul(grads, c))
+                u = list(torch._foreach_mul(grads, c))
                 if group.get("maximize", False):
-                    torch._foreach_neg_(num)
+                    torch._foreach_neg_(u)
                 if coupled:
                     ps = [_real(params[i].detach()) for i in index]
-                    torch._foreach_add_(num, torch._foreach_mul(ps, [wd * x for x in c]))
-                torch._foreach_add_(num, ms)
-                torch._foreach_div_(num, denom)
-                u = num
+                    torch._foreach_add_(u, torch._foreach_mul(ps, [wd * x for x in c]))
+                torch._foreach_add_(u, ms)
+                torch._foreach_div_(u, denom)
             else:
                 u = list(torch._foreach_div(ms, denom))
             del denom
