@@ -111,8 +111,9 @@ def _default_lr(optimizer: Optimizer) -> float | None:
     lr = optimizer.defaults.get("lr")
     if isinstance(lr, torch.Tensor) and lr.numel() == 1 and lr.device.type == "cpu":
         lr = float(lr)
-    positive = isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > 0
-    return float(lr) if positive else None
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+        return None
+    return float(lr)
 
 
 def _at(schedule: Schedule, effective: Callable[[IntArray], FloatArray] | None, t: int) -> float:
