@@ -146,8 +146,7 @@ def use_schedule(
                 on_mismatch=on_mismatch, **kwargs,
             )  # fmt: skip
             trainer._created_lr_scheduler = True  # (rebuilt when train() is called again)
-        sched: ScheduleLR = trainer.lr_scheduler  # type: ignore[assignment]
-        return sched
+        return trainer.lr_scheduler  # type: ignore[return-value]
 
     patch(trainer, "create_scheduler", create_scheduler)
 
