@@ -144,8 +144,7 @@ class RowSink(Closing):
         if self._buf is None:
             device = row.device if isinstance(row, torch.Tensor) else torch.device("cpu")
             dtype = torch.float32 if device.type == "mps" else torch.float64  # (mps: no float64)
-            shape = (self.flush_every, count)
-            self._buf = torch.full(shape, math.nan, dtype=dtype, device=device)
+            self._buf = torch.full((self.flush_every, count), math.nan, dtype=dtype, device=device)
             self._rows = list(self._buf.unbind(0))
         if self._n == 0 and self._last_copy is not None:
             # do not overwrite the buffer before the last copy out of it has read it

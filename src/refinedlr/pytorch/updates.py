@@ -98,8 +98,7 @@ class _Coefficients:
         eps = float(group["eps"])
         xp: Any = torch if self.on_device else np
         t = self._vector(steps)
-        bc1 = 1.0 - beta1**t
-        bc2 = 1.0 - beta2**t
+        bc1, bc2 = 1.0 - beta1**t, 1.0 - beta2**t
         sq2 = xp.sqrt(bc2)
         one = xp.ones_like(t)
         self.c: Any = None
