@@ -1,8 +1,5 @@
-"""What the Hugging Face and Lightning callbacks share: the recorder's settings and its lifetime.
-
-Each callback is a source of rows: it opens one :class:`~refinedlr.pytorch.GradNormRecorder` per
-``fit`` / ``train()``, attached to the framework's torch optimizer and AMP scaler, and hands it the
-gradient norms of each step; it keeps no values of its own.
+"""What the Hugging Face and Lightning callbacks share: the recorder's settings and its lifetime
+(one :class:`~refinedlr.pytorch.GradNormRecorder` per ``fit`` / ``train()``; they keep no values).
 """
 
 from __future__ import annotations
@@ -53,8 +50,7 @@ class RecordingCallback:
         self, path: Path, start_step: int, optimizer: Any, scaler: Any, *, gradients: bool
     ) -> GradNormRecorder:
         """Close the previous run's recorder; a new one writing ``path`` from ``start_step``,
-        attached to the torch optimizer inside ``optimizer`` and to ``scaler`` (``gradients``:
-        whether its hook records the gradients when the framework gave none for a step)."""
+        attached to the torch optimizer inside ``optimizer`` and to ``scaler``."""
         self._stop()
         inner = optimizer  # accelerate's AcceleratedOptimizer wraps the torch optimizer
         while isinstance(getattr(inner, "optimizer", None), Optimizer):

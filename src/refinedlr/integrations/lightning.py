@@ -1,10 +1,7 @@
 """Lightning: a callback that records gradient norms, and refinedlr schedules in ``configure_optimizers``.
 
-:class:`GradNormCallback` records in ``on_before_optimizer_step`` (after accumulation and AMP's
-unscaling, before clipping; under manual optimization inside the precision plugin's
-``clip_gradients``, wrapped for the ``fit``: :mod:`refinedlr.pytorch.seams`); its ``state_dict``
-flushes the record and holds its step. :func:`lr_scheduler_config` is the ``lr_scheduler`` entry.
-The Integrations page of the documentation shows both and every setting.
+:class:`GradNormCallback` records in ``on_before_optimizer_step`` (under manual optimization in the
+precision plugin's ``clip_gradients``, wrapped for the ``fit``). The Integrations page shows both.
 """
 
 from __future__ import annotations
@@ -55,10 +52,9 @@ def lr_scheduler_config(
         schedule, total_steps, on_mismatch, schedule_kwargs: those of
             :class:`~refinedlr.pytorch.ScheduleLR`; ``total_steps`` defaults to
             ``trainer.estimated_stepping_batches`` (pass ``trainer=self.trainer``).
-        name: the scheduler's name (as ``LearningRateMonitor`` shows it); ``None`` for none.
-        num_optimizers: under manual optimization, how many optimizers step once per batch
-            (``global_step`` counts them all): the default horizon becomes
-            ``min(estimated_stepping_batches, ceil(max_steps / N))``.
+        name: the scheduler's name (``LearningRateMonitor``'s); ``None`` for none.
+        num_optimizers: under manual optimization, the optimizers stepping once per batch: the
+            default horizon becomes ``min(estimated_stepping_batches, ceil(max_steps / N))``.
 
     >>> import torch
     >>> opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
@@ -92,9 +88,9 @@ def lr_scheduler_config(
 class GradNormCallback(RecordingCallback, pl.Callback):
     """Record the global gradient norm of every optimizer step (unscaled, before clipping).
 
-    ``path`` defaults to ``<trainer.default_root_dir>/refinedlr_norms.csv``; ``optimizer_index``
-    says which of ``trainer.optimizers`` to record; ``options``: ``flush_every=100`` (checkpoints
-    flush too), ``keep_in_memory=False``, ``fsync=True``.
+    ``path`` defaults to ``<trainer.default_root_dir>/refinedlr_norms.csv``; ``optimizer_index``:
+    which of ``trainer.optimizers``; ``options``: ``flush_every=100``, ``keep_in_memory=False``,
+    ``fsync=True``.
 
     >>> cb = GradNormCallback(kinds=("l2", "l1"))
     >>> cb.state_dict()  # before training: the step to start from
@@ -161,14 +157,13 @@ class GradNormCallback(RecordingCallback, pl.Callback):
             for config in trainer.lr_scheduler_configs if n > 1 and max_steps > 0 else ():
                 sched = config.scheduler
                 if isinstance(sched, ScheduleLR) and sched.schedule.total_steps == max_steps:
-                    warnings.warn(
+                    msg = (
                         f"a ScheduleLR's horizon is max_steps={max_steps}, but under manual "
                         f"optimization global_step counts the steps of all {n} optimizers, so each "
                         f"optimizer steps about {math.ceil(max_steps / n)} times: pass "
-                        f"lr_scheduler_config(..., num_optimizers={n}) or total_steps=",
-                        RuntimeWarning,
-                        stacklevel=2,
+                        f"lr_scheduler_config(..., num_optimizers={n}) or total_steps="
                     )
+                    warnings.warn(msg, RuntimeWarning, stacklevel=2)
 
     def _start_step(self, trainer: pl.Trainer, manual: bool) -> int:
         """The step the record continues at: the checkpoint's own count of the recorded
@@ -176,23 +171,21 @@ class GradNormCallback(RecordingCallback, pl.Callback):
         global_step, n = int(trainer.global_step), len(trainer.optimizers)
         if self._loaded_step is not None:
             if not manual and self._loaded_step != global_step:
-                warnings.warn(
+                msg = (
                     f"the checkpoint's record state is at step {self._loaded_step} but the "
                     f"Trainer resumes at global_step {global_step}; the record continues at "
-                    f"{self._loaded_step}",
-                    RuntimeWarning,
-                    stacklevel=3,
+                    f"{self._loaded_step}"
                 )
+                warnings.warn(msg, RuntimeWarning, stacklevel=3)
             return self._loaded_step
         if manual and n > 1 and global_step > 0:
-            warnings.warn(
+            msg = (
                 f"resuming at global_step {global_step} without this callback's state in the "
                 f"checkpoint: under manual optimization global_step counts the steps of all {n} "
                 f"optimizers; the record continues at {global_step // n} (assuming each stepped "
-                "once per batch)",
-                RuntimeWarning,
-                stacklevel=3,
+                "once per batch)"
             )
+            warnings.warn(msg, RuntimeWarning, stacklevel=3)
             return global_step // n
         return global_step
 
@@ -218,8 +211,7 @@ class GradNormCallback(RecordingCallback, pl.Callback):
         """The step the record continues from (flushes the record first) and the kinds."""
         if self.recorder is not None:
             return self.recorder.state_dict()
-        step = 0 if self._loaded_step is None else self._loaded_step
-        return {"version": 1, "step": step, "kinds": list(self.kinds)}
+        return {"version": 1, "step": self._loaded_step or 0, "kinds": list(self.kinds)}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         kinds = tuple(state_dict.get("kinds", self.kinds))

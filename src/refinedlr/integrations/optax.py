@@ -1,9 +1,8 @@
 """JAX / optax: refinedlr schedules as optax schedules, and gradient-norm recording under ``jit``.
 
-:func:`optax_schedule` is a pure, ``jit``-traceable schedule; :func:`record_norms` keeps the norms
-in a ring buffer in ``opt_state`` (checkpointed with it), and :class:`NormWriter` appends them, on
-the host, to a record in the core CSV format. The Integrations page of the documentation shows
-them in a training loop, with every setting and the resume rules.
+:func:`record_norms` keeps the norms in a ring buffer in ``opt_state`` (checkpointed with it);
+:class:`NormWriter` appends them, on the host, to a record. The Integrations page shows them in a
+training loop, with every setting and the resume rules.
 """
 
 from __future__ import annotations
@@ -53,12 +52,10 @@ def optax_schedule(
     total_steps: int | None = None,
     **schedule_kwargs: Any,
 ) -> Callable[[Any], jax.Array]:
-    """An optax schedule ``count -> peak_value * s_t`` following a refinedlr schedule.
-
-    ``schedule``, ``total_steps`` and ``schedule_kwargs`` are those of
-    :func:`~refinedlr.schedule_io.as_schedule`. The function is pure and ``jit``-traceable: an
-    integer count reads the table of multipliers exactly (holding the last value past the
-    horizon), a fractional one interpolates linearly (float32 unless ``jax_enable_x64``).
+    """An optax schedule ``count -> peak_value * s_t`` (pure, ``jit``-traceable) following a
+    refinedlr schedule (arguments: those of :func:`~refinedlr.schedule_io.as_schedule`). An integer
+    count reads the multipliers exactly (the last one past the horizon), a fractional one
+    interpolates linearly.
 
     >>> import jax.numpy as jnp
     >>> from refinedlr import LinearDecay
@@ -105,10 +102,9 @@ def _kinds(kinds: Sequence[str] | str) -> tuple[str, ...]:
 
 
 def global_norms(tree: Any, kinds: Sequence[str] | str = ("l2",)) -> jax.Array:
-    """The global norms of all leaves of ``tree`` together, one per kind, traceable under ``jit``.
-
-    ``l2 = sqrt(sum of squares)`` (as ``optax.tree.norm``), ``l1 = sum of absolute values``,
-    accumulated in at least float32; ``update_l2`` / ``update_l1`` are the same norms.
+    """The global norms of all leaves of ``tree`` together, one per kind, traceable under ``jit``:
+    ``l2 = sqrt(sum of squares)`` (``update_l2`` too), ``l1 = sum of absolute values`` (and
+    ``update_l1``), accumulated in at least float32.
 
     >>> import jax.numpy as jnp
     >>> global_norms({"a": jnp.array([3.0, -4.0]), "b": jnp.array([[12.0]])}, ("l2", "l1"))
@@ -132,12 +128,10 @@ def global_norms(tree: Any, kinds: Sequence[str] | str = ("l2",)) -> jax.Array:
 def record_norms(
     kinds: Sequence[str] | str = ("l2",), buffer_size: int = 1000
 ) -> optax.GradientTransformation:
-    """A ``GradientTransformation`` that records the updates' global norms in its state.
-
-    The updates pass through unchanged; where it sits decides what it measures. Chain it first
-    to record the raw gradients, before clipping; right after ``optax.scale_by_adam(...)`` the
-    updates are Adam's direction (record ``"update_l2"`` there). Write the rows out with
-    :class:`NormWriter` at least every ``buffer_size`` steps.
+    """A ``GradientTransformation`` that records the updates' global norms in its state (the
+    updates pass through): chained first, the raw gradients; after ``optax.scale_by_adam(...)``,
+    Adam's direction (``"update_l2"``). Write them out with :class:`NormWriter` at least every
+    ``buffer_size`` steps.
 
     >>> import jax, jax.numpy as jnp, optax
     >>> tx = optax.chain(record_norms(("l2", "l1"), buffer_size=4), optax.sgd(0.1))
@@ -154,17 +148,12 @@ def record_norms(
     codes = [_CODES[k] for k in ks]
 
     def init_fn(params: Any) -> NormRecordState:
-        del params
-        return NormRecordState(
-            count=jnp.zeros((), jnp.int32),
-            norms=jnp.full((buffer_size, len(ks)), jnp.nan, jnp.float32),
-            kinds=jnp.asarray(codes, jnp.int32),
-        )
+        norms = jnp.full((buffer_size, len(ks)), jnp.nan, jnp.float32)
+        return NormRecordState(jnp.zeros((), jnp.int32), norms, jnp.asarray(codes, jnp.int32))
 
     def update_fn(
         updates: Any, state: NormRecordState, params: Any = None
     ) -> tuple[Any, NormRecordState]:
-        del params
         vals = global_norms(updates, ks).astype(jnp.float32)
         norms = state.norms.at[state.count % buffer_size].set(vals)
         return updates, NormRecordState(state.count + 1, norms, state.kinds)
@@ -212,16 +201,12 @@ class NormWriter(Closing):
 
     Args:
         path: the record (core CSV format ``step,<kind>...``).
-        opt_state: the *restored* state when resuming (the file keeps its rows before its step,
-            later ones are replaced, and steps the file lacks come from the state's buffer);
+        opt_state: the *restored* state when resuming (the file keeps its rows before its step);
             leave it out for a fresh run from step 0 (an existing file is overwritten).
-        fsync: ``fsync`` the file after every write.
-        process_index: the JAX process that writes (others do nothing).
+        fsync, process_index: ``fsync`` after every write; the JAX process that writes.
 
     :meth:`write` pulls the state to the host (a device sync): call it outside ``jit``, every
-    ``N <= buffer_size`` steps and at the end. Steps overwritten in the buffer before they were
-    written are missing values, with a warning. A state older than the last one (a rollback)
-    continues the file from its step.
+    ``N <= buffer_size`` steps and at the end (steps overwritten before: missing, with a warning).
 
     >>> import os, tempfile, jax.numpy as jnp, optax
     >>> tx = optax.chain(record_norms("l2"), optax.sgd(0.1))
@@ -285,25 +270,21 @@ class NormWriter(Closing):
         if count <= start:
             return 0
         steps = np.arange(start, count, dtype=np.int64)
-        parts = []
-        lost = np.zeros(steps.shape, dtype=bool)
-        for buf in buffers:
-            part = buf[steps % buf.shape[0]]
-            gone = steps < count - buf.shape[0]  # overwritten in this ring buffer
-            part[gone] = math.nan
-            lost |= gone
-            parts.append(part)
+        parts = [  # the steps overwritten in a ring buffer are missing
+            np.where((steps < count - len(b))[:, None], math.nan, b[steps % len(b)])
+            for b in buffers
+        ]
         rows = np.concatenate(parts, axis=1)
+        lost = steps < count - min(len(b) for b in buffers)
         if lost.any():
-            sizes = sorted({b.shape[0] for b in buffers})
-            warnings.warn(
+            sizes = sorted({len(b) for b in buffers})
+            msg = (
                 f"steps {start}..{int(steps[lost].max())} were overwritten in the record_norms() "
                 f"buffer (buffer_size={', '.join(map(str, sizes))}) before they were written; "
                 "they are recorded as missing. Call NormWriter.write at least every buffer_size "
-                "steps",
-                RuntimeWarning,
-                stacklevel=2,
+                "steps"
             )
+            warnings.warn(msg, RuntimeWarning, stacklevel=2)
         rows[~np.isfinite(rows)] = math.nan
         self._writer.write(steps, rows)
         self._writer.flush(fsync=self.fsync)

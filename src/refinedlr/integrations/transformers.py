@@ -1,10 +1,8 @@
 """Hugging Face ``transformers``: record gradient norms from a ``Trainer``; train on refinedlr schedules.
 
 :func:`record_grad_norms` records the Trainer's own pre-clip ``grad_norm`` as ``l2`` (HF step ``s``
-is record step ``s - 1``), by wrapping ``accelerator.clip_grad_norm_`` for one ``train()``
-(:mod:`refinedlr.pytorch.seams`); :func:`use_schedule` makes the Trainer build a
-:class:`~refinedlr.pytorch.ScheduleLR` on its own horizon. The Integrations page of the
-documentation shows both and every setting.
+is record step ``s - 1``) by wrapping ``accelerator.clip_grad_norm_`` for one ``train()``. The
+Integrations page shows both and every setting.
 """
 
 from __future__ import annotations
@@ -61,11 +59,9 @@ def make_scheduler(
     Args:
         args: the ``TrainingArguments`` (or the ``Trainer``, whose ``args`` are used).
         schedule: anything :func:`~refinedlr.schedule_io.as_schedule` accepts; ``None``:
-            ``"refined"`` when ``path`` is given, else refinedlr's equivalent of the arguments'
-            ``lr_scheduler_type`` with their ``lr_scheduler_kwargs``.
-        num_training_steps: the horizon in optimizer steps; default ``args.max_steps``.
-        warmup: warm-up steps (``int``) or fraction (``float``) of a named schedule; default
-            from the arguments (``warmup_steps``, ``warmup_ratio``).
+            ``"refined"`` with ``path``, else the arguments' ``lr_scheduler_type`` and kwargs.
+        num_training_steps, warmup: the horizon (default ``args.max_steps``); a named schedule's
+            warm-up steps (``int``) or fraction (``float``), default from the arguments.
         path: the schedule file of ``"refined"`` (from ``refinedlr refine``), resampled.
         on_mismatch, schedule_kwargs: those of :class:`~refinedlr.pytorch.ScheduleLR`.
 
@@ -88,24 +84,23 @@ def make_scheduler(
                 "the number of optimizer steps from the Trainer"
             )
         total = int(args.max_steps)
-    kwargs = dict(schedule_kwargs)
     from_args = schedule is None and path is None
     if from_args:
         schedule = str(getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type))
         hf_kwargs: Any = args.lr_scheduler_kwargs or {}
         for k, v in (json.loads(hf_kwargs) if isinstance(hf_kwargs, str) else hf_kwargs).items():
-            kwargs.setdefault(k, v)  # (given as JSON on a command line, or as a dict)
+            schedule_kwargs.setdefault(k, v)  # (given as JSON on a command line, or as a dict)
     elif schedule is None:
         schedule = "refined"
     if path is not None:
-        kwargs["path"] = path
+        schedule_kwargs["path"] = path
     if warmup is not None:
-        kwargs["warmup"] = warmup
+        schedule_kwargs["warmup"] = warmup
     elif isinstance(schedule, str) and not schedule.lower().endswith(SCHEDULE_SUFFIXES):
-        kwargs["warmup"] = int(args.get_warmup_steps(total))  # a name: the arguments' warm-up
-    kwargs.setdefault("base_lr", args.learning_rate)
+        schedule_kwargs["warmup"] = int(args.get_warmup_steps(total))  # the arguments' warm-up
+    schedule_kwargs.setdefault("base_lr", args.learning_rate)
     try:
-        return ScheduleLR(optimizer, schedule, total, on_mismatch=on_mismatch, **kwargs)
+        return ScheduleLR(optimizer, schedule, total, on_mismatch=on_mismatch, **schedule_kwargs)
     except ScheduleError as exc:
         if not from_args:
             raise
@@ -119,11 +114,8 @@ def use_schedule(
     on_mismatch: OnMismatch = "raise",
     **kwargs: Any,
 ) -> None:
-    """Make ``trainer`` use a refinedlr schedule (a :class:`~refinedlr.pytorch.ScheduleLR`).
-
-    Replaces ``create_scheduler`` on this ``trainer`` object, so the scheduler is built when
-    training starts, on the Trainer's horizon (also of an epoch-based run); ``schedule`` and
-    ``**kwargs`` are those of :func:`make_scheduler`. Checkpoints save it; resuming continues it.
+    """Make ``trainer`` build a :class:`~refinedlr.pytorch.ScheduleLR` (its ``create_scheduler``
+    replaced) when training starts, on the Trainer's horizon; arguments: :func:`make_scheduler`'s.
 
     >>> import tempfile, torch
     >>> from transformers import Trainer, TrainingArguments
@@ -154,8 +146,7 @@ def use_schedule(
                 on_mismatch=on_mismatch, **kwargs,
             )  # fmt: skip
             trainer._created_lr_scheduler = True  # (rebuilt when train() is called again)
-        sched: ScheduleLR = trainer.lr_scheduler  # type: ignore[assignment]
-        return sched
+        return trainer.lr_scheduler  # type: ignore[return-value]
 
     patch(trainer, "create_scheduler", create_scheduler)
 
@@ -179,22 +170,20 @@ def _pre_clip_norms(
     if own and scaled:  # undo the clip, coef = min(1, max_norm / (total + 1e-6))
         after = grad_norms(params, own)
         before = after / torch.clamp(float(max_norm) / (total.to(after) + 1e-6), max=1.0)
-    values: dict[str, Any] = {}
-    for k in kinds:
-        if k in own:
-            values[k] = before[own.index(k)] if before is not None else math.nan
-        else:  # (total is None only under DeepSpeed, which is refused)
-            values[k] = math.nan if total is None else torch.as_tensor(total).detach()
+    values: dict[str, Any] = dict.fromkeys(kinds, math.nan)
+    if before is not None:
+        values.update(zip(own, before.unbind(), strict=True))
+    if "l2" in kinds and from_total and total is not None:  # (None only under DeepSpeed: refused)
+        values["l2"] = torch.as_tensor(total).detach()
     return total, values
 
 
 class GradNormCallback(RecordingCallback, TrainerCallback):
     """A ``TrainerCallback`` that records the pre-clip global gradient norm of every optimizer step.
 
-    Prefer :func:`record_grad_norms`. It needs the Trainer (callbacks are not given its
-    accelerator): pass ``trainer=`` or call :meth:`bind`. ``options``: ``kinds``, ``path``
-    (default ``<output_dir>/refinedlr_norms.csv``), ``flush_every=100`` (each save flushes too),
-    ``keep_in_memory=False`` and ``fsync=True``.
+    Prefer :func:`record_grad_norms`. It needs the Trainer: pass ``trainer=`` or call :meth:`bind`.
+    ``options``: ``kinds``, ``path`` (default ``<output_dir>/refinedlr_norms.csv``),
+    ``flush_every=100`` (each save flushes too), ``keep_in_memory=False`` and ``fsync=True``.
     """
 
     def __init__(self, trainer: Trainer | None = None, **options: Any) -> None:
@@ -252,13 +241,12 @@ class GradNormCallback(RecordingCallback, TrainerCallback):
     def on_step_end(self, args: TrainingArguments, state: Any, control: Any, **kwargs: Any) -> None:
         rec = self.recorder
         if rec is not None and rec.step < state.global_step:  # no complete row for this step
-            warnings.warn(
+            msg = (
                 f"no complete row at optimizer step {rec.step}: neither "
                 "accelerator.clip_grad_norm_ nor optimizer.step ran in this step (e.g. a step "
-                "the fp16 scaler skipped without clipping); such steps are recorded as missing",
-                RuntimeWarning,
-                stacklevel=2,
+                "the fp16 scaler skipped without clipping); such steps are recorded as missing"
             )
+            warnings.warn(msg, RuntimeWarning, stacklevel=2)
             rec.end_step()
 
     def on_save(self, args: TrainingArguments, state: Any, control: Any, **kwargs: Any) -> None:
@@ -275,8 +263,6 @@ def record_grad_norms(
     trainer: Trainer, kinds: Sequence[str] | str = ("l2",), **options: Any
 ) -> GradNormCallback:
     """Add a bound :class:`GradNormCallback` (``options``: its own) to ``trainer``; returns it.
-
-    The main process writes one row per optimizer step; ``l2`` is the Trainer's ``grad_norm``.
 
     >>> import tempfile, torch
     >>> from transformers import Trainer, TrainingArguments

@@ -1,14 +1,14 @@
-"""Global norms of gradients (any tensors), on their device, without host synchronisation.
+"""Global norms of gradients, on their device, without host synchronisation.
 
-``l2 = sqrt(sum of g**2)`` (torch's ``clip_grad_norm_`` total norm) and ``l1 = sum |g|`` over all
-tensors, accumulated in float32 (float64 for float64 tensors). ``DTensor`` gradients (FSDP2,
-tensor parallel) are reduced exactly: local sums over the shards, divided by their replication,
-then one ``all_reduce`` over the mesh; every rank must call.
+``l2 = sqrt(sum of g**2)`` and ``l1 = sum |g|`` over all tensors, accumulated in float32 (float64
+for float64 tensors). ``DTensor`` gradients are reduced exactly: local sums divided by their
+replication, then one ``all_reduce`` over the mesh; every rank must call.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -78,31 +78,11 @@ def _total(norms: torch.Tensor, ord: float) -> torch.Tensor:
     return torch.linalg.vector_norm(norms) if ord == 2.0 else norms.sum()
 
 
-def _local_norms(grads: list[torch.Tensor], ords: Sequence[float]) -> torch.Tensor:
-    """Global norms of plain tensors, one per ``ord``, on the first tensor's device."""
-    groups = _group(grads)
-    if len(groups) == 1:  # the common case, kept short: it runs every step
-        totals = [_total(torch.stack(_same_kind_norms(grads, o, grads[0].device)), o) for o in ords]
-        return totals[0].reshape(1) if len(totals) == 1 else torch.stack(totals)
-    first = grads[0].device  # several devices or dtypes: gather the per-tensor norms there
-    dtype = torch.float64 if any(dt == torch.float64 for _, dt in groups) else torch.float32
-    return torch.stack(
-        [
-            _total(torch.stack([n.to(first, dtype) for n in per_tensor_norms(grads, o)]), o)
-            for o in ords
-        ]
-    )
-
-
 def _replication(g: DTensor) -> int | None:
     """How many ranks of the mesh hold each element of a DTensor; ``None`` if not Shard/Replicate."""
-    rep = 1
-    for i, p in enumerate(g.placements):
-        if p.is_replicate():
-            rep *= g.device_mesh.size(i)
-        elif not p.is_shard():
-            return None  # Partial: pending reduction
-    return rep
+    if not all(p.is_replicate() or p.is_shard() for p in g.placements):
+        return None  # Partial: pending reduction
+    return math.prod(g.device_mesh.size(i) for i, p in enumerate(g.placements) if p.is_replicate())
 
 
 def _distributed_norms(
@@ -173,7 +153,14 @@ def norms_of(
     dtensor = dtensor_type()
     if dtensor is not None and any(isinstance(g, dtensor) for g in grads):
         return _distributed_norms(grads, ords, dtensor)
-    return _local_norms(grads, ords)
+    groups = _group(grads)
+    if len(groups) == 1:  # the common case, kept short: it runs every step
+        totals = [_total(torch.stack(_same_kind_norms(grads, o, grads[0].device)), o) for o in ords]
+        return totals[0].reshape(1) if len(totals) == 1 else torch.stack(totals)
+    first = grads[0].device  # several devices or dtypes: gather the per-tensor norms there
+    dtype = torch.float64 if any(dt == torch.float64 for _, dt in groups) else torch.float32
+    gathered = [torch.stack([n.to(first, dtype) for n in per_tensor_norms(grads, o)]) for o in ords]
+    return torch.stack([_total(ns, o) for ns, o in zip(gathered, ords, strict=True)])
 
 
 @torch.no_grad()
@@ -189,12 +176,9 @@ def clip_(
     ``torch.nn.utils.clip_grad_norm_`` does, multiplied in place by
     ``coef = min(1, max_norm / (total + 1e-6))``. Returns ``(norms, total, coef)``."""
     nt, n = float(norm_type), len(ords)
-    if nt in ords:
-        norms = norms_of(grads, ords)
-        total = norms[list(ords).index(nt)]
-    elif nt in (1.0, 2.0):
-        both = norms_of(grads, (*ords, nt))
-        norms, total = both[:n], both[n]
+    if nt in (1.0, 2.0):  # one pass
+        both = norms_of(grads, ords if nt in ords else (*ords, nt))
+        norms, total = both[:n], both[(*ords, nt).index(nt)]
     else:
         norms, total = norms_of(grads, ords), torch.nn.utils.get_total_norm(grads, nt)
         full = getattr(total, "full_tensor", None)  # a DTensor: the norm over the mesh

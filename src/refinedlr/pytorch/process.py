@@ -1,10 +1,8 @@
 """What a recorder needs to know about its process: its rank, and when the process is told to stop.
 
-:func:`process_rank` is ``torch.distributed``'s rank while a process group exists; :func:`env_rank`
-the launcher's ``RANK`` or ``LOCAL_RANK``. :func:`flush_on_sigterm` flushes registered objects on
-``SIGTERM`` (not in a forked child such as a ``DataLoader`` worker), then passes the signal on to
-the handler installed before (``SIG_DFL``: restored and the signal sent again, so the process still
-stops by ``SIGTERM``); the last object to leave puts that handler back.
+On ``SIGTERM`` :func:`flush_on_sigterm`'s objects are flushed (not in a forked child), then the
+handler installed before runs (``SIG_DFL``: restored and the signal sent again); the last object to
+leave puts that handler back.
 """
 
 from __future__ import annotations
@@ -64,8 +62,7 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
         previous = _previous
         if callable(previous):
             previous(signum, frame)
-            return
-        if previous == signal.SIG_IGN:
+        if callable(previous) or previous == signal.SIG_IGN:
             return
     finally:
         _handling = False

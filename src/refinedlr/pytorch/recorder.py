@@ -1,10 +1,8 @@
 """``GradNormRecorder``: record the global gradient norm of every optimizer step, cheaply and durably.
 
-A :class:`~refinedlr.pytorch.sink.RowSink` (buffer, file, flushing, ``SIGTERM``, ranks, resume) fed
-by sources: the optimizer's step hooks (:meth:`GradNormRecorder.attach`), the AMP scaler's
-``update()``, explicit calls and the framework callbacks (:mod:`refinedlr.integrations`). Each hands
-its part of the step's row to one place, ``_put``; the end of a step writes the row, the kinds still
-missing as ``NaN``. The how-to page "A plain PyTorch loop" shows each use.
+A :class:`~refinedlr.pytorch.sink.RowSink` fed by sources (the optimizer's step hooks, the AMP
+scaler's ``update()``, explicit calls, the framework callbacks), each handing its part of the step's
+row to one place, ``_put``; the end of a step writes the row, the kinds still missing as ``NaN``.
 """
 
 from __future__ import annotations
@@ -44,10 +42,7 @@ def check_kinds(kinds: Sequence[str] | str) -> tuple[str, ...]:
     return out
 
 
-Hook = Callable[[Optimizer, Any, Any], None]
-
-
-def _optimizer_source(rec: GradNormRecorder, gradients: bool) -> tuple[Hook, Hook]:
+def _optimizer_source(rec: GradNormRecorder, gradients: bool) -> tuple[Any, Any]:
     """The step hooks of :meth:`GradNormRecorder.attach`: before the step, the gradients as the
     step sees them (unless recorded explicitly); after it, the update kinds, ending the row."""
 
@@ -140,19 +135,23 @@ class GradNormRecorder(RowSink):
         self._undo: list[Callable[[], None]] = []  # removes the hooks, restores the scalers
         super().__init__(path, kinds, **options)
 
-    def _put(self, kinds: tuple[str, ...], values: torch.Tensor | Sequence[Any]) -> None:
+    def _put(
+        self, kinds: tuple[str, ...], values: torch.Tensor | Sequence[Any], explicit: bool = True
+    ) -> None:
         """The one place a row is assembled: add ``values`` (one per kind of ``kinds``) to this
-        step's row, written once complete. A kind given again ends the earlier step first."""
+        step's row, written once complete. A kind given again ends the earlier step first.
+        ``explicit``: a call outside the optimizer's hook (which then skips this step)."""
         if kinds == self.kinds and not self._row:  # a whole row at once: the common case
             self._since_update += 1
             self.put(values)
-            return
-        if any(k in self._row for k in kinds):
-            self.end_step()
-        parts = values.reshape(-1).unbind() if isinstance(values, torch.Tensor) else values
-        self._row.update(zip(kinds, parts, strict=True))
-        if len(self._row) == len(self.kinds):
-            self.end_step()
+        else:
+            if any(k in self._row for k in kinds):
+                self.end_step()
+            parts = values.reshape(-1).unbind() if isinstance(values, torch.Tensor) else values
+            self._row.update(zip(kinds, parts, strict=True))
+            if len(self._row) == len(self.kinds):
+                self.end_step()
+        self._explicit = explicit and bool(self._optimizers)
 
     def end_step(self) -> None:
         """End the current optimizer step: write its row now, ``NaN`` for the kinds not given."""
@@ -165,12 +164,11 @@ class GradNormRecorder(RowSink):
             return norms_of(grads, self._ords)
         if not self._warned_empty:
             self._warned_empty = True
-            warnings.warn(
+            msg = (
                 f"GradNormRecorder: no parameter has a gradient at step {self.step}; its "
-                f"{', '.join(self._grad_kinds)} are recorded as missing (said once)",
-                RuntimeWarning,
-                stacklevel=4,
+                f"{', '.join(self._grad_kinds)} are recorded as missing (said once)"
             )
+            warnings.warn(msg, RuntimeWarning, stacklevel=4)
         return torch.full((len(self._ords),), math.nan, dtype=torch.float64)
 
     def attach(
@@ -178,11 +176,10 @@ class GradNormRecorder(RowSink):
     ) -> RemovableHandle:
         """Record once per ``optimizer.step()`` (a step pre-hook); returns the hook's handle.
 
-        The hook records the gradients as ``step()`` sees them (:meth:`record_step`) unless an
-        explicit call recorded this step; ``gradients=False``: never (you record them every
-        step). With update kinds a step post-hook ends the row from the optimizer's state.
-        ``scaler``: the ``torch.amp.GradScaler`` stepping this optimizer: its ``update()`` after
-        a step it skipped writes a row of missing values, keeping rows aligned with steps.
+        The hook records the gradients (:meth:`record_step`) unless an explicit call recorded
+        this step (``gradients=False``: never); update kinds come from a step post-hook.
+        ``scaler``: the ``torch.amp.GradScaler`` stepping this optimizer (a step it skipped is
+        written as missing values at its ``update()``).
         """
         self._check_open()
         if self._update_kinds:
@@ -214,7 +211,7 @@ class GradNormRecorder(RowSink):
         if self._explicit:
             self._explicit = False
         elif self._grad_kinds:
-            self._put(self._grad_kinds, self._gradient_norms(grads_of(parameters)))
+            self._put(self._grad_kinds, self._gradient_norms(grads_of(parameters)), explicit=False)
 
     @torch.no_grad()
     def record(self, parameters: ParamsLike | None = None) -> torch.Tensor:
@@ -230,7 +227,6 @@ class GradNormRecorder(RowSink):
             grads = grads_of(parameters)
         vals = self._gradient_norms(grads)
         self._put(self._grad_kinds, vals)
-        self._explicit = bool(self._optimizers)  # the attached hook skips this step
         return vals
 
     @torch.no_grad()
@@ -263,7 +259,6 @@ class GradNormRecorder(RowSink):
         if kinds != self.kinds:  # a part of the row: the optimizer's hook must add the rest
             self._check_sources()
         self._put(kinds, vals)
-        self._explicit = bool(self._optimizers)  # the attached hook skips this step
 
     @torch.no_grad()
     def clip_grad_norm_(
@@ -273,12 +268,9 @@ class GradNormRecorder(RowSink):
         norm_type: float = 2.0,
         error_if_nonfinite: bool = False,
     ) -> torch.Tensor:
-        """Record the step's norms and clip, like ``torch.nn.utils.clip_grad_norm_``.
-
-        The total norm of order ``norm_type`` is computed once, recorded (before the clip, or
-        after with ``when="post_clip"``), used to multiply the gradients by
-        ``min(1, max_norm / (norm + 1e-6))``, and returned. With DTensor gradients (FSDP2) every
-        rank must call it.
+        """Record the step's norms (before the clip, or after with ``when="post_clip"``) and clip
+        like ``torch.nn.utils.clip_grad_norm_``: multiply the gradients by ``min(1, max_norm /
+        (norm + 1e-6))``; returns the total norm. With DTensor gradients every rank must call it.
 
         >>> import torch
         >>> p = torch.nn.Parameter(torch.zeros(2)); p.grad = torch.tensor([3.0, 4.0])
@@ -296,7 +288,6 @@ class GradNormRecorder(RowSink):
         else:  # nothing to clip: missing values (and torch's zero norm)
             vals, total = self._gradient_norms(grads), torch.zeros(())
         self._put(self._grad_kinds, vals)
-        self._explicit = bool(self._optimizers)  # the attached hook skips this step
         return total
 
     def _check_sources(self) -> None:
@@ -308,8 +299,8 @@ class GradNormRecorder(RowSink):
             )
 
     def close(self) -> None:
-        """Write the last row (a step left open gets missing values), flush, close the file and
-        remove the hooks; idempotent."""
+        """Write the last row (missing values for a step left open), close the file, remove the
+        hooks; idempotent."""
         try:
             if not self._closed and self._row:
                 self.end_step()

@@ -1,10 +1,9 @@
 """``ScheduleLR``: drive any PyTorch optimizer from a refinedlr schedule.
 
-A checkpoint holds the schedule's horizon, fingerprints and spec; a resume with another schedule
-follows ``on_mismatch`` (the how-to page "Resuming and changing the horizon"). What a resume
-composed is kept in the state as a tree of plain dicts, at most :data:`MAX_RESUMES` deep:
-``{"kind": "schedule", "spec"}``, ``{"kind": "rescaled", "at", "old_total", "new_total",
-"source"}`` or ``{"kind": "switched", "at", "before", "after"}``.
+What resumes with another schedule composed (``on_mismatch``) is kept in the state as a tree of
+plain dicts, at most :data:`MAX_RESUMES` deep: ``{"kind": "schedule", "spec"}``, ``{"kind":
+"rescaled", "at", "old_total", "new_total", "source"}`` or ``{"kind": "switched", "at", "before",
+"after"}``.
 """
 
 from __future__ import annotations
@@ -70,11 +69,8 @@ def _build(node: Any, budget: list[int], depth: int = 0) -> Callable[[IntArray],
     source = _build(node["source"], budget, depth + 1)
 
     def rescaled(t: IntArray) -> FloatArray:
-        tt = np.minimum(t, max(new - 1, k)).astype(np.float64)
-        if new - 1 - k > 0:
-            x = k + (tt - k) * max(old - 1 - k, 0) / (new - 1 - k)
-        else:  # the new horizon ends at or before k: hold the value at k
-            x = np.full(tt.shape, float(k))
+        tt = np.minimum(t, max(new - 1, k)).astype(np.float64)  # (new - 1 <= k: x = k, held)
+        x = k + (tt - k) * max(old - 1 - k, 0) / max(new - 1 - k, 1)
         x = np.clip(np.maximum(x, float(k)), 0.0, old - 1.0)  # between two steps of the old one
         lo = np.floor(x).astype(np.int64)
         w = x - lo
@@ -110,14 +106,14 @@ def _describe(spec: Mapping[str, Any]) -> str:
 
 
 def _default_lr(optimizer: Optimizer) -> float | None:
-    """The optimizer's default learning rate (Hugging Face's reference for absolute arguments
-    such as ``lr_end``), or ``None`` when it is not a positive number."""
+    """The optimizer's default learning rate (the reference of absolute arguments such as
+    ``lr_end``), or ``None`` when it is not a positive number."""
     lr = optimizer.defaults.get("lr")
     if isinstance(lr, torch.Tensor) and lr.numel() == 1 and lr.device.type == "cpu":
         lr = float(lr)
-    return (
-        float(lr) if isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > 0 else None
-    )
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+        return None
+    return float(lr)
 
 
 def _at(schedule: Schedule, effective: Callable[[IntArray], FloatArray] | None, t: int) -> float:
@@ -145,22 +141,15 @@ class ScheduleLR(LRScheduler):
     """A :class:`torch.optim.lr_scheduler.LRScheduler` that follows a refinedlr schedule.
 
     Group ``i``'s learning rate at step ``t`` is ``base_lrs[i] * s_t`` (``base_lrs``: the groups'
-    ``lr`` on creation), in closed form from the step counter; past the horizon the schedule's
-    own rule applies (with ``after_horizon="raise"``, step ``T`` is still allowed).
+    ``lr`` on creation). Call :meth:`step` once per optimizer step, after ``optimizer.step()``.
 
     Args:
-        schedule: anything :func:`~refinedlr.schedule_io.as_schedule` accepts: a
-            :class:`~refinedlr.schedules.Schedule`, a name (``**schedule_kwargs`` go to
-            :func:`~refinedlr.registry.get_schedule`), ``"refined"`` with ``path=``, a file, a spec.
-        total_steps: the horizon in optimizer steps: a name needs it; a ``Schedule``, a spec or a
-            file is put on it when given.
+        schedule: anything :func:`~refinedlr.schedule_io.as_schedule` accepts (a name takes
+            ``**schedule_kwargs``; ``"refined"`` takes ``path=``).
+        total_steps: the horizon in optimizer steps (a name needs it).
         last_epoch: torch's convention (``-1`` starts fresh); prefer :meth:`load_state_dict`.
         on_mismatch: what :meth:`load_state_dict` does when the checkpoint's schedule differs:
-            ``"raise"`` (default), ``"rescale"`` or ``"use_new"`` (the how-to page on resuming).
-
-    Call :meth:`step` once per optimizer step, after ``optimizer.step()``. Tensor learning rates
-    (compiled optimizers) are updated in place. Torch's conventions are kept, so it also works as
-    a Hugging Face ``Trainer``'s scheduler and in Lightning with ``"interval": "step"``.
+            ``"raise"`` (default), ``"rescale"`` or ``"use_new"``.
 
     >>> import torch
     >>> model = torch.nn.Linear(2, 1)
@@ -195,9 +184,8 @@ class ScheduleLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def multiplier(self, step: int | None = None) -> float:
-        """The multiplier at ``step`` (default: :attr:`last_epoch`): the schedule's own answer,
-        its rule past the horizon included; after a resume with ``on_mismatch="rescale"`` or
-        ``"use_new"``, the value of the composed schedule actually followed."""
+        """The multiplier at ``step`` (default: :attr:`last_epoch`); after a resume with
+        ``on_mismatch="rescale"`` or ``"use_new"``, that of the composed schedule followed."""
         t = self.last_epoch if step is None else int(step)
         m = self.schedule(t)  # (its rule past the horizon applies after a resume too)
         return m if self._effective is None else _at(self.schedule, self._effective, t)
@@ -209,11 +197,8 @@ class ScheduleLR(LRScheduler):
     def get_lr(self) -> list[float | torch.Tensor]:
         """The learning rates of step :attr:`last_epoch` (closed form; use :meth:`get_last_lr`)."""
         if not self._get_lr_called_within_step:
-            warnings.warn(
-                "To get the last learning rate computed by the scheduler, use `get_last_lr()`.",
-                UserWarning,
-                stacklevel=2,
-            )
+            msg = "To get the last learning rate computed by the scheduler, use `get_last_lr()`."
+            warnings.warn(msg, UserWarning, stacklevel=2)
         return self._get_closed_form_lr()
 
     def state_dict(self) -> dict[str, Any]:
@@ -231,12 +216,9 @@ class ScheduleLR(LRScheduler):
         return state
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        """Restore the step counter and base learning rates; check the schedule against this one.
-
-        The same schedule (horizon and shape) continues exactly; another one is handled as
-        ``on_mismatch`` says (``"raise"`` names what changed). A state this scheduler did not
-        write (tampered or foreign) raises :class:`ScheduleMismatchError` and changes nothing.
-        """
+        """Restore the step counter and base learning rates; another schedule than this one is
+        handled as ``on_mismatch`` says. A state ScheduleLR did not write (tampered or foreign)
+        raises :class:`ScheduleMismatchError` and changes nothing."""
         state = dict(state_dict)
         info = state.pop("schedule", None)
         tree = state.pop("effective_schedule", None)
@@ -299,21 +281,19 @@ class ScheduleLR(LRScheduler):
             )
         if self.on_mismatch == "rescale":
             if shape_changed:
-                warnings.warn(
+                msg = (
                     f"resuming at step {k} with on_mismatch='rescale': the checkpoint's schedule is "
-                    f"stretched onto the new horizon; the new schedule's shape is ignored ({what})",
-                    UserWarning,
-                    stacklevel=3,
+                    f"stretched onto the new horizon; the new schedule's shape is ignored ({what})"
                 )
+                warnings.warn(msg, UserWarning, stacklevel=3)
             total = new.total_steps
             return dict(kind="rescaled", at=k, old_total=old_total, new_total=total, source=tree)
         old_m = _at(new, _build(tree, [10 * MAX_RESUMES]), k)
         new_m = float(new(k)) if k < new.total_steps or new.after_horizon == "hold" else math.nan
-        warnings.warn(
+        msg = (
             f"resuming at step {k} with on_mismatch='use_new' ({what}): the learning-rate "
-            f"multiplier jumps from {old_m:.6g} to {new_m:.6g}",
-            UserWarning,
-            stacklevel=3,
+            f"multiplier jumps from {old_m:.6g} to {new_m:.6g}"
         )
+        warnings.warn(msg, UserWarning, stacklevel=3)
         after = {"kind": "schedule", "spec": _spec_state(new.to_spec())}
         return {"kind": "switched", "at": k, "before": tree, "after": after}

@@ -1,8 +1,5 @@
-"""The framework internals refinedlr touches, all in one place.
-
-Recording the norms a framework computes means meeting it where it computes them. Each place is a
-seam listed here, and ``tests/integrations/test_seams.py`` pins every one to the version range of
-its extra in ``pyproject.toml`` (a framework release that moves one fails that test by name):
+"""The framework internals refinedlr touches, all in one place (``tests/integrations/test_seams.py``
+pins each to the version range of its extra in ``pyproject.toml``):
 
 * torch ``GradScaler`` (``torch>=2.4``): :func:`scaler_stage` reads
   ``_per_optimizer_states[id(optimizer)]["stage"]``, :func:`inverse_scale` reads ``_scale``;
@@ -11,12 +8,9 @@ its extra in ``pyproject.toml`` (a framework release that moves one fails that t
 * accelerate (``accelerate>=0.26``): the Trainer's ``Accelerator.clip_grad_norm_(parameters,
   max_norm, norm_type)`` is wrapped on the instance for one ``train()``.
 * transformers (``transformers>=4.40``): ``Trainer.create_scheduler(num_training_steps,
-  optimizer)`` is replaced on the instance; ``Trainer._created_lr_scheduler`` is set as the
-  Trainer's own ``create_scheduler`` does.
+  optimizer)`` is replaced on the instance; ``Trainer._created_lr_scheduler`` is set as there.
 * Lightning (``lightning>=2.2``): the precision plugin's ``clip_gradients(optimizer, ...)`` is
   wrapped on the instance for one ``fit`` (manual optimization).
-
-Everything else goes through public API: optimizer step hooks, callbacks, ``state_dict``.
 """
 
 from __future__ import annotations

@@ -1,17 +1,14 @@
 """``RowSink``: complete rows of norms -> a device buffer -> the host -> a record file, durably.
 
-The sink takes complete rows (a value per kind; non-finite means missing) from its sources and owns
-the rest: a preallocated device buffer (float64, float32 on ``mps``; no per-step device sync), the
-copy to the host every ``flush_every`` rows (on CUDA ``non_blocking`` into pinned memory), the
-:class:`~refinedlr.records.RecordWriter` (flushed at every copy, checkpoint, close, ``SIGTERM`` and
-exit), which rank writes, and the resume. A writer's error reaches the caller of the step; at exit
-or garbage collection, where nobody can catch it, it is printed on one line.
+A preallocated device buffer (float64; float32 on ``mps``; no per-step sync), copied to the host
+every ``flush_every`` rows (CUDA: ``non_blocking`` into pinned memory) and written by a
+:class:`~refinedlr.records.RecordWriter`, flushed at every copy, checkpoint, close, ``SIGTERM`` and
+exit. A writer's error reaches the caller of the step; at exit or garbage collection it is printed.
 """
 
 from __future__ import annotations
 
 import atexit
-import functools
 import math
 import os
 import sys
@@ -45,17 +42,12 @@ def _int_in(name: str, value: object, low: int, high: int | None = None) -> int:
     return value
 
 
-def _close_quietly(sink: RowSink, when: str) -> None:
+def _close_quietly(sink: RowSink | None, when: str) -> None:
     try:
-        sink.close()
+        if sink is not None:
+            sink.close()
     except Exception as exc:  # nobody can catch it there: say it on one line
         print(f"refinedlr: {when}, {sink!r} could not write: {exc}", file=sys.stderr)
-
-
-def _close_at_exit(ref: weakref.ReferenceType[RowSink]) -> None:
-    sink = ref()
-    if sink is not None:
-        _close_quietly(sink, "at exit")
 
 
 class _Chunk(NamedTuple):  # rows on their way to the host
@@ -108,7 +100,8 @@ class RowSink(Closing):
         self._closed = False
         self._rank, self._env_rank = process_rank(), env_rank()  # fixed once a group answers
         self._pid = os.getpid()  # a forked copy (a DataLoader worker) never writes the file
-        self._atexit = functools.partial(_close_at_exit, weakref.ref(self))
+        ref = weakref.ref(self)
+        self._atexit = lambda: _close_quietly(ref(), "at exit")
         if close_at_exit:
             atexit.register(self._atexit)
             flush_on_sigterm(self)
@@ -151,8 +144,7 @@ class RowSink(Closing):
         if self._buf is None:
             device = row.device if isinstance(row, torch.Tensor) else torch.device("cpu")
             dtype = torch.float32 if device.type == "mps" else torch.float64  # (mps: no float64)
-            shape = (self.flush_every, count)
-            self._buf = torch.full(shape, math.nan, dtype=dtype, device=device)
+            self._buf = torch.full((self.flush_every, count), math.nan, dtype=dtype, device=device)
             self._rows = list(self._buf.unbind(0))
         if self._n == 0 and self._last_copy is not None:
             # do not overwrite the buffer before the last copy out of it has read it

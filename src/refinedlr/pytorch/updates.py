@@ -1,10 +1,9 @@
 """Norms of the update direction of Adam-type optimizers, from the optimizer's state after a step.
 
-The update direction ``u_t`` of ``Adam``, ``AdamW``, ``NAdam`` and ``RAdam`` is their step divided
-by the learning rate, without decoupled weight decay: ``u = m_hat / (sqrt(v_hat) + eps)`` for Adam
-and AdamW, the rectified or Nesterov step for RAdam and NAdam. The record kinds are
-``update_l2 = ||u_t||_2`` and ``update_l1 = ||u_t||_1``; the how-to page "A plain PyTorch loop"
-gives the formula of each optimizer. No host synchronisation; with FSDP2 every rank must call.
+The update direction ``u_t`` is the step divided by the learning rate, without decoupled weight
+decay: ``u = m_hat / (sqrt(v_hat) + eps)`` for Adam and AdamW, the rectified or Nesterov step for
+RAdam and NAdam (the how-to page "A plain PyTorch loop" gives each); the kinds are
+``update_l2 = ||u_t||_2`` and ``update_l1 = ||u_t||_1``.
 
 >>> import torch
 >>> p = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
@@ -88,12 +87,9 @@ def _steps_on_device(steps: list[Any]) -> bool:
 
 
 class _Coefficients:
-    """Per-tensor scalars of ``u = a * (m + c * g') / (w * sqrt(v) + e)`` for one param group.
-
-    ``c`` (NAdam only) weighs the gradient term ``g' = +-g (+ wd * p)``. Computed with numpy when
-    the step counts are on the CPU (python floats, no device work) and with torch when they are
-    on the device (``fused`` / ``capturable``: 0-d device tensors, no host synchronisation).
-    """
+    """Per-tensor scalars of ``u = a * (m + c * g') / (w * sqrt(v) + e)`` for one param group
+    (``c``: NAdam's weight of ``g' = +-g (+ wd * p)``), computed with numpy, or with torch when the
+    step counts are on the device (``fused`` / ``capturable``: no host synchronisation)."""
 
     def __init__(self, kind: str, group: dict[str, Any], states: list[dict[str, Any]]) -> None:
         steps = [s["step"] for s in states]
@@ -102,8 +98,7 @@ class _Coefficients:
         eps = float(group["eps"])
         xp: Any = torch if self.on_device else np
         t = self._vector(steps)
-        bc1 = 1.0 - beta1**t
-        bc2 = 1.0 - beta2**t
+        bc1, bc2 = 1.0 - beta1**t, 1.0 - beta2**t
         sq2 = xp.sqrt(bc2)
         one = xp.ones_like(t)
         self.c: Any = None
@@ -149,11 +144,6 @@ class _Coefficients:
         return [items[i] for i in index]
 
 
-def _group_kind(optimizer: Optimizer) -> str:
-    nadam = isinstance(optimizer, torch.optim.NAdam)
-    return "radam" if isinstance(optimizer, torch.optim.RAdam) else "nadam" if nadam else "adam"
-
-
 def _chunks(sizes: list[int], limit: int) -> list[list[int]]:
     """Consecutive index lists whose sizes add up to at most ``limit`` (or one larger item)."""
     out: list[list[int]] = []
@@ -174,7 +164,8 @@ def _unscaled(
     DTensor placements) and whether they are DTensors. Scaling by ``a`` is left to the caller: a
     norm takes it per tensor, without another pass over the elements."""
     opt = check_update_optimizer(optimizer)
-    kind = _group_kind(opt)
+    nadam = isinstance(opt, torch.optim.NAdam)
+    kind = "radam" if isinstance(opt, torch.optim.RAdam) else "nadam" if nadam else "adam"
     dtensor = dtensor_type()
     for group in opt.param_groups:
         params = [
@@ -201,15 +192,14 @@ def _unscaled(
             if kind == "nadam":
                 grads = [_real(params[i].grad) for i in index]
                 c = coef.take(coef.c, index, ms[0])
-                num = list(torch._foreach_mul(grads, c))
+                u = list(torch._foreach_mul(grads, c))
                 if group.get("maximize", False):
-                    torch._foreach_neg_(num)
+                    torch._foreach_neg_(u)
                 if coupled:
                     ps = [_real(params[i].detach()) for i in index]
-                    torch._foreach_add_(num, torch._foreach_mul(ps, [wd * x for x in c]))
-                torch._foreach_add_(num, ms)
-                torch._foreach_div_(num, denom)
-                u = num
+                    torch._foreach_add_(u, torch._foreach_mul(ps, [wd * x for x in c]))
+                torch._foreach_add_(u, ms)
+                torch._foreach_div_(u, denom)
             else:
                 u = list(torch._foreach_div(ms, denom))
             del denom
@@ -217,8 +207,7 @@ def _unscaled(
 
 
 def _as_dtensors(us: list[torch.Tensor], like: list[Any]) -> list[torch.Tensor]:
-    dtensor = dtensor_type()
-    assert dtensor is not None
+    dtensor: Any = dtensor_type()
     return [
         dtensor.from_local(
             u, m.device_mesh, m.placements, run_check=False, shape=m.shape, stride=m.stride()
@@ -235,8 +224,8 @@ def update_norms(
 
     ``optimizer``: a torch ``Adam``, ``AdamW``, ``NAdam`` or ``RAdam`` (or a wrapper of one, such
     as accelerate's ``AcceleratedOptimizer``); call it after ``optimizer.step()`` and before
-    ``zero_grad()`` (parameters without a gradient were not updated and are left out). No host
-    synchronisation; with FSDP2 every rank must call it. Accumulated in float64.
+    ``zero_grad()`` (parameters without a gradient are left out). No host synchronisation; with
+    FSDP2 every rank must call it. Accumulated in float64.
     """
     ords = [UPDATE_KINDS[k] for k in kinds]
     parts: list[torch.Tensor] = []  # per chunk: (sum of squares or of |u|, per kind)
