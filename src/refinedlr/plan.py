@@ -1,6 +1,5 @@
-"""Planning the next run from the last-iterate bound (Schaipp et al., arXiv 2501.18965): the peak
-LR of another schedule or horizon, the rest of a continued run, and the loss curves the bound
-predicts. The concept page ``docs/concepts/planning.md`` explains it; in short:
+"""Planning the next run from the last-iterate bound (Schaipp et al., arXiv 2501.18965); the concept
+page ``docs/concepts/planning.md`` explains it. In short:
 
 * For LRs ``eta_t = gamma s_t`` the bound (:func:`~refinedlr.bounds.bound_coefficients`) is
   ``a / gamma + gamma b``, best at ``gamma* = D c*(s)`` (``c*``: :func:`~refinedlr.bounds.best_scale`
@@ -10,13 +9,10 @@ predicts. The concept page ``docs/concepts/planning.md`` explains it; in short:
 * :func:`predict` computes ``Omega_t``, the bound for stopping after ``t`` steps, for the source
   and for candidates at their transferred LRs, and maps them through ``loss ~ C + M Omega_t``.
 
-``norms=None`` means constant gradient norms (the bound's worst case, the default); a record or an
-array of the source run's norms is carried to other horizons by :func:`carry_norms`.
-:func:`transfer_lr` is exact, and so are :func:`extend` and :func:`predict` up to
-``16 RESOLUTION`` steps (8,192); on longer horizons they evaluate the bound on blocks of steps
-(single steps for the last ``2 RESOLUTION``, then blocks ``1 / RESOLUTION`` of their distance from
-the end: about 4,000 blocks for ``T = 10**6``; the bound moves by about 0.1%), so
-planning ``T = 10**6`` steps takes well under a second (``perf/bench_plan.py``).
+``norms=None`` means constant gradient norms (the bound's worst case); recorded norms are carried
+to other horizons by :func:`carry_norms`. :func:`extend` and :func:`predict` are exact up to
+``16 RESOLUTION`` steps (8,192); beyond, they evaluate the bound on blocks of steps (it moves by
+about 0.1%), so ``T = 10**6`` steps plan in well under a second (``perf/bench_plan.py``).
 
 Example:
     >>> from refinedlr import LinearDecay, WarmupStableDecay
@@ -79,10 +75,6 @@ class PlanError(ValueError):
 
 class PlanWarning(UserWarning):
     """The plan holds, but something limits how far to trust it (the message says what)."""
-
-
-# --------------------------------------------------------------------------------------------
-# arguments
 
 
 def _positive(name: str, value: object) -> float:
@@ -183,10 +175,6 @@ def _best(shape: FloatArray, norms: FloatArray) -> float:
     return c
 
 
-# --------------------------------------------------------------------------------------------
-# transfer
-
-
 def transfer_lr(
     lr: float,
     source: ScheduleLike,
@@ -199,13 +187,10 @@ def transfer_lr(
     """The peak LR for ``target``, given the peak LR ``lr`` tuned for ``source``.
 
     ``lr * c*(target) / c*(source)``, with ``c*`` the bound's best peak LR of each shape under the
-    same norms (:func:`~refinedlr.bounds.best_scale`; the distance ``D`` cancels). ``source`` and
-    ``target`` are schedules with their horizons (anything
-    :func:`~refinedlr.schedule_io.as_schedule` accepts). ``norms=None``: constant norms (the
-    worst case). Otherwise the source run's norms (a record, with ``kind`` choosing its series, or
-    an array), one per step of ``source``, carried to the target's horizon by ``carry``
-    (:func:`carry_norms`; ``"fraction"`` needs one norm per step of ``source``, ``"step"`` holds
-    the last tenth's median past the record's end).
+    same norms (:func:`~refinedlr.bounds.best_scale`). ``source`` and ``target``: anything
+    :func:`~refinedlr.schedule_io.as_schedule` accepts. ``norms``: ``None`` (constant), or the
+    source run's norms (a record, ``kind`` choosing its series, or an array), carried to the
+    target's horizon by :func:`carry_norms` (``"fraction"`` needs one per step of ``source``).
 
     >>> from refinedlr import Cosine, LinearDecay
     >>> round(transfer_lr(0.1, LinearDecay(1000), Cosine(1000)), 4)
@@ -218,10 +203,6 @@ def transfer_lr(
     c_src = _best(src.preview(), _norms_on(g, src.total_steps, carry))
     c_tgt = _best(tgt.preview(), _norms_on(g, tgt.total_steps, carry))
     return lr * c_tgt / c_src
-
-
-# --------------------------------------------------------------------------------------------
-# the bound on blocks of steps
 
 
 @functools.lru_cache(maxsize=8)
@@ -263,10 +244,6 @@ def _bound_of_sums(h: FloatArray, r: FloatArray, D: float) -> float:
     """The direct bound with LR sums ``h`` and ``sum eta² g²`` ``r`` per block as single steps."""
     g = np.divide(np.sqrt(r), h, out=np.zeros_like(h), where=h > 0.0)
     return last_iterate_bound(h, g, D)
-
-
-# --------------------------------------------------------------------------------------------
-# extend
 
 
 @dataclasses.dataclass(frozen=True)
@@ -352,20 +329,12 @@ def extend(
     """Continue a run from its checkpoint at ``at_step`` to the horizon ``total_steps``.
 
     Returns the :class:`~refinedlr.schedules.Continuation` (identical to ``schedule`` on the
-    steps ``0 .. at_step - 1`` already run) with the lowest last-iterate bound, ``D`` calibrated
-    so that the run's peak LR is the bound's best for ``schedule`` on its own horizon (the run was
-    tuned). Families (``family="best"`` searches both):
-
-    * ``"rescale"``: from the checkpoint the multiplier holds a new ``level`` (any fraction of the
-      peak), then cools down; level and cooldown length chosen by the bound;
-    * ``"cooldown"``: the multiplier in use at the checkpoint is kept (no jump, no re-warm-up),
-      and only the cooldown's length is chosen.
-
-    Each tries the cooldown ``shapes`` (linear and 1-sqrt). ``norms``: constant by default, or the
-    run's record (at least ``at_step`` steps; carried step for step, the last tenth's median
-    held). The schedule's ``provenance`` names the family and the bound ratio against a fresh run
-    of ``schedule`` on the new horizon at its own best LR. Use it with the same base LR:
-    ``ScheduleLR`` resumes a checkpoint of ``schedule`` onto it.
+    steps already run) with the lowest last-iterate bound, ``D`` calibrated so that the run's
+    peak LR is the bound's best for ``schedule`` (the run was tuned). ``family``: ``"rescale"``
+    (a new level from the checkpoint, then a cooldown), ``"cooldown"`` (the multiplier in use
+    kept, only the cooldown's length chosen) or ``"best"`` (both), each with the cooldown
+    ``shapes``. ``norms``: constant by default, or the run's record (at least ``at_step`` steps,
+    carried step for step). Use it with the same base LR: ``ScheduleLR`` resumes onto it.
 
     >>> from refinedlr import WarmupStableDecay
     >>> wsd = WarmupStableDecay(1000, decay=0.2, decay_shape="1-sqrt")
@@ -405,11 +374,8 @@ class _Search:
         self.base, self.k, self.T1, self.D = base, k, T1, D
         edges = _edges(T1, cut=k)
         head = int(np.searchsorted(edges, k))  # the blocks before the checkpoint
-        self.head = (
-            _block_sums(s0[:k], edges[: head + 1]),
-            _block_sums((s0[:k] * g[:k]) ** 2, edges[: head + 1]),
-        )
-        tail = edges[head:]
+        before, tail = edges[: head + 1], edges[head:]
+        self.head = (_block_sums(s0[:k], before), _block_sums((s0[:k] * g[:k]) ** 2, before))
         self.g2 = _block_sums(g[k:] ** 2, tail - k)
         self.sizes = np.diff(tail).astype(np.float64)
         self.mids = (tail[:-1] + tail[1:] - 1) / 2.0  # each block's middle step
@@ -442,13 +408,12 @@ class _Search:
             def f(v: npt.NDArray[np.float64]) -> float:
                 return self.bound(math.exp(v[0]), self._cooldown(v[1]), shape)
 
-            v0 = _grid_argmin(f, np.linspace(lo, 0.0, 17), np.linspace(0.05, 1.0, 20))
+            levels, fractions = np.linspace(lo, 0.0, 17), np.linspace(0.05, 1.0, 20)
+            v0 = min((f(np.array([a, b])), a, b) for a in levels for b in fractions)[1:]
+            options = {"xatol": 1e-3, "fatol": 1e-12, "maxfev": 200}
+            bounds = [(lo, 0.0), (1e-9, 1.0)]
             res = optimize.minimize(
-                f,
-                v0,
-                method="Nelder-Mead",
-                bounds=[(lo, 0.0), (1e-9, 1.0)],
-                options={"xatol": 1e-3, "fatol": 1e-12, "maxfev": 200},
+                f, np.array(v0), method="Nelder-Mead", bounds=bounds, options=options
             )
             level, x = math.exp(float(res.x[0])), float(res.x[1])
         cont = Continuation(
@@ -472,15 +437,6 @@ def _minimize_1d(f: Any, lo: float, hi: float) -> float:
     a, b = xs[max(i - 1, 0)] if i else lo + 1e-9, xs[min(i + 1, len(xs) - 1)]
     res = optimize.minimize_scalar(f, bounds=(a, b), method="bounded", options={"xatol": 1e-4})
     return float(res.x) if res.fun <= values[i] else float(xs[i])
-
-
-def _grid_argmin(f: Any, first: FloatArray, second: FloatArray) -> FloatArray:
-    best = min((f(np.array([a, b])), a, b) for a in first for b in second)
-    return np.array([best[1], best[2]])
-
-
-# --------------------------------------------------------------------------------------------
-# predict
 
 
 @dataclasses.dataclass(frozen=True)
@@ -558,13 +514,12 @@ def predict(
 
     ``Omega_t`` is the last-iterate bound for stopping after ``t`` steps, with ``D`` calibrated so
     that ``lr`` is the bound's best peak LR for ``source``; each candidate runs at
-    :func:`transfer_lr`'s LR on the same norms. Given the source run's ``losses`` (one per step,
-    ``NaN`` where missing), ``loss ~ C + M Omega_t`` is fitted by least squares on the steps after
-    ``fit_from`` of training (the bound's first steps are dominated by ``D``), and each curve is
-    mapped through it. With ``same_lr`` every candidate runs at ``lr`` itself (a run continued
-    from the source's checkpoint, :func:`extend`, keeps its base LR). Candidates are ranked by their final predicted loss (by their final bound
-    without losses; the two orders agree when ``M > 0``). A fit with ``M <= 0`` (losses that do not
-    fall as the bound does) is dropped with a :class:`PlanWarning`.
+    :func:`transfer_lr`'s LR on the same norms (at ``lr`` itself with ``same_lr``, as a run
+    continued by :func:`extend` does). Given the source run's ``losses`` (one per step, ``NaN``
+    where missing), ``loss ~ C + M Omega_t`` is fitted by least squares on the steps after
+    ``fit_from`` of training, and each curve is mapped through it; a fit with ``M <= 0`` is
+    dropped with a :class:`PlanWarning`. Candidates are ranked by their final predicted loss (or
+    final bound).
 
     >>> from refinedlr import Cosine, LinearDecay, Constant
     >>> p = predict(0.1, LinearDecay(1000), {"cosine": Cosine(1000), "constant": Constant(1000)})
