@@ -141,9 +141,7 @@ def metric_verdict(
     source: str = "linear-decay run",
 ) -> Verdict:
     """The metric's verdict: the refined run's value against the linear-decay run's (``source``
-    names that run when its schedule was another one).
-
-    ``spread`` is the seed-to-seed standard deviation (``None``: unknown, one value per run).
+    names that run); ``spread``: the seed-to-seed standard deviation (``None``: unknown).
 
     >>> metric_verdict(0.40, 0.30, spread=0.02).text
     'linear-decay run 0.4, refined run 0.3 (lower is better): the refined run is better by 0.1, 5x the seed spread (sd 0.02; how sure: clear)'
@@ -217,9 +215,8 @@ def decide(
 def advice_before_run(bound: Verdict, *, risky: bool = False) -> str:
     """What to do with a refined schedule no run has used yet (``show``, ``refine``).
 
-    ``bound`` judges the refined schedule on the record it was refined from, which favours it by
-    construction (refinement minimises that bound), so it can only say "worth a try"; ``risky``:
-    the record has the late decline of :func:`refinedlr.risk.refinement_risk`.
+    ``bound`` is on the record it was refined from, which favours it by construction, so it can
+    only say "worth a try"; ``risky``: the late decline of :func:`refinedlr.risk.refinement_risk`.
 
     >>> print(advice_before_run(bound_verdict(0.9924)))
     use linear decay: the bound ratio is inside its tie band, and a tie goes to linear decay, the simpler schedule. To try the refined schedule anyway, train once with it and let refinedlr verify decide

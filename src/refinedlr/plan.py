@@ -118,11 +118,9 @@ def _recorded(norms: npt.ArrayLike | GradNormRecord, kind: str | None) -> FloatA
 
 
 def carry_norms(norms: npt.ArrayLike, total_steps: int, carry: Carry = "fraction") -> FloatArray:
-    """Recorded norms (one per step of their run) carried onto a run of ``total_steps`` steps.
-
-    ``"fraction"`` reads them on normalised time (step ``t`` of the new run reads position
-    ``t (L - 1) / (T - 1)`` of the ``L`` recorded values, linearly interpolated); ``"step"`` keeps
-    step ``t`` at step ``t`` and holds the median of the record's last tenth past its end.
+    """Recorded norms (one per step of their run) carried onto a run of ``total_steps`` steps:
+    ``"fraction"`` reads position ``t (L - 1) / (T - 1)`` of the ``L`` values (interpolated) at
+    step ``t``; ``"step"`` keeps step ``t`` and holds the last tenth's median past the end.
 
     >>> carry_norms([4.0, 2.0, 1.0], 5)
     array([4. , 3. , 2. , 1.5, 1. ])
@@ -149,17 +147,15 @@ def _norms_on(norms: FloatArray | None, total_steps: int, carry: Carry) -> Float
     return np.ones(total_steps) if norms is None else carry_norms(norms, total_steps, carry)
 
 
-def _source_norms(
-    norms: NormsLike, kind: str | None, source: Schedule, carry: Carry
-) -> FloatArray | None:
-    """The source run's norms; carried on normalised time, they must span the source's horizon."""
+def _source_norms(norms: NormsLike, kind: str | None, T: int, carry: Carry) -> FloatArray | None:
+    """The source run's norms; carried on normalised time, they must span its ``T`` steps."""
     if norms is None:
         return None
     g = _recorded(norms, kind)
-    if carry == "fraction" and g.shape[0] != source.total_steps:
+    if carry == "fraction" and g.shape[0] != T:
         raise PlanError(
-            f"the norms hold {g.shape[0]} steps, but the source schedule spans "
-            f"{source.total_steps}: give the record of the run that used it"
+            f"the norms hold {g.shape[0]} steps, but the source schedule spans {T}: give the "
+            "record of the run that used it"
         )
     return g
 
@@ -199,7 +195,7 @@ def transfer_lr(
     lr = _positive("lr", lr)
     src = _schedule("source", source)
     tgt = _schedule("target", target)
-    g = _source_norms(norms, kind, src, carry)
+    g = _source_norms(norms, kind, src.total_steps, carry)
     c_src = _best(src.preview(), _norms_on(g, src.total_steps, carry))
     c_tgt = _best(tgt.preview(), _norms_on(g, tgt.total_steps, carry))
     return lr * c_tgt / c_src
@@ -219,10 +215,8 @@ def _distances(limit: int) -> IntArray:
 def _edges(n: int, cut: int = 0) -> IntArray:
     """Block edges ``0 = e_0 < ... < e_N = n`` (and ``cut``): single steps up to
     ``16 RESOLUTION`` steps; past that, single steps for the last ``2 RESOLUTION`` steps before
-    ``n``, then blocks ``1 / RESOLUTION`` as long as their distance from ``n``.
-
-    The bound's sum over ``k`` behaves like ``sum 1 / (n - k)`` where the LR has not decayed, so
-    its error on such blocks is about ``1 / (2 RESOLUTION)`` of each block's share.
+    ``n``, then blocks ``1 / RESOLUTION`` as long as their distance from ``n`` (the bound's error
+    on such a block is about ``1 / (2 RESOLUTION)`` of its share).
 
     >>> _edges(5).tolist()
     [0, 1, 2, 3, 4, 5]
@@ -272,21 +266,17 @@ def extension_options(
     See :func:`extend`, which returns the first one's schedule.
     """
     base = _schedule("schedule", schedule)
-    k = _step("at_step", at_step)
-    T1 = _step("total_steps", total_steps)
+    k, T0, T1 = _step("at_step", at_step), base.total_steps, _step("total_steps", total_steps)
     if k >= T1:
         raise PlanError(f"at_step={k} must come before the new horizon total_steps={T1}")
-    if k > base.total_steps:
-        raise PlanError(
-            f"at_step={k} is past the end of the run being continued ({base.total_steps} steps)"
-        )
+    if k > T0:
+        raise PlanError(f"at_step={k} is past the end of the run being continued ({T0} steps)")
     unknown = sorted(set(families) - {"rescale", "cooldown"}) or sorted(set(shapes) - set(_SHAPES))
     if unknown or not families or not shapes:
         raise PlanError(
             f"families are 'rescale' and 'cooldown', shapes {_SHAPES}; got {list(families)}, "
             f"{list(shapes)}"
         )
-    T0 = base.total_steps
     if norms is None:
         g = np.ones(max(T0, T1))
     else:
@@ -444,12 +434,10 @@ class Forecast:
     """The bound's curve for one schedule at its peak LR, and the loss curve it predicts.
 
     Attributes:
-        name: the schedule's label.
-        schedule: the schedule (multipliers).
+        name, schedule: the schedule's label and multipliers.
         lr: its peak LR (tuned for the source, transferred for a candidate).
         steps: the steps ``t`` the curves are evaluated after (ascending, ending at the horizon).
-        bound: ``Omega_t``, the bound for stopping after ``t`` steps (``D`` calibrated so that the
-            source's LR is the bound's best for the source; in the units of ``D²/lr``).
+        bound: ``Omega_t``, the bound for stopping after ``t`` steps.
         loss: ``C + M Omega_t``, when :func:`predict` was given the source's losses.
     """
 
@@ -534,12 +522,11 @@ def predict(
     if not (isinstance(fit_from, (int, float)) and 0.0 <= fit_from < 1.0):
         raise PlanError(f"fit_from must be a fraction in [0, 1), got {fit_from!r}")
     src = _schedule("source", source)
-    named = (
-        dict(candidates)
-        if isinstance(candidates, Mapping)
-        else {_label(c, i): c for i, c in enumerate(candidates)}
-    )
-    g = _source_norms(norms, kind, src, carry)
+    if isinstance(candidates, Mapping):
+        named = dict(candidates)
+    else:
+        named = {_label(c, i): c for i, c in enumerate(candidates)}
+    g = _source_norms(norms, kind, src.total_steps, carry)
     g_src = _norms_on(g, src.total_steps, carry)
     s_src = src.preview()
     # the bound is homogeneous of degree 1 in (LRs, D): compute at peak 1 and scale by lr

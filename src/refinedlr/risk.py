@@ -46,13 +46,9 @@ RiskLevel = Literal["moderate", "high"]
 
 @dataclasses.dataclass(frozen=True)
 class RefinementRisk:
-    """A record whose norms decline late in training (see the module documentation).
-
-    Attributes:
-        late_ratio: median norm of the last :data:`LATE_WINDOW` of the record over its median.
-        level: ``"high"`` (``late_ratio < LATE_DECLINE_HIGH``) or ``"moderate"``.
-        norm: the norm kind the record holds (``"l2"``, ``"l1"``, ...).
-    """
+    """A record whose norms decline late in training: ``late_ratio`` (module documentation),
+    ``level`` (``"high"`` below :data:`LATE_DECLINE_HIGH`, else ``"moderate"``) and ``norm``
+    (the norm kind the record holds: ``"l2"``, ``"l1"``, ...)."""
 
     late_ratio: float
     level: RiskLevel

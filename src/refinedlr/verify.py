@@ -1,16 +1,11 @@
 """Refine, then verify: keep a refined schedule only when its own run supports it
 (``docs/concepts/refine-then-verify.md``).
 
-The last-iterate bound on the *source* run's norms always prefers the refined schedule (refinement
-minimises it); on the norms each schedule *itself* produced it separates wins from losses much
-better. So, after a run with the refined schedule (run 2) and the linear-decay run it was refined
-from (run 1), the **bound check** is ``ratio = B*(refined, n2) / B*(linear, n1)``, ``B*(s, n)``
-the bound of shape ``s`` on norms ``n`` at its best scale (:func:`refinedlr.bounds.best_scale`),
-and the runs' **metric** can be given too; :mod:`refinedlr.decision` decides. The bound check
-cannot decide on two identical records, on records that make it uninformative
-(:func:`refinedlr.decision.bound_caveat`), or for an Adam-type run checked with gradient norms.
-The norms are those of the optimizer's step direction: ``l2`` for SGD, ``update_l2`` (the update
-``m_hat / (sqrt(v_hat) + eps)``) for Adam-type optimizers, used when both records have it.
+After a run with the refined schedule (run 2) and the linear-decay run it was refined from
+(run 1), the **bound check** is ``ratio = B*(refined, n2) / B*(linear, n1)``, ``B*(s, n)`` the
+bound of shape ``s`` on norms ``n`` at its best scale (:func:`refinedlr.bounds.best_scale`); with
+the runs' **metric**, :mod:`refinedlr.decision` decides. The norms are those of the step direction:
+``l2`` for SGD, ``update_l2`` (of ``m_hat / (sqrt(v_hat) + eps)``) for Adam-type optimizers.
 
 Example:
     >>> import numpy as np
@@ -89,11 +84,10 @@ class Verification:
     @property
     def metric_keeps(self) -> bool | None:
         """What the metric alone says (``None`` without metrics): is the refined run better?"""
-        if self.source_metric is None or self.refined_metric is None:
+        m1, m2 = self.source_metric, self.refined_metric
+        if m1 is None or m2 is None:
             return None
-        if self.higher_is_better:
-            return self.refined_metric > self.source_metric
-        return self.refined_metric < self.source_metric
+        return m2 > m1 if self.higher_is_better else m2 < m1
 
     @property
     def agree(self) -> bool | None:
@@ -197,22 +191,15 @@ def verify_refinement(
     """Keep ``refined`` only if its own run supports it (see the module documentation).
 
     Args:
-        refined: the refined schedule run 2 used (on run 2's horizon).
-        refined_run_norms: run 2's per-step norms (an array, or a record).
-        source_norms: run 1's per-step norms (the run ``refined`` was refined from).
-        source_schedule: run 1's schedule (default: linear decay ``1 - t/T``); also the
-            fallback.
+        refined, refined_run_norms: run 2's schedule and per-step norms (array or record).
+        source_norms: run 1's per-step norms, as many; ``refined`` was refined from them.
+        source_schedule: run 1's schedule and the fallback (default: linear decay).
         threshold: the bound check's tie band is ``(threshold, 1 / threshold)``.
-        kind: the record column for the bound check (default ``update_l2`` when the records
-            given have it, else ``l2``; :func:`check_kind`).
+        kind: the record column for the bound check (default: :func:`check_kind`'s).
         source_metric, refined_metric: the runs' validation metric (e.g. loss).
         higher_is_better: the metric is an accuracy-like score.
-        metric_spread: the metric's seed-to-seed standard deviation (``None``: unknown); a
-            difference no larger is a tie.
-        adam_type: the runs used an Adam-type optimizer: a check on gradient norms (not an
-            ``update_*`` column) cannot decide.
-
-    The schedule and both records must cover the same number of steps.
+        metric_spread: the metric's seed-to-seed standard deviation (``None``: unknown).
+        adam_type: Adam-type runs: a check on gradient norms (not ``update_*``) cannot decide.
 
     Raises:
         RefineError: mismatched lengths, bad norms, a bad threshold or metric.
