@@ -38,7 +38,7 @@ __all__ = [
     "metric_verdict",
 ]
 
-#: The bound check's tie band runs from ``BOUND_MARGIN`` to ``1 / BOUND_MARGIN`` (module docs).
+#: The bound check's tie band runs from ``BOUND_MARGIN`` to ``1 / BOUND_MARGIN``.
 BOUND_MARGIN = 0.95
 #: A record is uninformative for the bound when its 1% largest terms carry more than this share of
 #: linear decay's gradient term ``sum_t s_t^2 n_t^2`` (judgement: the deep tasks' records give 23%

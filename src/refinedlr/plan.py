@@ -318,13 +318,11 @@ def extend(
 ) -> Continuation:
     """Continue a run from its checkpoint at ``at_step`` to the horizon ``total_steps``.
 
-    Returns the :class:`~refinedlr.schedules.Continuation` (identical to ``schedule`` on the
-    steps already run) with the lowest last-iterate bound, ``D`` calibrated so that the run's
-    peak LR is the bound's best for ``schedule`` (the run was tuned). ``family``: ``"rescale"``
-    (a new level from the checkpoint, then a cooldown), ``"cooldown"`` (the multiplier in use
-    kept, only the cooldown's length chosen) or ``"best"`` (both), each with the cooldown
-    ``shapes``. ``norms``: constant by default, or the run's record (at least ``at_step`` steps,
-    carried step for step). Use it with the same base LR: ``ScheduleLR`` resumes onto it.
+    Returns the :class:`~refinedlr.schedules.Continuation` (``schedule`` on the steps already
+    run) with the lowest bound, ``D`` calibrated so that the run's (tuned) peak LR is the bound's
+    best for ``schedule``. ``family``: ``"rescale"`` (a new level, then a cooldown),
+    ``"cooldown"`` (the multiplier in use kept, then a cooldown) or ``"best"`` (both), with the
+    cooldown ``shapes``. ``norms``: constant, or the run's record (at least ``at_step`` steps).
 
     >>> from refinedlr import WarmupStableDecay
     >>> wsd = WarmupStableDecay(1000, decay=0.2, decay_shape="1-sqrt")
@@ -371,14 +369,11 @@ class _Search:
         self.mids = (tail[:-1] + tail[1:] - 1) / 2.0  # each block's middle step
         self.current = float(s0[k - 1])  # the multiplier in use at the checkpoint
 
-    def _tail(self, level: float, cooldown: int, shape: str) -> FloatArray:
+    def bound(self, level: float, cooldown: int, shape: str) -> float:
         start = self.T1 - cooldown
         p = np.clip((self.mids - start) / cooldown, 0.0, 1.0)
         decay = 1.0 - p if shape == "linear" else 1.0 - np.sqrt(p)
-        return np.where(self.mids < start, level, level * decay)
-
-    def bound(self, level: float, cooldown: int, shape: str) -> float:
-        m = self._tail(level, cooldown, shape)
+        m = np.where(self.mids < start, level, level * decay)
         h = np.concatenate([self.head[0], m * self.sizes])
         r = np.concatenate([self.head[1], m * m * self.g2])
         return _bound_of_sums(h, r, self.D)
