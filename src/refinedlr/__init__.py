@@ -1,11 +1,8 @@
 """refinedlr: linear-decay and refined learning-rate schedules (arXiv 2310.07831).
 
-The pure core (numpy/scipy): :mod:`~refinedlr.schedules` (schedules as vectorised functions of
-the step), :mod:`~refinedlr.refinement` (refinement from gradient norms), :mod:`~refinedlr.bounds`
-(last-iterate bounds), :mod:`~refinedlr.plan` (the next run's peak LR, continuations and
-predicted curves, from the bound), :mod:`~refinedlr.records` (gradient-norm logs),
-:mod:`~refinedlr.summary`.
-Adapters: :mod:`refinedlr.pytorch` (scheduler and recorder), :mod:`refinedlr.integrations`
+The pure core (numpy/scipy): :mod:`~refinedlr.schedules`, :mod:`~refinedlr.refinement`,
+:mod:`~refinedlr.bounds`, :mod:`~refinedlr.plan`, :mod:`~refinedlr.records`,
+:mod:`~refinedlr.summary`. Adapters: :mod:`refinedlr.pytorch`, :mod:`refinedlr.integrations`
 (Hugging Face, Lightning, optax), :mod:`refinedlr.plot`, :mod:`refinedlr.cli`.
 
 >>> import refinedlr

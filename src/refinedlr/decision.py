@@ -1,29 +1,16 @@
-"""The decision rule: keep a refined schedule, or use linear decay, in the same words everywhere.
+"""The decision rule: keep a refined schedule, or use linear decay, in the same words everywhere
+(``refinedlr show``, ``refine``, ``verify``, the demo, :func:`refinedlr.verify.verify_refinement`).
 
-``refinedlr show``, ``refine``, ``verify``, the demo and :func:`refinedlr.verify.verify_refinement`
-all judge the evidence here. Two kinds of evidence compare a refined schedule with linear decay:
-
-* **the metric**: the validation metric of a run of each (mean over seeds). A difference no larger
-  than the seed-to-seed spread (the larger standard deviation of the two) is a **tie**.
-* **the bound check**: the refined schedule's last-iterate bound over linear decay's
-  (:func:`refinedlr.bounds.best_scale`), on each run's own record. A ratio in the **tie band**,
-  from ``BOUND_MARGIN`` = 0.95 to ``1 / BOUND_MARGIN`` = 1.053, is a tie, and so is any ratio on
-  records that make the bound uninformative (:func:`bound_caveat`).
-
-The rule: **the metric decides when it separates the two schedules; else the bound check
-decides when it does; else it is a tie, and a tie goes to linear decay**, the simpler schedule.
-Every output names what decided and how sure it is: *clear* (beyond twice the spread, or a
-ratio beyond the squared margin: below 0.9025 or above 1.108), *narrow* (outside the tie but not
-clearly), *unknown* (one metric value per run and no spread given).
-
-**The bound's own uncertainty** is the tie band. The bound has no sampling error of its own to
-measure from one record, so the band was read off the committed evidence: the 38 convex cells of
-the refinement study and its 2 deep tasks (research/results/refinement-study, "Verification
-decisions" against the observed ratio of the paper's refinement). No cell with a ratio between
-0.944 and 1.0 (19 cells) was a win for the refined schedule (13 ties, 6 losses); the 3 wins had
-ratios of 0.163, 0.425 and 0.543. So a ratio just below 1 says nothing in favour of refinement, and
-the margin of 0.95 (the verification threshold the study chose on its development data, before
-the held-out runs) is used on both sides. Cells above 1.053: 7, all losses.
+Two kinds of evidence compare a refined schedule with linear decay: **the metric** of a run of
+each (a difference no larger than the seed-to-seed spread is a **tie**), and **the bound check**,
+the refined schedule's last-iterate bound over linear decay's, on each run's own record (a ratio
+in the **tie band** from ``BOUND_MARGIN`` = 0.95 to ``1 / BOUND_MARGIN`` = 1.053 is a tie, and so
+is any ratio on records that make the bound uninformative, :func:`bound_caveat`). **The metric
+decides when it separates the two; else the bound check when it does; else it is a tie, and a tie
+goes to linear decay**, the simpler schedule. How sure: *clear* (beyond twice the spread, or a
+ratio below 0.9025 or above 1.108), *narrow*, or *unknown* (no spread given). The tie band is the
+bound's own uncertainty, read off the refinement study (``docs/concepts/refine-then-verify.md``):
+no ratio between 0.944 and 1.0 (19 cells) came with a win, every ratio above 1.053 with a loss.
 
 >>> decide(bound_verdict(0.9655), metric_verdict(0.4012, 0.3993, spread=0.004)).explain()
 'a tie (the metrics differ by no more than their seed spread; the bound ratio is inside its tie band); a tie goes to linear decay, the simpler schedule'
@@ -51,13 +38,11 @@ __all__ = [
     "metric_verdict",
 ]
 
-#: The bound check's tie band runs from ``BOUND_MARGIN`` to ``1 / BOUND_MARGIN`` (module docs).
+#: The bound check's tie band runs from ``BOUND_MARGIN`` to ``1 / BOUND_MARGIN``.
 BOUND_MARGIN = 0.95
 #: A record is uninformative for the bound when its 1% largest terms carry more than this share of
-#: linear decay's gradient term ``sum_t s_t^2 n_t^2``. The thresholds are judgement, checked to
-#: leave the records the bound check was assessed on informative (the deep image and GPT tasks:
-#: 23% and 41%, spans of 8x and 15x) and to flag the shapes issue 18 reported (a ViT record
-#: falling from 515 to a median of 0.62: 99%; a 10-step log with one spike of 6.5x its median).
+#: linear decay's gradient term ``sum_t s_t^2 n_t^2`` (judgement: the deep tasks' records give 23%
+#: and 41%, spans of 8x and 15x; the ViT record of issue 18, falling from 515 to 0.62, gives 99%).
 DOMINANT_SHARE = 0.5
 #: ... or when its norms span more than this factor (max over the 1% quantile) ...
 SPAN = 1000.0
@@ -83,10 +68,8 @@ class Verdict:
 def bound_caveat(norms: npt.ArrayLike) -> str | None:
     """Why the bound says little on this record (``None``: it is informative).
 
-    Three shapes make it uninformative: a few huge norms carry most of linear decay's bound (the
-    1% largest terms of ``sum_t (1 - t/T)^2 n_t^2``, more than :data:`DOMINANT_SHARE`); norms
-    spanning more than :data:`SPAN` (max over the 1% quantile); near-constant norms (the 99%
-    and 1% quantiles within :data:`FLAT`), on which refinement is linear decay.
+    The 1% largest terms of ``sum_t (1 - t/T)^2 n_t^2`` carry more than :data:`DOMINANT_SHARE`;
+    or the norms span more than :data:`SPAN`; or they are within :data:`FLAT` of constant.
 
     >>> print(bound_caveat(np.r_[515.0, 60, 8, np.full(997, 0.62)]))
     a few huge norms dominate the bound: the 1% largest terms carry 100% of it (max 515, 831x the median 0.62)
@@ -158,9 +141,7 @@ def metric_verdict(
     source: str = "linear-decay run",
 ) -> Verdict:
     """The metric's verdict: the refined run's value against the linear-decay run's (``source``
-    names that run when its schedule was another one).
-
-    ``spread`` is the seed-to-seed standard deviation (``None``: unknown, one value per run).
+    names that run); ``spread``: the seed-to-seed standard deviation (``None``: unknown).
 
     >>> metric_verdict(0.40, 0.30, spread=0.02).text
     'linear-decay run 0.4, refined run 0.3 (lower is better): the refined run is better by 0.1, 5x the seed spread (sd 0.02; how sure: clear)'
@@ -210,21 +191,13 @@ class Decision:
     def explain(self) -> str:
         """What decided and how sure it is, in one line."""
         if self.decided_by == "tie":
-            why = (
-                "; ".join(
-                    _TIE_WHY[v.sure if v.evidence == "bound check" else "metric"]
-                    for v in self.verdicts
-                )
-                or "no evidence was given"
-            )
+            kinds = [v.sure if v.evidence == "bound check" else "metric" for v in self.verdicts]
+            why = "; ".join(_TIE_WHY[k] for k in kinds) or "no evidence was given"
             simpler = ", the simpler schedule" if self.baseline == "linear decay" else ""
             return f"a tie ({why}); a tie goes to {self.baseline}{simpler}"
         v = next(v for v in self.verdicts if v.evidence == self.decided_by)
-        what = (
-            f"ratio {v.value:.4f}"
-            if v.evidence == "bound check"
-            else f"difference {abs(v.value):.4g}"
-        )
+        bound = v.evidence == "bound check"
+        what = f"ratio {v.value:.4f}" if bound else f"difference {abs(v.value):.4g}"
         return f"decided by the {self.decided_by} (how sure: {self.sure}): {what}"
 
 
@@ -242,20 +215,17 @@ def decide(
 def advice_before_run(bound: Verdict, *, risky: bool = False) -> str:
     """What to do with a refined schedule no run has used yet (``show``, ``refine``).
 
-    ``bound`` judges the refined schedule on the record it was refined from, which favours it by
-    construction (refinement minimises that bound), so it can only say "worth a try"; ``risky``:
-    the record has the late decline of :func:`refinedlr.risk.refinement_risk`.
+    ``bound`` is on the record it was refined from, which favours it by construction, so it can
+    only say "worth a try"; ``risky``: the late decline of :func:`refinedlr.risk.refinement_risk`.
 
     >>> print(advice_before_run(bound_verdict(0.9924)))
     use linear decay: the bound ratio is inside its tie band, and a tie goes to linear decay, the simpler schedule. To try the refined schedule anyway, train once with it and let refinedlr verify decide
     """
     check = "To try the refined schedule anyway, train once with it and let refinedlr verify decide"
-    late = ""
-    if risky:
-        late = (
-            "; the norms fall late (the warning above), the pattern on which refinement most "
-            "often lost"
-        )
+    late = (
+        "; the norms fall late (the warning above), the pattern on which refinement most often lost"
+    )
+    late = late if risky else ""
     if bound.favours == "refined":
         head = "worth a try" if not risky else "use linear decay, or check the refined schedule"
         return (
@@ -263,9 +233,7 @@ def advice_before_run(bound: Verdict, *, risky: bool = False) -> str:
             f"refined from, which favours it by construction{late}. Train once with it and let "
             "refinedlr verify decide"
         )
-    why = {
-        "tie": "the bound ratio is inside its tie band",
-        "uninformative": "the bound is uninformative on this record",
-    }.get(bound.sure, "the bound favours linear decay")
+    reasons = {"tie": _TIE_WHY["tie"], "uninformative": "the bound is uninformative on this record"}
+    why = reasons.get(bound.sure, "the bound favours linear decay")
     tie = ", and a tie goes to linear decay, the simpler schedule" if bound.favours == "tie" else ""
     return f"use linear decay: {why}{tie}{late}. {check}"

@@ -86,9 +86,8 @@ def atomic_write(
     """Open a temporary file beside ``path``; on success rename it over ``path`` (at the end of
     the enclosing :func:`transaction`, if there is one).
 
-    Missing parent directories are created. On an exception the temporary file is removed and
-    ``path`` is left as it was. ``binary`` opens the file in binary mode (text is UTF-8). A
-    read-only ``path`` is refused (:func:`check_replaceable`).
+    Missing parent directories are created; on an exception ``path`` is left as it was. Text is
+    UTF-8 unless ``binary``. A read-only ``path`` is refused (:func:`check_replaceable`).
 
     >>> import os, tempfile
     >>> path = os.path.join(tempfile.mkdtemp(), "out", "a.txt")

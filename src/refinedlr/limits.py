@@ -1,9 +1,6 @@
-"""Size limits that keep hostile or mistaken input from exhausting memory.
-
-A record or a schedule is tabulated on every step: a log whose steps reach ``10**12`` (a corrupt
-file, a counter in microseconds) is refused before anything is allocated. The one setting is
-:data:`MAX_STEPS`; raise it when you really train longer (``--max-steps N`` sets it for one
-command)::
+"""Size limits that keep hostile or mistaken input (a log whose steps reach ``10**12``) from
+exhausting memory: it is refused before anything is allocated. The one setting is
+:data:`MAX_STEPS`; raise it when you really train longer (``--max-steps N`` for one command)::
 
     import refinedlr.limits
     refinedlr.limits.MAX_STEPS = 100_000_000
@@ -34,8 +31,7 @@ __all__ = [
 #: The largest horizon (optimizer steps) a schedule or a record may span: 80 MB per float64 array.
 MAX_STEPS: int = 10_000_000
 
-#: Memory a command may use per step of its horizon: about sixteen float64 arrays (norms,
-#: smoothed norms, weights, the schedule, its table, a figure's copies).
+#: Memory a command may use per step of its horizon: about sixteen float64 arrays.
 BYTES_PER_STEP = 128
 #: The deepest nesting of JSON arrays and objects read (a log or schedule needs 3 or 4 levels).
 MAX_JSON_DEPTH = 64
@@ -51,8 +47,7 @@ _MIN_LINES, _MIN_BYTES = 1 << 20, 64 << 20
 
 
 def max_lines() -> int:
-    """Lines a text log may hold: two per step of :data:`MAX_STEPS` (a resumed run logs some
-    steps twice), at least a million."""
+    """Lines a text log may hold: two per step of :data:`MAX_STEPS`, at least a million."""
     return max(2 * MAX_STEPS, _MIN_LINES)
 
 
@@ -94,8 +89,8 @@ def _size(n: float) -> str:
 def steps_problem(total_steps: int, *, limit: int | None = None) -> str | None:
     """Why a horizon of ``total_steps`` steps cannot be used, or ``None`` when it can.
 
-    It is refused when it exceeds ``limit`` (default :data:`MAX_STEPS`) or when its arrays
-    (:data:`BYTES_PER_STEP` per step) would not fit in :func:`memory_bytes`.
+    It exceeds ``limit`` (default :data:`MAX_STEPS`), or its arrays (:data:`BYTES_PER_STEP` per
+    step) would not fit in :func:`memory_bytes`.
 
     >>> steps_problem(1000) is None
     True
@@ -108,8 +103,7 @@ def steps_problem(total_steps: int, *, limit: int | None = None) -> str | None:
             f"{total_steps:,} steps, more than the limit of {cap:,} (if the run really was that "
             "long, raise it: refinedlr.limits.MAX_STEPS = ... or --max-steps)"
         )
-    memory = memory_bytes()
-    need = total_steps * BYTES_PER_STEP
+    memory, need = memory_bytes(), total_steps * BYTES_PER_STEP
     if memory is not None and need > memory:
         return (
             f"{total_steps:,} steps need about {_size(need)} of memory ({BYTES_PER_STEP} bytes "

@@ -1,6 +1,5 @@
-"""Planning the next run from the last-iterate bound (Schaipp et al., arXiv 2501.18965): the peak
-LR of another schedule or horizon, the rest of a continued run, and the loss curves the bound
-predicts. The concept page ``docs/concepts/planning.md`` explains it; in short:
+"""Planning the next run from the last-iterate bound (Schaipp et al., arXiv 2501.18965); the concept
+page ``docs/concepts/planning.md`` explains it. In short:
 
 * For LRs ``eta_t = gamma s_t`` the bound (:func:`~refinedlr.bounds.bound_coefficients`) is
   ``a / gamma + gamma b``, best at ``gamma* = D c*(s)`` (``c*``: :func:`~refinedlr.bounds.best_scale`
@@ -10,13 +9,10 @@ predicts. The concept page ``docs/concepts/planning.md`` explains it; in short:
 * :func:`predict` computes ``Omega_t``, the bound for stopping after ``t`` steps, for the source
   and for candidates at their transferred LRs, and maps them through ``loss ~ C + M Omega_t``.
 
-``norms=None`` means constant gradient norms (the bound's worst case, the default); a record or an
-array of the source run's norms is carried to other horizons by :func:`carry_norms`.
-:func:`transfer_lr` is exact, and so are :func:`extend` and :func:`predict` up to
-``16 RESOLUTION`` steps (8,192); on longer horizons they evaluate the bound on blocks of steps
-(single steps for the last ``2 RESOLUTION``, then blocks ``1 / RESOLUTION`` of their distance from
-the end: about 4,000 blocks for ``T = 10**6``; the bound moves by about 0.1%), so
-planning ``T = 10**6`` steps takes well under a second (``perf/bench_plan.py``).
+``norms=None`` means constant gradient norms (the bound's worst case); recorded norms are carried
+to other horizons by :func:`carry_norms`. :func:`extend` and :func:`predict` are exact up to
+``16 RESOLUTION`` steps (8,192); beyond, they evaluate the bound on blocks of steps (it moves by
+about 0.1%), so ``T = 10**6`` steps plan in well under a second (``perf/bench_plan.py``).
 
 Example:
     >>> from refinedlr import LinearDecay, WarmupStableDecay
@@ -81,10 +77,6 @@ class PlanWarning(UserWarning):
     """The plan holds, but something limits how far to trust it (the message says what)."""
 
 
-# --------------------------------------------------------------------------------------------
-# arguments
-
-
 def _positive(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise PlanError(f"{name} must be a positive number, got {value!r}")
@@ -126,11 +118,9 @@ def _recorded(norms: npt.ArrayLike | GradNormRecord, kind: str | None) -> FloatA
 
 
 def carry_norms(norms: npt.ArrayLike, total_steps: int, carry: Carry = "fraction") -> FloatArray:
-    """Recorded norms (one per step of their run) carried onto a run of ``total_steps`` steps.
-
-    ``"fraction"`` reads them on normalised time (step ``t`` of the new run reads position
-    ``t (L - 1) / (T - 1)`` of the ``L`` recorded values, linearly interpolated); ``"step"`` keeps
-    step ``t`` at step ``t`` and holds the median of the record's last tenth past its end.
+    """Recorded norms (one per step of their run) carried onto a run of ``total_steps`` steps:
+    ``"fraction"`` reads position ``t (L - 1) / (T - 1)`` of the ``L`` values (interpolated) at
+    step ``t``; ``"step"`` keeps step ``t`` and holds the last tenth's median past the end.
 
     >>> carry_norms([4.0, 2.0, 1.0], 5)
     array([4. , 3. , 2. , 1.5, 1. ])
@@ -157,17 +147,15 @@ def _norms_on(norms: FloatArray | None, total_steps: int, carry: Carry) -> Float
     return np.ones(total_steps) if norms is None else carry_norms(norms, total_steps, carry)
 
 
-def _source_norms(
-    norms: NormsLike, kind: str | None, source: Schedule, carry: Carry
-) -> FloatArray | None:
-    """The source run's norms; carried on normalised time, they must span the source's horizon."""
+def _source_norms(norms: NormsLike, kind: str | None, T: int, carry: Carry) -> FloatArray | None:
+    """The source run's norms; carried on normalised time, they must span its ``T`` steps."""
     if norms is None:
         return None
     g = _recorded(norms, kind)
-    if carry == "fraction" and g.shape[0] != source.total_steps:
+    if carry == "fraction" and g.shape[0] != T:
         raise PlanError(
-            f"the norms hold {g.shape[0]} steps, but the source schedule spans "
-            f"{source.total_steps}: give the record of the run that used it"
+            f"the norms hold {g.shape[0]} steps, but the source schedule spans {T}: give the "
+            "record of the run that used it"
         )
     return g
 
@@ -183,10 +171,6 @@ def _best(shape: FloatArray, norms: FloatArray) -> float:
     return c
 
 
-# --------------------------------------------------------------------------------------------
-# transfer
-
-
 def transfer_lr(
     lr: float,
     source: ScheduleLike,
@@ -199,13 +183,10 @@ def transfer_lr(
     """The peak LR for ``target``, given the peak LR ``lr`` tuned for ``source``.
 
     ``lr * c*(target) / c*(source)``, with ``c*`` the bound's best peak LR of each shape under the
-    same norms (:func:`~refinedlr.bounds.best_scale`; the distance ``D`` cancels). ``source`` and
-    ``target`` are schedules with their horizons (anything
-    :func:`~refinedlr.schedule_io.as_schedule` accepts). ``norms=None``: constant norms (the
-    worst case). Otherwise the source run's norms (a record, with ``kind`` choosing its series, or
-    an array), one per step of ``source``, carried to the target's horizon by ``carry``
-    (:func:`carry_norms`; ``"fraction"`` needs one norm per step of ``source``, ``"step"`` holds
-    the last tenth's median past the record's end).
+    same norms (:func:`~refinedlr.bounds.best_scale`). ``source`` and ``target``: anything
+    :func:`~refinedlr.schedule_io.as_schedule` accepts. ``norms``: ``None`` (constant), or the
+    source run's norms (a record, ``kind`` choosing its series, or an array), carried to the
+    target's horizon by :func:`carry_norms` (``"fraction"`` needs one per step of ``source``).
 
     >>> from refinedlr import Cosine, LinearDecay
     >>> round(transfer_lr(0.1, LinearDecay(1000), Cosine(1000)), 4)
@@ -214,14 +195,10 @@ def transfer_lr(
     lr = _positive("lr", lr)
     src = _schedule("source", source)
     tgt = _schedule("target", target)
-    g = _source_norms(norms, kind, src, carry)
+    g = _source_norms(norms, kind, src.total_steps, carry)
     c_src = _best(src.preview(), _norms_on(g, src.total_steps, carry))
     c_tgt = _best(tgt.preview(), _norms_on(g, tgt.total_steps, carry))
     return lr * c_tgt / c_src
-
-
-# --------------------------------------------------------------------------------------------
-# the bound on blocks of steps
 
 
 @functools.lru_cache(maxsize=8)
@@ -238,10 +215,8 @@ def _distances(limit: int) -> IntArray:
 def _edges(n: int, cut: int = 0) -> IntArray:
     """Block edges ``0 = e_0 < ... < e_N = n`` (and ``cut``): single steps up to
     ``16 RESOLUTION`` steps; past that, single steps for the last ``2 RESOLUTION`` steps before
-    ``n``, then blocks ``1 / RESOLUTION`` as long as their distance from ``n``.
-
-    The bound's sum over ``k`` behaves like ``sum 1 / (n - k)`` where the LR has not decayed, so
-    its error on such blocks is about ``1 / (2 RESOLUTION)`` of each block's share.
+    ``n``, then blocks ``1 / RESOLUTION`` as long as their distance from ``n`` (the bound's error
+    on such a block is about ``1 / (2 RESOLUTION)`` of its share).
 
     >>> _edges(5).tolist()
     [0, 1, 2, 3, 4, 5]
@@ -263,10 +238,6 @@ def _bound_of_sums(h: FloatArray, r: FloatArray, D: float) -> float:
     """The direct bound with LR sums ``h`` and ``sum eta² g²`` ``r`` per block as single steps."""
     g = np.divide(np.sqrt(r), h, out=np.zeros_like(h), where=h > 0.0)
     return last_iterate_bound(h, g, D)
-
-
-# --------------------------------------------------------------------------------------------
-# extend
 
 
 @dataclasses.dataclass(frozen=True)
@@ -295,21 +266,17 @@ def extension_options(
     See :func:`extend`, which returns the first one's schedule.
     """
     base = _schedule("schedule", schedule)
-    k = _step("at_step", at_step)
-    T1 = _step("total_steps", total_steps)
+    k, T0, T1 = _step("at_step", at_step), base.total_steps, _step("total_steps", total_steps)
     if k >= T1:
         raise PlanError(f"at_step={k} must come before the new horizon total_steps={T1}")
-    if k > base.total_steps:
-        raise PlanError(
-            f"at_step={k} is past the end of the run being continued ({base.total_steps} steps)"
-        )
+    if k > T0:
+        raise PlanError(f"at_step={k} is past the end of the run being continued ({T0} steps)")
     unknown = sorted(set(families) - {"rescale", "cooldown"}) or sorted(set(shapes) - set(_SHAPES))
     if unknown or not families or not shapes:
         raise PlanError(
             f"families are 'rescale' and 'cooldown', shapes {_SHAPES}; got {list(families)}, "
             f"{list(shapes)}"
         )
-    T0 = base.total_steps
     if norms is None:
         g = np.ones(max(T0, T1))
     else:
@@ -351,21 +318,11 @@ def extend(
 ) -> Continuation:
     """Continue a run from its checkpoint at ``at_step`` to the horizon ``total_steps``.
 
-    Returns the :class:`~refinedlr.schedules.Continuation` (identical to ``schedule`` on the
-    steps ``0 .. at_step - 1`` already run) with the lowest last-iterate bound, ``D`` calibrated
-    so that the run's peak LR is the bound's best for ``schedule`` on its own horizon (the run was
-    tuned). Families (``family="best"`` searches both):
-
-    * ``"rescale"``: from the checkpoint the multiplier holds a new ``level`` (any fraction of the
-      peak), then cools down; level and cooldown length chosen by the bound;
-    * ``"cooldown"``: the multiplier in use at the checkpoint is kept (no jump, no re-warm-up),
-      and only the cooldown's length is chosen.
-
-    Each tries the cooldown ``shapes`` (linear and 1-sqrt). ``norms``: constant by default, or the
-    run's record (at least ``at_step`` steps; carried step for step, the last tenth's median
-    held). The schedule's ``provenance`` names the family and the bound ratio against a fresh run
-    of ``schedule`` on the new horizon at its own best LR. Use it with the same base LR:
-    ``ScheduleLR`` resumes a checkpoint of ``schedule`` onto it.
+    Returns the :class:`~refinedlr.schedules.Continuation` (``schedule`` on the steps already
+    run) with the lowest bound, ``D`` calibrated so that the run's (tuned) peak LR is the bound's
+    best for ``schedule``. ``family``: ``"rescale"`` (a new level, then a cooldown),
+    ``"cooldown"`` (the multiplier in use kept, then a cooldown) or ``"best"`` (both), with the
+    cooldown ``shapes``. ``norms``: constant, or the run's record (at least ``at_step`` steps).
 
     >>> from refinedlr import WarmupStableDecay
     >>> wsd = WarmupStableDecay(1000, decay=0.2, decay_shape="1-sqrt")
@@ -405,24 +362,18 @@ class _Search:
         self.base, self.k, self.T1, self.D = base, k, T1, D
         edges = _edges(T1, cut=k)
         head = int(np.searchsorted(edges, k))  # the blocks before the checkpoint
-        self.head = (
-            _block_sums(s0[:k], edges[: head + 1]),
-            _block_sums((s0[:k] * g[:k]) ** 2, edges[: head + 1]),
-        )
-        tail = edges[head:]
+        before, tail = edges[: head + 1], edges[head:]
+        self.head = (_block_sums(s0[:k], before), _block_sums((s0[:k] * g[:k]) ** 2, before))
         self.g2 = _block_sums(g[k:] ** 2, tail - k)
         self.sizes = np.diff(tail).astype(np.float64)
         self.mids = (tail[:-1] + tail[1:] - 1) / 2.0  # each block's middle step
         self.current = float(s0[k - 1])  # the multiplier in use at the checkpoint
 
-    def _tail(self, level: float, cooldown: int, shape: str) -> FloatArray:
+    def bound(self, level: float, cooldown: int, shape: str) -> float:
         start = self.T1 - cooldown
         p = np.clip((self.mids - start) / cooldown, 0.0, 1.0)
         decay = 1.0 - p if shape == "linear" else 1.0 - np.sqrt(p)
-        return np.where(self.mids < start, level, level * decay)
-
-    def bound(self, level: float, cooldown: int, shape: str) -> float:
-        m = self._tail(level, cooldown, shape)
+        m = np.where(self.mids < start, level, level * decay)
         h = np.concatenate([self.head[0], m * self.sizes])
         r = np.concatenate([self.head[1], m * m * self.g2])
         return _bound_of_sums(h, r, self.D)
@@ -442,13 +393,12 @@ class _Search:
             def f(v: npt.NDArray[np.float64]) -> float:
                 return self.bound(math.exp(v[0]), self._cooldown(v[1]), shape)
 
-            v0 = _grid_argmin(f, np.linspace(lo, 0.0, 17), np.linspace(0.05, 1.0, 20))
+            levels, fractions = np.linspace(lo, 0.0, 17), np.linspace(0.05, 1.0, 20)
+            v0 = min((f(np.array([a, b])), a, b) for a in levels for b in fractions)[1:]
+            options = {"xatol": 1e-3, "fatol": 1e-12, "maxfev": 200}
+            bounds = [(lo, 0.0), (1e-9, 1.0)]
             res = optimize.minimize(
-                f,
-                v0,
-                method="Nelder-Mead",
-                bounds=[(lo, 0.0), (1e-9, 1.0)],
-                options={"xatol": 1e-3, "fatol": 1e-12, "maxfev": 200},
+                f, np.array(v0), method="Nelder-Mead", bounds=bounds, options=options
             )
             level, x = math.exp(float(res.x[0])), float(res.x[1])
         cont = Continuation(
@@ -474,26 +424,15 @@ def _minimize_1d(f: Any, lo: float, hi: float) -> float:
     return float(res.x) if res.fun <= values[i] else float(xs[i])
 
 
-def _grid_argmin(f: Any, first: FloatArray, second: FloatArray) -> FloatArray:
-    best = min((f(np.array([a, b])), a, b) for a in first for b in second)
-    return np.array([best[1], best[2]])
-
-
-# --------------------------------------------------------------------------------------------
-# predict
-
-
 @dataclasses.dataclass(frozen=True)
 class Forecast:
     """The bound's curve for one schedule at its peak LR, and the loss curve it predicts.
 
     Attributes:
-        name: the schedule's label.
-        schedule: the schedule (multipliers).
+        name, schedule: the schedule's label and multipliers.
         lr: its peak LR (tuned for the source, transferred for a candidate).
         steps: the steps ``t`` the curves are evaluated after (ascending, ending at the horizon).
-        bound: ``Omega_t``, the bound for stopping after ``t`` steps (``D`` calibrated so that the
-            source's LR is the bound's best for the source; in the units of ``D²/lr``).
+        bound: ``Omega_t``, the bound for stopping after ``t`` steps.
         loss: ``C + M Omega_t``, when :func:`predict` was given the source's losses.
     """
 
@@ -558,13 +497,12 @@ def predict(
 
     ``Omega_t`` is the last-iterate bound for stopping after ``t`` steps, with ``D`` calibrated so
     that ``lr`` is the bound's best peak LR for ``source``; each candidate runs at
-    :func:`transfer_lr`'s LR on the same norms. Given the source run's ``losses`` (one per step,
-    ``NaN`` where missing), ``loss ~ C + M Omega_t`` is fitted by least squares on the steps after
-    ``fit_from`` of training (the bound's first steps are dominated by ``D``), and each curve is
-    mapped through it. With ``same_lr`` every candidate runs at ``lr`` itself (a run continued
-    from the source's checkpoint, :func:`extend`, keeps its base LR). Candidates are ranked by their final predicted loss (by their final bound
-    without losses; the two orders agree when ``M > 0``). A fit with ``M <= 0`` (losses that do not
-    fall as the bound does) is dropped with a :class:`PlanWarning`.
+    :func:`transfer_lr`'s LR on the same norms (at ``lr`` itself with ``same_lr``, as a run
+    continued by :func:`extend` does). Given the source run's ``losses`` (one per step, ``NaN``
+    where missing), ``loss ~ C + M Omega_t`` is fitted by least squares on the steps after
+    ``fit_from`` of training, and each curve is mapped through it; a fit with ``M <= 0`` is
+    dropped with a :class:`PlanWarning`. Candidates are ranked by their final predicted loss (or
+    final bound).
 
     >>> from refinedlr import Cosine, LinearDecay, Constant
     >>> p = predict(0.1, LinearDecay(1000), {"cosine": Cosine(1000), "constant": Constant(1000)})
@@ -579,12 +517,11 @@ def predict(
     if not (isinstance(fit_from, (int, float)) and 0.0 <= fit_from < 1.0):
         raise PlanError(f"fit_from must be a fraction in [0, 1), got {fit_from!r}")
     src = _schedule("source", source)
-    named = (
-        dict(candidates)
-        if isinstance(candidates, Mapping)
-        else {_label(c, i): c for i, c in enumerate(candidates)}
-    )
-    g = _source_norms(norms, kind, src, carry)
+    if isinstance(candidates, Mapping):
+        named = dict(candidates)
+    else:
+        named = {_label(c, i): c for i, c in enumerate(candidates)}
+    g = _source_norms(norms, kind, src.total_steps, carry)
     g_src = _norms_on(g, src.total_steps, carry)
     s_src = src.preview()
     # the bound is homogeneous of degree 1 in (LRs, D): compute at peak 1 and scale by lr

@@ -1,7 +1,5 @@
-"""Figures: gradient norms, smoothed norms and schedules on one page (needs the ``plot`` extra).
-
-Figures are built with ``matplotlib.figure.Figure`` (no pyplot, no display needed) and written as
-PNG when a path is given.
+"""Figures of gradient norms, smoothed norms and schedules (needs the ``plot`` extra), built with
+``matplotlib.figure.Figure`` (no pyplot, no display needed) and written as PNG when a path is given.
 
 Example:
     >>> import os, tempfile
@@ -53,10 +51,14 @@ def _values(s: Schedule | npt.ArrayLike) -> npt.NDArray[np.float64]:
     return s.preview() if isinstance(s, Schedule) else np.asarray(s, dtype=np.float64)
 
 
-def _save(fig: Any, path: str | os.PathLike[str] | None) -> None:
+def _finish(fig: Any, title: str | None, path: str | os.PathLike[str] | None) -> Any:
+    """Give ``fig`` its ``title`` (drawn literally), write it to ``path`` if given, return it."""
+    if title:
+        fig.suptitle(title, parse_math=False)
     if path is not None:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         fig.savefig(path, dpi=120)
+    return fig
 
 
 def _legend(ax: Any, of: Any = None) -> None:
@@ -64,11 +66,6 @@ def _legend(ax: Any, of: Any = None) -> None:
     (never as mathtext: a label may hold ``$``)."""
     for text in ax.legend(*(of or ax).get_legend_handles_labels(), fontsize=8).get_texts():
         text.set_parse_math(False)
-
-
-def _title(fig: Any, title: str | None) -> None:
-    if title:
-        fig.suptitle(title, parse_math=False)
 
 
 def plot_norms_and_schedules(
@@ -119,9 +116,7 @@ def plot_norms_and_schedules(
     ax_s.grid(alpha=0.3)
     if schedules:
         _legend(ax_s)
-    _title(fig, title)
-    _save(fig, path)
-    return fig
+    return _finish(fig, title, path)
 
 
 def plot_refinement(
@@ -137,16 +132,12 @@ def plot_refinement(
     label = f"refined (tau={prov.get('tau')}, {norm})"
     schedules: dict[str, Schedule | npt.ArrayLike] = {label: refinement.schedule}
     schedules.update(baselines or {})
-    return plot_norms_and_schedules(
-        {
-            f"raw {norm} norm": refinement.norms,
-            f"smoothed (window {prov.get('window')})": refinement.smoothed,
-        },
-        schedules,
-        path=path,
-        title=title,
-        norm_label=f"{norm} gradient norm",
-    )
+    curves = {
+        f"raw {norm} norm": refinement.norms,
+        f"smoothed (window {prov.get('window')})": refinement.smoothed,
+    }
+    axis = f"{norm} gradient norm"
+    return plot_norms_and_schedules(curves, schedules, path=path, title=title, norm_label=axis)
 
 
 def plot_schedules(
@@ -178,14 +169,9 @@ def plot_plan(
     fig, (left, right) = _figure(1, 3.6, ncols=2)
     for i, f in enumerate((prediction.source, *prediction.candidates)):
         style = {"ls": "--", "color": "black"} if i == 0 else {}
+        lrs = f.lr * f.schedule.preview()
         label = f"{f.name}: peak LR {f.lr:.3g}"
-        left.plot(
-            np.arange(f.schedule.total_steps),
-            f.lr * f.schedule.preview(),
-            lw=1.4,
-            label=label,
-            **style,
-        )
+        left.plot(np.arange(f.schedule.total_steps), lrs, lw=1.4, label=label, **style)
         right.plot(f.steps, f.bound if f.loss is None else f.loss, lw=1.4, **style)
     left.set_ylabel("learning rate")
     right.set_ylabel("predicted loss" if prediction.fit is not None else "bound (relative)")
@@ -195,9 +181,7 @@ def plot_plan(
         ax.set_xlabel("optimizer step")
         ax.grid(alpha=0.3)
     _legend(right, left)
-    _title(fig, title)
-    _save(fig, path)
-    return fig
+    return _finish(fig, title, path)
 
 
 def plot_lr_checks(
@@ -223,6 +207,4 @@ def plot_lr_checks(
     ax.set_ylabel("validation loss")
     ax.grid(alpha=0.3)
     _legend(ax)
-    _title(fig, title)
-    _save(fig, path)
-    return fig
+    return _finish(fig, title, path)

@@ -1,19 +1,12 @@
 """Refinement risk: does a gradient-norm record have the pattern on which refinement loses?
 
-Refinement moves learning-rate mass to where the smoothed norms are small. When the norms keep
-falling through the last part of training, the refined schedule therefore holds the learning rate
-high until late, and its last iterate tends to end worse than linear decay's. This module flags
-that pattern, a *late decline*: the median norm over the last :data:`LATE_WINDOW` of the record
-divided by the median over the whole record,
-
-``late_ratio = median(n[-LATE_WINDOW * T:]) / median(n)``,
-
-is below :data:`LATE_DECLINE_MODERATE` (``"moderate"``) or below :data:`LATE_DECLINE_HIGH`
-(``"high"``). The cut-offs are descriptive, not a guarantee: they were chosen after looking at all
-38 convex cases of the refinement study (held-out datasets included) and were not tested on fresh
-data; how often refinement lost on records of each level is in the study
-(``research/results/refinement-study``; the docs page *When refinement helps*). A record without the pattern can still lose: check a refined
-schedule after one run with :func:`refinedlr.verify.verify_refinement`.
+When the norms keep falling through the last part of training, refinement holds the learning
+rate high until late, and its last iterate tends to end worse than linear decay's. This module
+flags that *late decline*: ``late_ratio = median(n[-LATE_WINDOW * T:]) / median(n)`` below
+:data:`LATE_DECLINE_MODERATE` (``"moderate"``) or :data:`LATE_DECLINE_HIGH` (``"high"``). The
+cut-offs are descriptive, chosen after looking at the 38 convex cases of the refinement study (the
+docs page *When refinement helps*); a record without the pattern can still lose, so check a
+refined schedule after one run with :func:`refinedlr.verify.verify_refinement`.
 
 Example:
     >>> refinement_risk(np.ones(100)) is None
@@ -53,13 +46,9 @@ RiskLevel = Literal["moderate", "high"]
 
 @dataclasses.dataclass(frozen=True)
 class RefinementRisk:
-    """A record whose norms decline late in training (see the module documentation).
-
-    Attributes:
-        late_ratio: median norm of the last :data:`LATE_WINDOW` of the record over its median.
-        level: ``"high"`` (``late_ratio < LATE_DECLINE_HIGH``) or ``"moderate"``.
-        norm: the norm kind the record holds (``"l2"``, ``"l1"``, ...).
-    """
+    """A record whose norms decline late in training: ``late_ratio`` (module documentation),
+    ``level`` (``"high"`` below :data:`LATE_DECLINE_HIGH`, else ``"moderate"``) and ``norm``
+    (the norm kind the record holds: ``"l2"``, ``"l1"``, ...)."""
 
     late_ratio: float
     level: RiskLevel
@@ -83,10 +72,8 @@ class RefinementRisk:
 
 
 def refinement_risk(norms: npt.ArrayLike, *, norm: str = "l2") -> RefinementRisk | None:
-    """Flag a late decline of the norms (``None`` when the norms hold up late).
-
-    ``norms`` is a 1-D per-step record; missing values (NaN/inf) are filled by interpolation
-    first (:func:`refinedlr.refinement.fill_missing`).
+    """Flag a late decline of the 1-D per-step ``norms`` (``None`` when they hold up late);
+    missing values are filled first (:func:`refinedlr.refinement.fill_missing`).
 
     >>> refinement_risk(np.r_[np.full(10, 5.0), np.ones(90)]) is None  # falls early only
     True

@@ -1,23 +1,12 @@
-"""A summary of a schedule that a person can read.
-
-Reports the schedule's shape in words, where it peaks, how long it stays high, how much
-learning-rate mass it keeps for late training, and, given a gradient-norm record, the last-iterate
-bound of the schedule (each at its best base LR) divided by that of linear decay on the same record,
-judged with the words of :mod:`refinedlr.decision`.
-
-Definitions (``s_t`` the multiplier, ``T`` the horizon, ``M = max s``):
+"""A summary of a schedule that a person can read (``s_t`` the multiplier, ``M = max s``):
 
 * shape: where it starts (as a fraction of ``M``), whether it dips before it climbs, where it
-  peaks and where it ends;
-* peak: the first step with ``s_t = M``;
-* implied warm-up: the number of steps before ``s_t`` first reaches ``0.9 M`` (0 when it starts
-  there; a linear warm-up of ``W`` steps reports about ``0.9 W``); printed only when the schedule
-  rises to its peak without dipping first;
-* time above half the peak: the fraction of steps with ``s_t >= M / 2``;
-* late mass: ``sum of s_t over the last quarter / sum of s_t``;
-* bound ratio: :func:`refinedlr.bounds.bound_ratio_to_linear` (below 1: a better guarantee than
-  linear decay on these norms), with :func:`refinedlr.decision.bound_verdict`'s tie band and
-  :func:`refinedlr.decision.bound_caveat`'s check that the norms make it informative.
+  peaks (the first step with ``s_t = M``) and where it ends;
+* implied warm-up: the steps before ``s_t`` first reaches ``0.9 M`` (shown when it rises to its
+  peak without dipping first);
+* time above half the peak; late mass: ``sum of s_t over the last quarter / sum of s_t``;
+* given gradient norms, the bound ratio to linear decay
+  (:func:`refinedlr.bounds.bound_ratio_to_linear`), judged by :mod:`refinedlr.decision`.
 
 Example:
     >>> from refinedlr.schedules import Cosine
@@ -148,11 +137,10 @@ def summarize(
     notes: list[str] = []
     if norms is not None:
         g = np.asarray(norms, dtype=np.float64)
-        shape = s / top
         if g.size != T:
             notes.append(f"norms ({g.size} steps) resampled onto the schedule's {T} steps")
             g = np.interp(np.linspace(0, g.size - 1, T), np.arange(g.size), g)
-        ratio = float(bound_ratio_to_linear(shape, g))
+        ratio = float(bound_ratio_to_linear(s / top, g))
         caveat = bound_caveat(g)
     return ScheduleSummary(
         name=label,

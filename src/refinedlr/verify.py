@@ -1,29 +1,11 @@
-"""Refine, then verify: keep a refined schedule only when its own run supports it.
+"""Refine, then verify: keep a refined schedule only when its own run supports it
+(``docs/concepts/refine-then-verify.md``).
 
-The paper's refined schedule often loses to linear decay, and the last-iterate bound computed on
-the *source* run's norms always prefers it (refinement minimises that bound). Computed on the
-norms each schedule *itself* produced, the bound separates wins from losses much better. So, after
-one run with the refined schedule (run 2) and the linear-decay run it was refined from (run 1):
-
-* **bound check**: ``ratio = B*(refined, n2) / B*(linear, n1)``, where ``B*(s, n)`` is the
-  last-iterate bound of shape ``s`` on norms ``n`` at its best scale
-  (:func:`refinedlr.bounds.best_scale`, so ``D`` and the learning rates cancel).
-* **metric**: a user who has both runs also has their validation metric (and, with several seeds,
-  its seed-to-seed spread).
-
-The decision follows :mod:`refinedlr.decision`: the metric decides when it separates the runs by
-more than its spread; else the bound check when its ratio is outside the tie band
-``(threshold, 1/threshold)`` (:data:`VERIFY_THRESHOLD`) on records that make it informative;
-else it is a tie, and a tie goes to linear decay. The bound check cannot decide when the two
-records are the same (the source record favours refinement by construction), when a record makes
-the bound uninformative (:func:`refinedlr.decision.bound_caveat`), or for an Adam-type run
-checked with gradient norms (``adam_type=True`` without an ``update_*`` column: in the
-refinement study those did not predict the outcome).
-
-The norms are those of the optimizer's step direction: the l2 gradient norm for SGD; for Adam-type
-optimizers the l2 norm of the update direction ``m_hat / (sqrt(v_hat) + eps)`` (record it with the
-recorder kind ``update_l2``). With records, the check uses ``update_l2`` when both runs have it,
-otherwise ``l2``.
+After a run with the refined schedule (run 2) and the linear-decay run it was refined from
+(run 1), the **bound check** is ``ratio = B*(refined, n2) / B*(linear, n1)``, ``B*(s, n)`` the
+bound of shape ``s`` on norms ``n`` at its best scale (:func:`refinedlr.bounds.best_scale`); with
+the runs' **metric**, :mod:`refinedlr.decision` decides. The norms are those of the step direction:
+``l2`` for SGD, ``update_l2`` (of ``m_hat / (sqrt(v_hat) + eps)``) for Adam-type optimizers.
 
 Example:
     >>> import numpy as np
@@ -71,17 +53,13 @@ class Verification:
     """The outcome of :func:`verify_refinement`.
 
     Attributes:
-        bound_ratio: the refined schedule's best-scale last-iterate bound on its own run's norms
-            over the source schedule's bound on the source run's norms.
-        threshold: the bound check's tie band is ``(threshold, 1 / threshold)``.
+        bound_ratio: the refined schedule's best-scale bound on its own run's norms over the
+            source schedule's on the source run's norms (tie band: ``threshold``, its inverse).
         kind: the record column the bound check used (``None`` for plain arrays).
-        source_metric, refined_metric: the runs' metric values, if given.
-        higher_is_better: how to compare the metrics.
-        kept: the decision: keep the refined schedule (else fall back to the source schedule).
-        decided_by: ``"metric"``, ``"bound check"`` or ``"tie"`` (a tie goes to the source
-            schedule).
-        schedule: the chosen schedule: the refined one, or the source schedule (linear decay
-            unless another was given) on the same horizon.
+        threshold, source_metric, refined_metric, higher_is_better: as given.
+        kept, decided_by: keep the refined schedule? decided by ``"metric"``, ``"bound check"``
+            or ``"tie"`` (a tie goes to the source schedule).
+        schedule: the chosen schedule: the refined one, or the source schedule.
         outcome: the :class:`~refinedlr.decision.Decision` with every verdict.
         caveat: why the bound check could not decide, if it could not.
     """
@@ -106,11 +84,10 @@ class Verification:
     @property
     def metric_keeps(self) -> bool | None:
         """What the metric alone says (``None`` without metrics): is the refined run better?"""
-        if self.source_metric is None or self.refined_metric is None:
+        m1, m2 = self.source_metric, self.refined_metric
+        if m1 is None or m2 is None:
             return None
-        if self.higher_is_better:
-            return self.refined_metric > self.source_metric
-        return self.refined_metric < self.source_metric
+        return m2 > m1 if self.higher_is_better else m2 < m1
 
     @property
     def agree(self) -> bool | None:
@@ -214,34 +191,22 @@ def verify_refinement(
     """Keep ``refined`` only if its own run supports it (see the module documentation).
 
     Args:
-        refined: the refined schedule run 2 used (on run 2's horizon).
-        refined_run_norms: run 2's per-step norms (an array, or a record).
-        source_norms: run 1's per-step norms (the run ``refined`` was refined from).
-        source_schedule: run 1's schedule (default: linear decay ``1 - t/T``); also the
-            fallback.
+        refined, refined_run_norms: run 2's schedule and per-step norms (array or record).
+        source_norms: run 1's per-step norms, as many; ``refined`` was refined from them.
+        source_schedule: run 1's schedule and the fallback (default: linear decay).
         threshold: the bound check's tie band is ``(threshold, 1 / threshold)``.
-        kind: the record column for the bound check (default ``update_l2`` when the records
-            given have it, else ``l2``; :func:`check_kind`).
+        kind: the record column for the bound check (default: :func:`check_kind`'s).
         source_metric, refined_metric: the runs' validation metric (e.g. loss).
         higher_is_better: the metric is an accuracy-like score.
-        metric_spread: the metric's seed-to-seed standard deviation (``None``: unknown); a
-            difference no larger is a tie.
-        adam_type: the runs used an Adam-type optimizer: a check on gradient norms (not an
-            ``update_*`` column) cannot decide.
-
-    All three (the schedule and both records) must cover the same number of steps: the bound
-    scales with the horizon, so runs of different lengths cannot be compared this way.
+        metric_spread: the metric's seed-to-seed standard deviation (``None``: unknown).
+        adam_type: Adam-type runs: a check on gradient norms (not ``update_*``) cannot decide.
 
     Raises:
         RefineError: mismatched lengths, bad norms, a bad threshold or metric.
         RecordError: a record lacks the column for the check.
     """
-    if not (
-        isinstance(threshold, (int, float))
-        and not isinstance(threshold, bool)
-        and math.isfinite(threshold)
-        and 0 < threshold <= 1
-    ):
+    real = isinstance(threshold, (int, float)) and not isinstance(threshold, bool)
+    if not (real and math.isfinite(threshold) and 0 < threshold <= 1):
         raise RefineError(f"the verify threshold must be in (0, 1], got {threshold!r}")
     m_src = _metric("source_metric", source_metric)
     m_ref = _metric("refined_metric", refined_metric)
@@ -250,15 +215,13 @@ def verify_refinement(
         raise RefineError("give both metrics (source_metric and refined_metric) or neither")
     if spread is not None and spread < 0:
         raise RefineError(f"metric_spread must be >= 0, got {spread}")
+    records = [r for r in (source_norms, refined_run_norms) if isinstance(r, GradNormRecord)]
     used: str | None = None
-    if isinstance(source_norms, GradNormRecord) and isinstance(refined_run_norms, GradNormRecord):
-        used = check_kind(source_norms, refined_run_norms, kind)
-    elif isinstance(source_norms, GradNormRecord) or isinstance(refined_run_norms, GradNormRecord):
-        rec = source_norms if isinstance(source_norms, GradNormRecord) else refined_run_norms
-        assert isinstance(rec, GradNormRecord)
-        if kind is None:  # the same preference as for two records (check_kind)
-            kind = next((k for k in CHECK_KINDS if k in rec.kinds), "l2")
-        used = rec.resolve_kind(kind)
+    if len(records) == 2:
+        used = check_kind(records[0], records[1], kind)
+    elif records:  # the same preference as for two records (check_kind)
+        preferred = next((k for k in CHECK_KINDS if k in records[0].kinds), "l2")
+        used = records[0].resolve_kind(preferred if kind is None else kind)
     own, own_where = _norms("the refined run's norms", refined_run_norms, used)
     src, src_where = _norms("the source run's norms", source_norms, used)
     T = refined.total_steps
@@ -293,14 +256,11 @@ def verify_refinement(
     caveat = _caveat(own, src, used, adam_type)
     bound = bound_verdict(ratio, caveat=caveat, margin=float(threshold))
     linear = isinstance(base_schedule, LinearDecay)
+    source = "linear-decay run" if linear else "source run"
     metric = None
     if m_src is not None and m_ref is not None:
         metric = metric_verdict(
-            m_src,
-            m_ref,
-            higher_is_better=higher_is_better,
-            spread=spread,
-            source="linear-decay run" if linear else "source run",
+            m_src, m_ref, higher_is_better=higher_is_better, spread=spread, source=source
         )
     baseline = "linear decay" if linear else "the source schedule"
     outcome = decide(bound, metric, baseline=baseline)
