@@ -29,7 +29,15 @@ from .trainer_state import read_trainer_state
 
 __all__ = ["FORMATS", "guess_format", "read_record"]
 
-FORMATS: tuple[str, ...] = ("csv", "npy", "wandb", "jsonl", "trainer_state", "tensorboard")
+_READERS: dict[str, Callable[[Path, ReadRequest], GradNormRecord]] = {
+    "csv": read_delimited,
+    "npy": read_npy,
+    "wandb": read_wandb,
+    "jsonl": read_jsonl,
+    "trainer_state": read_trainer_state,
+    "tensorboard": read_tensorboard,
+}
+FORMATS: tuple[str, ...] = tuple(_READERS)
 _ALIASES = {"tsv": "csv", "ndjson": "jsonl", "tb": "tensorboard", "tfevents": "tensorboard"}
 
 
@@ -84,14 +92,9 @@ def read_record(
         raise RecordError("no such file", path=p)
     if not p.is_dir():
         open_regular(p).close()  # refuses a named pipe, a device, a socket (without blocking)
-    if step_offset is not None and (
-        isinstance(step_offset, bool) or not isinstance(step_offset, int)
-    ):
+    if isinstance(step_offset, bool) or not isinstance(step_offset, (int, type(None))):
         raise RecordError(f"step_offset must be an integer, got {brief(repr(step_offset))}", path=p)
-    if format is None:
-        fmt = guess_format(p)
-    else:
-        fmt = _ALIASES.get(format.lower(), format.lower())
+    fmt = guess_format(p) if format is None else _ALIASES.get(format.lower(), format.lower())
     reader = _READERS.get(fmt)
     if reader is None:
         raise RecordError(f"unknown format {brief(str(format))!r}; known: {list(FORMATS)}", path=p)
@@ -104,9 +107,6 @@ def read_record(
     for message in record.meta.get("warnings", ()):
         warn_at_caller(message, UserWarning)
     return record
-
-
-# -- format guessing ----------------------------------------------------------------------------
 
 
 def guess_format(p: Path) -> str:
@@ -173,13 +173,3 @@ def _json_or_none(p: Path, text: str) -> Any:
         raise
     except RecordError:
         return None
-
-
-_READERS: dict[str, Callable[[Path, ReadRequest], GradNormRecord]] = {
-    "csv": read_delimited,
-    "npy": read_npy,
-    "wandb": read_wandb,
-    "jsonl": read_jsonl,
-    "trainer_state": read_trainer_state,
-    "tensorboard": read_tensorboard,
-}

@@ -23,22 +23,10 @@ from .. import limits
 from .record import RecordError, brief
 
 __all__ = [
-    "COMPRESSED_SUFFIXES",
-    "binary_stream",
-    "compression",
-    "decode_text",
-    "describe_mode",
-    "json_float",
-    "json_number",
-    "lines_of",
-    "load_json",
-    "open_regular",
-    "read_bytes",
-    "read_head",
-    "read_json",
-    "read_text",
-    "uncompressed_name",
-]
+    "COMPRESSED_SUFFIXES", "binary_stream", "compression", "decode_text", "describe_mode",
+    "json_float", "json_number", "lines_of", "load_json", "open_regular", "read_bytes",
+    "read_head", "read_json", "read_text", "uncompressed_name",
+]  # fmt: skip
 
 #: File name endings of the compressed files read transparently.
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz")
@@ -52,18 +40,13 @@ _MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz"}
 _MODULES: dict[str | None, Any] = {"gzip": gzip, "bzip2": bz2, "xz": lzma}
 #: what reading a damaged file, or decompressing one, raises
 _BAD_DATA = (OSError, EOFError, ValueError, zlib.error, *([lzma.LZMAError] if lzma else []))
+_MODES = {stat.S_IFCHR: "a device", stat.S_IFBLK: "a device", stat.S_IFIFO: "a named pipe (FIFO)"}
+_MODES.update({stat.S_IFSOCK: "a socket", stat.S_IFDIR: "a directory"})
 
 
 def describe_mode(mode: int) -> str:
     """What a file that is not a regular file is, from its ``st_mode``."""
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    what = {
-        stat.S_IFIFO: "a named pipe (FIFO)",
-        stat.S_IFSOCK: "a socket",
-        stat.S_IFDIR: "a directory",
-    }
-    return what.get(stat.S_IFMT(mode), "not a regular file")
+    return _MODES.get(stat.S_IFMT(mode), "not a regular file")
 
 
 def open_regular(p: Path, *, write: bool = False) -> IO[bytes]:

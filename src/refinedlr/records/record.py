@@ -18,19 +18,9 @@ from .. import limits
 from .kinds import norm_kind
 
 __all__ = [
-    "FloatArray",
-    "GradNormRecord",
-    "IntArray",
-    "MissingExtraError",
-    "NormKindWarning",
-    "RecordError",
-    "brief",
-    "brief_list",
-    "elide",
-    "norm_type",
-    "step_stride",
-    "warn_at_caller",
-]
+    "FloatArray", "GradNormRecord", "IntArray", "MissingExtraError", "NormKindWarning",
+    "RecordError", "brief", "brief_list", "elide", "norm_type", "step_stride", "warn_at_caller",
+]  # fmt: skip
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -90,8 +80,8 @@ def step_stride(steps: IntArray) -> int:
 
 
 def warn_at_caller(message: str, category: type[Warning] = UserWarning) -> None:
-    """Issue a warning attributed to the first caller outside the refinedlr package, however many
-    library frames lie in between (``skip_file_prefixes`` of Python 3.12, on every version)."""
+    """Warn, attributed to the first caller outside the refinedlr package (``skip_file_prefixes``
+    of Python 3.12, on every version)."""
     frame = sys._getframe(1)
     level = 2  # 1 is this function; 2 its caller
     while frame.f_back is not None and frame.f_code.co_filename.startswith(_LIBRARY_DIR):
@@ -201,8 +191,6 @@ class GradNormRecord:
         st = np.arange(n, dtype=np.int64) if steps is None else np.asarray(steps)
         return cls(steps=st, values=arrays, source=source, meta=dict(meta or {}))
 
-    # -- shape --------------------------------------------------------------------------------
-
     @property
     def kinds(self) -> tuple[str, ...]:
         """The norm kinds (columns) present, in file order."""
@@ -230,21 +218,18 @@ class GradNormRecord:
         """The kind to use: ``kind`` if present; else the only kind (with a
         :class:`NormKindWarning` when its name says it holds the other of ``"l1"``/``"l2"``);
         else an error listing them."""
+        if kind is not None and kind in self.values:
+            return kind
+        if len(self.values) == 1:
+            only, held = self.kinds[0], norm_type(self.kinds[0])
+            if kind in ("l1", "l2") and held is not None and held != kind:
+                warn_at_caller(self._kind_mismatch(kind, only, held), NormKindWarning)
+            return only
         if kind is not None:
-            if kind in self.values:
-                return kind
-            if len(self.values) == 1:
-                only = next(iter(self.values))
-                held = norm_type(only)
-                if kind in ("l1", "l2") and held is not None and held != kind:
-                    warn_at_caller(self._kind_mismatch(kind, only, held), NormKindWarning)
-                return only
             raise RecordError(
                 f"no norm kind {brief(kind)!r} in this record; it has {brief_list(self.kinds)}",
                 path=self.source,
             )
-        if len(self.values) == 1:
-            return next(iter(self.values))
         raise RecordError(
             f"the record has several norm kinds {brief_list(self.kinds)}: choose one",
             path=self.source,

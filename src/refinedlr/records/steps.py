@@ -14,28 +14,15 @@ from .. import limits
 from .record import FloatArray, GradNormRecord, IntArray, RecordError, step_stride
 
 __all__ = [
-    "STEP_NAMES",
-    "Placement",
-    "ReadRequest",
-    "Where",
-    "find_step_column",
-    "int_steps",
-    "last_wins",
-    "make_record",
-    "order_steps",
-]
+    "STEP_NAMES", "Placement", "ReadRequest", "Where", "find_step_column", "int_steps",
+    "last_wins", "make_record", "order_steps",
+]  # fmt: skip
 
 #: Column / key names taken as the step, in order of preference (compared case-insensitively).
 STEP_NAMES: tuple[str, ...] = (
-    "step",
-    "global_step",
-    "_step",
-    "train/global_step",
-    "trainer/global_step",
-    "iteration",
-    "iter",
-    "steps",
-)
+    "step", "global_step", "_step", "train/global_step", "trainer/global_step", "iteration",
+    "iter", "steps",
+)  # fmt: skip
 
 #: ``where(i)``: the location of the ``i``-th value for an error message (``line=``, ``key=``).
 Where = Callable[[int], dict[str, Any]]
@@ -44,10 +31,7 @@ Where = Callable[[int], dict[str, Any]]
 def find_step_column(names: Sequence[str]) -> int | None:
     """Index of the step column among ``names`` (the first of :data:`STEP_NAMES`), or ``None``."""
     lowered = [n.lower() for n in names]
-    for s in STEP_NAMES:
-        if s in lowered:
-            return lowered.index(s)
-    return None
+    return next((lowered.index(s) for s in STEP_NAMES if s in lowered), None)
 
 
 def int_steps(raw: FloatArray, where: Where, path: Path, what: str) -> IntArray:
@@ -124,7 +108,7 @@ class ReadRequest:
     def placement(self, default: int = 0, reason: str | None = None) -> Placement:
         """The shift asked for, else the format's own convention (``default``, for ``reason``)."""
         if self.step_offset is not None:
-            return {"step_offset": self.step_offset, "offset_reason": None}
+            default, reason = self.step_offset, None
         return {"step_offset": default, "offset_reason": reason}
 
 

@@ -221,13 +221,8 @@ def read_tensorboard(p: Path, request: ReadRequest) -> GradNormRecord:
             f"{steps.size - uniq.size} step(s) in several event files: the latest file's value kept"
         )
         repeated += steps.size - uniq.size
-    files_read = [str(f) for f in files]
-    meta: dict[str, Any] = {
-        "format": "tensorboard",
-        "tag": name,
-        "files": files_read,
-        "notes": notes,
-    }
+    meta: dict[str, Any] = {"format": "tensorboard", "tag": name, "files": [str(f) for f in files]}
+    meta["notes"] = notes
     if warned:
         meta["warnings"] = warned
     if repeated:
