@@ -26,7 +26,7 @@ from .. import limits
 from .inputs import compression, lines_of, read_text
 from .record import FloatArray, GradNormRecord, IntArray, RecordError, brief, brief_list, norm_type
 from .series import DEFAULT_NAMES, INDEX_NAMES, pick_series
-from .steps import Placement, ReadRequest, find_step_column, int_steps, make_record
+from .steps import Placement, ReadRequest, find_step_column, make_record
 
 __all__ = [
     "CsvText", "Table", "looks_like_wandb", "read_delimited", "read_wandb", "split_header",
@@ -91,15 +91,14 @@ class Table:
         place: Placement,
     ) -> GradNormRecord:
         """The record of the rows ``keep`` (``None``: every row)."""
-        rows = None if keep is None else np.flatnonzero(keep)
-
-        def where(i: int) -> dict[str, Any]:
-            return self.where(i if rows is None else int(rows[i]))
-
-        if rows is not None:
-            steps, values = steps[rows], {k: v[rows] for k, v in values.items()}
-        st = int_steps(steps, where, self.path, "step")
-        return make_record(self.path, st, values, meta, where, **place)
+        if keep is None:
+            return make_record(self.path, steps, values, meta, self.where, **place)
+        rows = np.flatnonzero(keep)
+        values = {k: v[rows] for k, v in values.items()}
+        where = self.where
+        return make_record(
+            self.path, steps[rows], values, meta, lambda i: where(int(rows[i])), **place
+        )
 
 
 def split_header(line: str, delimiter: str) -> list[str]:

@@ -18,7 +18,7 @@ from .. import limits
 from .inputs import json_float, json_number, lines_of, load_json, read_text
 from .record import GradNormRecord, RecordError, brief, brief_list, norm_type
 from .series import INDEX_NAMES, pick_series
-from .steps import STEP_NAMES, ReadRequest, find_step_column, int_steps, make_record
+from .steps import STEP_NAMES, ReadRequest, find_step_column, make_record
 
 __all__ = ["read_jsonl"]
 
@@ -102,14 +102,10 @@ def read_jsonl(p: Path, request: ReadRequest) -> GradNormRecord:
             f"no line has the key {brief(key)!r}; numeric keys seen: {seen}", path=p, key=key
         )
     del text
-
-    def where(i: int) -> dict[str, Any]:
-        return {"line": lines[i], "key": step_key}
-
-    st = int_steps(np.frombuffer(steps, dtype=np.float64), where, p, "step")
     meta: dict[str, Any] = {"format": "jsonl", "column": key, "skipped": skipped}
     meta["step_key"] = step_key if step_key is not None else "line index"
     if skipped:
         meta["notes"] = [f"{skipped} line(s) without {brief(key)!r} skipped"]
-    values = {key: np.array(vals, dtype=np.float64)}
-    return make_record(p, st, values, meta, where, **request.placement())
+    values, place = {key: np.array(vals, dtype=np.float64)}, request.placement()
+    st = np.frombuffer(steps, dtype=np.float64)
+    return make_record(p, st, values, meta, lambda i: {"line": lines[i], "key": step_key}, **place)

@@ -124,7 +124,7 @@ def read_npy(p: Path, request: ReadRequest) -> GradNormRecord:
         if js is not None:
             key = f"field {fields[js]!r}"
             raw = np.asarray(arr[fields[js]], dtype=np.float64)
-            steps = int_steps(raw, lambda i: {"key": f"{key}, row {i}"}, p, "step")
+            steps = int_steps(raw, lambda i: {"key": f"{key}, row {i}"}, p)
             meta["steps"] = key
     else:
         real(arr.dtype, "dtype")
@@ -149,8 +149,4 @@ def read_npy(p: Path, request: ReadRequest) -> GradNormRecord:
     values = {k: np.asarray(v, dtype=np.float64) for k, v in columns.items()}
     if steps is None:
         steps = np.arange(len(arr), dtype=np.int64)
-    return make_record(p, steps, values, meta, _row, **request.placement())
-
-
-def _row(i: int) -> dict[str, Any]:
-    return {"key": f"row {i}"}
+    return make_record(p, steps, values, meta, lambda i: {"key": f"row {i}"}, **request.placement())

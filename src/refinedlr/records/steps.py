@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 import numpy as np
+import numpy.typing as npt
 
 from .. import limits
 from .record import FloatArray, GradNormRecord, IntArray, RecordError, step_stride
@@ -34,14 +35,14 @@ def find_step_column(names: Sequence[str]) -> int | None:
     return next((lowered.index(s) for s in STEP_NAMES if s in lowered), None)
 
 
-def int_steps(raw: FloatArray, where: Where, path: Path, what: str) -> IntArray:
+def int_steps(raw: FloatArray, where: Where, path: Path) -> IntArray:
     """Float step values -> int64, checking they are whole numbers >= 0."""
     bad = np.flatnonzero(~np.isfinite(raw) | (raw != np.round(raw)) | (raw < 0) | (raw > 2**53))
     if bad.size:
         i = int(bad[0])
         v = float(raw[i])
         problem = "negative" if v < 0 else "too large" if v > 2**53 else "not a whole number"
-        raise RecordError(f"{what} {v!r} is {problem}", path=path, **where(i))
+        raise RecordError(f"step {v!r} is {problem}", path=path, **where(i))
     return raw.astype(np.int64)
 
 
@@ -114,7 +115,7 @@ class ReadRequest:
 
 def make_record(
     p: Path,
-    steps: IntArray,
+    steps: npt.NDArray[Any],
     values: dict[str, FloatArray],
     meta: dict[str, Any],
     where: Where,
@@ -122,12 +123,15 @@ def make_record(
     step_offset: int = 0,
     offset_reason: str | None = None,
 ) -> GradNormRecord:
-    """The record of a reader: ``steps`` (as read, in file order) shifted by ``step_offset``,
+    """The record of a reader: ``steps`` (as read, in file order; floats must be whole numbers,
+    :func:`int_steps`) shifted by ``step_offset``,
     checked against the step limit (before anything is allocated; the shift is checked in Python
     integers, so no offset overflows), repeated steps resolved, the stride noted.
     ``offset_reason`` explains a shift in the record's notes."""
     if steps.size == 0:
         raise RecordError("no rows with a value", path=p)
+    if steps.dtype.kind == "f":
+        steps = int_steps(steps, where, p)
     notes = list(meta.pop("notes", []))
     first, last = int(steps.min()), int(steps.max())
     if first + step_offset < 0:

@@ -10,7 +10,7 @@ import numpy as np
 
 from .inputs import json_float, read_json
 from .record import GradNormRecord, RecordError, brief
-from .steps import ReadRequest, int_steps, make_record
+from .steps import ReadRequest, make_record
 
 __all__ = ["read_trainer_state"]
 
@@ -54,7 +54,7 @@ def read_trainer_state(p: Path, request: ReadRequest) -> GradNormRecord:
             )
         steps.append(s)
         vals.append(x)
-        keys.append(where_i)
+        keys.append(f"{where_i}.step")
     if not keys:
         raise RecordError(
             f"no log_history entry has {brief(key)!r} ({len(history)} entries; was gradient clipping "
@@ -62,11 +62,6 @@ def read_trainer_state(p: Path, request: ReadRequest) -> GradNormRecord:
             path=p,
             key="log_history",
         )
-
-    def where(i: int) -> dict[str, Any]:
-        return {"key": f"{keys[i]}.step"}
-
-    st = int_steps(np.asarray(steps, dtype=np.float64), where, p, "step")
     kind = "l2" if key == "grad_norm" else key
     meta: dict[str, Any] = {"format": "trainer_state", "column": key, "skipped": skipped}
     if key == "grad_norm":
@@ -74,9 +69,7 @@ def read_trainer_state(p: Path, request: ReadRequest) -> GradNormRecord:
         meta["notes"] = [
             "grad_norm is Hugging Face's l2 norm of the whole gradient, before clipping"
         ]
-    for k in ("logging_steps", "global_step", "max_steps"):
-        if k in doc:
-            meta[k] = doc[k]
+    meta.update({k: doc[k] for k in ("logging_steps", "global_step", "max_steps") if k in doc})
     hf = "Hugging Face step s (optimizer steps completed) read as step t = s - 1"
-    values = {kind: np.asarray(vals, dtype=np.float64)}
-    return make_record(p, st, values, meta, where, **request.placement(-1, hf))
+    values, st = {kind: np.asarray(vals, dtype=np.float64)}, np.asarray(steps, dtype=np.float64)
+    return make_record(p, st, values, meta, lambda i: {"key": keys[i]}, **request.placement(-1, hf))
