@@ -102,8 +102,7 @@ def _too_big(p: Path, what: str, count: int, limit: int, unit: str) -> RecordErr
 
 @contextlib.contextmanager
 def _content(p: Path) -> Iterator[tuple[str | None, int, IO[bytes]]]:
-    """The compression of ``p``, its size on disk and its (decompressed) content; errors of the
-    file or of its decompression name it."""
+    """The compression of ``p``, its size on disk and its (decompressed) content."""
     method = compression(p)
     module = _MODULES.get(method)
     with open_regular(p) as raw:
@@ -130,12 +129,9 @@ def _content(p: Path) -> Iterator[tuple[str | None, int, IO[bytes]]]:
 
 
 def read_bytes(p: Path, *, text: bool = True, budget: int | None = None) -> bytes:
-    """The content of ``p`` (decompressed if it is compressed), read in chunks within budget.
-
-    At most ``budget`` bytes (default :func:`refinedlr.limits.max_bytes`) and, for ``text``,
-    :func:`refinedlr.limits.max_lines` lines (``\\n`` or ``\\r``); a file over budget is refused as
-    soon as the excess is read, with at most one budget of content in memory.
-    """
+    """The (decompressed) content of ``p``: at most ``budget`` bytes (default
+    :func:`refinedlr.limits.max_bytes`) and, for ``text``, :func:`refinedlr.limits.max_lines` lines
+    (``\\n`` or ``\\r``), refused as soon as the excess is read."""
     limit = limits.max_bytes() if budget is None else budget
     max_lines = limits.max_lines()
     out = io.BytesIO()

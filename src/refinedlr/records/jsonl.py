@@ -1,9 +1,6 @@
-"""JSON lines logs: one JSON object per line (a step-like key, and the norm under some key).
-
-The lines are parsed one at a time and only the chosen key's numbers are kept (choosing the key
-without ``column=`` takes a first pass that keeps only the names of the numeric keys), so memory
-stays proportional to the rows, whatever the lines hold.
-"""
+"""JSON lines logs: one object per line. Lines are parsed one at a time and only the chosen key's
+numbers kept (a first pass without ``column=`` keeps only the numeric keys' names), so memory stays
+proportional to the rows, whatever the lines hold."""
 
 from __future__ import annotations
 

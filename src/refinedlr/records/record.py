@@ -29,8 +29,7 @@ _LIBRARY_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.
 
 
 def brief(text: str, width: int = 60) -> str:
-    """``text`` cut to about ``width`` characters (``...`` marks the cut), for error messages that
-    quote what a file holds.
+    """``text`` cut to about ``width`` characters (``...`` marks the cut).
 
     >>> brief("x" * 100, 10)
     'xxxxxxx...'
@@ -39,8 +38,7 @@ def brief(text: str, width: int = 60) -> str:
 
 
 def elide(text: str, width: int = 200) -> str:
-    """``text`` with its middle cut out when it is longer than ``width``: a message quoting a huge
-    value keeps its start (what and where) and its end (the advice).
+    """``text`` with its middle cut out when it is longer than ``width``.
 
     >>> elide("a" * 10 + "b" * 10, 11)
     'aaaaaaa ... b'
@@ -148,9 +146,7 @@ class GradNormRecord:
             raise RecordError(f"steps must be 1-D, got shape {steps.shape}", path=src)
         if kind not in "iuf" or (kind == "f" and not np.all(steps == np.round(steps))):
             raise RecordError("steps must be integers", path=src)
-        if (kind == "f" and np.any(np.abs(steps) >= 2.0**63)) or (
-            kind == "u" and int(steps.max()) >= 2**63
-        ):
+        if kind in "uf" and np.any(np.abs(steps) >= 2**63):
             raise RecordError("steps must be below 2^63", path=src)
         steps = steps.astype(np.int64)
         if steps.size and int(steps[0]) < 0:
@@ -215,9 +211,8 @@ class GradNormRecord:
         return step_stride(self.steps)
 
     def resolve_kind(self, kind: str | None = None) -> str:
-        """The kind to use: ``kind`` if present; else the only kind (with a
-        :class:`NormKindWarning` when its name says it holds the other of ``"l1"``/``"l2"``);
-        else an error listing them."""
+        """``kind`` if present; else the only kind (a :class:`NormKindWarning` when its name says it
+        holds the other of ``"l1"``/``"l2"``); else an error listing them."""
         if kind is not None and kind in self.values:
             return kind
         if len(self.values) == 1:

@@ -49,11 +49,8 @@ def int_steps(raw: FloatArray, where: Where, path: Path) -> IntArray:
 def order_steps(
     steps: IntArray, values: dict[str, FloatArray], where: Where, path: Path
 ) -> tuple[IntArray, dict[str, FloatArray], dict[str, Any]]:
-    """Sort out repeated steps: the last value of a step wins; a step may only go back to a
-    step logged before (a resumed run logging some steps again), else the file is malformed.
-
-    Returns the strictly increasing steps, the matching values and meta entries.
-    """
+    """The strictly increasing steps, their values (the last value of a step wins) and meta
+    entries; a step may only go back to a step logged before (a resumed run logging again)."""
     back = np.flatnonzero(np.diff(steps) <= 0) + 1
     if not back.size:
         return steps, values, {}
@@ -123,11 +120,9 @@ def make_record(
     step_offset: int = 0,
     offset_reason: str | None = None,
 ) -> GradNormRecord:
-    """The record of a reader: ``steps`` (as read, in file order; floats must be whole numbers,
-    :func:`int_steps`) shifted by ``step_offset``,
-    checked against the step limit (before anything is allocated; the shift is checked in Python
-    integers, so no offset overflows), repeated steps resolved, the stride noted.
-    ``offset_reason`` explains a shift in the record's notes."""
+    """The record of a reader: ``steps`` (as read, in file order; floats must be whole) shifted by
+    ``step_offset`` (``offset_reason`` notes why), checked against the step limit before anything
+    is allocated (in Python integers: no offset overflows), repeated steps resolved."""
     if steps.size == 0:
         raise RecordError("no rows with a value", path=p)
     if steps.dtype.kind == "f":

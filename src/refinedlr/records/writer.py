@@ -37,10 +37,6 @@ _RESERVED = frozenset(STEP_NAMES) | INDEX_NAMES
 _NO_LOCKS = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL}
 
 
-def _format_value(v: float) -> str:
-    return "nan" if not math.isfinite(v) else format(v, ".9g")
-
-
 def _check_kind(kind: object, path: Path) -> str:
     if not isinstance(kind, str) or not KIND_PATTERN.fullmatch(kind):
         raise RecordError(
@@ -59,11 +55,9 @@ class RecordWriter(Closing):
     """Append rows ``step,<kind>...`` to a CSV record, durably.
 
     Every :meth:`write` goes to the OS at once (:meth:`flush` also to the disk). An existing file
-    is continued: the header must name the same kinds, a cut-off last line is dropped, and rows at
-    or after ``start_step`` are removed, so a resumed run neither duplicates nor skips steps. The
-    file is locked until :meth:`close`: a second writer on it raises :class:`RecordError`, as do a
-    write after the file was deleted or replaced and a write the OS refuses (naming the steps
-    lost; a partly written row is removed).
+    is continued (same kinds; a cut-off last line and rows from ``start_step`` on are removed). The
+    file is locked until :meth:`close`: a second writer raises :class:`RecordError`, as do writes
+    after the file was deleted or replaced and writes the OS refuses (a partial row is removed).
 
     >>> import tempfile, os
     >>> p = os.path.join(tempfile.mkdtemp(), "r.csv")
@@ -140,8 +134,7 @@ class RecordWriter(Closing):
             self._file = None
 
     def _continue_existing(self, start_step: int | None) -> None:
-        """Check an existing record and cut it back to its last complete row (before
-        ``start_step``), in place: the file, and the lock on it, stay the same."""
+        """Cut an existing record back to its last complete row before ``start_step``, in place."""
         assert self._file is not None
         self._file.seek(0)
         data = self._file.read()
@@ -231,7 +224,7 @@ class RecordWriter(Closing):
                 f"steps must increase: writing step {int(st[0])} after {prev}", path=self.path
             )
         lines = [
-            ",".join((str(int(s)), *(_format_value(float(x)) for x in row)))
+            ",".join((str(int(s)), *(format(x, ".9g") if math.isfinite(x) else "nan" for x in row)))
             for s, row in zip(st, vals, strict=True)
         ]
         self._check_still_there()
