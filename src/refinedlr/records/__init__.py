@@ -30,12 +30,6 @@ from .steps import STEP_NAMES
 from .writer import RecordWriter
 
 __all__ = [
-    "DEFAULT_NAMES",
-    "FORMATS",
-    "STEP_NAMES",
-    "GradNormRecord",
-    "NormKindWarning",
-    "RecordError",
-    "RecordWriter",
-    "read_record",
-]
+    "DEFAULT_NAMES", "FORMATS", "STEP_NAMES", "GradNormRecord", "NormKindWarning", "RecordError",
+    "RecordWriter", "read_record",
+]  # fmt: skip

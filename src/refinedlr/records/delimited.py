@@ -325,8 +325,7 @@ def _assemble_csv(
         chosen = candidates
     else:
         pool = candidates if wanted is None else numeric
-        line = t.header_line
-        chosen = [pick_series(pool, wanted, p, "column", line=line, unparsed=unparsed)]
+        chosen = [pick_series(pool, wanted, p, "column", line=t.header_line, unparsed=unparsed)]
     idx = [names.index(c) for c in chosen]
     masks = [m for j in idx if (m := t.present[j]) is not None]
     keep = np.logical_or.reduce(masks) if len(masks) == len(idx) else None

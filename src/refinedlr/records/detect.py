@@ -20,12 +20,11 @@ from .inputs import (
     read_head,
     uncompressed_name,
 )
-from .jsonl import read_jsonl
+from .jsonl import read_jsonl, read_trainer_state
 from .npy import read_npy
 from .record import GradNormRecord, RecordError, brief, warn_at_caller
 from .steps import ReadRequest
 from .tensorboard import event_files, read_tensorboard
-from .trainer_state import read_trainer_state
 
 __all__ = ["FORMATS", "guess_format", "read_record"]
 

@@ -27,10 +27,9 @@ def event_files(d: Path) -> list[Path]:
     return direct or sorted(f for f in d.rglob("events.out.tfevents.*") if f.is_file())
 
 
-def _complete_events(f: Path) -> tuple[int, bool]:
-    """How many complete records the event file ``f`` holds, and whether it ends in the middle of
-    one (a writer stopped mid-write, or a partial copy). Walks the TFRecord framing (an 8-byte
-    length, a 4-byte checksum, the data, a 4-byte checksum) without reading the data."""
+def _why_cut(f: Path, events: int) -> str | None:
+    """Why the reader stopped after ``events`` events of the file ``f`` (``None``: at its end), from
+    the TFRecord framing (an 8-byte length, a 4-byte checksum, the data, a 4-byte checksum)."""
     n = pos = 0
     with open_regular(f) as fh:
         size = os.fstat(fh.fileno()).st_size
@@ -40,7 +39,14 @@ def _complete_events(f: Path) -> tuple[int, bool]:
             if pos + 16 + length > size:
                 break
             n, pos = n + 1, pos + 16 + length
-    return n, pos < size
+    if n > events:
+        return (
+            f"{n} complete event(s), but the reader stopped after {events} (a damaged event: its "
+            "checksum fails)"
+        )
+    if pos < size:
+        return "cut off in the middle of an event (a writer stopped mid-write, or a partial copy)"
+    return None
 
 
 class _Scalars:
@@ -98,17 +104,7 @@ class _Scalars:
             raise RecordError(
                 "no TensorBoard event could be read (an empty, corrupt or foreign file)", path=f
             )
-        complete, cut = _complete_events(f)
-        self.cut: str | None = None
-        if complete > self.events:
-            self.cut = (
-                f"{complete} complete event(s), but the reader stopped after {self.events} (a "
-                "damaged event: its checksum fails)"
-            )
-        elif cut:
-            self.cut = (
-                "cut off in the middle of an event (a writer stopped mid-write, or a partial copy)"
-            )
+        self.cut = _why_cut(f, self.events)
 
     def cut_warning(self, name: str, steps: IntArray) -> str:
         read = (
