@@ -92,12 +92,12 @@ class Table:
     ) -> GradNormRecord:
         """The record of the rows ``keep`` (``None``: every row)."""
         if keep is None:
-            return make_record(self.path, steps, values, meta, self.where, **place)
+            return make_record(self.path, steps, values, meta, self.where, place)
         rows = np.flatnonzero(keep)
         values = {k: v[rows] for k, v in values.items()}
         where = self.where
         return make_record(
-            self.path, steps[rows], values, meta, lambda i: where(int(rows[i])), **place
+            self.path, steps[rows], values, meta, lambda i: where(int(rows[i])), place
         )
 
 

@@ -106,7 +106,7 @@ def read_jsonl(p: Path, request: ReadRequest) -> GradNormRecord:
         meta["notes"] = [f"{skipped} line(s) without {brief(key)!r} skipped"]
     values, place = {key: np.array(vals, dtype=np.float64)}, request.placement()
     st = np.frombuffer(steps, dtype=np.float64)
-    return make_record(p, st, values, meta, lambda i: {"line": lines[i], "key": step_key}, **place)
+    return make_record(p, st, values, meta, lambda i: {"line": lines[i], "key": step_key}, place)
 
 
 def read_trainer_state(p: Path, request: ReadRequest) -> GradNormRecord:
@@ -166,4 +166,4 @@ def read_trainer_state(p: Path, request: ReadRequest) -> GradNormRecord:
     meta.update({k: doc[k] for k in ("logging_steps", "global_step", "max_steps") if k in doc})
     hf = "Hugging Face step s (optimizer steps completed) read as step t = s - 1"
     values, st = {kind: np.asarray(vals, dtype=np.float64)}, np.asarray(steps, dtype=np.float64)
-    return make_record(p, st, values, meta, lambda i: {"key": keys[i]}, **request.placement(-1, hf))
+    return make_record(p, st, values, meta, lambda i: {"key": keys[i]}, request.placement(-1, hf))

@@ -149,4 +149,4 @@ def read_npy(p: Path, request: ReadRequest) -> GradNormRecord:
     values = {k: np.asarray(v, dtype=np.float64) for k, v in columns.items()}
     if steps is None:
         steps = np.arange(len(arr), dtype=np.int64)
-    return make_record(p, steps, values, meta, lambda i: {"key": f"row {i}"}, **request.placement())
+    return make_record(p, steps, values, meta, lambda i: {"key": f"row {i}"}, request.placement())

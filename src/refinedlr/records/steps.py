@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -25,6 +25,8 @@ STEP_NAMES: tuple[str, ...] = (
     "iter", "steps",
 )  # fmt: skip
 
+#: How a reader places its steps: the shift of the steps as written, and why (or ``None``).
+Placement = tuple[int, str | None]
 #: ``where(i)``: the location of the ``i``-th value for an error message (``line=``, ``key=``).
 Where = Callable[[int], dict[str, Any]]
 
@@ -83,13 +85,6 @@ def last_wins(steps: IntArray) -> tuple[IntArray, IntArray]:
     return uniq.astype(np.int64), steps.size - 1 - rev_idx
 
 
-class Placement(TypedDict):
-    """How a reader places its steps: the shift of the steps as written, and why."""
-
-    step_offset: int
-    offset_reason: str | None
-
-
 @dataclasses.dataclass(frozen=True)
 class ReadRequest:
     """What the caller of :func:`~refinedlr.records.read_record` asked of a reader."""
@@ -105,9 +100,7 @@ class ReadRequest:
 
     def placement(self, default: int = 0, reason: str | None = None) -> Placement:
         """The shift asked for, else the format's own convention (``default``, for ``reason``)."""
-        if self.step_offset is not None:
-            default, reason = self.step_offset, None
-        return {"step_offset": default, "offset_reason": reason}
+        return (default, reason) if self.step_offset is None else (self.step_offset, None)
 
 
 def make_record(
@@ -116,17 +109,16 @@ def make_record(
     values: dict[str, FloatArray],
     meta: dict[str, Any],
     where: Where,
-    *,
-    step_offset: int = 0,
-    offset_reason: str | None = None,
+    place: Placement = (0, None),
 ) -> GradNormRecord:
     """The record of a reader: ``steps`` (as read, in file order; floats must be whole) shifted by
-    ``step_offset`` (``offset_reason`` notes why), checked against the step limit before anything
+    ``place``'s offset (its reason in the notes), checked against the step limit before anything
     is allocated (in Python integers: no offset overflows), repeated steps resolved."""
     if steps.size == 0:
         raise RecordError("no rows with a value", path=p)
     if steps.dtype.kind == "f":
         steps = int_steps(steps, where, p)
+    step_offset, offset_reason = place
     notes = list(meta.pop("notes", []))
     first, last = int(steps.min()), int(steps.max())
     if first + step_offset < 0:

@@ -229,4 +229,4 @@ def read_tensorboard(p: Path, request: ReadRequest) -> GradNormRecord:
         return {"key": f"tag {name!r}, step {int(steps[i])}"}
 
     place = request.placement(*one_based_offset(steps))
-    return make_record(p, steps, {name: values}, meta, where_all, **place)
+    return make_record(p, steps, {name: values}, meta, where_all, place)
