@@ -29,13 +29,9 @@ from .tensorboard import event_files, read_tensorboard
 __all__ = ["FORMATS", "guess_format", "read_record"]
 
 _READERS: dict[str, Callable[[Path, ReadRequest], GradNormRecord]] = {
-    "csv": read_delimited,
-    "npy": read_npy,
-    "wandb": read_wandb,
-    "jsonl": read_jsonl,
-    "trainer_state": read_trainer_state,
-    "tensorboard": read_tensorboard,
-}
+    "csv": read_delimited, "npy": read_npy, "wandb": read_wandb, "jsonl": read_jsonl,
+    "trainer_state": read_trainer_state, "tensorboard": read_tensorboard,
+}  # fmt: skip
 FORMATS: tuple[str, ...] = tuple(_READERS)
 _ALIASES = {"tsv": "csv", "ndjson": "jsonl", "tb": "tensorboard", "tfevents": "tensorboard"}
 

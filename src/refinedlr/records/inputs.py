@@ -16,6 +16,7 @@ import os
 import stat
 import zlib
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -161,9 +162,7 @@ def read_head(p: Path, size: int = 1 << 16) -> bytes:
 
 def binary_stream(p: Path) -> IO[bytes]:
     """A binary stream of the content of ``p``: the open file, or its decompressed bytes."""
-    if compression(p) is None:
-        return open_regular(p)
-    return io.BytesIO(read_bytes(p, text=False))
+    return open_regular(p) if compression(p) is None else io.BytesIO(read_bytes(p, text=False))
 
 
 def decode_text(p: Path, data: bytes) -> str:
@@ -228,16 +227,13 @@ class _LongNumber(ValueError):
     pass
 
 
-def _number(convert: Callable[[str], Any]) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        if len(text) > limits.MAX_NUMBER_CHARS:
-            raise _LongNumber(len(text))
-        return convert(text)
-
-    return parse
+def _number(text: str, convert: Callable[[str], Any] = float) -> Any:
+    if len(text) > limits.MAX_NUMBER_CHARS:
+        raise _LongNumber(len(text))
+    return convert(text)
 
 
-_DECODER = json.JSONDecoder(parse_int=_number(int), parse_float=_number(float))
+_DECODER = json.JSONDecoder(parse_int=partial(_number, convert=int), parse_float=_number)
 
 
 def _depth(doc: Any) -> int:

@@ -38,9 +38,8 @@ def _numeric_keys(p: Path, text: str) -> tuple[list[str], dict[str, str]]:
     step_keys = set(STEP_NAMES)
     numeric: dict[str, None] = {}
     other: dict[str, str] = {}
-    lines = 0
+    i = 0
     for i, obj in _objects(p, text):
-        lines += 1
         for k, v in obj.items():
             if k in numeric or k.lower() in step_keys:
                 continue
@@ -53,7 +52,7 @@ def _numeric_keys(p: Path, text: str) -> tuple[list[str], dict[str, str]]:
                     )
             elif k not in other and norm_type(k) is not None:
                 other[k] = f"line {i}: {brief(repr(v), 40)}"
-    if not lines:
+    if not i:
         raise RecordError("empty file", path=p)
     return list(numeric), other
 

@@ -46,10 +46,9 @@ def load_array(p: Path) -> npt.NDArray[Any]:
                 "pickles are never loaded",
                 path=p,
             )
-        version = (magic[6], magic[7])
-        read_header = _HEADER_READERS.get(version)
+        read_header = _HEADER_READERS.get((magic[6], magic[7]))
         if read_header is None:
-            raise RecordError(f"unknown NPY format version {version[0]}.{version[1]}", path=p)
+            raise RecordError(f"unknown NPY format version {magic[6]}.{magic[7]}", path=p)
         try:
             shape, _, dtype = read_header(f)
         except Exception as exc:  # numpy's header parser raises assorted errors on garbage

@@ -69,13 +69,11 @@ def order_steps(
     uniq, last = last_wins(steps)
     counts = np.bincount(np.searchsorted(uniq, steps))
     n_steps = int(np.count_nonzero(counts > 1))
-    meta: dict[str, Any] = {
-        "repeated_steps": n_steps,
-        "notes": [
-            f"{n_steps} step(s) logged more than once (first: step {int(uniq[counts > 1][0])}; "
-            f"{steps.size - uniq.size} earlier value(s) replaced by the last one logged)"
-        ],
-    }
+    note = (
+        f"{n_steps} step(s) logged more than once (first: step {int(uniq[counts > 1][0])}; "
+        f"{steps.size - uniq.size} earlier value(s) replaced by the last one logged)"
+    )
+    meta = {"repeated_steps": n_steps, "notes": [note]}
     return uniq, {k: v[last] for k, v in values.items()}, meta
 
 
