@@ -66,12 +66,11 @@ def read_record(
       (its first step divides every step, as Hugging Face's callback writes) is shifted by -1.
 
     ``column=`` and ``tag=`` both name the series; ``step_offset`` is added to every step as
-    written, replacing the format's own convention. A sparse log stays on its logged steps; a
-    step logged twice (a resumed run) keeps its *last* value. Sizes are bounded by
-    :mod:`refinedlr.limits` before anything is allocated; only regular files are read; gzip,
-    bzip2 and xz files are read as the file they hold. Malformed input raises
-    :class:`RecordError` naming the file, the line or key, and the problem; what the reader
-    worked around is a :class:`UserWarning` (also in ``meta["warnings"]``).
+    written, instead of the format's convention. A step logged twice keeps its *last* value.
+    Sizes are bounded by :mod:`refinedlr.limits` before anything is allocated; only regular files
+    are read, gzip, bzip2 and xz files as the file they hold. Malformed input raises
+    :class:`RecordError` naming file, line or key, and problem; what the reader worked around is a
+    :class:`UserWarning` (also in ``meta["warnings"]``).
 
     >>> import tempfile
     >>> p = Path(tempfile.mkdtemp()) / "log.tsv"
@@ -95,8 +94,7 @@ def read_record(
         raise RecordError(f"unknown format {brief(str(format))!r}; known: {list(FORMATS)}", path=p)
     if p.is_dir() and fmt not in ("tensorboard", "trainer_state"):
         raise RecordError(f"a directory, not a {fmt} file", path=p)
-    request = ReadRequest(column=column, tag=tag, step_offset=step_offset)
-    record = reader(p, request)
+    record = reader(p, ReadRequest(column=column, tag=tag, step_offset=step_offset))
     # readers never warn themselves: what they would say is in meta["warnings"], said here and
     # attributed to the first caller outside the library, however deep the reader's calls go
     for message in record.meta.get("warnings", ()):

@@ -77,17 +77,14 @@ def read_jsonl(p: Path, request: ReadRequest) -> GradNormRecord:
         if not lines:
             found = find_step_column(list(obj))
             step_key = None if found is None else list(obj)[found]
+        at: dict[str, Any] = {"line": i, "key": step_key}
         if step_key is None:
             steps.append(float(len(lines)))
         elif step_key not in obj:
             raise RecordError(
-                f"no {step_key!r} in this line, though earlier lines have one",
-                path=p,
-                line=i,
-                key=step_key,
+                f"no {step_key!r} in this line, though earlier lines have one", path=p, **at
             )
         else:
-            at = {"line": i, "key": step_key}
             steps.append(json_float(obj[step_key], "not a step number", p, null=False, **at))
         vals.append(x)
         lines.append(i)
