@@ -188,10 +188,8 @@ def _split_csv_text(p: Path, text: str) -> CsvText:
 
 
 def _fast_table(p: Path, ct: CsvText) -> Table | None:
-    """Rectangular files without gaps via numpy's C parser; ``None`` when anything is unusual.
-
-    Columns whose first cell is text are left out (as the line-by-line parser would leave them).
-    """
+    """Rectangular files without gaps via numpy's C parser (columns whose first cell is text left
+    out, as the line-by-line parser leaves them); ``None`` when anything is unusual."""
     ncol = len(ct.names)
     first = next(ct.lines(), (0, ""))[1]
     try:

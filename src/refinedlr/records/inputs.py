@@ -184,8 +184,7 @@ def read_text(p: Path) -> str:
 
 
 def read_json(p: Path) -> Any:
-    """The JSON document in ``p``, read within half the byte budget of a log (parsing takes more
-    memory than the text) and the limits of :func:`load_json`."""
+    """The JSON document in ``p``, within half a log's byte budget and the limits of load_json."""
     text = decode_text(p, read_bytes(p, budget=limits.max_bytes() // 2))
     if not text.strip():
         raise RecordError("empty file", path=p)
@@ -249,8 +248,7 @@ def _depth(doc: Any) -> int:
 
 
 class _JsonLimit(RecordError):
-    """JSON over a limit of :mod:`refinedlr.limits` (nesting, number length): not a log, whatever
-    else it might be."""
+    """JSON over a limit of :mod:`refinedlr.limits` (nesting, number length): not a log."""
 
 
 def load_json(p: Path, text: str, *, line: int | None = None) -> Any:

@@ -135,9 +135,8 @@ def _scalar(v: Any, tensor_util: Any) -> float | None:
 def one_based_offset(steps: IntArray) -> tuple[int, str | None]:
     """``(-1, why)`` when ``steps`` (in order) look 1-based, else ``(0, None)``.
 
-    Hugging Face's TensorBoard callback writes the number of optimizer steps *completed*: a run
-    logged every ``k`` steps has its values at steps ``k, 2k, ...``, which belong to 0-based steps
-    ``k-1, 2k-1, ...``. A log is read as 1-based when its first step ``k >= 1`` divides every
+    Hugging Face's TensorBoard callback logs the optimizer steps *completed* (``k, 2k, ...`` for
+    0-based steps ``k-1, 2k-1, ...``): a log is 1-based when its first step ``k >= 1`` divides every
     step (a 0-based log starts at 0 or, as Lightning's, at ``k - 1``).
 
     >>> one_based_offset(np.array([10, 20, 30]))[0], one_based_offset(np.array([0, 10, 20]))[0]
