@@ -256,9 +256,7 @@ class GradNormRecord:
         ...
         refinedlr.records.record.RecordError: <memory>: the record spans 1,000,000,000,001 steps, ...
         """
-        k = self.resolve_kind(kind)
-        v = self.values[k]
-        n = self.total_steps
+        v, n = self.values[self.resolve_kind(kind)], self.total_steps
         problem = limits.steps_problem(n)
         if problem is not None:
             raise RecordError(f"the record spans {problem}", path=self.source)
@@ -289,8 +287,7 @@ class GradNormRecord:
             if first:
                 parts.append(f"no row before step {first}: steps 0..{first - 1} take its value")
         for k, v in list(self.values.items())[:8]:
-            missing = int(np.count_nonzero(~np.isfinite(v)))
-            if missing:
+            if missing := int(np.count_nonzero(~np.isfinite(v))):
                 parts.append(f"{missing} missing {brief(k, 40)} value(s)")
         parts.extend(str(note) for note in self.meta.get("notes", ()))
         return "; ".join(parts)
