@@ -6,10 +6,8 @@ kind (``"l2"``, ``"l1"``, or a column name taken from a foreign log): the norm o
 skipped by the AMP scaler, a non-finite norm) is ``NaN``. Sparse logs keep only the logged steps;
 :meth:`GradNormRecord.norms` interpolates onto every step.
 
-:class:`RecordWriter` (and the PyTorch recorder) writes a CSV file ``step,<kind>,<kind>...``, one
-row per optimizer step, appended and flushed in chunks (a killed process loses only the rows it had
-not flushed). :func:`read_record` reads it and the logs other tools write (any CSV/TSV, W&B CSV
-exports, JSON lines, Hugging Face ``trainer_state.json``, ``.npy`` arrays, TensorBoard event files).
+:class:`RecordWriter` (and the PyTorch recorder) appends CSV rows ``step,<kind>,<kind>...``, one
+per optimizer step, while training; :func:`read_record` reads them and the logs other tools write.
 
 Example:
     >>> import tempfile, os
@@ -30,12 +28,6 @@ from .steps import STEP_NAMES
 from .writer import RecordWriter
 
 __all__ = [
-    "DEFAULT_NAMES",
-    "FORMATS",
-    "STEP_NAMES",
-    "GradNormRecord",
-    "NormKindWarning",
-    "RecordError",
-    "RecordWriter",
-    "read_record",
-]
+    "DEFAULT_NAMES", "FORMATS", "STEP_NAMES", "GradNormRecord", "NormKindWarning", "RecordError",
+    "RecordWriter", "read_record",
+]  # fmt: skip

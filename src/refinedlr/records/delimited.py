@@ -1,12 +1,10 @@
-"""Delimited text logs: this library's own ``step,<kind>...`` CSV, any CSV/TSV/semicolon file with a
-header, a single headerless column of numbers, and Weights & Biases chart CSV exports
-(``"Step","<run> - <metric>",...``).
+"""Delimited text logs: this library's ``step,<kind>...`` CSV, any CSV/TSV/semicolon file with a
+header, a headerless column of numbers, and W&B chart CSV exports (``"Step","<run> - <metric>"``).
 
-Two parsers share one result (:class:`Table`): numpy's C parser for clean rectangular files (fast,
-no line numbers) and a line-by-line parser that accepts gaps and text columns and names bad lines.
-When an error found on the fast path needs a line number, the file is parsed again line by line
-(:func:`with_lines`). Neither copies the text: both walk its lines in place, and the number of
-values (lines times columns) is checked against :func:`refinedlr.limits.max_cells` first.
+Two parsers fill one :class:`Table`: numpy's C parser for clean rectangular files (fast, no line
+numbers) and a line-by-line parser that accepts gaps and text columns and names bad lines (rerun
+by :func:`with_lines` when an error needs a line number). Both walk the text in place, after
+checking lines times columns against :func:`refinedlr.limits.max_cells`.
 """
 
 from __future__ import annotations
@@ -17,6 +15,7 @@ import math
 import warnings
 from array import array
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -27,17 +26,12 @@ from .. import limits
 from .inputs import compression, lines_of, read_text
 from .record import FloatArray, GradNormRecord, IntArray, RecordError, brief, brief_list, norm_type
 from .series import DEFAULT_NAMES, INDEX_NAMES, pick_series
-from .steps import Placement, ReadRequest, find_step_column, int_steps, make_record
+from .steps import Placement, ReadRequest, find_step_column, make_record
 
 __all__ = [
-    "CsvText",
-    "Table",
-    "looks_like_wandb",
-    "read_delimited",
-    "read_wandb",
-    "split_header",
+    "CsvText", "Table", "looks_like_wandb", "read_delimited", "read_wandb", "split_header",
     "with_lines",
-]
+]  # fmt: skip
 
 
 class _NeedLines(Exception):
@@ -97,26 +91,18 @@ class Table:
         place: Placement,
     ) -> GradNormRecord:
         """The record of the rows ``keep`` (``None``: every row)."""
-        rows = None if keep is None else np.flatnonzero(keep)
-
-        def where(i: int) -> dict[str, Any]:
-            return self.where(i if rows is None else int(rows[i]))
-
-        if rows is not None:
-            steps, values = steps[rows], {k: v[rows] for k, v in values.items()}
-        st = int_steps(steps, where, self.path, "step")
-        return make_record(self.path, st, values, meta, where, **place)
+        if keep is None:
+            return make_record(self.path, steps, values, meta, self.where, place)
+        rows = np.flatnonzero(keep)
+        values = {k: v[rows] for k, v in values.items()}
+        where = self.where
+        return make_record(
+            self.path, steps[rows], values, meta, lambda i: where(int(rows[i])), place
+        )
 
 
 def split_header(line: str, delimiter: str) -> list[str]:
     return [f.strip() for f in next(csv.reader([line], delimiter=delimiter))]
-
-
-def _sniff_delimiter(line: str) -> str:
-    for d in ("\t", ",", ";"):
-        if d in line:
-            return d
-    return ","
 
 
 def _is_number(s: str) -> bool:
@@ -161,33 +147,31 @@ def _split_csv_text(p: Path, text: str) -> CsvText:
     if found is None:
         raise RecordError("empty file", path=p)
     k, pos, first = found
+    at: dict[str, Any] = {"path": p, "line": k + 1}
     body_start = min(pos + len(first) + 1, len(text))
-    delimiter = _sniff_delimiter(first)
+    delimiter = next((d for d in "\t,;" if d in first), ",")
     if first.count(delimiter) >= limits.MAX_COLUMNS:
         raise RecordError(
-            f"more than {limits.MAX_COLUMNS:,} columns in the first line: not a log",
-            path=p,
-            line=k + 1,
+            f"more than {limits.MAX_COLUMNS:,} columns in the first line: not a log", **at
         )
     try:
         fields = split_header(first, delimiter)
     except csv.Error as exc:
-        raise RecordError(f"cannot read the header: {exc}", path=p, line=k + 1) from None
+        raise RecordError(f"cannot read the header: {exc}", **at) from None
     if all(_is_number(f) for f in fields):
         if len(fields) != 1:
             raise RecordError(
                 f"no header and {len(fields)} columns; add a header line naming the columns "
                 "(e.g. step,l2) or keep a single column of norms",
-                path=p,
-                line=k + 1,
+                **at,
             )
         return CsvText(None, None, delimiter, k + 1, text, pos, len(text))
     seen: set[str] = set()
     for f in fields:
         if not f:
-            raise RecordError("an empty column name in the header", path=p, line=k + 1)
+            raise RecordError("an empty column name in the header", **at)
         if f in seen:
-            raise RecordError(f"column {brief(f)!r} appears twice", path=p, line=k + 1, key=f)
+            raise RecordError(f"column {brief(f)!r} appears twice", key=f, **at)
         seen.add(f)
     ct = CsvText(fields, k + 1, delimiter, k + 2, text, body_start, len(text))
     own = k == 0 and delimiter == "," and first.startswith("step,") and '"' not in first
@@ -204,10 +188,8 @@ def _split_csv_text(p: Path, text: str) -> CsvText:
 
 
 def _fast_table(p: Path, ct: CsvText) -> Table | None:
-    """Rectangular files without gaps via numpy's C parser; ``None`` when anything is unusual.
-
-    Columns whose first cell is text are left out (as the line-by-line parser would leave them).
-    """
+    """Rectangular files without gaps via numpy's C parser (columns whose first cell is text left
+    out, as the line-by-line parser leaves them); ``None`` when anything is unusual."""
     ncol = len(ct.names)
     first = next(ct.lines(), (0, ""))[1]
     try:
@@ -223,26 +205,19 @@ def _fast_table(p: Path, ct: CsvText) -> Table | None:
     # numpy's reader is quickest on the file itself (opened here: given a path, numpy would
     # decompress by the name's suffix); a cut or a compressed file is fed line by line
     whole = ct.body_end == len(ct.text) and ct.plain
-    source: Iterable[str] = open(p, encoding="utf-8") if whole else (line for _, line in ct.lines())
+    source: AbstractContextManager[Iterable[str]] = (
+        open(p, encoding="utf-8") if whole else nullcontext(line for _, line in ct.lines())
+    )
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), source as rows:
             warnings.simplefilter("error")
             arr = np.loadtxt(
-                source,
-                skiprows=ct.first_body_line - 1 if whole else 0,
-                encoding="utf-8",
-                delimiter=ct.delimiter,
-                dtype=np.float64,
-                ndmin=2,
-                comments=None,
-                quotechar='"',
+                rows, skiprows=ct.first_body_line - 1 if whole else 0, encoding="utf-8",
+                delimiter=ct.delimiter, dtype=np.float64, ndmin=2, comments=None, quotechar='"',
                 usecols=use if text_cols else None,
-            )
+            )  # fmt: skip
     except (ValueError, TypeError, OverflowError, UserWarning):
         return None  # the line-by-line parser will say what is wrong, and where
-    finally:
-        if whole:
-            source.close()  # type: ignore[attr-defined]
     if arr.shape[1] != len(use):
         return None
     columns: list[FloatArray | None] = [None] * ncol
@@ -342,8 +317,7 @@ def _assemble_csv(
         chosen = candidates
     else:
         pool = candidates if wanted is None else numeric
-        line = t.header_line
-        chosen = [pick_series(pool, wanted, p, "column", line=line, unparsed=unparsed)]
+        chosen = [pick_series(pool, wanted, p, "column", line=t.header_line, unparsed=unparsed)]
     idx = [names.index(c) for c in chosen]
     masks = [m for j in idx if (m := t.present[j]) is not None]
     keep = np.logical_or.reduce(masks) if len(masks) == len(idx) else None
@@ -381,8 +355,7 @@ def _parse(p: Path) -> tuple[CsvText, Table]:
             "log may hold (raise refinedlr.limits.MAX_STEPS or --max-steps if it really is one)",
             path=p,
         )
-    table = _fast_table(p, ct)
-    return ct, table if table is not None else _slow_table(p, ct)
+    return ct, _fast_table(p, ct) or _slow_table(p, ct)
 
 
 def with_lines(p: Path, build: Callable[[CsvText, Table], GradNormRecord]) -> GradNormRecord:
@@ -397,8 +370,7 @@ def with_lines(p: Path, build: Callable[[CsvText, Table], GradNormRecord]) -> Gr
 
 def read_delimited(p: Path, request: ReadRequest) -> GradNormRecord:
     """A delimited log (see :func:`~refinedlr.records.read_record`, format ``csv``)."""
-    wanted, place = request.wanted, request.placement()
-    return with_lines(p, lambda ct, t: _assemble_csv(p, ct, t, wanted, place))
+    return with_lines(p, lambda ct, t: _assemble_csv(p, ct, t, request.wanted, request.placement()))
 
 
 def looks_like_wandb(header_line: str) -> bool:
@@ -422,7 +394,7 @@ def read_wandb(p: Path, request: ReadRequest) -> GradNormRecord:
                 path=p,
                 line=ct.header_line or 1,
             )
-        series = [h for h in ct.header[1:] if not (h.endswith("__MIN") or h.endswith("__MAX"))]
+        series = [h for h in ct.header[1:] if not h.endswith(("__MIN", "__MAX"))]
         runs: dict[str, list[str]] = {}
         metrics: dict[str, list[str]] = {}
         for h in series:

@@ -20,16 +20,19 @@ from .inputs import (
     read_head,
     uncompressed_name,
 )
-from .jsonl import read_jsonl
+from .jsonl import read_jsonl, read_trainer_state
 from .npy import read_npy
 from .record import GradNormRecord, RecordError, brief, warn_at_caller
 from .steps import ReadRequest
 from .tensorboard import event_files, read_tensorboard
-from .trainer_state import read_trainer_state
 
 __all__ = ["FORMATS", "guess_format", "read_record"]
 
-FORMATS: tuple[str, ...] = ("csv", "npy", "wandb", "jsonl", "trainer_state", "tensorboard")
+_READERS: dict[str, Callable[[Path, ReadRequest], GradNormRecord]] = {
+    "csv": read_delimited, "npy": read_npy, "wandb": read_wandb, "jsonl": read_jsonl,
+    "trainer_state": read_trainer_state, "tensorboard": read_tensorboard,
+}  # fmt: skip
+FORMATS: tuple[str, ...] = tuple(_READERS)
 _ALIASES = {"tsv": "csv", "ndjson": "jsonl", "tb": "tensorboard", "tfevents": "tensorboard"}
 
 
@@ -63,12 +66,11 @@ def read_record(
       (its first step divides every step, as Hugging Face's callback writes) is shifted by -1.
 
     ``column=`` and ``tag=`` both name the series; ``step_offset`` is added to every step as
-    written, replacing the format's own convention. A sparse log stays on its logged steps; a
-    step logged twice (a resumed run) keeps its *last* value. Sizes are bounded by
-    :mod:`refinedlr.limits` before anything is allocated; only regular files are read; gzip,
-    bzip2 and xz files are read as the file they hold. Malformed input raises
-    :class:`RecordError` naming the file, the line or key, and the problem; what the reader
-    worked around is a :class:`UserWarning` (also in ``meta["warnings"]``).
+    written, instead of the format's convention. A step logged twice keeps its *last* value.
+    Sizes are bounded by :mod:`refinedlr.limits` before anything is allocated; only regular files
+    are read, gzip, bzip2 and xz files as the file they hold. Malformed input raises
+    :class:`RecordError` naming file, line or key, and problem; what the reader worked around is a
+    :class:`UserWarning` (also in ``meta["warnings"]``).
 
     >>> import tempfile
     >>> p = Path(tempfile.mkdtemp()) / "log.tsv"
@@ -84,29 +86,20 @@ def read_record(
         raise RecordError("no such file", path=p)
     if not p.is_dir():
         open_regular(p).close()  # refuses a named pipe, a device, a socket (without blocking)
-    if step_offset is not None and (
-        isinstance(step_offset, bool) or not isinstance(step_offset, int)
-    ):
+    if isinstance(step_offset, bool) or not isinstance(step_offset, (int, type(None))):
         raise RecordError(f"step_offset must be an integer, got {brief(repr(step_offset))}", path=p)
-    if format is None:
-        fmt = guess_format(p)
-    else:
-        fmt = _ALIASES.get(format.lower(), format.lower())
+    fmt = guess_format(p) if format is None else _ALIASES.get(format.lower(), format.lower())
     reader = _READERS.get(fmt)
     if reader is None:
         raise RecordError(f"unknown format {brief(str(format))!r}; known: {list(FORMATS)}", path=p)
     if p.is_dir() and fmt not in ("tensorboard", "trainer_state"):
         raise RecordError(f"a directory, not a {fmt} file", path=p)
-    request = ReadRequest(column=column, tag=tag, step_offset=step_offset)
-    record = reader(p, request)
+    record = reader(p, ReadRequest(column=column, tag=tag, step_offset=step_offset))
     # readers never warn themselves: what they would say is in meta["warnings"], said here and
     # attributed to the first caller outside the library, however deep the reader's calls go
     for message in record.meta.get("warnings", ()):
         warn_at_caller(message, UserWarning)
     return record
-
-
-# -- format guessing ----------------------------------------------------------------------------
 
 
 def guess_format(p: Path) -> str:
@@ -173,13 +166,3 @@ def _json_or_none(p: Path, text: str) -> Any:
         raise
     except RecordError:
         return None
-
-
-_READERS: dict[str, Callable[[Path, ReadRequest], GradNormRecord]] = {
-    "csv": read_delimited,
-    "npy": read_npy,
-    "wandb": read_wandb,
-    "jsonl": read_jsonl,
-    "trainer_state": read_trainer_state,
-    "tensorboard": read_tensorboard,
-}

@@ -16,6 +16,7 @@ import os
 import stat
 import zlib
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -23,22 +24,10 @@ from .. import limits
 from .record import RecordError, brief
 
 __all__ = [
-    "COMPRESSED_SUFFIXES",
-    "binary_stream",
-    "compression",
-    "decode_text",
-    "describe_mode",
-    "json_float",
-    "json_number",
-    "lines_of",
-    "load_json",
-    "open_regular",
-    "read_bytes",
-    "read_head",
-    "read_json",
-    "read_text",
-    "uncompressed_name",
-]
+    "COMPRESSED_SUFFIXES", "binary_stream", "compression", "decode_text", "describe_mode",
+    "json_float", "json_number", "lines_of", "load_json", "open_regular", "read_bytes",
+    "read_head", "read_json", "read_text", "uncompressed_name",
+]  # fmt: skip
 
 #: File name endings of the compressed files read transparently.
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz")
@@ -52,18 +41,13 @@ _MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz"}
 _MODULES: dict[str | None, Any] = {"gzip": gzip, "bzip2": bz2, "xz": lzma}
 #: what reading a damaged file, or decompressing one, raises
 _BAD_DATA = (OSError, EOFError, ValueError, zlib.error, *([lzma.LZMAError] if lzma else []))
+_MODES = {stat.S_IFCHR: "a device", stat.S_IFBLK: "a device", stat.S_IFIFO: "a named pipe (FIFO)"}
+_MODES.update({stat.S_IFSOCK: "a socket", stat.S_IFDIR: "a directory"})
 
 
 def describe_mode(mode: int) -> str:
     """What a file that is not a regular file is, from its ``st_mode``."""
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    what = {
-        stat.S_IFIFO: "a named pipe (FIFO)",
-        stat.S_IFSOCK: "a socket",
-        stat.S_IFDIR: "a directory",
-    }
-    return what.get(stat.S_IFMT(mode), "not a regular file")
+    return _MODES.get(stat.S_IFMT(mode), "not a regular file")
 
 
 def open_regular(p: Path, *, write: bool = False) -> IO[bytes]:
@@ -119,8 +103,7 @@ def _too_big(p: Path, what: str, count: int, limit: int, unit: str) -> RecordErr
 
 @contextlib.contextmanager
 def _content(p: Path) -> Iterator[tuple[str | None, int, IO[bytes]]]:
-    """The compression of ``p``, its size on disk and its (decompressed) content; errors of the
-    file or of its decompression name it."""
+    """The compression of ``p``, its size on disk and its (decompressed) content."""
     method = compression(p)
     module = _MODULES.get(method)
     with open_regular(p) as raw:
@@ -147,12 +130,9 @@ def _content(p: Path) -> Iterator[tuple[str | None, int, IO[bytes]]]:
 
 
 def read_bytes(p: Path, *, text: bool = True, budget: int | None = None) -> bytes:
-    """The content of ``p`` (decompressed if it is compressed), read in chunks within budget.
-
-    At most ``budget`` bytes (default :func:`refinedlr.limits.max_bytes`) and, for ``text``,
-    :func:`refinedlr.limits.max_lines` lines (``\\n`` or ``\\r``); a file over budget is refused as
-    soon as the excess is read, with at most one budget of content in memory.
-    """
+    """The (decompressed) content of ``p``: at most ``budget`` bytes (default
+    :func:`refinedlr.limits.max_bytes`) and, for ``text``, :func:`refinedlr.limits.max_lines` lines
+    (``\\n`` or ``\\r``), refused as soon as the excess is read."""
     limit = limits.max_bytes() if budget is None else budget
     max_lines = limits.max_lines()
     out = io.BytesIO()
@@ -182,9 +162,7 @@ def read_head(p: Path, size: int = 1 << 16) -> bytes:
 
 def binary_stream(p: Path) -> IO[bytes]:
     """A binary stream of the content of ``p``: the open file, or its decompressed bytes."""
-    if compression(p) is None:
-        return open_regular(p)
-    return io.BytesIO(read_bytes(p, text=False))
+    return open_regular(p) if compression(p) is None else io.BytesIO(read_bytes(p, text=False))
 
 
 def decode_text(p: Path, data: bytes) -> str:
@@ -206,8 +184,7 @@ def read_text(p: Path) -> str:
 
 
 def read_json(p: Path) -> Any:
-    """The JSON document in ``p``, read within half the byte budget of a log (parsing takes more
-    memory than the text) and the limits of :func:`load_json`."""
+    """The JSON document in ``p``, within half a log's byte budget and the limits of load_json."""
     text = decode_text(p, read_bytes(p, budget=limits.max_bytes() // 2))
     if not text.strip():
         raise RecordError("empty file", path=p)
@@ -249,16 +226,13 @@ class _LongNumber(ValueError):
     pass
 
 
-def _number(convert: Callable[[str], Any]) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        if len(text) > limits.MAX_NUMBER_CHARS:
-            raise _LongNumber(len(text))
-        return convert(text)
-
-    return parse
+def _number(text: str, convert: Callable[[str], Any] = float) -> Any:
+    if len(text) > limits.MAX_NUMBER_CHARS:
+        raise _LongNumber(len(text))
+    return convert(text)
 
 
-_DECODER = json.JSONDecoder(parse_int=_number(int), parse_float=_number(float))
+_DECODER = json.JSONDecoder(parse_int=partial(_number, convert=int), parse_float=_number)
 
 
 def _depth(doc: Any) -> int:
@@ -274,8 +248,7 @@ def _depth(doc: Any) -> int:
 
 
 class _JsonLimit(RecordError):
-    """JSON over a limit of :mod:`refinedlr.limits` (nesting, number length): not a log, whatever
-    else it might be."""
+    """JSON over a limit of :mod:`refinedlr.limits` (nesting, number length): not a log."""
 
 
 def load_json(p: Path, text: str, *, line: int | None = None) -> Any:

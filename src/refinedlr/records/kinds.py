@@ -22,6 +22,7 @@ from typing import Any, Literal, cast
 
 __all__ = ["NormChoice", "choose_norm", "describe_kind", "norm_kind"]
 
+_Norm = Literal["l1", "l2"]
 _GRAD_WORDS = {"gnorm", "gradnorm", "grad", "grads", "gradient"}
 _ORDER = re.compile(r"^(?:l|norm|gnorm)([12])$")
 _LIGHTNING = re.compile(r"grad_(\d+)(?:\.0)?_norm")
@@ -83,8 +84,7 @@ def choose_norm(
         note = ""
         if column is None and held in ("l1", "l2") and held != requested:
             note = f"; the column {only!r} holds {held} norms by its name"
-        norm = cast(Literal["l1", "l2"], requested)
-        return NormChoice(norm, column, f"{requested}, as asked (--norm){note}")
+        return NormChoice(cast(_Norm, requested), column, f"{requested}, as asked (--norm){note}")
     unnamed = "column" not in (meta or {}) and (meta or {}).get("format") in ("csv", "tsv", "npy")
     if "l1" in kinds and any(norm_kind(k) in ("update_l1", "update_l2") for k in kinds):
         return NormChoice(
@@ -101,8 +101,7 @@ def choose_norm(
             else "Algorithm 1, for SGD-type optimizers; for an Adam-type run the paper refines "
             "l1 norms, which this log does not hold"
         )
-        norm = "l1" if held == "l1" else "l2"
-        return NormChoice(norm, only, f"{held}, from the column name {only!r} ({how})")
+        return NormChoice(cast(_Norm, held), only, f"{held}, from the column name {only!r} ({how})")
     column = "l2" if "l2" in kinds else only
     where = f"the column {column!r}" if column and not unnamed else "the log names no column and"
     return NormChoice(

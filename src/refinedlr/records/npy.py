@@ -46,10 +46,9 @@ def load_array(p: Path) -> npt.NDArray[Any]:
                 "pickles are never loaded",
                 path=p,
             )
-        version = (magic[6], magic[7])
-        read_header = _HEADER_READERS.get(version)
+        read_header = _HEADER_READERS.get((magic[6], magic[7]))
         if read_header is None:
-            raise RecordError(f"unknown NPY format version {version[0]}.{version[1]}", path=p)
+            raise RecordError(f"unknown NPY format version {magic[6]}.{magic[7]}", path=p)
         try:
             shape, _, dtype = read_header(f)
         except Exception as exc:  # numpy's header parser raises assorted errors on garbage
@@ -124,7 +123,7 @@ def read_npy(p: Path, request: ReadRequest) -> GradNormRecord:
         if js is not None:
             key = f"field {fields[js]!r}"
             raw = np.asarray(arr[fields[js]], dtype=np.float64)
-            steps = int_steps(raw, lambda i: {"key": f"{key}, row {i}"}, p, "step")
+            steps = int_steps(raw, lambda i: {"key": f"{key}, row {i}"}, p)
             meta["steps"] = key
     else:
         real(arr.dtype, "dtype")
@@ -149,8 +148,4 @@ def read_npy(p: Path, request: ReadRequest) -> GradNormRecord:
     values = {k: np.asarray(v, dtype=np.float64) for k, v in columns.items()}
     if steps is None:
         steps = np.arange(len(arr), dtype=np.int64)
-    return make_record(p, steps, values, meta, _row, **request.placement())
-
-
-def _row(i: int) -> dict[str, Any]:
-    return {"key": f"row {i}"}
+    return make_record(p, steps, values, meta, lambda i: {"key": f"row {i}"}, request.placement())

@@ -18,19 +18,9 @@ from .. import limits
 from .kinds import norm_kind
 
 __all__ = [
-    "FloatArray",
-    "GradNormRecord",
-    "IntArray",
-    "MissingExtraError",
-    "NormKindWarning",
-    "RecordError",
-    "brief",
-    "brief_list",
-    "elide",
-    "norm_type",
-    "step_stride",
-    "warn_at_caller",
-]
+    "FloatArray", "GradNormRecord", "IntArray", "MissingExtraError", "NormKindWarning",
+    "RecordError", "brief", "brief_list", "elide", "norm_type", "step_stride", "warn_at_caller",
+]  # fmt: skip
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -39,8 +29,7 @@ _LIBRARY_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.
 
 
 def brief(text: str, width: int = 60) -> str:
-    """``text`` cut to about ``width`` characters (``...`` marks the cut), for error messages that
-    quote what a file holds.
+    """``text`` cut to about ``width`` characters (``...`` marks the cut).
 
     >>> brief("x" * 100, 10)
     'xxxxxxx...'
@@ -49,8 +38,7 @@ def brief(text: str, width: int = 60) -> str:
 
 
 def elide(text: str, width: int = 200) -> str:
-    """``text`` with its middle cut out when it is longer than ``width``: a message quoting a huge
-    value keeps its start (what and where) and its end (the advice).
+    """``text`` with its middle cut out when it is longer than ``width``.
 
     >>> elide("a" * 10 + "b" * 10, 11)
     'aaaaaaa ... b'
@@ -90,8 +78,8 @@ def step_stride(steps: IntArray) -> int:
 
 
 def warn_at_caller(message: str, category: type[Warning] = UserWarning) -> None:
-    """Issue a warning attributed to the first caller outside the refinedlr package, however many
-    library frames lie in between (``skip_file_prefixes`` of Python 3.12, on every version)."""
+    """Warn, attributed to the first caller outside the refinedlr package (``skip_file_prefixes``
+    of Python 3.12, on every version)."""
     frame = sys._getframe(1)
     level = 2  # 1 is this function; 2 its caller
     while frame.f_back is not None and frame.f_code.co_filename.startswith(_LIBRARY_DIR):
@@ -158,9 +146,7 @@ class GradNormRecord:
             raise RecordError(f"steps must be 1-D, got shape {steps.shape}", path=src)
         if kind not in "iuf" or (kind == "f" and not np.all(steps == np.round(steps))):
             raise RecordError("steps must be integers", path=src)
-        if (kind == "f" and np.any(np.abs(steps) >= 2.0**63)) or (
-            kind == "u" and int(steps.max()) >= 2**63
-        ):
+        if kind in "uf" and np.any(np.abs(steps) >= 2**63):
             raise RecordError("steps must be below 2^63", path=src)
         steps = steps.astype(np.int64)
         if steps.size and int(steps[0]) < 0:
@@ -201,8 +187,6 @@ class GradNormRecord:
         st = np.arange(n, dtype=np.int64) if steps is None else np.asarray(steps)
         return cls(steps=st, values=arrays, source=source, meta=dict(meta or {}))
 
-    # -- shape --------------------------------------------------------------------------------
-
     @property
     def kinds(self) -> tuple[str, ...]:
         """The norm kinds (columns) present, in file order."""
@@ -227,24 +211,20 @@ class GradNormRecord:
         return step_stride(self.steps)
 
     def resolve_kind(self, kind: str | None = None) -> str:
-        """The kind to use: ``kind`` if present; else the only kind (with a
-        :class:`NormKindWarning` when its name says it holds the other of ``"l1"``/``"l2"``);
-        else an error listing them."""
+        """``kind`` if present; else the only kind (a :class:`NormKindWarning` when its name says it
+        holds the other of ``"l1"``/``"l2"``); else an error listing them."""
+        if kind is not None and kind in self.values:
+            return kind
+        if len(self.values) == 1:
+            only, held = self.kinds[0], norm_type(self.kinds[0])
+            if kind in ("l1", "l2") and held is not None and held != kind:
+                warn_at_caller(self._kind_mismatch(kind, only, held), NormKindWarning)
+            return only
         if kind is not None:
-            if kind in self.values:
-                return kind
-            if len(self.values) == 1:
-                only = next(iter(self.values))
-                held = norm_type(only)
-                if kind in ("l1", "l2") and held is not None and held != kind:
-                    warn_at_caller(self._kind_mismatch(kind, only, held), NormKindWarning)
-                return only
             raise RecordError(
                 f"no norm kind {brief(kind)!r} in this record; it has {brief_list(self.kinds)}",
                 path=self.source,
             )
-        if len(self.values) == 1:
-            return next(iter(self.values))
         raise RecordError(
             f"the record has several norm kinds {brief_list(self.kinds)}: choose one",
             path=self.source,
@@ -276,9 +256,7 @@ class GradNormRecord:
         ...
         refinedlr.records.record.RecordError: <memory>: the record spans 1,000,000,000,001 steps, ...
         """
-        k = self.resolve_kind(kind)
-        v = self.values[k]
-        n = self.total_steps
+        v, n = self.values[self.resolve_kind(kind)], self.total_steps
         problem = limits.steps_problem(n)
         if problem is not None:
             raise RecordError(f"the record spans {problem}", path=self.source)
@@ -309,8 +287,7 @@ class GradNormRecord:
             if first:
                 parts.append(f"no row before step {first}: steps 0..{first - 1} take its value")
         for k, v in list(self.values.items())[:8]:
-            missing = int(np.count_nonzero(~np.isfinite(v)))
-            if missing:
+            if missing := int(np.count_nonzero(~np.isfinite(v))):
                 parts.append(f"{missing} missing {brief(k, 40)} value(s)")
         parts.extend(str(note) for note in self.meta.get("notes", ()))
         return "; ".join(parts)

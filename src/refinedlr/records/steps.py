@@ -6,37 +6,27 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from .. import limits
 from .record import FloatArray, GradNormRecord, IntArray, RecordError, step_stride
 
 __all__ = [
-    "STEP_NAMES",
-    "Placement",
-    "ReadRequest",
-    "Where",
-    "find_step_column",
-    "int_steps",
-    "last_wins",
-    "make_record",
-    "order_steps",
-]
+    "STEP_NAMES", "Placement", "ReadRequest", "Where", "find_step_column", "int_steps",
+    "last_wins", "make_record", "order_steps",
+]  # fmt: skip
 
 #: Column / key names taken as the step, in order of preference (compared case-insensitively).
 STEP_NAMES: tuple[str, ...] = (
-    "step",
-    "global_step",
-    "_step",
-    "train/global_step",
-    "trainer/global_step",
-    "iteration",
-    "iter",
-    "steps",
-)
+    "step", "global_step", "_step", "train/global_step", "trainer/global_step", "iteration",
+    "iter", "steps",
+)  # fmt: skip
 
+#: How a reader places its steps: the shift of the steps as written, and why (or ``None``).
+Placement = tuple[int, str | None]
 #: ``where(i)``: the location of the ``i``-th value for an error message (``line=``, ``key=``).
 Where = Callable[[int], dict[str, Any]]
 
@@ -44,31 +34,25 @@ Where = Callable[[int], dict[str, Any]]
 def find_step_column(names: Sequence[str]) -> int | None:
     """Index of the step column among ``names`` (the first of :data:`STEP_NAMES`), or ``None``."""
     lowered = [n.lower() for n in names]
-    for s in STEP_NAMES:
-        if s in lowered:
-            return lowered.index(s)
-    return None
+    return next((lowered.index(s) for s in STEP_NAMES if s in lowered), None)
 
 
-def int_steps(raw: FloatArray, where: Where, path: Path, what: str) -> IntArray:
+def int_steps(raw: FloatArray, where: Where, path: Path) -> IntArray:
     """Float step values -> int64, checking they are whole numbers >= 0."""
     bad = np.flatnonzero(~np.isfinite(raw) | (raw != np.round(raw)) | (raw < 0) | (raw > 2**53))
     if bad.size:
         i = int(bad[0])
         v = float(raw[i])
         problem = "negative" if v < 0 else "too large" if v > 2**53 else "not a whole number"
-        raise RecordError(f"{what} {v!r} is {problem}", path=path, **where(i))
+        raise RecordError(f"step {v!r} is {problem}", path=path, **where(i))
     return raw.astype(np.int64)
 
 
 def order_steps(
     steps: IntArray, values: dict[str, FloatArray], where: Where, path: Path
 ) -> tuple[IntArray, dict[str, FloatArray], dict[str, Any]]:
-    """Sort out repeated steps: the last value of a step wins; a step may only go back to a
-    step logged before (a resumed run logging some steps again), else the file is malformed.
-
-    Returns the strictly increasing steps, the matching values and meta entries.
-    """
+    """The strictly increasing steps, their values (the last value of a step wins) and meta
+    entries; a step may only go back to a step logged before (a resumed run logging again)."""
     back = np.flatnonzero(np.diff(steps) <= 0) + 1
     if not back.size:
         return steps, values, {}
@@ -85,13 +69,11 @@ def order_steps(
     uniq, last = last_wins(steps)
     counts = np.bincount(np.searchsorted(uniq, steps))
     n_steps = int(np.count_nonzero(counts > 1))
-    meta: dict[str, Any] = {
-        "repeated_steps": n_steps,
-        "notes": [
-            f"{n_steps} step(s) logged more than once (first: step {int(uniq[counts > 1][0])}; "
-            f"{steps.size - uniq.size} earlier value(s) replaced by the last one logged)"
-        ],
-    }
+    note = (
+        f"{n_steps} step(s) logged more than once (first: step {int(uniq[counts > 1][0])}; "
+        f"{steps.size - uniq.size} earlier value(s) replaced by the last one logged)"
+    )
+    meta = {"repeated_steps": n_steps, "notes": [note]}
     return uniq, {k: v[last] for k, v in values.items()}, meta
 
 
@@ -99,13 +81,6 @@ def last_wins(steps: IntArray) -> tuple[IntArray, IntArray]:
     """The distinct ``steps`` in order, and the index of the last occurrence of each."""
     uniq, rev_idx = np.unique(steps[::-1], return_index=True)
     return uniq.astype(np.int64), steps.size - 1 - rev_idx
-
-
-class Placement(TypedDict):
-    """How a reader places its steps: the shift of the steps as written, and why."""
-
-    step_offset: int
-    offset_reason: str | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,27 +98,25 @@ class ReadRequest:
 
     def placement(self, default: int = 0, reason: str | None = None) -> Placement:
         """The shift asked for, else the format's own convention (``default``, for ``reason``)."""
-        if self.step_offset is not None:
-            return {"step_offset": self.step_offset, "offset_reason": None}
-        return {"step_offset": default, "offset_reason": reason}
+        return (default, reason) if self.step_offset is None else (self.step_offset, None)
 
 
 def make_record(
     p: Path,
-    steps: IntArray,
+    steps: npt.NDArray[Any],
     values: dict[str, FloatArray],
     meta: dict[str, Any],
     where: Where,
-    *,
-    step_offset: int = 0,
-    offset_reason: str | None = None,
+    place: Placement = (0, None),
 ) -> GradNormRecord:
-    """The record of a reader: ``steps`` (as read, in file order) shifted by ``step_offset``,
-    checked against the step limit (before anything is allocated; the shift is checked in Python
-    integers, so no offset overflows), repeated steps resolved, the stride noted.
-    ``offset_reason`` explains a shift in the record's notes."""
+    """The record of a reader: ``steps`` (as read, in file order; floats must be whole) shifted by
+    ``place``'s offset (its reason in the notes), checked against the step limit before anything
+    is allocated (in Python integers: no offset overflows), repeated steps resolved."""
     if steps.size == 0:
         raise RecordError("no rows with a value", path=p)
+    if steps.dtype.kind == "f":
+        steps = int_steps(steps, where, p)
+    step_offset, offset_reason = place
     notes = list(meta.pop("notes", []))
     first, last = int(steps.min()), int(steps.max())
     if first + step_offset < 0:

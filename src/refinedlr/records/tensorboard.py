@@ -27,10 +27,9 @@ def event_files(d: Path) -> list[Path]:
     return direct or sorted(f for f in d.rglob("events.out.tfevents.*") if f.is_file())
 
 
-def _complete_events(f: Path) -> tuple[int, bool]:
-    """How many complete records the event file ``f`` holds, and whether it ends in the middle of
-    one (a writer stopped mid-write, or a partial copy). Walks the TFRecord framing (an 8-byte
-    length, a 4-byte checksum, the data, a 4-byte checksum) without reading the data."""
+def _why_cut(f: Path, events: int) -> str | None:
+    """Why the reader stopped after ``events`` events of the file ``f`` (``None``: at its end), from
+    the TFRecord framing (an 8-byte length, a 4-byte checksum, the data, a 4-byte checksum)."""
     n = pos = 0
     with open_regular(f) as fh:
         size = os.fstat(fh.fileno()).st_size
@@ -40,7 +39,14 @@ def _complete_events(f: Path) -> tuple[int, bool]:
             if pos + 16 + length > size:
                 break
             n, pos = n + 1, pos + 16 + length
-    return n, pos < size
+    if n > events:
+        return (
+            f"{n} complete event(s), but the reader stopped after {events} (a damaged event: its "
+            "checksum fails)"
+        )
+    if pos < size:
+        return "cut off in the middle of an event (a writer stopped mid-write, or a partial copy)"
+    return None
 
 
 class _Scalars:
@@ -98,17 +104,7 @@ class _Scalars:
             raise RecordError(
                 "no TensorBoard event could be read (an empty, corrupt or foreign file)", path=f
             )
-        complete, cut = _complete_events(f)
-        self.cut: str | None = None
-        if complete > self.events:
-            self.cut = (
-                f"{complete} complete event(s), but the reader stopped after {self.events} (a "
-                "damaged event: its checksum fails)"
-            )
-        elif cut:
-            self.cut = (
-                "cut off in the middle of an event (a writer stopped mid-write, or a partial copy)"
-            )
+        self.cut = _why_cut(f, self.events)
 
     def cut_warning(self, name: str, steps: IntArray) -> str:
         read = (
@@ -139,9 +135,8 @@ def _scalar(v: Any, tensor_util: Any) -> float | None:
 def one_based_offset(steps: IntArray) -> tuple[int, str | None]:
     """``(-1, why)`` when ``steps`` (in order) look 1-based, else ``(0, None)``.
 
-    Hugging Face's TensorBoard callback writes the number of optimizer steps *completed*: a run
-    logged every ``k`` steps has its values at steps ``k, 2k, ...``, which belong to 0-based steps
-    ``k-1, 2k-1, ...``. A log is read as 1-based when its first step ``k >= 1`` divides every
+    Hugging Face's TensorBoard callback logs the optimizer steps *completed* (``k, 2k, ...`` for
+    0-based steps ``k-1, 2k-1, ...``): a log is 1-based when its first step ``k >= 1`` divides every
     step (a 0-based log starts at 0 or, as Lightning's, at ``k - 1``).
 
     >>> one_based_offset(np.array([10, 20, 30]))[0], one_based_offset(np.array([0, 10, 20]))[0]
@@ -221,13 +216,8 @@ def read_tensorboard(p: Path, request: ReadRequest) -> GradNormRecord:
             f"{steps.size - uniq.size} step(s) in several event files: the latest file's value kept"
         )
         repeated += steps.size - uniq.size
-    files_read = [str(f) for f in files]
-    meta: dict[str, Any] = {
-        "format": "tensorboard",
-        "tag": name,
-        "files": files_read,
-        "notes": notes,
-    }
+    meta: dict[str, Any] = {"format": "tensorboard", "tag": name, "files": [str(f) for f in files]}
+    meta["notes"] = notes
     if warned:
         meta["warnings"] = warned
     if repeated:
@@ -238,4 +228,4 @@ def read_tensorboard(p: Path, request: ReadRequest) -> GradNormRecord:
         return {"key": f"tag {name!r}, step {int(steps[i])}"}
 
     place = request.placement(*one_based_offset(steps))
-    return make_record(p, steps, {name: values}, meta, where_all, **place)
+    return make_record(p, steps, {name: values}, meta, where_all, place)

@@ -10,7 +10,7 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -37,10 +37,6 @@ _RESERVED = frozenset(STEP_NAMES) | INDEX_NAMES
 _NO_LOCKS = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL}
 
 
-def _format_value(v: float) -> str:
-    return "nan" if not math.isfinite(v) else format(v, ".9g")
-
-
 def _check_kind(kind: object, path: Path) -> str:
     if not isinstance(kind, str) or not KIND_PATTERN.fullmatch(kind):
         raise RecordError(
@@ -59,11 +55,9 @@ class RecordWriter(Closing):
     """Append rows ``step,<kind>...`` to a CSV record, durably.
 
     Every :meth:`write` goes to the OS at once (:meth:`flush` also to the disk). An existing file
-    is continued: the header must name the same kinds, a cut-off last line is dropped, and rows at
-    or after ``start_step`` are removed, so a resumed run neither duplicates nor skips steps. The
-    file is locked until :meth:`close`: a second writer on it raises :class:`RecordError`, as do a
-    write after the file was deleted or replaced and a write the OS refuses (naming the steps
-    lost; a partly written row is removed).
+    is continued (same kinds; a cut-off last line and rows from ``start_step`` on are removed). The
+    file is locked until :meth:`close`: a second writer raises :class:`RecordError`, as do writes
+    after the file was deleted or replaced and writes the OS refuses (a partial row is removed).
 
     >>> import tempfile, os
     >>> p = os.path.join(tempfile.mkdtemp(), "r.csv")
@@ -87,21 +81,16 @@ class RecordWriter(Closing):
         self.path = Path(path)
         self._file: IO[bytes] | None = None
         if isinstance(kinds, str):
-            raise RecordError(
-                f"kinds must be a sequence of names, not the string {brief(kinds)!r}",
-                path=self.path,
-            )
+            raise self._error(f"kinds must be a sequence of names, not the string {brief(kinds)!r}")
         self.kinds = tuple(_check_kind(k, self.path) for k in kinds)
         if not self.kinds:
-            raise RecordError("a record needs at least one norm kind", path=self.path)
+            raise self._error("a record needs at least one norm kind")
         if len(set(self.kinds)) != len(self.kinds):
-            raise RecordError(f"a norm kind appears twice in {list(self.kinds)}", path=self.path)
+            raise self._error(f"a norm kind appears twice in {list(self.kinds)}")
         if start_step is not None and (
             isinstance(start_step, bool) or not isinstance(start_step, int) or start_step < 0
         ):
-            raise RecordError(
-                f"start_step must be an integer >= 0, got {brief(repr(start_step))}", path=self.path
-            )
+            raise self._error(f"start_step must be an integer >= 0, got {brief(repr(start_step))}")
         self.header = ",".join(("step", *self.kinds))
         self.last_step: int | None = None
         try:
@@ -110,7 +99,7 @@ class RecordWriter(Closing):
             self._continue_existing(start_step)
         except OSError as exc:
             self._abandon()
-            raise RecordError(f"cannot write: {exc.strerror or exc}", path=self.path) from None
+            raise self._error(f"cannot write: {exc.strerror or exc}") from None
         except BaseException:
             self._abandon()
             raise
@@ -123,10 +112,9 @@ class RecordWriter(Closing):
                 fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             f.close()
-            raise RecordError(
+            raise self._error(
                 "another writer is recording to this file (a second recorder or RecordWriter on "
-                "the same path, in this process or another); give each run or rank its own file",
-                path=self.path,
+                "the same path, in this process or another); give each run or rank its own file"
             ) from None
         except OSError as exc:
             if exc.errno not in _NO_LOCKS:
@@ -134,14 +122,16 @@ class RecordWriter(Closing):
                 raise
         return f
 
+    def _error(self, message: str, **where: Any) -> RecordError:
+        return RecordError(message, path=self.path, **where)
+
     def _abandon(self) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
 
     def _continue_existing(self, start_step: int | None) -> None:
-        """Check an existing record and cut it back to its last complete row (before
-        ``start_step``), in place: the file, and the lock on it, stay the same."""
+        """Cut an existing record back to its last complete row before ``start_step``, in place."""
         assert self._file is not None
         self._file.seek(0)
         data = self._file.read()
@@ -151,10 +141,9 @@ class RecordWriter(Closing):
         nl = data.find(b"\n")
         first = (data if nl < 0 else data[:nl]).decode("utf-8", "replace").strip()
         if first != self.header:
-            raise RecordError(
+            raise self._error(
                 f"existing record has header {brief(first)!r}, expected {self.header!r}; "
                 "write to a new file or record the same norm kinds",
-                path=self.path,
                 line=1,
             )
         if nl < 0:  # only the header, cut before its end of line
@@ -172,9 +161,8 @@ class RecordWriter(Closing):
                 try:
                     step = int(line.split(b",", 1)[0])
                 except ValueError:
-                    raise RecordError(
+                    raise self._error(
                         f"cannot continue the record: bad step in {brief(repr(line))}",
-                        path=self.path,
                         line=line_no,
                     ) from None
                 if start_step is not None and step >= start_step:
@@ -196,42 +184,37 @@ class RecordWriter(Closing):
         with contextlib.suppress(OSError):
             now = os.stat(self.path)
         if now is None or (now.st_ino, now.st_dev) != (own.st_ino, own.st_dev):
-            raise RecordError(
+            raise self._error(
                 "the record file was deleted or replaced while recording (its directory removed "
-                "or cleaned up?); the rows from here on cannot be saved to it",
-                path=self.path,
+                "or cleaned up?); the rows from here on cannot be saved to it"
             )
 
     def write(self, steps: Iterable[int], rows: npt.ArrayLike) -> None:
         """Append rows: ``steps[i]`` with ``rows[i]`` (one value per kind; NaN for missing)."""
         if self._file is None:
-            raise RecordError("the writer is closed", path=self.path)
+            raise self._error("the writer is closed")
         try:
             st = np.asarray(list(steps) if not isinstance(steps, np.ndarray) else steps, np.int64)
             vals = np.asarray(rows, dtype=np.float64)
         except (TypeError, ValueError, OverflowError) as exc:
-            raise RecordError(
-                f"steps must be integers below 2^63 and rows numbers ({brief(str(exc), 80)})",
-                path=self.path,
+            raise self._error(
+                f"steps must be integers below 2^63 and rows numbers ({brief(str(exc), 80)})"
             ) from None
         if st.ndim != 1:
-            raise RecordError(f"steps must be 1-D, got shape {st.shape}", path=self.path)
+            raise self._error(f"steps must be 1-D, got shape {st.shape}")
         if st.size == 0 and vals.size == 0:
             return
         if vals.size != st.size * len(self.kinds):
-            raise RecordError(
+            raise self._error(
                 f"{vals.size} values for {st.size} steps and kinds {list(self.kinds)}; "
-                f"expected {st.size * len(self.kinds)}",
-                path=self.path,
+                f"expected {st.size * len(self.kinds)}"
             )
         vals = vals.reshape(st.shape[0], len(self.kinds))
         prev = -1 if self.last_step is None else self.last_step
         if int(st[0]) <= prev or np.any(np.diff(st) <= 0):
-            raise RecordError(
-                f"steps must increase: writing step {int(st[0])} after {prev}", path=self.path
-            )
+            raise self._error(f"steps must increase: writing step {int(st[0])} after {prev}")
         lines = [
-            ",".join((str(int(s)), *(_format_value(float(x)) for x in row)))
+            ",".join((str(int(s)), *(format(x, ".9g") if math.isfinite(x) else "nan" for x in row)))
             for s, row in zip(st, vals, strict=True)
         ]
         self._check_still_there()
@@ -241,8 +224,8 @@ class RecordWriter(Closing):
         except OSError as exc:
             with contextlib.suppress(OSError):  # remove a partly written row: no half row stays
                 os.ftruncate(self._file.fileno(), self._good)
-            raise RecordError(
-                f"cannot write {lost}: {exc.strerror or exc} (errno {exc.errno})", path=self.path
+            raise self._error(
+                f"cannot write {lost}: {exc.strerror or exc} (errno {exc.errno})"
             ) from None
         self._good = os.fstat(self._file.fileno()).st_size
         self.last_step = int(st[-1])
@@ -254,9 +237,7 @@ class RecordWriter(Closing):
         try:
             os.fsync(self._file.fileno())
         except OSError as exc:
-            raise RecordError(
-                f"cannot save to disk: {exc.strerror or exc}", path=self.path
-            ) from None
+            raise self._error(f"cannot save to disk: {exc.strerror or exc}") from None
 
     def close(self) -> None:
         """Save to disk and release the file (and its lock); idempotent."""
