@@ -1,23 +1,17 @@
 """Refinement: a schedule tailored to a task from the gradient norms of a previous run.
 
-Algorithms 1 (SGD, l2 norms) and 2 (Adam-type optimizers, l1 norms) of arXiv 2310.07831. Given
-the per-step gradient norms ``n_0 .. n_{T-1} > 0`` of a previous run of the same task and horizon
-(normally linear decay at its best learning rate) and a smoothing fraction ``tau``:
+Algorithms 1 (SGD, l2 norms) and 2 (Adam-type, l1 norms) of arXiv 2310.07831, on per-step norms
+``n_0 .. n_{T-1} > 0`` and a smoothing fraction ``tau``:
 
-1. Median-smooth: window ``k = 2 floor(floor(tau T) / 2) + 1`` (odd, at least 1), centred on each
-   step; at the start the record is padded by repeating the first value, at the end by mirroring
-   without repeating the last value (numpy's ``"reflect"``). ``g_t`` = median of the window.
+1. Median-smooth over a centred window ``k = 2 floor(floor(tau T) / 2) + 1`` (start padded with
+   the first value, end mirrored without repeating the last): ``g_t``.
 2. Weights ``w_t = g_t^-p``: ``p = 2`` for SGD with l2 norms, ``p = 1`` for Adam with l1 norms.
-3. ``s_t = w_t * sum_{p > t} w_p`` (so ``s_{T-1} = 0``).
-4. Normalise: ``s / max(s)``. Re-tune the peak learning rate of the next run.
+3. ``s_t = w_t * sum_{p > t} w_p`` (so ``s_{T-1} = 0``), normalised to ``s / max(s)``.
 
-Constant norms give ``s_t = (T-1-t)/(T-1)`` (linear decay); scaling all norms changes nothing;
-large early norms produce a warm-up; norms that fall toward zero late in training push learning-rate
-mass late (the paper's degenerate case, detected here and reported as a :class:`CollapseWarning`).
-
-Whether a refined schedule is worth keeping is a separate question:
-:func:`refinedlr.risk.refinement_risk` flags records whose pattern made refinement lose, and
-:func:`refinedlr.verify.verify_refinement` checks a refined schedule after one run with it.
+Constant norms give linear decay; large early norms a warm-up; norms that collapse late are the
+paper's degenerate case (a :class:`CollapseWarning`). The docs page "How refinement works" explains
+the algorithm; :func:`refinedlr.risk.refinement_risk` and
+:func:`refinedlr.verify.verify_refinement` judge whether a refined schedule is worth keeping.
 
 Example:
     >>> s = refine([9, 7, 5, 3, 2, 1, 1, 1, 1.5, 2, 2.5, 3], tau=0.25, norm="l2")
@@ -31,11 +25,9 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import math
 import warnings
-from collections.abc import Callable
-from typing import Any, Literal, ParamSpec, TypeVar
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -87,10 +79,6 @@ class CollapseWarning(UserWarning):
     """The smoothed gradient norms collapse toward zero late in training (degenerate refinement)."""
 
 
-# ----------------------------------------------------------------------------------------------
-# the steps of the algorithm
-
-
 def median_window(total_steps: int, tau: float) -> int:
     """The odd median-filter width ``k = 2 floor(floor(tau T) / 2) + 1`` for ``T`` steps.
 
@@ -124,10 +112,8 @@ def fill_missing(norms: npt.ArrayLike) -> tuple[FloatArray, int]:
 
 
 def smooth_norms(norms: npt.ArrayLike, tau: float = 0.1) -> FloatArray:
-    """Centred running median with window :func:`median_window` (step 1 of the algorithm).
-
-    Boundary handling: the start is padded by repeating the first value, the end by mirroring
-    without repeating the last value, as in the method's reference.
+    """Centred running median with window :func:`median_window` (step 1; start padded with the
+    first value, end mirrored without repeating the last, as in the method's reference).
 
     >>> smooth_norms([9, 7, 5, 3, 2, 1, 1, 1, 1.5, 2, 2.5, 3], tau=0.5)
     array([9. , 7. , 5. , 3. , 2. , 1.5, 1.5, 1.5, 1.5, 2. , 2. , 2. ])
@@ -147,9 +133,8 @@ def smooth_norms(norms: npt.ArrayLike, tau: float = 0.1) -> FloatArray:
 def refinement_weights(
     smoothed: npt.ArrayLike, norm: NormKind = "l2", power: float | None = None
 ) -> FloatArray:
-    """Weights ``w_t = g_t^-p`` (step 2): ``p = 2`` for ``norm="l2"``, ``1`` for ``"l1"``.
-
-    ``power`` overrides ``p`` (any positive number).
+    """Weights ``w_t = g_t^-p`` (step 2): ``p = 2`` for ``norm="l2"``, ``1`` for ``"l1"``, or
+    ``power``.
 
     >>> refinement_weights([1.0, 2.0, 4.0], norm="l2")
     array([1.    , 0.25  , 0.0625])
@@ -181,16 +166,10 @@ def refined_multipliers(weights: npt.ArrayLike) -> FloatArray:
     return normalised
 
 
-# ----------------------------------------------------------------------------------------------
-# diagnosis
-
-
 @dataclasses.dataclass(frozen=True)
 class Collapse:
-    """Evidence that the smoothed norms collapse toward zero late in training.
-
-    ``late_ratio`` is the median smoothed norm over the last ``late_fraction`` of the steps
-    divided by the median over the whole run.
+    """Evidence that the smoothed norms collapse toward zero late in training: ``late_ratio`` is
+    their median over the last ``late_fraction`` of the steps over their median over all steps.
     """
 
     late_ratio: float
@@ -212,8 +191,7 @@ class Collapse:
                 if self.peak_fraction >= 0.5 or self.late_mass >= 0.25
                 else "; the tiny late norms make the weights of the last steps dominate"
             )
-            + "; prefer linear decay, a larger tau, or "
-            "a weaker power"
+            + "; prefer linear decay, a larger tau, or a weaker power"
         )
 
 
@@ -251,10 +229,6 @@ def detect_collapse(
     )
 
 
-# ----------------------------------------------------------------------------------------------
-# the public entry points
-
-
 @dataclasses.dataclass(frozen=True, eq=False)
 class Refinement:
     """Every intermediate of a refinement, for plots and diagnosis (:func:`refine_details`).
@@ -284,12 +258,7 @@ def _power(norm: str, power: float | None) -> float:
         )
     if power is None:
         return 2.0 if norm == "l2" else 1.0
-    if (
-        isinstance(power, bool)
-        or not isinstance(power, (int, float))
-        or not math.isfinite(power)
-        or power <= 0
-    ):
+    if isinstance(power, bool) or not isinstance(power, (int, float)) or not 0 < power < math.inf:
         raise RefineError(f"power must be a positive number, got {power!r}")
     return float(power)
 
@@ -330,11 +299,8 @@ def refine(
             the paper uses about 0.1 for deep learning, 0.5 for convex problems).
         norm: ``"l2"`` (SGD; weights ``g^-2``) or ``"l1"`` (Adam-type; weights ``g^-1``).
         power: use weights ``g^-power`` instead.
-        total_steps: horizon of the run that will use the schedule (default: the record length);
-            the table is resampled on normalised time. At least :data:`MIN_STEPS`: on fewer steps
-            the resampled table would keep only its first values (a one-step schedule would be
-            the warm-up's first multiplier, not the peak), so a shorter horizon is refused; a run
-            that short wants a constant learning rate.
+        total_steps: horizon of the run that will use the schedule (default: the record length;
+            at least :data:`MIN_STEPS`); the table is resampled on normalised time.
         kind: which column of a multi-kind record to use (default: ``norm``).
 
     Returns:
@@ -356,34 +322,22 @@ def refine(
     return _refine(norms, tau, norm, power, total_steps, kind).schedule
 
 
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
-
-
-def _takes_arguments_of(
-    f: Callable[_P, object],
-) -> Callable[[Callable[..., _R]], Callable[_P, _R]]:
-    """Give the decorated function ``f``'s parameters (for signatures, help() and type checks)."""
-
-    def decorate(g: Callable[..., _R]) -> Callable[_P, _R]:
-        params = list(inspect.signature(f).parameters.values())
-        g.__signature__ = inspect.signature(g).replace(parameters=params)  # type: ignore[attr-defined]
-        return g
-
-    return decorate
-
-
-@_takes_arguments_of(refine)
-def refine_details(norms: npt.ArrayLike | GradNormRecord, **options: Any) -> Refinement:
+def refine_details(
+    norms: npt.ArrayLike | GradNormRecord,
+    *,
+    tau: float = 0.1,
+    norm: NormKind = "l2",
+    power: float | None = None,
+    total_steps: int | None = None,
+    kind: str | None = None,
+) -> Refinement:
     """:func:`refine` with the same arguments, returning every intermediate (a :class:`Refinement`).
 
     >>> d = refine_details([4.0, 3.0, 2.0, 2.0, 2.0, 2.0], tau=0.0)
     >>> d.weights.round(4), d.collapse is None
     (array([0.0625, 0.1111, 0.25  , 0.25  , 0.25  , 0.25  ]), True)
     """
-    bound = inspect.signature(refine).bind(norms, **options)
-    bound.apply_defaults()
-    return _refine(*bound.args, **bound.kwargs)
+    return _refine(norms, tau, norm, power, total_steps, kind)
 
 
 def _refine(
@@ -458,11 +412,4 @@ def _refine(
         values=values,
         provenance=provenance,
     )
-    return Refinement(
-        norms=filled,
-        smoothed=smoothed,
-        weights=weights,
-        schedule=schedule,
-        n_missing=n_missing,
-        collapse=collapse,
-    )
+    return Refinement(filled, smoothed, weights, schedule, n_missing, collapse)
