@@ -1,29 +1,14 @@
 """The one table of schedule names: refinedlr's, Hugging Face's and their aliases.
 
-Every door that takes a schedule by name goes through :func:`get_schedule`: specs read from JSON
-(:func:`schedule_from_spec`), the command line, ``ScheduleLR(opt, "name", ...)`` and the
-integrations (through :func:`refinedlr.schedule_io.as_schedule`). A name therefore means one
-schedule everywhere.
-
-Three kinds of name:
-
-* **Canonical names**, one per schedule class, written in specs (:meth:`Schedule.to_spec` always
-  writes every parameter, so a spec reads back exactly): ``constant``, ``linear``, ``cosine``,
-  ``cosine_with_restarts``, ``polynomial``, ``step``, ``inverse_time``, ``inverse_sqrt``,
-  ``warmup_stable_decay``, ``tabulated``.
-* **Hugging Face's names** (``transformers.get_scheduler``) with its defaults and its argument names
-  (``num_training_steps``, ``num_warmup_steps``, ``scheduler_specific_kwargs``, ``num_cycles``,
-  ``min_lr_rate``, ``min_lr``, ``lr_end``, ``power``, ``timescale``, ``num_decay_steps``,
-  ``num_stable_steps``, ``decay_type``, ``warmup_type``, ``min_lr_ratio``). They mean what they mean
-  there, with two documented differences: the warm-up is ``(t + 1) / (W + 1)`` (Hugging Face's
-  ``t / W`` gives a zero learning rate at step 0), and past ``T`` every schedule holds its last
-  value. Arguments that are absolute learning rates (``lr_end``, ``min_lr``) need the base learning
-  rate (``base_lr=``; the PyTorch scheduler and the integrations pass it).
-* **Other names and aliases**: the paper's ``1/t`` and ``1/sqrt_t``, ``refined`` (a table of
-  multipliers, e.g. from :func:`refinedlr.refine`), ``wsd``, ``multistep``, ...
-
-:func:`schedule_names` lists them all with their class, defaults and arguments (the docs' table is
-generated from it).
+Every door that takes a schedule by name (specs read by :func:`schedule_from_spec`, the command
+line, ``ScheduleLR``, the integrations through :func:`refinedlr.schedule_io.as_schedule`) goes
+through :func:`get_schedule`, so a name means one schedule everywhere: a canonical name (one per
+schedule class, written in specs), a Hugging Face name (``transformers.get_scheduler``, with its
+defaults and argument names) or an alias (the paper's ``1/t`` and ``1/sqrt_t``, ``refined``,
+``wsd``, ...). Hugging Face's names differ on purpose in two ways, described in the docs page
+"Schedules and conventions": the warm-up is ``(t + 1) / (W + 1)`` and past ``T`` every schedule
+holds its last value. Absolute learning rates (``lr_end``, ``min_lr``) need ``base_lr=``.
+:func:`schedule_names` lists every name with its class, defaults and arguments.
 
 Example:
     >>> get_schedule("cosine_with_min_lr", 10, warmup=0.2, min_lr_rate=0.1)
@@ -57,10 +42,6 @@ __all__ = [
 Defaults = Callable[[int, int], dict[str, Any]]
 
 
-def _none(T: int, W: int) -> dict[str, Any]:
-    return {}
-
-
 @dataclasses.dataclass(frozen=True)
 class ScheduleName:
     """One accepted schedule name.
@@ -70,14 +51,10 @@ class ScheduleName:
         cls: the schedule class it builds.
         origin: ``"refinedlr"``, ``"Hugging Face"`` or ``"paper"``.
         summary: one line for people.
-        defaults: parameter values the name implies, as a function of ``(T, W)`` (e.g. Hugging
-            Face's ``inverse_sqrt`` timescale is the warm-up length, or 10000 without warm-up).
-        arguments: accepted argument names and the class field each sets (the class's own field
-            names are always accepted).
-        absolute: arguments that are absolute learning rates, and the field they set divided by
-            the base learning rate.
-        absolute_defaults: the values of such arguments when none is given and the base learning
-            rate is known (Hugging Face's ``lr_end=1e-7`` for ``polynomial``).
+        defaults: parameter values the name implies, as a function of ``(T, W)``.
+        arguments: other argument names and the class field each sets (besides the fields).
+        absolute: absolute learning-rate arguments, and the field they set over the base LR.
+        absolute_defaults: their values when none is given and the base LR is known.
         required: groups of arguments of which exactly one must be given.
         aliases: other names for the same entry.
         nested: fields that hold a schedule, given in a spec as that schedule's own spec.
@@ -87,7 +64,7 @@ class ScheduleName:
     cls: type[Schedule]
     origin: str
     summary: str
-    defaults: Defaults = _none
+    defaults: Defaults = lambda T, W: {}
     arguments: Mapping[str, str] = dataclasses.field(default_factory=dict)
     absolute: Mapping[str, str] = dataclasses.field(default_factory=dict)
     absolute_defaults: Mapping[str, float] = dataclasses.field(default_factory=dict)
@@ -102,14 +79,7 @@ class ScheduleName:
 
     def accepted(self) -> dict[str, str]:
         """Every accepted argument name and the field it sets."""
-        out = {f: f for f in self.fields()}
-        out.update(self.arguments)
-        out.update(self.absolute)
-        return out
-
-
-def _inverse_sqrt_hf(T: int, W: int) -> dict[str, Any]:
-    return {"timescale": float(W or 10_000)}
+        return {**{f: f for f in self.fields()}, **self.arguments, **self.absolute}
 
 
 _HF = "Hugging Face"
@@ -166,7 +136,7 @@ _TABLE: tuple[ScheduleName, ...] = (
         schedules.InverseSqrt,
         _HF,
         "sqrt(c / (c + t)), timescale c = the warm-up length, or 10000 without warm-up",
-        defaults=_inverse_sqrt_hf,
+        defaults=lambda T, W: {"timescale": float(W or 10_000)},
     ),
     ScheduleName(
         "warmup_stable_decay",
@@ -258,12 +228,6 @@ def available_schedules() -> list[str]:
     return sorted({n for e in _TABLE for n in (e.name, *e.aliases)})
 
 
-def _nested_fields(name: str) -> tuple[str, ...]:
-    """The nested fields of the entry called ``name`` (none for an unknown name)."""
-    entry = _BY_NAME.get(_key(name))
-    return entry.nested if entry is not None else ()
-
-
 def _entry(name: object) -> ScheduleName:
     if not isinstance(name, str):
         raise ScheduleError(f"a schedule name is a string, got {name!r}")
@@ -288,11 +252,10 @@ def _horizon(total_steps: object, num_training_steps: object) -> int:
         total_steps = num_training_steps
     if total_steps is None:
         raise ScheduleError("get_schedule needs total_steps (the number of optimizer steps)")
+    if isinstance(total_steps, float) and total_steps.is_integer():
+        total_steps = int(total_steps)
     if isinstance(total_steps, bool) or not isinstance(total_steps, int):
-        if isinstance(total_steps, float) and total_steps.is_integer():
-            total_steps = int(total_steps)
-        else:
-            raise ScheduleError(f"total_steps must be an integer, got {total_steps!r}")
+        raise ScheduleError(f"total_steps must be an integer, got {total_steps!r}")
     return total_steps
 
 
@@ -312,13 +275,10 @@ def get_schedule(
 
     Args:
         name: a canonical name, a Hugging Face name or an alias (:func:`available_schedules`).
-        total_steps: the horizon ``T`` in optimizer steps (or Hugging Face's
-            ``num_training_steps``).
-        warmup: warm-up steps (``int``) or fraction of ``T`` (``float``); or Hugging Face's
-            ``num_warmup_steps``.
+        total_steps: the horizon ``T`` in optimizer steps (or ``num_training_steps``).
+        warmup: warm-up steps (``int``) or fraction of ``T`` (``float``), or ``num_warmup_steps``.
         after_horizon: ``"hold"`` (default) or ``"raise"`` past ``T``.
-        base_lr: the peak learning rate, needed only for absolute arguments (``lr_end``,
-            ``min_lr``).
+        base_lr: the peak learning rate, needed only for ``lr_end`` and ``min_lr``.
         scheduler_specific_kwargs: Hugging Face's way to pass the arguments below.
         **kwargs: the schedule's parameters, by field name or by Hugging Face's argument name.
 
@@ -428,7 +388,9 @@ def schedule_from_spec(spec: Mapping[str, Any]) -> Schedule:
         raise ScheduleError(f"a schedule spec is a mapping with a 'name' key, got {spec!r}")
     depth, node = 0, spec
     while isinstance(node, Mapping) and isinstance(node.get("name"), str):
-        inner = [node[f] for f in _nested_fields(node["name"]) if isinstance(node.get(f), Mapping)]
+        entry = _BY_NAME.get(_key(node["name"]))
+        nested = entry.nested if entry is not None else ()
+        inner = [node[f] for f in nested if isinstance(node.get(f), Mapping)]
         if not inner:
             break
         depth, node = depth + 1, inner[0]

@@ -415,13 +415,12 @@ class StepWise(Schedule):
     def milestone_steps(self) -> tuple[int, ...]:
         out: list[int] = []
         for m in self.milestones:
-            if isinstance(m, numbers.Integral) and not isinstance(m, bool):
-                out.append(int(m))
-            elif isinstance(m, numbers.Real) and not isinstance(m, bool):
-                f = _check_real("milestone", m, "(0, 1)")
-                out.append(round(f * self.total_steps))
-            else:
+            if isinstance(m, bool) or not isinstance(m, numbers.Real):
                 raise ScheduleError(f"milestone must be an int step or a float fraction: {m!r}")
+            if isinstance(m, numbers.Integral):
+                out.append(int(m))
+            else:
+                out.append(round(_check_real("milestone", m, "(0, 1)") * self.total_steps))
         return tuple(out)
 
     def _decay(self, u: IntArray, horizon: int) -> FloatArray:
@@ -599,11 +598,8 @@ class Tabulated(Schedule):
                 raise ScheduleError("normalize needs at least one positive value")
             arr = arr / top
         n = int(arr.shape[0]) if arr.ndim == 1 else 1
-        return cls(
-            total_steps=n if total_steps is None else total_steps,
-            values=arr,
-            provenance=dict(provenance or {}),
-        )
+        steps = n if total_steps is None else total_steps
+        return cls(total_steps=steps, values=arr, provenance=dict(provenance or {}))
 
     def _decay(self, u: IntArray, horizon: int) -> FloatArray:
         L = self.values.shape[0]
