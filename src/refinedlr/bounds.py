@@ -1,22 +1,11 @@
 """Last-iterate convergence bounds for SGD schedules, and their closed-form optima.
 
-The theory of arXiv 2310.07831 for a convex, ``G``-Lipschitz objective with ``D = ||x_0 - x*||``,
-gradient norms ``g_t`` and learning rates ``eta_t``, 0-indexed (the paper's ``eta_1 .. eta_T`` are
-``lrs[0] .. lrs[T-1]``); bounds are in loss units. Tail sums ``S_k = sum_{t >= k} eta_t`` and
-``Q_k = sum_{t >= k} eta_t² g_t²`` are reverse cumulative sums, so every function is ``O(T)``.
-
-* **Weighted bound** (:func:`weighted_bound`, :func:`lrs_from_weights`): with fixed weights ``w``,
-  ``E[f(x_T) - f*] <= (D²/gamma + gamma sum_t w_t² g_t²) / (2 W_0)``; ``w_t = g_t^-2`` minimises
-  it (:func:`optimal_weights`, :func:`optimal_schedule`).
-* **Direct bound for any schedule** (:func:`last_iterate_bound`, from :func:`all_tail_sum`):
-  ``B(eta) = (D² + Q_0) / (2 S_0) + 1/2 sum_{k=0}^{T-2} eta_k Q_k / (S_k S_{k+1})``; for a shape
-  ``s`` and ``eta = c s`` it is ``a / c + c b`` (:func:`bound_coefficients`, :func:`best_scale`,
-  :func:`worst_case_bound`, :func:`bound_ratio_to_linear`).
-
-Linear decay at its best scale scores ``2 D G / sqrt T`` on the direct bound with constant norms
-(the weighted bound gives ``D G / sqrt T``). Every ``shape`` / ``lrs`` argument is a 1-D array or
-has a ``preview()`` method (a :class:`refinedlr.schedules.Schedule`). Bad arguments raise
-:class:`BoundError`. The derivation is in the docs page "The last-iterate bound".
+The theory of arXiv 2310.07831 (convex objective, ``D = ||x_0 - x*||``, gradient norms ``g_t``,
+learning rates ``eta_t``, 0-indexed), explained in the docs page "The last-iterate bound": the
+weighted bound (:func:`weighted_bound`, minimised by :func:`optimal_weights`) and the direct bound
+of any schedule (:func:`last_iterate_bound`, scored at its best scale by :func:`best_scale`). Each
+function is ``O(T)`` in float64; ``shape`` / ``lrs`` arguments are 1-D arrays or have a
+``preview()`` (a :class:`refinedlr.schedules.Schedule`); bad arguments raise :class:`BoundError`.
 
 Example:
     >>> import math

@@ -1,17 +1,9 @@
 """Refinement: a schedule tailored to a task from the gradient norms of a previous run.
 
-Algorithms 1 (SGD, l2 norms) and 2 (Adam-type, l1 norms) of arXiv 2310.07831, on per-step norms
-``n_0 .. n_{T-1} > 0`` and a smoothing fraction ``tau``:
-
-1. Median-smooth over a centred window ``k = 2 floor(floor(tau T) / 2) + 1`` (start padded with
-   the first value, end mirrored without repeating the last): ``g_t``.
-2. Weights ``w_t = g_t^-p``: ``p = 2`` for SGD with l2 norms, ``p = 1`` for Adam with l1 norms.
-3. ``s_t = w_t * sum_{p > t} w_p`` (so ``s_{T-1} = 0``), normalised to ``s / max(s)``.
-
-Constant norms give linear decay; large early norms a warm-up; norms that collapse late are the
-paper's degenerate case (a :class:`CollapseWarning`). The docs page "How refinement works" explains
-the algorithm; :func:`refinedlr.risk.refinement_risk` and
-:func:`refinedlr.verify.verify_refinement` judge whether a refined schedule is worth keeping.
+Algorithms 1 (SGD, l2 norms) and 2 (Adam-type, l1 norms) of arXiv 2310.07831, explained in the docs
+page "How refinement works": median-smooth the norms (:func:`smooth_norms`), weigh ``w_t = g_t^-p``
+(:func:`refinement_weights`), ``s_t = w_t sum_{p > t} w_p`` normalised to a peak of 1
+(:func:`refined_multipliers`). :func:`refinedlr.verify.verify_refinement` judges the result.
 
 Example:
     >>> s = refine([9, 7, 5, 3, 2, 1, 1, 1, 1.5, 2, 2.5, 3], tau=0.25, norm="l2")

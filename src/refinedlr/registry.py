@@ -1,14 +1,10 @@
 """The one table of schedule names: refinedlr's, Hugging Face's and their aliases.
 
-Every door that takes a schedule by name (specs read by :func:`schedule_from_spec`, the command
-line, ``ScheduleLR``, the integrations through :func:`refinedlr.schedule_io.as_schedule`) goes
-through :func:`get_schedule`, so a name means one schedule everywhere: a canonical name (one per
-schedule class, written in specs), a Hugging Face name (``transformers.get_scheduler``, with its
-defaults and argument names) or an alias (the paper's ``1/t`` and ``1/sqrt_t``, ``refined``,
-``wsd``, ...). Hugging Face's names differ on purpose in two ways, described in the docs page
-"Schedules and conventions": the warm-up is ``(t + 1) / (W + 1)`` and past ``T`` every schedule
-holds its last value. Absolute learning rates (``lr_end``, ``min_lr``) need ``base_lr=``.
-:func:`schedule_names` lists every name with its class, defaults and arguments.
+Every door that takes a schedule by name (specs, the command line, ``ScheduleLR``, the
+integrations) goes through :func:`get_schedule`, so a name means one schedule everywhere. Hugging
+Face's names (``transformers.get_scheduler``) keep their defaults and argument names; the two
+deliberate differences are in the docs page "Schedules and conventions". :func:`schedule_names`
+lists every name with its class, defaults and arguments.
 
 Example:
     >>> get_schedule("cosine_with_min_lr", 10, warmup=0.2, min_lr_rate=0.1)

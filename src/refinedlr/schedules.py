@@ -1,16 +1,11 @@
 """Learning-rate schedules as pure, vectorised functions of the optimizer step.
 
-A schedule maps an optimizer step ``t = 0 .. T-1`` (``T = total_steps``, counted after gradient
-accumulation) to a multiplier ``s_t`` in ``[0, 1]`` of the base learning rate. ``schedule(step)``
-takes an ``int`` or an integer array and reads one table of the ``T`` multipliers, so
-``schedule(t) == schedule.preview()[t]`` bit for bit. Past ``T`` it holds ``s_{T-1}``
-(``after_horizon="raise"`` refuses steps past ``T``; step ``T`` itself is allowed, as torch's
-``OneCycleLR`` allows). A warm-up of ``W`` steps (``int``, or a ``float`` fraction of ``T``) gives
-``s_t = (t + 1) / (W + 1) * d_0``, ``d_0`` the decay part's first value (never 0 at step 0); the
-decay part then runs on the local step ``u = t - W`` over ``H = T - W`` steps. Schedules write JSON
-specs (:meth:`Schedule.to_spec`, read back by :func:`refinedlr.registry.schedule_from_spec`) and
-carry fingerprints (:meth:`Schedule.fingerprint`); :func:`refinedlr.registry.get_schedule` builds
-them by name. The docs page "Schedules and conventions" has the details.
+A schedule maps an optimizer step ``t = 0 .. T-1`` (``T = total_steps``) to a multiplier ``s_t``
+in ``[0, 1]`` of the base learning rate, read from one table so that ``schedule(t) ==
+schedule.preview()[t]``; past ``T`` it holds ``s_{T-1}`` (or raises, ``after_horizon="raise"``).
+A warm-up of ``W`` steps gives ``s_t = (t + 1) / (W + 1) * d_0`` (``d_0`` the decay part's first
+value); the decay part runs on ``u = t - W`` over ``H = T - W`` steps. The docs page "Schedules and
+conventions" explains the conventions; :func:`refinedlr.registry.get_schedule` builds by name.
 
 Example:
     >>> s = LinearDecay(total_steps=4)
