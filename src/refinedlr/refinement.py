@@ -52,7 +52,6 @@ NormKind = Literal["l2", "l1"]
 
 #: The shortest record refinement accepts.
 MIN_STEPS = 4
-
 #: :func:`detect_collapse` looks at this final fraction of the record ...
 COLLAPSE_LATE_FRACTION = 0.1
 #: ... and reports a collapse when its median smoothed norm is below this fraction of the median.
@@ -83,10 +82,8 @@ def median_window(total_steps: int, tau: float) -> int:
 
 
 def fill_missing(norms: npt.ArrayLike) -> tuple[FloatArray, int]:
-    """Replace NaN/inf entries by linear interpolation between finite neighbours.
-
-    Returns the filled array and the number of entries filled. Entries before the first (after
-    the last) finite value take that value. Raises :class:`RefineError` when nothing is finite.
+    """NaN/inf entries interpolated linearly between finite neighbours (ends take the nearest
+    finite value), and how many were filled; :class:`RefineError` when nothing is finite.
 
     >>> fill_missing([1.0, float("nan"), 3.0, float("inf")])
     (array([1., 2., 3., 3.]), 2)
@@ -287,8 +284,7 @@ def refine(
     Args:
         norms: per-step gradient norms (1-D array, NaN/inf for missing steps) or a
             :class:`~refinedlr.records.GradNormRecord` (its ``norm`` kind, or its only kind).
-        tau: median-smoothing window as a fraction of the record length (0 = no smoothing;
-            the paper uses about 0.1 for deep learning, 0.5 for convex problems).
+        tau: median-smoothing window as a fraction of the record length (0: no smoothing).
         norm: ``"l2"`` (SGD; weights ``g^-2``) or ``"l1"`` (Adam-type; weights ``g^-1``).
         power: use weights ``g^-power`` instead.
         total_steps: horizon of the run that will use the schedule (default: the record length;
@@ -300,9 +296,8 @@ def refine(
         whose ``provenance`` records tau, norm, power, window, source length and filled steps.
 
     Raises:
-        RefineError: fewer than :data:`MIN_STEPS` steps (in the record, or ``total_steps``), all
-            values missing, a zero or negative norm, weights that over- or underflow, or a bad
-            ``tau``/``norm``/``power``.
+        RefineError: a record or horizon shorter than :data:`MIN_STEPS`, no finite norm, a norm
+            ``<= 0``, weights that over- or underflow, or a bad ``tau``/``norm``/``power``.
 
     Warns:
         MissingNormsWarning: when NaN/inf entries were filled (the count is in the message).

@@ -290,8 +290,7 @@ def get_schedule(
             raise ScheduleError("give either warmup or num_warmup_steps, not both")
         warmup = num_warmup_steps
     given = dict(scheduler_specific_kwargs or {})
-    twice = sorted(set(given) & set(kwargs))
-    if twice:
+    if twice := sorted(set(given) & set(kwargs)):
         raise ScheduleError(f"{twice} given twice (as keyword and in scheduler_specific_kwargs)")
     given.update(kwargs)
     params = _parameters(entry, given, base_lr)
@@ -302,8 +301,7 @@ def get_schedule(
         schedule: Schedule = entry.cls(T, warmup=warmup, after_horizon=after_horizon, **params)
     except TypeError as exc:  # pragma: no cover - every argument is checked above
         raise ScheduleError(f"bad arguments for schedule {name!r}: {exc}") from None
-    implied = entry.defaults(T, schedule.warmup_steps)  # parameters that follow from T and W
-    implied = {k: v for k, v in implied.items() if k not in params}
+    implied = {k: v for k, v in entry.defaults(T, schedule.warmup_steps).items() if k not in params}
     return dataclasses.replace(schedule, **implied) if implied else schedule
 
 
@@ -330,8 +328,7 @@ def _parameters(
     entry: ScheduleName, given: Mapping[str, Any], base_lr: float | None
 ) -> dict[str, Any]:
     accepted = entry.accepted()
-    unknown = sorted(set(given) - set(accepted))
-    if unknown:
+    if unknown := sorted(set(given) - set(accepted)):
         names = ", ".join(
             f"{a} ({f})" if a != f else a for a, f in accepted.items() if a not in ("provenance",)
         )
@@ -358,22 +355,20 @@ def _parameters(
                 f"schedule {entry.name!r} got {field} twice (from {arg} and another name for it)"
             )
         params[field] = value
-    if "milestones" in params and not isinstance(params["milestones"], tuple):
+    milestones = params.get("milestones", ())
+    if not isinstance(milestones, tuple):
         try:
-            params["milestones"] = tuple(params["milestones"])
+            params["milestones"] = tuple(milestones)
         except TypeError:
-            raise ScheduleError(
-                f"milestones must be a sequence, got {params['milestones']!r}"
-            ) from None
+            raise ScheduleError(f"milestones must be a sequence, got {milestones!r}") from None
     return params
 
 
 def schedule_from_spec(spec: Mapping[str, Any]) -> Schedule:
     """Rebuild a schedule from a spec: ``{"name": ..., "total_steps": ..., parameters...}``.
 
-    A spec is read exactly as :func:`get_schedule` reads its arguments, so a hand-written spec
-    ``{"name": "inverse_sqrt", "total_steps": 100}`` means what ``get_schedule("inverse_sqrt",
-    100)`` means, and :meth:`~refinedlr.schedules.Schedule.to_spec` output reads back exactly.
+    A spec is read as :func:`get_schedule` reads its arguments;
+    :meth:`~refinedlr.schedules.Schedule.to_spec` output reads back exactly.
 
     >>> from refinedlr.schedules import Cosine
     >>> s = Cosine(total_steps=100, warmup=0.05, floor=0.1)

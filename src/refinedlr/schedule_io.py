@@ -64,12 +64,8 @@ def save_schedule(schedule: Schedule, path: str | os.PathLike[str]) -> None:
 
 
 def load_schedule(path: str | os.PathLike[str], total_steps: int | None = None) -> Schedule:
-    """Read a schedule written by :func:`save_schedule` (or any array of multipliers).
-
-    ``total_steps`` puts the loaded schedule on another horizon (a tabulated schedule is resampled
-    on normalised time); by default the file's own horizon is kept. Every problem with the file
-    (missing, not a regular file, too large, malformed) raises
-    :class:`~refinedlr.schedules.ScheduleError` naming it.
+    """Read a schedule written by :func:`save_schedule` (or any array of multipliers), on its own
+    horizon or on ``total_steps``; any problem with the file raises a ``ScheduleError`` naming it.
     """
     p = Path(path)
     if not p.exists():
@@ -161,11 +157,9 @@ def as_schedule(
     **kwargs: Any,
 ) -> Schedule:
     """Whatever a user passes as a schedule, as a :class:`~refinedlr.schedules.Schedule` on
-    ``total_steps`` (the one resolver behind ``ScheduleLR`` and the integrations): a ``Schedule``
-    (put on ``total_steps`` when that differs), a name for :func:`get_schedule` with ``**kwargs``
-    (``"refined"`` with ``path=FILE`` loads a saved schedule, and takes ``warmup``), a path for
-    :func:`load_schedule`, or a spec mapping. ``base_lr`` (the optimizer's peak learning rate)
-    lets names take absolute learning rates such as Hugging Face's ``lr_end`` and ``min_lr``.
+    ``total_steps``: a ``Schedule``, a spec mapping, a path for :func:`load_schedule`, or a name
+    for :func:`get_schedule` with ``**kwargs`` and ``base_lr`` (``"refined"`` with ``path=FILE``
+    loads a saved schedule, and takes ``warmup``).
 
     >>> as_schedule("linear", 4).preview()
     array([1.  , 0.75, 0.5 , 0.25])

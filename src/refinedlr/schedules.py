@@ -128,6 +128,13 @@ def _as_steps(step: object) -> tuple[IntArray, bool]:
 _OPTIONAL = {"spec": "when-set"}
 
 
+def _param(default: Any, check: str | int, *, optional: bool = False) -> Any:
+    """A parameter checked on construction: a real in the interval ``check`` (``"[0, 1]"``) or an
+    integer ``>= check``; an ``optional`` one is in specs only when set."""
+    metadata = {"check": check, **(_OPTIONAL if optional else {})}
+    return dataclasses.field(default=default, metadata=metadata)
+
+
 @dataclasses.dataclass(frozen=True)
 class Schedule(abc.ABC):
     """Base class: a multiplier ``s_t`` in [0, 1] for steps ``t = 0 .. total_steps - 1``.
@@ -159,6 +166,11 @@ class Schedule(abc.ABC):
             raise ScheduleError(
                 f"warmup ({w} steps) must be shorter than the horizon total_steps={self.total_steps}"
             )
+        for f in dataclasses.fields(self):
+            if isinstance(check := f.metadata.get("check"), str):
+                _check_real(f.name, getattr(self, f.name), check)
+            elif check is not None:
+                _check_int(f.name, getattr(self, f.name), minimum=check)
         self._validate()
 
     def _validate(self) -> None:
@@ -287,11 +299,8 @@ class LinearDecay(Schedule):
     array([1. , 0.8, 0.6, 0.4, 0.2])
     """
 
-    floor: float = 0.0
+    floor: float = _param(0.0, "[0, 1]")
     kind: ClassVar[str] = "linear"
-
-    def _validate(self) -> None:
-        _check_real("floor", self.floor, "[0, 1]")
 
     def _decay(self, u: IntArray, horizon: int) -> FloatArray:
         return self.floor + (1.0 - self.floor) * (1.0 - u / horizon)
@@ -309,13 +318,9 @@ class Cosine(Schedule):
     array([1.    , 0.8682, 0.55  , 0.2318])
     """
 
-    floor: float = 0.0
-    cycles: float = dataclasses.field(default=0.5, metadata=_OPTIONAL)
+    floor: float = _param(0.0, "[0, 1]")
+    cycles: float = _param(0.5, "(0, inf)", optional=True)
     kind: ClassVar[str] = "cosine"
-
-    def _validate(self) -> None:
-        _check_real("floor", self.floor, "[0, 1]")
-        _check_real("cycles", self.cycles, "(0, inf)")
 
     def _decay(self, u: IntArray, horizon: int) -> FloatArray:
         wave = 0.5 * (1.0 + np.cos(np.pi * (2.0 * self.cycles) * u / horizon))
@@ -333,13 +338,9 @@ class CosineWithRestarts(Schedule):
     array([1.  , 0.75, 0.25, 1.  , 0.75, 0.25])
     """
 
-    cycles: int = 1
-    floor: float = 0.0
+    cycles: int = _param(1, 1)
+    floor: float = _param(0.0, "[0, 1]")
     kind: ClassVar[str] = "cosine_with_restarts"
-
-    def _validate(self) -> None:
-        _check_int("cycles", self.cycles, minimum=1)
-        _check_real("floor", self.floor, "[0, 1]")
 
     def _decay(self, u: IntArray, horizon: int) -> FloatArray:
         phase = np.mod(self.cycles * (u / horizon), 1.0)
@@ -356,13 +357,9 @@ class Polynomial(Schedule):
     array([1.    , 0.5625, 0.25  , 0.0625])
     """
 
-    power: float = 1.0
-    floor: float = 0.0
+    power: float = _param(1.0, "(0, inf)")
+    floor: float = _param(0.0, "[0, 1]")
     kind: ClassVar[str] = "polynomial"
-
-    def _validate(self) -> None:
-        _check_real("power", self.power, "(0, inf)")
-        _check_real("floor", self.floor, "[0, 1]")
 
     def _decay(self, u: IntArray, horizon: int) -> FloatArray:
         return self.floor + (1.0 - self.floor) * (1.0 - u / horizon) ** self.power
@@ -380,7 +377,7 @@ class StepWise(Schedule):
     """
 
     milestones: tuple[int | float, ...] = (0.5, 0.75)
-    factor: float = 0.1
+    factor: float = _param(0.1, "[0, 1]")
     kind: ClassVar[str] = "step"
 
     def __post_init__(self) -> None:
@@ -389,7 +386,6 @@ class StepWise(Schedule):
         super().__post_init__()
 
     def _validate(self) -> None:
-        _check_real("factor", self.factor, "[0, 1]")
         if not isinstance(self.milestones, tuple):
             raise ScheduleError(f"milestones must be a sequence, got {self.milestones!r}")
         kinds = {isinstance(m, numbers.Integral) for m in self.milestones}
@@ -434,11 +430,8 @@ class InverseTime(Schedule):
     array([1.        , 0.5       , 0.33333333, 0.25      ])
     """
 
-    offset: float = 1.0
+    offset: float = _param(1.0, "(0, inf)")
     kind: ClassVar[str] = "inverse_time"
-
-    def _validate(self) -> None:
-        _check_real("offset", self.offset, "(0, inf)")
 
     def _decay(self, u: IntArray, horizon: int) -> FloatArray:
         return self.offset / (self.offset + u.astype(np.float64))
@@ -455,11 +448,8 @@ class InverseSqrt(Schedule):
     array([1.        , 0.70710678, 0.57735027, 0.5       ])
     """
 
-    timescale: float = 1.0
+    timescale: float = _param(1.0, "(0, inf)")
     kind: ClassVar[str] = "inverse_sqrt"
-
-    def _validate(self) -> None:
-        _check_real("timescale", self.timescale, "(0, inf)")
 
     def _decay(self, u: IntArray, horizon: int) -> FloatArray:
         return np.sqrt(self.timescale / (self.timescale + u.astype(np.float64)))
@@ -491,10 +481,10 @@ class WarmupStableDecay(Schedule):
 
     decay: int | float = 0.2
     decay_shape: Shape = "cosine"
-    floor: float = 0.0
+    floor: float = _param(0.0, "[0, 1]")
     stable: int | None = dataclasses.field(default=None, metadata=_OPTIONAL)
     warmup_shape: Shape = dataclasses.field(default="linear", metadata=_OPTIONAL)
-    cycles: float = dataclasses.field(default=0.5, metadata=_OPTIONAL)
+    cycles: float = _param(0.5, "(0, inf)", optional=True)
     kind: ClassVar[str] = "warmup_stable_decay"
 
     @property
@@ -506,8 +496,6 @@ class WarmupStableDecay(Schedule):
         return max(1, round(frac * self.total_steps))
 
     def _validate(self) -> None:
-        _check_real("floor", self.floor, "[0, 1]")
-        _check_real("cycles", self.cycles, "(0, inf)")
         _check_shape("decay_shape", self.decay_shape)
         _check_shape("warmup_shape", self.warmup_shape)
         if self.stable is not None:
