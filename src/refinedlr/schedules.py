@@ -123,16 +123,11 @@ def _as_steps(step: object) -> tuple[IntArray, bool]:
     return arr, arr.ndim == 0
 
 
-#: Field metadata of parameters that a spec holds only when they differ from their default (they
-#: were added after the spec format was fixed, so older specs and fingerprints stay valid).
-_OPTIONAL = {"spec": "when-set"}
-
-
-def _param(default: Any, check: str | int, *, optional: bool = False) -> Any:
-    """A parameter checked on construction: a real in the interval ``check`` (``"[0, 1]"``) or an
-    integer ``>= check``; an ``optional`` one is in specs only when set."""
-    metadata = {"check": check, **(_OPTIONAL if optional else {})}
-    return dataclasses.field(default=default, metadata=metadata)
+def _param(default: Any, check: str | int | None = None, *, optional: bool = False) -> Any:
+    """A parameter field. ``check``: the interval of a real (``"[0, 1]"``) or the minimum of an
+    integer, checked on construction. A spec holds an ``optional`` parameter only when it differs
+    from its default (added after the spec format was fixed, so older specs stay valid)."""
+    return dataclasses.field(default=default, metadata={"check": check, "optional": optional})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -235,7 +230,7 @@ class Schedule(abc.ABC):
             if f.name in ("total_steps", "warmup", "after_horizon"):
                 continue
             v = getattr(self, f.name)
-            if f.metadata.get("spec") == "when-set" and v == f.default:
+            if f.metadata.get("optional") and v == f.default:
                 continue
             out[f.name] = list(v) if isinstance(v, tuple) else v
         return out
@@ -482,8 +477,8 @@ class WarmupStableDecay(Schedule):
     decay: int | float = 0.2
     decay_shape: Shape = "cosine"
     floor: float = _param(0.0, "[0, 1]")
-    stable: int | None = dataclasses.field(default=None, metadata=_OPTIONAL)
-    warmup_shape: Shape = dataclasses.field(default="linear", metadata=_OPTIONAL)
+    stable: int | None = _param(None, optional=True)
+    warmup_shape: Shape = dataclasses.field(default="linear", metadata={"optional": True})
     cycles: float = _param(0.5, "(0, inf)", optional=True)
     kind: ClassVar[str] = "warmup_stable_decay"
 
