@@ -126,15 +126,6 @@ def _rev_cumsum(x: FloatArray) -> FloatArray:
     return np.asarray(np.cumsum(x[::-1])[::-1], dtype=np.float64)
 
 
-def _last_positive(name: str, lrs: FloatArray) -> int:
-    nz = np.flatnonzero(lrs > 0.0)
-    if nz.size == 0:
-        raise BoundError(
-            f"{name} are all zero: the bound needs at least one positive learning rate"
-        )
-    return int(nz[-1])
-
-
 def _direct_terms(
     shape: ShapeLike, norms: npt.ArrayLike, name: str, drop_trailing_zeros: bool
 ) -> tuple[float, float, float]:
@@ -142,7 +133,12 @@ def _direct_terms(
     s = _as_vector(name, shape)
     g = _as_vector("norms", norms)
     _same_length(name, s, "norms", g)
-    last = _last_positive(name, s)
+    positive = np.flatnonzero(s > 0.0)
+    if positive.size == 0:
+        raise BoundError(
+            f"{name} are all zero: the bound needs at least one positive learning rate"
+        )
+    last = int(positive[-1])
     if last < s.shape[0] - 1:
         if not drop_trailing_zeros:
             return float(s.sum()), float(np.dot(s * s, g * g)), math.inf
@@ -156,13 +152,10 @@ def _direct_terms(
 def last_iterate_bound(
     lrs: ShapeLike, norms: npt.ArrayLike, D: float = 1.0, *, drop_trailing_zeros: bool = True
 ) -> float:
-    """The direct last-iterate bound of SGD with learning rates ``lrs`` (absolute, not a shape).
-
-    ``B = (D² + Q_0) / (2 S_0) + 1/2 sum_{k=0}^{T-2} eta_k Q_k / (S_k S_{k+1})`` with
-    ``S_k = sum_{t>=k} eta_t`` and ``Q_k = sum_{t>=k} eta_t² g_t²``, a bound on ``E[f(x_T) - f*]``.
-    ``B`` is infinite if the last LR is 0: with ``drop_trailing_zeros`` (default) trailing zero
-    LRs are removed with their norms first, else such a schedule returns ``math.inf``. An all-zero
-    schedule is an error.
+    """The direct bound on ``E[f(x_T) - f*]`` of SGD with learning rates ``lrs`` (not a shape):
+    ``B = (D² + Q_0) / (2 S_0) + 1/2 sum_{k=0}^{T-2} eta_k Q_k / (S_k S_{k+1})``, with
+    ``S_k = sum_{t>=k} eta_t`` and ``Q_k = sum_{t>=k} eta_t² g_t²``. Trailing zero LRs are dropped
+    with their norms first (``drop_trailing_zeros=False``: such a schedule gives ``inf``).
 
     >>> last_iterate_bound([1.0, 0.5], [1.0, 1.0])
     1.5833...
@@ -181,11 +174,9 @@ def last_iterate_bound(
 def bound_coefficients(
     shape: ShapeLike, norms: npt.ArrayLike, D: float = 1.0, *, drop_trailing_zeros: bool = True
 ) -> tuple[float, float]:
-    """The coefficients ``(a, b)`` of the direct bound ``B(c s) = a / c + c b`` in the scale ``c``.
-
-    ``a = D² / (2 S_0)`` and ``b = Q_0 / (2 S_0) + 1/2 sum_{k=0}^{T-2} s_k Q_k / (S_k S_{k+1})``
-    with the tail sums ``S``, ``Q`` of the shape ``s`` (see :func:`last_iterate_bound`); ``b`` is
-    ``inf`` if the shape ends with a zero and ``drop_trailing_zeros`` is False.
+    """The coefficients ``(a, b)`` of the direct bound ``B(c s) = a / c + c b`` in the scale ``c``:
+    ``a = D² / (2 S_0)``, ``b = Q_0 / (2 S_0) + 1/2 sum_{k=0}^{T-2} s_k Q_k / (S_k S_{k+1})`` with
+    the tail sums of the shape ``s`` (:func:`last_iterate_bound`; a kept final zero: ``b = inf``).
 
     >>> a, b = bound_coefficients([1.0, 0.5], [1.0, 1.0])
     >>> round(a, 4), round(b, 4)
@@ -199,10 +190,8 @@ def bound_coefficients(
 def best_scale(
     shape: ShapeLike, norms: npt.ArrayLike, D: float = 1.0, *, drop_trailing_zeros: bool = True
 ) -> tuple[float, float]:
-    """The best base LR ``c* = sqrt(a / b)`` for ``shape`` and the bound ``2 sqrt(a b)`` it reaches.
-
-    ``(a, b)`` are :func:`bound_coefficients`. All-zero norms (``b = 0``) give ``(inf, 0.0)``, an
-    unbounded schedule (``b = inf``) ``(0.0, inf)``.
+    """The best base LR ``c* = sqrt(a / b)`` for ``shape`` and the bound ``2 sqrt(a b)`` it reaches
+    (:func:`bound_coefficients`); ``b = 0`` gives ``(inf, 0.0)``, ``b = inf`` gives ``(0.0, inf)``.
 
     >>> c, value = best_scale([1.0, 0.5], [1.0, 1.0])
     >>> round(c, 4), round(value, 4)
@@ -217,10 +206,8 @@ def best_scale(
 
 
 def worst_case_bound(shape: ShapeLike, G: float = 1.0, D: float = 1.0) -> float:
-    """The direct bound of ``shape`` at its best scale when every gradient norm is ``G``.
-
-    ``B`` grows with every ``g_t``, so this ``2 sqrt(a b)`` of :func:`best_scale` with
-    ``norms = G`` is the worst case over ``||g_t|| <= G``.
+    """The direct bound ``2 sqrt(a b)`` of ``shape`` at its best scale with every norm ``G``: the
+    worst case over ``||g_t|| <= G``, as ``B`` grows with every ``g_t``.
 
     >>> worst_case_bound([1.0], G=2.0, D=3.0)  # one step: f(x_0) - f* <= G D
     6.0
@@ -233,9 +220,8 @@ def worst_case_bound(shape: ShapeLike, G: float = 1.0, D: float = 1.0) -> float:
 
 
 def bound_ratio_to_linear(shape: ShapeLike, norms: npt.ArrayLike) -> float:
-    """Best-scale direct bound of ``shape`` over that of linear decay ``1 - t/T`` (same norms).
-
-    Below 1 means ``shape`` has the better bound; linear decay is ``s_t = (T - t) / T``.
+    """Best-scale direct bound of ``shape`` over that of linear decay ``s_t = (T - t) / T`` (same
+    norms): below 1, ``shape`` has the better bound.
 
     >>> round(bound_ratio_to_linear(np.ones(100), np.ones(100)), 4)  # constant LR
     1.2206
@@ -253,10 +239,8 @@ def bound_ratio_to_linear(shape: ShapeLike, norms: npt.ArrayLike) -> float:
 
 
 def lrs_from_weights(weights: npt.ArrayLike, gamma: float = 1.0) -> FloatArray:
-    """The SGD learning rates of the weighted bound: ``eta_t = gamma w_t W_{t+1} / W_0``.
-
-    ``W_k = sum_{p >= k} w_p`` (0-indexed; the paper's ``w_t w_{t+1:T} / w_{1:T}``), so the last LR
-    is 0. With ``w = 1`` this is linear decay ``eta_t = gamma (T-1-t) / T``.
+    """The SGD learning rates of the weighted bound: ``eta_t = gamma w_t W_{t+1} / W_0`` with
+    ``W_k = sum_{p >= k} w_p``, so the last LR is 0 (``w = 1``: ``eta_t = gamma (T-1-t) / T``).
 
     >>> lrs_from_weights(np.ones(4), gamma=2.0)
     array([1.5, 1. , 0.5, 0. ])
@@ -273,11 +257,9 @@ def lrs_from_weights(weights: npt.ArrayLike, gamma: float = 1.0) -> FloatArray:
 def weighted_bound(
     weights: npt.ArrayLike, norms: npt.ArrayLike, D: float = 1.0, gamma: float | None = None
 ) -> float:
-    """The weighted last-iterate bound ``(D²/gamma + gamma sum_t w_t² g_t²) / (2 sum_t w_t)``.
-
-    It holds for SGD with :func:`lrs_from_weights` ``(weights, gamma)``. ``gamma=None`` uses the
-    best ``gamma* = D / sqrt(sum w² g²)``, giving ``D sqrt(sum w² g²) / sum w`` (0 if every
-    ``w_t g_t`` is 0).
+    """The weighted bound ``(D²/gamma + gamma sum_t w_t² g_t²) / (2 sum_t w_t)`` of SGD with
+    :func:`lrs_from_weights`; ``gamma=None`` uses the best ``gamma* = D / sqrt(sum w² g²)``, giving
+    ``D sqrt(sum w² g²) / sum w``.
 
     >>> weighted_bound(np.ones(4), np.ones(4))  # w = 1, G = D = 1: D G / sqrt(T)
     0.5
@@ -309,10 +291,8 @@ def optimal_weights(norms: npt.ArrayLike) -> FloatArray:
 
 
 def optimal_schedule(norms: npt.ArrayLike, D: float = 1.0) -> tuple[FloatArray, float]:
-    """The optimal LRs for known gradient norms and their bound ``D / sqrt(sum_t ||g_t||^-2)``.
-
-    With ``w = ||g||^-2`` and ``gamma* = D / sqrt(sum w² g²) = D / sqrt(sum g^-2)``:
-    ``eta_t = gamma* g_t^-2 (sum_{p>t} g_p^-2) / sum_p g_p^-2`` (the last is 0).
+    """The optimal LRs for known gradient norms, ``eta_t = gamma* g_t^-2 (sum_{p>t} g_p^-2) /
+    sum_p g_p^-2`` with ``gamma* = D / sqrt(sum g^-2)``, and their bound ``D / sqrt(sum g^-2)``.
 
     >>> lrs, value = optimal_schedule(np.ones(4))
     >>> lrs
@@ -327,11 +307,9 @@ def optimal_schedule(norms: npt.ArrayLike, D: float = 1.0) -> tuple[FloatArray, 
 
 
 def all_tail_sum(q: npt.ArrayLike, w: npt.ArrayLike) -> float:
-    """The right-hand side of the all-tail identity; it equals ``q[-1]`` for any ``q``.
-
+    """The right-hand side of the all-tail identity, equal to ``q[-1]`` for any finite ``q``:
     ``(1/W_0) sum_t w_t q_t + sum_{k=0}^{T-2} (w_k / W_{k+1}) (1/W_k) sum_{t>=k} w_t (q_t - q_k)``
-    with ``W_k = sum_{t>=k} w_t``. ``q`` may be any finite reals (it has the units of the result);
-    ``w`` must be non-negative with a positive last entry (so every ``W_{k+1} > 0``).
+    with ``W_k = sum_{t>=k} w_t`` (``w >= 0`` with a positive last entry).
 
     >>> all_tail_sum([3.0, -1.0, 2.5], [1.0, 2.0, 0.5])
     2.5
