@@ -191,7 +191,8 @@ def detect_collapse(
     late_fraction: float = COLLAPSE_LATE_FRACTION,
     threshold: float = COLLAPSE_THRESHOLD,
 ) -> Collapse | None:
-    """Report a late collapse of the smoothed norms (``None`` when there is none).
+    """Report a late collapse of the smoothed norms (``None`` when there is none); ``schedule``
+    (default: refined from ``smoothed``) gives the peak and late mass of the report.
 
     >>> g = np.r_[np.ones(90), np.geomspace(1, 1e-3, 10)]
     >>> detect_collapse(g).late_ratio < 0.1
@@ -206,16 +207,10 @@ def detect_collapse(
     if ratio >= threshold:
         return None
     s = refined_multipliers(g**-2.0) if schedule is None else np.asarray(schedule, np.float64)
-    peak = int(np.argmax(s))
+    peak_fraction = int(np.argmax(s)) / max(T - 1, 1)
     total = float(s.sum())
     late_mass = float(s[-max(1, T // 4) :].sum() / total) if total > 0 else 0.0
-    return Collapse(
-        late_ratio=ratio,
-        late_fraction=late_fraction,
-        threshold=threshold,
-        peak_fraction=peak / max(T - 1, 1),
-        late_mass=late_mass,
-    )
+    return Collapse(ratio, late_fraction, threshold, peak_fraction, late_mass)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -285,10 +285,8 @@ class Constant(Schedule):
 
 @dataclasses.dataclass(frozen=True)
 class LinearDecay(Schedule):
-    """Linear decay, the paper's schedule: ``s_t = f + (1 - f) (1 - u/H)``, ``u = t - W``.
-
-    With no warm-up and ``floor`` ``f = 0`` this is ``1 - t/T`` (last step ``1/T``, not 0), as
-    torch's ``LinearLR(start_factor=1, end_factor=0, total_iters=T)`` and Hugging Face's ``linear``.
+    """Linear decay, the paper's schedule: ``s_t = f + (1 - f) (1 - u/H)``, ``u = t - W``; with no
+    warm-up and ``f = 0``, ``1 - t/T`` (torch's ``LinearLR`` to 0, Hugging Face's ``linear``).
 
     >>> LinearDecay(total_steps=5).preview()
     array([1. , 0.8, 0.6, 0.4, 0.2])
@@ -303,11 +301,9 @@ class LinearDecay(Schedule):
 
 @dataclasses.dataclass(frozen=True)
 class Cosine(Schedule):
-    """Cosine annealing to a floor: ``s_t = f + (1 - f) (1 + cos(2 pi c u / H)) / 2``.
-
-    ``c = cycles`` as Hugging Face's ``num_cycles`` (``0.5``: one half-wave from 1 down to ``f``).
-    Matches torch's ``CosineAnnealingLR(T_max=T, eta_min=f * lr)`` on ``t < T`` and Hugging Face's
-    ``cosine`` / ``cosine_with_min_lr`` (``min_lr_rate = f``).
+    """Cosine annealing to a floor: ``s_t = f + (1 - f) (1 + cos(2 pi c u / H)) / 2``, ``c =
+    cycles`` as Hugging Face's ``num_cycles`` (``0.5``: one half-wave); torch's
+    ``CosineAnnealingLR(T_max=T, eta_min=f * lr)`` on ``t < T``.
 
     >>> Cosine(total_steps=4, floor=0.1).preview().round(4)
     array([1.    , 0.8682, 0.55  , 0.2318])
@@ -324,10 +320,8 @@ class Cosine(Schedule):
 
 @dataclasses.dataclass(frozen=True)
 class CosineWithRestarts(Schedule):
-    """Cosine annealing with ``cycles`` hard restarts: each cycle decays from 1 to the floor.
-
-    ``s_t = f + (1 - f) (1 + cos(pi q)) / 2`` with phase ``q = (cycles * u / H) mod 1``, as
-    Hugging Face's ``cosine_with_restarts``.
+    """Cosine annealing with ``cycles`` hard restarts (Hugging Face's ``cosine_with_restarts``):
+    ``s_t = f + (1 - f) (1 + cos(pi q)) / 2`` with phase ``q = (cycles * u / H) mod 1``.
 
     >>> CosineWithRestarts(total_steps=6, cycles=2).preview().round(3)
     array([1.  , 0.75, 0.25, 1.  , 0.75, 0.25])
@@ -344,9 +338,7 @@ class CosineWithRestarts(Schedule):
 
 @dataclasses.dataclass(frozen=True)
 class Polynomial(Schedule):
-    """Polynomial decay: ``s_t = f + (1 - f) (1 - u/H)^p``.
-
-    Matches torch's ``PolynomialLR(total_iters=T, power=p)`` for ``f = 0``.
+    """Polynomial decay ``s_t = f + (1 - f) (1 - u/H)^p`` (torch's ``PolynomialLR`` for ``f = 0``).
 
     >>> Polynomial(total_steps=4, power=2.0).preview()
     array([1.    , 0.5625, 0.25  , 0.0625])
@@ -362,10 +354,8 @@ class Polynomial(Schedule):
 
 @dataclasses.dataclass(frozen=True)
 class StepWise(Schedule):
-    """Step-wise decay: ``s_t = factor ** (number of milestones m <= t)``.
-
-    ``milestones`` are fractions of ``T`` (floats in (0, 1)) or steps (ints) on the global step
-    ``t``, like torch's ``MultiStepLR(milestones, gamma)``.
+    """Step-wise decay ``s_t = factor ** (number of milestones m <= t)``, like torch's
+    ``MultiStepLR``; ``milestones`` are fractions of ``T`` (floats in (0, 1)) or steps (ints).
 
     >>> StepWise(total_steps=10, milestones=(0.5, 0.8), factor=0.1).preview()
     array([1.  , 1.  , 1.  , 1.  , 1.  , 0.1 , 0.1 , 0.1 , 0.01, 0.01])
@@ -434,10 +424,8 @@ class InverseTime(Schedule):
 
 @dataclasses.dataclass(frozen=True)
 class InverseSqrt(Schedule):
-    """Inverse square root: ``s_t = sqrt(c / (c + u))`` with timescale ``c``.
-
-    ``c = 1`` is the classical ``1/sqrt(t)`` schedule; Hugging Face's ``inverse_sqrt`` has ``c``
-    the warm-up length.
+    """Inverse square root ``s_t = sqrt(c / (c + u))`` with timescale ``c`` (``c = 1``: the
+    classical ``1/sqrt(t)``; Hugging Face's ``inverse_sqrt`` has ``c`` the warm-up length).
 
     >>> InverseSqrt(total_steps=4, timescale=1.0).preview()
     array([1.        , 0.70710678, 0.57735027, 0.5       ])
@@ -461,14 +449,13 @@ def _shape(name: str, p: FloatArray, cycles: float = 0.5) -> FloatArray:
 
 @dataclasses.dataclass(frozen=True)
 class WarmupStableDecay(Schedule):
-    """Warm-up, a constant stage, then a decay over ``decay`` steps (Hugging Face's WSD).
-
+    """Warm-up, a constant stage, then a decay over ``decay`` steps (Hugging Face's WSD):
     ``decay`` is a fraction of ``T`` (float in (0, 1]) or a step count ``D``; the decay starts
     ``stable`` steps after the warm-up (default: at ``T - D``). With ``p = (t - start) / D``,
     ``s_t = f + (1 - f) shape(p)``: ``1 - p`` (``linear``), ``(1 + cos(2 pi c p)) / 2``
     (``cosine``, ``c = cycles``) or ``1 - sqrt(p)`` (``1-sqrt``), then the floor ``f``. The warm-up
     is ``f + (1 - f) w(q)``, ``q = (t + 1) / (W + 1)``, ``w`` one of ``q``, ``(1 - cos(pi q)) / 2``
-    or ``1 - sqrt(1 - q)`` (``warmup_shape``). Hugging Face's ``warmup_stable_decay``.
+    or ``1 - sqrt(1 - q)`` (``warmup_shape``).
 
     >>> WarmupStableDecay(total_steps=10, decay=0.4, decay_shape="linear").preview()
     array([1.  , 1.  , 1.  , 1.  , 1.  , 1.  , 1.  , 0.75, 0.5 , 0.25])
@@ -521,11 +508,9 @@ class WarmupStableDecay(Schedule):
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Tabulated(Schedule):
-    """A schedule given as a table of multipliers, resampled onto any horizon.
-
-    Step ``u`` of a horizon ``H`` reads the table ``v_0 .. v_{L-1}`` at ``u (L - 1) / (H - 1)`` by
-    linear interpolation, so the first and last values are kept on every horizon. ``provenance``
-    says where the table came from; it is kept in specs but not in fingerprints.
+    """A table of multipliers ``v_0 .. v_{L-1}``, read at ``u (L - 1) / (H - 1)`` by linear
+    interpolation on any horizon ``H`` (keeping the first and last values). ``provenance`` says
+    where the table came from; it is kept in specs but not in fingerprints.
 
     >>> s = Tabulated(total_steps=5, values=(1.0, 0.5, 0.0))
     >>> s.preview()
@@ -614,9 +599,8 @@ class Tabulated(Schedule):
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Continuation(Schedule):
-    """A run continued from a checkpoint at step ``k`` onto a longer horizon ``T``.
-
-    Steps before ``k`` follow ``base`` (the run's own schedule); from ``k`` on the multiplier holds
+    """A run continued from a checkpoint at step ``k`` onto a longer horizon ``T``: steps before
+    ``k`` follow ``base`` (the run's own schedule); from ``k`` on the multiplier holds
     ``level``, then a cooldown of ``L = min(cooldown, T - k)`` steps gives
     ``s_t = level * shape((t - (T - L)) / L)``, ``shape`` as in :class:`WarmupStableDecay`'s decay.
     :func:`refinedlr.plan.extend` chooses ``level``, ``cooldown`` and the shape; ``provenance``
