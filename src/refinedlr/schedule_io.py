@@ -18,12 +18,11 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import warnings
 from array import array
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -76,27 +75,19 @@ def load_schedule(path: str | os.PathLike[str], total_steps: int | None = None) 
             f"{p}: unknown schedule file type {brief(suffix)!r}; use .json, .npy or .csv"
         )
     try:
-        with _naming(p):
-            if suffix == ".json":
-                schedule = _from_json(p, read_json(p))
-            else:  # an .npy header is checked first; pickles are never loaded
-                values = _read_csv_values(p) if suffix == ".csv" else load_array(p)
-                if values.ndim != 1 or values.dtype.kind not in "fiu":
-                    got = f"{values.dtype} {brief(str(values.shape))}"
-                    raise ScheduleError(f"expected a 1-D numeric array, got {got}")
-                source = {"source_file": str(p)}
-                schedule = Tabulated(total_steps=len(values), values=values, provenance=source)
-            return schedule if total_steps is None else schedule.with_horizon(total_steps)
+        if suffix == ".json":
+            schedule = _from_json(p, read_json(p))
+        else:  # an .npy header is checked first; pickles are never loaded
+            values = _read_csv_values(p) if suffix == ".csv" else load_array(p)
+            if values.ndim != 1 or values.dtype.kind not in "fiu":
+                got = f"{values.dtype} {brief(str(values.shape))}"
+                raise ScheduleError(f"expected a 1-D numeric array, got {got}")
+            source = {"source_file": str(p)}
+            schedule = Tabulated(total_steps=len(values), values=values, provenance=source)
+        return schedule if total_steps is None else schedule.with_horizon(total_steps)
     except RecordError as exc:  # the file could not be read: not regular, too large, not JSON
         raise ScheduleError(str(exc)) from None
-
-
-@contextlib.contextmanager
-def _naming(p: Path) -> Iterator[None]:
-    """Errors raised inside that do not name ``p`` first are reported as ``p: problem``."""
-    try:
-        yield
-    except ScheduleError as exc:
+    except ScheduleError as exc:  # every message names the file first
         if str(exc).startswith(f"{p}"):
             raise
         raise ScheduleError(f"{p}: {elide(str(exc))}") from None
