@@ -53,7 +53,7 @@ class ScheduleName:
         absolute_defaults: their values when none is given and the base LR is known.
         required: groups of arguments of which exactly one must be given.
         aliases: other names for the same entry.
-        nested: fields that hold a schedule, given in a spec as that schedule's own spec.
+        nested: fields that hold a schedule (in a spec: that schedule's own spec).
     """
 
     name: str

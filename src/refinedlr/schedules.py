@@ -57,6 +57,7 @@ Shape = Literal["linear", "cosine", "1-sqrt"]
 _SHAPES = ("linear", "cosine", "1-sqrt")
 
 _S = TypeVar("_S", bound="Schedule")
+_COMMON = ("total_steps", "warmup", "after_horizon")  # the fields every schedule has
 
 
 class ScheduleError(ValueError):
@@ -114,7 +115,6 @@ def _as_steps(step: object) -> tuple[IntArray, bool]:
             raise ScheduleError(
                 f"steps must be integers (optimizer steps counted from 0), got {step!r}"
             )
-        arr = arr.astype(np.int64)
     elif arr.dtype.kind not in "iu":
         raise ScheduleError(f"steps must be integers, got {step!r} of type {type(step).__name__}")
     arr = arr.astype(np.int64, copy=False)
@@ -132,11 +132,8 @@ def _param(default: Any, check: str | int | None = None, *, optional: bool = Fal
 
 @dataclasses.dataclass(frozen=True)
 class Schedule(abc.ABC):
-    """Base class: a multiplier ``s_t`` in [0, 1] for steps ``t = 0 .. total_steps - 1``.
-
-    Subclasses implement :meth:`_decay` (the multiplier after warm-up at local steps ``u`` on the
-    horizon ``H``) and may override :meth:`_ramp` (the warm-up) and :meth:`_validate`.
-    """
+    """Base class: a multiplier ``s_t`` in [0, 1] for steps ``t = 0 .. total_steps - 1``;
+    subclasses implement :meth:`_decay` and may override :meth:`_ramp` and :meth:`_validate`."""
 
     total_steps: int
     warmup: int | float = dataclasses.field(default=0, kw_only=True)
@@ -227,19 +224,15 @@ class Schedule(abc.ABC):
     def _params(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
-            if f.name in ("total_steps", "warmup", "after_horizon"):
-                continue
             v = getattr(self, f.name)
-            if f.metadata.get("optional") and v == f.default:
+            if f.name in _COMMON or (f.metadata.get("optional") and v == f.default):
                 continue
             out[f.name] = list(v) if isinstance(v, tuple) else v
         return out
 
     def to_spec(self) -> dict[str, Any]:
-        """A JSON-serialisable description: the canonical name, the horizon and every parameter.
-
-        :func:`refinedlr.registry.schedule_from_spec` rebuilds the schedule from it.
-        """
+        """A JSON-serialisable description (name, horizon, every parameter), read back by
+        :func:`refinedlr.registry.schedule_from_spec`."""
         spec: dict[str, Any] = {"name": self.kind, "total_steps": self.total_steps}
         if self.warmup:
             spec["warmup"] = self.warmup
@@ -661,11 +654,8 @@ class Continuation(Schedule):
         return np.where(u < k, before, np.where(u < start, self.level, cool))
 
     def _params(self) -> dict[str, Any]:
-        return {
-            **super()._params(),
-            "base": self.base.to_spec(),
-            "provenance": dict(self.provenance),
-        }
+        nested = {"base": self.base.to_spec(), "provenance": dict(self.provenance)}
+        return {**super()._params(), **nested}
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Continuation):
