@@ -227,12 +227,9 @@ def bound_ratio_to_linear(shape: ShapeLike, norms: npt.ArrayLike) -> float:
     1.2206
     """
     s = _as_vector("shape", shape)
-    g = _as_vector("norms", norms)
-    _same_length("shape", s, "norms", g)
+    own = best_scale(s, norms)[1]  # checks the norms too
     T = s.shape[0]
-    linear = (T - np.arange(T, dtype=np.float64)) / T
-    own = best_scale(s, g)[1]
-    ref = best_scale(linear, g)[1]
+    ref = best_scale((T - np.arange(T, dtype=np.float64)) / T, norms)[1]
     if ref == 0.0:
         return 1.0 if own == 0.0 else math.inf
     return own / ref

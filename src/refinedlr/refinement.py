@@ -375,8 +375,6 @@ def _refine(
         )
     values = refined_multipliers(weights)
     collapse = detect_collapse(smoothed, values)
-    if collapse is not None:
-        warnings.warn(collapse.message(), CollapseWarning, stacklevel=3)
     provenance: dict[str, Any] = {
         "method": "refine",
         "tau": float(tau),
@@ -388,10 +386,8 @@ def _refine(
         **info,
     }
     if collapse is not None:
+        warnings.warn(collapse.message(), CollapseWarning, stacklevel=3)
         provenance["collapse_late_ratio"] = round(collapse.late_ratio, 6)
-    schedule = Tabulated(
-        total_steps=T if total_steps is None else total_steps,
-        values=values,
-        provenance=provenance,
-    )
+    horizon = T if total_steps is None else total_steps
+    schedule = Tabulated(total_steps=horizon, values=values, provenance=provenance)
     return Refinement(filled, smoothed, weights, schedule, n_missing, collapse)
