@@ -224,21 +224,6 @@ def available_schedules() -> list[str]:
     return sorted({n for e in _TABLE for n in (e.name, *e.aliases)})
 
 
-def _entry(name: object) -> ScheduleName:
-    if not isinstance(name, str):
-        raise ScheduleError(f"a schedule name is a string, got {name!r}")
-    key = _key(name)
-    if key in _REFUSED:
-        raise ScheduleError(f"schedule {name!r} is not offered: {_REFUSED[key]}")
-    entry = _BY_NAME.get(key)
-    if entry is None:
-        raise ScheduleError(
-            f"unknown schedule name {brief(name)!r}; choose one of "
-            f"{', '.join(available_schedules())}"
-        )
-    return entry
-
-
 def _horizon(total_steps: object, num_training_steps: object) -> int:
     if num_training_steps is not None:
         if total_steps is not None and total_steps != num_training_steps:
@@ -283,7 +268,13 @@ def get_schedule(
     >>> get_schedule("polynomial", 4, power=2.0, lr_end=1e-4, base_lr=1e-3).floor
     0.1
     """
-    entry = _entry(name)
+    if not isinstance(name, str):
+        raise ScheduleError(f"a schedule name is a string, got {name!r}")
+    if (key := _key(name)) in _REFUSED:
+        raise ScheduleError(f"schedule {name!r} is not offered: {_REFUSED[key]}")
+    if (entry := _BY_NAME.get(key)) is None:
+        choices = ", ".join(available_schedules())
+        raise ScheduleError(f"unknown schedule name {brief(name)!r}; choose one of {choices}")
     T = _horizon(total_steps, num_training_steps)
     if num_warmup_steps is not None:
         if warmup:

@@ -1,11 +1,9 @@
 """Learning-rate schedules as pure, vectorised functions of the optimizer step.
 
-A schedule maps an optimizer step ``t = 0 .. T-1`` (``T = total_steps``) to a multiplier ``s_t``
-in ``[0, 1]`` of the base learning rate, read from one table so that ``schedule(t) ==
-schedule.preview()[t]``; past ``T`` it holds ``s_{T-1}`` (or raises, ``after_horizon="raise"``).
-A warm-up of ``W`` steps gives ``s_t = (t + 1) / (W + 1) * d_0`` (``d_0`` the decay part's first
-value); the decay part runs on ``u = t - W`` over ``H = T - W`` steps. The docs page "Schedules and
-conventions" explains the conventions; :func:`refinedlr.registry.get_schedule` builds by name.
+A schedule maps an optimizer step ``t = 0 .. T-1`` to a multiplier ``s_t`` in ``[0, 1]`` of the
+base learning rate and holds ``s_{T-1}`` past ``T``. A warm-up of ``W`` steps gives
+``s_t = (t + 1) / (W + 1) * d_0``; the decay part (first value ``d_0``) runs on ``u = t - W`` over
+``H = T - W`` steps. The docs page "Schedules and conventions" has the details.
 
 Example:
     >>> s = LinearDecay(total_steps=4)
@@ -105,24 +103,6 @@ def _steps_from(name: str, value: int | float, total_steps: int) -> int:
     raise ScheduleError(f"{name} must be an int (steps) or a float fraction, got {value!r}")
 
 
-def _as_steps(step: object) -> tuple[IntArray, bool]:
-    """Validate ``step`` (int or integer array) and return it as an int64 array and a scalar flag."""
-    if isinstance(step, bool):
-        raise ScheduleError(f"step must be an integer, got {step!r}")
-    arr = np.asarray(step)
-    if arr.dtype.kind == "f":
-        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
-            raise ScheduleError(
-                f"steps must be integers (optimizer steps counted from 0), got {step!r}"
-            )
-    elif arr.dtype.kind not in "iu":
-        raise ScheduleError(f"steps must be integers, got {step!r} of type {type(step).__name__}")
-    arr = arr.astype(np.int64, copy=False)
-    if arr.size and int(arr.min()) < 0:
-        raise ScheduleError(f"steps are counted from 0; got a negative step {int(arr.min())}")
-    return arr, arr.ndim == 0
-
-
 def _param(default: Any, check: str | int | None = None, *, optional: bool = False) -> Any:
     """A parameter field. ``check``: the interval of a real (``"[0, 1]"``) or the minimum of an
     integer, checked on construction. A spec holds an ``optional`` parameter only when it differs
@@ -203,7 +183,21 @@ class Schedule(abc.ABC):
 
     def __call__(self, step: npt.ArrayLike) -> FloatArray | float:
         """The multiplier at ``step`` (an int, or an integer array evaluated element-wise)."""
-        t, scalar = _as_steps(step)
+        if isinstance(step, bool):
+            raise ScheduleError(f"step must be an integer, got {step!r}")
+        t = np.asarray(step)
+        if t.dtype.kind == "f":
+            if not np.all(np.isfinite(t)) or not np.all(t == np.round(t)):
+                raise ScheduleError(
+                    f"steps must be integers (optimizer steps counted from 0), got {step!r}"
+                )
+        elif t.dtype.kind not in "iu":
+            raise ScheduleError(
+                f"steps must be integers, got {step!r} of type {type(step).__name__}"
+            )
+        t = t.astype(np.int64, copy=False)
+        if t.size and int(t.min()) < 0:
+            raise ScheduleError(f"steps are counted from 0; got a negative step {int(t.min())}")
         T = self.total_steps
         if self.after_horizon == "raise" and t.size and int(t.max()) > T:
             raise ScheduleError(
@@ -211,7 +205,7 @@ class Schedule(abc.ABC):
                 "(after_horizon='raise'); steps run from 0 to total_steps - 1"
             )
         out = self._table[np.minimum(t, T - 1)]
-        return float(out) if scalar else np.array(out, dtype=np.float64)
+        return float(out) if t.ndim == 0 else np.array(out, dtype=np.float64)
 
     def preview(self) -> FloatArray:
         """The multipliers of steps ``0 .. total_steps - 1`` as a float64 array."""
