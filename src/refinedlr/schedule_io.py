@@ -76,7 +76,18 @@ def load_schedule(path: str | os.PathLike[str], total_steps: int | None = None) 
         )
     try:
         if suffix == ".json":
-            schedule = _from_json(p, read_json(p))
+            doc = read_json(p)
+            if not isinstance(doc, dict):
+                raise ScheduleError(f"expected a JSON object, got {type(doc).__name__}")
+            schedule = schedule_from_spec(doc.get("spec", doc))  # also accept a bare spec
+            stored = doc.get("fingerprint")
+            if stored is not None and stored != schedule.fingerprint():
+                warnings.warn(
+                    f"{p}: the schedule's fingerprint {schedule.fingerprint()} differs from the "
+                    f"one stored in the file ({brief(repr(stored), 40)}); the spec was edited "
+                    "after it was saved",
+                    stacklevel=2,
+                )
         else:  # an .npy header is checked first; pickles are never loaded
             values = _read_csv_values(p) if suffix == ".csv" else load_array(p)
             if values.ndim != 1 or values.dtype.kind not in "fiu":
@@ -91,20 +102,6 @@ def load_schedule(path: str | os.PathLike[str], total_steps: int | None = None) 
         if str(exc).startswith(f"{p}"):
             raise
         raise ScheduleError(f"{p}: {elide(str(exc))}") from None
-
-
-def _from_json(p: Path, doc: Any) -> Schedule:
-    if not isinstance(doc, dict):
-        raise ScheduleError(f"expected a JSON object, got {type(doc).__name__}")
-    schedule = schedule_from_spec(doc.get("spec", doc))  # also accept a bare spec
-    stored = doc.get("fingerprint")
-    if stored is not None and stored != schedule.fingerprint():
-        warnings.warn(
-            f"{p}: the schedule's fingerprint {schedule.fingerprint()} differs from the one stored "
-            f"in the file ({brief(repr(stored), 40)}); the spec was edited after it was saved",
-            stacklevel=3,
-        )
-    return schedule
 
 
 def _read_csv_values(p: Path) -> np.ndarray[Any, Any]:
