@@ -67,27 +67,21 @@ def _as_vector(name: str, value: object, *, positive: bool = False) -> FloatArra
         raw = np.asarray(value)
     except (TypeError, ValueError) as exc:
         raise BoundError(f"{name} must be a 1-D array of numbers: {exc}") from None
-    if raw.dtype.kind == "O":
-        raw = _as_floats(name, raw)
-    elif raw.dtype.kind not in "biuf":
+    if raw.dtype.kind not in "biufO":
         raise BoundError(f"{name} must be a 1-D array of real numbers, got dtype {raw.dtype}")
     return _finite_vector(name, raw, "positive" if positive else "non-negative")
 
 
-def _as_floats(name: str, value: object) -> FloatArray:
+def _finite_vector(name: str, value: object, need: str | None = None) -> FloatArray:
+    """``value`` as a finite float64 vector, ``"positive"`` or ``"non-negative"`` when ``need``."""
     try:
-        return np.asarray(value, dtype=np.float64)
+        arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise BoundError(f"{name} must be a 1-D array of real numbers: {exc}") from None
-
-
-def _finite_vector(name: str, raw: np.ndarray, need: str | None = None) -> FloatArray:
-    """``raw`` as a finite float64 vector, ``"positive"`` or ``"non-negative"`` when ``need``."""
-    if raw.ndim != 1:
-        raise BoundError(f"{name} must be a 1-D array, got shape {raw.shape}")
-    if raw.size == 0:
+    if arr.ndim != 1:
+        raise BoundError(f"{name} must be a 1-D array, got shape {arr.shape}")
+    if arr.size == 0:
         raise BoundError(f"{name} is empty: at least one step is needed")
-    arr = np.asarray(raw, dtype=np.float64)
     bad = np.flatnonzero(~np.isfinite(arr))
     if bad.size:
         i = int(bad[0])
@@ -312,7 +306,7 @@ def all_tail_sum(q: npt.ArrayLike, w: npt.ArrayLike) -> float:
     2.5
     """
     w_arr = _as_vector("w", w)
-    qa = _finite_vector("q", _as_floats("q", q))
+    qa = _finite_vector("q", q)
     _same_length("q", qa, "w", w_arr)
     if w_arr[-1] <= 0.0:
         raise BoundError(
