@@ -282,13 +282,11 @@ def refine(
         tau: median-smoothing window as a fraction of the record length (0: no smoothing).
         norm: ``"l2"`` (SGD; weights ``g^-2``) or ``"l1"`` (Adam-type; weights ``g^-1``).
         power: use weights ``g^-power`` instead.
-        total_steps: horizon of the run that will use the schedule (default: the record length;
-            at least :data:`MIN_STEPS`); the table is resampled on normalised time.
+        total_steps: the horizon of the next run (default: the record length; >= :data:`MIN_STEPS`).
         kind: which column of a multi-kind record to use (default: ``norm``).
 
     Returns:
-        A :class:`~refinedlr.schedules.Tabulated` schedule with ``max 1`` and last step ``0``,
-        whose ``provenance`` records tau, norm, power, window, source length and filled steps.
+        A :class:`~refinedlr.schedules.Tabulated` schedule (max 1, last step 0) with provenance.
 
     Raises:
         RefineError: a record or horizon shorter than :data:`MIN_STEPS`, no finite norm, a norm

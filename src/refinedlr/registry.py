@@ -208,10 +208,7 @@ def _key(name: str) -> str:
     return name.strip().lower().replace("-", "_")
 
 
-_BY_NAME: dict[str, ScheduleName] = {}
-for _row in _TABLE:
-    for _n in (_row.name, *_row.aliases):
-        _BY_NAME[_key(_n)] = _row
+_BY_NAME = {_key(n): row for row in _TABLE for n in (row.name, *row.aliases)}
 
 
 def schedule_names() -> tuple[ScheduleName, ...]:
@@ -356,10 +353,8 @@ def _parameters(
 
 
 def schedule_from_spec(spec: Mapping[str, Any]) -> Schedule:
-    """Rebuild a schedule from a spec: ``{"name": ..., "total_steps": ..., parameters...}``.
-
-    A spec is read as :func:`get_schedule` reads its arguments;
-    :meth:`~refinedlr.schedules.Schedule.to_spec` output reads back exactly.
+    """Rebuild a schedule from a spec ``{"name": ..., "total_steps": ..., parameters...}``, read
+    as :func:`get_schedule` reads its arguments (so ``to_spec()`` output reads back exactly).
 
     >>> from refinedlr.schedules import Cosine
     >>> s = Cosine(total_steps=100, warmup=0.05, floor=0.1)

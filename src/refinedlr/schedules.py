@@ -86,9 +86,10 @@ def _check_real(name: str, value: object, interval: str) -> float:
     return v
 
 
-def _check_shape(name: str, value: object) -> None:
-    if value not in _SHAPES:
-        raise ScheduleError(f"{name} must be 'linear', 'cosine' or '1-sqrt', got {value!r}")
+def _check_choice(name: str, value: object, choices: tuple[str, ...] = _SHAPES) -> None:
+    if value not in choices:
+        allowed = ", ".join(map(repr, choices[:-1])) + f" or {choices[-1]!r}"
+        raise ScheduleError(f"{name} must be {allowed}, got {value!r}")
 
 
 def _steps_from(name: str, value: int | float, total_steps: int) -> int:
@@ -129,10 +130,7 @@ class Schedule(abc.ABC):
                 f"total_steps={self.total_steps} is more than refinedlr.limits.MAX_STEPS="
                 f"{limits.MAX_STEPS} optimizer steps; raise that limit if you really train longer"
             )
-        if self.after_horizon not in ("hold", "raise"):
-            raise ScheduleError(
-                f"after_horizon must be 'hold' or 'raise', got {self.after_horizon!r}"
-            )
+        _check_choice("after_horizon", self.after_horizon, ("hold", "raise"))
         w = _steps_from("warmup", self.warmup, self.total_steps)
         if w >= self.total_steps:
             raise ScheduleError(
@@ -465,8 +463,8 @@ class WarmupStableDecay(Schedule):
         return max(1, round(frac * self.total_steps))
 
     def _validate(self) -> None:
-        _check_shape("decay_shape", self.decay_shape)
-        _check_shape("warmup_shape", self.warmup_shape)
+        _check_choice("decay_shape", self.decay_shape)
+        _check_choice("warmup_shape", self.warmup_shape)
         if self.stable is not None:
             _check_int("stable", self.stable, minimum=0)
         elif self.decay_steps + self.warmup_steps > self.total_steps:
@@ -482,8 +480,7 @@ class WarmupStableDecay(Schedule):
         out = self.floor + (1.0 - self.floor) * _shape(self.decay_shape, p, self.cycles)
         return np.where(u >= start + D, self.floor, out)
 
-    def _ramp(self, progress: FloatArray, first: float) -> FloatArray:
-        q = progress
+    def _ramp(self, q: FloatArray, first: float) -> FloatArray:
         if self.warmup_shape == "linear":
             rise = q
         elif self.warmup_shape == "cosine":
@@ -632,7 +629,7 @@ class Continuation(Schedule):
             raise ScheduleError("a continuation has no warm-up of its own (its base has one)")
         _check_real("level", self.level, "(0, 1]")
         _check_int("cooldown", self.cooldown, minimum=1)
-        _check_shape("cooldown_shape", self.cooldown_shape)
+        _check_choice("cooldown_shape", self.cooldown_shape)
         object.__setattr__(self, "provenance", dict(self.provenance))
 
     @property
