@@ -241,8 +241,7 @@ def lrs_from_weights(weights: npt.ArrayLike, gamma: float = 1.0) -> FloatArray:
     W = _rev_cumsum(w)
     if W[0] <= 0.0:
         raise BoundError("weights are all zero: at least one weight must be positive")
-    after = np.append(W[1:], 0.0)
-    return np.asarray(gam * w * after / W[0], dtype=np.float64)
+    return np.asarray(gam * w * np.append(W[1:], 0.0) / W[0], dtype=np.float64)
 
 
 def weighted_bound(

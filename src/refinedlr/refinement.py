@@ -221,8 +221,7 @@ class Refinement:
         norms: the record after filling missing values (length ``T`` of the source run).
         smoothed: the median-smoothed norms ``g_t``.
         weights: ``w_t = g_t^-p``.
-        schedule: the refined :class:`~refinedlr.schedules.Tabulated` schedule (on the requested
-            horizon; its table has the source length).
+        schedule: the refined :class:`~refinedlr.schedules.Tabulated` schedule.
         n_missing: how many entries were missing and filled.
         collapse: a :class:`Collapse` when the norms collapse late, else ``None``.
     """

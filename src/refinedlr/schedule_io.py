@@ -1,7 +1,6 @@
-"""Saving and loading schedules: ``.json`` holds the spec
-(:meth:`~refinedlr.schedules.Schedule.to_spec`) and its fingerprint, ``.npy`` the multipliers of
-steps ``0 .. T-1`` (float64), ``.csv`` ``step,multiplier`` rows. Loading reads only regular files,
-within the budgets of :mod:`refinedlr.limits`, and never unpickles anything.
+"""Saving and loading schedules: ``.json`` holds the spec and its fingerprint, ``.npy`` the
+multipliers of steps ``0 .. T-1``, ``.csv`` ``step,multiplier`` rows. Loading reads only regular
+files, within the budgets of :mod:`refinedlr.limits`, and never unpickles anything.
 
 Example:
     >>> import os, tempfile

@@ -94,13 +94,10 @@ def _check_choice(name: str, value: object, choices: tuple[str, ...] = _SHAPES) 
 
 def _steps_from(name: str, value: int | float, total_steps: int) -> int:
     """A count given as an ``int`` (steps) or a ``float`` in [0, 1) (fraction of ``total_steps``)."""
-    if isinstance(value, bool):
-        raise ScheduleError(f"{name} must be an int (steps) or a float fraction, got {value!r}")
-    if isinstance(value, numbers.Integral):
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         return _check_int(name, value, minimum=0)
-    if isinstance(value, numbers.Real):
-        frac = _check_real(name, value, "[0, 1)")
-        return round(frac * total_steps)
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return round(_check_real(name, value, "[0, 1)") * total_steps)
     raise ScheduleError(f"{name} must be an int (steps) or a float fraction, got {value!r}")
 
 
