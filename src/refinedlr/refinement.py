@@ -17,9 +17,11 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import warnings
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Any, Literal, ParamSpec, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -301,22 +303,32 @@ def refine(
     return _refine(norms, tau, norm, power, total_steps, kind).schedule
 
 
-def refine_details(
-    norms: npt.ArrayLike | GradNormRecord,
-    *,
-    tau: float = 0.1,
-    norm: NormKind = "l2",
-    power: float | None = None,
-    total_steps: int | None = None,
-    kind: str | None = None,
-) -> Refinement:
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _takes_arguments_of(f: Callable[_P, object]) -> Callable[[Callable[..., _R]], Callable[_P, _R]]:
+    """Give the decorated function ``f``'s parameters (for signatures, help() and type checks)."""
+
+    def decorate(g: Callable[..., _R]) -> Callable[_P, _R]:
+        params = list(inspect.signature(f).parameters.values())
+        g.__signature__ = inspect.signature(g).replace(parameters=params)  # type: ignore[attr-defined]
+        return g
+
+    return decorate
+
+
+@_takes_arguments_of(refine)
+def refine_details(norms: npt.ArrayLike | GradNormRecord, **options: Any) -> Refinement:
     """:func:`refine` with the same arguments, returning every intermediate (a :class:`Refinement`).
 
     >>> d = refine_details([4.0, 3.0, 2.0, 2.0, 2.0, 2.0], tau=0.0)
     >>> d.weights.round(4), d.collapse is None
     (array([0.0625, 0.1111, 0.25  , 0.25  , 0.25  , 0.25  ]), True)
     """
-    return _refine(norms, tau, norm, power, total_steps, kind)
+    bound = inspect.signature(refine).bind(norms, **options)
+    bound.apply_defaults()
+    return _refine(*bound.args, **bound.kwargs)
 
 
 def _refine(
