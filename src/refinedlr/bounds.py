@@ -1,11 +1,9 @@
 """Last-iterate convergence bounds for SGD schedules, and their closed-form optima.
 
-The theory of arXiv 2310.07831 (convex objective, ``D = ||x_0 - x*||``, gradient norms ``g_t``,
-learning rates ``eta_t``, 0-indexed), explained in the docs page "The last-iterate bound": the
-weighted bound (:func:`weighted_bound`, minimised by :func:`optimal_weights`) and the direct bound
-of any schedule (:func:`last_iterate_bound`, scored at its best scale by :func:`best_scale`). Each
-function is ``O(T)`` in float64; ``shape`` / ``lrs`` arguments are 1-D arrays or have a
-``preview()`` (a :class:`refinedlr.schedules.Schedule`); bad arguments raise :class:`BoundError`.
+The theory of arXiv 2310.07831 (the docs page "The last-iterate bound"): the weighted bound
+(:func:`weighted_bound`) and the direct bound of any schedule (:func:`last_iterate_bound`, at its
+best scale :func:`best_scale`), each ``O(T)``, 0-indexed. ``shape`` / ``lrs`` arguments are 1-D
+arrays or have a ``preview()`` (a ``Schedule``); bad arguments raise :class:`BoundError`.
 
 Example:
     >>> import math

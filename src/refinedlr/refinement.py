@@ -193,8 +193,7 @@ def detect_collapse(
     late_fraction: float = COLLAPSE_LATE_FRACTION,
     threshold: float = COLLAPSE_THRESHOLD,
 ) -> Collapse | None:
-    """Report a late collapse of the smoothed norms (``None`` when there is none); ``schedule``
-    (default: refined from ``smoothed``) gives the peak and late mass of the report.
+    """Report a late collapse of the smoothed norms (``None`` when there is none).
 
     >>> g = np.r_[np.ones(90), np.geomspace(1, 1e-3, 10)]
     >>> detect_collapse(g).late_ratio < 0.1

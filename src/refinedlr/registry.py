@@ -2,9 +2,8 @@
 
 Every door that takes a schedule by name (specs, the command line, ``ScheduleLR``, the
 integrations) goes through :func:`get_schedule`, so a name means one schedule everywhere. Hugging
-Face's names (``transformers.get_scheduler``) keep their defaults and argument names; the two
-deliberate differences are in the docs page "Schedules and conventions". :func:`schedule_names`
-lists every name with its class, defaults and arguments.
+Face's names keep their defaults and argument names (the two deliberate differences are in the
+docs page "Schedules and conventions"); :func:`schedule_names` lists every name.
 
 Example:
     >>> get_schedule("cosine_with_min_lr", 10, warmup=0.2, min_lr_rate=0.1)
@@ -35,8 +34,6 @@ __all__ = [
     "schedule_names",
 ]
 
-Defaults = Callable[[int, int], dict[str, Any]]
-
 
 @dataclasses.dataclass(frozen=True)
 class ScheduleName:
@@ -60,7 +57,7 @@ class ScheduleName:
     cls: type[Schedule]
     origin: str
     summary: str
-    defaults: Defaults = lambda T, W: {}
+    defaults: Callable[[int, int], dict[str, Any]] = lambda T, W: {}
     arguments: Mapping[str, str] = dataclasses.field(default_factory=dict)
     absolute: Mapping[str, str] = dataclasses.field(default_factory=dict)
     absolute_defaults: Mapping[str, float] = dataclasses.field(default_factory=dict)
