@@ -135,8 +135,7 @@ def _direct_terms(
         if not drop_trailing_zeros:
             return float(s.sum()), float(np.dot(s * s, g * g)), math.inf
         s, g = s[: last + 1], g[: last + 1]
-    S = _rev_cumsum(s)
-    Q = _rev_cumsum((s * g) ** 2)
+    S, Q = _rev_cumsum(s), _rev_cumsum((s * g) ** 2)
     tail = float(np.sum(s[:-1] * (Q[:-1] / (S[:-1] * S[1:]))))
     return float(S[0]), float(Q[0]), tail
 
@@ -310,8 +309,7 @@ def all_tail_sum(q: npt.ArrayLike, w: npt.ArrayLike) -> float:
             f"w[{w_arr.shape[0] - 1}] = {float(w_arr[-1])!r} must be positive "
             "(the last weight divides every tail sum)"
         )
-    W = _rev_cumsum(w_arr)
-    R = _rev_cumsum(w_arr * qa)
+    W, R = _rev_cumsum(w_arr), _rev_cumsum(w_arr * qa)
     head = float(R[0] / W[0])
     inner = R[:-1] - qa[:-1] * W[:-1]  # sum_{t>=k} w_t (q_t - q_k)
     return head + float(np.sum(w_arr[:-1] / W[1:] * inner / W[:-1]))

@@ -277,8 +277,7 @@ def get_schedule(
     given = dict(scheduler_specific_kwargs or {})
     if twice := sorted(set(given) & set(kwargs)):
         raise ScheduleError(f"{twice} given twice (as keyword and in scheduler_specific_kwargs)")
-    given.update(kwargs)
-    params = _parameters(entry, given, base_lr)
+    params = _parameters(entry, {**given, **kwargs}, base_lr)
     for arg, default in entry.absolute_defaults.items():
         if entry.absolute[arg] not in params and base_lr is not None:
             params[entry.absolute[arg]] = _absolute(entry, arg, default, base_lr)
@@ -292,11 +291,10 @@ def get_schedule(
 
 def _absolute(entry: ScheduleName, arg: str, value: object, base_lr: float | None) -> float:
     if base_lr is None:
-        field = entry.absolute[arg]
         raise ScheduleError(
             f"{arg}={value!r} is an absolute learning rate, but the base learning rate is not "
-            f"known here: pass base_lr=..., or give {field}={arg}/base_lr as a fraction of the "
-            "peak learning rate"
+            f"known here: pass base_lr=..., or give {entry.absolute[arg]}={arg}/base_lr as a "
+            "fraction of the peak learning rate"
         )
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ScheduleError(f"{arg} must be a number, got {value!r}")

@@ -158,9 +158,8 @@ class Schedule(abc.ABC):
 
     @functools.cached_property
     def _table(self) -> FloatArray:
-        T = self.total_steps
+        T, W = self.total_steps, self.warmup_steps
         t = np.arange(T, dtype=np.int64)
-        W = self.warmup_steps
         H = T - W
         out = np.asarray(self._decay(np.maximum(t - W, 0), H), dtype=np.float64)
         if W > 0:
