@@ -1,44 +1,9 @@
 """Last-iterate convergence bounds for SGD schedules, and their closed-form optima.
 
-The theory of arXiv 2310.07831 (Defazio et al.) for a convex, ``G``-Lipschitz objective ``f`` with
-``D = ||x_0 - x*||`` (parameter units), gradient norms ``g_t = ||grad f(x_t)||`` (loss per parameter
-unit) and learning rates ``eta_t`` (parameter² per loss unit). Bounds are in loss units.
-
-Indexing. Arrays here are 0-indexed, ``t = 0 .. T-1``; the paper's formulas are 1-indexed, its
-``eta_1 .. eta_T`` are ``lrs[0] .. lrs[T-1]``. Tail sums are written ``S_k = sum_{t >= k} eta_t``
-and ``Q_k = sum_{t >= k} eta_t² g_t²`` (``S_T = Q_T = 0``); all of them are reverse cumulative
-sums, so every function is ``O(T)`` in float64.
-
-* **Weighted bound** (paper, regret-to-last-iterate conversion). With weights ``w_t >= 0`` fixed in
-  advance, SGD with ``eta_t = gamma w_t W_{t+1} / W_0`` (``W_k = sum_{p >= k} w_p``; the last LR
-  is 0) has ``E[f(x_T) - f*] <= (D²/gamma + gamma sum_t w_t² g_t²) / (2 W_0)``, smallest at
-  ``gamma* = D / sqrt(sum w² g²)`` with value ``D sqrt(sum w² g²) / W_0``
-  (:func:`weighted_bound`, :func:`lrs_from_weights`).
-* **Worst case**: ``w_t = 1`` and ``g_t <= G`` give linear decay ``eta_t = gamma (T-1-t) / T``
-  with ``gamma = D / (G sqrt T)`` and the bound ``D G / sqrt T``.
-* **Known gradient norms**: the weighted bound is minimised by ``w_t = g_t^-2`` (Cauchy–Schwarz),
-  value ``D / sqrt(sum_t g_t^-2)`` (:func:`optimal_weights`, :func:`optimal_schedule`).
-* **Direct bound for any schedule** (used to score schedules): from the all-tail identity
-  (:func:`all_tail_sum`) with ``q_t = f(x_t) - f*`` and ``w = eta``,
-
-  ``B(eta) = (D² + Q_0) / (2 S_0) + 1/2 sum_{k=0}^{T-2} eta_k Q_k / (S_k S_{k+1})``
-
-  (:func:`last_iterate_bound`). As in the paper the bound is on the iterate ``x_T`` at which the
-  last recorded gradient is taken; the last LR ``eta_{T-1}`` only acts as a weight. ``B`` is
-  infinite when the last LR is 0; trailing zero LRs do not move the iterate, so by default they
-  (and their norms) are dropped first. For a fixed shape ``s`` and ``eta = c s`` the bound is
-  ``a / c + c b`` (:func:`bound_coefficients`): best ``c* = sqrt(a / b)``, value ``2 sqrt(a b)``
-  (:func:`best_scale`, :func:`worst_case_bound`, :func:`bound_ratio_to_linear`).
-
-On the direct bound with constant norms ``G`` (its worst case, as ``B`` increases with every
-``g_t``), linear decay ``1 - t/T`` at its best scale scores ``2 D G / sqrt T`` asymptotically
-(``2.036`` at ``T = 100``, ``2.0008`` at ``T = 10^4``, in units of ``D G / sqrt T``): the
-direct bound is a factor 2 looser than the weighted bound ``D G / sqrt T`` because it divides by
-``eta_{1:T} ~ c T / 2`` rather than by ``gamma T``. It beats every other built-in schedule for
-``T >= 29``; for short horizons constant, ``1/sqrt t`` and square-root decay score lower.
-
-Every ``shape`` / ``lrs`` argument is a 1-D array or an object with a ``preview()`` method
-(a :class:`refinedlr.schedules.Schedule`). Bad arguments raise :class:`BoundError`.
+The theory of arXiv 2310.07831 (the docs page "The last-iterate bound"): the weighted bound
+(:func:`weighted_bound`) and the direct bound of any schedule (:func:`last_iterate_bound`, at its
+best scale :func:`best_scale`), each ``O(T)``, 0-indexed. ``shape`` / ``lrs`` arguments are 1-D
+arrays or have a ``preview()`` (a ``Schedule``); bad arguments raise :class:`BoundError`.
 
 Example:
     >>> import math
@@ -92,10 +57,6 @@ class SupportsPreview(Protocol):
 ShapeLike = npt.ArrayLike | SupportsPreview
 
 
-# --------------------------------------------------------------------------------------------
-# argument checks
-
-
 def _as_vector(name: str, value: object, *, positive: bool = False) -> FloatArray:
     """``value`` (or ``value.preview()``) as a finite, non-negative (or positive) float64 vector."""
     if isinstance(value, SupportsPreview) and not isinstance(value, np.ndarray):
@@ -104,28 +65,30 @@ def _as_vector(name: str, value: object, *, positive: bool = False) -> FloatArra
         raw = np.asarray(value)
     except (TypeError, ValueError) as exc:
         raise BoundError(f"{name} must be a 1-D array of numbers: {exc}") from None
-    if raw.dtype.kind == "O":
-        try:
-            raw = raw.astype(np.float64)
-        except (TypeError, ValueError) as exc:
-            raise BoundError(f"{name} must be a 1-D array of real numbers: {exc}") from None
-    elif raw.dtype.kind not in "biuf":
+    if raw.dtype.kind not in "biufO":
         raise BoundError(f"{name} must be a 1-D array of real numbers, got dtype {raw.dtype}")
-    if raw.ndim != 1:
-        raise BoundError(f"{name} must be a 1-D array, got shape {raw.shape}")
-    if raw.size == 0:
+    return _finite_vector(name, raw, "positive" if positive else "non-negative")
+
+
+def _finite_vector(name: str, value: object, need: str | None = None) -> FloatArray:
+    """``value`` as a finite float64 vector, ``"positive"`` or ``"non-negative"`` when ``need``."""
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise BoundError(f"{name} must be a 1-D array of real numbers: {exc}") from None
+    if arr.ndim != 1:
+        raise BoundError(f"{name} must be a 1-D array, got shape {arr.shape}")
+    if arr.size == 0:
         raise BoundError(f"{name} is empty: at least one step is needed")
-    arr = np.asarray(raw, dtype=np.float64)
     bad = np.flatnonzero(~np.isfinite(arr))
     if bad.size:
         i = int(bad[0])
         raise BoundError(
             f"{name}[{i}] = {float(arr[i])!r} is not finite ({bad.size} of {arr.size} entries are)"
         )
-    bad = np.flatnonzero(arr <= 0.0 if positive else arr < 0.0)
-    if bad.size:
+    bad = np.flatnonzero(arr <= 0.0 if need == "positive" else arr < 0.0)
+    if need and bad.size:
         i = int(bad[0])
-        need = "positive" if positive else "non-negative"
         raise BoundError(
             f"{name}[{i}] = {float(arr[i])!r} must be {need} "
             f"({bad.size} of {arr.size} entries are not)"
@@ -155,15 +118,6 @@ def _rev_cumsum(x: FloatArray) -> FloatArray:
     return np.asarray(np.cumsum(x[::-1])[::-1], dtype=np.float64)
 
 
-def _last_positive(name: str, lrs: FloatArray) -> int:
-    nz = np.flatnonzero(lrs > 0.0)
-    if nz.size == 0:
-        raise BoundError(
-            f"{name} are all zero: the bound needs at least one positive learning rate"
-        )
-    return int(nz[-1])
-
-
 def _direct_terms(
     shape: ShapeLike, norms: npt.ArrayLike, name: str, drop_trailing_zeros: bool
 ) -> tuple[float, float, float]:
@@ -171,39 +125,28 @@ def _direct_terms(
     s = _as_vector(name, shape)
     g = _as_vector("norms", norms)
     _same_length(name, s, "norms", g)
-    last = _last_positive(name, s)
+    positive = np.flatnonzero(s > 0.0)
+    if positive.size == 0:
+        raise BoundError(
+            f"{name} are all zero: the bound needs at least one positive learning rate"
+        )
+    last = int(positive[-1])
     if last < s.shape[0] - 1:
         if not drop_trailing_zeros:
             return float(s.sum()), float(np.dot(s * s, g * g)), math.inf
         s, g = s[: last + 1], g[: last + 1]
-    S = _rev_cumsum(s)
-    Q = _rev_cumsum((s * g) ** 2)
+    S, Q = _rev_cumsum(s), _rev_cumsum((s * g) ** 2)
     tail = float(np.sum(s[:-1] * (Q[:-1] / (S[:-1] * S[1:]))))
     return float(S[0]), float(Q[0]), tail
 
 
-# --------------------------------------------------------------------------------------------
-# the direct bound for any schedule (formula 4)
-
-
 def last_iterate_bound(
-    lrs: ShapeLike,
-    norms: npt.ArrayLike,
-    D: float = 1.0,
-    *,
-    drop_trailing_zeros: bool = True,
+    lrs: ShapeLike, norms: npt.ArrayLike, D: float = 1.0, *, drop_trailing_zeros: bool = True
 ) -> float:
-    """The direct last-iterate bound of SGD with learning rates ``lrs`` (absolute, not a shape).
-
-    ``B = (D² + Q_0) / (2 S_0) + 1/2 sum_{k=0}^{T-2} eta_k Q_k / (S_k S_{k+1})`` with
-    ``S_k = sum_{t>=k} eta_t`` and ``Q_k = sum_{t>=k} eta_t² g_t²`` (the paper's
-    ``D²/(2 eta_{1:T}) + sum_t eta_t² g_t² / (2 eta_{1:T}) + 1/2 sum_{k<T} eta_k / eta_{k+1:T}
-    * (1/eta_{k:T}) sum_{t>=k} eta_t² g_t²``), a bound on ``E[f(x_T) - f*]`` in loss units for
-    ``lrs`` in parameter²/loss, ``norms`` ``||g_t||`` in loss/parameter and ``D`` in parameters.
-
-    ``B`` is infinite if the last LR is 0. With ``drop_trailing_zeros`` (default) trailing zero
-    LRs, which do not move the iterate, are removed with their norms before scoring; with
-    ``False`` such a schedule returns ``math.inf``. An all-zero schedule is an error.
+    """The direct bound on ``E[f(x_T) - f*]`` of SGD with learning rates ``lrs`` (not a shape):
+    ``B = (D² + Q_0) / (2 S_0) + 1/2 sum_{k=0}^{T-2} eta_k Q_k / (S_k S_{k+1})``, with
+    ``S_k = sum_{t>=k} eta_t`` and ``Q_k = sum_{t>=k} eta_t² g_t²``. Trailing zero LRs are dropped
+    with their norms first (``drop_trailing_zeros=False``: such a schedule gives ``inf``).
 
     >>> last_iterate_bound([1.0, 0.5], [1.0, 1.0])
     1.5833...
@@ -220,18 +163,11 @@ def last_iterate_bound(
 
 
 def bound_coefficients(
-    shape: ShapeLike,
-    norms: npt.ArrayLike,
-    D: float = 1.0,
-    *,
-    drop_trailing_zeros: bool = True,
+    shape: ShapeLike, norms: npt.ArrayLike, D: float = 1.0, *, drop_trailing_zeros: bool = True
 ) -> tuple[float, float]:
-    """The coefficients ``(a, b)`` of the direct bound ``B(c s) = a / c + c b`` in the scale ``c``.
-
-    ``a = D² / (2 S_0)`` and ``b = Q_0 / (2 S_0) + 1/2 sum_{k=0}^{T-2} s_k Q_k / (S_k S_{k+1})``
-    with the tail sums ``S``, ``Q`` of the shape ``s`` (see :func:`last_iterate_bound`). ``a`` is in
-    loss × LR units, ``b`` in loss per LR unit (the shape is dimensionless, ``c`` carries the LR
-    units). ``b`` is ``inf`` if the shape ends with a zero and ``drop_trailing_zeros`` is False.
+    """The coefficients ``(a, b)`` of the direct bound ``B(c s) = a / c + c b`` in the scale ``c``:
+    ``a = D² / (2 S_0)``, ``b = Q_0 / (2 S_0) + 1/2 sum_{k=0}^{T-2} s_k Q_k / (S_k S_{k+1})`` with
+    the tail sums of the shape ``s`` (:func:`last_iterate_bound`; a kept final zero: ``b = inf``).
 
     >>> a, b = bound_coefficients([1.0, 0.5], [1.0, 1.0])
     >>> round(a, 4), round(b, 4)
@@ -243,18 +179,10 @@ def bound_coefficients(
 
 
 def best_scale(
-    shape: ShapeLike,
-    norms: npt.ArrayLike,
-    D: float = 1.0,
-    *,
-    drop_trailing_zeros: bool = True,
+    shape: ShapeLike, norms: npt.ArrayLike, D: float = 1.0, *, drop_trailing_zeros: bool = True
 ) -> tuple[float, float]:
-    """The best base LR ``c* = sqrt(a / b)`` for ``shape`` and the bound ``2 sqrt(a b)`` it reaches.
-
-    ``(a, b)`` are :func:`bound_coefficients`; LRs are ``c* × shape`` (parameter²/loss), the bound
-    is in loss units. If every kept step has a zero norm (``b = 0``) the bound tends to 0 as
-    ``c -> inf`` and ``(inf, 0.0)`` is returned; an unbounded schedule (``b = inf``) gives
-    ``(0.0, inf)``.
+    """The best base LR ``c* = sqrt(a / b)`` for ``shape`` and the bound ``2 sqrt(a b)`` it reaches
+    (:func:`bound_coefficients`); ``b = 0`` gives ``(inf, 0.0)``, ``b = inf`` gives ``(0.0, inf)``.
 
     >>> c, value = best_scale([1.0, 0.5], [1.0, 1.0])
     >>> round(c, 4), round(value, 4)
@@ -269,12 +197,8 @@ def best_scale(
 
 
 def worst_case_bound(shape: ShapeLike, G: float = 1.0, D: float = 1.0) -> float:
-    """The direct bound of ``shape`` at its best scale when every gradient norm is ``G``.
-
-    ``B`` grows with every ``g_t``, so this is the worst case over ``||g_t|| <= G``:
-    ``2 sqrt(a b)`` of :func:`best_scale` with ``norms = G``; proportional to ``D G``, in loss
-    units. Linear decay ``1 - t/T`` scores about ``2 D G / sqrt T`` (the weighted bound of the same
-    schedule is ``D G / sqrt T``).
+    """The direct bound ``2 sqrt(a b)`` of ``shape`` at its best scale with every norm ``G``: the
+    worst case over ``||g_t|| <= G``, as ``B`` grows with every ``g_t``.
 
     >>> worst_case_bound([1.0], G=2.0, D=3.0)  # one step: f(x_0) - f* <= G D
     6.0
@@ -287,36 +211,24 @@ def worst_case_bound(shape: ShapeLike, G: float = 1.0, D: float = 1.0) -> float:
 
 
 def bound_ratio_to_linear(shape: ShapeLike, norms: npt.ArrayLike) -> float:
-    """Best-scale direct bound of ``shape`` over that of linear decay ``1 - t/T`` (same norms).
-
-    Dimensionless, independent of ``D``; below 1 means ``shape`` has the better bound. Linear
-    decay here is ``s_t = (T - t) / T``, ``t = 0 .. T-1`` (``LinearDecay(T).preview()``).
+    """Best-scale direct bound of ``shape`` over that of linear decay ``s_t = (T - t) / T`` (same
+    norms): below 1, ``shape`` has the better bound.
 
     >>> round(bound_ratio_to_linear(np.ones(100), np.ones(100)), 4)  # constant LR
     1.2206
     """
     s = _as_vector("shape", shape)
-    g = _as_vector("norms", norms)
-    _same_length("shape", s, "norms", g)
+    own = best_scale(s, norms)[1]  # checks the norms too
     T = s.shape[0]
-    linear = (T - np.arange(T, dtype=np.float64)) / T
-    own = best_scale(s, g)[1]
-    ref = best_scale(linear, g)[1]
+    ref = best_scale((T - np.arange(T, dtype=np.float64)) / T, norms)[1]
     if ref == 0.0:
         return 1.0 if own == 0.0 else math.inf
     return own / ref
 
 
-# --------------------------------------------------------------------------------------------
-# the weighted bound (formula 1) and its closed forms
-
-
 def lrs_from_weights(weights: npt.ArrayLike, gamma: float = 1.0) -> FloatArray:
-    """The SGD learning rates of the weighted bound: ``eta_t = gamma w_t W_{t+1} / W_0``.
-
-    ``W_k = sum_{p >= k} w_p`` (0-indexed; the paper's ``w_t w_{t+1:T} / w_{1:T}``), so the last LR
-    is 0. ``gamma`` carries the LR units (parameter²/loss). With ``w = 1`` this is linear decay
-    ``eta_t = gamma (T-1-t) / T``: the shape ``(T-1-t)/(T-1)`` scaled by ``gamma (T-1) / T``.
+    """The SGD learning rates of the weighted bound: ``eta_t = gamma w_t W_{t+1} / W_0`` with
+    ``W_k = sum_{p >= k} w_p``, so the last LR is 0 (``w = 1``: ``eta_t = gamma (T-1-t) / T``).
 
     >>> lrs_from_weights(np.ones(4), gamma=2.0)
     array([1.5, 1. , 0.5, 0. ])
@@ -326,21 +238,15 @@ def lrs_from_weights(weights: npt.ArrayLike, gamma: float = 1.0) -> FloatArray:
     W = _rev_cumsum(w)
     if W[0] <= 0.0:
         raise BoundError("weights are all zero: at least one weight must be positive")
-    after = np.append(W[1:], 0.0)
-    return np.asarray(gam * w * after / W[0], dtype=np.float64)
+    return np.asarray(gam * w * np.append(W[1:], 0.0) / W[0], dtype=np.float64)
 
 
 def weighted_bound(
-    weights: npt.ArrayLike,
-    norms: npt.ArrayLike,
-    D: float = 1.0,
-    gamma: float | None = None,
+    weights: npt.ArrayLike, norms: npt.ArrayLike, D: float = 1.0, gamma: float | None = None
 ) -> float:
-    """The weighted last-iterate bound ``(D²/gamma + gamma sum_t w_t² g_t²) / (2 sum_t w_t)``.
-
-    It holds for SGD with :func:`lrs_from_weights` ``(weights, gamma)``. ``gamma=None`` uses the
-    best ``gamma* = D / sqrt(sum w² g²)``, giving ``D sqrt(sum w² g²) / sum w`` (0 if every
-    ``w_t g_t`` is 0). Loss units; ``weights`` are dimensionless, ``gamma`` is in LR units.
+    """The weighted bound ``(D²/gamma + gamma sum_t w_t² g_t²) / (2 sum_t w_t)`` of SGD with
+    :func:`lrs_from_weights`; ``gamma=None`` uses the best ``gamma* = D / sqrt(sum w² g²)``, giving
+    ``D sqrt(sum w² g²) / sum w``.
 
     >>> weighted_bound(np.ones(4), np.ones(4))  # w = 1, G = D = 1: D G / sqrt(T)
     0.5
@@ -362,9 +268,7 @@ def weighted_bound(
 
 
 def optimal_weights(norms: npt.ArrayLike) -> FloatArray:
-    """The weights ``w_t = ||g_t||^-2`` minimising the weighted bound for known gradient norms.
-
-    ``norms`` must be positive (loss/parameter units); the weights are in their inverse square.
+    """The weights ``w_t = ||g_t||^-2`` minimising the weighted bound for known (positive) norms.
 
     >>> optimal_weights([1.0, 2.0, 0.5])
     array([1.  , 0.25, 4.  ])
@@ -374,11 +278,8 @@ def optimal_weights(norms: npt.ArrayLike) -> FloatArray:
 
 
 def optimal_schedule(norms: npt.ArrayLike, D: float = 1.0) -> tuple[FloatArray, float]:
-    """The optimal LRs for known gradient norms and their bound ``D / sqrt(sum_t ||g_t||^-2)``.
-
-    With ``w = ||g||^-2`` and ``gamma* = D / sqrt(sum w² g²) = D / sqrt(sum g^-2)``:
-    ``eta_t = gamma* g_t^-2 (sum_{p>t} g_p^-2) / sum_p g_p^-2`` (parameter²/loss; the last is 0).
-    The bound (loss units) is at most ``D G / sqrt T`` when every ``g_t <= G``.
+    """The optimal LRs for known gradient norms, ``eta_t = gamma* g_t^-2 (sum_{p>t} g_p^-2) /
+    sum_p g_p^-2`` with ``gamma* = D / sqrt(sum g^-2)``, and their bound ``D / sqrt(sum g^-2)``.
 
     >>> lrs, value = optimal_schedule(np.ones(4))
     >>> lrs
@@ -388,48 +289,27 @@ def optimal_schedule(norms: npt.ArrayLike, D: float = 1.0) -> tuple[FloatArray, 
     """
     d = _positive_real("D", D)
     w = optimal_weights(norms)
-    total = float(w.sum())
-    gamma = d / math.sqrt(total)
-    return lrs_from_weights(w, gamma), d / math.sqrt(total)
-
-
-# --------------------------------------------------------------------------------------------
-# the all-tail summation identity (formula 5)
+    gamma = d / math.sqrt(float(w.sum()))
+    return lrs_from_weights(w, gamma), gamma
 
 
 def all_tail_sum(q: npt.ArrayLike, w: npt.ArrayLike) -> float:
-    """The right-hand side of the all-tail identity; it equals ``q[-1]`` for any ``q``.
-
+    """The right-hand side of the all-tail identity, equal to ``q[-1]`` for any finite ``q``:
     ``(1/W_0) sum_t w_t q_t + sum_{k=0}^{T-2} (w_k / W_{k+1}) (1/W_k) sum_{t>=k} w_t (q_t - q_k)``
-    with ``W_k = sum_{t>=k} w_t``. ``q`` may be any finite reals (it has the units of the result);
-    ``w`` must be non-negative with a positive last entry (so every ``W_{k+1} > 0``).
+    with ``W_k = sum_{t>=k} w_t`` (``w >= 0`` with a positive last entry).
 
     >>> all_tail_sum([3.0, -1.0, 2.5], [1.0, 2.0, 0.5])
     2.5
     """
     w_arr = _as_vector("w", w)
-    try:
-        qa = np.asarray(q, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise BoundError(f"q must be a 1-D array of real numbers: {exc}") from None
-    if qa.ndim != 1:
-        raise BoundError(f"q must be a 1-D array, got shape {qa.shape}")
-    if qa.size == 0:
-        raise BoundError("q is empty: at least one step is needed")
-    bad = np.flatnonzero(~np.isfinite(qa))
-    if bad.size:
-        i = int(bad[0])
-        raise BoundError(
-            f"q[{i}] = {float(qa[i])!r} is not finite ({bad.size} of {qa.size} entries are)"
-        )
+    qa = _finite_vector("q", q)
     _same_length("q", qa, "w", w_arr)
     if w_arr[-1] <= 0.0:
         raise BoundError(
             f"w[{w_arr.shape[0] - 1}] = {float(w_arr[-1])!r} must be positive "
             "(the last weight divides every tail sum)"
         )
-    W = _rev_cumsum(w_arr)
-    R = _rev_cumsum(w_arr * qa)
+    W, R = _rev_cumsum(w_arr), _rev_cumsum(w_arr * qa)
     head = float(R[0] / W[0])
     inner = R[:-1] - qa[:-1] * W[:-1]  # sum_{t>=k} w_t (q_t - q_k)
     return head + float(np.sum(w_arr[:-1] / W[1:] * inner / W[:-1]))

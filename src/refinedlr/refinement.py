@@ -1,23 +1,9 @@
 """Refinement: a schedule tailored to a task from the gradient norms of a previous run.
 
-Algorithms 1 (SGD, l2 norms) and 2 (Adam-type optimizers, l1 norms) of arXiv 2310.07831. Given
-the per-step gradient norms ``n_0 .. n_{T-1} > 0`` of a previous run of the same task and horizon
-(normally linear decay at its best learning rate) and a smoothing fraction ``tau``:
-
-1. Median-smooth: window ``k = 2 floor(floor(tau T) / 2) + 1`` (odd, at least 1), centred on each
-   step; at the start the record is padded by repeating the first value, at the end by mirroring
-   without repeating the last value (numpy's ``"reflect"``). ``g_t`` = median of the window.
-2. Weights ``w_t = g_t^-p``: ``p = 2`` for SGD with l2 norms, ``p = 1`` for Adam with l1 norms.
-3. ``s_t = w_t * sum_{p > t} w_p`` (so ``s_{T-1} = 0``).
-4. Normalise: ``s / max(s)``. Re-tune the peak learning rate of the next run.
-
-Constant norms give ``s_t = (T-1-t)/(T-1)`` (linear decay); scaling all norms changes nothing;
-large early norms produce a warm-up; norms that fall toward zero late in training push learning-rate
-mass late (the paper's degenerate case, detected here and reported as a :class:`CollapseWarning`).
-
-Whether a refined schedule is worth keeping is a separate question:
-:func:`refinedlr.risk.refinement_risk` flags records whose pattern made refinement lose, and
-:func:`refinedlr.verify.verify_refinement` checks a refined schedule after one run with it.
+Algorithms 1 (SGD, l2 norms) and 2 (Adam-type, l1 norms) of arXiv 2310.07831, explained in the docs
+page "How refinement works": median-smooth the norms (:func:`smooth_norms`), weigh ``w_t = g_t^-p``
+(:func:`refinement_weights`), ``s_t = w_t sum_{p > t} w_p`` normalised to a peak of 1
+(:func:`refined_multipliers`). :func:`refinedlr.verify.verify_refinement` judges the result.
 
 Example:
     >>> s = refine([9, 7, 5, 3, 2, 1, 1, 1, 1.5, 2, 2.5, 3], tau=0.25, norm="l2")
@@ -68,7 +54,6 @@ NormKind = Literal["l2", "l1"]
 
 #: The shortest record refinement accepts.
 MIN_STEPS = 4
-
 #: :func:`detect_collapse` looks at this final fraction of the record ...
 COLLAPSE_LATE_FRACTION = 0.1
 #: ... and reports a collapse when its median smoothed norm is below this fraction of the median.
@@ -87,10 +72,6 @@ class CollapseWarning(UserWarning):
     """The smoothed gradient norms collapse toward zero late in training (degenerate refinement)."""
 
 
-# ----------------------------------------------------------------------------------------------
-# the steps of the algorithm
-
-
 def median_window(total_steps: int, tau: float) -> int:
     """The odd median-filter width ``k = 2 floor(floor(tau T) / 2) + 1`` for ``T`` steps.
 
@@ -103,10 +84,8 @@ def median_window(total_steps: int, tau: float) -> int:
 
 
 def fill_missing(norms: npt.ArrayLike) -> tuple[FloatArray, int]:
-    """Replace NaN/inf entries by linear interpolation between finite neighbours.
-
-    Returns the filled array and the number of entries filled. Entries before the first (after
-    the last) finite value take that value. Raises :class:`RefineError` when nothing is finite.
+    """NaN/inf entries interpolated linearly between finite neighbours (ends take the nearest
+    finite value), and how many were filled; :class:`RefineError` when nothing is finite.
 
     >>> fill_missing([1.0, float("nan"), 3.0, float("inf")])
     (array([1., 2., 3., 3.]), 2)
@@ -124,10 +103,8 @@ def fill_missing(norms: npt.ArrayLike) -> tuple[FloatArray, int]:
 
 
 def smooth_norms(norms: npt.ArrayLike, tau: float = 0.1) -> FloatArray:
-    """Centred running median with window :func:`median_window` (step 1 of the algorithm).
-
-    Boundary handling: the start is padded by repeating the first value, the end by mirroring
-    without repeating the last value, as in the method's reference.
+    """Centred running median with window :func:`median_window` (step 1; start padded with the
+    first value, end mirrored without repeating the last, as in the method's reference).
 
     >>> smooth_norms([9, 7, 5, 3, 2, 1, 1, 1, 1.5, 2, 2.5, 3], tau=0.5)
     array([9. , 7. , 5. , 3. , 2. , 1.5, 1.5, 1.5, 1.5, 2. , 2. , 2. ])
@@ -147,9 +124,8 @@ def smooth_norms(norms: npt.ArrayLike, tau: float = 0.1) -> FloatArray:
 def refinement_weights(
     smoothed: npt.ArrayLike, norm: NormKind = "l2", power: float | None = None
 ) -> FloatArray:
-    """Weights ``w_t = g_t^-p`` (step 2): ``p = 2`` for ``norm="l2"``, ``1`` for ``"l1"``.
-
-    ``power`` overrides ``p`` (any positive number).
+    """Weights ``w_t = g_t^-p`` (step 2): ``p = 2`` for ``norm="l2"``, ``1`` for ``"l1"``, or
+    ``power``.
 
     >>> refinement_weights([1.0, 2.0, 4.0], norm="l2")
     array([1.    , 0.25  , 0.0625])
@@ -181,16 +157,10 @@ def refined_multipliers(weights: npt.ArrayLike) -> FloatArray:
     return normalised
 
 
-# ----------------------------------------------------------------------------------------------
-# diagnosis
-
-
 @dataclasses.dataclass(frozen=True)
 class Collapse:
-    """Evidence that the smoothed norms collapse toward zero late in training.
-
-    ``late_ratio`` is the median smoothed norm over the last ``late_fraction`` of the steps
-    divided by the median over the whole run.
+    """Evidence that the smoothed norms collapse toward zero late in training: ``late_ratio`` is
+    their median over the last ``late_fraction`` of the steps over their median over all steps.
     """
 
     late_ratio: float
@@ -212,8 +182,7 @@ class Collapse:
                 if self.peak_fraction >= 0.5 or self.late_mass >= 0.25
                 else "; the tiny late norms make the weights of the last steps dominate"
             )
-            + "; prefer linear decay, a larger tau, or "
-            "a weaker power"
+            + "; prefer linear decay, a larger tau, or a weaker power"
         )
 
 
@@ -239,20 +208,10 @@ def detect_collapse(
     if ratio >= threshold:
         return None
     s = refined_multipliers(g**-2.0) if schedule is None else np.asarray(schedule, np.float64)
-    peak = int(np.argmax(s))
+    peak_fraction = int(np.argmax(s)) / max(T - 1, 1)
     total = float(s.sum())
     late_mass = float(s[-max(1, T // 4) :].sum() / total) if total > 0 else 0.0
-    return Collapse(
-        late_ratio=ratio,
-        late_fraction=late_fraction,
-        threshold=threshold,
-        peak_fraction=peak / max(T - 1, 1),
-        late_mass=late_mass,
-    )
-
-
-# ----------------------------------------------------------------------------------------------
-# the public entry points
+    return Collapse(ratio, late_fraction, threshold, peak_fraction, late_mass)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -263,8 +222,7 @@ class Refinement:
         norms: the record after filling missing values (length ``T`` of the source run).
         smoothed: the median-smoothed norms ``g_t``.
         weights: ``w_t = g_t^-p``.
-        schedule: the refined :class:`~refinedlr.schedules.Tabulated` schedule (on the requested
-            horizon; its table has the source length).
+        schedule: the refined :class:`~refinedlr.schedules.Tabulated` schedule.
         n_missing: how many entries were missing and filled.
         collapse: a :class:`Collapse` when the norms collapse late, else ``None``.
     """
@@ -284,12 +242,7 @@ def _power(norm: str, power: float | None) -> float:
         )
     if power is None:
         return 2.0 if norm == "l2" else 1.0
-    if (
-        isinstance(power, bool)
-        or not isinstance(power, (int, float))
-        or not math.isfinite(power)
-        or power <= 0
-    ):
+    if isinstance(power, bool) or not isinstance(power, (int, float)) or not 0 < power < math.inf:
         raise RefineError(f"power must be a positive number, got {power!r}")
     return float(power)
 
@@ -326,25 +279,18 @@ def refine(
     Args:
         norms: per-step gradient norms (1-D array, NaN/inf for missing steps) or a
             :class:`~refinedlr.records.GradNormRecord` (its ``norm`` kind, or its only kind).
-        tau: median-smoothing window as a fraction of the record length (0 = no smoothing;
-            the paper uses about 0.1 for deep learning, 0.5 for convex problems).
+        tau: median-smoothing window as a fraction of the record length (0: no smoothing).
         norm: ``"l2"`` (SGD; weights ``g^-2``) or ``"l1"`` (Adam-type; weights ``g^-1``).
         power: use weights ``g^-power`` instead.
-        total_steps: horizon of the run that will use the schedule (default: the record length);
-            the table is resampled on normalised time. At least :data:`MIN_STEPS`: on fewer steps
-            the resampled table would keep only its first values (a one-step schedule would be
-            the warm-up's first multiplier, not the peak), so a shorter horizon is refused; a run
-            that short wants a constant learning rate.
+        total_steps: the horizon of the next run (default: the record length; >= :data:`MIN_STEPS`).
         kind: which column of a multi-kind record to use (default: ``norm``).
 
     Returns:
-        A :class:`~refinedlr.schedules.Tabulated` schedule with ``max 1`` and last step ``0``,
-        whose ``provenance`` records tau, norm, power, window, source length and filled steps.
+        A :class:`~refinedlr.schedules.Tabulated` schedule (max 1, last step 0) with provenance.
 
     Raises:
-        RefineError: fewer than :data:`MIN_STEPS` steps (in the record, or ``total_steps``), all
-            values missing, a zero or negative norm, weights that over- or underflow, or a bad
-            ``tau``/``norm``/``power``.
+        RefineError: a record or horizon shorter than :data:`MIN_STEPS`, no finite norm, a norm
+            ``<= 0``, weights that over- or underflow, or a bad ``tau``/``norm``/``power``.
 
     Warns:
         MissingNormsWarning: when NaN/inf entries were filled (the count is in the message).
@@ -360,9 +306,7 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 
-def _takes_arguments_of(
-    f: Callable[_P, object],
-) -> Callable[[Callable[..., _R]], Callable[_P, _R]]:
+def _takes_arguments_of(f: Callable[_P, object]) -> Callable[[Callable[..., _R]], Callable[_P, _R]]:
     """Give the decorated function ``f``'s parameters (for signatures, help() and type checks)."""
 
     def decorate(g: Callable[..., _R]) -> Callable[_P, _R]:
@@ -439,8 +383,6 @@ def _refine(
         )
     values = refined_multipliers(weights)
     collapse = detect_collapse(smoothed, values)
-    if collapse is not None:
-        warnings.warn(collapse.message(), CollapseWarning, stacklevel=3)
     provenance: dict[str, Any] = {
         "method": "refine",
         "tau": float(tau),
@@ -452,17 +394,8 @@ def _refine(
         **info,
     }
     if collapse is not None:
+        warnings.warn(collapse.message(), CollapseWarning, stacklevel=3)
         provenance["collapse_late_ratio"] = round(collapse.late_ratio, 6)
-    schedule = Tabulated(
-        total_steps=T if total_steps is None else total_steps,
-        values=values,
-        provenance=provenance,
-    )
-    return Refinement(
-        norms=filled,
-        smoothed=smoothed,
-        weights=weights,
-        schedule=schedule,
-        n_missing=n_missing,
-        collapse=collapse,
-    )
+    horizon = T if total_steps is None else total_steps
+    schedule = Tabulated(total_steps=horizon, values=values, provenance=provenance)
+    return Refinement(filled, smoothed, weights, schedule, n_missing, collapse)

@@ -1,29 +1,9 @@
 """The one table of schedule names: refinedlr's, Hugging Face's and their aliases.
 
-Every door that takes a schedule by name goes through :func:`get_schedule`: specs read from JSON
-(:func:`schedule_from_spec`), the command line, ``ScheduleLR(opt, "name", ...)`` and the
-integrations (through :func:`refinedlr.schedule_io.as_schedule`). A name therefore means one
-schedule everywhere.
-
-Three kinds of name:
-
-* **Canonical names**, one per schedule class, written in specs (:meth:`Schedule.to_spec` always
-  writes every parameter, so a spec reads back exactly): ``constant``, ``linear``, ``cosine``,
-  ``cosine_with_restarts``, ``polynomial``, ``step``, ``inverse_time``, ``inverse_sqrt``,
-  ``warmup_stable_decay``, ``tabulated``.
-* **Hugging Face's names** (``transformers.get_scheduler``) with its defaults and its argument names
-  (``num_training_steps``, ``num_warmup_steps``, ``scheduler_specific_kwargs``, ``num_cycles``,
-  ``min_lr_rate``, ``min_lr``, ``lr_end``, ``power``, ``timescale``, ``num_decay_steps``,
-  ``num_stable_steps``, ``decay_type``, ``warmup_type``, ``min_lr_ratio``). They mean what they mean
-  there, with two documented differences: the warm-up is ``(t + 1) / (W + 1)`` (Hugging Face's
-  ``t / W`` gives a zero learning rate at step 0), and past ``T`` every schedule holds its last
-  value. Arguments that are absolute learning rates (``lr_end``, ``min_lr``) need the base learning
-  rate (``base_lr=``; the PyTorch scheduler and the integrations pass it).
-* **Other names and aliases**: the paper's ``1/t`` and ``1/sqrt_t``, ``refined`` (a table of
-  multipliers, e.g. from :func:`refinedlr.refine`), ``wsd``, ``multistep``, ...
-
-:func:`schedule_names` lists them all with their class, defaults and arguments (the docs' table is
-generated from it).
+Every door that takes a schedule by name (specs, the command line, ``ScheduleLR``, the
+integrations) goes through :func:`get_schedule`, so a name means one schedule everywhere. Hugging
+Face's names keep their defaults and argument names (the two deliberate differences are in the
+docs page "Schedules and conventions"); :func:`schedule_names` lists every name.
 
 Example:
     >>> get_schedule("cosine_with_min_lr", 10, warmup=0.2, min_lr_rate=0.1)
@@ -54,12 +34,6 @@ __all__ = [
     "schedule_names",
 ]
 
-Defaults = Callable[[int, int], dict[str, Any]]
-
-
-def _none(T: int, W: int) -> dict[str, Any]:
-    return {}
-
 
 @dataclasses.dataclass(frozen=True)
 class ScheduleName:
@@ -70,24 +44,20 @@ class ScheduleName:
         cls: the schedule class it builds.
         origin: ``"refinedlr"``, ``"Hugging Face"`` or ``"paper"``.
         summary: one line for people.
-        defaults: parameter values the name implies, as a function of ``(T, W)`` (e.g. Hugging
-            Face's ``inverse_sqrt`` timescale is the warm-up length, or 10000 without warm-up).
-        arguments: accepted argument names and the class field each sets (the class's own field
-            names are always accepted).
-        absolute: arguments that are absolute learning rates, and the field they set divided by
-            the base learning rate.
-        absolute_defaults: the values of such arguments when none is given and the base learning
-            rate is known (Hugging Face's ``lr_end=1e-7`` for ``polynomial``).
+        defaults: parameter values the name implies, as a function of ``(T, W)``.
+        arguments: other argument names and the class field each sets (besides the fields).
+        absolute: absolute learning-rate arguments, and the field they set over the base LR.
+        absolute_defaults: their values when none is given and the base LR is known.
         required: groups of arguments of which exactly one must be given.
         aliases: other names for the same entry.
-        nested: fields that hold a schedule, given in a spec as that schedule's own spec.
+        nested: fields that hold a schedule (in a spec: that schedule's own spec).
     """
 
     name: str
     cls: type[Schedule]
     origin: str
     summary: str
-    defaults: Defaults = _none
+    defaults: Callable[[int, int], dict[str, Any]] = lambda T, W: {}
     arguments: Mapping[str, str] = dataclasses.field(default_factory=dict)
     absolute: Mapping[str, str] = dataclasses.field(default_factory=dict)
     absolute_defaults: Mapping[str, float] = dataclasses.field(default_factory=dict)
@@ -102,14 +72,7 @@ class ScheduleName:
 
     def accepted(self) -> dict[str, str]:
         """Every accepted argument name and the field it sets."""
-        out = {f: f for f in self.fields()}
-        out.update(self.arguments)
-        out.update(self.absolute)
-        return out
-
-
-def _inverse_sqrt_hf(T: int, W: int) -> dict[str, Any]:
-    return {"timescale": float(W or 10_000)}
+        return {**{f: f for f in self.fields()}, **self.arguments, **self.absolute}
 
 
 _HF = "Hugging Face"
@@ -166,7 +129,7 @@ _TABLE: tuple[ScheduleName, ...] = (
         schedules.InverseSqrt,
         _HF,
         "sqrt(c / (c + t)), timescale c = the warm-up length, or 10000 without warm-up",
-        defaults=_inverse_sqrt_hf,
+        defaults=lambda T, W: {"timescale": float(W or 10_000)},
     ),
     ScheduleName(
         "warmup_stable_decay",
@@ -242,10 +205,7 @@ def _key(name: str) -> str:
     return name.strip().lower().replace("-", "_")
 
 
-_BY_NAME: dict[str, ScheduleName] = {}
-for _row in _TABLE:
-    for _n in (_row.name, *_row.aliases):
-        _BY_NAME[_key(_n)] = _row
+_BY_NAME = {_key(n): row for row in _TABLE for n in (row.name, *row.aliases)}
 
 
 def schedule_names() -> tuple[ScheduleName, ...]:
@@ -258,27 +218,6 @@ def available_schedules() -> list[str]:
     return sorted({n for e in _TABLE for n in (e.name, *e.aliases)})
 
 
-def _nested_fields(name: str) -> tuple[str, ...]:
-    """The nested fields of the entry called ``name`` (none for an unknown name)."""
-    entry = _BY_NAME.get(_key(name))
-    return entry.nested if entry is not None else ()
-
-
-def _entry(name: object) -> ScheduleName:
-    if not isinstance(name, str):
-        raise ScheduleError(f"a schedule name is a string, got {name!r}")
-    key = _key(name)
-    if key in _REFUSED:
-        raise ScheduleError(f"schedule {name!r} is not offered: {_REFUSED[key]}")
-    entry = _BY_NAME.get(key)
-    if entry is None:
-        raise ScheduleError(
-            f"unknown schedule name {brief(name)!r}; choose one of "
-            f"{', '.join(available_schedules())}"
-        )
-    return entry
-
-
 def _horizon(total_steps: object, num_training_steps: object) -> int:
     if num_training_steps is not None:
         if total_steps is not None and total_steps != num_training_steps:
@@ -288,11 +227,10 @@ def _horizon(total_steps: object, num_training_steps: object) -> int:
         total_steps = num_training_steps
     if total_steps is None:
         raise ScheduleError("get_schedule needs total_steps (the number of optimizer steps)")
+    if isinstance(total_steps, float) and total_steps.is_integer():
+        total_steps = int(total_steps)
     if isinstance(total_steps, bool) or not isinstance(total_steps, int):
-        if isinstance(total_steps, float) and total_steps.is_integer():
-            total_steps = int(total_steps)
-        else:
-            raise ScheduleError(f"total_steps must be an integer, got {total_steps!r}")
+        raise ScheduleError(f"total_steps must be an integer, got {total_steps!r}")
     return total_steps
 
 
@@ -312,13 +250,10 @@ def get_schedule(
 
     Args:
         name: a canonical name, a Hugging Face name or an alias (:func:`available_schedules`).
-        total_steps: the horizon ``T`` in optimizer steps (or Hugging Face's
-            ``num_training_steps``).
-        warmup: warm-up steps (``int``) or fraction of ``T`` (``float``); or Hugging Face's
-            ``num_warmup_steps``.
+        total_steps: the horizon ``T`` in optimizer steps (or ``num_training_steps``).
+        warmup: warm-up steps (``int``) or fraction of ``T`` (``float``), or ``num_warmup_steps``.
         after_horizon: ``"hold"`` (default) or ``"raise"`` past ``T``.
-        base_lr: the peak learning rate, needed only for absolute arguments (``lr_end``,
-            ``min_lr``).
+        base_lr: the peak learning rate, needed only for ``lr_end`` and ``min_lr``.
         scheduler_specific_kwargs: Hugging Face's way to pass the arguments below.
         **kwargs: the schedule's parameters, by field name or by Hugging Face's argument name.
 
@@ -327,18 +262,22 @@ def get_schedule(
     >>> get_schedule("polynomial", 4, power=2.0, lr_end=1e-4, base_lr=1e-3).floor
     0.1
     """
-    entry = _entry(name)
+    if not isinstance(name, str):
+        raise ScheduleError(f"a schedule name is a string, got {name!r}")
+    if (key := _key(name)) in _REFUSED:
+        raise ScheduleError(f"schedule {name!r} is not offered: {_REFUSED[key]}")
+    if (entry := _BY_NAME.get(key)) is None:
+        choices = ", ".join(available_schedules())
+        raise ScheduleError(f"unknown schedule name {brief(name)!r}; choose one of {choices}")
     T = _horizon(total_steps, num_training_steps)
     if num_warmup_steps is not None:
         if warmup:
             raise ScheduleError("give either warmup or num_warmup_steps, not both")
         warmup = num_warmup_steps
     given = dict(scheduler_specific_kwargs or {})
-    twice = sorted(set(given) & set(kwargs))
-    if twice:
+    if twice := sorted(set(given) & set(kwargs)):
         raise ScheduleError(f"{twice} given twice (as keyword and in scheduler_specific_kwargs)")
-    given.update(kwargs)
-    params = _parameters(entry, given, base_lr)
+    params = _parameters(entry, {**given, **kwargs}, base_lr)
     for arg, default in entry.absolute_defaults.items():
         if entry.absolute[arg] not in params and base_lr is not None:
             params[entry.absolute[arg]] = _absolute(entry, arg, default, base_lr)
@@ -346,18 +285,16 @@ def get_schedule(
         schedule: Schedule = entry.cls(T, warmup=warmup, after_horizon=after_horizon, **params)
     except TypeError as exc:  # pragma: no cover - every argument is checked above
         raise ScheduleError(f"bad arguments for schedule {name!r}: {exc}") from None
-    implied = entry.defaults(T, schedule.warmup_steps)  # parameters that follow from T and W
-    implied = {k: v for k, v in implied.items() if k not in params}
+    implied = {k: v for k, v in entry.defaults(T, schedule.warmup_steps).items() if k not in params}
     return dataclasses.replace(schedule, **implied) if implied else schedule
 
 
 def _absolute(entry: ScheduleName, arg: str, value: object, base_lr: float | None) -> float:
     if base_lr is None:
-        field = entry.absolute[arg]
         raise ScheduleError(
             f"{arg}={value!r} is an absolute learning rate, but the base learning rate is not "
-            f"known here: pass base_lr=..., or give {field}={arg}/base_lr as a fraction of the "
-            "peak learning rate"
+            f"known here: pass base_lr=..., or give {entry.absolute[arg]}={arg}/base_lr as a "
+            "fraction of the peak learning rate"
         )
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ScheduleError(f"{arg} must be a number, got {value!r}")
@@ -374,8 +311,7 @@ def _parameters(
     entry: ScheduleName, given: Mapping[str, Any], base_lr: float | None
 ) -> dict[str, Any]:
     accepted = entry.accepted()
-    unknown = sorted(set(given) - set(accepted))
-    if unknown:
+    if unknown := sorted(set(given) - set(accepted)):
         names = ", ".join(
             f"{a} ({f})" if a != f else a for a, f in accepted.items() if a not in ("provenance",)
         )
@@ -402,22 +338,18 @@ def _parameters(
                 f"schedule {entry.name!r} got {field} twice (from {arg} and another name for it)"
             )
         params[field] = value
-    if "milestones" in params and not isinstance(params["milestones"], tuple):
+    milestones = params.get("milestones", ())
+    if not isinstance(milestones, tuple):
         try:
-            params["milestones"] = tuple(params["milestones"])
+            params["milestones"] = tuple(milestones)
         except TypeError:
-            raise ScheduleError(
-                f"milestones must be a sequence, got {params['milestones']!r}"
-            ) from None
+            raise ScheduleError(f"milestones must be a sequence, got {milestones!r}") from None
     return params
 
 
 def schedule_from_spec(spec: Mapping[str, Any]) -> Schedule:
-    """Rebuild a schedule from a spec: ``{"name": ..., "total_steps": ..., parameters...}``.
-
-    A spec is read exactly as :func:`get_schedule` reads its arguments, so a hand-written spec
-    ``{"name": "inverse_sqrt", "total_steps": 100}`` means what ``get_schedule("inverse_sqrt",
-    100)`` means, and :meth:`~refinedlr.schedules.Schedule.to_spec` output reads back exactly.
+    """Rebuild a schedule from a spec ``{"name": ..., "total_steps": ..., parameters...}``, read
+    as :func:`get_schedule` reads its arguments (so ``to_spec()`` output reads back exactly).
 
     >>> from refinedlr.schedules import Cosine
     >>> s = Cosine(total_steps=100, warmup=0.05, floor=0.1)
@@ -428,7 +360,9 @@ def schedule_from_spec(spec: Mapping[str, Any]) -> Schedule:
         raise ScheduleError(f"a schedule spec is a mapping with a 'name' key, got {spec!r}")
     depth, node = 0, spec
     while isinstance(node, Mapping) and isinstance(node.get("name"), str):
-        inner = [node[f] for f in _nested_fields(node["name"]) if isinstance(node.get(f), Mapping)]
+        entry = _BY_NAME.get(_key(node["name"]))
+        nested = entry.nested if entry is not None else ()
+        inner = [node[f] for f in nested if isinstance(node.get(f), Mapping)]
         if not inner:
             break
         depth, node = depth + 1, inner[0]

@@ -1,7 +1,6 @@
-"""Saving and loading schedules: ``.json`` holds the spec
-(:meth:`~refinedlr.schedules.Schedule.to_spec`) and its fingerprint, ``.npy`` the multipliers of
-steps ``0 .. T-1`` (float64), ``.csv`` ``step,multiplier`` rows. Loading reads only regular files,
-within the budgets of :mod:`refinedlr.limits`, and never unpickles anything.
+"""Saving and loading schedules: ``.json`` holds the spec and its fingerprint, ``.npy`` the
+multipliers of steps ``0 .. T-1``, ``.csv`` ``step,multiplier`` rows. Loading reads only regular
+files, within the budgets of :mod:`refinedlr.limits`, and never unpickles anything.
 
 Example:
     >>> import os, tempfile
@@ -18,12 +17,11 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import warnings
 from array import array
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -64,12 +62,8 @@ def save_schedule(schedule: Schedule, path: str | os.PathLike[str]) -> None:
 
 
 def load_schedule(path: str | os.PathLike[str], total_steps: int | None = None) -> Schedule:
-    """Read a schedule written by :func:`save_schedule` (or any array of multipliers).
-
-    ``total_steps`` puts the loaded schedule on another horizon (a tabulated schedule is resampled
-    on normalised time); by default the file's own horizon is kept. Every problem with the file
-    (missing, not a regular file, too large, malformed) raises
-    :class:`~refinedlr.schedules.ScheduleError` naming it.
+    """Read a schedule written by :func:`save_schedule` (or any array of multipliers), on its own
+    horizon or on ``total_steps``; any problem with the file raises a ``ScheduleError`` naming it.
     """
     p = Path(path)
     if not p.exists():
@@ -80,44 +74,33 @@ def load_schedule(path: str | os.PathLike[str], total_steps: int | None = None) 
             f"{p}: unknown schedule file type {brief(suffix)!r}; use .json, .npy or .csv"
         )
     try:
-        with _naming(p):
-            if suffix == ".json":
-                schedule = _from_json(p, read_json(p))
-            else:  # an .npy header is checked first; pickles are never loaded
-                values = _read_csv_values(p) if suffix == ".csv" else load_array(p)
-                if values.ndim != 1 or values.dtype.kind not in "fiu":
-                    got = f"{values.dtype} {brief(str(values.shape))}"
-                    raise ScheduleError(f"expected a 1-D numeric array, got {got}")
-                source = {"source_file": str(p)}
-                schedule = Tabulated(total_steps=len(values), values=values, provenance=source)
-            return schedule if total_steps is None else schedule.with_horizon(total_steps)
+        if suffix == ".json":
+            doc = read_json(p)
+            if not isinstance(doc, dict):
+                raise ScheduleError(f"expected a JSON object, got {type(doc).__name__}")
+            schedule = schedule_from_spec(doc.get("spec", doc))  # also accept a bare spec
+            stored = doc.get("fingerprint")
+            if stored is not None and stored != schedule.fingerprint():
+                warnings.warn(
+                    f"{p}: the schedule's fingerprint {schedule.fingerprint()} differs from the "
+                    f"one stored in the file ({brief(repr(stored), 40)}); the spec was edited "
+                    "after it was saved",
+                    stacklevel=2,
+                )
+        else:  # an .npy header is checked first; pickles are never loaded
+            values = _read_csv_values(p) if suffix == ".csv" else load_array(p)
+            if values.ndim != 1 or values.dtype.kind not in "fiu":
+                got = f"{values.dtype} {brief(str(values.shape))}"
+                raise ScheduleError(f"expected a 1-D numeric array, got {got}")
+            source = {"source_file": str(p)}
+            schedule = Tabulated(total_steps=len(values), values=values, provenance=source)
+        return schedule if total_steps is None else schedule.with_horizon(total_steps)
     except RecordError as exc:  # the file could not be read: not regular, too large, not JSON
         raise ScheduleError(str(exc)) from None
-
-
-@contextlib.contextmanager
-def _naming(p: Path) -> Iterator[None]:
-    """Errors raised inside that do not name ``p`` first are reported as ``p: problem``."""
-    try:
-        yield
-    except ScheduleError as exc:
+    except ScheduleError as exc:  # every message names the file first
         if str(exc).startswith(f"{p}"):
             raise
         raise ScheduleError(f"{p}: {elide(str(exc))}") from None
-
-
-def _from_json(p: Path, doc: Any) -> Schedule:
-    if not isinstance(doc, dict):
-        raise ScheduleError(f"expected a JSON object, got {type(doc).__name__}")
-    schedule = schedule_from_spec(doc.get("spec", doc))  # also accept a bare spec
-    stored = doc.get("fingerprint")
-    if stored is not None and stored != schedule.fingerprint():
-        warnings.warn(
-            f"{p}: the schedule's fingerprint {schedule.fingerprint()} differs from the one stored "
-            f"in the file ({brief(repr(stored), 40)}); the spec was edited after it was saved",
-            stacklevel=3,
-        )
-    return schedule
 
 
 def _read_csv_values(p: Path) -> np.ndarray[Any, Any]:
@@ -161,11 +144,9 @@ def as_schedule(
     **kwargs: Any,
 ) -> Schedule:
     """Whatever a user passes as a schedule, as a :class:`~refinedlr.schedules.Schedule` on
-    ``total_steps`` (the one resolver behind ``ScheduleLR`` and the integrations): a ``Schedule``
-    (put on ``total_steps`` when that differs), a name for :func:`get_schedule` with ``**kwargs``
-    (``"refined"`` with ``path=FILE`` loads a saved schedule, and takes ``warmup``), a path for
-    :func:`load_schedule`, or a spec mapping. ``base_lr`` (the optimizer's peak learning rate)
-    lets names take absolute learning rates such as Hugging Face's ``lr_end`` and ``min_lr``.
+    ``total_steps``: a ``Schedule``, a spec mapping, a path for :func:`load_schedule`, or a name
+    for :func:`get_schedule` with ``**kwargs`` and ``base_lr`` (``"refined"`` with ``path=FILE``
+    loads a saved schedule, and takes ``warmup``).
 
     >>> as_schedule("linear", 4).preview()
     array([1.  , 0.75, 0.5 , 0.25])

@@ -1,30 +1,9 @@
 """Learning-rate schedules as pure, vectorised functions of the optimizer step.
 
-A schedule maps an optimizer step ``t`` (0-based, counted after gradient accumulation) to a
-multiplier ``s_t`` in ``[0, 1]``; the learning rate of a parameter group at step ``t`` is its base
-learning rate times ``s_t``. Every schedule
-
-* knows its horizon ``T`` (``total_steps``) and is defined on ``t = 0 .. T-1``;
-* is vectorised: ``schedule(step)`` accepts an ``int`` or an integer array;
-* evaluates a step the same way whether it is asked alone or in an array: every value is read from
-  one table of the ``T`` multipliers, computed once, so ``schedule(t) == schedule.preview()[t]``
-  bit for bit on every machine;
-* can be previewed as an array of length ``T`` (:meth:`Schedule.preview`);
-* behaves explicitly past ``T``: by default it holds its last value ``s_{T-1}`` (it never rebounds,
-  unlike cosine schedules evaluated past ``T_max``); ``after_horizon="raise"`` makes a step past
-  ``T`` an error (step ``T`` itself is allowed: a training loop's final ``scheduler.step()``
-  evaluates it without using it, as torch's ``OneCycleLR`` allows);
-* composes with a linear warm-up of ``warmup`` steps (an ``int``) or a fraction of ``T`` (a
-  ``float`` in ``[0, 1)``). During warm-up ``s_t = (t + 1) / (W + 1) * d_0`` where ``d_0`` is the
-  decay part's first value, so step 0 never has a zero learning rate (Hugging Face's schedules give
-  ``t / W``, i.e. 0 at step 0, a wasted step). After warm-up the decay part runs over the remaining
-  ``H = T - W`` steps on the local step ``u = t - W``;
-* can be written as a JSON spec (:meth:`Schedule.to_spec`, read back through the name registry,
-  :func:`refinedlr.registry.schedule_from_spec`) and carries a fingerprint so a changed horizon or
-  shape is detected on resume (:meth:`Schedule.fingerprint`).
-
-Build schedules by class, or by name with :func:`refinedlr.registry.get_schedule` (which also
-knows Hugging Face's names and argument names).
+A schedule maps an optimizer step ``t = 0 .. T-1`` to a multiplier ``s_t`` in ``[0, 1]`` of the
+base learning rate and holds ``s_{T-1}`` past ``T``. A warm-up of ``W`` steps gives
+``s_t = (t + 1) / (W + 1) * d_0``; the decay part (first value ``d_0``) runs on ``u = t - W`` over
+``H = T - W`` steps. The docs page "Schedules and conventions" has the details.
 
 Example:
     >>> s = LinearDecay(total_steps=4)
@@ -76,14 +55,11 @@ Shape = Literal["linear", "cosine", "1-sqrt"]
 _SHAPES = ("linear", "cosine", "1-sqrt")
 
 _S = TypeVar("_S", bound="Schedule")
+_COMMON = ("total_steps", "warmup", "after_horizon")  # the fields every schedule has
 
 
 class ScheduleError(ValueError):
     """A schedule was given invalid arguments, or a step it cannot evaluate."""
-
-
-# --------------------------------------------------------------------------------------------
-# argument checks
 
 
 def _check_int(name: str, value: object, *, minimum: int) -> int:
@@ -94,76 +70,48 @@ def _check_int(name: str, value: object, *, minimum: int) -> int:
     return int(value)
 
 
-def _check_real(
-    name: str,
-    value: object,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    low_open: bool = False,
-    high_open: bool = False,
-) -> float:
+def _check_real(name: str, value: object, interval: str) -> float:
+    """``value`` as a finite float in ``interval``, written ``"[0, 1)"``, ``"(0, inf)"``, ..."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ScheduleError(f"{name} must be a number, got {value!r}")
     v = float(value)
     if not math.isfinite(v):
         raise ScheduleError(f"{name} must be finite, got {value!r}")
-    if low is not None and (v < low or (low_open and v == low)):
+    low, high = (float(end) for end in interval[1:-1].split(","))
+    low_open, high_open = interval[0] == "(", interval[-1] == ")"
+    if v < low or (low_open and v == low):
         raise ScheduleError(f"{name} must be {'>' if low_open else '>='} {low}, got {value}")
-    if high is not None and (v > high or (high_open and v == high)):
+    if v > high or (high_open and v == high):
         raise ScheduleError(f"{name} must be {'<' if high_open else '<='} {high}, got {value}")
     return v
 
 
+def _check_choice(name: str, value: object, choices: tuple[str, ...] = _SHAPES) -> None:
+    if value not in choices:
+        allowed = ", ".join(map(repr, choices[:-1])) + f" or {choices[-1]!r}"
+        raise ScheduleError(f"{name} must be {allowed}, got {value!r}")
+
+
 def _steps_from(name: str, value: int | float, total_steps: int) -> int:
     """A count given as an ``int`` (steps) or a ``float`` in [0, 1) (fraction of ``total_steps``)."""
-    if isinstance(value, bool):
-        raise ScheduleError(f"{name} must be an int (steps) or a float fraction, got {value!r}")
-    if isinstance(value, numbers.Integral):
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         return _check_int(name, value, minimum=0)
-    if isinstance(value, numbers.Real):
-        frac = _check_real(name, value, low=0.0, high=1.0, high_open=True)
-        return round(frac * total_steps)
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return round(_check_real(name, value, "[0, 1)") * total_steps)
     raise ScheduleError(f"{name} must be an int (steps) or a float fraction, got {value!r}")
 
 
-def _as_steps(step: object) -> tuple[IntArray, bool]:
-    """Validate ``step`` (int or integer array) and return it as an int64 array and a scalar flag."""
-    if isinstance(step, bool):
-        raise ScheduleError(f"step must be an integer, got {step!r}")
-    arr = np.asarray(step)
-    if arr.dtype.kind == "f":
-        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
-            raise ScheduleError(
-                f"steps must be integers (optimizer steps counted from 0), got {step!r}"
-            )
-        arr = arr.astype(np.int64)
-    elif arr.dtype.kind not in "iu":
-        raise ScheduleError(f"steps must be integers, got {step!r} of type {type(step).__name__}")
-    arr = arr.astype(np.int64, copy=False)
-    if arr.size and int(arr.min()) < 0:
-        raise ScheduleError(f"steps are counted from 0; got a negative step {int(arr.min())}")
-    return arr, arr.ndim == 0
-
-
-# --------------------------------------------------------------------------------------------
-# base class
-
-
-#: Field metadata of parameters that a spec holds only when they differ from their default (they
-#: were added after the spec format was fixed, so older specs and fingerprints stay valid).
-_OPTIONAL = {"spec": "when-set"}
+def _param(default: Any, check: str | int | None = None, *, optional: bool = False) -> Any:
+    """A parameter field. ``check``: the interval of a real (``"[0, 1]"``) or the minimum of an
+    integer, checked on construction. A spec holds an ``optional`` parameter only when it differs
+    from its default (added after the spec format was fixed, so older specs stay valid)."""
+    return dataclasses.field(default=default, metadata={"check": check, "optional": optional})
 
 
 @dataclasses.dataclass(frozen=True)
 class Schedule(abc.ABC):
-    """Base class: a multiplier ``s_t`` in [0, 1] for steps ``t = 0 .. total_steps - 1``.
-
-    Subclasses implement :meth:`_decay`, the schedule after warm-up as a function of the local step
-    ``u = t - W`` on the horizon ``H = T - W`` (and may override :meth:`_ramp`, the warm-up); the
-    base class handles validation, warm-up, the table, clipping at the horizon, specs and
-    fingerprints.
-    """
+    """Base class: a multiplier ``s_t`` in [0, 1] for steps ``t = 0 .. total_steps - 1``;
+    subclasses implement :meth:`_decay` and may override :meth:`_ramp` and :meth:`_validate`."""
 
     total_steps: int
     warmup: int | float = dataclasses.field(default=0, kw_only=True)
@@ -179,21 +127,21 @@ class Schedule(abc.ABC):
                 f"total_steps={self.total_steps} is more than refinedlr.limits.MAX_STEPS="
                 f"{limits.MAX_STEPS} optimizer steps; raise that limit if you really train longer"
             )
-        if self.after_horizon not in ("hold", "raise"):
-            raise ScheduleError(
-                f"after_horizon must be 'hold' or 'raise', got {self.after_horizon!r}"
-            )
+        _check_choice("after_horizon", self.after_horizon, ("hold", "raise"))
         w = _steps_from("warmup", self.warmup, self.total_steps)
         if w >= self.total_steps:
             raise ScheduleError(
                 f"warmup ({w} steps) must be shorter than the horizon total_steps={self.total_steps}"
             )
+        for f in dataclasses.fields(self):
+            if isinstance(check := f.metadata.get("check"), str):
+                _check_real(f.name, getattr(self, f.name), check)
+            elif check is not None:
+                _check_int(f.name, getattr(self, f.name), minimum=check)
         self._validate()
 
     def _validate(self) -> None:
         """Check subclass parameters; raise :class:`ScheduleError` on bad values."""
-
-    # -- evaluation -------------------------------------------------------------------------
 
     @property
     def warmup_steps(self) -> int:
@@ -210,9 +158,8 @@ class Schedule(abc.ABC):
 
     @functools.cached_property
     def _table(self) -> FloatArray:
-        T = self.total_steps
+        T, W = self.total_steps, self.warmup_steps
         t = np.arange(T, dtype=np.int64)
-        W = self.warmup_steps
         H = T - W
         out = np.asarray(self._decay(np.maximum(t - W, 0), H), dtype=np.float64)
         if W > 0:
@@ -230,7 +177,21 @@ class Schedule(abc.ABC):
 
     def __call__(self, step: npt.ArrayLike) -> FloatArray | float:
         """The multiplier at ``step`` (an int, or an integer array evaluated element-wise)."""
-        t, scalar = _as_steps(step)
+        if isinstance(step, bool):
+            raise ScheduleError(f"step must be an integer, got {step!r}")
+        t = np.asarray(step)
+        if t.dtype.kind == "f":
+            if not np.all(np.isfinite(t)) or not np.all(t == np.round(t)):
+                raise ScheduleError(
+                    f"steps must be integers (optimizer steps counted from 0), got {step!r}"
+                )
+        elif t.dtype.kind not in "iu":
+            raise ScheduleError(
+                f"steps must be integers, got {step!r} of type {type(step).__name__}"
+            )
+        t = t.astype(np.int64, copy=False)
+        if t.size and int(t.min()) < 0:
+            raise ScheduleError(f"steps are counted from 0; got a negative step {int(t.min())}")
         T = self.total_steps
         if self.after_horizon == "raise" and t.size and int(t.max()) > T:
             raise ScheduleError(
@@ -238,7 +199,7 @@ class Schedule(abc.ABC):
                 "(after_horizon='raise'); steps run from 0 to total_steps - 1"
             )
         out = self._table[np.minimum(t, T - 1)]
-        return float(out) if scalar else np.array(out, dtype=np.float64)
+        return float(out) if t.ndim == 0 else np.array(out, dtype=np.float64)
 
     def preview(self) -> FloatArray:
         """The multipliers of steps ``0 .. total_steps - 1`` as a float64 array."""
@@ -248,24 +209,18 @@ class Schedule(abc.ABC):
         """The same schedule on another horizon; fractions of ``T`` scale, step counts do not."""
         return dataclasses.replace(self, total_steps=total_steps)
 
-    # -- specs and fingerprints -------------------------------------------------------------
-
     def _params(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
-            if f.name in ("total_steps", "warmup", "after_horizon"):
-                continue
             v = getattr(self, f.name)
-            if f.metadata.get("spec") == "when-set" and v == f.default:
+            if f.name in _COMMON or (f.metadata.get("optional") and v == f.default):
                 continue
             out[f.name] = list(v) if isinstance(v, tuple) else v
         return out
 
     def to_spec(self) -> dict[str, Any]:
-        """A JSON-serialisable description: the canonical name, the horizon and every parameter.
-
-        :func:`refinedlr.registry.schedule_from_spec` rebuilds the schedule from it.
-        """
+        """A JSON-serialisable description (name, horizon, every parameter), read back by
+        :func:`refinedlr.registry.schedule_from_spec`."""
         spec: dict[str, Any] = {"name": self.kind, "total_steps": self.total_steps}
         if self.warmup:
             spec["warmup"] = self.warmup
@@ -295,10 +250,6 @@ class Schedule(abc.ABC):
         return self._hash_spec(include_horizon=False)
 
 
-# --------------------------------------------------------------------------------------------
-# parametric schedules
-
-
 @dataclasses.dataclass(frozen=True)
 class Constant(Schedule):
     """``s_t = 1`` (after any warm-up).
@@ -315,22 +266,15 @@ class Constant(Schedule):
 
 @dataclasses.dataclass(frozen=True)
 class LinearDecay(Schedule):
-    """Linear decay, the paper's schedule: ``s_t = f + (1 - f) (1 - u/H)``, ``u = t - W``.
-
-    With no warm-up and ``floor`` ``f = 0`` this is ``1 - t/T``: the worst-case optimal schedule for
-    the last iterate of SGD (arXiv 2310.07831, Theorem 1). Its last step is ``1/T``, not 0.
-    Matches ``torch.optim.lr_scheduler.LinearLR(start_factor=1, end_factor=0, total_iters=T)``
-    and Hugging Face's ``linear`` schedule after warm-up.
+    """Linear decay, the paper's schedule: ``s_t = f + (1 - f) (1 - u/H)``, ``u = t - W``; with no
+    warm-up and ``f = 0``, ``1 - t/T`` (torch's ``LinearLR`` to 0, Hugging Face's ``linear``).
 
     >>> LinearDecay(total_steps=5).preview()
     array([1. , 0.8, 0.6, 0.4, 0.2])
     """
 
-    floor: float = 0.0
+    floor: float = _param(0.0, "[0, 1]")
     kind: ClassVar[str] = "linear"
-
-    def _validate(self) -> None:
-        _check_real("floor", self.floor, low=0.0, high=1.0)
 
     def _decay(self, u: IntArray, horizon: int) -> FloatArray:
         return self.floor + (1.0 - self.floor) * (1.0 - u / horizon)
@@ -338,25 +282,17 @@ class LinearDecay(Schedule):
 
 @dataclasses.dataclass(frozen=True)
 class Cosine(Schedule):
-    """Cosine annealing to a floor: ``s_t = f + (1 - f) (1 + cos(2 pi c u / H)) / 2``.
-
-    ``c = cycles`` counts waves as Hugging Face's ``num_cycles`` does: the default ``0.5`` is one
-    half-wave from 1 down to the floor ``f``. Matches
-    ``torch.optim.lr_scheduler.CosineAnnealingLR(T_max=T, eta_min=f * lr)`` on ``t < T`` and
-    Hugging Face's ``cosine`` / ``cosine_with_min_lr`` (``min_lr_rate = f``) after warm-up. Past
-    ``T`` it holds instead of rising again.
+    """Cosine annealing to a floor: ``s_t = f + (1 - f) (1 + cos(2 pi c u / H)) / 2``, ``c =
+    cycles`` as Hugging Face's ``num_cycles`` (``0.5``: one half-wave); torch's
+    ``CosineAnnealingLR(T_max=T, eta_min=f * lr)`` on ``t < T``.
 
     >>> Cosine(total_steps=4, floor=0.1).preview().round(4)
     array([1.    , 0.8682, 0.55  , 0.2318])
     """
 
-    floor: float = 0.0
-    cycles: float = dataclasses.field(default=0.5, metadata=_OPTIONAL)
+    floor: float = _param(0.0, "[0, 1]")
+    cycles: float = _param(0.5, "(0, inf)", optional=True)
     kind: ClassVar[str] = "cosine"
-
-    def _validate(self) -> None:
-        _check_real("floor", self.floor, low=0.0, high=1.0)
-        _check_real("cycles", self.cycles, low=0.0, low_open=True)
 
     def _decay(self, u: IntArray, horizon: int) -> FloatArray:
         wave = 0.5 * (1.0 + np.cos(np.pi * (2.0 * self.cycles) * u / horizon))
@@ -365,23 +301,16 @@ class Cosine(Schedule):
 
 @dataclasses.dataclass(frozen=True)
 class CosineWithRestarts(Schedule):
-    """Cosine annealing with ``cycles`` hard restarts: each cycle decays from 1 to the floor.
-
-    With progress ``p = u / H`` and phase ``q = (cycles * p) mod 1``:
-    ``s_t = f + (1 - f) (1 + cos(pi q)) / 2``; Hugging Face's ``cosine_with_restarts``
-    (``num_cycles``) after warm-up.
+    """Cosine annealing with ``cycles`` hard restarts (Hugging Face's ``cosine_with_restarts``):
+    ``s_t = f + (1 - f) (1 + cos(pi q)) / 2`` with phase ``q = (cycles * u / H) mod 1``.
 
     >>> CosineWithRestarts(total_steps=6, cycles=2).preview().round(3)
     array([1.  , 0.75, 0.25, 1.  , 0.75, 0.25])
     """
 
-    cycles: int = 1
-    floor: float = 0.0
+    cycles: int = _param(1, 1)
+    floor: float = _param(0.0, "[0, 1]")
     kind: ClassVar[str] = "cosine_with_restarts"
-
-    def _validate(self) -> None:
-        _check_int("cycles", self.cycles, minimum=1)
-        _check_real("floor", self.floor, low=0.0, high=1.0)
 
     def _decay(self, u: IntArray, horizon: int) -> FloatArray:
         phase = np.mod(self.cycles * (u / horizon), 1.0)
@@ -390,22 +319,15 @@ class CosineWithRestarts(Schedule):
 
 @dataclasses.dataclass(frozen=True)
 class Polynomial(Schedule):
-    """Polynomial decay: ``s_t = f + (1 - f) (1 - u/H)^p``.
-
-    ``p = 1`` is linear decay. Matches ``torch.optim.lr_scheduler.PolynomialLR(total_iters=T,
-    power=p)`` for ``f = 0``.
+    """Polynomial decay ``s_t = f + (1 - f) (1 - u/H)^p`` (torch's ``PolynomialLR`` for ``f = 0``).
 
     >>> Polynomial(total_steps=4, power=2.0).preview()
     array([1.    , 0.5625, 0.25  , 0.0625])
     """
 
-    power: float = 1.0
-    floor: float = 0.0
+    power: float = _param(1.0, "(0, inf)")
+    floor: float = _param(0.0, "[0, 1]")
     kind: ClassVar[str] = "polynomial"
-
-    def _validate(self) -> None:
-        _check_real("power", self.power, low=0.0, low_open=True)
-        _check_real("floor", self.floor, low=0.0, high=1.0)
 
     def _decay(self, u: IntArray, horizon: int) -> FloatArray:
         return self.floor + (1.0 - self.floor) * (1.0 - u / horizon) ** self.power
@@ -413,17 +335,15 @@ class Polynomial(Schedule):
 
 @dataclasses.dataclass(frozen=True)
 class StepWise(Schedule):
-    """Step-wise decay: ``s_t = factor ** (number of milestones m <= t)``.
-
-    ``milestones`` are fractions of ``T`` (floats in (0, 1)) or steps (ints), counted on the global
-    step ``t`` (warm-up included), like ``torch.optim.lr_scheduler.MultiStepLR(milestones, gamma)``.
+    """Step-wise decay ``s_t = factor ** (number of milestones m <= t)``, like torch's
+    ``MultiStepLR``; ``milestones`` are fractions of ``T`` (floats in (0, 1)) or steps (ints).
 
     >>> StepWise(total_steps=10, milestones=(0.5, 0.8), factor=0.1).preview()
     array([1.  , 1.  , 1.  , 1.  , 1.  , 0.1 , 0.1 , 0.1 , 0.01, 0.01])
     """
 
     milestones: tuple[int | float, ...] = (0.5, 0.75)
-    factor: float = 0.1
+    factor: float = _param(0.1, "[0, 1]")
     kind: ClassVar[str] = "step"
 
     def __post_init__(self) -> None:
@@ -432,7 +352,6 @@ class StepWise(Schedule):
         super().__post_init__()
 
     def _validate(self) -> None:
-        _check_real("factor", self.factor, low=0.0, high=1.0)
         if not isinstance(self.milestones, tuple):
             raise ScheduleError(f"milestones must be a sequence, got {self.milestones!r}")
         kinds = {isinstance(m, numbers.Integral) for m in self.milestones}
@@ -453,13 +372,12 @@ class StepWise(Schedule):
     def milestone_steps(self) -> tuple[int, ...]:
         out: list[int] = []
         for m in self.milestones:
-            if isinstance(m, numbers.Integral) and not isinstance(m, bool):
-                out.append(int(m))
-            elif isinstance(m, numbers.Real) and not isinstance(m, bool):
-                f = _check_real("milestone", m, low=0.0, high=1.0, low_open=True, high_open=True)
-                out.append(round(f * self.total_steps))
-            else:
+            if isinstance(m, bool) or not isinstance(m, numbers.Real):
                 raise ScheduleError(f"milestone must be an int step or a float fraction: {m!r}")
+            if isinstance(m, numbers.Integral):
+                out.append(int(m))
+            else:
+                out.append(round(_check_real("milestone", m, "(0, 1)") * self.total_steps))
         return tuple(out)
 
     def _decay(self, u: IntArray, horizon: int) -> FloatArray:
@@ -478,11 +396,8 @@ class InverseTime(Schedule):
     array([1.        , 0.5       , 0.33333333, 0.25      ])
     """
 
-    offset: float = 1.0
+    offset: float = _param(1.0, "(0, inf)")
     kind: ClassVar[str] = "inverse_time"
-
-    def _validate(self) -> None:
-        _check_real("offset", self.offset, low=0.0, low_open=True)
 
     def _decay(self, u: IntArray, horizon: int) -> FloatArray:
         return self.offset / (self.offset + u.astype(np.float64))
@@ -490,20 +405,15 @@ class InverseTime(Schedule):
 
 @dataclasses.dataclass(frozen=True)
 class InverseSqrt(Schedule):
-    """Inverse square root: ``s_t = sqrt(c / (c + u))`` with timescale ``c``.
-
-    ``c = 1`` is the classical ``1/sqrt(t)`` schedule (offset by one step); Hugging Face's
-    ``inverse_sqrt`` is the same formula with ``c = timescale`` (default: the warm-up length).
+    """Inverse square root ``s_t = sqrt(c / (c + u))`` with timescale ``c`` (``c = 1``: the
+    classical ``1/sqrt(t)``; Hugging Face's ``inverse_sqrt`` has ``c`` the warm-up length).
 
     >>> InverseSqrt(total_steps=4, timescale=1.0).preview()
     array([1.        , 0.70710678, 0.57735027, 0.5       ])
     """
 
-    timescale: float = 1.0
+    timescale: float = _param(1.0, "(0, inf)")
     kind: ClassVar[str] = "inverse_sqrt"
-
-    def _validate(self) -> None:
-        _check_real("timescale", self.timescale, low=0.0, low_open=True)
 
     def _decay(self, u: IntArray, horizon: int) -> FloatArray:
         return np.sqrt(self.timescale / (self.timescale + u.astype(np.float64)))
@@ -520,17 +430,13 @@ def _shape(name: str, p: FloatArray, cycles: float = 0.5) -> FloatArray:
 
 @dataclasses.dataclass(frozen=True)
 class WarmupStableDecay(Schedule):
-    """Warm-up, a constant stage, then a decay over ``decay`` steps (Hugging Face's WSD).
-
-    ``decay`` is a fraction of ``T`` (float in (0, 1]) or a step count ``D``. The decay starts
-    ``stable`` steps after the warm-up, by default at ``T - D`` (so it ends at the horizon). With
-    progress ``p = (t - start) / D`` the multiplier is ``f + (1 - f) shape(p)``, with ``shape`` one
-    of ``1 - p`` (``linear``), ``(1 + cos(2 pi c p)) / 2`` (``cosine``, the default, ``c = cycles``)
-    or ``1 - sqrt(p)`` (``1-sqrt``); after the decay it is the floor ``f``. The warm-up rises from
-    the floor: ``f + (1 - f) w(q)``, ``q = (t + 1) / (W + 1)``, ``w`` one of ``q``, ``(1 - cos(pi
-    q)) / 2`` or ``1 - sqrt(1 - q)`` (``warmup_shape``). This is Hugging Face's
-    ``warmup_stable_decay`` with ``num_decay_steps``, ``num_stable_steps``, ``decay_type``,
-    ``warmup_type``, ``min_lr_ratio = f`` and ``num_cycles``, but for the warm-up's ``t + 1``.
+    """Warm-up, a constant stage, then a decay over ``decay`` steps (Hugging Face's WSD):
+    ``decay`` is a fraction of ``T`` (float in (0, 1]) or a step count ``D``; the decay starts
+    ``stable`` steps after the warm-up (default: at ``T - D``). With ``p = (t - start) / D``,
+    ``s_t = f + (1 - f) shape(p)``: ``1 - p`` (``linear``), ``(1 + cos(2 pi c p)) / 2``
+    (``cosine``, ``c = cycles``) or ``1 - sqrt(p)`` (``1-sqrt``), then the floor ``f``. The warm-up
+    is ``f + (1 - f) w(q)``, ``q = (t + 1) / (W + 1)``, ``w`` one of ``q``, ``(1 - cos(pi q)) / 2``
+    or ``1 - sqrt(1 - q)`` (``warmup_shape``).
 
     >>> WarmupStableDecay(total_steps=10, decay=0.4, decay_shape="linear").preview()
     array([1.  , 1.  , 1.  , 1.  , 1.  , 1.  , 1.  , 0.75, 0.5 , 0.25])
@@ -538,10 +444,10 @@ class WarmupStableDecay(Schedule):
 
     decay: int | float = 0.2
     decay_shape: Shape = "cosine"
-    floor: float = 0.0
-    stable: int | None = dataclasses.field(default=None, metadata=_OPTIONAL)
-    warmup_shape: Shape = dataclasses.field(default="linear", metadata=_OPTIONAL)
-    cycles: float = dataclasses.field(default=0.5, metadata=_OPTIONAL)
+    floor: float = _param(0.0, "[0, 1]")
+    stable: int | None = _param(None, optional=True)
+    warmup_shape: Shape = dataclasses.field(default="linear", metadata={"optional": True})
+    cycles: float = _param(0.5, "(0, inf)", optional=True)
     kind: ClassVar[str] = "warmup_stable_decay"
 
     @property
@@ -549,15 +455,12 @@ class WarmupStableDecay(Schedule):
         """The decay length ``D`` in steps."""
         if isinstance(self.decay, numbers.Integral) and not isinstance(self.decay, bool):
             return _check_int("decay", self.decay, minimum=1)
-        frac = _check_real("decay", self.decay, low=0.0, high=1.0, low_open=True)
+        frac = _check_real("decay", self.decay, "(0, 1]")
         return max(1, round(frac * self.total_steps))
 
     def _validate(self) -> None:
-        _check_real("floor", self.floor, low=0.0, high=1.0)
-        _check_real("cycles", self.cycles, low=0.0, low_open=True)
-        for name, value in (("decay_shape", self.decay_shape), ("warmup_shape", self.warmup_shape)):
-            if value not in _SHAPES:
-                raise ScheduleError(f"{name} must be 'linear', 'cosine' or '1-sqrt', got {value!r}")
+        _check_choice("decay_shape", self.decay_shape)
+        _check_choice("warmup_shape", self.warmup_shape)
         if self.stable is not None:
             _check_int("stable", self.stable, minimum=0)
         elif self.decay_steps + self.warmup_steps > self.total_steps:
@@ -573,8 +476,7 @@ class WarmupStableDecay(Schedule):
         out = self.floor + (1.0 - self.floor) * _shape(self.decay_shape, p, self.cycles)
         return np.where(u >= start + D, self.floor, out)
 
-    def _ramp(self, progress: FloatArray, first: float) -> FloatArray:
-        q = progress
+    def _ramp(self, q: FloatArray, first: float) -> FloatArray:
         if self.warmup_shape == "linear":
             rise = q
         elif self.warmup_shape == "cosine":
@@ -584,20 +486,11 @@ class WarmupStableDecay(Schedule):
         return np.asarray(self.floor + (1.0 - self.floor) * rise, dtype=np.float64)
 
 
-# --------------------------------------------------------------------------------------------
-# tabulated schedules (what refinement returns)
-
-
 @dataclasses.dataclass(frozen=True, eq=False)
 class Tabulated(Schedule):
-    """A schedule given as a table of multipliers, resampled onto any horizon.
-
-    The table ``v_0 .. v_{L-1}`` is placed on normalised time ``i / (L - 1)`` and step ``u`` of a
-    horizon ``H`` reads it at ``u / (H - 1)`` by linear interpolation, so the first and last
-    values are kept exactly on every horizon (a refined schedule keeps its final zero). With
-    ``H == L`` the table is returned unchanged. ``provenance`` records where the table came from
-    (for refined schedules: tau, norm kind, source length, ...); it is kept in specs but not in
-    fingerprints.
+    """A table of multipliers ``v_0 .. v_{L-1}``, read at ``u (L - 1) / (H - 1)`` by linear
+    interpolation on any horizon ``H`` (keeping the first and last values). ``provenance`` says
+    where the table came from; it is kept in specs but not in fingerprints.
 
     >>> s = Tabulated(total_steps=5, values=(1.0, 0.5, 0.0))
     >>> s.preview()
@@ -648,11 +541,8 @@ class Tabulated(Schedule):
                 raise ScheduleError("normalize needs at least one positive value")
             arr = arr / top
         n = int(arr.shape[0]) if arr.ndim == 1 else 1
-        return cls(
-            total_steps=n if total_steps is None else total_steps,
-            values=arr,
-            provenance=dict(provenance or {}),
-        )
+        steps = n if total_steps is None else total_steps
+        return cls(total_steps=steps, values=arr, provenance=dict(provenance or {}))
 
     def _decay(self, u: IntArray, horizon: int) -> FloatArray:
         L = self.values.shape[0]
@@ -687,23 +577,14 @@ class Tabulated(Schedule):
         return f"Tabulated(total_steps={self.total_steps}, values={head}{more}{prov})"
 
 
-# --------------------------------------------------------------------------------------------
-# a run continued from a checkpoint (what refinedlr.plan.extend returns)
-
-
 @dataclasses.dataclass(frozen=True, eq=False)
 class Continuation(Schedule):
-    """A run continued from a checkpoint at step ``k`` onto a longer horizon ``T``.
-
-    Steps before ``k`` follow ``base`` (the schedule the run was started with, on its own
-    horizon), so the steps already taken are unchanged. From ``k`` on the multiplier holds
-    ``level``, then a cooldown of ``L = min(cooldown, T - k)`` steps brings it down:
-    ``s_t = level * shape((t - (T - L)) / L)`` for ``t >= T - L``, with ``shape`` one of ``1 - p``
-    (``linear``), ``1 - sqrt(p)`` (``1-sqrt``) or ``(1 + cos(pi p)) / 2`` (``cosine``), as in
-    :class:`WarmupStableDecay`'s decay. :func:`refinedlr.plan.extend` chooses ``level``,
-    ``cooldown`` and the shape from the last-iterate bound; ``provenance`` says how (kept in specs,
-    not in fingerprints). ``ScheduleLR`` resumes a checkpoint of ``base`` onto it without a
-    horizon-mismatch error.
+    """A run continued from a checkpoint at step ``k`` onto a longer horizon ``T``: steps before
+    ``k`` follow ``base`` (the run's own schedule); from ``k`` on the multiplier holds
+    ``level``, then a cooldown of ``L = min(cooldown, T - k)`` steps gives
+    ``s_t = level * shape((t - (T - L)) / L)``, ``shape`` as in :class:`WarmupStableDecay`'s decay.
+    :func:`refinedlr.plan.extend` chooses ``level``, ``cooldown`` and the shape; ``provenance``
+    says how (kept in specs, not in fingerprints).
 
     >>> base = WarmupStableDecay(total_steps=10, decay=0.2, decay_shape="linear")
     >>> Continuation(total_steps=16, base=base, at_step=8, level=0.5, cooldown=4).preview()
@@ -742,12 +623,9 @@ class Continuation(Schedule):
             )
         if self.warmup:
             raise ScheduleError("a continuation has no warm-up of its own (its base has one)")
-        _check_real("level", self.level, low=0.0, high=1.0, low_open=True)
+        _check_real("level", self.level, "(0, 1]")
         _check_int("cooldown", self.cooldown, minimum=1)
-        if self.cooldown_shape not in _SHAPES:
-            raise ScheduleError(
-                f"cooldown_shape must be 'linear', 'cosine' or '1-sqrt', got {self.cooldown_shape!r}"
-            )
+        _check_choice("cooldown_shape", self.cooldown_shape)
         object.__setattr__(self, "provenance", dict(self.provenance))
 
     @property
@@ -763,14 +641,8 @@ class Continuation(Schedule):
         return np.where(u < k, before, np.where(u < start, self.level, cool))
 
     def _params(self) -> dict[str, Any]:
-        return {
-            "base": self.base.to_spec(),
-            "at_step": self.at_step,
-            "level": self.level,
-            "cooldown": self.cooldown,
-            "cooldown_shape": self.cooldown_shape,
-            "provenance": dict(self.provenance),
-        }
+        nested = {"base": self.base.to_spec(), "provenance": dict(self.provenance)}
+        return {**super()._params(), **nested}
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Continuation):
