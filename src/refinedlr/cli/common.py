@@ -37,34 +37,6 @@ from ..schedule_io import SCHEDULE_SUFFIXES, load_schedule, save_schedule
 from ..schedules import Schedule, ScheduleError
 from ..summary import ScheduleSummary
 
-__all__ = [
-    "FIGURE_SUFFIXES",
-    "LINE_WIDTH",
-    "NORM_RANGE",
-    "SCHEDULE_SUFFIXES",
-    "CLIError",
-    "MissingExtra",
-    "Parser",
-    "about",
-    "add_log_options",
-    "add_refine_options",
-    "advise",
-    "check_output",
-    "collect_warnings",
-    "command",
-    "kind_of",
-    "one_line",
-    "positive_int",
-    "read_log",
-    "read_schedule",
-    "refine_log",
-    "require",
-    "step_limit",
-    "warn",
-    "write_figure",
-    "write_schedule",
-]
-
 #: Output file types of the figures (schedules: :data:`refinedlr.schedule_io.SCHEDULE_SUFFIXES`).
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 #: Gradient norms outside this range cannot be scored: the bounds square the norms and the
@@ -230,6 +202,21 @@ def check_output(
     return out
 
 
+def check_outputs(
+    args: argparse.Namespace, inputs: Sequence[str | None]
+) -> tuple[Path | None, ...]:
+    """Check the schedule (``-o``) and the figure (``--plot``, which needs matplotlib) to write."""
+    outputs = [(args.output, SCHEDULE_SUFFIXES, "-o"), (args.plot, FIGURE_SUFFIXES, "--plot")]
+    out, png = (
+        check_output(x, inputs=inputs, suffixes=s, option=o) if x else None for x, s, o in outputs
+    )
+    if out is not None and png is not None and out.absolute() == png.absolute():
+        raise CLIError(f"{png}: --plot and -o name the same file")
+    if png is not None:
+        require("matplotlib", "--plot", "plot")
+    return out, png
+
+
 @contextmanager
 def _writing(out: Path) -> Iterator[None]:
     try:
@@ -337,13 +324,34 @@ def advise(summary: ScheduleSummary, *, risky: bool) -> None:
         print(f"advice: {advice_before_run(verdict, risky=risky)}")
 
 
+#: Command-line options: ``(flags, add_argument's keywords)``; a title starts a group of options.
+Options = Sequence["str | tuple[tuple[str, ...], dict[str, Any]]"]
+
+
 def command(
-    sub: Any, name: str, run: Callable[[argparse.Namespace], int], help: str, **kw: Any
+    sub: Any,
+    name: str,
+    run: Callable[[argparse.Namespace], int],
+    help: str,
+    options: Options = (),
+    **kw: Any,
 ) -> argparse.ArgumentParser:
-    """A sub-command ``name`` (``kw``: its parser's) that runs ``run(args)``."""
+    """A sub-command ``name`` (``kw``: its parser's) with ``options`` that runs ``run(args)``."""
     p: argparse.ArgumentParser = sub.add_parser(name, help=help, **kw)
     p.set_defaults(func=run)
+    add_options(p, options)
     return p
+
+
+def add_options(p: argparse.ArgumentParser, options: Options) -> Any:
+    """Add ``options`` to ``p``; returns the last group (or ``p``)."""
+    target: Any = p
+    for option in options:
+        if isinstance(option, str):
+            target = p.add_argument_group(option)
+        else:
+            target.add_argument(*option[0], **option[1])
+    return target
 
 
 def _int(text: str) -> int:
@@ -393,44 +401,32 @@ def _finite_float(text: str) -> float:
 
 
 def add_log_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("reading the log")
-    g.add_argument("--format", choices=list(FORMATS), help="log format (default: guessed)")
-    g.add_argument("--column", help="column / key / metric holding the norm (CSV, JSONL, W&B)")
-    g.add_argument("--tag", help="TensorBoard scalar tag (default: grad_norm or train/grad_norm)")
-    g.add_argument(
-        "--step-offset",
-        type=step_offset,
-        metavar="N",
-        help="add N to every step as written in the log (default: the format's convention: -1 "
-        "for trainer_state.json, -1 for a 1-based TensorBoard log, else 0)",
-    )
-    g.add_argument(
-        "--max-steps",
-        type=step_count,
-        metavar="N",
-        help=f"refuse logs and schedules spanning more than N steps (default "
-        f"{limits.MAX_STEPS:,}; the byte and line budgets of a log follow it); raise it if a "
-        "run really was longer, up to what this machine's memory holds",
-    )
+    add_options(p, (
+        "reading the log",
+        (("--format",), {"choices": list(FORMATS), "help": "log format (default: guessed)"}),
+        (("--column",), {"help": "column / key / metric holding the norm (CSV, JSONL, W&B)"}),
+        (("--tag",), {"help": "TensorBoard scalar tag (default: grad_norm or train/grad_norm)"}),
+        (("--step-offset",), {"type": step_offset, "metavar": "N", "help": "add N to every step "
+                              "as written in the log (default: the format's convention: -1 for "
+                              "trainer_state.json, -1 for a 1-based TensorBoard log, else 0)"}),
+        (("--max-steps",), {"type": step_count, "metavar": "N", "help": "refuse logs and "
+                            f"schedules spanning more than N steps (default {limits.MAX_STEPS:,}; "
+                            "the byte and line budgets of a log follow it); raise it if a run "
+                            "really was longer, up to what this machine's memory holds"}),
+    ))  # fmt: skip
 
 
 def add_refine_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("refinement")
-    g.add_argument(
-        "--tau",
-        type=_finite_float,
-        default=0.1,
-        help="median-smoothing window as a fraction of the run (default 0.1; the paper used "
-        "0.1 for deep learning, 0.5 for convex problems)",
-    )
-    g.add_argument(
-        "--norm",
-        choices=["l2", "l1"],
-        default=None,
-        help="l2: SGD-type, weights norm^-2 (Algorithm 1); l1: Adam-type, weights norm^-1 "
-        "(Algorithm 2). Default: the norm the log's column names (sched/gnorm_l1: l1), else l2, "
-        "assumed; the output says which. The log's column of that name is used when present.",
-    )
-    g.add_argument(
-        "--power", type=_finite_float, help="weights norm^-POWER instead (overrides --norm)"
-    )
+    add_options(p, (
+        "refinement",
+        (("--tau",), {"type": _finite_float, "default": 0.1, "help": "median-smoothing window as "
+                      "a fraction of the run (default 0.1; the paper used 0.1 for deep learning, "
+                      "0.5 for convex problems)"}),
+        (("--norm",), {"choices": ["l2", "l1"], "default": None, "help": "l2: SGD-type, weights "
+                       "norm^-2 (Algorithm 1); l1: Adam-type, weights norm^-1 (Algorithm 2). "
+                       "Default: the norm the log's column names (sched/gnorm_l1: l1), else l2, "
+                       "assumed; the output says which. The log's column of that name is used "
+                       "when present."}),
+        (("--power",), {"type": _finite_float,
+                        "help": "weights norm^-POWER instead (overrides --norm)"}),
+    ))  # fmt: skip
