@@ -1,11 +1,7 @@
-"""``refinedlr demo``: the recommended workflow end to end, on scikit-learn's 8x8 digits.
-
-Per optimizer arm (SGD with momentum; AdamW): run 1 (linear decay over an LR sweep, recording the
-norms with :class:`~refinedlr.pytorch.GradNormRecorder`), its refinement and risk diagnosis
-(:func:`refine_run1`), run 2 (the refined schedule at its own best LR), the verification and
-decision (:func:`verify_run2`), two schedules planned from run 1's LR alone (:func:`plan_run1`),
-and a table beside cosine and step-wise decay. The runs start in worker processes as soon as their
-inputs are ready. ``docs/getting-started/demo.md`` describes each step and the output.
+"""``refinedlr demo``: the recommended workflow end to end, on scikit-learn's 8x8 digits, per
+optimizer arm: run 1 and its refinement (:func:`refine_run1`), run 2 and the decision
+(:func:`verify_run2`), the planning step (:func:`plan_run1`). ``docs/getting-started/demo.md``
+describes each step and the output.
 """
 
 from __future__ import annotations
@@ -94,21 +90,14 @@ class DemoConfig:
     arms: tuple[Arm, ...] = ARMS
 
 
-class SmallCNN(nn.Module):
+class SmallCNN(nn.Sequential):
     """Two 3x3 conv layers (16, 32 channels, batch norm), 2x2 max-pool, a 64-unit hidden layer."""
 
     def __init__(self) -> None:
-        super().__init__()
         conv = [nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU()]
         conv += [nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2)]
-        self.features = nn.Sequential(*conv)
-        self.head = nn.Sequential(
-            nn.Flatten(), nn.Linear(32 * 4 * 4, 64), nn.ReLU(), nn.Linear(64, 10)
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.head(self.features(x))
-        return out
+        head = [nn.Flatten(), nn.Linear(32 * 4 * 4, 64), nn.ReLU(), nn.Linear(64, 10)]
+        super().__init__(*conv, *head)
 
 
 Data = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
@@ -177,11 +166,8 @@ def train_one(
     record_path: Path | None = None,
 ) -> Run:
     """One training run; the arm's norm kinds are recorded every step when ``record_path``.
-
-    Mini-batches are drawn without replacement each epoch in an order fixed by ``seed`` and
-    shifted by up to one pixel (a light augmentation, so the tiny training set is not simply
-    memorised and the gradient norms do not collapse).
-    """
+    Mini-batches are drawn without replacement in an order fixed by ``seed``, shifted by up to one
+    pixel (so the tiny training set is not memorised and the gradient norms do not collapse)."""
     Xtr, ytr, Xva, yva, Xte, yte = data
     torch.manual_seed(seed)
     model = SmallCNN()
@@ -217,10 +203,6 @@ def train_one(
 
 
 _DATA: Data | None = None
-
-
-def _worker_init() -> None:
-    torch.set_num_threads(1)
 
 
 def _task(
@@ -259,7 +241,6 @@ class _Runs:
     def __init__(self, pool: ProcessPoolExecutor, cfg: DemoConfig, bar: _Progress) -> None:
         self.pool, self.cfg, self.bar = pool, cfg, bar
         self.pending: dict[Future[Run], tuple[str, str]] = {}
-        self.left: dict[tuple[str, str], int] = {}
         self.done: dict[tuple[str, str], list[Run]] = {}
 
     def submit(
@@ -271,7 +252,7 @@ class _Runs:
         lrs: Sequence[float] | None = None,
     ) -> None:
         key, lrs = (arm.name, name), arm.lrs if lrs is None else lrs
-        self.left[key], self.done[key] = len(lrs) * self.cfg.seeds, []
+        self.done[key] = []
         for lr, seed in itertools.product(lrs, range(self.cfg.seeds)):
             path = None
             if record_dir is not None:
@@ -286,11 +267,9 @@ class _Runs:
         groups = []
         for fut in done:
             key = self.pending.pop(fut)
-            run = fut.result()
-            self.bar.advance(run)
-            self.done[key].append(run)
-            self.left[key] -= 1
-            if self.left[key] == 0:
+            self.done[key].append(fut.result())
+            self.bar.advance(self.done[key][-1])
+            if key not in self.pending.values():
                 groups.append(key)
         return groups
 
@@ -494,7 +473,10 @@ def run_demo(
     first: dict[str, FirstRun] = {}
     plans: dict[str, list[PlanCheck]] = {}
     with ProcessPoolExecutor(
-        max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_worker_init
+        max_workers=workers,
+        mp_context=mp.get_context("spawn"),
+        initializer=torch.set_num_threads,
+        initargs=(1,),
     ) as pool:
         runs = _Runs(pool, cfg, bar)
         for arm in cfg.arms:
