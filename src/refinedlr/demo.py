@@ -285,8 +285,8 @@ def _by_lr(runs: Iterable[Run]) -> dict[float, list[float]]:
     return dict(sorted(out.items()))
 
 
-def _best_lr(runs: Iterable[Run]) -> float:
-    by_lr = _by_lr(runs)
+def _best_lr(by_lr: dict[float, list[float]]) -> float:
+    """The LR of the lowest mean validation loss."""
     return min(by_lr, key=lambda lr: float(np.mean(by_lr[lr])))
 
 
@@ -324,7 +324,7 @@ class FirstRun:
 
 def refine_run1(arm: Arm, cfg: DemoConfig, linear_runs: Sequence[Run]) -> FirstRun:
     """Refine the median record over seeds of linear decay's best LR, and diagnose the risk."""
-    lr = _best_lr(linear_runs)
+    lr = _best_lr(_by_lr(linear_runs))
     best = [r for r in linear_runs if r.lr == lr]
     record = _median_record(best, arm.kinds, f"{arm.name} run 1 (linear)")
     details = refine_details(record, tau=cfg.tau, norm=arm.norm)  # type: ignore[arg-type]
@@ -381,7 +381,7 @@ class ArmOutcome:
 def verify_run2(arm: Arm, first: FirstRun, runs: list[Run], out_dir: Path) -> ArmOutcome:
     """Steps 5 and 6: verify run 2 against run 1 with the decision rule; write both records, the
     refined and the chosen schedule; the ``refinedlr verify`` command that reproduces it."""
-    best = {name: _best_lr(r for r in runs if r.schedule == name) for name in SCHEDULES}
+    best = {name: _best_lr(_by_lr(r for r in runs if r.schedule == name)) for name in SCHEDULES}
     rows = {n: [r for r in runs if r.schedule == n and r.lr == best[n]] for n in SCHEDULES}
     run2 = _median_record(rows["refined"], arm.kinds, f"{arm.name} run 2 (refined)")
     val = {n: float(np.mean([r.val_loss for r in rows[n]])) for n in ("linear", "refined")}
@@ -621,20 +621,17 @@ def _plan_report(o: ArmOutcome) -> list[str]:
     for p in o.plans:
         sweep = _plan_sweep(o, p)
         at_plan = [r.val_loss for r in p.runs if r.lr == p.planned_lr]
-        best = min(sweep, key=lambda lr: float(np.mean(sweep[lr])))
         cells = ", ".join(f"{lr:.3g} ({np.mean(v):.4f})" for lr, v in sweep.items())
         lines.append(
             f"| {p.name}, {p.schedule.total_steps} steps | {p.planned_lr:.3g} | "
-            f"{_mean_sd(at_plan)} | {cells} | {best:.3g} |"
+            f"{_mean_sd(at_plan)} | {cells} | {_best_lr(sweep):.3g} |"
         )
     return lines
 
 
 def _plots(outcomes: Sequence[ArmOutcome], out_dir: Path, fixed: dict[str, Schedule]) -> str:
-    try:
-        from .plot import plot_lr_checks, plot_norms_and_schedules
-    except ImportError:  # pragma: no cover - plot imports matplotlib lazily
-        return "no plots"
+    from .plot import plot_lr_checks, plot_norms_and_schedules  # (they import matplotlib)
+
     written = []
     try:
         for o in outcomes:

@@ -45,6 +45,8 @@ NORM_RANGE = (1e-150, 1e150)
 #: The longest error line, not counting the file it names first: a longer message keeps its start
 #: (the file and the problem) and its end (the advice), and loses its middle.
 LINE_WIDTH = 200
+#: The library's refusals of bad input (exit status 2).
+LIBRARY_ERRORS = (RecordError, RefineError, ScheduleError, BoundError, PlanError)
 _PREAMBLE = re.compile(r"(?:[\w.-]+: (?:error|warning): )?")
 
 
@@ -107,7 +109,7 @@ def about(path: str | os.PathLike[str]) -> Iterator[None]:
     not name ``path`` are reported as ``path: problem``."""
     try:
         yield
-    except (RecordError, RefineError, ScheduleError, BoundError, PlanError) as exc:
+    except LIBRARY_ERRORS as exc:
         if str(path) in str(exc):
             raise
         raise CLIError(f"{path}: {exc}") from None

@@ -131,10 +131,9 @@ def _source_schedule(spec: str, total_steps: int) -> Schedule:
 def run(args: argparse.Namespace) -> int:
     inputs = [args.run1, args.run2, args.schedule, args.source_schedule]
     out = common.check_output(args.output, inputs=inputs, suffixes=SCHEDULE_SUFFIXES)
-    if args.metric_spread is not None and not (
-        math.isfinite(args.metric_spread) and args.metric_spread >= 0
-    ):
-        raise CLIError(f"--metric-spread must be a number >= 0, got {args.metric_spread}")
+    spread = args.metric_spread
+    if spread is not None and not (math.isfinite(spread) and spread >= 0):
+        raise CLIError(f"--metric-spread must be a number >= 0, got {spread}")
     rec1 = read_log(args.run1, args)
     rec2 = read_log(args.run2, args)
     refuse_same_record(args.run1, rec1, args.run2, rec2, "verify")
@@ -175,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
             source_metric=m1,
             refined_metric=m2,
             higher_is_better=higher,
-            metric_spread=args.metric_spread,
+            metric_spread=spread,
             adam_type=norm == "l1",
         )
     if norm == "l1" and not str(v.kind).startswith("update"):
