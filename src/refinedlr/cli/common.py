@@ -326,8 +326,9 @@ def advise(summary: ScheduleSummary, *, risky: bool) -> None:
         print(f"advice: {advice_before_run(verdict, risky=risky)}")
 
 
-#: Command-line options: ``(flags, add_argument's keywords)``; a title starts a group of options.
-Options = Sequence["str | tuple[tuple[str, ...], dict[str, Any]]"]
+#: Command-line options: ``(flags, add_argument's keywords)``; a title starts a group of options,
+#: a list holds options that exclude each other.
+Options = Sequence["str | tuple[tuple[str, ...], dict[str, Any]] | list[Any]"]
 
 
 def command(
@@ -336,24 +337,29 @@ def command(
     run: Callable[[argparse.Namespace], int],
     help: str,
     options: Options = (),
+    refines: bool = False,
     **kw: Any,
 ) -> argparse.ArgumentParser:
-    """A sub-command ``name`` (``kw``: its parser's) with ``options`` that runs ``run(args)``."""
+    """A sub-command ``name`` (``kw``: its parser's) with ``options`` that runs ``run(args)``;
+    ``refines``: also the refinement's options and the log reader's."""
     p: argparse.ArgumentParser = sub.add_parser(name, help=help, **kw)
     p.set_defaults(func=run)
     add_options(p, options)
+    if refines:
+        add_refine_options(p)
+        add_log_options(p)
     return p
 
 
-def add_options(p: argparse.ArgumentParser, options: Options) -> Any:
-    """Add ``options`` to ``p``; returns the last group (or ``p``)."""
-    target: Any = p
+def add_options(p: argparse.ArgumentParser, options: Options, group: Any = None) -> None:
+    target: Any = group or p
     for option in options:
         if isinstance(option, str):
             target = p.add_argument_group(option)
+        elif isinstance(option, list):
+            add_options(p, option, target.add_mutually_exclusive_group())
         else:
             target.add_argument(*option[0], **option[1])
-    return target
 
 
 def _int(text: str) -> int:

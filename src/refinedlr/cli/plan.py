@@ -78,7 +78,7 @@ _OPTIONS: Options = (
 
 def add_parser(sub: Any) -> None:
     raw = argparse.RawDescriptionHelpFormatter
-    kw = {"description": __doc__, "epilog": _EPILOG, "formatter_class": raw}
+    kw: dict[str, Any] = {"description": __doc__, "epilog": _EPILOG, "formatter_class": raw}
     p = command(sub, "plan", run, HELP, _OPTIONS, **kw)
     add_log_options(p)
 

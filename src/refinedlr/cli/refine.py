@@ -44,9 +44,7 @@ _OPTIONS: common.Options = (
 
 
 def add_parser(sub: Any) -> None:
-    p = common.command(sub, "refine", run, HELP, _OPTIONS, description=__doc__)
-    common.add_refine_options(p)
-    common.add_log_options(p)
+    common.command(sub, "refine", run, HELP, _OPTIONS, refines=True, description=__doc__)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -79,23 +79,18 @@ _OPTIONS: common.Options = (
                             "unknown, and the output says so)"}),
     (("--metric",), {"metavar": "NAME", "help": "read the metric NAME (its last value) from both "
                      "logs, e.g. eval_loss"}),
+    [(("--higher-is-better",), {"dest": "higher", "action": "store_true", "default": None}),
+     (("--lower-is-better",), {"dest": "higher", "action": "store_false"})],
+    "the bound check",
+    (("--check-kind",), {"help": "record column (default update_l2 if both have it, else l2)"}),
+    (("--threshold",), {"type": float, "default": VERIFY_THRESHOLD, "help": "the bound check "
+                        "favours the refined schedule below this ratio and linear decay above its "
+                        f"inverse; in between is a tie (default {VERIFY_THRESHOLD})"}),
 )  # fmt: skip
 
 
 def add_parser(sub: Any) -> None:
-    p = common.command(sub, "verify", run, HELP, description=__doc__)
-    d = common.add_options(p, _OPTIONS).add_mutually_exclusive_group()
-    d.add_argument("--higher-is-better", dest="higher", action="store_true", default=None)
-    d.add_argument("--lower-is-better", dest="higher", action="store_false")
-    common.add_options(p, (
-        "the bound check",
-        (("--check-kind",), {"help": "record column (default update_l2 if both have it, else l2)"}),
-        (("--threshold",), {"type": float, "default": VERIFY_THRESHOLD, "help": "the bound check "
-                            "favours the refined schedule below this ratio and linear decay above "
-                            f"its inverse; in between is a tie (default {VERIFY_THRESHOLD})"}),
-    ))  # fmt: skip
-    common.add_refine_options(p)
-    common.add_log_options(p)
+    common.command(sub, "verify", run, HELP, _OPTIONS, refines=True, description=__doc__)
 
 
 def _metrics(args: argparse.Namespace, rec1: GradNormRecord) -> tuple[float | None, ...]:
