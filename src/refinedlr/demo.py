@@ -104,12 +104,9 @@ Data = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tenso
 
 
 def load_digits_split(test_fraction: float = 0.25, val_fraction: float = 0.2) -> Data:
-    """scikit-learn's digits as (X_train, y_train, X_val, y_val, X_test, y_test).
-
-    Fixed stratified splits: ``test_fraction`` of all images for the test set, ``val_fraction``
-    of the rest for validation. Pixels are scaled to [0, 1], then standardised with the training
-    images' mean and standard deviation.
-    """
+    """scikit-learn's digits as (X_train, y_train, X_val, y_val, X_test, y_test), in fixed
+    stratified splits (``test_fraction`` of the images for testing, ``val_fraction`` of the rest
+    for validation), standardised with the training images' mean and standard deviation."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -441,11 +438,7 @@ def run_demo(
     arms: Sequence[str] | None = None,
 ) -> list[ArmOutcome]:
     """Run the demo, print its table and decision, write its files; returns one outcome per arm.
-
-    The steps run as soon as their inputs are ready: run 1 (linear decay) and the cosine and
-    step-wise baselines start together; each arm's refinement (:func:`refine_run1`) and run 2
-    start when its run 1 has finished; :func:`verify_run2` decides once everything has run.
-    """
+    Each step starts once its inputs are ready (run 2 and the planned runs after run 1)."""
     cfg = _configure(quick, seeds, epochs, arms)
     workers = max(1, min(workers or (os.cpu_count() or 1), 8))
     out_dir = Path(out)

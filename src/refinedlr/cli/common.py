@@ -382,8 +382,7 @@ def step_count(text: str) -> int:
     """A number of steps (``--max-steps``): at least 1, and not more than memory can hold
     (:func:`refinedlr.limits.steps_problem`)."""
     n = positive_int(text)
-    problem = limits.steps_problem(n, limit=n)
-    if problem is not None:
+    if (problem := limits.steps_problem(n, limit=n)) is not None:
         raise ArgumentTypeError(problem)
     return n
 
