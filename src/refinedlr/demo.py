@@ -1,11 +1,7 @@
-"""``refinedlr demo``: the recommended workflow end to end, on scikit-learn's 8x8 digits.
-
-Per optimizer arm (SGD with momentum; AdamW): run 1 (linear decay over an LR sweep, recording the
-norms with :class:`~refinedlr.pytorch.GradNormRecorder`), its refinement and risk diagnosis
-(:func:`refine_run1`), run 2 (the refined schedule at its own best LR), the verification and
-decision (:func:`verify_run2`), two schedules planned from run 1's LR alone (:func:`plan_run1`),
-and a table beside cosine and step-wise decay. The runs start in worker processes as soon as their
-inputs are ready. ``docs/getting-started/demo.md`` describes each step and the output.
+"""``refinedlr demo``: the recommended workflow end to end, on scikit-learn's 8x8 digits, per
+optimizer arm: run 1 and its refinement (:func:`refine_run1`), run 2 and the decision
+(:func:`verify_run2`), the planning step (:func:`plan_run1`). ``docs/getting-started/demo.md``
+describes each step and the output.
 """
 
 from __future__ import annotations
@@ -94,33 +90,23 @@ class DemoConfig:
     arms: tuple[Arm, ...] = ARMS
 
 
-class SmallCNN(nn.Module):
+class SmallCNN(nn.Sequential):
     """Two 3x3 conv layers (16, 32 channels, batch norm), 2x2 max-pool, a 64-unit hidden layer."""
 
     def __init__(self) -> None:
-        super().__init__()
         conv = [nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU()]
         conv += [nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2)]
-        self.features = nn.Sequential(*conv)
-        self.head = nn.Sequential(
-            nn.Flatten(), nn.Linear(32 * 4 * 4, 64), nn.ReLU(), nn.Linear(64, 10)
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.head(self.features(x))
-        return out
+        head = [nn.Flatten(), nn.Linear(32 * 4 * 4, 64), nn.ReLU(), nn.Linear(64, 10)]
+        super().__init__(*conv, *head)
 
 
 Data = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 def load_digits_split(test_fraction: float = 0.25, val_fraction: float = 0.2) -> Data:
-    """scikit-learn's digits as (X_train, y_train, X_val, y_val, X_test, y_test).
-
-    Fixed stratified splits: ``test_fraction`` of all images for the test set, ``val_fraction``
-    of the rest for validation. Pixels are scaled to [0, 1], then standardised with the training
-    images' mean and standard deviation.
-    """
+    """scikit-learn's digits as (X_train, y_train, X_val, y_val, X_test, y_test), in fixed
+    stratified splits (``test_fraction`` of the images for testing, ``val_fraction`` of the rest
+    for validation), standardised with the training images' mean and standard deviation."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -177,11 +163,8 @@ def train_one(
     record_path: Path | None = None,
 ) -> Run:
     """One training run; the arm's norm kinds are recorded every step when ``record_path``.
-
-    Mini-batches are drawn without replacement each epoch in an order fixed by ``seed`` and
-    shifted by up to one pixel (a light augmentation, so the tiny training set is not simply
-    memorised and the gradient norms do not collapse).
-    """
+    Mini-batches are drawn without replacement in an order fixed by ``seed``, shifted by up to one
+    pixel (so the tiny training set is not memorised and the gradient norms do not collapse)."""
     Xtr, ytr, Xva, yva, Xte, yte = data
     torch.manual_seed(seed)
     model = SmallCNN()
@@ -217,10 +200,6 @@ def train_one(
 
 
 _DATA: Data | None = None
-
-
-def _worker_init() -> None:
-    torch.set_num_threads(1)
 
 
 def _task(
@@ -259,7 +238,6 @@ class _Runs:
     def __init__(self, pool: ProcessPoolExecutor, cfg: DemoConfig, bar: _Progress) -> None:
         self.pool, self.cfg, self.bar = pool, cfg, bar
         self.pending: dict[Future[Run], tuple[str, str]] = {}
-        self.left: dict[tuple[str, str], int] = {}
         self.done: dict[tuple[str, str], list[Run]] = {}
 
     def submit(
@@ -271,7 +249,7 @@ class _Runs:
         lrs: Sequence[float] | None = None,
     ) -> None:
         key, lrs = (arm.name, name), arm.lrs if lrs is None else lrs
-        self.left[key], self.done[key] = len(lrs) * self.cfg.seeds, []
+        self.done[key] = []
         for lr, seed in itertools.product(lrs, range(self.cfg.seeds)):
             path = None
             if record_dir is not None:
@@ -286,11 +264,9 @@ class _Runs:
         groups = []
         for fut in done:
             key = self.pending.pop(fut)
-            run = fut.result()
-            self.bar.advance(run)
-            self.done[key].append(run)
-            self.left[key] -= 1
-            if self.left[key] == 0:
+            self.done[key].append(fut.result())
+            self.bar.advance(self.done[key][-1])
+            if key not in self.pending.values():
                 groups.append(key)
         return groups
 
@@ -306,8 +282,8 @@ def _by_lr(runs: Iterable[Run]) -> dict[float, list[float]]:
     return dict(sorted(out.items()))
 
 
-def _best_lr(runs: Iterable[Run]) -> float:
-    by_lr = _by_lr(runs)
+def _best_lr(by_lr: dict[float, list[float]]) -> float:
+    """The LR of the lowest mean validation loss."""
     return min(by_lr, key=lambda lr: float(np.mean(by_lr[lr])))
 
 
@@ -345,7 +321,7 @@ class FirstRun:
 
 def refine_run1(arm: Arm, cfg: DemoConfig, linear_runs: Sequence[Run]) -> FirstRun:
     """Refine the median record over seeds of linear decay's best LR, and diagnose the risk."""
-    lr = _best_lr(linear_runs)
+    lr = _best_lr(_by_lr(linear_runs))
     best = [r for r in linear_runs if r.lr == lr]
     record = _median_record(best, arm.kinds, f"{arm.name} run 1 (linear)")
     details = refine_details(record, tau=cfg.tau, norm=arm.norm)  # type: ignore[arg-type]
@@ -402,7 +378,7 @@ class ArmOutcome:
 def verify_run2(arm: Arm, first: FirstRun, runs: list[Run], out_dir: Path) -> ArmOutcome:
     """Steps 5 and 6: verify run 2 against run 1 with the decision rule; write both records, the
     refined and the chosen schedule; the ``refinedlr verify`` command that reproduces it."""
-    best = {name: _best_lr(r for r in runs if r.schedule == name) for name in SCHEDULES}
+    best = {name: _best_lr(_by_lr(r for r in runs if r.schedule == name)) for name in SCHEDULES}
     rows = {n: [r for r in runs if r.schedule == n and r.lr == best[n]] for n in SCHEDULES}
     run2 = _median_record(rows["refined"], arm.kinds, f"{arm.name} run 2 (refined)")
     val = {n: float(np.mean([r.val_loss for r in rows[n]])) for n in ("linear", "refined")}
@@ -462,11 +438,7 @@ def run_demo(
     arms: Sequence[str] | None = None,
 ) -> list[ArmOutcome]:
     """Run the demo, print its table and decision, write its files; returns one outcome per arm.
-
-    The steps run as soon as their inputs are ready: run 1 (linear decay) and the cosine and
-    step-wise baselines start together; each arm's refinement (:func:`refine_run1`) and run 2
-    start when its run 1 has finished; :func:`verify_run2` decides once everything has run.
-    """
+    Each step starts once its inputs are ready (run 2 and the planned runs after run 1)."""
     cfg = _configure(quick, seeds, epochs, arms)
     workers = max(1, min(workers or (os.cpu_count() or 1), 8))
     out_dir = Path(out)
@@ -494,7 +466,10 @@ def run_demo(
     first: dict[str, FirstRun] = {}
     plans: dict[str, list[PlanCheck]] = {}
     with ProcessPoolExecutor(
-        max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_worker_init
+        max_workers=workers,
+        mp_context=mp.get_context("spawn"),
+        initializer=torch.set_num_threads,
+        initargs=(1,),
     ) as pool:
         runs = _Runs(pool, cfg, bar)
         for arm in cfg.arms:
@@ -639,20 +614,17 @@ def _plan_report(o: ArmOutcome) -> list[str]:
     for p in o.plans:
         sweep = _plan_sweep(o, p)
         at_plan = [r.val_loss for r in p.runs if r.lr == p.planned_lr]
-        best = min(sweep, key=lambda lr: float(np.mean(sweep[lr])))
         cells = ", ".join(f"{lr:.3g} ({np.mean(v):.4f})" for lr, v in sweep.items())
         lines.append(
             f"| {p.name}, {p.schedule.total_steps} steps | {p.planned_lr:.3g} | "
-            f"{_mean_sd(at_plan)} | {cells} | {best:.3g} |"
+            f"{_mean_sd(at_plan)} | {cells} | {_best_lr(sweep):.3g} |"
         )
     return lines
 
 
 def _plots(outcomes: Sequence[ArmOutcome], out_dir: Path, fixed: dict[str, Schedule]) -> str:
-    try:
-        from .plot import plot_lr_checks, plot_norms_and_schedules
-    except ImportError:  # pragma: no cover - plot imports matplotlib lazily
-        return "no plots"
+    from .plot import plot_lr_checks, plot_norms_and_schedules  # (they import matplotlib)
+
     written = []
     try:
         for o in outcomes:

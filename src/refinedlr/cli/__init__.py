@@ -13,15 +13,10 @@ import sys
 from collections.abc import Callable, Sequence
 
 from .. import __version__
-from ..bounds import BoundError
 from ..fileio import transaction
-from ..plan import PlanError
-from ..records import RecordError
 from ..records.record import MissingExtraError
-from ..refinement import RefineError
-from ..schedules import ScheduleError
 from . import demo, plan, plot, plugins, refine, show, verify
-from .common import CLIError, MissingExtra, Parser, one_line, step_limit
+from .common import LIBRARY_ERRORS, CLIError, MissingExtra, Parser, one_line, step_limit
 
 __all__ = ["build_parser", "main"]
 
@@ -95,12 +90,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(failed.args[0])
     except (MissingExtra, MissingExtraError) as exc:
         return _fail(exc, 3)
-    except (CLIError, RecordError, ScheduleError, RefineError, BoundError, PlanError) as exc:
-        return _fail(exc, 2)
     except BrokenPipeError:  # output piped into e.g. `head`
         sys.stdout = open(os.devnull, "w")  # silence the flush at exit
         return 0
-    except OSError as exc:  # a file that cannot be read or written
+    except (CLIError, *LIBRARY_ERRORS, OSError) as exc:  # OSError: a file unread or unwritten
         return _fail(exc, 2)
     except MemoryError:
         why = "is --max-steps higher than the run was long?"

@@ -37,34 +37,6 @@ from ..schedule_io import SCHEDULE_SUFFIXES, load_schedule, save_schedule
 from ..schedules import Schedule, ScheduleError
 from ..summary import ScheduleSummary
 
-__all__ = [
-    "FIGURE_SUFFIXES",
-    "LINE_WIDTH",
-    "NORM_RANGE",
-    "SCHEDULE_SUFFIXES",
-    "CLIError",
-    "MissingExtra",
-    "Parser",
-    "about",
-    "add_log_options",
-    "add_refine_options",
-    "advise",
-    "check_output",
-    "collect_warnings",
-    "command",
-    "kind_of",
-    "one_line",
-    "positive_int",
-    "read_log",
-    "read_schedule",
-    "refine_log",
-    "require",
-    "step_limit",
-    "warn",
-    "write_figure",
-    "write_schedule",
-]
-
 #: Output file types of the figures (schedules: :data:`refinedlr.schedule_io.SCHEDULE_SUFFIXES`).
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 #: Gradient norms outside this range cannot be scored: the bounds square the norms and the
@@ -73,6 +45,8 @@ NORM_RANGE = (1e-150, 1e150)
 #: The longest error line, not counting the file it names first: a longer message keeps its start
 #: (the file and the problem) and its end (the advice), and loses its middle.
 LINE_WIDTH = 200
+#: The library's refusals of bad input (exit status 2).
+LIBRARY_ERRORS = (RecordError, RefineError, ScheduleError, BoundError, PlanError)
 _PREAMBLE = re.compile(r"(?:[\w.-]+: (?:error|warning): )?")
 
 
@@ -135,7 +109,7 @@ def about(path: str | os.PathLike[str]) -> Iterator[None]:
     not name ``path`` are reported as ``path: problem``."""
     try:
         yield
-    except (RecordError, RefineError, ScheduleError, BoundError, PlanError) as exc:
+    except LIBRARY_ERRORS as exc:
         if str(path) in str(exc):
             raise
         raise CLIError(f"{path}: {exc}") from None
@@ -228,6 +202,21 @@ def check_output(
                 f"{path}: the output would overwrite an input file ({src}); choose another {option}"
             )
     return out
+
+
+def check_outputs(
+    args: argparse.Namespace, inputs: Sequence[str | None]
+) -> tuple[Path | None, ...]:
+    """Check the schedule (``-o``) and the figure (``--plot``, which needs matplotlib) to write."""
+    outputs = [(args.output, SCHEDULE_SUFFIXES, "-o"), (args.plot, FIGURE_SUFFIXES, "--plot")]
+    out, png = (
+        check_output(x, inputs=inputs, suffixes=s, option=o) if x else None for x, s, o in outputs
+    )
+    if out is not None and png is not None and out.absolute() == png.absolute():
+        raise CLIError(f"{png}: --plot and -o name the same file")
+    if png is not None:
+        require("matplotlib", "--plot", "plot")
+    return out, png
 
 
 @contextmanager
@@ -337,13 +326,40 @@ def advise(summary: ScheduleSummary, *, risky: bool) -> None:
         print(f"advice: {advice_before_run(verdict, risky=risky)}")
 
 
+#: Command-line options: ``(flags, add_argument's keywords)``; a title starts a group of options,
+#: a list holds options that exclude each other.
+Options = Sequence["str | tuple[tuple[str, ...], dict[str, Any]] | list[Any]"]
+
+
 def command(
-    sub: Any, name: str, run: Callable[[argparse.Namespace], int], help: str, **kw: Any
+    sub: Any,
+    name: str,
+    run: Callable[[argparse.Namespace], int],
+    help: str,
+    options: Options = (),
+    refines: bool = False,
+    **kw: Any,
 ) -> argparse.ArgumentParser:
-    """A sub-command ``name`` (``kw``: its parser's) that runs ``run(args)``."""
+    """A sub-command ``name`` (``kw``: its parser's) with ``options`` that runs ``run(args)``;
+    ``refines``: also the refinement's options and the log reader's."""
     p: argparse.ArgumentParser = sub.add_parser(name, help=help, **kw)
     p.set_defaults(func=run)
+    add_options(p, options)
+    if refines:
+        add_refine_options(p)
+        add_log_options(p)
     return p
+
+
+def add_options(p: argparse.ArgumentParser, options: Options, group: Any = None) -> None:
+    target: Any = group or p
+    for option in options:
+        if isinstance(option, str):
+            target = p.add_argument_group(option)
+        elif isinstance(option, list):
+            add_options(p, option, target.add_mutually_exclusive_group())
+        else:
+            target.add_argument(*option[0], **option[1])
 
 
 def _int(text: str) -> int:
@@ -366,8 +382,7 @@ def step_count(text: str) -> int:
     """A number of steps (``--max-steps``): at least 1, and not more than memory can hold
     (:func:`refinedlr.limits.steps_problem`)."""
     n = positive_int(text)
-    problem = limits.steps_problem(n, limit=n)
-    if problem is not None:
+    if (problem := limits.steps_problem(n, limit=n)) is not None:
         raise ArgumentTypeError(problem)
     return n
 
@@ -393,44 +408,32 @@ def _finite_float(text: str) -> float:
 
 
 def add_log_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("reading the log")
-    g.add_argument("--format", choices=list(FORMATS), help="log format (default: guessed)")
-    g.add_argument("--column", help="column / key / metric holding the norm (CSV, JSONL, W&B)")
-    g.add_argument("--tag", help="TensorBoard scalar tag (default: grad_norm or train/grad_norm)")
-    g.add_argument(
-        "--step-offset",
-        type=step_offset,
-        metavar="N",
-        help="add N to every step as written in the log (default: the format's convention: -1 "
-        "for trainer_state.json, -1 for a 1-based TensorBoard log, else 0)",
-    )
-    g.add_argument(
-        "--max-steps",
-        type=step_count,
-        metavar="N",
-        help=f"refuse logs and schedules spanning more than N steps (default "
-        f"{limits.MAX_STEPS:,}; the byte and line budgets of a log follow it); raise it if a "
-        "run really was longer, up to what this machine's memory holds",
-    )
+    add_options(p, (
+        "reading the log",
+        (("--format",), {"choices": list(FORMATS), "help": "log format (default: guessed)"}),
+        (("--column",), {"help": "column / key / metric holding the norm (CSV, JSONL, W&B)"}),
+        (("--tag",), {"help": "TensorBoard scalar tag (default: grad_norm or train/grad_norm)"}),
+        (("--step-offset",), {"type": step_offset, "metavar": "N", "help": "add N to every step "
+                              "as written in the log (default: the format's convention: -1 for "
+                              "trainer_state.json, -1 for a 1-based TensorBoard log, else 0)"}),
+        (("--max-steps",), {"type": step_count, "metavar": "N", "help": "refuse logs and "
+                            f"schedules spanning more than N steps (default {limits.MAX_STEPS:,}; "
+                            "the byte and line budgets of a log follow it); raise it if a run "
+                            "really was longer, up to what this machine's memory holds"}),
+    ))  # fmt: skip
 
 
 def add_refine_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("refinement")
-    g.add_argument(
-        "--tau",
-        type=_finite_float,
-        default=0.1,
-        help="median-smoothing window as a fraction of the run (default 0.1; the paper used "
-        "0.1 for deep learning, 0.5 for convex problems)",
-    )
-    g.add_argument(
-        "--norm",
-        choices=["l2", "l1"],
-        default=None,
-        help="l2: SGD-type, weights norm^-2 (Algorithm 1); l1: Adam-type, weights norm^-1 "
-        "(Algorithm 2). Default: the norm the log's column names (sched/gnorm_l1: l1), else l2, "
-        "assumed; the output says which. The log's column of that name is used when present.",
-    )
-    g.add_argument(
-        "--power", type=_finite_float, help="weights norm^-POWER instead (overrides --norm)"
-    )
+    add_options(p, (
+        "refinement",
+        (("--tau",), {"type": _finite_float, "default": 0.1, "help": "median-smoothing window as "
+                      "a fraction of the run (default 0.1; the paper used 0.1 for deep learning, "
+                      "0.5 for convex problems)"}),
+        (("--norm",), {"choices": ["l2", "l1"], "default": None, "help": "l2: SGD-type, weights "
+                       "norm^-2 (Algorithm 1); l1: Adam-type, weights norm^-1 (Algorithm 2). "
+                       "Default: the norm the log's column names (sched/gnorm_l1: l1), else l2, "
+                       "assumed; the output says which. The log's column of that name is used "
+                       "when present."}),
+        (("--power",), {"type": _finite_float,
+                        "help": "weights norm^-POWER instead (overrides --norm)"}),
+    ))  # fmt: skip

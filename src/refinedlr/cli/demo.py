@@ -11,26 +11,23 @@ import argparse
 import importlib
 from typing import Any
 
-from .common import MissingExtra, command
-
-__all__ = ["add_parser"]
+from .common import MissingExtra, Options, command
 
 HELP = "the whole workflow on built-in data: run, refine, run again, verify, decide"
+_OPTIONS: Options = (
+    (("--out",), {"default": "refinedlr-demo", "help": "directory for the table and plots"}),
+    (("--seeds",), {"type": int, "help": "seeds per configuration (default 3)"}),
+    (("--epochs",), {"type": int, "help": "epochs per run (default 8)"}),
+    (("--quick",), {"action": "store_true", "help": "a tiny run for smoke tests"}),
+    (("--no-progress",), {"action": "store_true", "help": "do not show progress bars"}),
+    (("--arms",), {"nargs": "+", "metavar": "ARM",
+                   "help": "optimizer arms to run (default: all: SGD AdamW)"}),
+    (("--workers",), {"type": int, "help": "parallel training processes (default: cores)"}),
+)  # fmt: skip
 
 
 def add_parser(sub: Any) -> None:
-    p = command(sub, "demo", run, HELP, description=__doc__)
-    p.add_argument("--out", default="refinedlr-demo", help="directory for the table and plots")
-    p.add_argument("--seeds", type=int, default=None, help="seeds per configuration (default 3)")
-    p.add_argument("--epochs", type=int, default=None, help="epochs per run (default 8)")
-    p.add_argument("--quick", action="store_true", help="a tiny run for smoke tests")
-    p.add_argument("--no-progress", action="store_true", help="do not show progress bars")
-    p.add_argument(
-        "--arms", nargs="+", metavar="ARM", help="optimizer arms to run (default: all: SGD AdamW)"
-    )
-    p.add_argument(
-        "--workers", type=int, default=None, help="parallel training processes (default: cores)"
-    )
+    command(sub, "demo", run, HELP, _OPTIONS, description=__doc__)
 
 
 def run(args: argparse.Namespace) -> int:

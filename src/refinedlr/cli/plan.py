@@ -20,24 +20,22 @@ from ..records.record import brief
 from ..schedule_io import SCHEDULE_SUFFIXES, as_schedule
 from ..schedules import Schedule
 from .common import (
-    FIGURE_SUFFIXES,
     CLIError,
+    Options,
     about,
     add_log_options,
-    check_output,
+    check_outputs,
     collect_warnings,
     command,
     positive_int,
     print_warnings,
     read_log,
     read_schedule,
-    require,
     write_figure,
     write_schedule,
 )
 
-__all__ = ["add_parser"]
-
+HELP = "the peak LR for another schedule or horizon, or a continued run, from the bound"
 _EPILOG = """examples:
   refinedlr plan --lr 3e-4 --from linear --steps 10000 --to wsd:decay=0.2,decay_shape=1-sqrt --to-steps 40000
   refinedlr plan --lr 0.1 --from linear --steps 5000 --to cosine --to linear@20000 --norms run1/norms.csv --plot plan.png
@@ -54,7 +52,7 @@ def _positive_lr(text: str) -> float:
     return x
 
 
-_OPTIONS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
+_OPTIONS: Options = (
     (("--lr",), {"type": _positive_lr, "required": True, "help": "the peak LR tuned for --from"}),
     (("--from",), {"dest": "source", "required": True, "metavar": "SCHEDULE", "help": "its schedule"}),
     (("--steps",), {"type": positive_int, "help": "its horizon (a schedule file's own if omitted)"}),
@@ -79,17 +77,9 @@ _OPTIONS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
 
 
 def add_parser(sub: Any) -> None:
-    p = command(
-        sub,
-        "plan",
-        run,
-        "the peak LR for another schedule or horizon, or a continued run, from the bound",
-        description=__doc__,
-        epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    for flags, options in _OPTIONS:
-        p.add_argument(*flags, **options)
+    raw = argparse.RawDescriptionHelpFormatter
+    kw: dict[str, Any] = {"description": __doc__, "epilog": _EPILOG, "formatter_class": raw}
+    p = command(sub, "plan", run, HELP, _OPTIONS, **kw)
     add_log_options(p)
 
 
@@ -177,15 +167,7 @@ def _norms(args: argparse.Namespace, source: Schedule) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    inputs = [args.norms, args.losses]
-    outputs = [(args.output, SCHEDULE_SUFFIXES, "-o"), (args.plot, FIGURE_SUFFIXES, "--plot")]
-    out, png = (
-        check_output(x, inputs=inputs, suffixes=s, option=o) if x else None for x, s, o in outputs
-    )
-    if out is not None and png is not None and out.absolute() == png.absolute():
-        raise CLIError(f"{png}: --plot and -o name the same file")
-    if png is not None:
-        require("matplotlib", "--plot", "plot")
+    out, png = check_outputs(args, inputs=[args.norms, args.losses])
     if (args.at is None) == (not args.to):
         raise CLIError("give either --to SCHEDULE (transfer) or --at STEP (extend), not both")
     if out is not None and len(args.to) > 1:

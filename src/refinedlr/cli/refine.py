@@ -15,73 +15,41 @@ from ..schedules import Schedule
 from ..summary import summarize
 from ..verify import VERIFY_THRESHOLD, verify_refinement
 from . import common
-from .common import CLIError, about, check_output, collect_warnings, read_log
+from .common import CLIError, about, collect_warnings, read_log
 from .verify import refuse_same_record
 
-__all__ = ["add_parser"]
-
 METHODS = ("paper", "verified")
-
-
 HELP = "turn a gradient-norm log into a refined schedule"
+
+_OPTIONS: common.Options = (
+    (("log",), {"help": "the gradient-norm log"}),
+    (("-o", "--output"), {"required": True, "help": "schedule file: .json (spec and provenance), "
+                          ".npy (one multiplier per step) or .csv"}),
+    (("--steps",), {"type": common.positive_int, "help": "horizon T of the next run if it differs "
+                    "from the log (resampled on t/T)"}),
+    (("--plot",), {"metavar": "PNG", "help": "also write a figure of norms and schedule"}),
+    "method",
+    (("--method",), {"choices": list(METHODS), "default": "paper", "help": "paper (default): the "
+                     "published algorithm. verified: refine, then verify with the norms of one run "
+                     "of the refined schedule (--check), as `refinedlr verify` does; keep it only "
+                     "if the last-iterate bound on its own norms beats linear decay's, else write "
+                     "linear decay"}),
+    (("--check",), {"metavar": "LOG", "help": "for --method verified: the norm log of a run with "
+                    "the paper's refined schedule"}),
+    (("--check-kind",), {"help": "column of both logs used for the check (default update_l2 when "
+                         "both have it, else l2)"}),
+    (("--verify-threshold",), {"type": float, "default": VERIFY_THRESHOLD, "help": "keep the "
+                               f"refined schedule below this bound ratio (default {VERIFY_THRESHOLD})"}),
+)  # fmt: skip
 
 
 def add_parser(sub: Any) -> None:
-    p = common.command(sub, "refine", run, HELP, description=__doc__)
-    p.add_argument("log", help="the gradient-norm log")
-    p.add_argument(
-        "-o",
-        "--output",
-        required=True,
-        help="schedule file: .json (spec and provenance), .npy (one multiplier per step) or .csv",
-    )
-    p.add_argument(
-        "--steps",
-        type=common.positive_int,
-        help="horizon T of the next run if it differs from the log (resampled on t/T)",
-    )
-    p.add_argument("--plot", metavar="PNG", help="also write a figure of norms and schedule")
-    g = p.add_argument_group("method")
-    g.add_argument(
-        "--method",
-        choices=list(METHODS),
-        default="paper",
-        help="paper (default): the published algorithm. verified: refine, then verify with the "
-        "norms of one run of the refined schedule (--check), as `refinedlr verify` does; keep it "
-        "only if the last-iterate bound on its own norms beats linear decay's, else write linear "
-        "decay",
-    )
-    g.add_argument(
-        "--check",
-        metavar="LOG",
-        help="for --method verified: the norm log of a run with the paper's refined schedule",
-    )
-    g.add_argument(
-        "--check-kind",
-        help="column of both logs used for the check (default update_l2 when both have it, "
-        "else l2)",
-    )
-    g.add_argument(
-        "--verify-threshold",
-        type=float,
-        default=VERIFY_THRESHOLD,
-        help=f"keep the refined schedule below this bound ratio (default {VERIFY_THRESHOLD})",
-    )
-    common.add_refine_options(p)
-    common.add_log_options(p)
+    common.command(sub, "refine", run, HELP, _OPTIONS, refines=True, description=__doc__)
 
 
 def run(args: argparse.Namespace) -> int:
-    inputs = [args.log, args.check]
-    out = check_output(args.output, inputs=inputs, suffixes=common.SCHEDULE_SUFFIXES)
-    png = None
-    if args.plot:
-        png = check_output(
-            args.plot, inputs=inputs, suffixes=common.FIGURE_SUFFIXES, option="--plot"
-        )
-        if png.absolute() == out.absolute():
-            raise CLIError(f"{png}: --plot and -o name the same file")
-        common.require("matplotlib", "--plot", "plot")
+    out, png = common.check_outputs(args, inputs=[args.log, args.check])
+    assert out is not None  # (-o is required)
     if args.steps is not None and args.steps > limits.MAX_STEPS:
         raise CLIError(
             f"--steps {args.steps:,}: more than the limit of {limits.MAX_STEPS:,} steps "

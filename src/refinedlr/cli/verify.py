@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..records import GradNormRecord, RecordError, read_record
-from ..schedule_io import as_schedule
+from ..schedule_io import SCHEDULE_SUFFIXES, as_schedule
 from ..schedules import Schedule
 from ..verify import VERIFY_THRESHOLD, verify_refinement
 from . import common
@@ -62,55 +62,35 @@ def refuse_same_record(
 
 HELP = "decide between the refined schedule and linear decay after one run of each"
 
+_OPTIONS: common.Options = (
+    (("run1",), {"help": "record of the linear-decay run (the refinement's source)"}),
+    (("run2",), {"help": "record of the run with the refined schedule"}),
+    (("-o", "--output"), {"required": True, "help": "the chosen schedule (.json/.npy/.csv)"}),
+    (("--schedule",), {"metavar": "FILE", "help": "the refined schedule run 2 used (default: "
+                       "refine RUN1 again with --tau/--norm)"}),
+    (("--source-schedule",), {"metavar": "FILE|NAME", "default": "linear", "help": "the schedule "
+                              "run 1 used, a schedule file or a name (default: linear, no "
+                              "warm-up); the bound check scores it, and it is the fallback"}),
+    "the metric (optional; it decides when given)",
+    (("--metric1",), {"type": float, "help": "run 1's validation metric"}),
+    (("--metric2",), {"type": float, "help": "run 2's validation metric"}),
+    (("--metric-spread",), {"type": float, "metavar": "SD", "help": "the metric's seed-to-seed "
+                            "standard deviation; a difference no larger is a tie (default: "
+                            "unknown, and the output says so)"}),
+    (("--metric",), {"metavar": "NAME", "help": "read the metric NAME (its last value) from both "
+                     "logs, e.g. eval_loss"}),
+    [(("--higher-is-better",), {"dest": "higher", "action": "store_true", "default": None}),
+     (("--lower-is-better",), {"dest": "higher", "action": "store_false"})],
+    "the bound check",
+    (("--check-kind",), {"help": "record column (default update_l2 if both have it, else l2)"}),
+    (("--threshold",), {"type": float, "default": VERIFY_THRESHOLD, "help": "the bound check "
+                        "favours the refined schedule below this ratio and linear decay above its "
+                        f"inverse; in between is a tie (default {VERIFY_THRESHOLD})"}),
+)  # fmt: skip
+
 
 def add_parser(sub: Any) -> None:
-    p = common.command(sub, "verify", run, HELP, description=__doc__)
-    p.add_argument("run1", help="record of the linear-decay run (the refinement's source)")
-    p.add_argument("run2", help="record of the run with the refined schedule")
-    p.add_argument("-o", "--output", required=True, help="the chosen schedule (.json/.npy/.csv)")
-    p.add_argument(
-        "--schedule",
-        metavar="FILE",
-        help="the refined schedule run 2 used (default: refine RUN1 again with --tau/--norm)",
-    )
-    p.add_argument(
-        "--source-schedule",
-        metavar="FILE|NAME",
-        default="linear",
-        help="the schedule run 1 used, a schedule file or a name (default: linear, no warm-up); "
-        "the bound check scores it, and it is the fallback",
-    )
-    g = p.add_argument_group("the metric (optional; it decides when given)")
-    g.add_argument("--metric1", type=float, help="run 1's validation metric")
-    g.add_argument("--metric2", type=float, help="run 2's validation metric")
-    g.add_argument(
-        "--metric-spread",
-        type=float,
-        metavar="SD",
-        help="the metric's seed-to-seed standard deviation; a difference no larger is a tie "
-        "(default: unknown, and the output says so)",
-    )
-    g.add_argument(
-        "--metric",
-        metavar="NAME",
-        help="read the metric NAME (its last value) from both logs, e.g. eval_loss",
-    )
-    d = g.add_mutually_exclusive_group()
-    d.add_argument("--higher-is-better", dest="higher", action="store_true", default=None)
-    d.add_argument("--lower-is-better", dest="higher", action="store_false")
-    g = p.add_argument_group("the bound check")
-    g.add_argument(
-        "--check-kind", help="record column (default update_l2 if both have it, else l2)"
-    )
-    g.add_argument(
-        "--threshold",
-        type=float,
-        default=VERIFY_THRESHOLD,
-        help="the bound check favours the refined schedule below this ratio and linear decay "
-        f"above its inverse; in between is a tie (default {VERIFY_THRESHOLD})",
-    )
-    common.add_refine_options(p)
-    common.add_log_options(p)
+    common.command(sub, "verify", run, HELP, _OPTIONS, refines=True, description=__doc__)
 
 
 def _metrics(args: argparse.Namespace, rec1: GradNormRecord) -> tuple[float | None, ...]:
@@ -145,11 +125,10 @@ def _source_schedule(spec: str, total_steps: int) -> Schedule:
 
 def run(args: argparse.Namespace) -> int:
     inputs = [args.run1, args.run2, args.schedule, args.source_schedule]
-    out = common.check_output(args.output, inputs=inputs, suffixes=common.SCHEDULE_SUFFIXES)
-    if args.metric_spread is not None and not (
-        math.isfinite(args.metric_spread) and args.metric_spread >= 0
-    ):
-        raise CLIError(f"--metric-spread must be a number >= 0, got {args.metric_spread}")
+    out = common.check_output(args.output, inputs=inputs, suffixes=SCHEDULE_SUFFIXES)
+    spread = args.metric_spread
+    if spread is not None and not (math.isfinite(spread) and spread >= 0):
+        raise CLIError(f"--metric-spread must be a number >= 0, got {spread}")
     rec1 = read_log(args.run1, args)
     rec2 = read_log(args.run2, args)
     refuse_same_record(args.run1, rec1, args.run2, rec2, "verify")
@@ -190,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
             source_metric=m1,
             refined_metric=m2,
             higher_is_better=higher,
-            metric_spread=args.metric_spread,
+            metric_spread=spread,
             adam_type=norm == "l1",
         )
     if norm == "l1" and not str(v.kind).startswith("update"):
