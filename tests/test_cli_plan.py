@@ -73,6 +73,19 @@ def test_transfer_with_recorded_norms_and_losses(capsys, tmp_path):
     assert f"{log} ({T:,} steps)" in out
 
 
+def test_a_warning_of_the_planner_is_printed_once(capsys, tmp_path):
+    T = 500
+    log = tmp_path / "rising.csv"  # losses that rise while the bound falls: no fit
+    log.write_text("step,l2,loss\n" + "".join(f"{i},1.0,{1 + i / T}\n" for i in range(T)))
+    code, out, err = _run(
+        capsys, "plan", "--lr", "0.05", "--from", "linear", "--steps", str(T),
+        "--to", "cosine", "--losses", str(log),
+    )  # fmt: skip
+    assert code == 0, err
+    lines = [x for x in err.splitlines() if "do not fall as its bound does" in x]
+    assert len(lines) == 1 and lines[0].startswith("refinedlr: warning: the source's losses"), err
+
+
 def test_extend_writes_a_continuation_that_resumes(capsys, tmp_path):
     out_file = tmp_path / "longer.json"
     code, out, err = _run(

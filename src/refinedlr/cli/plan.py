@@ -28,7 +28,6 @@ from .common import (
     collect_warnings,
     command,
     positive_int,
-    print_warnings,
     read_log,
     read_schedule,
     write_figure,
@@ -181,9 +180,8 @@ def run(args: argparse.Namespace) -> int:
         f"peak LR {args.lr:.4g} (tuned); norms: "
         + (f"{args.norms} ({len(norms):,} steps)" if norms is not None else _CONSTANT)
     )
-    with collect_warnings() as caught:
+    with collect_warnings():
         (_transfer if args.at is None else _extend)(args, source, norms, out, png)
-    print_warnings(caught)
     return 0
 
 
