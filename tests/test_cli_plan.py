@@ -77,7 +77,7 @@ def test_a_warning_of_the_planner_is_printed_once(capsys, tmp_path):
     T = 500
     log = tmp_path / "rising.csv"  # losses that rise while the bound falls: no fit
     log.write_text("step,l2,loss\n" + "".join(f"{i},1.0,{1 + i / T}\n" for i in range(T)))
-    code, out, err = _run(
+    code, _out, err = _run(
         capsys, "plan", "--lr", "0.05", "--from", "linear", "--steps", str(T),
         "--to", "cosine", "--losses", str(log),
     )  # fmt: skip
