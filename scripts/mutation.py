@@ -29,6 +29,7 @@ TESTS: dict[str, list[str]] = {
     "bounds": ["tests/test_bounds.py", "tests/test_core_contracts.py"],
     "refinement": ["tests/test_refine.py", "tests/test_core_contracts.py"],
     "schedules": [
+        "tests/test_schedules_contracts.py",
         "tests/test_schedules.py",
         "tests/test_registry.py",
         "tests/test_core_contracts.py",
