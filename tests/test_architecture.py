@@ -114,3 +114,34 @@ def test_nothing_in_the_library_mentions_the_research_suite() -> None:
             else:
                 continue
             assert not any(n.startswith("refinedlr_bench") for n in names), path
+
+
+def _row_writes(tree: ast.AST) -> list[str]:
+    """The functions that write a recorder's open row (``x._row.update(...)``, ``x._row[k] = v``)."""
+    out = []
+    for fn in ast.walk(tree):
+        if not isinstance(fn, ast.FunctionDef):
+            continue
+        for node in ast.walk(fn):
+            target = None
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                if node.func.attr in ("update", "__setitem__", "setdefault"):
+                    target = node.func.value
+            elif isinstance(node, ast.Assign):
+                target = next((t.value for t in node.targets if isinstance(t, ast.Subscript)), None)
+            if isinstance(target, ast.Attribute) and target.attr == "_row":
+                out.append(fn.name)
+    return out
+
+
+def test_a_row_is_assembled_in_one_place() -> None:
+    """Issue 21: the recorder's sources hand values to ``_put``; nothing else fills a row."""
+    writers = {
+        f"{path.relative_to(SRC)}:{name}"
+        for path in [*(SRC / "pytorch").glob("*.py"), *(SRC / "integrations").glob("*.py")]
+        for name in _row_writes(ast.parse(path.read_text(encoding="utf-8")))
+    }
+    assert writers == {"pytorch/recorder.py:_put"}
+    # the check sees a write outside _put
+    hook = "def post_hook(rec):\n    rec._row.update({'l2': 1.0})\n    rec._row['l1'] = 2.0\n"
+    assert _row_writes(ast.parse(hook)) == ["post_hook", "post_hook"]

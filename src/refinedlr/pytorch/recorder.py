@@ -62,9 +62,8 @@ def _optimizer_source(rec: GradNormRecorder, gradients: bool) -> tuple[Any, Any]
 
     def post_hook(opt: Optimizer, args: Any, kwargs: Any) -> None:
         if not rec._closed:
-            u = update_norms(opt, rec._update_kinds).unbind()
-            rec._row.update(zip(rec._update_kinds, u, strict=True))
-            rec.end_step()
+            u = update_norms(opt, rec._update_kinds)
+            rec._put(rec._update_kinds, u, explicit=rec._explicit, end=True)
 
     return pre_hook, post_hook
 
@@ -136,10 +135,15 @@ class GradNormRecorder(RowSink):
         super().__init__(path, kinds, **options)
 
     def _put(
-        self, kinds: tuple[str, ...], values: torch.Tensor | Sequence[Any], explicit: bool = True
+        self,
+        kinds: tuple[str, ...],
+        values: torch.Tensor | Sequence[Any],
+        explicit: bool = True,
+        end: bool = False,
     ) -> None:
         """The one place a row is assembled: add ``values`` (one per kind of ``kinds``) to this
-        step's row, written once complete. A kind given again ends the earlier step first.
+        step's row, written once complete (or at once with ``end``: the optimizer's post-hook,
+        ``NaN`` for kinds not given). A kind given again ends the earlier step first.
         ``explicit``: a call outside the optimizer's hook (which then skips this step)."""
         if kinds == self.kinds and not self._row:  # a whole row at once: the common case
             self._since_update += 1
@@ -149,7 +153,7 @@ class GradNormRecorder(RowSink):
                 self.end_step()
             parts = values.reshape(-1).unbind() if isinstance(values, torch.Tensor) else values
             self._row.update(zip(kinds, parts, strict=True))
-            if len(self._row) == len(self.kinds):
+            if end or len(self._row) == len(self.kinds):
                 self.end_step()
         self._explicit = explicit and bool(self._optimizers)
 
