@@ -36,9 +36,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from refinedlr import Schedule, Tabulated
-from refinedlr.fileio import atomic_write
 
-from refinedlr_bench.convex import ConvexProtocol, TabularData, cached_fstar
+from refinedlr_bench.convex import CellStore, ConvexProtocol, TabularData, cached_fstar
 from refinedlr_bench.grid import LRGrid, lr_of
 from refinedlr_bench.jsonio import json_float
 from refinedlr_bench.logreg import accuracy, objective, steps_per_epoch, train_batched
@@ -114,19 +113,15 @@ class Result:
 
 
 class PlanStore:
-    """Results of one dataset under one protocol: ``DIR/cells.json`` and ``DIR/norms-*.npy``
-    (the mean over seeds of a recorded run's ``[T, 2]`` l1/l2 norms, float32)."""
+    """Results of one dataset under one protocol, in the convex suite's
+    :class:`~refinedlr_bench.convex.CellStore` layout (``DIR/cells.json``, ``DIR/norms-*.npy``:
+    the mean over seeds of a recorded run's ``[T, 2]`` l1/l2 norms, float32), keyed by
+    :attr:`Config.key`."""
 
     def __init__(self, directory: Path) -> None:
+        self._store = CellStore(directory)
         self.dir = directory
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.path = directory / "cells.json"
-        self.cells: dict[str, dict[str, Any]] = {}
-        if self.path.exists():
-            try:
-                self.cells = json.loads(self.path.read_text(encoding="utf-8"))
-            except json.JSONDecodeError:
-                warnings.warn(f"{self.path}: not JSON; its results are ignored", stacklevel=2)
+        self.cells = self._store.cells  # key -> result document
 
     @classmethod
     def for_data(cls, root: Path, data: TabularData, protocol: ConvexProtocol) -> PlanStore:
@@ -135,29 +130,21 @@ class PlanStore:
         )
         return cls(root / f"{data.name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}")
 
-    def norm_path(self, key: str) -> Path:
-        return self.dir / f"norms-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npy"
-
     def get(self, config: Config) -> Result | None:
         doc = self.cells.get(config.key)
-        if doc is None or (config.record and not self.norm_path(config.key).exists()):
+        if doc is None or (config.record and not self._store.norm_path(config.key).exists()):
             return None
         return Result.from_doc(doc)
 
     def norms(self, config: Config) -> FloatArray:
         """The recorded mean norms ``[T, 2]`` (l1, l2) of a trained ``record=True`` config."""
-        arr = np.load(self.norm_path(config.key), allow_pickle=False)
-        return np.asarray(arr, dtype=np.float64)
+        return np.asarray(self._store.norms(config.key), dtype=np.float64)
 
     def put(self, config: Config, doc: dict[str, Any], norms: FloatArray | None) -> None:
-        if norms is not None:
-            with atomic_write(self.norm_path(config.key), binary=True, fsync=False) as fh:
-                np.save(fh, np.asarray(norms, dtype=np.float32), allow_pickle=False)
-        self.cells[config.key] = doc
+        self._store.put(config.key, doc, norms)
 
     def save(self) -> None:
-        with atomic_write(self.path) as fh:
-            fh.write(json.dumps(self.cells, sort_keys=True))
+        self._store.save()
 
 
 def padded_lrs(config: Config, length: int) -> FloatArray:
