@@ -288,13 +288,45 @@ def test_extend_rescale_beats_a_brute_force_grid():
     [opt] = plan.extension_options(
         base, at_step=k, total_steps=T1, norms=g[:60], families=("rescale",), shapes=("linear",)
     )
+    # D from the run's whole record; the new steps hold the norms recorded before the checkpoint
+    held = carry_norms(g[:k], T1, "step")
     brute = min(
-        _continuation_bound(base, k, T1, level, L, "linear", carry_norms(g[:60], T1, "step"), D)
+        _continuation_bound(base, k, T1, level, L, "linear", held, D)
         for level in np.geomspace(2**-8, 1.0, 60)
         for L in range(1, T1 - k + 1, 2)
     )
-    got = last_iterate_bound(opt.schedule.preview(), carry_norms(g[:60], T1, "step"), D)
+    got = last_iterate_bound(opt.schedule.preview(), held, D)
     assert got <= brute * (1 + 1e-4)
+
+
+def test_extend_holds_the_norms_from_before_the_checkpoint():
+    # A WSD run whose norms are flat until its cooldown and then fall 100x: the cooldown the
+    # continuation leaves must not make the new steps look cheap (a short cooldown, a high level).
+    base = WarmupStableDecay(1000, decay=0.2, decay_shape="1-sqrt")
+    g = np.ones(1000)
+    g[800:] = 0.01
+    flat = plan.extension_options(base, at_step=800, total_steps=2000, norms=np.ones(1000))
+    rec = plan.extension_options(base, at_step=800, total_steps=2000, norms=g)
+    # the same continuation as a record that is flat everywhere, up to D's calibration
+    assert rec[0].family == flat[0].family
+    assert rec[0].schedule.cooldown_steps > 0.5 * (2000 - 800)
+    assert rec[0].schedule.cooldown_steps == pytest.approx(
+        flat[0].schedule.cooldown_steps, rel=0.05
+    )
+    # the old reading (the cooldown's norms held past the end) planned a far shorter cooldown
+    D = 1.0 / best_scale(base, g)[0]
+    old = carry_norms(g, 2000, "step")
+    short = Continuation(
+        2000,
+        base=base,
+        at_step=800,
+        level=rec[0].schedule.level,
+        cooldown=12,
+        cooldown_shape=rec[0].schedule.cooldown_shape,
+    )
+    assert last_iterate_bound(short.preview(), old, D) < last_iterate_bound(
+        rec[0].schedule.preview(), old, D
+    )
 
 
 def test_extend_ranks_options_and_reports_against_a_fresh_run():

@@ -57,8 +57,10 @@ def test_committed_tables_are_consistent() -> None:
 
 def test_committed_continuations_are_what_the_shipped_plan_chooses() -> None:
     """The constant-norm continuations in the committed tables against ``extension_options`` now:
-    the same schedule up to 8,192 steps (exact there, then and now); within 0.2% in level and 0.5%
-    in cooldown beyond (the first cut used even blocks there; see discussion.md's caveats)."""
+    the same schedule on every development row (retrained with the shipped code by ``--parts
+    extension``) and on held-out rows up to 8,192 steps (exact there, then and now); within 0.2%
+    in level and 0.5% in cooldown on the longer held-out ones (the first cut used even blocks
+    there; see discussion.md's caveats)."""
     from refinedlr.plan import extension_options
 
     from refinedlr_bench.plan_convex import arm_schedule
@@ -77,7 +79,7 @@ def test_committed_continuations_are_what_the_shipped_plan_chooses() -> None:
             o = next(x for x in plans[T1] if family in (None, x.family))
             s = o.schedule
             assert (s.cooldown_shape, o.family) == (r["shape"], r["family"]), (name, r["dataset"])
-            if T1 <= 8192:
+            if T1 <= 8192 or name == "extension.csv":
                 assert s.level == pytest.approx(float(r["level"]), rel=1e-9)
                 assert s.cooldown == int(r["cooldown"])
                 checked["exact"] += 1
@@ -86,4 +88,4 @@ def test_committed_continuations_are_what_the_shipped_plan_chooses() -> None:
                 assert s.cooldown == pytest.approx(int(r["cooldown"]), rel=5e-3)
                 assert o.bound_ratio == pytest.approx(float(r["bound_ratio"]), rel=2e-3)
                 checked["close"] += 1
-    assert checked["exact"] >= 50 and checked["close"] >= 50, checked
+    assert checked["exact"] >= 100 and checked["close"] >= 12, checked

@@ -278,20 +278,23 @@ def extension_options(
             f"{list(shapes)}"
         )
     if norms is None:
-        g = np.ones(max(T0, T1))
+        g_run = g = np.ones(max(T0, T1))
     else:
         g_rec = _recorded(norms, kind)
         if g_rec.shape[0] < k:
             raise PlanError(
                 f"the norms hold {g_rec.shape[0]} steps, fewer than the {k} steps already run"
             )
-        g = carry_norms(g_rec[: max(T0, k)], max(T0, T1), carry="step")
+        # The run's own record calibrates D; the new steps hold the norms from before the
+        # checkpoint, not those of the steps the continuation replaces (a cooldown's are lowest).
+        g_run = carry_norms(g_rec[:T0], T0, carry="step")
+        g = carry_norms(g_rec[:k], T1, carry="step")
     s0 = base.preview()
     if not s0[k - 1] > 0.0:
         raise PlanError(
             f"the schedule's LR is zero at the checkpoint (step {k - 1}): nothing to continue from"
         )
-    D = 1.0 / _best(s0, g[:T0])  # the tuned peak LR is the bound's best for the original run
+    D = 1.0 / _best(s0, g_run[:T0])  # the tuned peak LR is the bound's best for the original run
     fresh = best_scale(base.with_horizon(T1).preview(), g[:T1], D)[1]
     search = _Search(base, s0, k, T1, g[:T1], D)
     options: list[ExtensionOption] = []
@@ -322,7 +325,8 @@ def extend(
     run) with the lowest bound, ``D`` calibrated so that the run's (tuned) peak LR is the bound's
     best for ``schedule``. ``family``: ``"rescale"`` (a new level, then a cooldown),
     ``"cooldown"`` (the multiplier in use kept, then a cooldown) or ``"best"`` (both), with the
-    cooldown ``shapes``. ``norms``: constant, or the run's record (at least ``at_step`` steps).
+    cooldown ``shapes``. ``norms``: constant, or the run's record (at least ``at_step`` steps),
+    which calibrates ``D``; the new steps hold the median of its last tenth before ``at_step``.
 
     >>> from refinedlr import WarmupStableDecay
     >>> wsd = WarmupStableDecay(1000, decay=0.2, decay_shape="1-sqrt")

@@ -46,19 +46,21 @@ from refinedlr.schedules import Continuation
 from refinedlr_bench.convex import ConvexProtocol, TabularData, cached_fstar
 from refinedlr_bench.grid import lr_of
 from refinedlr_bench.logreg import steps_per_epoch
-from refinedlr_bench.plan_tables import write_rows
+from refinedlr_bench.plan_tables import read_rows, write_rows
 from refinedlr_bench.plan_train import Config, PlanStore, Result, Tuned, prefix, train, tune
 from refinedlr_bench.schedule_arms import SCHEDULE_ARMS, ArmContext
 
 __all__ = [
     "CHECKPOINT",
     "CROSS_TARGETS",
+    "EXTENSION_ONLY",
     "FIT_FROM",
     "HORIZONS",
     "HORIZON_SCHEDULES",
     "Experiment",
     "Outcome",
     "import_committed",
+    "replace_extension",
     "rewarm_cosine",
     "run_dataset",
     "same_lr",
@@ -115,6 +117,11 @@ class Experiment:
     prediction: bool = True
 
 
+#: The continued-training part alone (``refinedlr bench plan --parts extension``): every
+#: continuation arm and its fresh oracle at ``2 T``; no transfer, no horizon or prediction runs.
+EXTENSION_ONLY = Experiment(targets=(), horizons={}, methods=("constant",), prediction=False)
+
+
 @dataclasses.dataclass
 class Outcome:
     """The rows one dataset contributes to the report's tables (plain dicts, CSV-ready)."""
@@ -130,6 +137,22 @@ class Outcome:
             rows = getattr(self, part)
             if rows:
                 write_rows(out / f"{prefix}{part}.csv", rows)
+
+
+def replace_extension(out: Path, outcome: Outcome) -> None:
+    """Rewrite ``OUT/extension.csv`` with ``outcome``'s continuations, and the continuations'
+    rows of ``OUT/runs.csv`` (the other parts' rows are kept as they are, per dataset)."""
+    write_rows(out / "extension.csv", outcome.extension)
+    old = read_rows(out / "runs.csv")
+    new: dict[str, list[dict[str, Any]]] = {}
+    for r in outcome.runs:
+        new.setdefault(r["dataset"], []).append(r)
+    order = list(dict.fromkeys([*(r["dataset"] for r in old), *new]))
+    rows: list[Mapping[str, Any]] = []
+    for name in order:
+        rows += [r for r in old if r["dataset"] == name and r["part"] != "extension"]
+        rows += new.get(name, [])
+    write_rows(out / "runs.csv", rows)
 
 
 # ----------------------------------------------------------------------------------------------

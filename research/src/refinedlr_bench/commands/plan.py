@@ -11,7 +11,10 @@ rerun only rewrites the tables and the report. Parts, in order:
   prediction on both deep tasks from their committed results;
 * ``heldout``: the held-out datasets with the design frozen in ``OUT/heldout.json`` (refused while
   the design is not frozen);
-* ``report``: ``report.md``, ``summary.json`` and the figures from the tables.
+* ``report``: ``report.md``, ``summary.json`` and the figures from the tables;
+* ``extension`` (not in the default): the development part's continued training alone, retrained
+  with the library as it is now; it rewrites ``extension.csv`` and the continuations' rows of
+  ``runs.csv`` (for a change to :func:`refinedlr.plan.extend`).
 
 ``--quick`` (CI): the three scikit-learn datasets at the suite's quick protocol, a tiny CNN on
 synthetic images, and the held-out part's code on a development dataset (never on held-out data),
@@ -39,7 +42,8 @@ __all__ = ["DEFAULT_OUT", "PARTS", "build_parser", "main"]
 
 DEFAULT_OUT = Path("research/results/plan")
 COMMITTED_CONVEX = Path("research/results/convex/runs.csv")
-PARTS = ("convex", "deep", "heldout", "report")
+PARTS = ("convex", "deep", "heldout", "report", "extension")
+DEFAULT_PARTS = ("convex", "deep", "heldout", "report")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,7 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quick", action="store_true", help="a small, fast configuration (CI)")
     p.add_argument(
-        "--parts", nargs="+", choices=PARTS, default=list(PARTS), help="parts to run (default all)"
+        "--parts",
+        nargs="+",
+        choices=PARTS,
+        default=list(DEFAULT_PARTS),
+        help=f"parts to run (default: {' '.join(DEFAULT_PARTS)})",
     )
     p.add_argument("--datasets", nargs="+", metavar="NAME", help="development datasets")
     p.add_argument("--out", type=Path, help=f"output folder (default {DEFAULT_OUT}; quick: /quick)")
@@ -118,6 +126,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 log=log,
             )
             outcome.write(out)
+        elif part == "extension":
+            from refinedlr_bench.plan_convex import EXTENSION_ONLY, replace_extension, run_datasets
+
+            outcome = run_datasets(
+                datasets,
+                protocol,
+                EXTENSION_ONLY,
+                load=lambda n: load_data(n, args.data_dir),
+                cache_root=out / "cache" / "convex",
+                committed=None if args.quick else COMMITTED_CONVEX,
+                log=log,
+            )
+            replace_extension(out, outcome)
         elif part == "deep":
             from refinedlr_bench import plan_deep
 
