@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from refinedlr_bench.plan_report import median_ci, regret_stats, wilson, write_report
+from refinedlr_bench.plan_report import median_ci, reach_stats, regret_stats, wilson, write_report
 from refinedlr_bench.plan_tables import read_rows, write_rows
 
 
@@ -127,3 +127,35 @@ def test_report_headline_on_held_out_tables(tmp_path: Path) -> None:
     assert h["extension"]["to_fresh"][0] == pytest.approx(0.9)
     assert h["extension"]["to_same_lr"][0] == pytest.approx(0.5)
     assert read_rows(tmp_path / "missing.csv") == []
+
+
+def test_reach_keeps_each_cells_best_rule_and_prices_one_grid_step() -> None:
+    def row(ds: str, opt: str, target: str, h: float, method: str, regret: float, err: float):
+        part = "schedule" if h == 1.0 else "horizon"
+        return {
+            "dataset": ds,
+            "optimizer": opt,
+            "target": target,
+            "horizon": str(h),
+            "part": part,
+            "method": method,
+            "regret": str(regret),
+            "log2_error": str(err),
+        }
+
+    rows = [
+        row("a", "sgd", "linear", 4.0, "constant", 4.0, -0.5),
+        row("a", "sgd", "linear", 4.0, "reuse", 1.5, 0.5),
+        row("b", "sgd", "linear", 4.0, "constant", 1.0, 0.0),
+        row("b", "sgd", "linear", 4.0, "reuse", 6.0, 1.0),
+        row("a", "adam", "cosine", 1.0, "constant", 1.2, 0.0),
+        # not one of the targets: left out
+        row("a", "adam", "linear", 2.0, "constant", 9.0, 0.5),
+        row("a", "adam", "cosine", 4.0, "constant", 9.0, 0.5),
+    ]
+    s = reach_stats(rows)
+    assert s["cells"] == 3 and s["methods"] == ["constant", "reuse"]
+    assert s["oracle"][0] == pytest.approx((1.5 * 1.0 * 1.2) ** (1 / 3))
+    assert s["one_step"] == {
+        "sgd linear": {"n": 2, "median": 2.75, "geomean": pytest.approx(math.sqrt(6.0))}
+    }

@@ -38,7 +38,7 @@ from refinedlr_bench.tables import (
     markdown_table,
 )
 
-__all__ = ["median_ci", "regret_stats", "wilson", "write_report"]
+__all__ = ["median_ci", "reach_stats", "regret_stats", "wilson", "write_report"]
 
 OPTS = ("adam", "sgd")
 METHOD_LABELS = {
@@ -655,6 +655,98 @@ def _heldout_section(
     return lines
 
 
+ISSUE_TARGETS = (("cosine", 1.0), ("wsd-1sqrt", 1.0), ("linear", 4.0))
+
+
+def _issue_cells(rows: Iterable[Mapping[str, str]]) -> list[dict[str, str]]:
+    """The rows of the issue's targets: cosine and WSD 1-sqrt at T, linear decay at 4T."""
+    return [
+        dict(r)
+        for r in rows
+        if (r["target"], float(r["horizon"])) in ISSUE_TARGETS
+        and r["part"] == ("horizon" if float(r["horizon"]) != 1.0 else "schedule")
+    ]
+
+
+def reach_stats(rows: Sequence[Mapping[str, str]]) -> dict[str, Any]:
+    """How close any measured LR rule comes to the geometric-mean target: the geometric mean of
+    each cell's lowest regret over every method measured on it (an oracle that picks the best rule
+    per cell), and the regret one sqrt(2) grid step from the tuned LR, per optimizer and target.
+
+    >>> rows = [
+    ...     {"dataset": "a", "optimizer": "sgd", "target": "cosine", "horizon": "1.0",
+    ...      "part": "schedule", "method": m, "regret": r, "log2_error": e}
+    ...     for m, r, e in (("constant", "2.0", "0.5"), ("reuse", "1.0", "0"))
+    ... ]
+    >>> s = reach_stats(rows)
+    >>> s["oracle"][0], s["one_step"]["sgd cosine"]["n"], s["one_step"]["sgd cosine"]["median"]
+    (1.0, 1, 2.0)
+    """
+    cells = _issue_cells(rows)
+    best: dict[tuple[str, ...], float] = {}
+    for r in cells:
+        k = (r["dataset"], r["optimizer"], r["target"], r["horizon"])
+        best[k] = min(best.get(k, math.inf), _f(r, "regret"))
+    oracle = geometric_mean_ratio(list(best.values())) if best else None
+    one: dict[str, Any] = {}
+    for opt in OPTS:
+        for t, _ in ISSUE_TARGETS:
+            near = [
+                _f(r, "regret")
+                for r in cells
+                if r["optimizer"] == opt
+                and r["target"] == t
+                and abs(abs(_f(r, "log2_error")) - 0.5) < 0.02
+            ]
+            if near:
+                g = geometric_mean_ratio(near)
+                one[f"{opt} {t}"] = {
+                    "n": len(near),
+                    "median": float(np.median(near)),
+                    "geomean": g.ratio,
+                }
+    return {
+        "cells": len(best),
+        "methods": sorted({r["method"] for r in cells}),
+        "oracle": None if oracle is None else (oracle.ratio, oracle.low, oracle.high),
+        "one_step": one,
+    }
+
+
+def _reach_section(
+    transfer: list[dict[str, str]], h_transfer: list[dict[str, str]], summary: dict[str, Any]
+) -> list[str]:
+    dev, held = reach_stats(transfer), reach_stats(h_transfer)
+    summary["reach"] = {"development": dev, "heldout": held}
+    if not dev["cells"]:
+        return []
+    lines = [
+        "## 6. How far the geometric-mean target is from every rule measured",
+        "",
+        "Each cell of the issue's targets keeps its lowest regret over every LR rule measured on "
+        "it (an oracle that knows, per dataset, optimizer and target, which rule to use); and "
+        "the regret of an LR exactly one sqrt(2) grid step from the tuned one (all rules, both "
+        "splits), which is what one grid step of error costs.",
+        "",
+    ]
+    table = [
+        [name, str(s["cells"]), ", ".join(s["methods"]), _fmt3(s["oracle"])]
+        for name, s in (("development", dev), ("held-out", held))
+        if s["cells"]
+    ]
+    header = ["split", "cells", "rules", "geo-mean of the per-cell best regret [95% CI]"]
+    lines += [*markdown_table(header, table), ""]
+    pooled = reach_stats([*transfer, *h_transfer])["one_step"]
+    where = {t: f"{t} at {'4T' if h == 4.0 else 'T'}" for t, h in ISSUE_TARGETS}
+    table = []
+    for key, v in pooled.items():
+        opt, t = key.split()
+        label = f"{OPTIMIZER_LABELS[opt]}: {where[t]}"
+        table.append([label, str(v["n"]), f"{v['median']:.3g}", f"{v['geomean']:.3g}"])
+    header = ["one grid step off", "cells", "median regret", "geo-mean regret"]
+    return [*lines, *markdown_table(header, table), ""]
+
+
 # ----------------------------------------------------------------------------------------------
 # figures
 
@@ -871,6 +963,7 @@ def write_report(out: Path, *, quick: bool, machine: Mapping[str, Any], plots: b
     body += _prediction_section(pred, d_pred, summary)
     body += _deep_section(d_transfer, d_ext, summary)
     body += _heldout_section(h_transfer, h_ext, design, summary)
+    body += _reach_section(transfer, h_transfer, summary)
     figures: list[tuple[str, str]] = []
     if plots:
         for make, caption in (
