@@ -36,18 +36,6 @@ from .schedules import Schedule
 from .summary import summarize
 from .verify import Verification, verify_refinement
 
-__all__ = [
-    "ARMS",
-    "Arm",
-    "DemoConfig",
-    "load_digits_split",
-    "plan_run1",
-    "refine_run1",
-    "run_demo",
-    "train_one",
-    "verify_run2",
-]
-
 
 @dataclasses.dataclass(frozen=True)
 class Arm:

@@ -18,8 +18,6 @@ from ..records.record import MissingExtraError
 from . import demo, plan, plot, plugins, refine, show, verify
 from .common import LIBRARY_ERRORS, CLIError, MissingExtra, Parser, one_line, step_limit
 
-__all__ = ["build_parser", "main"]
-
 _DESCRIPTION = """\
 Learning-rate schedules from arXiv 2310.07831: linear decay, and refinement, which turns the
 per-step gradient norms of one training run into a schedule tailored to the task (with its own

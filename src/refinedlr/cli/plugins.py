@@ -10,8 +10,6 @@ from typing import Any
 
 from .common import MissingExtra, command
 
-__all__ = ["PLUGIN_GROUP", "add_parsers"]
-
 PLUGIN_GROUP = "refinedlr.commands"
 
 _RESEARCH_COMMANDS = {

@@ -22,8 +22,6 @@ from ..verify import VERIFY_THRESHOLD, verify_refinement
 from . import common
 from .common import CLIError, about, collect_warnings, read_log, read_schedule
 
-__all__ = ["add_parser", "final_metric", "higher_is_better", "refuse_same_record"]
-
 #: Metric names taken as "higher is better" unless told otherwise.
 _HIGHER = re.compile(r"acc|f1|bleu|rouge|auc|precision|recall|exact_match|score|map\b", re.I)
 

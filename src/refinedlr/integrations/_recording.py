@@ -15,8 +15,6 @@ from ..pytorch.recorder import GradNormRecorder, check_kinds
 from ..pytorch.updates import UPDATE_KINDS, check_update_optimizer
 from ..records import GradNormRecord
 
-__all__ = ["NORMS_FILENAME", "RecordingCallback"]
-
 #: The record's file name in the run's directory when no path is given.
 NORMS_FILENAME = "refinedlr_norms.csv"
 

@@ -18,17 +18,6 @@ from torch.optim import Optimizer
 if TYPE_CHECKING:
     from torch.distributed.tensor import DTensor
 
-__all__ = [
-    "GRADIENT_KINDS",
-    "ParamsLike",
-    "clip_",
-    "grad_norms",
-    "grads_of",
-    "norms_of",
-    "params_of",
-    "per_tensor_norms",
-]
-
 #: The gradient-norm kinds and their orders.
 GRADIENT_KINDS = {"l2": 2.0, "l1": 1.0}
 

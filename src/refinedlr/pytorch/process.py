@@ -17,8 +17,6 @@ from typing import Any
 
 import torch
 
-__all__ = ["env_rank", "flush_on_sigterm", "process_rank", "stop_flushing_on_sigterm"]
-
 
 def env_rank() -> int | None:
     """The rank a launcher put in the environment: ``RANK``, else ``LOCAL_RANK``, else ``None``.

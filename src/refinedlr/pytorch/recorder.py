@@ -19,12 +19,10 @@ import torch
 from torch.optim import Optimizer
 from torch.utils.hooks import RemovableHandle
 
-from .norms import GRADIENT_KINDS, ParamsLike, clip_, grad_norms, grads_of, norms_of
+from .norms import GRADIENT_KINDS, ParamsLike, clip_, grads_of, norms_of
 from .seams import in_grad_scaler_step, patch, scaler_stage
 from .sink import RowSink
 from .updates import UPDATE_KINDS, check_update_optimizer, update_norms
-
-__all__ = ["GradNormRecorder", "check_kinds", "grad_norms"]
 
 When = Literal["pre_clip", "post_clip"]
 

@@ -24,8 +24,6 @@ from ..registry import schedule_from_spec
 from ..schedule_io import ScheduleLike, as_schedule
 from ..schedules import Continuation, Schedule, ScheduleError
 
-__all__ = ["MAX_RESUMES", "OnMismatch", "ScheduleLR", "ScheduleMismatchError"]
-
 OnMismatch = Literal["raise", "rescale", "use_new"]
 _POLICIES = ("raise", "rescale", "use_new")
 _STATE_VERSION = 1

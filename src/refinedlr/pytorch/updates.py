@@ -25,15 +25,6 @@ from torch.optim import Optimizer
 
 from .norms import dtensor_type, norms_of, per_tensor_norms
 
-__all__ = [
-    "CHUNK_ELEMENTS",
-    "SUPPORTED_OPTIMIZERS",
-    "UPDATE_KINDS",
-    "UnsupportedOptimizerError",
-    "check_update_optimizer",
-    "update_norms",
-]
-
 #: The update-direction kinds and their orders.
 UPDATE_KINDS = {"update_l2": 2.0, "update_l1": 1.0}
 

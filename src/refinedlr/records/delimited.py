@@ -28,11 +28,6 @@ from .record import FloatArray, GradNormRecord, IntArray, RecordError, brief, br
 from .series import DEFAULT_NAMES, INDEX_NAMES, pick_series
 from .steps import Placement, ReadRequest, find_step_column, make_record
 
-__all__ = [
-    "CsvText", "Table", "looks_like_wandb", "read_delimited", "read_wandb", "split_header",
-    "with_lines",
-]  # fmt: skip
-
 
 class _NeedLines(Exception):
     """Raised by the fast CSV path when an error message needs line numbers it did not keep."""

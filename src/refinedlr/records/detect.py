@@ -26,8 +26,6 @@ from .record import GradNormRecord, RecordError, brief, warn_at_caller
 from .steps import ReadRequest
 from .tensorboard import event_files, read_tensorboard
 
-__all__ = ["FORMATS", "guess_format", "read_record"]
-
 _READERS: dict[str, Callable[[Path, ReadRequest], GradNormRecord]] = {
     "csv": read_delimited, "npy": read_npy, "wandb": read_wandb, "jsonl": read_jsonl,
     "trainer_state": read_trainer_state, "tensorboard": read_tensorboard,

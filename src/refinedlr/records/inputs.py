@@ -23,12 +23,6 @@ from typing import IO, Any
 from .. import limits
 from .record import RecordError, brief
 
-__all__ = [
-    "COMPRESSED_SUFFIXES", "binary_stream", "compression", "decode_text", "describe_mode",
-    "json_float", "json_number", "lines_of", "load_json", "open_regular", "read_bytes",
-    "read_head", "read_json", "read_text", "uncompressed_name",
-]  # fmt: skip
-
 #: File name endings of the compressed files read transparently.
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz")
 _CHUNK = 1 << 20

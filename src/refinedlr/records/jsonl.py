@@ -18,8 +18,6 @@ from .record import GradNormRecord, RecordError, brief, brief_list, norm_type
 from .series import INDEX_NAMES, pick_series
 from .steps import STEP_NAMES, ReadRequest, find_step_column, make_record
 
-__all__ = ["read_jsonl", "read_trainer_state"]
-
 
 def _objects(p: Path, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(line number, object)`` for every non-blank line, parsed one at a time."""

@@ -17,8 +17,6 @@ from .record import GradNormRecord, RecordError, brief
 from .series import pick_series, refuse_unparsed_norms
 from .steps import ReadRequest, find_step_column, int_steps, make_record
 
-__all__ = ["load_array", "read_npy"]
-
 _HEADER_READERS = {
     (1, 0): np.lib.format.read_array_header_1_0,
     (2, 0): np.lib.format.read_array_header_2_0,

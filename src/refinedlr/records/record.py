@@ -17,11 +17,6 @@ import numpy.typing as npt
 from .. import limits
 from .kinds import norm_kind
 
-__all__ = [
-    "FloatArray", "GradNormRecord", "IntArray", "MissingExtraError", "NormKindWarning",
-    "RecordError", "brief", "brief_list", "elide", "norm_type", "step_stride", "warn_at_caller",
-]  # fmt: skip
-
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 

@@ -7,8 +7,6 @@ from pathlib import Path
 
 from .record import RecordError, brief, brief_list, norm_type
 
-__all__ = ["DEFAULT_NAMES", "INDEX_NAMES", "pick_series", "refuse_unparsed_norms"]
-
 #: Series picked without ``column=`` / ``tag=`` when a log has several, in order of preference.
 DEFAULT_NAMES: tuple[str, ...] = ("grad_norm", "train/grad_norm")
 #: Numeric columns that are never taken as a norm without being asked for by name.

@@ -14,11 +14,6 @@ import numpy.typing as npt
 from .. import limits
 from .record import FloatArray, GradNormRecord, IntArray, RecordError, step_stride
 
-__all__ = [
-    "STEP_NAMES", "Placement", "ReadRequest", "Where", "find_step_column", "int_steps",
-    "last_wins", "make_record", "order_steps",
-]  # fmt: skip
-
 #: Column / key names taken as the step, in order of preference (compared case-insensitively).
 STEP_NAMES: tuple[str, ...] = (
     "step", "global_step", "_step", "train/global_step", "trainer/global_step", "iteration",

@@ -18,8 +18,6 @@ from .record import GradNormRecord, IntArray, MissingExtraError, RecordError, br
 from .series import DEFAULT_NAMES
 from .steps import ReadRequest, last_wins, make_record, order_steps
 
-__all__ = ["event_files", "one_based_offset", "read_tensorboard"]
-
 
 def event_files(d: Path) -> list[Path]:
     """TensorBoard event files in ``d`` (or, if none there, anywhere below it)."""

@@ -26,8 +26,6 @@ try:
 except ImportError:  # pragma: no cover - not POSIX: no locking
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["KIND_PATTERN", "RecordWriter"]
-
 #: The characters a norm kind may hold: a letter, digit or ``_`` first, then also ``. : / @ + -``
 #: (no space, comma, quote or line break), at most 100 in all; so that every record written is read
 #: back with the same kinds.
