@@ -1,16 +1,10 @@
 """The decision rule: keep a refined schedule, or use linear decay, in the same words everywhere
 (``refinedlr show``, ``refine``, ``verify``, the demo, :func:`refinedlr.verify.verify_refinement`).
 
-Two kinds of evidence compare a refined schedule with linear decay: **the metric** of a run of
-each (a difference no larger than the seed-to-seed spread is a **tie**), and **the bound check**,
-the refined schedule's last-iterate bound over linear decay's, on each run's own record (a ratio
-in the **tie band** from ``BOUND_MARGIN`` = 0.95 to ``1 / BOUND_MARGIN`` = 1.053 is a tie, and so
-is any ratio on records that make the bound uninformative, :func:`bound_caveat`). **The metric
-decides when it separates the two; else the bound check when it does; else it is a tie, and a tie
-goes to linear decay**, the simpler schedule. How sure: *clear* (beyond twice the spread, or a
-ratio below 0.9025 or above 1.108), *narrow*, or *unknown* (no spread given). The tie band is the
-bound's own uncertainty, read off the refinement study (``docs/concepts/refine-then-verify.md``):
-no ratio between 0.944 and 1.0 (19 cells) came with a win, every ratio above 1.053 with a loss.
+**The metric decides when it separates the two runs (by more than the seed spread); else the bound
+check, when its ratio leaves the tie band ``BOUND_MARGIN .. 1 / BOUND_MARGIN`` on informative
+records (:func:`bound_caveat`); else it is a tie, and a tie goes to linear decay.** The docs page
+"Refine, then verify" has the evidence behind the tie band and how sure each decision is.
 
 >>> decide(bound_verdict(0.9655), metric_verdict(0.4012, 0.3993, spread=0.004)).explain()
 'a tie (the metrics differ by no more than their seed spread; the bound ratio is inside its tie band); a tie goes to linear decay, the simpler schedule'

@@ -1,9 +1,8 @@
 """The one table of schedule names: refinedlr's, Hugging Face's and their aliases.
 
-Every door that takes a schedule by name (specs, the command line, ``ScheduleLR``, the
-integrations) goes through :func:`get_schedule`, so a name means one schedule everywhere. Hugging
-Face's names keep their defaults and argument names (the two deliberate differences are in the
-docs page "Schedules and conventions"); :func:`schedule_names` lists every name.
+Every door that takes a schedule by name goes through :func:`get_schedule`, so a name means one
+schedule everywhere; Hugging Face's names keep their defaults and argument names (the docs page
+"Schedules and conventions" has the two deliberate differences).
 
 Example:
     >>> get_schedule("cosine_with_min_lr", 10, warmup=0.2, min_lr_rate=0.1)

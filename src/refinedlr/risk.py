@@ -1,12 +1,9 @@
 """Refinement risk: does a gradient-norm record have the pattern on which refinement loses?
 
-When the norms keep falling through the last part of training, refinement holds the learning
-rate high until late, and its last iterate tends to end worse than linear decay's. This module
-flags that *late decline*: ``late_ratio = median(n[-LATE_WINDOW * T:]) / median(n)`` below
-:data:`LATE_DECLINE_MODERATE` (``"moderate"``) or :data:`LATE_DECLINE_HIGH` (``"high"``). The
-cut-offs are descriptive, chosen after looking at the 38 convex cases of the refinement study (the
-docs page *When refinement helps*); a record without the pattern can still lose, so check a
-refined schedule after one run with :func:`refinedlr.verify.verify_refinement`.
+A *late decline* of the norms makes refinement hold the learning rate high until late, where its
+last iterate tends to end worse than linear decay's: ``late_ratio = median(n[-LATE_WINDOW * T:]) /
+median(n)`` below :data:`LATE_DECLINE_MODERATE` (``"moderate"``) or :data:`LATE_DECLINE_HIGH`
+(``"high"``); the docs page *When refinement helps* has the evidence behind the cut-offs.
 
 Example:
     >>> refinement_risk(np.ones(100)) is None

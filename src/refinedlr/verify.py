@@ -4,8 +4,7 @@
 After a run with the refined schedule (run 2) and the linear-decay run it was refined from
 (run 1), the **bound check** is ``ratio = B*(refined, n2) / B*(linear, n1)``, ``B*(s, n)`` the
 bound of shape ``s`` on norms ``n`` at its best scale (:func:`refinedlr.bounds.best_scale`); with
-the runs' **metric**, :mod:`refinedlr.decision` decides. The norms are those of the step direction:
-``l2`` for SGD, ``update_l2`` (of ``m_hat / (sqrt(v_hat) + eps)``) for Adam-type optimizers.
+the runs' **metric**, :mod:`refinedlr.decision` decides.
 
 Example:
     >>> import numpy as np

@@ -1,9 +1,5 @@
-"""``ScheduleLR``: drive any PyTorch optimizer from a refinedlr schedule.
-
-What resumes with another schedule composed (``on_mismatch``) is kept in the state as a tree of
-plain dicts, at most :data:`MAX_RESUMES` deep: ``{"kind": "schedule", "spec"}``, ``{"kind":
-"rescaled", "at", "old_total", "new_total", "source"}`` or ``{"kind": "switched", "at", "before",
-"after"}``.
+"""``ScheduleLR``: drive any PyTorch optimizer from a refinedlr schedule (its checkpointed state:
+the how-to page "Resuming and changing the horizon").
 """
 
 from __future__ import annotations

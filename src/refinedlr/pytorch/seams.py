@@ -1,16 +1,5 @@
-"""The framework internals refinedlr touches, all in one place (``tests/integrations/test_seams.py``
-pins each to the version range of its extra in ``pyproject.toml``):
-
-* torch ``GradScaler`` (``torch>=2.4``): :func:`scaler_stage` reads
-  ``_per_optimizer_states[id(optimizer)]["stage"]``, :func:`inverse_scale` reads ``_scale``;
-  :meth:`~refinedlr.pytorch.GradNormRecorder.attach` wraps the instance's ``update`` with
-  :func:`patch`; :func:`in_grad_scaler_step` finds the live scalers through ``gc``.
-* accelerate (``accelerate>=0.26``): the Trainer's ``Accelerator.clip_grad_norm_(parameters,
-  max_norm, norm_type)`` is wrapped on the instance for one ``train()``.
-* transformers (``transformers>=4.40``): ``Trainer.create_scheduler(num_training_steps,
-  optimizer)`` is replaced on the instance; ``Trainer._created_lr_scheduler`` is set as there.
-* Lightning (``lightning>=2.2``): the precision plugin's ``clip_gradients(optimizer, ...)`` is
-  wrapped on the instance for one ``fit`` (manual optimization).
+"""The framework internals refinedlr touches, all in one place; ``tests/integrations/test_seams.py``
+pins each to the version range of its extra in ``pyproject.toml`` (the API reference lists them).
 """
 
 from __future__ import annotations

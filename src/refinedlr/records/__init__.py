@@ -1,13 +1,11 @@
-"""Gradient-norm records: the in-memory type, the on-disk format written while training, readers.
+"""Gradient-norm records: the in-memory type, the on-disk ``step,<kind>...`` CSV rows written while
+training (:class:`RecordWriter`, the PyTorch recorder), and the readers of it and of other logs.
 
 A record holds, per optimizer step ``t`` (0-based, after gradient accumulation), one value per norm
 kind (``"l2"``, ``"l1"``, or a column name taken from a foreign log): the norm of the whole gradient
 (``l2 = sqrt(sum_i g_i^2)``, ``l1 = sum_i |g_i|``), never rescaled. A missing value (a step
 skipped by the AMP scaler, a non-finite norm) is ``NaN``. Sparse logs keep only the logged steps;
 :meth:`GradNormRecord.norms` interpolates onto every step.
-
-:class:`RecordWriter` (and the PyTorch recorder) appends CSV rows ``step,<kind>,<kind>...``, one
-per optimizer step, while training; :func:`read_record` reads them and the logs other tools write.
 
 Example:
     >>> import tempfile, os
