@@ -505,9 +505,17 @@ def _write_results(path: Path, runs: Sequence[Run]) -> None:
         w.writerow("arm schedule lr seed final_train_loss val_loss test_accuracy seconds".split())
         for r in sorted(runs, key=lambda r: (r.arm, r.schedule, r.lr, r.seed)):
             w.writerow(
-                [r.arm, r.schedule, r.lr, r.seed, f"{r.train_loss:.6g}", f"{r.val_loss:.6g}",
-                 f"{r.test_acc:.4f}", f"{r.seconds:.2f}"]
-            )  # fmt: skip
+                [
+                    r.arm,
+                    r.schedule,
+                    r.lr,
+                    r.seed,
+                    f"{r.train_loss:.6g}",
+                    f"{r.val_loss:.6g}",
+                    f"{r.test_acc:.4f}",
+                    f"{r.seconds:.2f}",
+                ]
+            )
 
 
 def _report(

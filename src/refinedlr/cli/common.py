@@ -408,32 +408,71 @@ def _finite_float(text: str) -> float:
 
 
 def add_log_options(p: argparse.ArgumentParser) -> None:
-    add_options(p, (
-        "reading the log",
-        (("--format",), {"choices": list(FORMATS), "help": "log format (default: guessed)"}),
-        (("--column",), {"help": "column / key / metric holding the norm (CSV, JSONL, W&B)"}),
-        (("--tag",), {"help": "TensorBoard scalar tag (default: grad_norm or train/grad_norm)"}),
-        (("--step-offset",), {"type": step_offset, "metavar": "N", "help": "add N to every step "
-                              "as written in the log (default: the format's convention: -1 for "
-                              "trainer_state.json, -1 for a 1-based TensorBoard log, else 0)"}),
-        (("--max-steps",), {"type": step_count, "metavar": "N", "help": "refuse logs and "
-                            f"schedules spanning more than N steps (default {limits.MAX_STEPS:,}; "
-                            "the byte and line budgets of a log follow it); raise it if a run "
-                            "really was longer, up to what this machine's memory holds"}),
-    ))  # fmt: skip
+    add_options(
+        p,
+        (
+            "reading the log",
+            (("--format",), {"choices": list(FORMATS), "help": "log format (default: guessed)"}),
+            (("--column",), {"help": "column / key / metric holding the norm (CSV, JSONL, W&B)"}),
+            (
+                ("--tag",),
+                {"help": "TensorBoard scalar tag (default: grad_norm or train/grad_norm)"},
+            ),
+            (
+                ("--step-offset",),
+                {
+                    "type": step_offset,
+                    "metavar": "N",
+                    "help": "add N to every step "
+                    "as written in the log (default: the format's convention: -1 for "
+                    "trainer_state.json, -1 for a 1-based TensorBoard log, else 0)",
+                },
+            ),
+            (
+                ("--max-steps",),
+                {
+                    "type": step_count,
+                    "metavar": "N",
+                    "help": "refuse logs and "
+                    f"schedules spanning more than N steps (default {limits.MAX_STEPS:,}; "
+                    "the byte and line budgets of a log follow it); raise it if a run "
+                    "really was longer, up to what this machine's memory holds",
+                },
+            ),
+        ),
+    )
 
 
 def add_refine_options(p: argparse.ArgumentParser) -> None:
-    add_options(p, (
-        "refinement",
-        (("--tau",), {"type": _finite_float, "default": 0.1, "help": "median-smoothing window as "
-                      "a fraction of the run (default 0.1; the paper used 0.1 for deep learning, "
-                      "0.5 for convex problems)"}),
-        (("--norm",), {"choices": ["l2", "l1"], "default": None, "help": "l2: SGD-type, weights "
-                       "norm^-2 (Algorithm 1); l1: Adam-type, weights norm^-1 (Algorithm 2). "
-                       "Default: the norm the log's column names (sched/gnorm_l1: l1), else l2, "
-                       "assumed; the output says which. The log's column of that name is used "
-                       "when present."}),
-        (("--power",), {"type": _finite_float,
-                        "help": "weights norm^-POWER instead (overrides --norm)"}),
-    ))  # fmt: skip
+    add_options(
+        p,
+        (
+            "refinement",
+            (
+                ("--tau",),
+                {
+                    "type": _finite_float,
+                    "default": 0.1,
+                    "help": "median-smoothing window as "
+                    "a fraction of the run (default 0.1; the paper used 0.1 for deep learning, "
+                    "0.5 for convex problems)",
+                },
+            ),
+            (
+                ("--norm",),
+                {
+                    "choices": ["l2", "l1"],
+                    "default": None,
+                    "help": "l2: SGD-type, weights "
+                    "norm^-2 (Algorithm 1); l1: Adam-type, weights norm^-1 (Algorithm 2). "
+                    "Default: the norm the log's column names (sched/gnorm_l1: l1), else l2, "
+                    "assumed; the output says which. The log's column of that name is used "
+                    "when present.",
+                },
+            ),
+            (
+                ("--power",),
+                {"type": _finite_float, "help": "weights norm^-POWER instead (overrides --norm)"},
+            ),
+        ),
+    )

@@ -20,10 +20,12 @@ _OPTIONS: Options = (
     (("--epochs",), {"type": int, "help": "epochs per run (default 8)"}),
     (("--quick",), {"action": "store_true", "help": "a tiny run for smoke tests"}),
     (("--no-progress",), {"action": "store_true", "help": "do not show progress bars"}),
-    (("--arms",), {"nargs": "+", "metavar": "ARM",
-                   "help": "optimizer arms to run (default: all: SGD AdamW)"}),
+    (
+        ("--arms",),
+        {"nargs": "+", "metavar": "ARM", "help": "optimizer arms to run (default: all: SGD AdamW)"},
+    ),
     (("--workers",), {"type": int, "help": "parallel training processes (default: cores)"}),
-)  # fmt: skip
+)
 
 
 def add_parser(sub: Any) -> None:

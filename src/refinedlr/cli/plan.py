@@ -53,26 +53,69 @@ def _positive_lr(text: str) -> float:
 
 _OPTIONS: Options = (
     (("--lr",), {"type": _positive_lr, "required": True, "help": "the peak LR tuned for --from"}),
-    (("--from",), {"dest": "source", "required": True, "metavar": "SCHEDULE", "help": "its schedule"}),
-    (("--steps",), {"type": positive_int, "help": "its horizon (a schedule file's own if omitted)"}),
-    (("--to",), {"action": "append", "default": [], "metavar": "SCHEDULE[@STEPS]",
-                 "help": "a schedule to plan for (repeatable); @STEPS gives its own horizon"}),
-    (("--to-steps",), {"type": positive_int, "help": "the new horizon: of every --to without "
-                       "@STEPS (default: --from's), or of the run continued with --at"}),
-    (("--at",), {"type": positive_int, "metavar": "STEP", "help": "continue the --from run from "
-                 "its checkpoint after STEP optimizer steps to --to-steps (no --to)"}),
-    (("--family",), {"choices": ["best", "rescale", "cooldown"], "default": "best",
-                     "help": "with --at: rescale (a new LR level, then a cooldown), cooldown "
-                     "(keep the LR in use: no re-warm-up) or best (default: the lower bound)"}),
-    (("--norms",), {"metavar": "LOG", "help": "the --from run's gradient-norm log (default: "
-                    "constant norms, the worst case)"}),
+    (
+        ("--from",),
+        {"dest": "source", "required": True, "metavar": "SCHEDULE", "help": "its schedule"},
+    ),
+    (
+        ("--steps",),
+        {"type": positive_int, "help": "its horizon (a schedule file's own if omitted)"},
+    ),
+    (
+        ("--to",),
+        {
+            "action": "append",
+            "default": [],
+            "metavar": "SCHEDULE[@STEPS]",
+            "help": "a schedule to plan for (repeatable); @STEPS gives its own horizon",
+        },
+    ),
+    (
+        ("--to-steps",),
+        {
+            "type": positive_int,
+            "help": "the new horizon: of every --to without "
+            "@STEPS (default: --from's), or of the run continued with --at",
+        },
+    ),
+    (
+        ("--at",),
+        {
+            "type": positive_int,
+            "metavar": "STEP",
+            "help": "continue the --from run from "
+            "its checkpoint after STEP optimizer steps to --to-steps (no --to)",
+        },
+    ),
+    (
+        ("--family",),
+        {
+            "choices": ["best", "rescale", "cooldown"],
+            "default": "best",
+            "help": "with --at: rescale (a new LR level, then a cooldown), cooldown "
+            "(keep the LR in use: no re-warm-up) or best (default: the lower bound)",
+        },
+    ),
+    (
+        ("--norms",),
+        {
+            "metavar": "LOG",
+            "help": "the --from run's gradient-norm log (default: constant norms, the worst case)",
+        },
+    ),
     (("--kind",), {"help": "which series of --norms to use (default: l2, or its only one)"}),
-    (("--losses",), {"metavar": "LOG", "help": "the --from run's loss log: fits loss ~ C + M x "
-                     "bound and predicts each target's final loss"}),
+    (
+        ("--losses",),
+        {
+            "metavar": "LOG",
+            "help": "the --from run's loss log: fits loss ~ C + M x "
+            "bound and predicts each target's final loss",
+        },
+    ),
     (("--loss-column",), {"default": "loss", "help": "the column of --losses (default: loss)"}),
     (("-o", "--output"), {"help": "write the planned schedule (.json, .npy or .csv)"}),
     (("--plot",), {"metavar": "PNG", "help": "write a figure of the LRs and predicted curves"}),
-)  # fmt: skip
+)
 
 
 def add_parser(sub: Any) -> None:

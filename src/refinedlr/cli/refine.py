@@ -23,24 +23,60 @@ HELP = "turn a gradient-norm log into a refined schedule"
 
 _OPTIONS: common.Options = (
     (("log",), {"help": "the gradient-norm log"}),
-    (("-o", "--output"), {"required": True, "help": "schedule file: .json (spec and provenance), "
-                          ".npy (one multiplier per step) or .csv"}),
-    (("--steps",), {"type": common.positive_int, "help": "horizon T of the next run if it differs "
-                    "from the log (resampled on t/T)"}),
+    (
+        ("-o", "--output"),
+        {
+            "required": True,
+            "help": "schedule file: .json (spec and provenance), "
+            ".npy (one multiplier per step) or .csv",
+        },
+    ),
+    (
+        ("--steps",),
+        {
+            "type": common.positive_int,
+            "help": "horizon T of the next run if it differs from the log (resampled on t/T)",
+        },
+    ),
     (("--plot",), {"metavar": "PNG", "help": "also write a figure of norms and schedule"}),
     "method",
-    (("--method",), {"choices": list(METHODS), "default": "paper", "help": "paper (default): the "
-                     "published algorithm. verified: refine, then verify with the norms of one run "
-                     "of the refined schedule (--check), as `refinedlr verify` does; keep it only "
-                     "if the last-iterate bound on its own norms beats linear decay's, else write "
-                     "linear decay"}),
-    (("--check",), {"metavar": "LOG", "help": "for --method verified: the norm log of a run with "
-                    "the paper's refined schedule"}),
-    (("--check-kind",), {"help": "column of both logs used for the check (default update_l2 when "
-                         "both have it, else l2)"}),
-    (("--verify-threshold",), {"type": float, "default": VERIFY_THRESHOLD, "help": "keep the "
-                               f"refined schedule below this bound ratio (default {VERIFY_THRESHOLD})"}),
-)  # fmt: skip
+    (
+        ("--method",),
+        {
+            "choices": list(METHODS),
+            "default": "paper",
+            "help": "paper (default): the "
+            "published algorithm. verified: refine, then verify with the norms of one run "
+            "of the refined schedule (--check), as `refinedlr verify` does; keep it only "
+            "if the last-iterate bound on its own norms beats linear decay's, else write "
+            "linear decay",
+        },
+    ),
+    (
+        ("--check",),
+        {
+            "metavar": "LOG",
+            "help": "for --method verified: the norm log of a run with "
+            "the paper's refined schedule",
+        },
+    ),
+    (
+        ("--check-kind",),
+        {
+            "help": "column of both logs used for the check (default update_l2 when "
+            "both have it, else l2)"
+        },
+    ),
+    (
+        ("--verify-threshold",),
+        {
+            "type": float,
+            "default": VERIFY_THRESHOLD,
+            "help": "keep the "
+            f"refined schedule below this bound ratio (default {VERIFY_THRESHOLD})",
+        },
+    ),
+)
 
 
 def add_parser(sub: Any) -> None:

@@ -22,9 +22,15 @@ HELP = "summarise a schedule or a log (peak, warm-up, bound vs linear decay)"
 _OPTIONS: common.Options = (
     (("path",), {"help": "a schedule file (.json/.npy/.csv) or a gradient-norm log"}),
     (("--norms",), {"help": "a gradient-norm log to score the schedule against"}),
-    (("--as",), {"dest": "as_", "choices": ["schedule", "log"],
-                 "help": "how to read PATH (default: guessed)"}),
-)  # fmt: skip
+    (
+        ("--as",),
+        {
+            "dest": "as_",
+            "choices": ["schedule", "log"],
+            "help": "how to read PATH (default: guessed)",
+        },
+    ),
+)
 
 
 def add_parser(sub: Any) -> None:

@@ -64,27 +64,61 @@ _OPTIONS: common.Options = (
     (("run1",), {"help": "record of the linear-decay run (the refinement's source)"}),
     (("run2",), {"help": "record of the run with the refined schedule"}),
     (("-o", "--output"), {"required": True, "help": "the chosen schedule (.json/.npy/.csv)"}),
-    (("--schedule",), {"metavar": "FILE", "help": "the refined schedule run 2 used (default: "
-                       "refine RUN1 again with --tau/--norm)"}),
-    (("--source-schedule",), {"metavar": "FILE|NAME", "default": "linear", "help": "the schedule "
-                              "run 1 used, a schedule file or a name (default: linear, no "
-                              "warm-up); the bound check scores it, and it is the fallback"}),
+    (
+        ("--schedule",),
+        {
+            "metavar": "FILE",
+            "help": "the refined schedule run 2 used (default: "
+            "refine RUN1 again with --tau/--norm)",
+        },
+    ),
+    (
+        ("--source-schedule",),
+        {
+            "metavar": "FILE|NAME",
+            "default": "linear",
+            "help": "the schedule "
+            "run 1 used, a schedule file or a name (default: linear, no "
+            "warm-up); the bound check scores it, and it is the fallback",
+        },
+    ),
     "the metric (optional; it decides when given)",
     (("--metric1",), {"type": float, "help": "run 1's validation metric"}),
     (("--metric2",), {"type": float, "help": "run 2's validation metric"}),
-    (("--metric-spread",), {"type": float, "metavar": "SD", "help": "the metric's seed-to-seed "
-                            "standard deviation; a difference no larger is a tie (default: "
-                            "unknown, and the output says so)"}),
-    (("--metric",), {"metavar": "NAME", "help": "read the metric NAME (its last value) from both "
-                     "logs, e.g. eval_loss"}),
-    [(("--higher-is-better",), {"dest": "higher", "action": "store_true", "default": None}),
-     (("--lower-is-better",), {"dest": "higher", "action": "store_false"})],
+    (
+        ("--metric-spread",),
+        {
+            "type": float,
+            "metavar": "SD",
+            "help": "the metric's seed-to-seed "
+            "standard deviation; a difference no larger is a tie (default: "
+            "unknown, and the output says so)",
+        },
+    ),
+    (
+        ("--metric",),
+        {
+            "metavar": "NAME",
+            "help": "read the metric NAME (its last value) from both logs, e.g. eval_loss",
+        },
+    ),
+    [
+        (("--higher-is-better",), {"dest": "higher", "action": "store_true", "default": None}),
+        (("--lower-is-better",), {"dest": "higher", "action": "store_false"}),
+    ],
     "the bound check",
     (("--check-kind",), {"help": "record column (default update_l2 if both have it, else l2)"}),
-    (("--threshold",), {"type": float, "default": VERIFY_THRESHOLD, "help": "the bound check "
-                        "favours the refined schedule below this ratio and linear decay above its "
-                        f"inverse; in between is a tie (default {VERIFY_THRESHOLD})"}),
-)  # fmt: skip
+    (
+        ("--threshold",),
+        {
+            "type": float,
+            "default": VERIFY_THRESHOLD,
+            "help": "the bound check "
+            "favours the refined schedule below this ratio and linear decay above its "
+            f"inverse; in between is a tie (default {VERIFY_THRESHOLD})",
+        },
+    ),
+)
 
 
 def add_parser(sub: Any) -> None:

@@ -56,9 +56,13 @@ class RecordingCallback:
         if len(self._grad_kinds) < len(self.kinds):
             check_update_optimizer(inner)
         self.recorder = GradNormRecorder(
-            path, self.kinds, flush_every=self.flush_every, start_step=start_step,
-            keep_in_memory=self.keep_in_memory, fsync=self.fsync,
-        )  # fmt: skip
+            path,
+            self.kinds,
+            flush_every=self.flush_every,
+            start_step=start_step,
+            keep_in_memory=self.keep_in_memory,
+            fsync=self.fsync,
+        )
         if isinstance(inner, Optimizer):
             self.recorder.attach(inner, scaler=scaler, gradients=gradients)
         return self.recorder

@@ -137,10 +137,12 @@ class GradNormCallback(RecordingCallback, pl.Callback):
         # gradients=False: Lightning runs the closure, and so on_before_optimizer_step (the
         # gradient source), inside step(), after the step's pre-hooks
         rec = self._start(
-            self.record_path(trainer), self._start_step(trainer, manual),
-            trainer.optimizers[self.optimizer_index], getattr(plugin, "scaler", None),
+            self.record_path(trainer),
+            self._start_step(trainer, manual),
+            trainer.optimizers[self.optimizer_index],
+            getattr(plugin, "scaler", None),
             gradients=False,
-        )  # fmt: skip
+        )
         self._loaded_step = None
         if manual:
             original = plugin.clip_gradients

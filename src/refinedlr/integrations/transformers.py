@@ -142,9 +142,13 @@ def use_schedule(
             if opt is None:
                 raise RuntimeError("create_scheduler needs the optimizer: create it first")
             trainer.lr_scheduler = make_scheduler(  # type: ignore[assignment]
-                trainer.args, opt, schedule, num_training_steps=num_training_steps,
-                on_mismatch=on_mismatch, **kwargs,
-            )  # fmt: skip
+                trainer.args,
+                opt,
+                schedule,
+                num_training_steps=num_training_steps,
+                on_mismatch=on_mismatch,
+                **kwargs,
+            )
             trainer._created_lr_scheduler = True  # (rebuilt when train() is called again)
         return trainer.lr_scheduler  # type: ignore[return-value]
 
@@ -222,9 +226,12 @@ class GradNormCallback(RecordingCallback, TrainerCallback):
             )
         optimizer = kwargs.get("optimizer", trainer.optimizer)
         rec = self._start(
-            self.record_path(args), int(state.global_step), optimizer,
-            getattr(acc, "scaler", None), gradients=True,
-        )  # fmt: skip
+            self.record_path(args),
+            int(state.global_step),
+            optimizer,
+            getattr(acc, "scaler", None),
+            gradients=True,
+        )
         original, kinds = acc.clip_grad_norm_, self._grad_kinds
 
         def clip_grad_norm_(parameters: Any, max_norm: float, *a: Any, **kw: Any) -> Any:

@@ -26,6 +26,12 @@ from .steps import STEP_NAMES
 from .writer import RecordWriter
 
 __all__ = [
-    "DEFAULT_NAMES", "FORMATS", "STEP_NAMES", "GradNormRecord", "NormKindWarning", "RecordError",
-    "RecordWriter", "read_record",
-]  # fmt: skip
+    "DEFAULT_NAMES",
+    "FORMATS",
+    "STEP_NAMES",
+    "GradNormRecord",
+    "NormKindWarning",
+    "RecordError",
+    "RecordWriter",
+    "read_record",
+]

@@ -207,10 +207,16 @@ def _fast_table(p: Path, ct: CsvText) -> Table | None:
         with warnings.catch_warnings(), source as rows:
             warnings.simplefilter("error")
             arr = np.loadtxt(
-                rows, skiprows=ct.first_body_line - 1 if whole else 0, encoding="utf-8",
-                delimiter=ct.delimiter, dtype=np.float64, ndmin=2, comments=None, quotechar='"',
+                rows,
+                skiprows=ct.first_body_line - 1 if whole else 0,
+                encoding="utf-8",
+                delimiter=ct.delimiter,
+                dtype=np.float64,
+                ndmin=2,
+                comments=None,
+                quotechar='"',
                 usecols=use if text_cols else None,
-            )  # fmt: skip
+            )
     except (ValueError, TypeError, OverflowError, UserWarning):
         return None  # the line-by-line parser will say what is wrong, and where
     if arr.shape[1] != len(use):

@@ -27,9 +27,13 @@ from .steps import ReadRequest
 from .tensorboard import event_files, read_tensorboard
 
 _READERS: dict[str, Callable[[Path, ReadRequest], GradNormRecord]] = {
-    "csv": read_delimited, "npy": read_npy, "wandb": read_wandb, "jsonl": read_jsonl,
-    "trainer_state": read_trainer_state, "tensorboard": read_tensorboard,
-}  # fmt: skip
+    "csv": read_delimited,
+    "npy": read_npy,
+    "wandb": read_wandb,
+    "jsonl": read_jsonl,
+    "trainer_state": read_trainer_state,
+    "tensorboard": read_tensorboard,
+}
 FORMATS: tuple[str, ...] = tuple(_READERS)
 _ALIASES = {"tsv": "csv", "ndjson": "jsonl", "tb": "tensorboard", "tfevents": "tensorboard"}
 

@@ -16,9 +16,15 @@ from .record import FloatArray, GradNormRecord, IntArray, RecordError, step_stri
 
 #: Column / key names taken as the step, in order of preference (compared case-insensitively).
 STEP_NAMES: tuple[str, ...] = (
-    "step", "global_step", "_step", "train/global_step", "trainer/global_step", "iteration",
-    "iter", "steps",
-)  # fmt: skip
+    "step",
+    "global_step",
+    "_step",
+    "train/global_step",
+    "trainer/global_step",
+    "iteration",
+    "iter",
+    "steps",
+)
 
 #: How a reader places its steps: the shift of the steps as written, and why (or ``None``).
 Placement = tuple[int, str | None]
