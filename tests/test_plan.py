@@ -462,3 +462,24 @@ def test_predict_refuses_bad_input(kwargs, match):
         warnings.simplefilter("error")
         with pytest.raises(PlanError, match=match):
             predict(0.1, LinearDecay(50), [Cosine(50)], **kwargs)
+
+
+def test_a_rescale_to_the_level_in_use_is_reported_as_a_cooldown():
+    # norms that fall through the run make the new steps cheap: the rescale search ends at the
+    # level in use (no rescale at all), which is a cooldown and is labelled one, once per shape
+    base = WarmupStableDecay(800, warmup=0.05, decay=0.2, decay_shape="1-sqrt")
+    g = np.geomspace(1.0, 0.01, 800)
+    only = plan.extension_options(
+        base, at_step=640, total_steps=1600, norms=g, families=("rescale",)
+    )
+    both = plan.extension_options(base, at_step=640, total_steps=1600, norms=g)
+    for options in (only, both):
+        assert [o.family for o in options] == ["cooldown", "cooldown"]
+        assert sorted(o.schedule.cooldown_shape for o in options) == ["1-sqrt", "linear"]
+        assert all(o.schedule.level == 1.0 for o in options)
+        assert all(o.schedule.provenance["family"] == "cooldown" for o in options)
+    # of a rescale and a cooldown search landing on the same family and shape, the lower bound
+    assert both[0].bound_ratio <= only[0].bound_ratio
+    # a real rescale keeps its label
+    flat = plan.extension_options(base, at_step=640, total_steps=1600)
+    assert flat[0].family == "rescale" and flat[0].schedule.level < 0.9

@@ -297,16 +297,14 @@ def extension_options(
     D = 1.0 / _best(s0, g_run[:T0])  # the tuned peak LR is the bound's best for the original run
     fresh = best_scale(base.with_horizon(T1).preview(), g[:T1], D)[1]
     search = _Search(base, s0, k, T1, g[:T1], D)
-    options: list[ExtensionOption] = []
+    best: dict[tuple[str, str], ExtensionOption] = {}
     for family in families:
         for shape in shapes:
-            option = search.best(family, shape, fresh)
-            same = [i for i, o in enumerate(options) if o.schedule == option.schedule]
-            if not same:
-                options.append(option)
-            elif family == "cooldown":  # a rescale to the level in use is no rescale
-                options[same[0]] = option
-    return sorted(options, key=lambda o: o.bound_ratio)
+            option = search.best(family, shape, fresh)  # a rescale to the level in use: a cooldown
+            key = (option.family, shape)
+            if key not in best or option.bound_ratio < best[key].bound_ratio:
+                best[key] = option
+    return sorted(best.values(), key=lambda o: o.bound_ratio)
 
 
 def extend(
@@ -405,6 +403,8 @@ class _Search:
                 f, np.array(v0), method="Nelder-Mead", bounds=bounds, options=options
             )
             level, x = math.exp(float(res.x[0])), float(res.x[1])
+            if math.isclose(level, min(1.0, self.current), rel_tol=1e-9):
+                family = "cooldown"
         cont = Continuation(
             self.T1,
             base=self.base,
