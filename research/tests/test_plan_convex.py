@@ -154,3 +154,21 @@ def test_run_dataset_trains_the_predicted_lrs_and_scores_against_the_tuned_best(
         assert e["at_step"] == 24 and e["steps"] == 60 and e["new_steps"] == 36
         assert e["fresh_gap"] == ext[(opt, "same-lr")]["fresh_gap"]
     assert {r["candidate"] for r in out.prediction} == {"cosine", "1/t"}
+
+
+def test_a_missing_continuation_family_is_an_error_not_a_substitute() -> None:
+    import numpy as np
+    from refinedlr import WarmupStableDecay
+    from refinedlr.plan import extension_options
+
+    from refinedlr_bench.plan_convex import option_of
+
+    base = WarmupStableDecay(800, warmup=0.05, decay=0.2, decay_shape="1-sqrt")
+    flat = extension_options(base, at_step=640, total_steps=1600)
+    assert option_of(flat, "rescale") is next(o for o in flat if o.family == "rescale")
+    # falling norms: the rescale search lands on the level in use, a cooldown
+    falling = extension_options(
+        base, at_step=640, total_steps=1600, norms=np.geomspace(1, 0.01, 800)
+    )
+    with pytest.raises(ValueError, match="no 'rescale' continuation"):
+        option_of(falling, "rescale")

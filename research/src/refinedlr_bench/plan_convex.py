@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from refinedlr import Schedule, Tabulated
-from refinedlr.plan import PlanWarning, extension_options, predict, transfer_lr
+from refinedlr.plan import ExtensionOption, PlanWarning, extension_options, predict, transfer_lr
 from refinedlr.schedules import Continuation
 
 from refinedlr_bench.convex import ConvexProtocol, TabularData, cached_fstar
@@ -60,6 +60,7 @@ __all__ = [
     "Experiment",
     "Outcome",
     "import_committed",
+    "option_of",
     "replace_extension",
     "rewarm_cosine",
     "run_dataset",
@@ -484,6 +485,19 @@ def run_dataset(
     return out
 
 
+def option_of(options: Sequence[ExtensionOption], family: str) -> ExtensionOption:
+    """The best of ``options`` (ranked by :func:`refinedlr.plan.extension_options`) of ``family``.
+
+    A rescale that lands on the level in use is reported as a cooldown, so a family can be
+    missing; that is an error here, not a silent substitute.
+    """
+    for o in options:
+        if o.family == family:
+            return o
+    found = sorted({o.family for o in options})
+    raise ValueError(f"no {family!r} continuation among the planned options (only {found})")
+
+
 def _continuations(
     ds: _Dataset, o: str, ex: Experiment, norms: FloatArray
 ) -> dict[tuple[str, str], tuple[Config, dict[str, Any]]]:
@@ -494,7 +508,7 @@ def _continuations(
     out: dict[tuple[str, str], tuple[Config, dict[str, Any]]] = {}
 
     def planned(opts: list[Any], family: str) -> tuple[Continuation, float]:
-        pick = opts[0] if family == "best" else next(x for x in opts if x.family == family)
+        pick = opts[0] if family == "best" else option_of(opts, family)
         return pick.schedule, pick.bound_ratio
 
     need_const = any(a in ex.extension for a in ("extend-rescale", "extend-cooldown")) or (

@@ -56,7 +56,7 @@ from refinedlr_bench.deep_train import (
     train_lm,
 )
 from refinedlr_bench.jsonio import to_jsonable
-from refinedlr_bench.plan_convex import FIT_FROM, rewarm_cosine, same_lr
+from refinedlr_bench.plan_convex import FIT_FROM, option_of, rewarm_cosine, same_lr
 from refinedlr_bench.plan_tables import write_rows
 from refinedlr_bench.stats import t_interval
 
@@ -306,7 +306,7 @@ def run(out: Path, *, quick: bool, data_dir: str | None, log: Log | None) -> Non
         ("extend-cooldown", options, "cooldown"),
         ("extend-recorded", rec_options, None),
     ):
-        o = opts[0] if fam is None else next(x for x in opts if x.family == fam)
+        o = opts[0] if fam is None else option_of(opts, fam)
         s = o.schedule
         info = {"family": o.family, "level": s.level, "cooldown": s.cooldown_steps}
         arms[arm] = (s, info | {"shape": s.cooldown_shape, "bound_ratio": o.bound_ratio})
