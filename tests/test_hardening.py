@@ -680,3 +680,18 @@ def test_steps_1_on_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixtu
     status, _, err = cli(capsys, "refine", str(p), "--steps", "1", "-o", str(tmp_path / "o.json"))
     assert status == 2 and "--steps" in one_error_line(err, str(p))
     assert not (tmp_path / "o.json").exists()
+
+
+def test_save_and_load_word_an_unknown_suffix_alike(tmp_path):
+    from refinedlr import LinearDecay, load_schedule, save_schedule
+    from refinedlr.schedules import ScheduleError
+
+    path = tmp_path / ("s." + "q" * 200)
+    path.write_text("{}")
+    messages = []
+    for call in (lambda: save_schedule(LinearDecay(10), path), lambda: load_schedule(path)):
+        with pytest.raises(ScheduleError) as info:
+            call()
+        messages.append(str(info.value))
+    assert messages[0] == messages[1]
+    assert "unknown schedule file type '.qqq" in messages[0] and "...'" in messages[0]

@@ -49,7 +49,9 @@ def save_schedule(schedule: Schedule, path: str | os.PathLike[str]) -> None:
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix not in SCHEDULE_SUFFIXES:
-        raise ScheduleError(f"{p}: unknown schedule file type {suffix!r}; use .json, .npy or .csv")
+        raise ScheduleError(
+            f"{p}: unknown schedule file type {brief(suffix)!r}; use .json, .npy or .csv"
+        )
     with atomic_write(p, binary=suffix == ".npy") as f:
         if suffix == ".json":
             doc = {"refinedlr_schedule": FORMAT_VERSION, "fingerprint": schedule.fingerprint()}
