@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import warnings
 
 import numpy as np
 import pytest
 
+from _match import exactly
 from refinedlr import limits
 from refinedlr.bounds import best_scale, last_iterate_bound
 from refinedlr.plan import (
@@ -28,11 +28,6 @@ from refinedlr.plan import (
 from refinedlr.records import GradNormRecord
 from refinedlr.schedule_io import save_schedule
 from refinedlr.schedules import Cosine, LinearDecay, Tabulated, WarmupStableDecay
-
-
-def exactly(message: str) -> str:
-    return "^" + re.escape(message) + "$"
-
 
 # ------------------------------------------------------------------------------------------------
 # norms: records, kinds, carrying

@@ -5,7 +5,6 @@ cut-offs at equality, the refusals and the exact messages."""
 from __future__ import annotations
 
 import dataclasses
-import re
 import statistics
 
 import numpy as np
@@ -13,6 +12,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from _match import exactly
 from refinedlr.refinement import RefineError
 from refinedlr.risk import (
     LATE_DECLINE_HIGH,
@@ -21,10 +21,6 @@ from refinedlr.risk import (
     RefinementRisk,
     refinement_risk,
 )
-
-
-def exactly(message: str) -> str:
-    return "^" + re.escape(message) + "$"
 
 
 def flagged(norms: object, **kw: str) -> RefinementRisk:

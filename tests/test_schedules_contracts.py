@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 import types
 import warnings
 from collections.abc import Callable
@@ -19,6 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _match import exactly
 from refinedlr import limits
 from refinedlr.schedules import (
     Constant,
@@ -33,11 +33,6 @@ from refinedlr.schedules import (
     WarmupStableDecay,
     _param,
 )
-
-
-def exactly(message: str) -> str:
-    return "^" + re.escape(message) + "$"
-
 
 SHAPES: dict[str, Callable[[float], float]] = {
     "linear": lambda p: 1.0 - p,
@@ -133,6 +128,7 @@ def test_continuation_refusals() -> None:
     base = LinearDecay(10)
     cases: list[tuple[dict[str, Any], str]] = [
         ({"base": 3}, "base must be a Schedule, got int"),
+        ({"base": "linear"}, "base must be a Schedule, got str"),
         ({"at_step": 1.5}, "at_step must be an integer, got 1.5"),
         ({"at_step": 0}, "at_step must be >= 1, got 0"),
         ({"at_step": 20}, "at_step=20 must come before the new horizon total_steps=20"),

@@ -12,7 +12,6 @@ a run whose norms are ``k`` times the source run's is exactly ``k``."""
 from __future__ import annotations
 
 import math
-import re
 import warnings
 from typing import Any
 
@@ -21,6 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _match import exactly
 from refinedlr.bounds import best_scale
 from refinedlr.decision import bound_caveat
 from refinedlr.records import GradNormRecord, RecordError
@@ -53,10 +53,6 @@ NEARLY_CONSTANT = (
     "the norms are nearly constant (99% and 1% quantiles within 5%): the refined schedule is "
     "about linear decay, and the bound cannot tell them apart"
 )
-
-
-def exactly(message: str) -> str:
-    return "^" + re.escape(message) + "$"
 
 
 def linear_bound(norms: np.ndarray) -> float:
