@@ -300,7 +300,7 @@ def extension_options(
     best: dict[tuple[str, str], ExtensionOption] = {}
     for family in families:
         for shape in shapes:
-            option = search.best(family, shape, fresh)  # a rescale to the level in use: a cooldown
+            option = search.best(family, shape, fresh)
             key = (option.family, shape)
             if key not in best or option.bound_ratio < best[key].bound_ratio:
                 best[key] = option
@@ -369,7 +369,7 @@ class _Search:
         self.g2 = _block_sums(g[k:] ** 2, tail - k)
         self.sizes = np.diff(tail).astype(np.float64)
         self.mids = (tail[:-1] + tail[1:] - 1) / 2.0  # each block's middle step
-        self.current = float(s0[k - 1])  # the multiplier in use at the checkpoint
+        self.in_use = min(1.0, float(s0[k - 1]))  # the multiplier in use at the checkpoint
 
     def bound(self, level: float, cooldown: int, shape: str) -> float:
         start = self.T1 - cooldown
@@ -387,7 +387,7 @@ class _Search:
 
     def best(self, family: str, shape: str, fresh: float) -> ExtensionOption:
         if family == "cooldown":
-            level = min(1.0, self.current)
+            level = self.in_use
             x = _minimize_1d(lambda x: self.bound(level, self._cooldown(x), shape), 0.0, 1.0)
         else:
             lo = math.log(_LEVEL_FLOOR)
@@ -403,7 +403,7 @@ class _Search:
                 f, np.array(v0), method="Nelder-Mead", bounds=bounds, options=options
             )
             level, x = math.exp(float(res.x[0])), float(res.x[1])
-            if math.isclose(level, min(1.0, self.current), rel_tol=1e-9):
+            if math.isclose(level, self.in_use, rel_tol=1e-9):  # no rescale: a cooldown
                 family = "cooldown"
         cont = Continuation(
             self.T1,
