@@ -41,6 +41,8 @@ from refinedlr_bench.tables import (
 __all__ = ["median_ci", "reach_stats", "regret_stats", "wilson", "write_report"]
 
 OPTS = ("adam", "sgd")
+#: The issue's targets (schedule, horizon factor): cosine and WSD 1-sqrt at T, linear decay at 4T.
+ISSUE_TARGETS = (("cosine", 1.0), ("wsd-1sqrt", 1.0), ("linear", 4.0))
 METHOD_LABELS = {
     "constant": "constant norms",
     "recorded": "recorded norms",
@@ -623,26 +625,24 @@ def _heldout_section(
     lines += [*markdown_table(["Done when (issue 17)", "target", "held-out [95% CI]"], table), ""]
     per = []
     for opt in OPTS:
-        for t, h in (("cosine", "1.0"), ("wsd-1sqrt", "1.0"), ("linear", "4.0")):
+        for t, h in ISSUE_TARGETS:
             sel = [
                 r
                 for r in cells
-                if r["optimizer"] == opt and r["target"] == t and float(r["horizon"]) == float(h)
+                if r["optimizer"] == opt and r["target"] == t and float(r["horizon"]) == h
             ]
             rs = [
                 r
                 for r in reuse
-                if r["optimizer"] == opt and r["target"] == t and float(r["horizon"]) == float(h)
+                if r["optimizer"] == opt and r["target"] == t and float(r["horizon"]) == h
             ]
             per.append(
                 _regret_line(
-                    f"{OPTIMIZER_LABELS[opt]}: {t} at {float(h):g}T, transfer_lr", regret_stats(sel)
+                    f"{OPTIMIZER_LABELS[opt]}: {t} at {h:g}T, transfer_lr", regret_stats(sel)
                 )
             )
             per.append(
-                _regret_line(
-                    f"{OPTIMIZER_LABELS[opt]}: {t} at {float(h):g}T, reuse", regret_stats(rs)
-                )
+                _regret_line(f"{OPTIMIZER_LABELS[opt]}: {t} at {h:g}T, reuse", regret_stats(rs))
             )
     lines += [*markdown_table(REGRET_HEADER, per), ""]
     if ext:
@@ -653,9 +653,6 @@ def _heldout_section(
             "",
         ]
     return lines
-
-
-ISSUE_TARGETS = (("cosine", 1.0), ("wsd-1sqrt", 1.0), ("linear", 4.0))
 
 
 def _issue_cells(rows: Iterable[Mapping[str, str]]) -> list[dict[str, str]]:
