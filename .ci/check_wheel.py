@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Check that the library's wheel holds no module of the research suite.
+"""Check that the library's wheel holds no module of the research suite or of the demo.
 
 Usage: check_wheel.py WHEEL
 
@@ -17,9 +17,9 @@ import sys
 import zipfile
 from pathlib import PurePosixPath
 
-FORBIDDEN_PART = re.compile(r"^(bench|benchmark|study|dataset|fetch)", re.IGNORECASE)
+FORBIDDEN_PART = re.compile(r"^(bench|benchmark|study|dataset|fetch|demo)", re.IGNORECASE)
 FORBIDDEN_CODE = re.compile(
-    r"apt-get|\bdpkg\b|pip['\"]?,?\s*['\"]?download|^\s*(from|import)\s+refinedlr_bench",
+    r"apt-get|\bdpkg\b|pip['\"]?,?\s*['\"]?download|^\s*(from|import)\s+refinedlr_(bench|demo)",
     re.MULTILINE,
 )
 
@@ -37,15 +37,17 @@ def findings(wheel: str) -> list[str]:
                 if path.name == "entry_points.txt":
                     text = zf.read(name).decode("utf-8")
                     if "[refinedlr.commands]" in text:
-                        out.append(f"{name}: registers refinedlr.commands (the research suite's)")
+                        out.append(
+                            f"{name}: registers refinedlr.commands (the research suite's or the demo's)"
+                        )
                 continue
             stems = [p.split(".")[0] for p in path.parts]
             if any(FORBIDDEN_PART.match(s) for s in stems):
-                out.append(f"{name}: a benchmark, study or dataset module")
+                out.append(f"{name}: a benchmark, study, dataset or demo module")
             elif path.suffix == ".py":
                 m = FORBIDDEN_CODE.search(zf.read(name).decode("utf-8", "replace"))
                 if m:
-                    out.append(f"{name}: {m.group(0).strip()!r} (research-suite code)")
+                    out.append(f"{name}: {m.group(0).strip()!r} (research-suite or demo code)")
     return out
 
 
@@ -64,7 +66,7 @@ def main(argv: list[str]) -> int:
         return 1
     with zipfile.ZipFile(argv[0]) as zf:
         n = sum(1 for n in zf.namelist() if n.endswith(".py"))
-    print(f"check_wheel: {argv[0]}: {n} modules, none of the research suite")
+    print(f"check_wheel: {argv[0]}: {n} modules, none of the research suite or the demo")
     return 0
 
 

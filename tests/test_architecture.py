@@ -103,7 +103,7 @@ def test_the_core_imports_no_framework(module: str) -> None:
         assert not (imported & set(FRAMEWORKS)), (m, imported & set(FRAMEWORKS))
 
 
-def test_nothing_in_the_library_mentions_the_research_suite() -> None:
+def test_nothing_in_the_library_imports_the_research_suite_or_the_demo() -> None:
     for path in SRC.rglob("*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
@@ -113,7 +113,7 @@ def test_nothing_in_the_library_mentions_the_research_suite() -> None:
                 names = [node.module or ""]
             else:
                 continue
-            assert not any(n.startswith("refinedlr_bench") for n in names), path
+            assert not any(n.startswith(("refinedlr_bench", "refinedlr_demo")) for n in names), path
 
 
 def _row_writes(tree: ast.AST) -> list[str]:

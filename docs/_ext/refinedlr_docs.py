@@ -157,15 +157,31 @@ def _parser_and_commands() -> tuple[Any, dict[str, Any]]:
     return parser, commands
 
 
+def _plugin_parsers() -> dict[str, Any]:
+    """The ``build_parser`` of each installed plugin command whose module has one (the demo's)."""
+    import importlib
+    from importlib.metadata import entry_points
+
+    found = {}
+    for ep in entry_points(group="refinedlr.commands"):
+        build = getattr(importlib.import_module(ep.module), "build_parser", None)
+        if build is not None:
+            found[ep.name] = build
+    return found
+
+
 def render_help(command: str | None) -> str:
     """``refinedlr [command] --help`` at a fixed width, without colour."""
     parser, commands = _parser_and_commands()
+    own_parsers = _plugin_parsers()
     if command is not None and command not in commands:
         raise ValueError(f"refinedlr has no command {command!r} (commands: {', '.join(commands)})")
     saved = {k: os.environ.get(k) for k in ("COLUMNS", "NO_COLOR", "PYTHON_COLORS")}
     os.environ.update(COLUMNS=str(HELP_COLUMNS), NO_COLOR="1", PYTHON_COLORS="0")
     try:
         text = (commands[command] if command else parser).format_help()
+        if command in own_parsers:  # a plugin with a parser of its own: its own help
+            text = own_parsers[command]().format_help()
     finally:
         for k, v in saved.items():
             if v is None:

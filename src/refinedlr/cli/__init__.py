@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from .. import __version__
 from ..fileio import transaction
 from ..records.record import MissingExtraError
-from . import demo, plan, plot, plugins, refine, show, verify
+from . import plan, plot, plugins, refine, show, verify
 from .common import LIBRARY_ERRORS, CLIError, MissingExtra, Parser, one_line, step_limit
 
 _DESCRIPTION = """\
@@ -37,9 +37,9 @@ examples:
   refinedlr demo --out demo-results
 """
 
-_COMMANDS = (refine, verify, plan, show, plot, demo)
-#: The commands whose outputs are written in one transaction (the demo and the plugins, which
-#: read back what they write, are not)
+_COMMANDS = (refine, verify, plan, show, plot)
+#: The commands whose outputs are written in one transaction (not the plugins, the demo among them,
+#: which read back what they write)
 _TRANSACTIONAL = frozenset({"refine", "verify", "plan", "show", "plot"})
 
 
@@ -74,8 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):  # a log's odd names never stop a report
         with contextlib.suppress(AttributeError, OSError, ValueError):
             getattr(stream, "reconfigure")(errors="backslashreplace")  # noqa: B009
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = plugins.parse(build_parser(), sys.argv[1:] if argv is None else list(argv))
     func: Callable[[argparse.Namespace], int] = args.func
     outputs = transaction() if args.command in _TRANSACTIONAL else contextlib.nullcontext()
     try:

@@ -23,18 +23,17 @@ from typing import Any
 
 import numpy as np
 import torch
+from refinedlr.plan import transfer_lr
+from refinedlr.pytorch import GradNormRecorder, ScheduleLR
+from refinedlr.records import GradNormRecord, RecordWriter
+from refinedlr.refinement import Refinement, refine_details
+from refinedlr.registry import get_schedule
+from refinedlr.risk import RefinementRisk, refinement_risk
+from refinedlr.schedule_io import save_schedule
+from refinedlr.schedules import Schedule
+from refinedlr.summary import summarize
+from refinedlr.verify import Verification, verify_refinement
 from torch import nn
-
-from .plan import transfer_lr
-from .pytorch import GradNormRecorder, ScheduleLR
-from .records import GradNormRecord, RecordWriter
-from .refinement import Refinement, refine_details
-from .registry import get_schedule
-from .risk import RefinementRisk, refinement_risk
-from .schedule_io import save_schedule
-from .schedules import Schedule
-from .summary import summarize
-from .verify import Verification, verify_refinement
 
 
 @dataclasses.dataclass(frozen=True)
@@ -398,9 +397,10 @@ def verify_run2(arm: Arm, first: FirstRun, runs: list[Run], out_dir: Path) -> Ar
     return ArmOutcome(arm, first.refinement, v, best, runs, risk, command)
 
 
-def _configure(
+def configure(
     quick: bool, seeds: int | None, epochs: int | None, arms: Sequence[str] | None
 ) -> DemoConfig:
+    """The demo's sizes from its command-line options; ``ValueError`` names what is wrong."""
     cfg = DemoConfig()
     if quick:
         tiny = tuple(dataclasses.replace(a, lrs=a.lrs[1:3]) for a in cfg.arms)
@@ -411,7 +411,10 @@ def _configure(
         wanted = {a.lower() for a in arms}
         cfg = dataclasses.replace(cfg, arms=tuple(a for a in cfg.arms if a.name.lower() in wanted))
     if cfg.seeds < 1 or cfg.epochs < 1 or not cfg.arms:
-        raise ValueError("seeds and epochs must be at least 1, and at least one arm must run")
+        names = " ".join(a.name for a in ARMS)
+        raise ValueError(
+            f"--seeds and --epochs must be at least 1, and --arms must name one of {names}"
+        )
     return cfg
 
 
@@ -427,7 +430,7 @@ def run_demo(
 ) -> list[ArmOutcome]:
     """Run the demo, print its table and decision, write its files; returns one outcome per arm.
     Each step starts once its inputs are ready (run 2 and the planned runs after run 1)."""
-    cfg = _configure(quick, seeds, epochs, arms)
+    cfg = configure(quick, seeds, epochs, arms)
     workers = max(1, min(workers or (os.cpu_count() or 1), 8))
     out_dir = Path(out)
     record_dir = out_dir / "records"
@@ -619,7 +622,7 @@ def _plan_report(o: ArmOutcome) -> list[str]:
 
 
 def _plots(outcomes: Sequence[ArmOutcome], out_dir: Path, fixed: dict[str, Schedule]) -> str:
-    from .plot import plot_lr_checks, plot_norms_and_schedules  # (they import matplotlib)
+    from refinedlr.plot import plot_lr_checks, plot_norms_and_schedules  # (they import matplotlib)
 
     written = []
     try:

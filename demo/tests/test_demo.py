@@ -13,7 +13,11 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
-from refinedlr.demo import (  # noqa: E402
+from refinedlr.plan import transfer_lr  # noqa: E402
+from refinedlr.records import read_record  # noqa: E402
+from refinedlr.registry import get_schedule  # noqa: E402
+
+from refinedlr_demo.workflow import (  # noqa: E402
     ARMS,
     PLANS,
     SCHEDULES,
@@ -22,9 +26,6 @@ from refinedlr.demo import (  # noqa: E402
     steps_per_run,
     train_one,
 )
-from refinedlr.plan import transfer_lr  # noqa: E402
-from refinedlr.records import read_record  # noqa: E402
-from refinedlr.registry import get_schedule  # noqa: E402
 
 
 def test_data_splits_are_disjoint_and_fixed() -> None:
@@ -127,7 +128,7 @@ def test_the_progress_bar_counts_runs_as_they_finish(monkeypatch: pytest.MonkeyP
     import time
     from concurrent.futures import ThreadPoolExecutor
 
-    from refinedlr import demo
+    from refinedlr_demo import workflow as demo
 
     release = threading.Event()
 
@@ -167,9 +168,10 @@ def test_the_progress_bar_counts_runs_as_they_finish(monkeypatch: pytest.MonkeyP
 def test_verify_follows_the_decision_rule_and_the_report_says_so(tmp_path: Path) -> None:
     """Issue 18's SGD arm: a loss difference within the seed spread and a bound ratio inside the
     tie band: a tie, so linear decay, and the report names what decided."""
-    from refinedlr.demo import ArmOutcome, FirstRun, Run, _arm_report, verify_run2
     from refinedlr.records import GradNormRecord
     from refinedlr.refinement import refine_details
+
+    from refinedlr_demo.workflow import ArmOutcome, FirstRun, Run, _arm_report, verify_run2
 
     arm = ARMS[0]
     T = 200
@@ -215,3 +217,22 @@ def test_verify_follows_the_decision_rule_and_the_report_says_so(tmp_path: Path)
     assert (
         "Test accuracy, on images no choice looked at: refined minus linear decay +0.0000" in text
     )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--seeds", "0"], ["--epochs", "-1"], ["--arms", "Lion"], ["--seeds", "two"], ["--bogus"]],
+)
+def test_bad_options_are_one_line_and_exit_2_before_any_work(
+    tmp_path: Path, argv: list[str]
+) -> None:
+    out = tmp_path / "demo"
+    r = subprocess.run(
+        [sys.executable, "-m", "refinedlr_demo", "--out", str(out), *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith("refinedlr demo: error: ") and r.stderr.count("\n") == 1, r.stderr
+    assert r.stdout == "" and not out.exists()
