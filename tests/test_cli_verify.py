@@ -193,3 +193,17 @@ def test_run_1s_own_schedule_is_scored_and_is_the_fallback(tmp_path: Path, capsy
         capsys, str(a), str(b), "--source-schedule", "nonsense", "-o", str(tmp_path / "x.json")
     )
     assert code == 2 and "unknown schedule name 'nonsense'" in err
+
+
+def test_a_source_schedule_name_too_long_to_be_a_file_is_refused_as_a_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = write_csv(tmp_path / "run1.csv", l2=SOURCE)
+    b = write_csv(tmp_path / "run2.csv", l2=ROSE_LATE)
+    long = "x" * 300  # longer than a file name may be (ENAMETOOLONG when looked up)
+    code, _, err = run(
+        capsys, str(a), str(b), "--source-schedule", long, "-o", str(tmp_path / "x.json")
+    )
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "unknown schedule name 'xxx" in lines[0], err
+    assert not (tmp_path / "x.json").exists()

@@ -70,12 +70,17 @@ def _as_vector(name: str, value: object, *, positive: bool = False) -> FloatArra
     return _finite_vector(name, raw, "positive" if positive else "non-negative")
 
 
+def as_floats(value: object, error: type[ValueError], what: str) -> FloatArray:
+    """``value`` as a float64 array, or ``error("what: why not")`` (refinement and plan use it)."""
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise error(f"{what}: {exc}") from None
+
+
 def _finite_vector(name: str, value: object, need: str | None = None) -> FloatArray:
     """``value`` as a finite float64 vector, ``"positive"`` or ``"non-negative"`` when ``need``."""
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise BoundError(f"{name} must be a 1-D array of real numbers: {exc}") from None
+    arr = as_floats(value, BoundError, f"{name} must be a 1-D array of real numbers")
     if arr.ndim != 1:
         raise BoundError(f"{name} must be a 1-D array, got shape {arr.shape}")
     if arr.size == 0:
@@ -104,12 +109,13 @@ def _same_length(name_a: str, a: FloatArray, name_b: str, b: FloatArray) -> None
         )
 
 
-def _positive_real(name: str, value: object) -> float:
+def positive_real(name: str, value: object, error: type[ValueError] = BoundError) -> float:
+    """``value`` as a positive finite float, or ``error`` (:mod:`refinedlr.plan` uses it too)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise BoundError(f"{name} must be a positive number, got {value!r}")
+        raise error(f"{name} must be a positive number, got {value!r}")
     v = float(value)
     if not (math.isfinite(v) and v > 0.0):
-        raise BoundError(f"{name} must be a positive finite number, got {value!r}")
+        raise error(f"{name} must be a positive finite number, got {value!r}")
     return v
 
 
@@ -155,7 +161,7 @@ def last_iterate_bound(
     >>> last_iterate_bound([1.0, 0.5, 0.0], [1.0, 1.0, 7.0], drop_trailing_zeros=False)
     inf
     """
-    d = _positive_real("D", D)
+    d = positive_real("D", D)
     S0, Q0, tail = _direct_terms(lrs, norms, "lrs", drop_trailing_zeros)
     if math.isinf(tail):
         return math.inf
@@ -173,7 +179,7 @@ def bound_coefficients(
     >>> round(a, 4), round(b, 4)
     (0.3333, 1.25)
     """
-    d = _positive_real("D", D)
+    d = positive_real("D", D)
     S0, Q0, tail = _direct_terms(shape, norms, "shape", drop_trailing_zeros)
     return d * d / (2.0 * S0), Q0 / (2.0 * S0) + 0.5 * tail
 
@@ -205,7 +211,7 @@ def worst_case_bound(shape: ShapeLike, G: float = 1.0, D: float = 1.0) -> float:
     >>> round(worst_case_bound([1.0, 0.75, 0.5, 0.25]), 4)
     1.0328
     """
-    g = _positive_real("G", G)
+    g = positive_real("G", G)
     s = _as_vector("shape", shape)
     return best_scale(s, np.full(s.shape[0], g), D)[1]
 
@@ -234,7 +240,7 @@ def lrs_from_weights(weights: npt.ArrayLike, gamma: float = 1.0) -> FloatArray:
     array([1.5, 1. , 0.5, 0. ])
     """
     w = _as_vector("weights", weights)
-    gam = _positive_real("gamma", gamma)
+    gam = positive_real("gamma", gamma)
     W = _rev_cumsum(w)
     if W[0] <= 0.0:
         raise BoundError("weights are all zero: at least one weight must be positive")
@@ -256,14 +262,14 @@ def weighted_bound(
     w = _as_vector("weights", weights)
     g = _as_vector("norms", norms)
     _same_length("weights", w, "norms", g)
-    d = _positive_real("D", D)
+    d = positive_real("D", D)
     total = float(w.sum())
     if total <= 0.0:
         raise BoundError("weights are all zero: at least one weight must be positive")
     v = float(np.dot(w * w, g * g))
     if gamma is None:
         return d * math.sqrt(v) / total
-    gam = _positive_real("gamma", gamma)
+    gam = positive_real("gamma", gamma)
     return (d * d / gam + gam * v) / (2.0 * total)
 
 
@@ -287,7 +293,7 @@ def optimal_schedule(norms: npt.ArrayLike, D: float = 1.0) -> tuple[FloatArray, 
     >>> value
     0.5
     """
-    d = _positive_real("D", D)
+    d = positive_real("D", D)
     w = optimal_weights(norms)
     gamma = d / math.sqrt(float(w.sum()))
     return lrs_from_weights(w, gamma), gamma

@@ -38,7 +38,7 @@ import numpy.typing as npt
 from scipy import optimize
 
 from . import limits
-from .bounds import BoundError, best_scale, last_iterate_bound
+from .bounds import BoundError, as_floats, best_scale, last_iterate_bound, positive_real
 from .records import GradNormRecord
 from .records.record import FloatArray, IntArray
 from .refinement import fill_missing
@@ -77,15 +77,6 @@ class PlanWarning(UserWarning):
     """The plan holds, but something limits how far to trust it (the message says what)."""
 
 
-def _positive(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise PlanError(f"{name} must be a positive number, got {value!r}")
-    v = float(value)
-    if not (math.isfinite(v) and v > 0.0):
-        raise PlanError(f"{name} must be a positive finite number, got {value!r}")
-    return v
-
-
 def _schedule(name: str, value: ScheduleLike) -> Schedule:
     try:
         schedule = as_schedule(value)
@@ -100,10 +91,7 @@ def _recorded(norms: npt.ArrayLike | GradNormRecord, kind: str | None) -> FloatA
     if isinstance(norms, GradNormRecord):
         values = norms.norms(norms.resolve_kind(kind))
     else:
-        try:
-            values = np.asarray(norms, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise PlanError(f"norms must be numbers: {exc}") from None
+        values = as_floats(norms, PlanError, "norms must be numbers")
     if values.ndim != 1 or values.size == 0:
         raise PlanError(f"norms must be a non-empty 1-D array, got shape {values.shape}")
     if np.any(values[np.isfinite(values)] < 0.0):
@@ -192,7 +180,7 @@ def transfer_lr(
     >>> round(transfer_lr(0.1, LinearDecay(1000), Cosine(1000)), 4)
     0.0972
     """
-    lr = _positive("lr", lr)
+    lr = positive_real("lr", lr, PlanError)
     src = _schedule("source", source)
     tgt = _schedule("target", target)
     g = _source_norms(norms, kind, src.total_steps, carry)
@@ -515,7 +503,7 @@ def predict(
     >>> round(p.ratio(p.candidates[1]), 2)  # constant LR: a 45% higher final bound
     1.45
     """
-    lr = _positive("lr", lr)
+    lr = positive_real("lr", lr, PlanError)
     if isinstance(points, bool) or not isinstance(points, int) or points < 2:
         raise PlanError(f"points must be an integer >= 2, got {points!r}")
     if not (isinstance(fit_from, (int, float)) and 0.0 <= fit_from < 1.0):
@@ -556,10 +544,7 @@ def _label(schedule: ScheduleLike, i: int) -> str:
 
 
 def _fit(source: Forecast, losses: npt.ArrayLike, fit_from: float) -> tuple[float, float] | None:
-    try:
-        y = np.asarray(losses, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise PlanError(f"losses must be numbers: {exc}") from None
+    y = as_floats(losses, PlanError, "losses must be numbers")
     T = source.schedule.total_steps
     if y.ndim != 1 or y.shape[0] != T:
         raise PlanError(f"losses must hold one value per step of the source ({T}), got {y.shape}")

@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
+from .bounds import as_floats
 from .records import GradNormRecord
 from .schedules import Tabulated
 
@@ -256,10 +257,7 @@ def _as_norms(
         if norms.coverage < 1.0:
             info["source_coverage"] = round(norms.coverage, 6)
         return norms.norms(k), info
-    try:
-        arr = np.asarray(norms, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise RefineError(f"gradient norms must be numbers: {exc}") from None
+    arr = as_floats(norms, RefineError, "gradient norms must be numbers")
     if arr.ndim != 1:
         raise RefineError(f"gradient norms must be a 1-D array, got shape {arr.shape}")
     return arr, {}

@@ -44,14 +44,20 @@ SCHEDULE_SUFFIXES = (".json", ".npy", ".csv")
 FORMAT_VERSION = 1
 
 
-def save_schedule(schedule: Schedule, path: str | os.PathLike[str]) -> None:
-    """Write ``schedule`` to ``path``; the suffix (.json, .npy, .csv) chooses the format."""
-    p = Path(path)
+def _suffix(p: Path) -> str:
+    """The schedule file type of ``p`` (its suffix, lower case); an unknown one is refused."""
     suffix = p.suffix.lower()
     if suffix not in SCHEDULE_SUFFIXES:
         raise ScheduleError(
             f"{p}: unknown schedule file type {brief(suffix)!r}; use .json, .npy or .csv"
         )
+    return suffix
+
+
+def save_schedule(schedule: Schedule, path: str | os.PathLike[str]) -> None:
+    """Write ``schedule`` to ``path``; the suffix (.json, .npy, .csv) chooses the format."""
+    p = Path(path)
+    suffix = _suffix(p)
     with atomic_write(p, binary=suffix == ".npy") as f:
         if suffix == ".json":
             doc = {"refinedlr_schedule": FORMAT_VERSION, "fingerprint": schedule.fingerprint()}
@@ -70,11 +76,7 @@ def load_schedule(path: str | os.PathLike[str], total_steps: int | None = None) 
     p = Path(path)
     if not p.exists():
         raise ScheduleError(f"{p}: no such schedule file")
-    suffix = p.suffix.lower()
-    if suffix not in SCHEDULE_SUFFIXES:
-        raise ScheduleError(
-            f"{p}: unknown schedule file type {brief(suffix)!r}; use .json, .npy or .csv"
-        )
+    suffix = _suffix(p)
     try:
         if suffix == ".json":
             doc = read_json(p)

@@ -142,6 +142,14 @@ def read_log(path: str, args: argparse.Namespace) -> GradNormRecord:
     return record
 
 
+def is_schedule_file(text: str) -> bool:
+    """Whether a schedule argument names a file (its suffix, or it exists) rather than a schedule."""
+    try:
+        return Path(text).suffix.lower() in SCHEDULE_SUFFIXES or Path(text).exists()
+    except OSError:  # e.g. a name too long to be a file: then it is a schedule name
+        return False
+
+
 def read_schedule(path: str, total_steps: int | None = None) -> Schedule:
     """Load a schedule file; its horizon is checked against ``--max-steps`` before use."""
     p = Path(path)
@@ -282,10 +290,6 @@ def collect_warnings() -> Iterator[list[warnings.WarningMessage]]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         yield caught
-    print_warnings(caught)
-
-
-def print_warnings(caught: Sequence[warnings.WarningMessage]) -> None:
     for w in caught:
         print(one_line(f"refinedlr: warning: {w.message}", 2 * LINE_WIDTH), file=sys.stderr)
 
@@ -326,40 +330,13 @@ def advise(summary: ScheduleSummary, *, risky: bool) -> None:
         print(f"advice: {advice_before_run(verdict, risky=risky)}")
 
 
-#: Command-line options: ``(flags, add_argument's keywords)``; a title starts a group of options,
-#: a list holds options that exclude each other.
-Options = Sequence["str | tuple[tuple[str, ...], dict[str, Any]] | list[Any]"]
-
-
 def command(
-    sub: Any,
-    name: str,
-    run: Callable[[argparse.Namespace], int],
-    help: str,
-    options: Options = (),
-    refines: bool = False,
-    **kw: Any,
+    sub: Any, name: str, run: Callable[[argparse.Namespace], int], help: str, **kw: Any
 ) -> argparse.ArgumentParser:
-    """A sub-command ``name`` (``kw``: its parser's) with ``options`` that runs ``run(args)``;
-    ``refines``: also the refinement's options and the log reader's."""
+    """A sub-command ``name`` (``kw``: its parser's) that runs ``run(args)``."""
     p: argparse.ArgumentParser = sub.add_parser(name, help=help, **kw)
     p.set_defaults(func=run)
-    add_options(p, options)
-    if refines:
-        add_refine_options(p)
-        add_log_options(p)
     return p
-
-
-def add_options(p: argparse.ArgumentParser, options: Options, group: Any = None) -> None:
-    target: Any = group or p
-    for option in options:
-        if isinstance(option, str):
-            target = p.add_argument_group(option)
-        elif isinstance(option, list):
-            add_options(p, option, target.add_mutually_exclusive_group())
-        else:
-            target.add_argument(*option[0], **option[1])
 
 
 def _int(text: str) -> int:
@@ -408,71 +385,45 @@ def _finite_float(text: str) -> float:
 
 
 def add_log_options(p: argparse.ArgumentParser) -> None:
-    add_options(
-        p,
-        (
-            "reading the log",
-            (("--format",), {"choices": list(FORMATS), "help": "log format (default: guessed)"}),
-            (("--column",), {"help": "column / key / metric holding the norm (CSV, JSONL, W&B)"}),
-            (
-                ("--tag",),
-                {"help": "TensorBoard scalar tag (default: grad_norm or train/grad_norm)"},
-            ),
-            (
-                ("--step-offset",),
-                {
-                    "type": step_offset,
-                    "metavar": "N",
-                    "help": "add N to every step "
-                    "as written in the log (default: the format's convention: -1 for "
-                    "trainer_state.json, -1 for a 1-based TensorBoard log, else 0)",
-                },
-            ),
-            (
-                ("--max-steps",),
-                {
-                    "type": step_count,
-                    "metavar": "N",
-                    "help": "refuse logs and "
-                    f"schedules spanning more than N steps (default {limits.MAX_STEPS:,}; "
-                    "the byte and line budgets of a log follow it); raise it if a run "
-                    "really was longer, up to what this machine's memory holds",
-                },
-            ),
-        ),
+    g = p.add_argument_group("reading the log")
+    g.add_argument("--format", choices=list(FORMATS), help="log format (default: guessed)")
+    g.add_argument("--column", help="column / key / metric holding the norm (CSV, JSONL, W&B)")
+    g.add_argument("--tag", help="TensorBoard scalar tag (default: grad_norm or train/grad_norm)")
+    g.add_argument(
+        "--step-offset",
+        type=step_offset,
+        metavar="N",
+        help="add N to every step as written in the log (default: the format's convention: -1 "
+        "for trainer_state.json, -1 for a 1-based TensorBoard log, else 0)",
+    )
+    g.add_argument(
+        "--max-steps",
+        type=step_count,
+        metavar="N",
+        help=f"refuse logs and schedules spanning more than N steps (default {limits.MAX_STEPS:,}; "
+        "the byte and line budgets of a log follow it); raise it if a run really was longer, up "
+        "to what this machine's memory holds",
     )
 
 
 def add_refine_options(p: argparse.ArgumentParser) -> None:
-    add_options(
-        p,
-        (
-            "refinement",
-            (
-                ("--tau",),
-                {
-                    "type": _finite_float,
-                    "default": 0.1,
-                    "help": "median-smoothing window as "
-                    "a fraction of the run (default 0.1; the paper used 0.1 for deep learning, "
-                    "0.5 for convex problems)",
-                },
-            ),
-            (
-                ("--norm",),
-                {
-                    "choices": ["l2", "l1"],
-                    "default": None,
-                    "help": "l2: SGD-type, weights "
-                    "norm^-2 (Algorithm 1); l1: Adam-type, weights norm^-1 (Algorithm 2). "
-                    "Default: the norm the log's column names (sched/gnorm_l1: l1), else l2, "
-                    "assumed; the output says which. The log's column of that name is used "
-                    "when present.",
-                },
-            ),
-            (
-                ("--power",),
-                {"type": _finite_float, "help": "weights norm^-POWER instead (overrides --norm)"},
-            ),
-        ),
+    """The refinement's options, then the log reader's (:func:`add_log_options`)."""
+    g = p.add_argument_group("refinement")
+    g.add_argument(
+        "--tau",
+        type=_finite_float,
+        default=0.1,
+        help="median-smoothing window as a fraction of the run (default 0.1; the paper used 0.1 "
+        "for deep learning, 0.5 for convex problems)",
     )
+    g.add_argument(
+        "--norm",
+        choices=["l2", "l1"],
+        help="l2: SGD-type, weights norm^-2 (Algorithm 1); l1: Adam-type, weights norm^-1 "
+        "(Algorithm 2). Default: the norm the log's column names (sched/gnorm_l1: l1), else l2, "
+        "assumed; the output says which. The log's column of that name is used when present.",
+    )
+    g.add_argument(
+        "--power", type=_finite_float, help="weights norm^-POWER instead (overrides --norm)"
+    )
+    add_log_options(p)

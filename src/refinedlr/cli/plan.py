@@ -17,16 +17,16 @@ import numpy as np
 from ..plan import extension_options, predict
 from ..records import read_record
 from ..records.record import brief
-from ..schedule_io import SCHEDULE_SUFFIXES, as_schedule
+from ..schedule_io import as_schedule
 from ..schedules import Schedule
 from .common import (
     CLIError,
-    Options,
     about,
     add_log_options,
     check_outputs,
     collect_warnings,
     command,
+    is_schedule_file,
     positive_int,
     read_log,
     read_schedule,
@@ -51,85 +51,57 @@ def _positive_lr(text: str) -> float:
     return x
 
 
-_OPTIONS: Options = (
-    (("--lr",), {"type": _positive_lr, "required": True, "help": "the peak LR tuned for --from"}),
-    (
-        ("--from",),
-        {"dest": "source", "required": True, "metavar": "SCHEDULE", "help": "its schedule"},
-    ),
-    (
-        ("--steps",),
-        {"type": positive_int, "help": "its horizon (a schedule file's own if omitted)"},
-    ),
-    (
-        ("--to",),
-        {
-            "action": "append",
-            "default": [],
-            "metavar": "SCHEDULE[@STEPS]",
-            "help": "a schedule to plan for (repeatable); @STEPS gives its own horizon",
-        },
-    ),
-    (
-        ("--to-steps",),
-        {
-            "type": positive_int,
-            "help": "the new horizon: of every --to without "
-            "@STEPS (default: --from's), or of the run continued with --at",
-        },
-    ),
-    (
-        ("--at",),
-        {
-            "type": positive_int,
-            "metavar": "STEP",
-            "help": "continue the --from run from "
-            "its checkpoint after STEP optimizer steps to --to-steps (no --to)",
-        },
-    ),
-    (
-        ("--family",),
-        {
-            "choices": ["best", "rescale", "cooldown"],
-            "default": "best",
-            "help": "with --at: rescale (a new LR level, then a cooldown), cooldown "
-            "(keep the LR in use: no re-warm-up) or best (default: the lower bound)",
-        },
-    ),
-    (
-        ("--norms",),
-        {
-            "metavar": "LOG",
-            "help": "the --from run's gradient-norm log (default: constant norms, the worst case)",
-        },
-    ),
-    (("--kind",), {"help": "which series of --norms to use (default: l2, or its only one)"}),
-    (
-        ("--losses",),
-        {
-            "metavar": "LOG",
-            "help": "the --from run's loss log: fits loss ~ C + M x "
-            "bound and predicts each target's final loss",
-        },
-    ),
-    (("--loss-column",), {"default": "loss", "help": "the column of --losses (default: loss)"}),
-    (("-o", "--output"), {"help": "write the planned schedule (.json, .npy or .csv)"}),
-    (("--plot",), {"metavar": "PNG", "help": "write a figure of the LRs and predicted curves"}),
-)
-
-
 def add_parser(sub: Any) -> None:
     raw = argparse.RawDescriptionHelpFormatter
-    kw: dict[str, Any] = {"description": __doc__, "epilog": _EPILOG, "formatter_class": raw}
-    p = command(sub, "plan", run, HELP, _OPTIONS, **kw)
+    p = command(sub, "plan", run, HELP, description=__doc__, epilog=_EPILOG, formatter_class=raw)
+    p.add_argument("--lr", type=_positive_lr, required=True, help="the peak LR tuned for --from")
+    p.add_argument("--from", dest="source", required=True, metavar="SCHEDULE", help="its schedule")
+    p.add_argument(
+        "--steps", type=positive_int, help="its horizon (a schedule file's own if omitted)"
+    )
+    p.add_argument(
+        "--to",
+        action="append",
+        default=[],
+        metavar="SCHEDULE[@STEPS]",
+        help="a schedule to plan for (repeatable); @STEPS gives its own horizon",
+    )
+    p.add_argument(
+        "--to-steps",
+        type=positive_int,
+        help="the new horizon: of every --to without @STEPS (default: --from's), or of the run "
+        "continued with --at",
+    )
+    p.add_argument(
+        "--at",
+        type=positive_int,
+        metavar="STEP",
+        help="continue the --from run from its checkpoint after STEP optimizer steps to "
+        "--to-steps (no --to)",
+    )
+    p.add_argument(
+        "--family",
+        choices=["best", "rescale", "cooldown"],
+        default="best",
+        help="with --at: rescale (a new LR level, then a cooldown), cooldown (keep the LR in use: "
+        "no re-warm-up) or best (default: the lower bound)",
+    )
+    p.add_argument(
+        "--norms",
+        metavar="LOG",
+        help="the --from run's gradient-norm log (default: constant norms, the worst case)",
+    )
+    p.add_argument("--kind", help="which series of --norms to use (default: l2, or its only one)")
+    p.add_argument(
+        "--losses",
+        metavar="LOG",
+        help="the --from run's loss log: fits loss ~ C + M x bound and predicts each target's "
+        "final loss",
+    )
+    p.add_argument("--loss-column", default="loss", help="the column of --losses (default: loss)")
+    p.add_argument("-o", "--output", help="write the planned schedule (.json, .npy or .csv)")
+    p.add_argument("--plot", metavar="PNG", help="write a figure of the LRs and predicted curves")
     add_log_options(p)
-
-
-def _is_file(text: str) -> bool:
-    try:
-        return Path(text).suffix.lower() in SCHEDULE_SUFFIXES or Path(text).exists()
-    except OSError:  # e.g. a name too long to be a file: then it is a schedule name
-        return False
 
 
 def _value(text: str) -> Any:
@@ -153,7 +125,7 @@ def _value(text: str) -> Any:
 
 def parse_schedule(text: str, total_steps: int | None, what: str) -> Schedule:
     """``NAME[:KEY=VALUE,...]`` or a schedule file, on ``total_steps`` when given."""
-    if _is_file(text):
+    if is_schedule_file(text):
         schedule = read_schedule(text, total_steps=total_steps)
         if not np.any(schedule.preview() > 0.0):
             raise CLIError(f"{text}: the schedule is zero on every step; it trains nothing")

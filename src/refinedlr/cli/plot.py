@@ -13,17 +13,18 @@ from ..schedules import Schedule
 from . import common
 
 HELP = "plot norms, smoothed norms and schedules (PNG)"
-_OPTIONS: common.Options = (
-    (("paths",), {"nargs": "+", "help": "logs and/or schedule files"}),
-    (("-o", "--output"), {"required": True, "help": "the figure to write (.png, .pdf or .svg)"}),
-    (("--baselines",), {"help": "comma-separated schedule names to overlay, e.g. linear,cosine"}),
-    (("--title",), {}),
-    (("--as",), {"dest": "as_", "choices": ["schedule", "log"], "help": "how to read the paths"}),
-)
 
 
 def add_parser(sub: Any) -> None:
-    common.command(sub, "plot", run, HELP, _OPTIONS, refines=True, description=__doc__)
+    p = common.command(sub, "plot", run, HELP, description=__doc__)
+    p.add_argument("paths", nargs="+", help="logs and/or schedule files")
+    p.add_argument("-o", "--output", required=True, help="the figure to write (.png, .pdf or .svg)")
+    p.add_argument(
+        "--baselines", help="comma-separated schedule names to overlay, e.g. linear,cosine"
+    )
+    p.add_argument("--title")
+    p.add_argument("--as", dest="as_", choices=["schedule", "log"], help="how to read the paths")
+    common.add_refine_options(p)
 
 
 def run(args: argparse.Namespace) -> int:

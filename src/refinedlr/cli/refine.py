@@ -21,66 +21,48 @@ from .verify import refuse_same_record
 METHODS = ("paper", "verified")
 HELP = "turn a gradient-norm log into a refined schedule"
 
-_OPTIONS: common.Options = (
-    (("log",), {"help": "the gradient-norm log"}),
-    (
-        ("-o", "--output"),
-        {
-            "required": True,
-            "help": "schedule file: .json (spec and provenance), "
-            ".npy (one multiplier per step) or .csv",
-        },
-    ),
-    (
-        ("--steps",),
-        {
-            "type": common.positive_int,
-            "help": "horizon T of the next run if it differs from the log (resampled on t/T)",
-        },
-    ),
-    (("--plot",), {"metavar": "PNG", "help": "also write a figure of norms and schedule"}),
-    "method",
-    (
-        ("--method",),
-        {
-            "choices": list(METHODS),
-            "default": "paper",
-            "help": "paper (default): the "
-            "published algorithm. verified: refine, then verify with the norms of one run "
-            "of the refined schedule (--check), as `refinedlr verify` does; keep it only "
-            "if the last-iterate bound on its own norms beats linear decay's, else write "
-            "linear decay",
-        },
-    ),
-    (
-        ("--check",),
-        {
-            "metavar": "LOG",
-            "help": "for --method verified: the norm log of a run with "
-            "the paper's refined schedule",
-        },
-    ),
-    (
-        ("--check-kind",),
-        {
-            "help": "column of both logs used for the check (default update_l2 when "
-            "both have it, else l2)"
-        },
-    ),
-    (
-        ("--verify-threshold",),
-        {
-            "type": float,
-            "default": VERIFY_THRESHOLD,
-            "help": "keep the "
-            f"refined schedule below this bound ratio (default {VERIFY_THRESHOLD})",
-        },
-    ),
-)
-
 
 def add_parser(sub: Any) -> None:
-    common.command(sub, "refine", run, HELP, _OPTIONS, refines=True, description=__doc__)
+    p = common.command(sub, "refine", run, HELP, description=__doc__)
+    p.add_argument("log", help="the gradient-norm log")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="schedule file: .json (spec and provenance), .npy (one multiplier per step) or .csv",
+    )
+    p.add_argument(
+        "--steps",
+        type=common.positive_int,
+        help="horizon T of the next run if it differs from the log (resampled on t/T)",
+    )
+    p.add_argument("--plot", metavar="PNG", help="also write a figure of norms and schedule")
+    g = p.add_argument_group("method")
+    g.add_argument(
+        "--method",
+        choices=list(METHODS),
+        default="paper",
+        help="paper (default): the published algorithm. verified: refine, then verify with the "
+        "norms of one run of the refined schedule (--check), as `refinedlr verify` does; keep it "
+        "only if the last-iterate bound on its own norms beats linear decay's, else write linear "
+        "decay",
+    )
+    g.add_argument(
+        "--check",
+        metavar="LOG",
+        help="for --method verified: the norm log of a run with the paper's refined schedule",
+    )
+    g.add_argument(
+        "--check-kind",
+        help="column of both logs used for the check (default update_l2 when both have it, else l2)",
+    )
+    g.add_argument(
+        "--verify-threshold",
+        type=float,
+        default=VERIFY_THRESHOLD,
+        help=f"keep the refined schedule below this bound ratio (default {VERIFY_THRESHOLD})",
+    )
+    common.add_refine_options(p)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -19,22 +19,16 @@ from . import common
 from .common import about, read_log
 
 HELP = "summarise a schedule or a log (peak, warm-up, bound vs linear decay)"
-_OPTIONS: common.Options = (
-    (("path",), {"help": "a schedule file (.json/.npy/.csv) or a gradient-norm log"}),
-    (("--norms",), {"help": "a gradient-norm log to score the schedule against"}),
-    (
-        ("--as",),
-        {
-            "dest": "as_",
-            "choices": ["schedule", "log"],
-            "help": "how to read PATH (default: guessed)",
-        },
-    ),
-)
 
 
 def add_parser(sub: Any) -> None:
-    common.command(sub, "show", run, HELP, _OPTIONS, refines=True, description=__doc__)
+    p = common.command(sub, "show", run, HELP, description=__doc__)
+    p.add_argument("path", help="a schedule file (.json/.npy/.csv) or a gradient-norm log")
+    p.add_argument("--norms", help="a gradient-norm log to score the schedule against")
+    p.add_argument(
+        "--as", dest="as_", choices=["schedule", "log"], help="how to read PATH (default: guessed)"
+    )
+    common.add_refine_options(p)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import math
 import re
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -60,69 +59,54 @@ def refuse_same_record(
 
 HELP = "decide between the refined schedule and linear decay after one run of each"
 
-_OPTIONS: common.Options = (
-    (("run1",), {"help": "record of the linear-decay run (the refinement's source)"}),
-    (("run2",), {"help": "record of the run with the refined schedule"}),
-    (("-o", "--output"), {"required": True, "help": "the chosen schedule (.json/.npy/.csv)"}),
-    (
-        ("--schedule",),
-        {
-            "metavar": "FILE",
-            "help": "the refined schedule run 2 used (default: "
-            "refine RUN1 again with --tau/--norm)",
-        },
-    ),
-    (
-        ("--source-schedule",),
-        {
-            "metavar": "FILE|NAME",
-            "default": "linear",
-            "help": "the schedule "
-            "run 1 used, a schedule file or a name (default: linear, no "
-            "warm-up); the bound check scores it, and it is the fallback",
-        },
-    ),
-    "the metric (optional; it decides when given)",
-    (("--metric1",), {"type": float, "help": "run 1's validation metric"}),
-    (("--metric2",), {"type": float, "help": "run 2's validation metric"}),
-    (
-        ("--metric-spread",),
-        {
-            "type": float,
-            "metavar": "SD",
-            "help": "the metric's seed-to-seed "
-            "standard deviation; a difference no larger is a tie (default: "
-            "unknown, and the output says so)",
-        },
-    ),
-    (
-        ("--metric",),
-        {
-            "metavar": "NAME",
-            "help": "read the metric NAME (its last value) from both logs, e.g. eval_loss",
-        },
-    ),
-    [
-        (("--higher-is-better",), {"dest": "higher", "action": "store_true", "default": None}),
-        (("--lower-is-better",), {"dest": "higher", "action": "store_false"}),
-    ],
-    "the bound check",
-    (("--check-kind",), {"help": "record column (default update_l2 if both have it, else l2)"}),
-    (
-        ("--threshold",),
-        {
-            "type": float,
-            "default": VERIFY_THRESHOLD,
-            "help": "the bound check "
-            "favours the refined schedule below this ratio and linear decay above its "
-            f"inverse; in between is a tie (default {VERIFY_THRESHOLD})",
-        },
-    ),
-)
-
 
 def add_parser(sub: Any) -> None:
-    common.command(sub, "verify", run, HELP, _OPTIONS, refines=True, description=__doc__)
+    p = common.command(sub, "verify", run, HELP, description=__doc__)
+    p.add_argument("run1", help="record of the linear-decay run (the refinement's source)")
+    p.add_argument("run2", help="record of the run with the refined schedule")
+    p.add_argument("-o", "--output", required=True, help="the chosen schedule (.json/.npy/.csv)")
+    p.add_argument(
+        "--schedule",
+        metavar="FILE",
+        help="the refined schedule run 2 used (default: refine RUN1 again with --tau/--norm)",
+    )
+    p.add_argument(
+        "--source-schedule",
+        metavar="FILE|NAME",
+        default="linear",
+        help="the schedule run 1 used, a schedule file or a name (default: linear, no warm-up); "
+        "the bound check scores it, and it is the fallback",
+    )
+    g = p.add_argument_group("the metric (optional; it decides when given)")
+    g.add_argument("--metric1", type=float, help="run 1's validation metric")
+    g.add_argument("--metric2", type=float, help="run 2's validation metric")
+    g.add_argument(
+        "--metric-spread",
+        type=float,
+        metavar="SD",
+        help="the metric's seed-to-seed standard deviation; a difference no larger is a tie "
+        "(default: unknown, and the output says so)",
+    )
+    g.add_argument(
+        "--metric",
+        metavar="NAME",
+        help="read the metric NAME (its last value) from both logs, e.g. eval_loss",
+    )
+    direction = g.add_mutually_exclusive_group()
+    direction.add_argument("--higher-is-better", dest="higher", action="store_true", default=None)
+    direction.add_argument("--lower-is-better", dest="higher", action="store_false")
+    g = p.add_argument_group("the bound check")
+    g.add_argument(
+        "--check-kind", help="record column (default update_l2 if both have it, else l2)"
+    )
+    g.add_argument(
+        "--threshold",
+        type=float,
+        default=VERIFY_THRESHOLD,
+        help="the bound check favours the refined schedule below this ratio and linear decay "
+        f"above its inverse; in between is a tie (default {VERIFY_THRESHOLD})",
+    )
+    common.add_refine_options(p)
 
 
 def _metrics(args: argparse.Namespace, rec1: GradNormRecord) -> tuple[float | None, ...]:
@@ -150,7 +134,7 @@ def _metrics(args: argparse.Namespace, rec1: GradNormRecord) -> tuple[float | No
 
 def _source_schedule(spec: str, total_steps: int) -> Schedule:
     """Run 1's schedule: a schedule file, or a name (with its defaults) on run 1's horizon."""
-    if Path(spec).suffix.lower() in (".json", ".npy", ".csv") or Path(spec).exists():
+    if common.is_schedule_file(spec):
         return read_schedule(spec, total_steps=total_steps)
     return as_schedule(spec, total_steps)
 
