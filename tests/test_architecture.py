@@ -157,3 +157,11 @@ def test_the_library_is_laid_out_by_the_formatter() -> None:
         if "fmt: skip" in line or "fmt: off" in line
     ]
     assert not packed, packed
+
+
+def test_the_library_holds_fewer_than_10000_lines_of_python() -> None:
+    """Issue 10's number, kept by issue 21: what the wheel ships (src/refinedlr, every line of
+    every module, as `find src/refinedlr -name '*.py' | xargs cat | wc -l` counts them). Growing
+    past it is a decision to make in an issue, not by accident."""
+    lines = sum(len(p.read_bytes().splitlines()) for p in SRC.rglob("*.py"))
+    assert lines < 10_000, f"the library holds {lines:,} lines of Python"
