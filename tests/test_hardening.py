@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from refinedlr import limits
 from refinedlr.cli import main
-from refinedlr.fileio import atomic_write, transaction
+from refinedlr.fileio import after_commit, atomic_write, transaction
 from refinedlr.records import GradNormRecord, RecordError, RecordWriter, read_record
 from refinedlr.records.writer import KIND_PATTERN
 from refinedlr.refinement import MIN_STEPS, RefineError, refine
@@ -286,11 +286,12 @@ def test_a_failing_figure_leaves_no_schedule(
 
     monkeypatch.setattr(matplotlib.figure.Figure, "savefig", fail)
     before = listing(tmp_path)
-    status, _, err = cli(
+    status, out, err = cli(
         capsys, "refine", str(p), "-o", str(tmp_path / "o.json"), "--plot", str(tmp_path / "f.png")
     )
     assert status == 2 and "No space left on device" in one_error_line(err, "f.png")
     assert listing(tmp_path) == before  # neither the schedule nor a temporary file
+    assert "wrote" not in out  # nor a word of having written it
 
 
 def test_a_full_disk_during_plot_leaves_no_output(tmp_path: Path) -> None:
@@ -337,6 +338,25 @@ def test_transaction_is_all_or_none(tmp_path: Path) -> None:
             f.write("b")
         assert not b.exists()
     assert a.read_text() == "new a" and b.read_text() == "b"
+
+
+def test_after_commit_runs_once_the_files_are_in_place_and_never_on_failure(
+    tmp_path: Path,
+) -> None:
+    said: list[str] = []
+    after_commit(lambda: said.append("outside"))  # no transaction: now
+    with pytest.raises(RuntimeError), transaction():
+        after_commit(lambda: said.append("failed"))
+        raise RuntimeError("an output failed")
+    a = tmp_path / "a.txt"
+    with transaction():
+        with atomic_write(a) as f:
+            f.write("a")
+        after_commit(lambda: said.append(f"wrote a: {a.exists()}"))
+        with transaction():  # a nested block's actions wait for the outer one
+            after_commit(lambda: said.append("nested"))
+        assert said == ["outside"]
+    assert said == ["outside", "wrote a: True", "nested"]
 
 
 # -- read-only outputs ----------------------------------------------------------------------------------

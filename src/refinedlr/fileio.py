@@ -12,17 +12,21 @@ import errno
 import os
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, TypeVar
 
-__all__ = ["Closing", "atomic_write", "check_replaceable", "transaction"]
+__all__ = ["Closing", "after_commit", "atomic_write", "check_replaceable", "transaction"]
 
 _C = TypeVar("_C", bound="Closing")
 #: The files of the current transaction, written and flushed: (temporary, target, mode).
 _STAGED: contextvars.ContextVar[list[tuple[Path, Path, int]] | None] = contextvars.ContextVar(
     "refinedlr_transaction", default=None
+)
+#: What to do once the current transaction's files are in place (e.g. say "wrote ...").
+_AFTER: contextvars.ContextVar[list[Callable[[], None]] | None] = contextvars.ContextVar(
+    "refinedlr_after_commit", default=None
 )
 
 
@@ -61,17 +65,31 @@ def transaction() -> Iterator[None]:
         yield
         return
     staged: list[tuple[Path, Path, int]] = []
-    token = _STAGED.set(staged)
+    after: list[Callable[[], None]] = []
+    tokens = _STAGED.set(staged), _AFTER.set(after)
     try:
         yield
         while staged:
             _commit(*staged[0])
             staged.pop(0)
     finally:
-        _STAGED.reset(token)
+        _STAGED.reset(tokens[0])
+        _AFTER.reset(tokens[1])
         for tmp, _, _ in staged:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+    for action in after:  # (reached only when every file is in place)
+        action()
+
+
+def after_commit(action: Callable[[], None]) -> None:
+    """Run ``action`` once the enclosing :func:`transaction` has put its files in place (never if
+    it fails: a command does not say "wrote" of a file it then takes back); outside one, now."""
+    pending = _AFTER.get()
+    if pending is None:
+        action()
+    else:
+        pending.append(action)
 
 
 def _commit(tmp: Path, target: Path, mode: int) -> None:

@@ -25,7 +25,7 @@ import numpy as np
 from .. import limits
 from ..bounds import BoundError
 from ..decision import advice_before_run, bound_verdict
-from ..fileio import atomic_write
+from ..fileio import after_commit, atomic_write
 from ..plan import PlanError
 from ..records import FORMATS, GradNormRecord, RecordError, read_record
 from ..records.inputs import describe_mode, load_json, open_regular
@@ -235,15 +235,18 @@ def _writing(out: Path) -> Iterator[None]:
         raise CLIError(f"{out}: cannot write: {exc.strerror or exc}; nothing written") from None
 
 
-def write_schedule(schedule: Schedule, out: Path) -> None:
-    """Save a schedule (atomically, and with the command's other outputs: all or none)."""
+def write_schedule(schedule: Schedule, out: Path, said: str = "") -> None:
+    """Save a schedule (atomically, and with the command's other outputs: all or none); once they
+    are all in place, print ``wrote OUT`` and what ``said`` adds."""
     with _writing(out):
         save_schedule(schedule, out)
+    after_commit(lambda: print(f"wrote {out}{said}"))
 
 
 def write_figure(fig: Any, out: Path) -> None:
     """Save a matplotlib figure, in the format its name says (atomically, and with the command's
-    other outputs: all or none). A figure that cannot be drawn is an error naming the file."""
+    other outputs: all or none; ``wrote OUT`` once they are in place). A figure that cannot be
+    drawn is an error naming the file."""
     try:
         with _writing(out), atomic_write(out, binary=True) as f:
             fig.savefig(f, format=out.suffix.lower().lstrip("."), dpi=120)
@@ -252,6 +255,7 @@ def write_figure(fig: Any, out: Path) -> None:
         raise CLIError(
             f"{out}: cannot draw the figure ({type(exc).__name__}: {what}); nothing written"
         ) from None
+    after_commit(lambda: print(f"wrote {out}"))
 
 
 def _looks_like_schedule(path: Path) -> bool:

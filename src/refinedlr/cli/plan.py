@@ -237,8 +237,9 @@ def _transfer(args: argparse.Namespace, source: Schedule, norms: Any, out: Any, 
             "source's (--losses LOG predicts losses)"
         )
     if out is not None:
-        write_schedule(p.candidates[0].schedule, out)
-        print(f"wrote {out}: train it with peak LR {p.candidates[0].lr:.4g}")
+        write_schedule(
+            p.candidates[0].schedule, out, f": train it with peak LR {p.candidates[0].lr:.4g}"
+        )
     _figure(p, png)
 
 
@@ -269,11 +270,8 @@ def _extend(args: argparse.Namespace, source: Schedule, norms: Any, out: Any, pn
         "(same base LR; the first steps are unchanged)"
     )
     if out is not None:
-        write_schedule(chosen, out)
-        print(
-            f"wrote {out}: resume the checkpoint with ScheduleLR(optimizer, "
-            f'load_schedule("{out}")); it accepts this planned extension'
-        )
+        said = f': resume the checkpoint with ScheduleLR(optimizer, load_schedule("{out}")); it '
+        write_schedule(chosen, out, said + "accepts this planned extension")
     if png is not None:
         named = {f"{o.family} ({o.schedule.cooldown_shape})": o.schedule for o in options}
         _figure(predict(args.lr, source, named, norms=norms, carry="step", same_lr=True), png)
@@ -284,4 +282,3 @@ def _figure(p: Any, png: Path | None) -> None:
         from ..plot import plot_plan
 
         write_figure(plot_plan(p), png)
-        print(f"wrote {png}")

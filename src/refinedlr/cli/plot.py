@@ -52,5 +52,4 @@ def run(args: argparse.Namespace) -> int:
         schedules[b] = get_schedule(b, T)
     fig = plot_norms_and_schedules(norms, schedules, title=args.title)
     common.write_figure(fig, out)
-    print(f"wrote {out}")
     return 0

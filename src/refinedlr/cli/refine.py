@@ -115,12 +115,11 @@ def run(args: argparse.Namespace) -> int:
             baselines={"linear decay": get_schedule("linear", d.norms.size)},
             title=f"{Path(args.log).name}: refinement",
         )
-    common.write_schedule(schedule, out)
-    print(f"wrote {out} ({schedule.total_steps} steps, fingerprint {schedule.fingerprint()})")
+    said = f" ({schedule.total_steps} steps, fingerprint {schedule.fingerprint()})"
+    common.write_schedule(schedule, out, said)
     print(summary)
     if check is None:
         common.advise(summary, risky=risk is not None)
     if png is not None:
         common.write_figure(fig, png)
-        print(f"wrote {png}")
     return 0

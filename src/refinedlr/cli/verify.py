@@ -199,10 +199,9 @@ def run(args: argparse.Namespace) -> int:
     for line in v.reasons():
         print(f"verify: {line}")
     print(f"verify: decision: {v.decision()}")
-    common.write_schedule(v.schedule, out)
     T = v.schedule.total_steps
-    print(f"wrote {out} ({T} steps, fingerprint {v.schedule.fingerprint()})")
     which = "run 2's (the refined run's)" if v.kept else "run 1's (the linear-decay run's)"
     loader = f'ScheduleLR(optimizer, load_schedule("{out}", total_steps=T))'
-    print(f"next run: {loader}, at {which} peak learning rate")
+    said = f" ({T} steps, fingerprint {v.schedule.fingerprint()})\nnext run: {loader}, at {which}"
+    common.write_schedule(v.schedule, out, said + " peak learning rate")
     return 0
