@@ -66,7 +66,7 @@ SCHEDULES = ("linear", "refined", "cosine", "step")
 
 @dataclasses.dataclass(frozen=True)
 class DemoConfig:
-    """Sizes of the demo (the defaults need about 2 CPU-minutes: 144 short runs)."""
+    """Sizes of the demo (the defaults need 3 to 4 CPU-minutes: 168 short runs)."""
 
     epochs: int = 8
     seeds: int = 3

@@ -270,8 +270,10 @@ def _extend(args: argparse.Namespace, source: Schedule, norms: Any, out: Any, pn
         "(same base LR; the first steps are unchanged)"
     )
     if out is not None:
-        said = f': resume the checkpoint with ScheduleLR(optimizer, load_schedule("{out}")); it '
-        write_schedule(chosen, out, said + "accepts this planned extension")
+        loader = f'ScheduleLR(optimizer, load_schedule("{out}"))'
+        write_schedule(
+            chosen, out, f": resume the checkpoint with {loader}; it accepts this planned extension"
+        )
     if png is not None:
         named = {f"{o.family} ({o.schedule.cooldown_shape})": o.schedule for o in options}
         _figure(predict(args.lr, source, named, norms=norms, carry="step", same_lr=True), png)

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..fileio import after_commit
 from ..records import GradNormRecord, RecordError, read_record
 from ..schedule_io import SCHEDULE_SUFFIXES, as_schedule
 from ..schedules import Schedule
@@ -202,6 +203,6 @@ def run(args: argparse.Namespace) -> int:
     T = v.schedule.total_steps
     which = "run 2's (the refined run's)" if v.kept else "run 1's (the linear-decay run's)"
     loader = f'ScheduleLR(optimizer, load_schedule("{out}", total_steps=T))'
-    said = f" ({T} steps, fingerprint {v.schedule.fingerprint()})\nnext run: {loader}, at {which}"
-    common.write_schedule(v.schedule, out, said + " peak learning rate")
+    common.write_schedule(v.schedule, out, f" ({T} steps, fingerprint {v.schedule.fingerprint()})")
+    after_commit(lambda: print(f"next run: {loader}, at {which} peak learning rate"))
     return 0
